@@ -1,0 +1,63 @@
+"""emkit: the Expectation-Maximization toolkit.
+
+One EM engine (:func:`emkit.em`) drives every model: Gaussian mixtures with
+missing values, mixtures of any distribution, hidden Markov models, the EM
+imputer and Dawid-Skene. Estimators follow scikit-learn's and hmmlearn's
+conventions. Heavy parts (estimators, Dask, matplotlib) load on first use, so
+``import emkit`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .engine import EMModel, EMResult, Step, best_of, em
+from .exceptions import ConvergenceWarning, ModelFileError, MonotonicityWarning, NumericalError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "GaussianMixture": "emkit.estimators.gaussian_mixture",
+    "MixtureModel": "emkit.estimators.mixture_model",
+    "EMImputer": "emkit.estimators.imputer",
+    "GaussianHMM": "emkit.estimators.hmm",
+    "GMMHMM": "emkit.estimators.hmm",
+    "CategoricalHMM": "emkit.estimators.hmm",
+    "PoissonHMM": "emkit.estimators.hmm",
+    "DawidSkene": "emkit.estimators.dawid_skene",
+    "select_model": "emkit.estimators.selection",
+    "load": "emkit.persistence",
+}
+_SUBMODULES = {"distributions", "datasets", "plot", "backends", "models", "stats", "io"}
+
+__all__ = [
+    "em",
+    "EMModel",
+    "EMResult",
+    "Step",
+    "best_of",
+    "ConvergenceWarning",
+    "MonotonicityWarning",
+    "NumericalError",
+    "ModelFileError",
+    *_LAZY,
+    *sorted(_SUBMODULES),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"emkit.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'emkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

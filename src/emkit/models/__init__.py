@@ -1,0 +1,1 @@
+"""EMModel implementations: the math of each model, independent of any estimator."""
