@@ -35,12 +35,12 @@ def tree_map(fn: Callable[..., Any], tree: Any, *others: Any) -> Any:
     if isinstance(tree, dict):
         return {k: tree_map(fn, v, *(o[k] for o in others)) for k, v in tree.items()}
     if _is_namedtuple(tree):
-        return type(tree)._make(tree_map(fn, *parts) for parts in zip(tree, *others))
+        return type(tree)._make(tree_map(fn, *parts) for parts in zip(tree, *others, strict=True))
     if isinstance(tree, (tuple, list)):
         for o in others:
             if len(o) != len(tree):
                 raise ValueError(f"tree structures differ: length {len(tree)} vs {len(o)}")
-        return type(tree)(tree_map(fn, *parts) for parts in zip(tree, *others))
+        return type(tree)(tree_map(fn, *parts) for parts in zip(tree, *others, strict=True))
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
         changes = {
             f.name: tree_map(fn, getattr(tree, f.name), *(getattr(o, f.name) for o in others))
@@ -124,6 +124,6 @@ def tree_max_abs_diff(a: Any, b: Any) -> float:
     """Largest absolute leafwise difference ``max |a - b|`` between two trees."""
     diffs = [
         float(np.max(np.abs(np.asarray(x, dtype=float) - np.asarray(y, dtype=float)), initial=0.0))
-        for x, y in zip(tree_leaves(a), tree_leaves(b))
+        for x, y in zip(tree_leaves(a), tree_leaves(b), strict=True)
     ]
     return max(diffs, default=0.0)

@@ -1,0 +1,5 @@
+"""``python -m emkit`` runs the command line."""
+
+from emkit.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The ``emkit`` command.
+
+Each sub-command lives in its own module of this package with a
+``register(app)`` function; :data:`COMMAND_MODULES` lists them in help order.
+
+Exit codes: 0 success; 1 the data, a file or the fit failed (one line on stderr
+says why); 2 a usage error (unknown option, bad value); 130 interrupted (Ctrl-C).
+``--debug`` anywhere on the command line shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+__all__ = ["app", "main", "COMMAND_MODULES", "CLIError"]
+
+COMMAND_MODULES: tuple[str, ...] = ("demo",)
+
+app = typer.Typer(
+    name="emkit",
+    help="Expectation-Maximization from the command line: fit, trace and plot EM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Expectation-Maximization from the command line: fit, trace and plot EM."""
+
+
+class CLIError(Exception):
+    """An error to show the user as one line, with exit code 1."""
+
+
+def _register_commands() -> None:
+    if getattr(app, "_emkit_registered", False):
+        return
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"emkit.cli.{name}").register(app)
+    app._emkit_registered = True  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns (and exits with) the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    _register_commands()
+    try:
+        result = app(args=args, prog_name="emkit", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        print("emkit: interrupted", file=sys.stderr)
+        code = 130
+    except (CLIError, ValueError, OSError, ArithmeticError) as exc:
+        if debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"emkit: error: {message}", file=sys.stderr)
+        code = 1
+    except Exception as exc:
+        # Usage errors come from the click copy that typer ships; they carry
+        # ``show()`` and ``exit_code`` whichever copy it is.
+        if debug or not (hasattr(exc, "show") and hasattr(exc, "exit_code")):
+            raise
+        exc.show()
+        code = exc.exit_code
+    if argv is None:
+        sys.exit(code)
+    return code

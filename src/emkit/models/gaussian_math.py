@@ -1,0 +1,132 @@
+"""Gaussian densities kept as Cholesky factors of the precision.
+
+Shared by every Gaussian in emkit (mixtures, HMM emissions, distributions). The
+shapes follow scikit-learn's ``covariance_type`` conventions:
+
+=============  ======================  ==========================
+type           covariances             precisions_cholesky
+=============  ======================  ==========================
+``full``       (K, D, D)               (K, D, D), upper triangular
+``tied``       (D, D)                  (D, D)
+``diag``       (K, D)                  (K, D)
+``spherical``  (K,)                    (K,)
+=============  ======================  ==========================
+
+``precisions_cholesky[k]`` is ``U`` with ``U @ U.T = inv(covariances[k])``, so the
+whitened point is ``(x - mu) @ U`` and the log-determinant of the precision is
+``2 * sum(log(diag(U)))``: no inverse or determinant is ever formed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "precision_cholesky",
+    "covariances_from_precision_cholesky",
+    "log_det_precision_cholesky",
+    "log_gaussian_density",
+]
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def _check_type(covariance_type: str) -> None:
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
+        )
+
+
+def _upper_inverse_cholesky(cov: np.ndarray, what: str) -> np.ndarray:
+    try:
+        lower = linalg.cholesky(cov, lower=True)
+    except linalg.LinAlgError:
+        raise ValueError(
+            f"the covariance of {what} is singular or not positive definite "
+            "(a component collapsed onto too few points); increase reg_covar or "
+            "reduce the number of components"
+        ) from None
+    eye = np.eye(cov.shape[0], dtype=cov.dtype)
+    return linalg.solve_triangular(lower, eye, lower=True).T
+
+
+def precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Cholesky factors of the precision matrices (see the module table).
+
+    Raises
+    ------
+    ValueError
+        When a covariance is not positive definite.
+    """
+    _check_type(covariance_type)
+    covariances = np.asarray(covariances)
+    if covariance_type == "full":
+        return np.stack(
+            [_upper_inverse_cholesky(c, f"component {k}") for k, c in enumerate(covariances)]
+        )
+    if covariance_type == "tied":
+        return _upper_inverse_cholesky(covariances, "the mixture (tied)")
+    if np.any(covariances <= 0.0) or not np.all(np.isfinite(covariances)):
+        raise ValueError(
+            "variances must be positive and finite (a component collapsed onto "
+            "a single value); increase reg_covar or reduce the number of components"
+        )
+    return 1.0 / np.sqrt(covariances)
+
+
+def covariances_from_precision_cholesky(prec_chol: np.ndarray,
+                                        covariance_type: str) -> np.ndarray:
+    """Invert :func:`precision_cholesky`: covariances from precision Cholesky factors."""
+    _check_type(covariance_type)
+    if covariance_type == "full":
+        return np.stack([np.linalg.inv(u @ u.T) for u in prec_chol])
+    if covariance_type == "tied":
+        return np.linalg.inv(prec_chol @ prec_chol.T)
+    return 1.0 / prec_chol**2
+
+
+def log_det_precision_cholesky(prec_chol: np.ndarray, covariance_type: str,
+                               n_features: int) -> np.ndarray | float:
+    """``log det`` of each precision Cholesky factor, i.e. half the precision's log-det.
+
+    Returns shape (K,) for full/diag/spherical and a float for tied.
+    """
+    _check_type(covariance_type)
+    if covariance_type == "full":
+        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "tied":
+        return float(np.log(np.diag(prec_chol)).sum())
+    if covariance_type == "diag":
+        return np.log(prec_chol).sum(axis=1)
+    return n_features * np.log(prec_chol)
+
+
+def log_gaussian_density(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
+                         covariance_type: str) -> np.ndarray:
+    """Log-density of each row of ``X`` under each Gaussian, shape (N, K).
+
+    The reference implementation: one whitening product per component. Fast
+    paths elsewhere must agree with it.
+    """
+    _check_type(covariance_type)
+    X = np.asarray(X)
+    n, d = X.shape
+    k = means.shape[0]
+    log_det = log_det_precision_cholesky(prec_chol, covariance_type, d)
+    if covariance_type in ("full", "tied"):
+        maha = np.empty((n, k), dtype=np.result_type(X, prec_chol))
+        for j in range(k):
+            u = prec_chol[j] if covariance_type == "full" else prec_chol
+            y = X @ u - means[j] @ u
+            maha[:, j] = np.einsum("ij,ij->i", y, y)
+    elif covariance_type == "diag":
+        p = prec_chol**2
+        maha = (means**2 * p).sum(axis=1) - 2.0 * X @ (means * p).T + X**2 @ p.T
+    else:
+        p = prec_chol**2
+        maha = (means**2).sum(axis=1) * p - 2.0 * X @ means.T * p + np.outer((X**2).sum(axis=1), p)
+    return -0.5 * (d * LOG_2PI + maha) + log_det
