@@ -1,0 +1,311 @@
+"""The contract every emkit distribution keeps, and what they share.
+
+A distribution is a value: its parameters are constructor arguments (so
+``get_params`` and saving work), and fitting returns a *new* object. The EM
+pieces follow pomegranate v1's ``summarize`` / ``from_summaries``:
+
+``stats(X, weights)``
+    weighted sufficient statistics, a dict of arrays that is **additive over
+    rows**: the statistics of a data set equal the sum of those of its pieces;
+``from_stats(stats)``
+    the M-step: the parameters maximizing the expected complete-data
+    log-likelihood (or log-posterior when a prior is given), as a new object.
+
+Statistics may depend on the parameters they are computed at (a Gaussian
+centres its second moments on its current mean; a Student-t computes its latent
+scale weights), which keeps them additive, since those parameters are constant
+during an E-step.
+
+For the engine a distribution's parameters are also a plain tree of arrays,
+``parameters()``, and ``with_parameters(tree)`` rebuilds the distribution, so
+SQUAREM can extrapolate them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..persistence import Persistable
+
+__all__ = ["Distribution", "as_rng", "check_weights", "EPS_COUNT"]
+
+#: Added to weighted counts before dividing, as scikit-learn does, so that a
+#: mixture component that lost all its rows yields finite parameters.
+EPS_COUNT = 10.0 * np.finfo(float).eps
+
+
+def as_rng(rng: Any) -> np.random.Generator:
+    """A NumPy ``Generator`` from ``None``, a seed, a ``RandomState`` or a ``Generator``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, np.random.RandomState):
+        return np.random.default_rng(rng.randint(0, 2**31 - 1))
+    return np.random.default_rng(rng)
+
+
+def check_weights(weights: Any, n: int) -> np.ndarray:
+    """Row weights as a float vector of length ``n`` (``None`` means all ones)."""
+    if weights is None:
+        return np.ones(n)
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"weights must have shape ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("weights must be finite and non-negative")
+    return w
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    """``None`` or a float array; a float array is returned as is (keeps identity)."""
+    return None if value is None else np.asarray(value, dtype=float)
+
+
+class Distribution(BaseEstimator, Persistable):
+    """Base class of emkit's distributions (abstract).
+
+    Subclasses set ``_parameter_names`` (the constructor arguments that are
+    fitted parameters) and implement ``_log_prob``, ``stats``, ``_fit_stats``,
+    ``n_parameters``, ``sample`` and ``_check_support``.
+
+    Rows are observations and columns are features: ``X`` has shape
+    (n_samples, n_features). Univariate families model the columns as
+    independent, each with its own parameters.
+    """
+
+    _parameter_names: ClassVar[tuple[str, ...]] = ()
+    #: True when the M-step is exact maximization (no regularization); mixtures
+    #: use it to decide how strictly the engine checks monotonicity.
+    exact_m_step: ClassVar[bool] = True
+
+    # ----------------------------------------------------------------- parameters
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    @property
+    def is_fitted(self) -> bool:
+        """True when every parameter has a value."""
+        return all(getattr(self, name) is not None for name in self._parameter_names)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            missing = [n for n in self._parameter_names if getattr(self, n) is None]
+            raise ValueError(
+                f"{type(self).__name__} has no value for {', '.join(missing)}; pass them to "
+                "the constructor or fit the distribution first"
+            )
+
+    def parameters(self) -> dict[str, Any]:
+        """The fitted parameters as a dict of float arrays (the engine's tree)."""
+        self._check_fitted()
+        return {name: np.asarray(getattr(self, name), dtype=float)
+                for name in self._parameter_names}
+
+    def with_parameters(self, params: dict[str, Any]) -> Distribution:
+        """A new distribution with these parameters and this one's other settings."""
+        kwargs = self.get_params(deep=False)
+        kwargs.update(params)
+        return type(self)(**kwargs)
+
+    def is_feasible(self, params: dict[str, Any]) -> bool:
+        """Whether ``params`` lie in the parameter space (default: all finite)."""
+        return all(np.all(np.isfinite(v)) for v in params.values())
+
+    # ---------------------------------------------------------------- validation
+    def validate(self, X: Any) -> np.ndarray:
+        """Check ``X`` against the family's support and return it as a 2-D float array.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples,)
+            A 1-D array is one feature.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_features)
+
+        Raises
+        ------
+        ValueError
+            When ``X`` is empty, not numeric, has NaN/inf, has a value outside
+            the family's support, or has a different number of features than
+            the fitted parameters.
+        """
+        try:
+            X = np.asarray(X, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{type(self).__name__}: X must be numeric") from None
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(
+                f"{type(self).__name__}: X must be a non-empty 2-D array, got shape {X.shape}"
+            )
+        if not np.all(np.isfinite(X)):
+            raise ValueError(f"{type(self).__name__}: X contains NaN or infinite values")
+        width = self.n_features if self.is_fitted else None
+        if width is not None and X.shape[1] != width:
+            raise ValueError(
+                f"{type(self).__name__}: X has {X.shape[1]} features but the distribution "
+                f"has {width}"
+            )
+        self._check_support(X)
+        return X
+
+    def _check_support(self, X: np.ndarray) -> None:
+        """Raise ``ValueError`` naming the problem when ``X`` is outside the support."""
+
+    @property
+    def n_features(self) -> int | None:
+        """Number of columns the distribution models (``None`` before fitting)."""
+        first = getattr(self, self._parameter_names[0])
+        if first is None:
+            return None
+        return int(np.atleast_1d(np.asarray(first)).shape[0])
+
+    # ------------------------------------------------------------------- density
+    def log_prob(self, X: Any) -> np.ndarray:
+        """Log-density (or log-mass) of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,)
+        """
+        self._check_fitted()
+        return self._log_prob(self.validate(X))
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
+        """Log-density of each row under each component, shape (n_samples, K).
+
+        ``X`` is already validated. Families override this with one vectorized
+        computation; the default stacks the components' ``_log_prob``.
+        """
+        return np.column_stack([c._log_prob(X) for c in components])
+
+    def log_prior(self) -> float:
+        """Log-density of the parameters under the conjugate prior (0 without one)."""
+        return 0.0
+
+    # ------------------------------------------------------------------------ EM
+    def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
+        """Weighted sufficient statistics of the rows of ``X`` (additive over rows).
+
+        Parameters
+        ----------
+        X : numpy.ndarray of shape (n_samples, n_features)
+            Validated data.
+        weights : array-like of shape (n_samples,) or None
+            Non-negative row weights (a mixture's responsibilities); ``None`` is
+            all ones.
+
+        Returns
+        -------
+        dict of numpy.ndarray
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def from_stats(self, stats: dict[str, np.ndarray]) -> Distribution:
+        """The M-step: a new distribution fitted to ``stats``."""
+        return self.with_parameters(self._fit_stats(stats))
+
+    def _fit_stats(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def init_from_data(self, X: np.ndarray, weights: Any = None,
+                       rng: Any = None) -> Distribution:
+        """A first estimate from weighted data (used to start EM).
+
+        The default is one M-step on the statistics; families whose statistics
+        need current parameters override it.
+        """
+        return self.from_stats(self.stats(X, check_weights(weights, X.shape[0])))
+
+    def fit(self, X: Any, weights: Any = None, *, tol: float = 1e-8,
+            max_iter: int = 200) -> Distribution:
+        """Maximum-likelihood (or MAP) fit to weighted data, returned as a new object.
+
+        Families with a closed-form M-step converge in one EM step; the
+        Student-t needs several (its scale weights are latent), run by
+        :func:`emkit.em`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        weights : array-like of shape (n_samples,) or None
+        tol : float, default 1e-8
+            Absolute tolerance on the total log-likelihood change.
+        max_iter : int, default 200
+
+        Returns
+        -------
+        Distribution
+        """
+        from ..engine import em
+
+        X = self.validate(X)
+        w = check_weights(weights, X.shape[0])
+        start = self.init_from_data(X, w)
+        model = _SingleDistributionEM(start)
+        result = em(model, (X, w), start.parameters(), tol=tol, max_iter=max_iter)
+        return start.with_parameters(result.params)
+
+    # ------------------------------------------------------------------ the rest
+    @property
+    def n_parameters(self) -> int:
+        """Number of free parameters (for BIC/AIC)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def sample(self, n: int, rng: Any = None) -> np.ndarray:
+        """Draw ``n`` rows, shape (n, n_features)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def prepare(self, X: np.ndarray) -> Distribution:
+        """This distribution with settings that depend on the data resolved (default: itself)."""
+        return self
+
+    def init_features(self, X: np.ndarray) -> np.ndarray:
+        """Numeric features on which a mixture runs k-means to initialize (default ``X``)."""
+        return X
+
+    def pool_key(self) -> Any:
+        """Non-``None`` when mixture components of this kind share parameters.
+
+        Components whose keys are equal are fitted together by
+        :meth:`from_stats_pooled` (a tied-covariance Gaussian uses it).
+        """
+        return None
+
+    def from_stats_pooled(self, stats_list: list[dict]) -> list[Distribution]:
+        """M-step for components that share parameters (see :meth:`pool_key`)."""
+        return [self.from_stats(s) for s in stats_list]  # pragma: no cover - default
+
+
+class _SingleDistributionEM:
+    """EM model for one distribution on weighted rows: data is ``(X, weights)``."""
+
+    def __init__(self, template: Distribution):
+        self.template = template
+        self.monotone_rtol = 1e-10 if template.exact_m_step else 1e-7
+
+    def e_step(self, data: tuple[np.ndarray, np.ndarray],
+               params: dict[str, Any]) -> tuple[dict, float]:
+        X, w = data
+        dist = self.template.with_parameters(params)
+        loglik = float(w @ dist._log_prob(X)) + dist.log_prior()
+        return dist.stats(X, w), loglik
+
+    def m_step(self, stats: dict) -> dict[str, Any]:
+        return self.template.from_stats(stats).parameters()

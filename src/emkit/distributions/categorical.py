@@ -1,0 +1,133 @@
+"""Categories coded 0..C-1, one probability table per column, optional Dirichlet prior."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import special
+
+from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights
+
+__all__ = ["Categorical"]
+
+
+class Categorical(Distribution):
+    """Independent categorical columns: ``P(x_d = c) = probs[d, c]``.
+
+    Parameters
+    ----------
+    probs : array-like of shape (n_features, n_categories) or None
+        Each row sums to one; ``None`` until fitted.
+    n_categories : int or None, default None
+        Number of categories (codes ``0 .. n_categories - 1``); ``None`` takes
+        ``max(X) + 1`` from the data the distribution is first fitted on.
+    prior : float or None, default None
+        Concentration ``alpha >= 1`` of a symmetric Dirichlet prior on every
+        row of ``probs``; the M-step then returns the posterior mode
+        ``(counts + alpha - 1) / (sum w + C (alpha - 1))`` (``alpha = 2`` is
+        Laplace's add-one smoothing).
+
+    Notes
+    -----
+    Statistics: ``n = sum w`` and ``counts`` of shape (n_features, n_categories),
+    the weighted number of rows with each category in each column.
+    """
+
+    _parameter_names: ClassVar[tuple[str, ...]] = ("probs",)
+
+    def __init__(self, probs: Any = None, *, n_categories: int | None = None,
+                 prior: float | None = None):
+        self.probs = _as_array(probs)
+        self.n_categories = n_categories
+        self.prior = prior
+
+    def _n_cat(self) -> int | None:
+        if self.probs is not None:
+            return int(np.asarray(self.probs).shape[-1])
+        return None if self.n_categories is None else int(self.n_categories)
+
+    def prepare(self, X: np.ndarray) -> Categorical:
+        """This distribution with ``n_categories`` taken from ``X`` when it is unset."""
+        if self._n_cat() is not None:
+            return self
+        params = self.get_params(deep=False)
+        params["n_categories"] = int(X.max()) + 1
+        return type(self)(**params)
+
+    def _check_support(self, X: np.ndarray) -> None:
+        if np.any(X < 0) or np.any(X != np.round(X)):
+            raise ValueError("Categorical: X must hold integer category codes 0, 1, 2, ...")
+        c = self._n_cat()
+        if c is not None and np.any(X >= c):
+            raise ValueError(
+                f"Categorical: X has the code {int(X.max())} but there are only {c} "
+                f"categories (codes 0..{c - 1})"
+            )
+
+    def is_feasible(self, params: dict[str, Any]) -> bool:
+        p = params["probs"]
+        return bool(np.all(np.isfinite(p)) and np.all(p >= 0)
+                    and np.allclose(p.sum(axis=-1), 1.0, atol=1e-8))
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        probs = np.asarray(self.probs)
+        with np.errstate(divide="ignore"):
+            log_p = np.log(probs)  # log(0) = -inf: that category is impossible
+        codes = X.astype(np.intp)
+        return log_p[np.arange(X.shape[1]), codes].sum(axis=1)
+
+    def log_prior(self) -> float:
+        if self.prior is None or self.prior == 1:
+            return 0.0
+        a = float(self.prior)
+        p = np.asarray(self.probs)
+        c = p.shape[-1]
+        norm = special.gammaln(a * c) - c * special.gammaln(a)
+        return float(np.sum((a - 1.0) * np.log(p)) + p.shape[0] * norm)
+
+    def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
+        w = check_weights(weights, X.shape[0])
+        c = self._n_cat()
+        if c is None:
+            c = int(X.max()) + 1
+        d = X.shape[1]
+        codes = X.astype(np.intp) + c * np.arange(d)  # flat index column * C + code
+        counts = np.bincount(codes.ravel(), weights=np.repeat(w, d), minlength=d * c)
+        return {"n": np.asarray(w.sum()), "counts": counts.reshape(d, c)}
+
+    def _fit_stats(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:
+        a = 1.0 if self.prior is None else float(self.prior)
+        if a < 1:
+            raise ValueError(f"Categorical: prior (Dirichlet alpha) must be >= 1, got {a}")
+        counts = stats["counts"] + (a - 1.0)
+        total = counts.sum(axis=1, keepdims=True) + EPS_COUNT
+        probs = counts / total
+        empty = counts.sum(axis=1) <= 0  # a component with no weight: uniform
+        probs[empty] = 1.0 / counts.shape[1]
+        return {"probs": probs}
+
+    @property
+    def n_features(self) -> int | None:
+        return None if self.probs is None else int(np.asarray(self.probs).shape[0])
+
+    @property
+    def n_parameters(self) -> int:
+        self._check_fitted()
+        d, c = np.asarray(self.probs).shape
+        return int(d * (c - 1))
+
+    def sample(self, n: int, rng: Any = None) -> np.ndarray:
+        self._check_fitted()
+        rng = as_rng(rng)
+        probs = np.asarray(self.probs)
+        cum = np.cumsum(probs, axis=1)
+        u = rng.random((n, probs.shape[0]))
+        codes = (u[:, :, None] > cum[None, :, :]).sum(axis=2)
+        return np.minimum(codes, probs.shape[1] - 1).astype(float)
+
+    def init_features(self, X: np.ndarray) -> np.ndarray:
+        """One-hot codes, so that k-means sees categories, not their numbers."""
+        c = self._n_cat() or int(X.max()) + 1
+        return np.concatenate([(X[:, [j]] == np.arange(c)).astype(float)
+                               for j in range(X.shape[1])], axis=1)
