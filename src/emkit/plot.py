@@ -1,0 +1,508 @@
+"""Figures of EM at work (matplotlib, imported only when a function is called).
+
+* :func:`plot_loglik` - the log-likelihood per iteration of a run;
+* :func:`plot_density_1d` - 1-D data with the fitted component densities;
+* :func:`plot_clusters_2d` - 2-D data coloured by cluster, with 1σ and 2σ
+  covariance ellipses;
+* :func:`animate_fit` - a GIF, one frame per iteration, of the ellipses moving;
+* :func:`plot_hmm_states` - a sequence with its decoded hidden states;
+* ``plot_bic`` and the other selection figures are re-exported from
+  :mod:`emkit.plot_selection` when it is installed.
+
+Mixture functions take either a fitted estimator (with ``weights_``, ``means_``,
+``covariances_`` and ``covariance_type``) or a parameter dict ``{"weights",
+"means", "covariances"}`` as found in ``emkit.Step.params``, with
+``covariance_type=`` saying how the covariances are stored. Without a display
+(no ``DISPLAY`` on Linux) the Agg backend is used, so figures can be saved on a
+server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .engine import EMResult, Step
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_loglik",
+    "plot_density_1d",
+    "plot_clusters_2d",
+    "animate_fit",
+    "plot_hmm_states",
+    "mixture_params",
+]
+
+#: Colours of components / states, in order (matplotlib's tab10).
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
+          "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+
+
+def _pyplot() -> Any:
+    """``matplotlib.pyplot``, on the Agg backend when there is no display."""
+    import matplotlib
+
+    if ("matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ
+            and sys.platform.startswith("linux")
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(k: int) -> str:
+    return COLORS[k % len(COLORS)]
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.8)) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def mixture_params(
+    source: Any, covariance_type: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights (K,), means (K, D) and full covariances (K, D, D) of a Gaussian mixture.
+
+    Parameters
+    ----------
+    source : estimator or dict
+        A fitted estimator with ``weights_``, ``means_``, ``covariances_`` (and
+        ``covariance_type``), or a dict with ``weights``, ``means``,
+        ``covariances``.
+    covariance_type : {"full", "tied", "diag", "spherical"}, optional
+        How ``covariances`` are stored; default: the estimator's, else ``"full"``.
+    """
+    if isinstance(source, dict):
+        try:
+            weights, means, cov = source["weights"], source["means"], source["covariances"]
+        except KeyError as exc:
+            raise ValueError(f"mixture parameters need the entry {exc.args[0]!r}") from None
+    elif hasattr(source, "means_"):
+        weights, means, cov = source.weights_, source.means_, source.covariances_
+        covariance_type = covariance_type or getattr(source, "covariance_type", None)
+    else:
+        raise ValueError(
+            "expected a fitted mixture (weights_, means_, covariances_) or a dict of "
+            f"weights, means and covariances, got {type(source).__name__}"
+        )
+    covariance_type = covariance_type or "full"
+    weights = np.asarray(weights, dtype=float)
+    means = np.atleast_2d(np.asarray(means, dtype=float))
+    cov = np.asarray(cov, dtype=float)
+    k, d = means.shape
+    if covariance_type == "full":
+        full = cov.reshape(k, d, d)
+    elif covariance_type == "tied":
+        full = np.broadcast_to(cov.reshape(d, d), (k, d, d)).copy()
+    elif covariance_type == "diag":
+        full = np.stack([np.diag(c) for c in cov.reshape(k, d)])
+    elif covariance_type == "spherical":
+        full = cov.reshape(k, 1, 1) * np.eye(d)
+    else:
+        raise ValueError(
+            "covariance_type must be 'full', 'tied', 'diag' or 'spherical', "
+            f"got {covariance_type!r}"
+        )
+    return weights, means, full
+
+
+def _log_joint(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
+               cov: np.ndarray) -> np.ndarray:
+    """log(weight_k) + log N(x | mean_k, cov_k), shape (N, K)."""
+    from .models.gaussian_math import log_gaussian_density, precision_cholesky
+
+    prec = precision_cholesky(cov, "full")
+    with np.errstate(divide="ignore"):
+        return log_gaussian_density(X, means, prec, "full") + np.log(weights)
+
+
+def _as_matrix(X: Any, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty array of shape (n_samples, n_features)")
+    return X
+
+
+def _column_labels(X: Any, dims: Sequence[int]) -> list[str]:
+    columns = getattr(X, "columns", None)
+    if columns is not None:
+        return [str(columns[i]) for i in dims]
+    return [f"x{i}" for i in dims]
+
+
+# --------------------------------------------------------------------------- loglik
+
+def plot_loglik(source: EMResult | Iterable[Step] | Sequence[float], ax: Axes | None = None,
+                *, title: str = "Log-likelihood per iteration") -> Axes:
+    """Log-likelihood after each EM iteration.
+
+    Parameters
+    ----------
+    source : EMResult, iterable of Step, or sequence of float
+        A run (its starting log-likelihood is shown as iteration 0), the Step
+        records of one, or log-likelihood values for iterations 1, 2, ...
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+    title : str
+        The axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line (markers on every iteration; SQUAREM-accelerated iterations
+        have filled markers).
+    """
+    if isinstance(source, EMResult):
+        iterations = [0] + [s.iteration for s in source.steps]
+        values = [float(source.logliks[0])] + [s.loglik for s in source.steps]
+    else:
+        items = list(source)
+        if items and isinstance(items[0], Step):
+            iterations = [s.iteration for s in items]
+            values = [s.loglik for s in items]
+        else:
+            values = [float(v) for v in items]
+            iterations = list(range(1, len(values) + 1))
+    if not values:
+        raise ValueError("there are no iterations to plot")
+    ax = _axes(ax)
+    ax.plot(iterations, values, marker="o", markersize=3.5, color=_color(0), linewidth=1.5)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("log-likelihood")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return ax
+
+
+# ------------------------------------------------------------------------------ 1-D
+
+def plot_density_1d(X: Any, model: Any, ax: Axes | None = None, *,
+                    covariance_type: str | None = None, dim: int = 0,
+                    bins: int | str = "auto", title: str | None = None) -> Axes:
+    """Histogram of one column with each weighted component density and the mixture.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples,) or (n_samples, n_features)
+        The data; column ``dim`` is shown (a mixture on several columns is shown
+        through its marginal on that column).
+    model : estimator or dict
+        The fitted mixture (see :func:`mixture_params`).
+    ax : matplotlib Axes, optional
+    covariance_type : str, optional
+        For a parameter dict, how its covariances are stored.
+    dim : int, default 0
+        Which column to show.
+    bins : int or str, default "auto"
+        Histogram bins (as numpy.histogram).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        With one histogram (bar patches), one line and one shaded area per
+        component, and one line for the mixture (the first line).
+    """
+    from scipy.stats import norm
+
+    labels = _column_labels(X, [dim])
+    data = _as_matrix(X)[:, dim]
+    data = data[np.isfinite(data)]
+    weights, means, cov = mixture_params(model, covariance_type)
+    mu, sd = means[:, dim], np.sqrt(cov[:, dim, dim])
+    ax = _axes(ax)
+    ax.hist(data, bins=bins, density=True, color="0.85", edgecolor="0.6", label="data")
+    lo, hi = data.min(), data.max()
+    pad = 0.1 * (hi - lo or 1.0)
+    grid = np.linspace(lo - pad, hi + pad, 400)
+    parts = weights[:, None] * norm.pdf(grid[None, :], mu[:, None], sd[:, None])
+    ax.plot(grid, parts.sum(axis=0), color="black", linewidth=1.5, label="mixture")
+    for k, part in enumerate(parts):
+        ax.fill_between(grid, part, color=_color(k), alpha=0.25, linewidth=0)
+        # The dashed outline stops where the component is negligible, not along y = 0.
+        visible = np.where(part > 1e-3 * parts.max(), part, np.nan)
+        ax.plot(grid, visible, color=_color(k), linestyle="--", linewidth=2.0,
+                label=f"component {k + 1} (weight {weights[k]:.2f})")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel("density")
+    ax.set_title(title or f"Gaussian mixture, {len(weights)} components")
+    ax.legend(frameon=False, fontsize="small", loc="best")
+    return ax
+
+
+# ------------------------------------------------------------------------------ 2-D
+
+def _ellipse_geometry(cov2: np.ndarray) -> tuple[float, float, float]:
+    """Width and height (for one σ) and angle in degrees of a 2x2 covariance."""
+    values, vectors = np.linalg.eigh(cov2)
+    values = np.clip(values, 0.0, None)
+    angle = float(np.degrees(np.arctan2(vectors[1, 1], vectors[0, 1])))
+    return 2.0 * float(np.sqrt(values[1])), 2.0 * float(np.sqrt(values[0])), angle
+
+
+def _draw_mixture_2d(ax: Axes, X2: np.ndarray, weights: np.ndarray, means2: np.ndarray,
+                     cov2: np.ndarray, labels: np.ndarray, sigmas: Sequence[float]) -> None:
+    from matplotlib.patches import Ellipse
+
+    colors = [_color(int(k)) for k in labels]
+    ax.scatter(X2[:, 0], X2[:, 1], c=colors, s=14, alpha=0.65, linewidths=0)
+    for k in range(len(weights)):
+        width, height, angle = _ellipse_geometry(cov2[k])
+        for s, style in zip(sigmas, ("-", "--", ":", "-."), strict=False):
+            ax.add_patch(Ellipse(tuple(means2[k]), s * width, s * height, angle=angle,
+                                 fill=False, edgecolor=_color(k), linestyle=style,
+                                 linewidth=2.0))
+    ax.scatter(means2[:, 0], means2[:, 1], marker="X", s=110, c=[_color(k) for k in
+               range(len(weights))], edgecolors="black", linewidths=1.2, zorder=3)
+
+
+def _limits(X2: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    lo, hi = X2.min(axis=0), X2.max(axis=0)
+    pad = 0.08 * np.where(hi > lo, hi - lo, 1.0)
+    return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
+
+
+def plot_clusters_2d(X: Any, model: Any, ax: Axes | None = None, *,
+                     covariance_type: str | None = None, dims: Sequence[int] = (0, 1),
+                     labels: Any = None, sigmas: Sequence[float] = (1.0, 2.0),
+                     title: str | None = None) -> Axes:
+    """Points coloured by their most likely component, with covariance ellipses.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data (``n_features >= 2``; columns ``dims`` are shown).
+    model : estimator or dict
+        The fitted mixture (see :func:`mixture_params`).
+    ax : matplotlib Axes, optional
+    covariance_type : str, optional
+        For a parameter dict, how its covariances are stored.
+    dims : pair of int, default (0, 1)
+        The two columns to show.
+    labels : array-like of shape (n_samples,), optional
+        Cluster of each point; by default the component of highest
+        responsibility under the shown marginal.
+    sigmas : sequence of float, default (1, 2)
+        Ellipses drawn at these multiples of the standard deviation (1σ solid,
+        2σ dashed).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        With one point collection, one collection of the means and
+        ``len(sigmas)`` ellipses per component.
+    """
+    dims = list(dims)
+    names = _column_labels(X, dims)
+    data = _as_matrix(X)
+    if data.shape[1] < 2 or len(dims) != 2:
+        raise ValueError("a 2-D cluster plot needs at least two columns and two dims")
+    X2 = data[:, dims]
+    X2 = X2[np.isfinite(X2).all(axis=1)] if labels is None else X2
+    weights, means, cov = mixture_params(model, covariance_type)
+    means2, cov2 = means[:, dims], cov[:, dims][:, :, dims]
+    if labels is None:
+        labels = _log_joint(X2, weights, means2, cov2).argmax(axis=1)
+    labels = np.asarray(labels, dtype=int)
+    ax = _axes(ax)
+    _draw_mixture_2d(ax, X2, weights, means2, cov2, labels, sigmas)
+    (x0, x1), (y0, y1) = _limits(X2)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    shown = " and ".join(f"{s:g}σ" for s in sigmas)
+    ax.set_title(title or f"{len(weights)} clusters with {shown} ellipses")
+    return ax
+
+
+def animate_fit(X: Any, steps: EMResult | Iterable[Step], path: str | Path, *,
+                init: dict | None = None, covariance_type: str = "full",
+                dims: Sequence[int] = (0, 1), fps: int = 4, max_frames: int = 60,
+                sigmas: Sequence[float] = (1.0, 2.0), dpi: int = 72) -> Path:
+    """Write a GIF with one frame per EM iteration of a Gaussian-mixture fit.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data the run was fitted to (columns ``dims`` are shown).
+    steps : EMResult or iterable of Step
+        The run; every step's ``params`` must be a mixture parameter dict.
+    path : str or pathlib.Path
+        Where to write the GIF.
+    init : dict, optional
+        The starting parameters, shown as iteration 0.
+    covariance_type : str, default "full"
+        How the covariances in the parameter dicts are stored.
+    dims : pair of int, default (0, 1)
+    fps : int, default 4
+        Frames per second.
+    max_frames : int, default 60
+        Longer runs show evenly spaced iterations (always the first and the last).
+    sigmas : sequence of float, default (1, 2)
+    dpi : int, default 72
+        Resolution of the frames.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from matplotlib.animation import PillowWriter
+
+    records = list(steps.steps if isinstance(steps, EMResult) else steps)
+    frames: list[tuple[int, float | None, dict]] = [(s.iteration, s.loglik, s.params)
+                                                    for s in records]
+    if init is not None:
+        frames.insert(0, (0, None, init))
+    if not frames:
+        raise ValueError("there are no iterations to animate")
+    if max_frames < 2:
+        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
+    if len(frames) > max_frames:
+        keep = np.unique(np.linspace(0, len(frames) - 1, max_frames).round().astype(int))
+        frames = [frames[i] for i in keep]
+    dims = list(dims)
+    names = _column_labels(X, dims)
+    X2 = _as_matrix(X)[:, dims]
+    X2 = X2[np.isfinite(X2).all(axis=1)]
+    (x0, x1), (y0, y1) = _limits(X2)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.8), layout="constrained")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+
+    def geometry(i: int) -> tuple:
+        weights, means, cov = mixture_params(frames[i][2], covariance_type)
+        means2, cov2 = means[:, dims], cov[:, dims][:, :, dims]
+        labels = _log_joint(X2, weights, means2, cov2).argmax(axis=1)
+        return weights, means2, cov2, labels
+
+    # Draw the first frame once, then move its artists: far cheaper than redrawing.
+    weights, means2, cov2, labels = geometry(0)
+    _draw_mixture_2d(ax, X2, weights, means2, cov2, labels, sigmas)
+    points, centres = ax.collections
+    ellipses = list(ax.patches)
+    ax.set_title("EM iteration 0")
+    fig.canvas.draw()  # lay out once, then keep that layout for every frame
+    fig.set_layout_engine("none")
+
+    def draw(i: int) -> None:
+        iteration, loglik, _ = frames[i]
+        weights, means2, cov2, labels = geometry(i)
+        points.set_facecolors([_color(int(k)) for k in labels])
+        centres.set_offsets(means2)
+        for k in range(len(weights)):
+            width, height, angle = _ellipse_geometry(cov2[k])
+            for j, s in enumerate(sigmas):
+                ellipse = ellipses[k * len(sigmas) + j]
+                ellipse.set_center(tuple(means2[k]))
+                ellipse.set_width(s * width)
+                ellipse.set_height(s * height)
+                ellipse.set_angle(angle)
+        suffix = "" if loglik is None else f", log-likelihood {loglik:.2f}"
+        ax.set_title(f"EM iteration {iteration}{suffix}")
+
+    # PillowWriter driven directly: one draw per frame (FuncAnimation draws each 3 times).
+    path = Path(path)
+    writer = PillowWriter(fps=fps)
+    try:
+        with writer.saving(fig, path, dpi=dpi):
+            for i in range(len(frames)):
+                draw(i)
+                writer.grab_frame()
+    finally:
+        plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------ HMM
+
+def plot_hmm_states(X: Any, states: Any, *, title: str = "Decoded hidden states",
+                    figsize: tuple[float, float] = (8.0, 4.8)) -> Figure:
+    """A sequence with its decoded hidden states.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_steps,) or (n_steps, n_features)
+        The observations (at most the first three columns are drawn).
+    states : array-like of int, shape (n_steps,)
+        The decoded state of each step (e.g. from ``GaussianHMM.predict``).
+    title : str
+    figsize : (float, float)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes sharing the time axis: the observations over a band coloured by
+        state (top), and the state sequence as a step line (bottom).
+    """
+    data = _as_matrix(X)
+    states = np.asarray(states)
+    if states.ndim != 1 or states.shape[0] != data.shape[0]:
+        raise ValueError(
+            f"states must have one entry per step ({data.shape[0]}), got shape {states.shape}"
+        )
+    if not np.issubdtype(states.dtype, np.integer):
+        raise ValueError("states must be integer state labels")
+    from matplotlib.colors import ListedColormap
+
+    n_states = int(states.max()) + 1
+    cmap = ListedColormap([_color(k) for k in range(n_states)])
+    t = np.arange(data.shape[0])
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=figsize, layout="constrained",
+                                      gridspec_kw={"height_ratios": (3, 1)})
+    finite = data[np.isfinite(data)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    pad = 0.05 * (hi - lo or 1.0)
+    top.imshow(states[None, :], aspect="auto", cmap=cmap, alpha=0.25, vmin=-0.5,
+               vmax=n_states - 0.5, extent=(-0.5, len(t) - 0.5, lo - pad, hi + pad),
+               interpolation="nearest", origin="lower")
+    for j in range(min(data.shape[1], 3)):
+        top.plot(t, data[:, j], color=("black", "0.35", "0.6")[j], linewidth=1.0,
+                 label=f"x{j}" if data.shape[1] > 1 else None)
+    top.set_ylabel("observation")
+    top.set_title(title)
+    if data.shape[1] > 1:
+        top.legend(frameon=False, fontsize="small", loc="upper right")
+    bottom.step(t, states, where="mid", color="black", linewidth=1.2)
+    bottom.set_yticks(range(n_states))
+    bottom.set_ylim(-0.5, n_states - 0.5)
+    bottom.set_ylabel("state")
+    bottom.set_xlabel("time step")
+    return fig
+
+
+# ------------------------------------------------------------------ model selection
+
+def __getattr__(name: str) -> Any:
+    """Re-export the model-selection figures of :mod:`emkit.plot_selection`."""
+    if name.startswith("plot_"):
+        try:
+            module = importlib.import_module("emkit.plot_selection")
+        except ModuleNotFoundError:
+            module = None
+        if module is not None and hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"module 'emkit.plot' has no attribute {name!r}")

@@ -1,0 +1,198 @@
+"""The step-by-step story of an EM run, as a table.
+
+Every engine iteration is one :class:`emkit.Step` record (kept in
+``EMResult.steps`` and passed to ``callback``). This module turns those records
+into rows: the iteration, the log-likelihood after it, its gain, the largest
+parameter change ``max |theta_new - theta_old|`` and, for small problems, the new
+parameters themselves. The CLI (``emkit fit --trace``, ``emkit demo``) prints
+these rows; :func:`format_trace` gives the same table as plain text.
+
+>>> import numpy as np, emkit
+>>> from emkit.models.textbook import GeneticLinkage
+>>> result = emkit.em(GeneticLinkage(), np.array([125, 18, 20, 34]), 0.5, tol=1e-12)
+>>> print(format_trace(result, max_rows=3).splitlines()[0])
+iteration  log-likelihood        gain  max |Δθ|  parameters
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .engine import EMResult, Step
+from .stats import tree_leaves
+
+__all__ = ["TraceRow", "trace_rows", "format_params", "format_trace", "PARAMS_LIMIT"]
+
+#: Problems with at most this many parameter entries show them in every row.
+PARAMS_LIMIT = 24
+
+HEADER = ("iteration", "log-likelihood", "gain", "max |Δθ|", "parameters")
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One printed row of the trace.
+
+    Attributes
+    ----------
+    iteration : int
+        1 for the first iteration (0 for the starting point, when shown).
+    loglik : float
+        Total observed-data log-likelihood after the iteration.
+    gain : float
+        Change of the log-likelihood made by the iteration (NaN at the start).
+    param_change : float
+        Largest absolute change of any parameter entry (NaN at the start).
+    params : str
+        The new parameters, formatted (empty for large problems).
+    accelerated : bool
+        True when a SQUAREM extrapolation was accepted in this iteration.
+    """
+
+    iteration: int
+    loglik: float
+    gain: float
+    param_change: float
+    params: str = ""
+    accelerated: bool = False
+
+    def cells(self) -> tuple[str, str, str, str, str]:
+        """The row as five strings, in the order of the header."""
+        gain = "" if np.isnan(self.gain) else f"{self.gain:+.4e}"
+        change = "" if np.isnan(self.param_change) else f"{self.param_change:.3e}"
+        mark = "*" if self.accelerated else ""
+        return (f"{self.iteration}{mark}", f"{self.loglik:.6f}", gain, change, self.params)
+
+
+def _n_entries(params: Any) -> int:
+    return int(sum(np.size(leaf) for leaf in tree_leaves(params)))
+
+
+def _format_leaf(value: Any, digits: int) -> str:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return f"{float(array):.{digits}g}"
+    text = np.array2string(array, separator=" ", max_line_width=10_000,
+                           formatter={"float_kind": lambda v: f"{v:.{digits}g}"})
+    return " ".join(text.split())
+
+
+def format_params(params: Any, *, keys: Sequence[str] | None = None, digits: int = 4) -> str:
+    """Parameters on one line: ``"weights=[0.36 0.64] means=[[2.04 54.5] [4.29 80]]"``.
+
+    Parameters
+    ----------
+    params : object
+        A parameter tree (number, array, or dict/tuple/list of them).
+    keys : sequence of str, optional
+        For a dict, the entries to show, in order (default: all).
+    digits : int, default 4
+        Significant digits.
+    """
+    if isinstance(params, dict):
+        names = [k for k in (keys if keys is not None else params) if k in params]
+        return " ".join(f"{k}={format_params(params[k], digits=digits)}" for k in names)
+    if isinstance(params, (list, tuple)) and not isinstance(params, np.ndarray):
+        try:
+            return _format_leaf(params, digits)
+        except (TypeError, ValueError):
+            return " ".join(format_params(p, digits=digits) for p in params)
+    return _format_leaf(params, digits)
+
+
+def _steps_of(source: EMResult | Iterable[Step]) -> list[Step]:
+    if isinstance(source, EMResult):
+        return list(source.steps)
+    steps = list(source)
+    if not all(isinstance(s, Step) for s in steps):
+        raise ValueError("a trace is built from an EMResult or a sequence of emkit.Step records")
+    return steps
+
+
+def trace_rows(
+    source: EMResult | Iterable[Step],
+    *,
+    show_params: bool | None = None,
+    keys: Sequence[str] | None = None,
+    start: tuple[float, Any] | None = None,
+    digits: int = 4,
+) -> list[TraceRow]:
+    """One :class:`TraceRow` per iteration of an EM run.
+
+    Parameters
+    ----------
+    source : EMResult or iterable of Step
+        The run (``result.steps``) or the records a ``callback`` collected.
+    show_params : bool or None, default None
+        Whether to format the new parameters in each row; ``None`` shows them when
+        the problem has at most :data:`PARAMS_LIMIT` entries (counting ``keys`` only).
+    keys : sequence of str, optional
+        For dict parameters, which entries to show (e.g. ``("weights", "means")``).
+    start : (loglik, params), optional
+        The starting point, shown as iteration 0.
+    digits : int, default 4
+        Significant digits of the parameters.
+
+    Returns
+    -------
+    list of TraceRow
+    """
+    steps = _steps_of(source)
+    rows: list[TraceRow] = []
+
+    def shown(params: Any) -> Any:
+        if keys is not None and isinstance(params, dict):
+            return {k: params[k] for k in keys if k in params}
+        return params
+
+    if show_params is None:
+        first = steps[0].params if steps else (start[1] if start else None)
+        show_params = first is not None and _n_entries(shown(first)) <= PARAMS_LIMIT
+
+    def text(params: Any) -> str:
+        return format_params(params, keys=keys, digits=digits) if show_params else ""
+
+    if start is not None:
+        rows.append(TraceRow(0, float(start[0]), float("nan"), float("nan"), text(start[1])))
+    for step in steps:
+        rows.append(TraceRow(step.iteration, step.loglik, step.gain, step.param_change,
+                             text(step.params), step.accelerated))
+    return rows
+
+
+def format_trace(
+    source: EMResult | Iterable[Step] | Sequence[TraceRow],
+    *,
+    max_rows: int | None = None,
+    **kwargs: Any,
+) -> str:
+    """The trace as a plain-text table (a header line, then one line per iteration).
+
+    Parameters
+    ----------
+    source : EMResult, iterable of Step, or sequence of TraceRow
+        What to show; ``kwargs`` go to :func:`trace_rows`.
+    max_rows : int, optional
+        Show at most this many iterations: the first ones and the last one, with
+        ``...`` between.
+
+    Returns
+    -------
+    str
+    """
+    items = list(source.steps if isinstance(source, EMResult) else source)
+    rows = items if items and isinstance(items[0], TraceRow) else trace_rows(items, **kwargs)
+    if max_rows is not None and len(rows) > max_rows:
+        rows = [*rows[: max(max_rows - 1, 0)], None, rows[-1]]
+    cells = [r.cells() if r is not None else ("...", "", "", "", "") for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(HEADER[:4])]
+
+    def line(values: Sequence[str]) -> str:
+        head = "  ".join(v.rjust(w) for v, w in zip(values[:4], widths, strict=True))
+        return f"{head}  {values[4]}".rstrip()
+
+    return "\n".join([line(HEADER), *(line(c) for c in cells)])
