@@ -1,0 +1,231 @@
+"""``emkit.DawidSkene``: true labels from several noisy raters (Dawid & Skene 1979)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..engine import em
+from ..models.dawid_skene import SMOOTHING, DawidSkeneEM, Ratings
+from ..persistence import Persistable
+
+__all__ = ["DawidSkene"]
+
+_LONG_COLUMNS = ("item", "rater", "label")
+
+
+def _check_labels(labels: np.ndarray, n_classes: int | None) -> None:
+    if labels.size and (np.any(labels < 0) or np.any(labels != np.round(labels))):
+        raise ValueError("ratings must be class labels 0, 1, ..., n_classes - 1 "
+                         "(NaN for 'not rated')")
+    if n_classes is not None and labels.size and labels.max() >= n_classes:
+        raise ValueError(f"a rating has label {int(labels.max())} but n_classes={n_classes} "
+                         f"(labels 0..{n_classes - 1})")
+
+
+class DawidSkene(BaseEstimator, Persistable):
+    """Estimate items' true classes and each rater's confusion matrix by EM.
+
+    Parameters
+    ----------
+    n_classes : int or None, default None
+        Number of classes ``C``; ``None`` takes the largest label seen in ``fit`` plus one.
+    max_iter : int, default 100
+        Most EM iterations.
+    tol : float, default 1e-6
+        Convergence threshold on the change of the log-likelihood **per item**
+        (the engine receives ``tol * n_items``).
+    init : "majority" or array-like of shape (n_items, n_classes), default "majority"
+        ``"majority"`` starts from each item's vote shares (Dawid & Skene's own
+        start: the fraction of its ratings giving each label; unrated items
+        uniform); an array gives the initial class posteriors directly.
+
+    Attributes
+    ----------
+    class_priors_ : ndarray of shape (n_classes,)
+        Estimated prevalence of each true class.
+    confusion_matrices_ : ndarray of shape (n_raters, n_classes, n_classes)
+        ``confusion_matrices_[r, c, l]``: probability that rater ``r`` says ``l``
+        about an item whose true class is ``c`` (rows sum to one).
+    n_classes_ : int
+    n_raters_ : int
+    raters_ : list
+        Rater identifiers: column numbers for a matrix, the ``rater`` values for
+        a table.
+    items_ : list
+        The items of ``fit``'s data in the order of ``posteriors_`` (row numbers
+        for a matrix, the sorted ``item`` values for a table).
+    posteriors_ : ndarray of shape (n_items, n_classes)
+        Class posteriors of the training items.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Final penalized log-likelihood per item (see Notes).
+
+    Notes
+    -----
+    Every count gets a Dirichlet pseudo-count of
+    :data:`emkit.models.dawid_skene.SMOOTHING` (0.01) in the M-step, so that no
+    confusion probability is exactly zero: a rater who never gave some label in
+    the data still has a tiny probability of giving it, ``log 0`` never occurs,
+    and a single disagreement can never rule a class out. The fit maximizes the
+    log-likelihood plus the matching log-prior.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit import DawidSkene
+    >>> ratings = np.array([[0, 0, 1], [1, 1, 1], [0, np.nan, 0], [1, 0, 1]])
+    >>> DawidSkene().fit(ratings).predict(ratings)
+    array([0, 1, 0, 1])
+    """
+
+    def __init__(self, n_classes: int | None = None, *, max_iter: int = 100,
+                 tol: float = 1e-6, init: Any = "majority"):
+        self.n_classes = n_classes
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+
+    # ------------------------------------------------------------------ parsing
+    def _check_params(self) -> None:
+        c = self.n_classes
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, np.integer))
+                              or c < 2):
+            raise ValueError(f"n_classes must be None or an integer >= 2, got {c!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) \
+                or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if not isinstance(self.tol, (int, float, np.number)) or not self.tol >= 0:
+            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+
+    @staticmethod
+    def _is_long(ratings: Any) -> bool:
+        return isinstance(ratings, pd.DataFrame) and all(c in ratings.columns
+                                                         for c in _LONG_COLUMNS)
+
+    def _parse(self, ratings: Any, n_classes: int | None,
+               raters: list | None) -> tuple[Ratings, list, list]:
+        """Ratings in long form, plus the item and rater identifiers."""
+        if self._is_long(ratings):
+            table = ratings.dropna(subset=["label"])
+            label = table["label"].to_numpy(dtype=float)
+            _check_labels(label, n_classes)
+            items, item_code = np.unique(table["item"].to_numpy(), return_inverse=True)
+            if raters is None:
+                rater_ids, rater_code = np.unique(table["rater"].to_numpy(), return_inverse=True)
+                raters = rater_ids.tolist()
+            else:
+                lookup = {r: j for j, r in enumerate(raters)}
+                unknown = sorted({r for r in table["rater"].tolist() if r not in lookup}, key=str)
+                if unknown:
+                    raise ValueError(f"raters {unknown[:5]} were not seen in fit")
+                rater_code = np.array([lookup[r] for r in table["rater"].tolist()], dtype=int)
+            item_list = items.tolist()
+        else:
+            if isinstance(ratings, pd.DataFrame):
+                ratings = ratings.to_numpy()
+            try:
+                M = np.asarray(ratings, dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError("ratings must be a numeric (n_items, n_raters) array with NaN "
+                                 "for missing, or a DataFrame with columns item, rater, label") \
+                    from None
+            if M.ndim != 2 or M.shape[0] == 0 or M.shape[1] == 0:
+                raise ValueError(f"ratings must be a 2-D (n_items, n_raters) array, "
+                                 f"got shape {M.shape}")
+            if np.any(np.isinf(M)):
+                raise ValueError("ratings contain infinite values; use NaN for 'not rated'")
+            if raters is not None and M.shape[1] != len(raters):
+                raise ValueError(f"ratings have {M.shape[1]} raters (columns) but the model "
+                                 f"was fitted with {len(raters)}")
+            item_code, rater_code = np.nonzero(~np.isnan(M))
+            label = M[item_code, rater_code]
+            _check_labels(label, n_classes)
+            item_list = list(range(M.shape[0]))
+            raters = list(range(M.shape[1])) if raters is None else raters
+        if label.size == 0:
+            raise ValueError("ratings contain no rating at all")
+        c = int(label.max()) + 1 if n_classes is None else int(n_classes)
+        c = max(c, 2)
+        data = Ratings(np.asarray(item_code, dtype=np.intp), np.asarray(rater_code, np.intp),
+                       label.astype(np.intp), len(item_list), len(raters), c)
+        return data, item_list, raters
+
+    def _initial_posteriors(self, data: Ratings) -> np.ndarray:
+        if isinstance(self.init, str):
+            if self.init != "majority":
+                raise ValueError(f"init must be 'majority' or an array of posteriors, "
+                                 f"got {self.init!r}")
+            votes = np.zeros((data.n_items, data.n_classes))
+            np.add.at(votes, (data.item, data.label), 1.0)
+            total = votes.sum(axis=1, keepdims=True)
+            return np.where(total > 0, votes / np.where(total > 0, total, 1.0),
+                            1.0 / data.n_classes)
+        post = np.asarray(self.init, dtype=float)
+        if post.shape != (data.n_items, data.n_classes) or np.any(post < 0) \
+                or not np.allclose(post.sum(axis=1), 1.0):
+            raise ValueError(f"init as an array must have shape ({data.n_items}, "
+                             f"{data.n_classes}) with rows of probabilities summing to one")
+        return post
+
+    # ---------------------------------------------------------------------- fit
+    def fit(self, ratings: Any, y: Any = None) -> DawidSkene:
+        """Fit priors and confusion matrices by EM.
+
+        Parameters
+        ----------
+        ratings : array-like of shape (n_items, n_raters) or pandas.DataFrame
+            Labels ``0..C-1`` with NaN for "not rated", or a table with columns
+            ``item``, ``rater``, ``label`` (one row per rating; an item may be
+            rated several times by the same rater).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        data, items, raters = self._parse(ratings, self.n_classes, None)
+        model = DawidSkeneEM(data.n_raters, data.n_classes, SMOOTHING)
+        init = model.m_step(model.stats_from_posteriors(data, self._initial_posteriors(data)))
+        result = em(model, data, init, tol=float(self.tol) * data.n_items,
+                    max_iter=int(self.max_iter))
+        self.class_priors_ = result.params["priors"]
+        self.confusion_matrices_ = result.params["confusion"]
+        self.n_classes_ = data.n_classes
+        self.n_raters_ = data.n_raters
+        self.raters_ = raters
+        self.items_ = items
+        self.posteriors_ = self._posteriors(model, data, result.params)
+        self.converged_ = bool(result.converged)
+        self.n_iter_ = int(result.n_iter)
+        self.lower_bound_ = float(result.loglik) / data.n_items
+        return self
+
+    @staticmethod
+    def _posteriors(model: DawidSkeneEM, data: Ratings, params: dict) -> np.ndarray:
+        lj = model.log_joint(data, params)
+        lj -= lj.max(axis=1, keepdims=True)
+        p = np.exp(lj)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict_proba(self, ratings: Any) -> np.ndarray:
+        """Posterior probability of each true class, shape (n_items, n_classes).
+
+        Rows follow the matrix's rows, or the sorted ``item`` values of a table.
+        Raters must be those of ``fit``.
+        """
+        check_is_fitted(self, "confusion_matrices_")
+        data, _, _ = self._parse(ratings, self.n_classes_, self.raters_)
+        model = DawidSkeneEM(self.n_raters_, self.n_classes_)
+        params = {"priors": self.class_priors_, "confusion": self.confusion_matrices_}
+        return self._posteriors(model, data, params)
+
+    def predict(self, ratings: Any) -> np.ndarray:
+        """Most probable true class of each item, shape (n_items,)."""
+        return np.argmax(self.predict_proba(ratings), axis=1)
