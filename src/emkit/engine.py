@@ -30,10 +30,12 @@ initialization and keep the result with the highest ``loglik`` (see
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,7 +44,7 @@ import numpy as np
 from .exceptions import ConvergenceWarning, MonotonicityWarning, NumericalError
 from .stats import tree_max_abs_diff
 
-__all__ = ["EMModel", "EMResult", "Step", "em", "best_of"]
+__all__ = ["EMModel", "EMResult", "Step", "em", "best_of", "observe"]
 
 #: A plain EM step may lower the log-likelihood by this much (relative) before
 #: the engine calls it a bug rather than rounding. Models may override it with a
@@ -50,6 +52,28 @@ __all__ = ["EMModel", "EMResult", "Step", "em", "best_of"]
 MONOTONE_RTOL = 1e-10
 
 ACCELERATORS = (None, "squarem")
+
+_OBSERVERS: contextvars.ContextVar[tuple[Callable[[Step], Any], ...]] = contextvars.ContextVar(
+    "emkit_observers", default=()
+)
+
+
+@contextlib.contextmanager
+def observe(fn: Callable[[Step], Any]) -> Iterator[Callable[[Step], Any]]:
+    """Call ``fn`` with every :class:`Step` of every :func:`em` run inside the block.
+
+    This is how tools watch estimators that run the engine internally (the
+    ``emkit`` command's ``--trace`` and progress bar, :mod:`emkit.trace`). Each run
+    first reports its starting point as a ``Step`` with ``iteration=0`` (``gain``
+    and ``param_change`` NaN, ``params`` the initial parameters), then every
+    iteration, as ``callback`` sees them. ``fn``'s return value is ignored; a
+    ``KeyboardInterrupt`` it raises stops the run like Ctrl-C.
+    """
+    token = _OBSERVERS.set((*_OBSERVERS.get(), fn))
+    try:
+        yield fn
+    finally:
+        _OBSERVERS.reset(token)
 
 
 @runtime_checkable
@@ -183,6 +207,7 @@ class _Run:
         self.logliks: list[float] = []
         self.steps: list[Step] = []
         self.best: tuple[float, Any, Any] | None = None
+        self.observers = _OBSERVERS.get()
 
     def e_step(self, params: Any) -> tuple[Any, float]:
         stats, loglik = self.model.e_step(self.data, params)
@@ -219,6 +244,8 @@ class _Run:
     def record(self, step: Step) -> bool:
         """Store a step and run the callback; False means the callback asked to stop."""
         self.steps.append(step)
+        for fn in self.observers:
+            fn(step)
         if self.callback is not None and self.callback(step) is False:
             return False
         return True
@@ -344,6 +371,8 @@ def em(
         )
     run.accept(init, stats, loglik)
     try:
+        for fn in run.observers:
+            fn(Step(0, loglik, math.nan, math.nan, 0.0, 1, init))
         if accelerate == "squarem":
             from .squarem import squarem_loop
 
