@@ -9,7 +9,9 @@ One cycle from ``theta0`` takes two plain EM steps, ``theta1 = F(theta0)`` and
 followed by one stabilizing EM step ``F(theta')``. Safeguards, as in the authors'
 SQUAREM package: ``a`` is clipped to ``[1, step_max]`` (``a = 1`` gives
 ``theta' = theta2``, the plain path); ``step_max`` starts at 1 and grows fourfold
-each time the clip binds on an accepted step, and shrinks back on a rejection.
+each time the clip binds on an accepted step; a rejected step length ``a`` sets
+``step_max`` to ``max(1, a / 4)``, so a run does not keep proposing jumps of a
+length that just failed (the authors' package shrinks only a clipped step).
 
 The extrapolated point is rejected, and the cycle continues on the plain EM path
 with ``F(theta2)``, when it is infeasible (``model.is_feasible`` says so, or the
@@ -103,8 +105,8 @@ def squarem_loop(run: _Run, params: Any, stats: Any, loglik: float,
                 jumped = None
 
         new_params = model.m_step(jumped[0] if jumped is not None else stats2)
-        if jumped is None and alpha > 1.0 and alpha == step_max:
-            step_max = max(STEP_MAX0, step_max / STEP_GROWTH)
+        if jumped is None and alpha > 1.0:
+            step_max = max(STEP_MAX0, alpha / STEP_GROWTH)
         elif alpha == step_max:
             step_max *= STEP_GROWTH
         new_stats, new_loglik = run.e_step(new_params)

@@ -42,7 +42,7 @@ class GeneticLinkage:
         """Observed-data multinomial log-likelihood, with its combinatorial constant."""
         counts = np.asarray(counts, dtype=float)
         const = gammaln(counts.sum() + 1) - gammaln(counts + 1).sum()
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             return float(const + counts @ np.log(self.cell_probabilities(theta)))
 
     def is_feasible(self, theta: float) -> bool:
@@ -68,7 +68,7 @@ class TwoCoins:
         heads, tosses = np.asarray(data, dtype=float).T
         p = np.asarray(params, dtype=float)
         log_comb = gammaln(tosses + 1) - gammaln(heads + 1) - gammaln(tosses - heads + 1)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             per_coin = (
                 np.log(0.5)
                 + heads[:, None] * np.log(p)
@@ -136,11 +136,8 @@ class NormalMixture1D:
 
     def _joint(self, x: np.ndarray, params: dict) -> np.ndarray:
         w, mu, var = (np.asarray(params[k], dtype=float) for k in ("weights", "means", "variances"))
-        return (
-            np.log(w)
-            - 0.5 * np.log(2 * np.pi * var)
-            - 0.5 * (x[:, None] - mu) ** 2 / var
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):  # outside the domain -> nan
+            return np.log(w) - 0.5 * np.log(2 * np.pi * var) - 0.5 * (x[:, None] - mu) ** 2 / var
 
     def e_step(self, x: np.ndarray, params: dict) -> tuple[dict, float]:
         x = np.asarray(x, dtype=float).ravel()
