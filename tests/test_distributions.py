@@ -74,7 +74,8 @@ def _scipy_logpdf(dist, X):
         return ss.multivariate_t(dist.mean, dist.covariance, df=dist.dof).logpdf(X)
     if isinstance(dist, Independent):
         groups = [[0], [1], [2, 3]]
-        return sum(_scipy_logpdf(p, X[:, g]) for p, g in zip(dist.distributions, groups, strict=True))
+        pairs = zip(dist.distributions, groups, strict=True)
+        return sum(_scipy_logpdf(p, X[:, g]) for p, g in pairs)
     raise AssertionError(type(dist))
 
 
