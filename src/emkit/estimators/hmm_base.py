@@ -1,0 +1,347 @@
+"""The shared part of emkit's hidden Markov model estimators (hmmlearn 0.3 conventions).
+
+The estimators are thin: they validate input, build initial parameters, hand
+an :class:`~emkit.models.hmm.HMMModel` to :func:`emkit.em` (through
+:func:`emkit.engine.best_of` for ``n_init`` restarts) and copy the result to
+hmmlearn's attribute names. All math lives in :mod:`emkit.models.hmm`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from ..engine import EMResult, Step, best_of, em
+from ..models.hmm import HMMModel, Sequences
+from ..models.hmm_emissions import Emission
+from ..persistence import Persistable
+
+__all__ = ["ConvergenceMonitor", "BaseHMM"]
+
+ALGORITHMS = ("viterbi", "map")
+IMPLEMENTATIONS = ("log", "scaling")
+
+
+class ConvergenceMonitor:
+    """What happened during ``fit``, with the attributes of hmmlearn's monitor.
+
+    Attributes
+    ----------
+    tol : float
+        The absolute tolerance on the gain of the total log-likelihood.
+    n_iter : int
+        The iteration cap.
+    verbose : bool
+        Whether iterations were printed to standard error.
+    history : collections.deque of float
+        The log-likelihood (without the priors' term) before each M-step of
+        the kept run, then after the last one.
+    iter : int
+        Iterations done by the kept run.
+    converged : bool
+        True only when the tolerance was met; unlike hmmlearn's monitor,
+        reaching ``n_iter`` does **not** count as converged.
+    """
+
+    _template = "{iter:>10d} {log_prob:>16.8f} {delta:>+16.8f}"
+
+    def __init__(self, tol: float, n_iter: int, verbose: bool):
+        self.tol = tol
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.history: deque[float] = deque()
+        self.iter = 0
+        self.converged = False
+
+    def __repr__(self) -> str:
+        return (f"ConvergenceMonitor(tol={self.tol!r}, n_iter={self.n_iter!r}, "
+                f"iter={self.iter}, converged={self.converged}, "
+                f"history=[{', '.join(f'{h:.6f}' for h in list(self.history)[-3:])}])")
+
+    def report(self, step: Step) -> None:
+        """Print one iteration to standard error when ``verbose``."""
+        if self.verbose:
+            print(self._template.format(iter=step.iteration, log_prob=step.loglik,
+                                        delta=step.gain), file=sys.stderr)
+
+
+def _check_letters(value: Any, allowed: str, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string of letters from {allowed!r}, got {value!r}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ValueError(f"{name} has unknown letter(s) {''.join(unknown)!r}; "
+                         f"use letters from {allowed!r}")
+    return value
+
+
+class BaseHMM(Persistable, BaseEstimator):
+    """Common machinery; subclasses add an emission family.
+
+    Subclasses define ``_letters`` (emission letters), ``_param_attrs``
+    (model parameter name -> attribute name), ``_check_X``, ``_emission``,
+    ``_init_emission`` and ``_sample_state``.
+    """
+
+    _letters = ""
+    _param_attrs: dict[str, str] = {}
+    _sets_n_features = True
+
+    # -- subclass hooks --------------------------------------------------------
+    def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _emission(self, X: np.ndarray) -> Emission:
+        raise NotImplementedError
+
+    def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        raise NotImplementedError
+
+    def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- validation --------------------------------------------------------------
+    def _check_settings(self) -> None:
+        k = self.n_components
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got "
+                             f"{self.implementation!r}")
+        n_init = self.n_init
+        if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
+            raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}")
+        letters = "st" + self._letters
+        _check_letters(self.params, letters, "params")
+        _check_letters(self.init_params, letters, "init_params")
+
+    def _sequences(self, X: Any, lengths: Any, fitting: bool = False) -> Sequences:
+        return Sequences.from_arrays(self._check_X(X, fitting), lengths)
+
+    # -- parameters <-> attributes ------------------------------------------------
+    def _current_params(self, only: str | None = None) -> dict:
+        names = {"startprob": "startprob_", "transmat": "transmat_", **self._param_attrs}
+        out = {}
+        for key, attr in names.items():
+            if only is not None and key not in only:
+                continue
+            if not hasattr(self, attr):
+                raise ValueError(
+                    f"{attr.strip('_')}_ is not set: fit the model first, or include its "
+                    "letter in init_params")
+            out[key] = np.array(getattr(self, attr), dtype=float)
+        return out
+
+    def _set_params_from(self, params: dict) -> None:
+        self.startprob_ = np.asarray(params["startprob"], float)
+        self.transmat_ = np.asarray(params["transmat"], float)
+        for key, attr in self._param_attrs.items():
+            setattr(self, attr, np.asarray(params[key], float))
+
+    def _initial_params(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        k = self.n_components
+        init = self.init_params
+        params: dict = {}
+        params["startprob"] = (np.full(k, 1.0 / k) if "s" in init
+                               else self._given("startprob_", (k,)))
+        params["transmat"] = (rng.dirichlet(np.ones(k), size=k) if "t" in init
+                              else self._given("transmat_", (k, k)))
+        emission = self._init_emission(X, rng)
+        for key, attr in self._param_attrs.items():
+            params[key] = emission[key] if key in emission else self._given(attr, None)
+        self._check_stochastic(params["startprob"], "startprob_")
+        self._check_stochastic(params["transmat"], "transmat_")
+        return params
+
+    def _given(self, attr: str, shape: tuple | None) -> np.ndarray:
+        if not hasattr(self, attr):
+            name = attr.strip("_") + "_"
+            raise ValueError(f"{name} is not set; set it before fit or add its letter to "
+                             "init_params")
+        value = np.array(getattr(self, attr), dtype=float)
+        if shape is not None and value.shape != shape:
+            raise ValueError(f"{attr} must have shape {shape}, got {value.shape}")
+        return value
+
+    @staticmethod
+    def _check_stochastic(p: np.ndarray, name: str) -> None:
+        if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, rtol=0, atol=1e-6):
+            raise ValueError(f"{name} must be non-negative with rows summing to 1 "
+                             f"(row sums {np.round(p.sum(axis=-1), 6)})")
+
+    def _model(self, X: np.ndarray, fixed: dict, total_rows: int | None = None) -> HMMModel:
+        return HMMModel(self._emission(X), self.n_components, self.params, fixed,
+                        self.startprob_prior, self.transmat_prior, total_rows=total_rows)
+
+    # -- fitting -------------------------------------------------------------------
+    def fit(self, X: Any, lengths: Any = None) -> BaseHMM:
+        """Estimate the parameters by Baum-Welch (EM) on the emkit engine.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            All sequences' rows, back to back.
+        lengths : array-like of int of shape (n_sequences,), optional
+            Rows per sequence (they must sum to ``n_samples``); ``None`` means
+            one sequence.
+
+        Returns
+        -------
+        self
+        """
+        self._check_settings()
+        data = self._sequences(X, lengths, fitting=True)
+        rng = check_random_state(self.random_state)
+        starts = [self._initial_params(data.X, rng) for _ in range(self.n_init)]
+        monitor = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        runs: dict[int, tuple[HMMModel, dict]] = {}
+
+        def fit_one(init: dict) -> EMResult:
+            model = self._model(data.X, init, total_rows=len(data.X))
+            result = em(model, data, init, tol=self.tol, max_iter=self.n_iter,
+                        accelerate=self.accelerate, callback=monitor.report)
+            runs[id(result)] = (model, init)
+            return result
+
+        best, _ = best_of(starts, fit_one)
+        model, init = runs[id(best)]
+        self._set_params_from(best.params)
+        self.n_features = int(data.X.shape[1]) if self._sets_n_features else self.n_features
+        # the engine's objective includes the priors' log-density; report the likelihood
+        history = [best.logliks[0] - model.log_prior(init)] + [
+            s.loglik - model.log_prior(s.params) for s in best.steps]
+        monitor.history = deque(float(h) for h in history)
+        monitor.iter = best.n_iter
+        monitor.converged = bool(best.converged)
+        self.monitor_ = monitor
+        return self
+
+    # -- inference -------------------------------------------------------------------
+    def _inference(self, X: Any, lengths: Any) -> tuple[HMMModel, Sequences, dict]:
+        params = self._current_params()
+        data = self._sequences(X, lengths)
+        return self._model(data.X, params), data, params
+
+    def score_samples(self, X: Any, lengths: Any = None) -> tuple[float, np.ndarray]:
+        """Log-likelihood of ``X`` and the posterior state probabilities.
+
+        Returns
+        -------
+        log_prob : float
+        posteriors : ndarray of shape (n_samples, n_components)
+        """
+        model, data, params = self._inference(X, lengths)
+        logliks, gamma = model.posteriors(data, params)
+        return float(logliks.sum()), gamma
+
+    def score(self, X: Any, lengths: Any = None) -> float:
+        """Log-likelihood of ``X`` (summed over sequences)."""
+        model, data, params = self._inference(X, lengths)
+        return float(model.score_sequences(data, params).sum())
+
+    def decode(self, X: Any, lengths: Any = None,
+               algorithm: str | None = None) -> tuple[float, np.ndarray]:
+        """Most likely states: Viterbi path or per-row posterior maximum (``"map"``).
+
+        Returns
+        -------
+        log_prob : float
+            Viterbi: log-probability of the best paths jointly with ``X``;
+            "map": the sum of the log of each row's largest posterior (as hmmlearn).
+        state_sequence : ndarray of shape (n_samples,)
+        """
+        algorithm = self.algorithm if algorithm is None else algorithm
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        model, data, params = self._inference(X, lengths)
+        if algorithm == "viterbi":
+            logprobs, states = model.viterbi(data, params)
+            return float(logprobs.sum()), states
+        _, gamma = model.posteriors(data, params)
+        with np.errstate(divide="ignore"):
+            return float(np.log(gamma.max(axis=1)).sum()), np.argmax(gamma, axis=1)
+
+    def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """Most likely state of each row (by ``algorithm``), shape (n_samples,)."""
+        return self.decode(X, lengths)[1]
+
+    def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """Posterior state probabilities, shape (n_samples, n_components)."""
+        return self.score_samples(X, lengths)[1]
+
+    def sample(self, n_samples: int = 1, random_state: Any = None,
+               currstate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw one sequence of ``n_samples`` rows from the model.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        state_sequence : ndarray of shape (n_samples,)
+        """
+        params = self._current_params()
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        start_cdf = np.cumsum(params["startprob"])
+        trans_cdf = np.cumsum(params["transmat"], axis=1)
+        state = (int((start_cdf > rng.rand()).argmax()) if currstate is None
+                 else int(currstate))
+        states = [state]
+        rows = [self._sample_state(state, rng)]
+        for _ in range(n_samples - 1):
+            state = int((trans_cdf[state] > rng.rand()).argmax())
+            states.append(state)
+            rows.append(self._sample_state(state, rng))
+        return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
+
+    def get_stationary_distribution(self) -> np.ndarray:
+        """The stationary distribution of the fitted transition matrix, shape (n_components,)."""
+        from scipy import linalg
+
+        eigvals, eigvecs = linalg.eig(np.asarray(self.transmat_).T)
+        vec = np.real_if_close(eigvecs[:, np.argmax(eigvals.real)])
+        return np.real(vec / vec.sum())
+
+    # -- persistence ---------------------------------------------------------------
+    def _get_state(self) -> dict[str, Any]:
+        if not hasattr(self, "startprob_"):
+            return {}
+        state: dict[str, Any] = {
+            "startprob_": self.startprob_, "transmat_": self.transmat_,
+            "n_features": getattr(self, "n_features", None),
+        }
+        for attr in self._param_attrs.values():
+            state[attr.lstrip("_")] = getattr(self, attr)
+        for extra in ("feature_names_in_", "sequence_column_"):
+            if hasattr(self, extra):
+                state[extra] = getattr(self, extra)
+        monitor = getattr(self, "monitor_", None)
+        if monitor is not None:
+            state["monitor"] = {"history": [float(h) for h in monitor.history],
+                                "iter": int(monitor.iter),
+                                "converged": bool(monitor.converged)}
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        monitor = state.pop("monitor", None)
+        for attr in ("startprob_", "transmat_", "feature_names_in_", "sequence_column_"):
+            if attr in state:
+                setattr(self, attr, state.pop(attr))
+        n_features = state.pop("n_features", None)
+        if n_features is not None and "n_features" not in self.get_params():
+            self.n_features = n_features
+        for attr in self._param_attrs.values():
+            if attr.lstrip("_") in state:
+                setattr(self, attr, np.asarray(state.pop(attr.lstrip("_"))))
+        if monitor is not None:
+            m = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+            m.history = deque(monitor["history"])
+            m.iter = monitor["iter"]
+            m.converged = monitor["converged"]
+            self.monitor_ = m

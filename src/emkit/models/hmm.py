@@ -1,0 +1,295 @@
+"""The hidden Markov model on the EM engine: Baum-Welch as an :class:`~emkit.EMModel`.
+
+Data
+----
+:class:`Sequences` holds the rows ``X`` of all sequences back to back and their
+``lengths``. ``HMMModel.e_step`` works on any :meth:`Sequences.subset`, so a
+backend may map it over groups of sequences and add the results.
+
+Parameters (a dict)
+-------------------
+``startprob`` (K,), ``transmat`` (K, K), plus the emission family's entries
+(see :mod:`emkit.models.hmm_emissions`).
+
+Statistics (a dict, additive over sequences)
+--------------------------------------------
+``start`` (K,): posterior of the first state of each sequence, summed;
+``trans`` (K, K): expected transition counts ``sum_t xi_t(i, j)``;
+``emission``: the emission family's weighted statistics, built from the
+posteriors ``gamma_t(k)`` (see the family).
+
+The E-step streams: it takes consecutive sequences in blocks of at most
+``block_rows`` rows (a longer sequence is a block of its own), computes the
+emission log-densities, runs the compiled forward-backward over the block's
+sequences in parallel, folds the posteriors into the statistics and drops them.
+Memory is therefore bounded by the largest block, not by the data.
+
+Objective
+---------
+The value ``e_step`` returns is the log-likelihood plus the log-density of the
+Dirichlet (and emission) priors, the quantity the MAP M-step increases
+(hmmlearn's priors; it is exactly the log-likelihood at the default priors).
+To stay additive over pieces of the data, each call adds the share
+``n_rows / total_rows`` of the log prior, so the pieces of a data set of
+``total_rows`` rows add up to one whole prior. :meth:`HMMModel.log_prior`
+gives the prior so callers can report the plain log-likelihood.
+
+Unreachable states
+------------------
+A state whose expected number of visits is below :data:`DEAD_MASS` has no data
+to estimate from. Its transition row becomes uniform over the entries allowed
+by the initial ``transmat`` (the row is never used, since the state is not
+entered), and its emission parameters become those of the pooled data
+(the emission family says how). Nothing is divided by zero, so no NaN appears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import hmm_kernels as kernels
+from .hmm_emissions import DEAD_MASS, Emission
+
+__all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths"]
+
+#: Default most rows in one E-step block.
+BLOCK_ROWS = 1 << 16
+
+
+def check_lengths(lengths: Any, n_samples: int) -> np.ndarray:
+    """Validate ``lengths`` against ``n_samples``; ``None`` means one sequence.
+
+    Raises
+    ------
+    ValueError
+        When a length is not a positive integer or the lengths do not sum to
+        ``n_samples``.
+    """
+    if lengths is None:
+        if n_samples == 0:
+            raise ValueError("X has no rows; an HMM needs at least one observation")
+        return np.array([n_samples], dtype=np.int64)
+    arr = np.asarray(lengths)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"lengths must be a non-empty 1-D list of integers, got shape "
+                         f"{arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
+            raise ValueError("lengths must be integers")
+    arr = arr.astype(np.int64)
+    if np.any(arr <= 0):
+        bad = np.flatnonzero(arr <= 0)
+        raise ValueError(
+            f"lengths must be positive: sequence(s) {bad[:5].tolist()} have length "
+            f"{arr[bad[:5]].tolist()} (zero-length sequences are not allowed)"
+        )
+    if int(arr.sum()) != n_samples:
+        raise ValueError(f"lengths sum to {int(arr.sum())} but X has {n_samples} rows")
+    return arr
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Several sequences stored back to back.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The rows of every sequence, in order.
+    lengths : ndarray of shape (n_sequences,), int64
+        Rows per sequence; they sum to ``n_samples``.
+    """
+
+    X: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def from_arrays(cls, X: np.ndarray, lengths: Any = None) -> Sequences:
+        """Build from ``X`` and ``lengths`` (``None``: one sequence), validating them."""
+        X = np.asarray(X)
+        return cls(X, check_lengths(lengths, len(X)))
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start row of each sequence followed by ``n_samples``, shape (n_sequences + 1,)."""
+        return np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.lengths)
+
+    def subset(self, index: Any) -> Sequences:
+        """The sequences selected by ``index`` (a slice or integer array), in order."""
+        offsets = self.offsets
+        chosen = np.arange(self.n_sequences)[index]
+        rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in chosen])
+        return Sequences(self.X[rows], self.lengths[chosen])
+
+    def blocks(self, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(row_start, row_stop, local_offsets)`` for consecutive groups of sequences."""
+        offsets = self.offsets
+        first = 0
+        while first < self.n_sequences:
+            last = int(np.searchsorted(offsets, offsets[first] + block_rows, side="right")) - 1
+            last = max(last, first + 1)
+            yield (int(offsets[first]), int(offsets[last]),
+                   offsets[first:last + 1] - offsets[first])
+            first = last
+
+
+class HMMModel:
+    """Baum-Welch for one emission family, as an :class:`~emkit.EMModel`.
+
+    Parameters
+    ----------
+    emission : Emission
+        The emission family (see :mod:`emkit.models.hmm_emissions`).
+    n_components : int
+        Number of hidden states K.
+    params : str
+        Letters of the parameters the M-step updates (``"s"`` startprob,
+        ``"t"`` transmat, plus the emission family's letters); the others keep
+        their values in ``fixed``.
+    fixed : dict
+        Initial parameters; those not updated are copied from here, and the
+        zero pattern of ``startprob``/``transmat`` is kept (as hmmlearn does).
+    startprob_prior, transmat_prior : float or ndarray
+        Dirichlet concentrations, broadcast to (K,) and (K, K).
+    block_rows : int
+        Most rows in one E-step block (see the module docstring).
+    total_rows : int or None
+        Rows of the whole data set, to share the log prior between pieces
+        (``None``: every call adds the whole prior).
+    """
+
+    def __init__(self, emission: Emission, n_components: int, params: str, fixed: dict,
+                 startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
+                 block_rows: int = BLOCK_ROWS, total_rows: int | None = None):
+        k = n_components
+        self.emission = emission
+        self.n_components = k
+        self.params = params
+        self.fixed = fixed
+        self.startprob_prior = np.broadcast_to(np.asarray(startprob_prior, float), (k,))
+        self.transmat_prior = np.broadcast_to(np.asarray(transmat_prior, float), (k, k))
+        self.start_mask = np.asarray(fixed["startprob"]) > 0
+        self.trans_mask = np.asarray(fixed["transmat"]) > 0
+        self.block_rows = int(block_rows)
+        self.total_rows = total_rows
+        self.monotone_rtol = emission.monotone_rtol
+
+    # -- E-step ------------------------------------------------------------
+    def e_step(self, data: Sequences, params: dict) -> tuple[dict, float]:
+        """Additive statistics of ``data`` at ``params`` and the log-posterior objective."""
+        prepared = self.emission.prepare(params)
+        start = np.zeros(self.n_components)
+        trans = np.zeros((self.n_components, self.n_components))
+        emission_stats = None
+        total = 0.0
+        for lo, hi, offsets in data.blocks(self.block_rows):
+            X = data.X[lo:hi]
+            log_frame, extra = self.emission.log_prob(X, prepared)
+            logliks, gamma, xi = kernels.forward_backward(
+                log_frame, offsets, params["startprob"], params["transmat"])
+            total += float(logliks.sum())
+            start += gamma[offsets[:-1]].sum(axis=0)
+            trans += xi
+            block = self.emission.stats(X, gamma, prepared, extra)
+            emission_stats = block if emission_stats is None else {
+                key: emission_stats[key] + block[key] for key in block}
+        stats = {"start": start, "trans": trans, "emission": emission_stats}
+        share = 1.0 if self.total_rows is None else len(data.X) / self.total_rows
+        return stats, total + share * self.log_prior(params)
+
+    # -- M-step ------------------------------------------------------------
+    def m_step(self, stats: dict) -> dict:
+        """MAP startprob/transmat (hmmlearn's Dirichlet update) and emission parameters."""
+        out = dict(self.fixed)
+        if "s" in self.params:
+            p = np.maximum(self.startprob_prior - 1.0 + stats["start"], 0.0)
+            p = np.where(self.start_mask, p, 0.0)
+            out["startprob"] = _normalize_rows(p[None, :], self.start_mask[None, :])[0]
+        if "t" in self.params:
+            a = np.maximum(self.transmat_prior - 1.0 + stats["trans"], 0.0)
+            a = np.where(self.trans_mask, a, 0.0)
+            out["transmat"] = _normalize_rows(a, self.trans_mask)
+        out.update(self.emission.m_step(stats["emission"], self.fixed, self.params))
+        return out
+
+    # -- objective pieces ----------------------------------------------------
+    def log_prior(self, params: dict) -> float:
+        """Log prior density (up to a constant) that the MAP M-step adds to the likelihood."""
+        total = 0.0
+        if "s" in self.params:
+            total += _dirichlet_log(self.startprob_prior, params["startprob"])
+        if "t" in self.params:
+            total += _dirichlet_log(self.transmat_prior, params["transmat"])
+        return total + self.emission.log_prior(params, self.params)
+
+    def is_feasible(self, params: dict) -> bool:
+        """Whether ``params`` are valid (used to screen SQUAREM's extrapolations)."""
+        for key in ("startprob", "transmat"):
+            p = np.asarray(params[key])
+            if (not np.all(np.isfinite(p)) or np.any(p < 0)
+                    or not np.allclose(p.sum(axis=-1), 1.0, rtol=0, atol=1e-8)):
+                return False
+        return self.emission.is_feasible(params)
+
+    # -- inference -----------------------------------------------------------
+    def score_sequences(self, data: Sequences, params: dict) -> np.ndarray:
+        """Log-likelihood of each sequence, shape (n_sequences,)."""
+        prepared = self.emission.prepare(params)
+        out = []
+        for lo, hi, offsets in data.blocks(self.block_rows):
+            log_frame, _ = self.emission.log_prob(data.X[lo:hi], prepared)
+            out.append(kernels.forward_loglik(log_frame, offsets, params["startprob"],
+                                              params["transmat"]))
+        return np.concatenate(out)
+
+    def posteriors(self, data: Sequences, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sequence log-likelihoods (n_sequences,) and posteriors (n_samples, K)."""
+        prepared = self.emission.prepare(params)
+        logliks, gammas = [], []
+        for lo, hi, offsets in data.blocks(self.block_rows):
+            log_frame, _ = self.emission.log_prob(data.X[lo:hi], prepared)
+            ll, gamma, _ = kernels.forward_backward(log_frame, offsets, params["startprob"],
+                                                    params["transmat"])
+            logliks.append(ll)
+            gammas.append(gamma)
+        return np.concatenate(logliks), np.concatenate(gammas)
+
+    def viterbi(self, data: Sequences, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sequence best-path log-probabilities and the paths (n_samples,)."""
+        prepared = self.emission.prepare(params)
+        logprobs, states = [], []
+        for lo, hi, offsets in data.blocks(self.block_rows):
+            log_frame, _ = self.emission.log_prob(data.X[lo:hi], prepared)
+            lp, path = kernels.viterbi(log_frame, offsets, params["startprob"],
+                                       params["transmat"])
+            logprobs.append(lp)
+            states.append(path)
+        return np.concatenate(logprobs), np.concatenate(states)
+
+
+def _normalize_rows(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum to one; an all-zero row becomes uniform over ``mask``."""
+    sums = a.sum(axis=1, keepdims=True)
+    dead = sums[:, 0] <= 0
+    out = a / np.where(sums > 0, sums, 1.0)
+    if np.any(dead):
+        m = mask[dead].astype(float)
+        out[dead] = m / np.maximum(m.sum(axis=1, keepdims=True), 1.0)
+    return out
+
+
+def _dirichlet_log(prior: np.ndarray, p: np.ndarray) -> float:
+    """``sum (prior - 1) log p`` over entries with ``p > 0`` (unnormalized Dirichlet)."""
+    weight = prior - 1.0
+    use = (p > 0) & (weight != 0)
+    if not np.any(use):
+        return 0.0
+    return float(np.sum(weight[use] * np.log(p[use])))

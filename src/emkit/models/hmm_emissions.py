@@ -1,0 +1,477 @@
+"""Emission families of :class:`~emkit.models.hmm.HMMModel`.
+
+Each family turns its parameters into per-row, per-state log-densities, folds
+the state posteriors ``gamma`` (n_samples, K) into additive statistics, and
+turns summed statistics into parameters with hmmlearn 0.3's (MAP) updates:
+
+=============  ==========  ===============================================
+family         letters     parameters
+=============  ==========  ===============================================
+Gaussian       ``m c``     means (K, D); covars: full (K, D, D), tied (D, D),
+                           diag (K, D), spherical (K,)
+GMM            ``w m c``   weights (K, M), means (K, M, D); covars: full
+                           (K, M, D, D), tied (K, D, D), diag (K, M, D),
+                           spherical (K, M)
+Categorical    ``e``       emissionprob (K, n_symbols)
+Poisson        ``l``       lambdas (K, D)
+=============  ==========  ===============================================
+
+Gaussian statistics are centred on a constant ``center`` (the data mean, fixed
+for a whole fit) so second moments stay accurate for data far from the origin.
+
+``min_covar`` is a true floor here (hmmlearn only uses it when initializing):
+variances below it are raised to it, and a full or tied covariance whose
+smallest eigenvalue is below it gets that much added to its diagonal.
+
+An unreachable state (expected visits below ``DEAD_MASS``) gets the pooled
+data's parameters: the overall mean and covariance, symbol frequencies or mean
+counts. It is never entered, so this changes no likelihood; it only keeps every
+parameter finite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln, logsumexp, xlogy
+
+from .gaussian_math import log_gaussian_density, precision_cholesky
+from .hmm_kernels import categorical_counts
+
+__all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
+           "PoissonEmission"]
+
+DEAD_MASS = 1e-10
+
+
+class Emission:
+    """Interface of an emission family (see the module docstring)."""
+
+    letters = ""
+    #: Relative likelihood decrease tolerated per EM step (see emkit.engine).
+    monotone_rtol = 1e-10
+
+    def prepare(self, params: dict) -> Any:
+        """Per-E-step precomputation (e.g. precision Cholesky factors)."""
+        return params
+
+    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        """Log-density of each row under each state, shape (n, K), and scratch for stats."""
+        raise NotImplementedError
+
+    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
+        """Additive statistics of the rows ``X`` weighted by posteriors ``gamma``."""
+        raise NotImplementedError
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        """New emission parameters (those whose letter is in ``update``)."""
+        raise NotImplementedError
+
+    def log_prior(self, params: dict, update: str) -> float:
+        """Log prior (up to a constant) the MAP update maximizes with the likelihood."""
+        return 0.0
+
+    def is_feasible(self, params: dict) -> bool:
+        return True
+
+
+# ---------------------------------------------------------------------------
+# covariance helpers
+
+
+def _floor_covariance(cov: np.ndarray, covariance_type: str, min_covar: float) -> np.ndarray:
+    if covariance_type in ("diag", "spherical"):
+        return np.maximum(cov, min_covar)
+    mats = cov[None] if cov.ndim == 2 else cov
+    out = mats.copy()
+    lowest = np.linalg.eigvalsh(mats.reshape(-1, *mats.shape[-2:])).min(axis=-1)
+    lowest = lowest.reshape(mats.shape[:-2])
+    d = mats.shape[-1]
+    for idx in zip(*np.nonzero(lowest < min_covar), strict=True):
+        out[idx][np.arange(d), np.arange(d)] += min_covar - lowest[idx]
+    return out[0] if cov.ndim == 2 else out
+
+
+def _covariance_ok(cov: np.ndarray, covariance_type: str) -> bool:
+    if not np.all(np.isfinite(cov)):
+        return False
+    if covariance_type in ("diag", "spherical"):
+        return bool(np.all(cov > 0))
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def _inv_and_logdet(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    chol = np.linalg.cholesky(cov)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+    return np.linalg.inv(cov), logdet
+
+
+class GaussianEmission(Emission):
+    """Gaussian emissions with hmmlearn's ``GaussianHMM`` priors.
+
+    Parameters
+    ----------
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    n_components, n_features : int
+    means_prior, means_weight, covars_prior, covars_weight : float or ndarray
+        hmmlearn's Normal / inverse-gamma (Wishart) prior, broadcast to the
+        shapes of the means and covariances.
+    min_covar : float
+        Floor on variances (see the module docstring).
+    center : ndarray of shape (n_features,)
+        Constant the statistics are centred on.
+    """
+
+    letters = "mc"
+
+    def __init__(self, covariance_type: str, n_components: int, n_features: int,
+                 means_prior: Any = 0.0, means_weight: Any = 0.0, covars_prior: Any = 1e-2,
+                 covars_weight: Any = 1.0, min_covar: float = 1e-3,
+                 center: np.ndarray | None = None):
+        k, d = n_components, n_features
+        self.covariance_type = covariance_type
+        self.k, self.d = k, d
+        self.means_prior = np.broadcast_to(np.asarray(means_prior, float), (k, d))
+        self.means_weight = np.broadcast_to(np.asarray(means_weight, float), (k,))
+        shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k, d)}
+        self.covars_prior = np.broadcast_to(np.asarray(covars_prior, float),
+                                            shape[covariance_type])
+        self.covars_weight = covars_weight
+        self.min_covar = float(min_covar)
+        self.center = np.zeros(d) if center is None else np.asarray(center, float)
+
+    def prepare(self, params: dict) -> Any:
+        return (np.asarray(params["means"]) - self.center,
+                precision_cholesky(params["covars"], self.covariance_type))
+
+    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        means_c, prec_chol = prepared
+        Xc = X - self.center
+        return log_gaussian_density(Xc, means_c, prec_chol, self.covariance_type), Xc
+
+    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
+        Xc = extra
+        out = {"post": gamma.sum(axis=0), "obs": gamma.T @ Xc}
+        if self.covariance_type in ("diag", "spherical"):
+            out["obs2"] = gamma.T @ (Xc * Xc)
+        else:
+            out["outer"] = np.stack([(Xc * gamma[:, k, None]).T @ Xc for k in range(self.k)])
+        return out
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        n, obs = stats["post"], stats["obs"]
+        w = self.means_weight
+        total_n = n.sum()
+        pooled_mean_c = obs.sum(axis=0) / max(total_n, DEAD_MASS)
+        out: dict = {}
+        means = np.asarray(fixed["means"], float)
+        if "m" in update:
+            denom = w + n
+            live = denom >= DEAD_MASS
+            safe = np.where(live, denom, 1.0)[:, None]
+            mc = (w[:, None] * (self.means_prior - self.center) + obs) / safe
+            means = np.where(live[:, None], mc, pooled_mean_c) + self.center
+            out["means"] = means
+        if "c" in update:
+            out["covars"] = self._covariances(stats, means, pooled_mean_c, total_n)
+        return out
+
+    def _covariances(self, stats: dict, means: np.ndarray, pooled_mean_c: np.ndarray,
+                     total_n: float) -> np.ndarray:
+        n, obs = stats["post"], stats["obs"]
+        ctype, w = self.covariance_type, self.means_weight
+        delta = means - self.center  # new mean relative to the centre
+        diff0 = means - self.means_prior
+        live = n >= DEAD_MASS
+        if ctype in ("diag", "spherical"):
+            sq = stats["obs2"] - 2.0 * delta * obs + n[:, None] * delta**2
+            c_n = w[:, None] * diff0**2 + sq
+            a = np.maximum(np.asarray(self.covars_weight, float) - 1.0, 0.0)
+            cov = (self.covars_prior + c_n) / np.maximum(a + n, 1e-5)[:, None]
+            pooled = stats["obs2"].sum(axis=0) / max(total_n, DEAD_MASS) - pooled_mean_c**2
+            cov = np.where(live[:, None], cov, pooled)
+            if ctype == "spherical":
+                cov = cov.mean(axis=1)
+            return _floor_covariance(cov, ctype, self.min_covar)
+        outer = stats["outer"]
+        cross = obs[:, :, None] * delta[:, None, :]
+        scatter = (outer - cross - cross.transpose(0, 2, 1)
+                   + n[:, None, None] * delta[:, :, None] * delta[:, None, :])
+        c_n = w[:, None, None] * diff0[:, :, None] * diff0[:, None, :] + scatter
+        a = max(float(np.max(self.covars_weight)) - self.d, 0.0)
+        if ctype == "tied":
+            cov = (self.covars_prior + c_n.sum(axis=0)) / (a + total_n)
+            return _floor_covariance(cov, ctype, self.min_covar)
+        cov = (self.covars_prior + c_n) / (a + np.where(live, n, 1.0))[:, None, None]
+        pooled = (outer.sum(axis=0) / max(total_n, DEAD_MASS)
+                  - np.outer(pooled_mean_c, pooled_mean_c))
+        cov = np.where(live[:, None, None], cov, pooled)
+        return _floor_covariance(cov, ctype, self.min_covar)
+
+    def log_prior(self, params: dict, update: str) -> float:
+        if "m" not in update and "c" not in update:
+            return 0.0
+        ctype, w = self.covariance_type, self.means_weight
+        diff0 = np.asarray(params["means"]) - self.means_prior
+        cov = np.asarray(params["covars"], float)
+        if ctype == "diag":
+            a = np.maximum(np.asarray(self.covars_weight, float) - 1.0, 0.0)
+            quad = (w[:, None] * diff0**2 + self.covars_prior) / cov
+            return float(-0.5 * quad.sum() - 0.5 * np.sum(a * np.log(cov).sum(axis=-1)))
+        if ctype == "spherical":
+            a = np.maximum(np.asarray(self.covars_weight, float) - 1.0, 0.0)
+            quad = (w[:, None] * diff0**2 + self.covars_prior).sum(axis=1) / cov
+            return float(-0.5 * quad.sum() - 0.5 * np.sum(a * self.d * np.log(cov)))
+        a = max(float(np.max(self.covars_weight)) - self.d, 0.0)
+        outer0 = w[:, None, None] * diff0[:, :, None] * diff0[:, None, :]
+        inv, logdet = _inv_and_logdet(cov)
+        if ctype == "tied":
+            scale = self.covars_prior + outer0.sum(axis=0)
+            return float(-0.5 * np.sum(inv * scale) - 0.5 * a * logdet)
+        scale = self.covars_prior + outer0
+        return float(-0.5 * np.sum(inv * scale) - 0.5 * a * logdet.sum())
+
+    def is_feasible(self, params: dict) -> bool:
+        return bool(np.all(np.isfinite(params["means"]))) and _covariance_ok(
+            np.asarray(params["covars"]), self.covariance_type)
+
+
+class GMMEmission(Emission):
+    """Gaussian-mixture emissions with hmmlearn's ``GMMHMM`` updates and priors.
+
+    hmmlearn's covariance update uses the scatter about the means of the
+    E-step (not the new means): a generalized EM step that may lower the
+    likelihood by a little, hence the looser ``monotone_rtol``.
+    """
+
+    letters = "wmc"
+    monotone_rtol = 1e-6
+
+    def __init__(self, covariance_type: str, n_components: int, n_mix: int, n_features: int,
+                 weights_prior: Any = 1.0, means_prior: Any = 0.0, means_weight: Any = 0.0,
+                 covars_prior: Any = None, covars_weight: Any = None,
+                 min_covar: float = 1e-3, center: np.ndarray | None = None):
+        k, m, d = n_components, n_mix, n_features
+        self.covariance_type = covariance_type
+        self.k, self.m, self.d = k, m, d
+        defaults = {"full": (0.0, -(1.0 + d + 1.0)), "tied": (0.0, -(m + d + 1.0)),
+                    "diag": (-1.5, 0.0), "spherical": (-(m + 2.0) / 2.0, 0.0)}[covariance_type]
+        covars_prior = defaults[0] if covars_prior is None else covars_prior
+        covars_weight = defaults[1] if covars_weight is None else covars_weight
+        self.weights_prior = np.broadcast_to(np.asarray(weights_prior, float), (k, m))
+        self.means_prior = np.broadcast_to(np.asarray(means_prior, float), (k, m, d))
+        self.means_weight = np.broadcast_to(np.asarray(means_weight, float), (k, m))
+        prior_shape = {"full": ((k, m, d, d), (k, m)), "tied": ((k, d, d), (k,)),
+                       "diag": ((k, m, d), (k, m, d)), "spherical": ((k, m), (k, m))}
+        ps, ws = prior_shape[covariance_type]
+        self.covars_prior = np.broadcast_to(np.asarray(covars_prior, float), ps)
+        self.covars_weight = np.broadcast_to(np.asarray(covars_weight, float), ws)
+        self.min_covar = float(min_covar)
+        self.center = np.zeros(d) if center is None else np.asarray(center, float)
+
+    def prepare(self, params: dict) -> Any:
+        means_c = np.asarray(params["means"]) - self.center
+        chols = [precision_cholesky(params["covars"][k], self.covariance_type)
+                 for k in range(self.k)]
+        with np.errstate(divide="ignore"):
+            log_w = np.log(params["weights"])
+        return means_c, chols, log_w
+
+    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        means_c, chols, log_w = prepared
+        Xc = X - self.center
+        per_mix = np.stack([log_gaussian_density(Xc, means_c[k], chols[k], self.covariance_type)
+                            + log_w[k] for k in range(self.k)], axis=1)  # (n, K, M)
+        with np.errstate(under="ignore"):
+            log_frame = logsumexp(per_mix, axis=2)
+        return log_frame, (Xc, per_mix, log_frame)
+
+    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
+        means_c = prepared[0]
+        Xc, per_mix, log_frame = extra
+        finite = np.isfinite(log_frame)
+        with np.errstate(under="ignore", invalid="ignore"):
+            resp = np.exp(per_mix - np.where(finite, log_frame, 0.0)[:, :, None])
+        resp = np.where(finite[:, :, None], resp, 0.0) * gamma[:, :, None]  # (n, K, M)
+        out = {"post_mix": resp.sum(axis=0), "post": gamma.sum(axis=0),
+               "obs": np.einsum("nkm,nd->kmd", resp, Xc)}
+        ctype = self.covariance_type
+        c_n = []
+        for k in range(self.k):
+            parts = []
+            for j in range(self.m):
+                y = Xc - means_c[k, j]
+                r = resp[:, k, j]
+                if ctype in ("full", "tied"):
+                    parts.append((y * r[:, None]).T @ y)
+                elif ctype == "diag":
+                    parts.append(r @ (y * y))
+                else:
+                    parts.append(r @ np.einsum("nd,nd->n", y, y))
+            c_n.append(np.sum(parts, axis=0) if ctype == "tied" else np.stack(parts))
+        out["c_n"] = np.stack(c_n)
+        return out
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        post_mix, post = stats["post_mix"], stats["post"]
+        out: dict = {}
+        if "w" in update:
+            w_n = post_mix + self.weights_prior - 1.0
+            w_d = post + (self.weights_prior - 1.0).sum(axis=1)
+            live = w_d >= DEAD_MASS
+            out["weights"] = np.where(live[:, None], w_n / np.where(live, w_d, 1.0)[:, None],
+                                      1.0 / self.m)
+        means = np.asarray(fixed["means"], float)
+        total = max(post.sum(), DEAD_MASS)
+        pooled_c = stats["obs"].sum(axis=(0, 1)) / total
+        if "m" in update:
+            m_n = self.means_weight[:, :, None] * (self.means_prior - self.center) + stats["obs"]
+            m_d = post_mix + self.means_weight
+            live = m_d >= DEAD_MASS
+            means = np.where(live[:, :, None], m_n / np.where(live, m_d, 1.0)[:, :, None],
+                             pooled_c) + self.center
+            out["means"] = means
+        if "c" in update:
+            out["covars"] = self._covariances(stats, means, total)
+        return out
+
+    def _covariances(self, stats: dict, means: np.ndarray, total: float) -> np.ndarray:
+        ctype, nf = self.covariance_type, self.d
+        post_mix, lam = stats["post_mix"], self.means_weight
+        cm = means - self.means_prior
+        if ctype == "full":
+            c_n = (np.swapaxes(self.covars_prior, -1, -2)
+                   + lam[:, :, None, None] * cm[..., :, None] * cm[..., None, :] + stats["c_n"])
+            c_d = (post_mix + 1 + self.covars_weight + nf + 1)[:, :, None, None]
+            live = post_mix >= DEAD_MASS
+            pooled = stats["c_n"].sum(axis=(0, 1)) / total
+            cov = np.where(live[:, :, None, None], c_n / np.where(live[:, :, None, None],
+                                                                c_d, 1.0), pooled)
+        elif ctype == "diag":
+            c_n = lam[:, :, None] * cm**2 + 2 * self.covars_weight + stats["c_n"]
+            c_d = post_mix[:, :, None] + 1 + 2 * (self.covars_prior + 1)
+            live = post_mix >= DEAD_MASS
+            pooled = stats["c_n"].sum(axis=(0, 1)) / total
+            cov = np.where(live[:, :, None], c_n / np.where(live[:, :, None], c_d, 1.0),
+                           pooled)
+        elif ctype == "spherical":
+            c_n = lam * np.einsum("kmd,kmd->km", cm, cm) + 2 * self.covars_weight + stats["c_n"]
+            c_d = nf * (post_mix + 1) + 2 * (self.covars_prior + 1)
+            live = post_mix >= DEAD_MASS
+            pooled = stats["c_n"].sum() / (total * nf)
+            cov = np.where(live, c_n / np.where(live, c_d, 1.0), pooled)
+        else:  # tied: one covariance per state, shared by its mixture components
+            outer = np.einsum("km,kmi,kmj->kij", lam, cm, cm)
+            c_n = outer + np.swapaxes(self.covars_prior, -1, -2) + stats["c_n"]
+            c_d = (stats["post"] + self.m + self.covars_weight + nf + 1)[:, None, None]
+            live = stats["post"] >= DEAD_MASS
+            pooled = stats["c_n"].sum(axis=0) / total
+            cov = np.where(live[:, None, None], c_n / np.where(live[:, None, None], c_d, 1.0),
+                           pooled)
+        return _floor_covariance(cov, "full" if ctype == "tied" else ctype, self.min_covar)
+
+    def is_feasible(self, params: dict) -> bool:
+        w = np.asarray(params["weights"])
+        if np.any(w < 0) or not np.allclose(w.sum(axis=1), 1.0, rtol=0, atol=1e-8):
+            return False
+        cov = np.asarray(params["covars"])
+        ctype = "full" if self.covariance_type == "tied" else self.covariance_type
+        return bool(np.all(np.isfinite(params["means"]))) and _covariance_ok(cov, ctype)
+
+
+class CategoricalEmission(Emission):
+    """Categorical emissions: one symbol ``0 .. n_symbols - 1`` per row (column 0 of X)."""
+
+    letters = "e"
+
+    def __init__(self, n_components: int, n_symbols: int, emissionprob_prior: Any = 1.0):
+        self.k, self.n_symbols = n_components, n_symbols
+        self.prior = np.broadcast_to(np.asarray(emissionprob_prior, float),
+                                     (n_components, n_symbols))
+
+    def prepare(self, params: dict) -> Any:
+        with np.errstate(divide="ignore"):
+            return np.ascontiguousarray(np.log(params["emissionprob"]).T)  # (n_symbols, K)
+
+    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        symbols = np.asarray(X[:, 0], dtype=np.int64)
+        return prepared[symbols], symbols
+
+    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
+        return {"obs": categorical_counts(extra, gamma, self.n_symbols)}
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        if "e" not in update:
+            return {}
+        p = np.maximum(self.prior - 1.0 + stats["obs"], 0.0)
+        sums = p.sum(axis=1, keepdims=True)
+        pooled = stats["obs"].sum(axis=0)
+        pooled = (pooled / pooled.sum() if pooled.sum() > 0
+                  else np.full(self.n_symbols, 1.0 / self.n_symbols))
+        return {"emissionprob": np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), pooled)}
+
+    def log_prior(self, params: dict, update: str) -> float:
+        if "e" not in update:
+            return 0.0
+        p = np.asarray(params["emissionprob"])
+        weight = self.prior - 1.0
+        use = (p > 0) & (weight != 0)
+        return float(np.sum(weight[use] * np.log(p[use]))) if np.any(use) else 0.0
+
+    def is_feasible(self, params: dict) -> bool:
+        p = np.asarray(params["emissionprob"])
+        return bool(np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-8))
+
+
+class PoissonEmission(Emission):
+    """Independent Poisson counts per feature, with hmmlearn's ``PoissonHMM`` update.
+
+    hmmlearn's update with a non-zero ``lambdas_prior``/``lambdas_weight``
+    mixes in the *total* number of frames, which is not the MAP of any prior;
+    the default (no prior) is exact EM.
+    """
+
+    letters = "l"
+
+    def __init__(self, n_components: int, n_features: int, lambdas_prior: Any = 0.0,
+                 lambdas_weight: Any = 0.0):
+        self.k, self.d = n_components, n_features
+        self.alphas = np.asarray(lambdas_prior, float)
+        self.betas = np.asarray(lambdas_weight, float)
+        if np.any(self.alphas != 0) or np.any(self.betas != 0):
+            self.monotone_rtol = 1e-6
+
+    def prepare(self, params: dict) -> Any:
+        lam = np.asarray(params["lambdas"], float)
+        with np.errstate(divide="ignore"):
+            return lam, np.log(lam)
+
+    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        lam, log_lam = prepared
+        if np.all(lam > 0):
+            xlog = X @ log_lam.T
+        else:
+            xlog = np.stack([xlogy(X, lam[k]).sum(axis=1) for k in range(self.k)], axis=1)
+        return xlog - lam.sum(axis=1) - gammaln(X + 1.0).sum(axis=1)[:, None], None
+
+    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
+        return {"post": gamma.sum(axis=0), "obs": gamma.T @ X}
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        if "l" not in update:
+            return {}
+        post, obs = stats["post"], stats["obs"]
+        n = post.sum()
+        live = post >= DEAD_MASS
+        pooled = obs.sum(axis=0) / max(n, DEAD_MASS)
+        y_bar = np.where(live[:, None], obs / np.where(live, post, 1.0)[:, None], pooled)
+        return {"lambdas": (self.alphas + n * y_bar) / (self.betas + n)}
+
+    def is_feasible(self, params: dict) -> bool:
+        lam = np.asarray(params["lambdas"])
+        return bool(np.all(np.isfinite(lam)) and np.all(lam >= 0))

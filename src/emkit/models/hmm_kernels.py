@@ -1,0 +1,385 @@
+"""Compiled HMM recursions: scaled forward-backward and Viterbi (numba).
+
+Every kernel works on many sequences stored back to back: row ``t`` of the
+frame arrays belongs to sequence ``s`` when ``offsets[s] <= t < offsets[s + 1]``.
+Sequences are independent, so the kernels run them in parallel (``prange``
+over groups of sequences, each group with its own transition-count buffer that
+is summed at the end, so no two threads write the same memory).
+
+Each kernel has a plain-NumPy reference (``*_reference``) with the same
+signature; the tests check that they agree.
+
+Numerics
+--------
+Forward-backward is the *scaled* recursion (Rabiner 1989, section V.A): each
+frame's emission probabilities are taken relative to the row maximum,
+``b_t(j) = exp(log_frame[t, j] - m_t)``, and the forward vector is renormalized
+to sum to one at every step with factor ``c_t``. The log-likelihood is
+``sum_t (log c_t + m_t)``: a sum of per-step terms, so a 1,000,000-step
+sequence is as safe as a short one (nothing is multiplied across time).
+
+States that are impossible (``startprob = 0``, a zero column of ``transmat``,
+or a zero emission probability) simply carry exact zeros through the
+recursion: they get posterior 0 and contribute 0 to every count, never NaN.
+Only when *every* state is impossible at some step (the data cannot have come
+from the model, ``c_t = 0``) is the sequence's log-likelihood ``-inf``; its
+posteriors and counts are then set to zero instead of 0/0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+__all__ = [
+    "forward_backward",
+    "forward_backward_reference",
+    "forward_loglik",
+    "viterbi",
+    "viterbi_reference",
+    "categorical_counts",
+    "n_groups",
+]
+
+
+def n_groups(n_sequences: int) -> int:
+    """How many parallel groups to split ``n_sequences`` into."""
+    return int(max(1, min(n_sequences, 4 * get_num_threads())))
+
+
+@njit(cache=True, inline="always")
+def _frame_row(log_frame, t, frame_row):  # pragma: no cover - compiled
+    """``frame_row = exp(log_frame[t] - max)``; returns the max (``-inf`` if none)."""
+    k = log_frame.shape[1]
+    m = -np.inf
+    for j in range(k):
+        if log_frame[t, j] > m:
+            m = log_frame[t, j]
+    if m == -np.inf or not np.isfinite(m):
+        for j in range(k):
+            frame_row[j] = 0.0
+        return m
+    for j in range(k):
+        frame_row[j] = np.exp(log_frame[t, j] - m)
+    return m
+
+
+@njit(cache=True)
+def _fb_one(log_frame, start, stop, startprob, transmat, gamma, scale, frame, xi,
+            want_xi):  # pragma: no cover - compiled
+    """Forward-backward on rows start..stop-1; alpha is kept in ``gamma``."""
+    k = startprob.shape[0]
+    loglik = 0.0
+    # forward: gamma[t] holds the normalized forward vector alpha_hat_t
+    for t in range(start, stop):
+        m = _frame_row(log_frame, t, frame[t])
+        c = 0.0
+        if t == start:
+            for j in range(k):
+                v = startprob[j] * frame[t, j]
+                gamma[t, j] = v
+                c += v
+        else:
+            for j in range(k):
+                gamma[t, j] = 0.0
+            for i in range(k):
+                a = gamma[t - 1, i]
+                if a != 0.0:
+                    for j in range(k):
+                        gamma[t, j] += a * transmat[i, j]
+            for j in range(k):
+                gamma[t, j] *= frame[t, j]
+                c += gamma[t, j]
+        if not c > 0.0:
+            for u in range(start, stop):
+                for j in range(k):
+                    gamma[u, j] = 0.0
+            return -np.inf
+        inv = 1.0 / c
+        for j in range(k):
+            gamma[t, j] *= inv
+        scale[t] = c
+        loglik += np.log(c) + m
+    # backward: beta_hat_{t+1} lives in ``beta``; tmp_j = b_{t+1}(j) beta_{t+1}(j) / c_{t+1}
+    beta = np.ones(k)
+    tmp = np.empty(k)
+    for t in range(stop - 2, start - 1, -1):
+        inv = 1.0 / scale[t + 1]
+        for j in range(k):
+            tmp[j] = frame[t + 1, j] * beta[j] * inv
+        # gamma[t + 1] = alpha_hat_{t+1} * beta_hat_{t+1}, normalized against rounding
+        s = 0.0
+        for j in range(k):
+            gamma[t + 1, j] *= beta[j]
+            s += gamma[t + 1, j]
+        if s > 0.0:
+            for j in range(k):
+                gamma[t + 1, j] /= s
+        for i in range(k):
+            a = gamma[t, i]
+            acc = 0.0
+            for j in range(k):
+                p = transmat[i, j] * tmp[j]
+                acc += p
+                if want_xi:
+                    xi[i, j] += a * p
+            beta[i] = acc
+    # the first row
+    s = 0.0
+    for j in range(k):
+        gamma[start, j] *= beta[j]
+        s += gamma[start, j]
+    if s > 0.0:
+        for j in range(k):
+            gamma[start, j] /= s
+    return loglik
+
+
+@njit(cache=True, parallel=True)
+def _forward_backward(log_frame, offsets, startprob, transmat, groups):  # pragma: no cover
+    n, k = log_frame.shape
+    n_seq = offsets.shape[0] - 1
+    gamma = np.empty((n, k))
+    scale = np.empty(n)
+    frame = np.empty((n, k))
+    logliks = np.empty(n_seq)
+    xi_parts = np.zeros((groups, k, k))
+    for g in prange(groups):
+        lo = (n_seq * g) // groups
+        hi = (n_seq * (g + 1)) // groups
+        for s in range(lo, hi):
+            logliks[s] = _fb_one(log_frame, offsets[s], offsets[s + 1], startprob,
+                                 transmat, gamma, scale, frame, xi_parts[g], True)
+    xi = np.zeros((k, k))
+    for g in range(groups):
+        xi += xi_parts[g]
+    return logliks, gamma, xi
+
+
+def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
+                     transmat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scaled forward-backward over sequences stored back to back.
+
+    Parameters
+    ----------
+    log_frame : ndarray of shape (n_samples, n_components)
+        Log emission probability of each row under each state.
+    offsets : ndarray of shape (n_sequences + 1,), int64
+        Row where each sequence starts, then ``n_samples``.
+    startprob : ndarray of shape (n_components,)
+    transmat : ndarray of shape (n_components, n_components)
+
+    Returns
+    -------
+    logliks : ndarray of shape (n_sequences,)
+        Log-likelihood of each sequence (``-inf`` for an impossible one).
+    gamma : ndarray of shape (n_samples, n_components)
+        Posterior state probabilities of each row.
+    xi : ndarray of shape (n_components, n_components)
+        Expected transition counts, summed over all sequences.
+    """
+    log_frame = np.ascontiguousarray(log_frame, dtype=np.float64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    return _forward_backward(log_frame, offsets, np.ascontiguousarray(startprob, dtype=float),
+                             np.ascontiguousarray(transmat, dtype=float),
+                             n_groups(len(offsets) - 1))
+
+
+@njit(cache=True, parallel=True)
+def _forward_loglik(log_frame, offsets, startprob, transmat, groups):  # pragma: no cover
+    n, k = log_frame.shape
+    n_seq = offsets.shape[0] - 1
+    logliks = np.empty(n_seq)
+    for g in prange(groups):
+        lo = (n_seq * g) // groups
+        hi = (n_seq * (g + 1)) // groups
+        alpha = np.empty(k)
+        new = np.empty(k)
+        frame = np.empty(k)
+        for s in range(lo, hi):
+            ll = 0.0
+            for t in range(offsets[s], offsets[s + 1]):
+                m = _frame_row(log_frame, t, frame)
+                c = 0.0
+                if t == offsets[s]:
+                    for j in range(k):
+                        new[j] = startprob[j] * frame[j]
+                else:
+                    for j in range(k):
+                        new[j] = 0.0
+                    for i in range(k):
+                        a = alpha[i]
+                        if a != 0.0:
+                            for j in range(k):
+                                new[j] += a * transmat[i, j]
+                    for j in range(k):
+                        new[j] *= frame[j]
+                for j in range(k):
+                    c += new[j]
+                if not c > 0.0:
+                    ll = -np.inf
+                    break
+                for j in range(k):
+                    alpha[j] = new[j] / c
+                ll += np.log(c) + m
+            logliks[s] = ll
+    return logliks
+
+
+def forward_loglik(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
+                   transmat: np.ndarray) -> np.ndarray:
+    """Per-sequence log-likelihood by the scaled forward pass only (no posteriors).
+
+    Same arguments as :func:`forward_backward`; returns shape (n_sequences,).
+    """
+    return _forward_loglik(np.ascontiguousarray(log_frame, dtype=np.float64),
+                           np.ascontiguousarray(offsets, dtype=np.int64),
+                           np.ascontiguousarray(startprob, dtype=float),
+                           np.ascontiguousarray(transmat, dtype=float),
+                           n_groups(len(offsets) - 1))
+
+
+@njit(cache=True, parallel=True)
+def _viterbi(log_frame, offsets, log_start, log_trans, groups):  # pragma: no cover
+    n, k = log_frame.shape
+    n_seq = offsets.shape[0] - 1
+    states = np.empty(n, dtype=np.int64)
+    logprobs = np.empty(n_seq)
+    for g in prange(groups):
+        lo = (n_seq * g) // groups
+        hi = (n_seq * (g + 1)) // groups
+        delta = np.empty(k)
+        new = np.empty(k)
+        for s in range(lo, hi):
+            start = offsets[s]
+            stop = offsets[s + 1]
+            back = np.empty((stop - start, k), dtype=np.int32)
+            for j in range(k):
+                delta[j] = log_start[j] + log_frame[start, j]
+            for t in range(start + 1, stop):
+                for j in range(k):
+                    best = -np.inf
+                    arg = 0
+                    for i in range(k):
+                        v = delta[i] + log_trans[i, j]
+                        if v > best:
+                            best = v
+                            arg = i
+                    new[j] = best + log_frame[t, j]
+                    back[t - start, j] = arg
+                for j in range(k):
+                    delta[j] = new[j]
+            best = -np.inf
+            arg = 0
+            for j in range(k):
+                if delta[j] > best:
+                    best = delta[j]
+                    arg = j
+            logprobs[s] = best
+            states[stop - 1] = arg
+            for t in range(stop - 1, start, -1):
+                arg = back[t - start, arg]
+                states[t - 1] = arg
+    return logprobs, states
+
+
+def _safe_log(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p)
+
+
+def viterbi(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
+            transmat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Most likely state path of each sequence (Viterbi, in log space).
+
+    Same arguments as :func:`forward_backward`.
+
+    Returns
+    -------
+    logprobs : ndarray of shape (n_sequences,)
+        Log-probability of each sequence's best path jointly with the data.
+    states : ndarray of shape (n_samples,), int64
+        The best path, sequences back to back. Ties go to the lowest state.
+    """
+    return _viterbi(np.ascontiguousarray(log_frame, dtype=np.float64),
+                    np.ascontiguousarray(offsets, dtype=np.int64),
+                    _safe_log(np.asarray(startprob, dtype=float)),
+                    np.ascontiguousarray(_safe_log(np.asarray(transmat, dtype=float))),
+                    n_groups(len(offsets) - 1))
+
+
+@njit(cache=True)
+def categorical_counts(symbols, gamma, n_symbols):  # pragma: no cover - compiled
+    """``counts[k, m] = sum of gamma[t, k] over rows t with symbols[t] == m``.
+
+    symbols : int64 (n_samples,); gamma : (n_samples, n_components); returns
+    (n_components, n_symbols).
+    """
+    n, k = gamma.shape
+    out = np.zeros((n_symbols, k))
+    for t in range(n):
+        row = out[symbols[t]]
+        for j in range(k):
+            row[j] += gamma[t, j]
+    return out.T.copy()
+
+
+# ---------------------------------------------------------------------------
+# plain NumPy references (log space, one sequence at a time)
+
+
+def forward_backward_reference(log_frame: np.ndarray, offsets: np.ndarray,
+                               startprob: np.ndarray, transmat: np.ndarray
+                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-space forward-backward in NumPy; the reference :func:`forward_backward` must match."""
+    from scipy.special import logsumexp
+
+    log_frame = np.asarray(log_frame, dtype=float)
+    n, k = log_frame.shape
+    log_a = _safe_log(transmat)
+    log_pi = _safe_log(startprob)
+    gamma = np.zeros((n, k))
+    xi = np.zeros((k, k))
+    logliks = []
+    for s in range(len(offsets) - 1):
+        lf = log_frame[offsets[s]:offsets[s + 1]]
+        t_len = len(lf)
+        fwd = np.empty((t_len, k))
+        bwd = np.zeros((t_len, k))
+        fwd[0] = log_pi + lf[0]
+        for t in range(1, t_len):
+            fwd[t] = logsumexp(fwd[t - 1][:, None] + log_a, axis=0) + lf[t]
+        for t in range(t_len - 2, -1, -1):
+            bwd[t] = logsumexp(log_a + lf[t + 1] + bwd[t + 1], axis=1)
+        ll = logsumexp(fwd[-1])
+        logliks.append(ll)
+        if not np.isfinite(ll):
+            continue
+        gamma[offsets[s]:offsets[s + 1]] = np.exp(fwd + bwd - ll)
+        for t in range(t_len - 1):
+            xi += np.exp(fwd[t][:, None] + log_a + lf[t + 1] + bwd[t + 1] - ll)
+    return np.asarray(logliks), gamma, xi
+
+
+def viterbi_reference(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
+                      transmat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy Viterbi; the reference :func:`viterbi` must match."""
+    log_frame = np.asarray(log_frame, dtype=float)
+    log_a = _safe_log(transmat)
+    states = np.empty(len(log_frame), dtype=np.int64)
+    logprobs = []
+    for s in range(len(offsets) - 1):
+        lf = log_frame[offsets[s]:offsets[s + 1]]
+        delta = _safe_log(startprob) + lf[0]
+        back = np.zeros(lf.shape, dtype=np.int64)
+        for t in range(1, len(lf)):
+            scores = delta[:, None] + log_a
+            back[t] = np.argmax(scores, axis=0)
+            delta = scores[back[t], np.arange(lf.shape[1])] + lf[t]
+        path = np.empty(len(lf), dtype=np.int64)
+        path[-1] = int(np.argmax(delta))
+        for t in range(len(lf) - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        states[offsets[s]:offsets[s + 1]] = path
+        logprobs.append(float(delta.max()))
+    return np.asarray(logprobs), states
