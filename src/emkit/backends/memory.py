@@ -93,6 +93,17 @@ def n_rows(data: Any) -> int:
     raise ValueError(f"cannot tell the number of rows of a {type(data).__name__}")
 
 
+def _size_hint(data: Any) -> int:
+    """Rows of ``data``, or of its longest member when members differ (for splitters)."""
+    try:
+        return n_rows(data)
+    except ValueError:
+        members = _members(data)
+        if not members:
+            raise
+        return max(_size_hint(m) for m in members if m is not None)
+
+
 def take_rows(data: Any, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of row-sliceable ``data`` (views where NumPy allows)."""
     members = _members(data)
@@ -151,10 +162,11 @@ def iter_chunks(data: Any, chunk_size: int, splitter: Splitter | None = None) ->
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
             or chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    total = n_rows(data)
     if splitter is not None or (hasattr(data, "split") and not hasattr(data, "shape")):
+        total = _size_hint(data)
         yield from split_rows(data, max(1, math.ceil(total / chunk_size)), splitter)
         return
+    total = n_rows(data)
     if total == 0:
         yield data
         return
