@@ -21,6 +21,7 @@ kept so that code choosing among backends has three of the same kind.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ def split_rows(data: Any, n_pieces: int, splitter: Splitter | None = None) -> li
     total = n_rows(data)
     n_pieces = max(1, min(int(n_pieces), total))
     edges = np.linspace(0, total, n_pieces + 1).round().astype(int)
-    return [take_rows(data, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [take_rows(data, int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
 def iter_chunks(data: Any, chunk_size: int, splitter: Splitter | None = None) -> Iterator[Any]:

@@ -89,9 +89,9 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     with open(path, "rb") as fh:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
         else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
     if dtype.hasobject:
         raise ValueError(f"{path} holds Python objects; only numeric arrays are read")
     return shape, dtype
