@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats as ss
+from threadpoolctl import threadpool_limits
 
 import emkit
 from emkit.distributions import (
@@ -20,6 +21,14 @@ from emkit.distributions import (
 )
 from emkit.distributions.gamma import solve_gamma_shape
 from emkit.stats import tree_add, tree_leaves, tree_map
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Tiny BLAS calls are slowed badly by thread hand-offs on a shared, loaded machine."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
 
 COV = np.array([[1.0, 0.6], [0.6, 2.0]])
 
