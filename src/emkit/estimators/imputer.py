@@ -1,0 +1,360 @@
+"""``EMImputer``: fill missing values by EM under a multivariate normal (or a mixture).
+
+The teacher's loop, done properly: start from the column means, then alternate
+filling each missing entry with its conditional expectation given the row's
+observed entries (E-step, with the conditional covariance kept in the second
+moments) and re-estimating the class means and covariance (M-step) until the
+observed-data log-likelihood stops changing. With one component this is the EM
+algorithm of Little & Rubin (2002, ch. 11) and of R's ``norm`` package; with
+several it is the Gaussian-mixture EM of Ghahramani & Jordan (1994). All the math
+lives in :mod:`emkit.models.gaussian_mixture_missing`; this class validates,
+calls :func:`emkit.em` and copies the results.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..engine import Step, em
+from ..models.gaussian_math import COVARIANCE_TYPES
+from ..models.gaussian_mixture import gaussian_mixture_m_step
+from ..models.gaussian_mixture_missing import (
+    MissingGaussianMixtureModel,
+    find_patterns,
+    normal_observed_information,
+)
+from ..persistence import Persistable
+
+__all__ = ["EMImputer"]
+
+
+class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Impute missing values with their conditional expectations under a fitted normal.
+
+    Parameters
+    ----------
+    n_components : int, default 1
+        1 fits one multivariate normal (R's ``norm``); more fits a Gaussian
+        mixture (initialized by k-means on the mean-filled data) and imputes
+        with the mixture's conditional expectation.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+        Covariance structure, as in :class:`sklearn.mixture.GaussianMixture`.
+        Only ``"full"`` (or ``"tied"``) lets columns inform each other.
+    max_iter : int, default 1000
+        Most EM iterations.
+    tol : float, default 1e-6
+        Convergence tolerance on the change of the **mean per-row**
+        observed-data log-likelihood made by one EM step (the engine receives
+        ``tol * n_samples``, see :mod:`emkit.engine`).
+    reg_covar : float, default 1e-6
+        Added to the covariance diagonals in every M-step; 0 gives the exact MLE
+        but needs more rows than columns and no constant column.
+    sample_posterior : bool, default False
+        If True, ``transform`` draws each row's missing entries from their
+        conditional distribution (for multiple imputation) instead of using the
+        conditional mean.
+    random_state : int, RandomState, Generator or None, default None
+        Seeds the k-means initialization (``n_components > 1``) and the draws of
+        ``sample_posterior``. With an integer every ``transform`` call draws the
+        same values; use different seeds for several imputations.
+    accelerate : {None, "squarem"}, default None
+        SQUAREM acceleration of the EM iterations.
+    verbose : int, default 0
+        If positive, print one line per iteration.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+        Fitted mean (``n_components == 1``).
+    covariance_ : ndarray of shape (n_features, n_features)
+        Fitted covariance (``n_components == 1``; a full matrix for every type).
+    weights_, means_, covariances_ : ndarray
+        Mixture parameters in scikit-learn's shapes (``n_components > 1``).
+    standard_errors_ : ndarray of shape (n_features,) or None
+        Standard errors of ``mean_`` from the observed information (the exact
+        Hessian of the observed-data log-likelihood; see
+        :func:`~emkit.models.gaussian_mixture_missing.normal_observed_information`).
+        None for mixtures.
+    n_iter_ : int
+        EM iterations made.
+    converged_ : bool
+        Whether the tolerance was met before ``max_iter``.
+    loglik_ : float
+        Observed-data log-likelihood (total over rows) at the fitted parameters.
+    history_ : dict of ndarray
+        The teacher's loop: ``iteration`` (T+1,), ``means`` (T+1, n_features)
+        the class means (the mixture's overall mean for ``n_components > 1``)
+        after each iteration, row 0 being the first guess (the observed column
+        means), ``change`` (T+1,) the largest absolute change of a class mean
+        in that iteration (NaN for row 0), and ``loglik`` (T+1,).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit import EMImputer
+    >>> X = np.array([[1.0, 2.0], [2.0, np.nan], [3.0, 6.1], [4.0, 8.0]])
+    >>> EMImputer().fit_transform(X)[1, 1].round(2)
+    np.float64(4.05)
+    """
+
+    def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
+                 max_iter: int = 1000, tol: float = 1e-6, reg_covar: float = 1e-6,
+                 sample_posterior: bool = False, random_state: Any = None,
+                 accelerate: str | None = None, verbose: int = 0):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.max_iter = max_iter
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.sample_posterior = sample_posterior
+        self.random_state = random_state
+        self.accelerate = accelerate
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        def bad(name: str, what: str) -> ValueError:
+            return ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        if not isinstance(self.n_components, Integral) or self.n_components < 1:
+            raise bad("n_components", "an integer >= 1")
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise bad("covariance_type", f"one of {COVARIANCE_TYPES}")
+        if not isinstance(self.max_iter, Integral) or self.max_iter < 1:
+            raise bad("max_iter", "an integer >= 1")
+        if not isinstance(self.tol, Real) or not self.tol >= 0:
+            raise bad("tol", "a number >= 0")
+        if not isinstance(self.reg_covar, Real) or not self.reg_covar >= 0:
+            raise bad("reg_covar", "a number >= 0")
+        if self.accelerate not in (None, "squarem"):
+            raise bad("accelerate", "None or 'squarem'")
+
+    def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
+        try:
+            X = validate_data(self, X, reset=reset, dtype=np.float64,
+                              ensure_all_finite="allow-nan", ensure_min_samples=1)
+        except ValueError as exc:
+            if "convert" in str(exc) or "dtype" in str(exc):
+                raise ValueError(f"EMImputer needs numeric data: {exc}") from exc
+            raise
+        if np.isinf(X).any():
+            raise ValueError("X contains infinite values; mark missing entries with NaN")
+        empty_rows = np.flatnonzero(np.isnan(X).all(axis=1))
+        if empty_rows.size:
+            raise ValueError(
+                f"{empty_rows.size} row(s) have every entry missing (first: row "
+                f"{empty_rows[0]}); there is nothing to condition on: drop them"
+            )
+        return X
+
+    def _column_name(self, j: int) -> str:
+        names = getattr(self, "feature_names_in_", None)
+        return f"column {j} ({names[j]!r})" if names is not None else f"column {j}"
+
+    def _check_fit_data(self, X: np.ndarray) -> None:
+        n, d = X.shape
+        observed = (~np.isnan(X)).sum(axis=0)
+        for j in np.flatnonzero(observed == 0):
+            raise ValueError(f"{self._column_name(j)} is entirely missing; drop it")
+        for j in np.flatnonzero(observed < 2):
+            raise ValueError(
+                f"{self._column_name(j)} has only one observed value; its variance "
+                "cannot be estimated"
+            )
+        if n < self.n_components + 1:
+            raise ValueError(
+                f"EMImputer with n_components={self.n_components} needs at least "
+                f"{self.n_components + 1} rows, got {n}"
+            )
+        if self.reg_covar == 0:
+            if n <= d:
+                raise ValueError(
+                    f"with reg_covar=0 the covariance of {d} columns needs more than {d} "
+                    f"rows, got {n}; set reg_covar > 0"
+                )
+            for j in np.flatnonzero(np.nanstd(X, axis=0) == 0):
+                raise ValueError(
+                    f"{self._column_name(j)} is constant; with reg_covar=0 its variance "
+                    "is zero: set reg_covar > 0 or drop it"
+                )
+
+    # ------------------------------------------------------------------ fitting
+    def _initial_params(self, X: np.ndarray) -> dict:
+        """First guess: the teacher's, each missing entry filled with its column's mean.
+
+        The class statistics of the filled table give the starting means (the
+        observed column means) and covariance; where that covariance is singular
+        (few rows), the observed variances with no correlation are used, as R's
+        ``norm`` does.
+        """
+        col_mean = np.nanmean(X, axis=0)
+        d = X.shape[1]
+        if self.n_components == 1:
+            filled = np.where(np.isnan(X), col_mean, X)
+            cov = np.cov(filled, rowvar=False, bias=True).reshape(d, d)
+            cov.flat[:: d + 1] += self.reg_covar
+            if np.linalg.eigvalsh(cov)[0] <= 1e-12 * np.abs(cov).max():
+                cov = np.diag(np.nanvar(X, axis=0) + self.reg_covar)
+            if self.covariance_type == "full":
+                cov = cov[None]
+            elif self.covariance_type == "diag":
+                cov = np.diag(cov)[None]
+            elif self.covariance_type == "spherical":
+                cov = np.array([np.diag(cov).mean()])
+            return {"weights": np.ones(1), "means": col_mean[None], "covariances": cov}
+        from sklearn.cluster import KMeans
+
+        filled = np.where(np.isnan(X), col_mean, X)
+        labels = KMeans(self.n_components, n_init=1,
+                        random_state=check_random_state(self.random_state)).fit_predict(filled)
+        resp = np.eye(self.n_components)[labels]
+        n = resp.sum(axis=0)
+        means = resp.T @ filled / n[:, None]
+        outer = np.stack([(filled - means[k]).T @ ((filled - means[k]) * resp[:, k, None])
+                          for k in range(self.n_components)])
+        if self.covariance_type in ("diag", "spherical"):
+            outer = np.diagonal(outer, axis1=1, axis2=2)
+        stats = {"n": n, "sum": resp.T @ filled, "centred_sum": np.zeros((len(n), d)),
+                 "centred_outer": outer}
+        return gaussian_mixture_m_step(stats, self.covariance_type, self.reg_covar)
+
+    def fit(self, X: Any, y: Any = None) -> EMImputer:
+        """Fit the normal (or mixture) to ``X`` by EM, using every observed entry.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Numeric data, NaN where missing (missing at random).
+        y : ignored
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For non-numeric data, infinite values, a column or a row that is
+            entirely missing, a column with a single observed value, or too few
+            rows for the model.
+        """
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        self._check_fit_data(X)
+        data = find_patterns(X)
+        model = MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
+        init = self._initial_params(X)
+        history: list[tuple[int, np.ndarray, float]] = []
+
+        def class_mean(params: dict) -> np.ndarray:
+            return np.asarray(params["weights"]) @ np.asarray(params["means"])
+
+        def record(step: Step) -> None:
+            history.append((step.iteration, class_mean(step.params), step.loglik))
+            if self.verbose:
+                print(f"EMImputer iteration {step.iteration}: loglik {step.loglik:.6f}, "
+                      f"gain {step.gain:.3e}")
+
+        result = em(model, data, init, tol=float(self.tol) * len(X), max_iter=int(self.max_iter),
+                    accelerate=self.accelerate, callback=record)
+        self._set_fitted(result.params, data)
+        self.n_iter_ = int(result.n_iter)
+        self.converged_ = bool(result.converged)
+        self.loglik_ = float(result.loglik)
+        means = np.vstack([class_mean(init)] + [h[1] for h in history])
+        change = np.r_[np.nan, np.abs(np.diff(means, axis=0)).max(axis=1)]
+        self.history_ = {
+            "iteration": np.arange(len(means)),
+            "means": means,
+            "change": change,
+            "loglik": np.r_[result.logliks[0], [h[2] for h in history]],
+        }
+        return self
+
+    def _set_fitted(self, params: dict, data: Any) -> None:
+        for name in ("mean_", "covariance_", "weights_", "means_", "covariances_"):
+            self.__dict__.pop(name, None)
+        if self.n_components > 1:
+            self.weights_ = params["weights"]
+            self.means_ = params["means"]
+            self.covariances_ = params["covariances"]
+            self.standard_errors_ = None
+            return
+        d = params["means"].shape[1]
+        cov = np.asarray(params["covariances"])
+        self.mean_ = params["means"][0]
+        if self.covariance_type in ("full", "tied"):
+            self.covariance_ = cov.reshape(d, d)
+        elif self.covariance_type == "diag":
+            self.covariance_ = np.diag(cov.reshape(d))
+        else:
+            self.covariance_ = np.eye(d) * float(cov.reshape(-1)[0])
+        if self.covariance_type in ("full", "tied"):
+            info = normal_observed_information(data, self.mean_, self.covariance_)
+            var = np.diag(np.linalg.inv(info))[:d]
+        else:  # independent columns: each mean is the mean of its observed values
+            n_obs = np.zeros(d)
+            for group in data.groups:
+                n_obs[group.observed] += group.weights.sum()
+            var = np.diag(self.covariance_) / n_obs
+        self.standard_errors_ = np.sqrt(var)
+
+    def _params(self) -> dict:
+        if self.n_components > 1:
+            return {"weights": self.weights_, "means": self.means_,
+                    "covariances": self.covariances_}
+        return {"weights": np.ones(1), "means": self.mean_[None],
+                "covariances": self.covariance_[None]}
+
+    # ------------------------------------------------------------------ transforming
+    def transform(self, X: Any) -> np.ndarray:
+        """Fill the missing entries of ``X``; observed entries are returned unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN where missing; every row needs an observed entry.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            Conditional expectations ``E[x_m | x_o]`` in the missing entries (or
+            draws from ``p(x_m | x_o)`` with ``sample_posterior=True``).
+        """
+        check_is_fitted(self, "n_iter_")
+        X = self._validate_X(X, reset=False)
+        if not np.isnan(X).any():
+            return X.copy()
+        # the fitted K=1 covariance is always stored as a full matrix
+        ctype = "full" if self.n_components == 1 else self.covariance_type
+        model = MissingGaussianMixtureModel(ctype, self.reg_covar)
+        if self.sample_posterior:
+            return model.sample_conditional(X, self._params(), self.random_state)
+        return model.conditional_expectation(X, self._params())
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, Any]:
+        state = super()._get_state()
+        if "feature_names_in_" in state:
+            state["feature_names_in_"] = [str(s) for s in state["feature_names_in_"]]
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        if "feature_names_in_" in state:
+            state["feature_names_in_"] = np.asarray(state["feature_names_in_"], dtype=object)
+        super()._set_state(state)
