@@ -6,7 +6,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_faithful", "path"]
+__all__ = ["load_faithful", "load_gradebook", "path"]
 
 
 def path(name: str) -> str:
@@ -20,3 +20,18 @@ def load_faithful() -> pd.DataFrame:
     Härdle (1991), as shipped with R's ``datasets::faithful``.
     """
     return pd.read_csv(path("faithful.csv"))
+
+
+def load_gradebook() -> pd.DataFrame:
+    """A teacher's gradebook with missing marks: 30 students, 5 subjects (0-100).
+
+    Columns ``student`` (first name) and ``math``, ``physics``, ``chemistry``,
+    ``biology``, ``english`` (float, NaN where a mark is missing: 14 % of the
+    marks, no student and no subject entirely missing). Synthetic and fixed: the
+    marks were drawn once from a general-ability factor, a science factor and a
+    verbal factor, so the sciences correlate strongly (about 0.85-0.9) and
+    English less (about 0.5), then rounded; each mark was then hidden with
+    probability 0.15. The data set of the classic EM story, used by
+    ``emkit impute`` and :class:`emkit.EMImputer`'s examples.
+    """
+    return pd.read_csv(path("gradebook.csv"))
