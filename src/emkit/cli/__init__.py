@@ -17,7 +17,7 @@ import typer
 
 __all__ = ["app", "main", "COMMAND_MODULES", "CLIError"]
 
-COMMAND_MODULES: tuple[str, ...] = ("demo",)
+COMMAND_MODULES: tuple[str, ...] = ("demo", "impute")
 
 app = typer.Typer(
     name="emkit",

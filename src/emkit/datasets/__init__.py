@@ -26,8 +26,8 @@ def load_gradebook() -> pd.DataFrame:
     """A teacher's gradebook with missing marks: 30 students, 5 subjects (0-100).
 
     Columns ``student`` (first name) and ``math``, ``physics``, ``chemistry``,
-    ``biology``, ``english`` (float, NaN where a mark is missing: 14 % of the
-    marks, no student and no subject entirely missing). Synthetic and fixed: the
+    ``biology``, ``english`` (float, NaN where a mark is missing: 25 of the
+    150 marks, no student and no subject entirely missing). Synthetic and fixed: the
     marks were drawn once from a general-ability factor, a science factor and a
     verbal factor, so the sciences correlate strongly (about 0.85-0.9) and
     English less (about 0.5), then rounded; each mark was then hidden with
