@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,10 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], key: str) -> Any:
         }
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
+            # scikit-learn keeps column names (feature_names_in_) as an object array
+            # of str: stored as JSON strings, never pickled.
+            if value.ndim == 1 and all(isinstance(v, str) for v in value):
+                return {"__strings__": [str(v) for v in value]}
             raise TypeError(f"cannot save an object array at {key}")
         arrays[key] = value
         return {"__array__": key}
@@ -130,19 +135,51 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
         return arrays[value["__array__"]]
     if "__float__" in value:
         return float(value["__float__"])
+    if "__strings__" in value:
+        strings = value["__strings__"]
+        if not (isinstance(strings, list) and all(isinstance(v, str) for v in strings)):
+            raise ModelFileError("the file's metadata has a malformed list of strings")
+        return np.array(strings, dtype=object)
     if "__tuple__" in value:
         return tuple(_decode(v, arrays) for v in value["__tuple__"])
     if "__dict__" in value:
         return {k: _decode(v, arrays) for k, v in value["__dict__"].items()}
     if "__object__" in value:
         name = value["__object__"]
-        cls = _REGISTRY.get(name)
+        cls = _REGISTRY.get(name) or _import_known(name)
         if cls is None:
             raise ModelFileError(f"the file names an unknown model class {name!r}")
         obj = cls(**_decode(value["params"], arrays))
-        obj._set_state(_decode(value["fitted"], arrays))
+        state = _decode(value["fitted"], arrays)
+        if not isinstance(state, dict) or not all(
+            isinstance(k, str) and k.isidentifier() and not k.startswith("__") for k in state
+        ):
+            raise ModelFileError(f"the file's fitted state of {name} is malformed")
+        obj._set_state(state)
         return obj
     raise ModelFileError("the file's metadata has an entry of unknown kind")
+
+
+def _import_known(name: Any) -> type | None:
+    """Register an emkit class that was not imported yet, by importing emkit's own module.
+
+    Only emkit's public names (and :mod:`emkit.distributions`) are looked up, so a
+    file can never make ``load`` import an arbitrary module.
+    """
+    import importlib
+
+    from . import _LAZY
+
+    modules = [_LAZY[name]] if isinstance(name, str) and name in _LAZY else []
+    modules.append("emkit.distributions")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        if name in _REGISTRY:
+            return _REGISTRY[name]
+    return None
 
 
 def _checksum(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
@@ -158,6 +195,33 @@ def _checksum(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def _check_members(buffer: io.BytesIO, size: int) -> None:
+    """Refuse, before NumPy reads them, members that are compressed, hold pickled
+    objects or declare more data than the file holds (so a crafted header cannot
+    make ``load`` allocate gigabytes)."""
+    with zipfile.ZipFile(buffer) as archive:
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
+                raise ModelFileError("it has compressed or oversized members; emkit "
+                                     "writes plain .npz archives")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ModelFileError(f"member {info.filename} has .npy version {version}")
+                if dtype.hasobject:
+                    raise ModelFileError(
+                        "it holds pickled Python objects, which emkit never loads "
+                        "(unpickling a stranger's file can run code)"
+                    )
+                if math.prod(shape) * dtype.itemsize > info.file_size:
+                    raise ModelFileError(f"member {info.filename} is truncated")
+    buffer.seek(0)
+
+
 def _read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     try:
         raw = path.read_bytes()
@@ -165,18 +229,28 @@ def _read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise ModelFileError(f"no model file at {path}") from None
     except IsADirectoryError:
         raise ModelFileError(f"{path} is a directory, not a model file") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    buffer = io.BytesIO(raw)
+    if not zipfile.is_zipfile(buffer):
+        what = "it is empty" if not raw else "not a .npz archive"
+        raise ModelFileError(f"{path} is not an emkit model file ({what})")
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+        _check_members(buffer, len(raw))
+        with np.load(buffer, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path} is not a valid emkit model file: {exc}") from None
+    except Exception as exc:  # any failure to parse a stranger's bytes means a bad file
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ModelFileError(
-            f"{path} is not an emkit model file (unreadable archive: {exc})"
+            f"{path} is not an emkit model file or is damaged ({reason})"
         ) from None
     if "__meta__" not in arrays:
         raise ModelFileError(f"{path} is not an emkit model file (no metadata)")
     try:
         meta = json.loads(arrays.pop("__meta__").astype(np.uint8).tobytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{path} has corrupt metadata: {exc}") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path} has corrupt metadata")
@@ -217,5 +291,5 @@ def load(path: str | Path) -> Any:
         return _decode(meta["model"], arrays)
     except ModelFileError:
         raise
-    except (TypeError, KeyError, ValueError) as exc:
+    except (TypeError, KeyError, ValueError, AttributeError, RecursionError) as exc:
         raise ModelFileError(f"{path} could not be rebuilt into a model: {exc}") from None

@@ -41,6 +41,7 @@ __all__ = [
     "animate_fit",
     "plot_hmm_states",
     "mixture_params",
+    "save_mixture_plots",
 ]
 
 #: Colours of components / states, in order (matplotlib's tab10).
@@ -434,6 +435,64 @@ def animate_fit(X: Any, steps: EMResult | Iterable[Step], path: str | Path, *,
     finally:
         plt.close(fig)
     return path
+
+
+def save_mixture_plots(directory: str | Path, X: Any, model: Any,
+                       steps: EMResult | Iterable[Step] | None = None, *,
+                       covariance_type: str | None = None, max_frames: int = 40,
+                       dpi: int = 100) -> list[Path]:
+    """Write the figures of a Gaussian-mixture fit into ``directory``.
+
+    ``loglik.png`` (when ``steps`` has iterations), ``density.png`` (1-D data:
+    the first column), ``clusters.png`` (two or more columns: the first two) and
+    ``fit.gif`` (exactly two columns and recorded steps: the ellipses moving).
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        Created if needed.
+    X : array-like of shape (n_samples, n_features)
+        The data (a DataFrame gives axis labels).
+    model : estimator or dict
+        The fitted mixture (see :func:`mixture_params`).
+    steps : EMResult or iterable of Step, optional
+        The run, for the log-likelihood figure and the animation.
+    covariance_type : str, optional
+        For dict parameters, how covariances are stored (default: the model's).
+    max_frames : int, default 40
+        Most frames of the animation.
+    dpi : int, default 100
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order above.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    covariance_type = covariance_type or getattr(model, "covariance_type", None)
+    records = list(steps.steps if isinstance(steps, EMResult) else (steps or []))
+    n_features = _as_matrix(X).shape[1]
+    plt = _pyplot()
+    written: list[Path] = []
+
+    def save(ax: Axes, name: str) -> None:
+        path = directory / name
+        ax.figure.savefig(path, dpi=dpi)
+        plt.close(ax.figure)
+        written.append(path)
+
+    if any(s.iteration > 0 for s in records):
+        save(plot_loglik(records), "loglik.png")
+    if n_features == 1:
+        save(plot_density_1d(X, model, covariance_type=covariance_type), "density.png")
+    else:
+        save(plot_clusters_2d(X, model, covariance_type=covariance_type), "clusters.png")
+    if n_features == 2 and records:
+        written.append(animate_fit(X, records, directory / "fit.gif",
+                                   covariance_type=covariance_type or "full",
+                                   max_frames=max_frames))
+    return written
 
 
 # ------------------------------------------------------------------------------ HMM

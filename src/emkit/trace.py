@@ -11,12 +11,12 @@ these rows; :func:`format_trace` gives the same table as plain text.
 >>> from emkit.models.textbook import GeneticLinkage
 >>> result = emkit.em(GeneticLinkage(), np.array([125, 18, 20, 34]), 0.5, tol=1e-12)
 >>> print(format_trace(result, max_rows=4))
-iteration  log-likelihood         gain   max |Δθ|  parameters
-        1       -7.612589  +2.6904e+00  1.082e-01  0.6082
-        2       -7.549835  +6.2754e-02  1.607e-02  0.6243
-        3       -7.548678  +1.1563e-03  2.168e-03  0.6265
+iteration    log-likelihood          gain    max |Δθ|  parameters
+        1         -7.612589   +2.6904e+00   1.082e-01  0.6082
+        2         -7.549835   +6.2754e-02   1.607e-02  0.6243
+        3         -7.548678   +1.1563e-03   2.168e-03  0.6265
       ...
-        9       -7.548658  +2.8422e-14  1.191e-08  0.6268
+        9         -7.548658   +2.8422e-14   1.191e-08  0.6268
 """
 
 from __future__ import annotations
@@ -30,12 +30,22 @@ import numpy as np
 from .engine import EMResult, Step
 from .stats import tree_leaves
 
-__all__ = ["TraceRow", "trace_rows", "format_params", "format_trace", "PARAMS_LIMIT"]
+__all__ = [
+    "TraceRow",
+    "StepRecorder",
+    "trace_rows",
+    "format_params",
+    "format_row",
+    "format_trace",
+    "PARAMS_LIMIT",
+]
 
 #: Problems with at most this many parameter entries show them in every row.
 PARAMS_LIMIT = 24
 
 HEADER = ("iteration", "log-likelihood", "gain", "max |Δθ|", "parameters")
+#: Minimum widths of the four numeric columns, so rows line up when printed live.
+WIDTHS = (9, 16, 12, 10)
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,53 @@ class TraceRow:
         change = "" if np.isnan(self.param_change) else f"{self.param_change:.3e}"
         mark = "*" if self.accelerated else ""
         return (f"{self.iteration}{mark}", f"{self.loglik:.6f}", gain, change, self.params)
+
+
+class StepRecorder:
+    """Collects the :class:`Step` records of the EM runs it observes.
+
+    Use it with :func:`emkit.engine.observe` to watch an estimator that runs the
+    engine internally; a ``Step`` with ``iteration=0`` (the starting point) opens a
+    new run, so the ``n_init`` starts of one fit are kept apart.
+
+    Parameters
+    ----------
+    on_step : callable, optional
+        Also called with every record as it arrives (e.g. to print it live).
+
+    Examples
+    --------
+    >>> import numpy as np, emkit
+    >>> from emkit.engine import observe
+    >>> from emkit.models.textbook import GeneticLinkage
+    >>> recorder = StepRecorder()
+    >>> with observe(recorder):
+    ...     _ = emkit.em(GeneticLinkage(), np.array([125, 18, 20, 34]), 0.5, tol=1e-12)
+    >>> len(recorder.runs), recorder.best_run()[0].iteration, recorder.best_run()[-1].iteration
+    (1, 0, 9)
+    """
+
+    def __init__(self, on_step: Any = None):
+        self.runs: list[list[Step]] = []
+        self.on_step = on_step
+
+    def __call__(self, step: Step) -> None:
+        if step.iteration == 0 or not self.runs:
+            self.runs.append([])
+        self.runs[-1].append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+
+    def best_run(self) -> list[Step]:
+        """The run that reached the highest log-likelihood (what ``best_of`` keeps)."""
+        if not self.runs:
+            return []
+        return max(self.runs, key=lambda run: max(s.loglik for s in run))
+
+    @property
+    def n_steps(self) -> int:
+        """Iterations recorded over all runs (starting points not counted)."""
+        return sum(1 for run in self.runs for s in run if s.iteration > 0)
 
 
 def _n_entries(params: Any) -> int:
@@ -192,12 +249,21 @@ def format_trace(
     items = list(source.steps if isinstance(source, EMResult) else source)
     rows = items if items and isinstance(items[0], TraceRow) else trace_rows(items, **kwargs)
     if max_rows is not None and len(rows) > max_rows:
-        rows = [*rows[: max(max_rows - 1, 0)], None, rows[-1]]
-    cells = [r.cells() if r is not None else ("...", "", "", "", "") for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(HEADER[:4])]
+        rows = [*rows[: max(max_rows - 1, 0)], ..., rows[-1]]
+    return "\n".join([format_row(None), *(format_row(r) for r in rows)])
 
-    def line(values: Sequence[str]) -> str:
-        head = "  ".join(v.rjust(w) for v, w in zip(values[:4], widths, strict=True))
-        return f"{head}  {values[4]}".rstrip()
 
-    return "\n".join([line(HEADER), *(line(c) for c in cells)])
+def format_row(row: Any) -> str:
+    """One line of the plain-text trace: a TraceRow; ``None`` the header; ``...`` a gap.
+
+    Columns have fixed minimum widths, so rows printed one at a time (live,
+    during a fit) line up with the header.
+    """
+    if row is None:
+        values: Sequence[str] = HEADER
+    elif row is Ellipsis:
+        values = ("...", "", "", "", "")
+    else:
+        values = row.cells()
+    head = "  ".join(v.rjust(w) for v, w in zip(values[:4], WIDTHS, strict=True))
+    return f"{head}  {values[4]}".rstrip()

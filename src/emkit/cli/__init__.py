@@ -17,11 +17,14 @@ import typer
 
 __all__ = ["app", "main", "COMMAND_MODULES", "CLIError"]
 
-COMMAND_MODULES: tuple[str, ...] = ("demo", "impute")
+COMMAND_MODULES: tuple[str, ...] = ("fit", "demo", "impute")
 
 app = typer.Typer(
     name="emkit",
-    help="Expectation-Maximization from the command line: fit, trace and plot EM.",
+    help="Expectation-Maximization from the command line: fit, trace and plot EM.\n\n"
+    "Exit codes: 0 success; 1 the data, a file or the fit failed (one line on stderr "
+    "says why); 2 a usage error (unknown option, bad value); 130 interrupted by Ctrl-C "
+    "(a fit then reports its best parameters so far). Add --debug to see a traceback.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -68,10 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Usage errors come from the click copy that typer ships; they carry
         # ``show()`` and ``exit_code`` whichever copy it is.
-        if debug or not (hasattr(exc, "show") and hasattr(exc, "exit_code")):
+        if debug:
             raise
-        exc.show()
-        code = exc.exit_code
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "emkit"
+            message = " ".join(exc.format_message().split())
+            print(f"emkit: error: {message} (see '{where} --help')", file=sys.stderr)
+            code = exc.exit_code
+        else:
+            message = " ".join(str(exc).split())
+            print(f"emkit: error: {type(exc).__name__}: {message} (rerun with --debug "
+                  "for the traceback)", file=sys.stderr)
+            code = 1
     if argv is None:
         sys.exit(code)
     return code
