@@ -24,6 +24,10 @@ Differences from scikit-learn, stated once
   parameters stay finite. With ``reg_covar=0`` a component collapsing onto one
   point makes its covariance singular and ``fit`` raises ``ValueError`` naming
   the remedy. Parameters are never NaN.
+* Degenerate input raises ``ValueError`` saying what is wrong: empty ``X``, ±inf,
+  all-NaN rows, fewer (distinct, positively weighted) rows than components, and
+  constant columns when ``reg_covar=0`` (with ``reg_covar > 0`` a constant
+  column simply gets variance ``reg_covar``, as in scikit-learn).
 """
 
 from __future__ import annotations
@@ -301,8 +305,15 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
                 "Expected n_samples >= n_components but got n_components = "
                 f"{self.n_components}, n_samples = {len(rows)}"
             )
-        finite = rows[~np.isnan(rows).any(axis=1)]
-        if len(finite) == len(rows) and len(rows) <= 100_000:
+        if self.reg_covar == 0.0:
+            spread = np.nanmax(rows, axis=0) - np.nanmin(rows, axis=0)
+            constant = np.flatnonzero(~(spread > 0.0))
+            if constant.size:
+                raise ValueError(
+                    f"column(s) {constant.tolist()} of X are constant, so every covariance "
+                    "would be singular with reg_covar=0; drop them or set reg_covar > 0"
+                )
+        if not np.isnan(rows).any() and len(rows) <= 100_000:
             distinct = len(np.unique(rows, axis=0))
             if distinct < self.n_components:
                 raise ValueError(

@@ -1,0 +1,131 @@
+"""The chunked Gaussian-mixture kernels and model against direct formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import emkit
+from emkit.models.gaussian_fast import log_gaussian_density_fast
+from emkit.models.gaussian_math import log_gaussian_density, precision_cholesky
+from emkit.models.gaussian_mixture import GaussianMixtureModel
+
+TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def _data(n: int = 300, d: int = 3, offset: float = 0.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)) * [1.0, 2.0, 0.5][:d] + offset
+
+
+def _params(X: np.ndarray, covariance_type: str, k: int = 4, seed: int = 1) -> dict:
+    rng = np.random.default_rng(seed)
+    resp = rng.random((len(X), k))
+    resp /= resp.sum(axis=1, keepdims=True)
+    model = GaussianMixtureModel(covariance_type)
+    return model.m_step(model.stats_from_resp(X, resp, k))
+
+
+def _direct_stats(X, params, covariance_type, weights=None):
+    """Responsibilities and statistics by the textbook formulas, all rows at once."""
+    prec = precision_cholesky(params["covariances"], covariance_type)
+    lp = log_gaussian_density(X, params["means"], prec, covariance_type)
+    lp += np.log(params["weights"])
+    ll = logsumexp(lp, axis=1)
+    r = np.exp(lp - ll[:, None])
+    w = np.ones(len(X)) if weights is None else weights
+    r = r * w[:, None]
+    mu = params["means"]
+    diffs = [X - mu[k] for k in range(len(mu))]
+    if covariance_type in ("full", "tied"):
+        outer = np.stack([(r[:, k, None] * d).T @ d for k, d in enumerate(diffs)])
+    else:
+        outer = np.stack([(r[:, k, None] * d**2).sum(axis=0) for k, d in enumerate(diffs)])
+    stats = {
+        "n": r.sum(axis=0),
+        "sum": r.T @ X,
+        "centred_sum": np.stack([(r[:, k, None] * d).sum(axis=0) for k, d in enumerate(diffs)]),
+        "centred_outer": outer,
+    }
+    return stats, float(ll @ w)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_fast_density_matches_reference(covariance_type, offset):
+    X = _data(offset=offset)
+    p = _params(X, covariance_type)
+    prec = precision_cholesky(p["covariances"], covariance_type)
+    ref = log_gaussian_density(X - offset, p["means"] - offset, prec, covariance_type)
+    fast = log_gaussian_density_fast(X, p["means"], p["covariances"], covariance_type,
+                                     chunk_size=77)
+    np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_fast_density_float32(covariance_type):
+    X = _data()
+    p = _params(X, covariance_type)
+    ref = log_gaussian_density_fast(X, p["means"], p["covariances"], covariance_type)
+    fast = log_gaussian_density_fast(X.astype(np.float32), p["means"], p["covariances"],
+                                     covariance_type)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_e_step_statistics_equal_direct_formulas(covariance_type):
+    X = _data(offset=50.0)
+    weights = np.random.default_rng(3).integers(0, 4, len(X)).astype(float)
+    p = _params(X, covariance_type)
+    for data, w in ((X, None), ((X, weights), weights)):
+        stats, loglik = GaussianMixtureModel(covariance_type, chunk_size=64).e_step(data, p)
+        ref, ref_ll = _direct_stats(X, p, covariance_type, w)
+        assert loglik == pytest.approx(ref_ll, rel=1e-12)
+        for key in ref:
+            scale = np.abs(ref[key]).max()
+            np.testing.assert_allclose(stats[key], ref[key], rtol=0, atol=1e-10 * scale,
+                                       err_msg=key)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_statistics_are_additive_over_chunks(covariance_type):
+    X = _data(n=257)
+    p = _params(X, covariance_type)
+    whole, ll = GaussianMixtureModel(covariance_type, chunk_size=1000).e_step(X, p)
+    parts = [GaussianMixtureModel(covariance_type, chunk_size=10).e_step(X[s], p)
+             for s in (slice(0, 100), slice(100, 257))]
+    summed = emkit.stats.tree_sum(part[0] for part in parts)
+    assert sum(part[1] for part in parts) == pytest.approx(ll, rel=1e-13)
+    for key in whole:
+        np.testing.assert_allclose(summed[key], whole[key], rtol=1e-10, atol=1e-10)
+
+
+def test_model_runs_in_the_engine_and_rises():
+    X = np.vstack([_data(n=150, seed=s) + 6.0 * s for s in range(3)])
+    model = GaussianMixtureModel("full")
+    result = emkit.em(model, X, _params(X, "full", k=3), tol=1e-6, max_iter=1000)
+    assert result.converged
+    assert np.all(np.diff(result.logliks) > -1e-9 * abs(result.logliks[-1]))
+
+
+def test_singular_covariance_is_a_clear_error():
+    X = _data()
+    p = _params(X, "full")
+    p["covariances"][1] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match="component 1 is singular"):
+        GaussianMixtureModel("full").e_step(X, p)
+    q = _params(X, "diag")
+    q["covariances"][0, 0] = 0.0
+    with pytest.raises(ValueError, match="variances must be positive"):
+        GaussianMixtureModel("diag").e_step(X, q)
+
+
+def test_model_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="covariance_type"):
+        GaussianMixtureModel("banana")
+    with pytest.raises(ValueError, match="reg_covar"):
+        GaussianMixtureModel("full", reg_covar=-1.0)
+    with pytest.raises(ValueError, match="dtype"):
+        GaussianMixtureModel("full", dtype=np.int64)
