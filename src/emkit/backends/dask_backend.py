@@ -22,6 +22,7 @@ own serialization; emkit never pickles anything to disk.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -98,15 +99,14 @@ def dask_pieces(data: Any) -> list[Any]:
         blocks; a sequence of ``dask.delayed`` objects or ``distributed`` Futures
         (see :func:`scatter_pieces`) is used as it is.
     """
+    import dask.array as da
     from dask import delayed
 
     if _is_dask_frame(data):
         return [delayed(_frame_to_numpy)(part) for part in data.to_delayed()]
-    if _is_dask_collection(data) and hasattr(data, "numblocks"):
+    if isinstance(data, da.Array):
         return _row_blocks(data)
-    if isinstance(data, (tuple, list)) and data and all(
-        _is_dask_collection(m) and hasattr(m, "numblocks") for m in data
-    ):
+    if isinstance(data, (tuple, list)) and data and all(isinstance(m, da.Array) for m in data):
         chunks = {m.chunks[0] for m in data}
         if len(chunks) != 1:
             raise ValueError(
@@ -190,13 +190,14 @@ class DaskModel:
 
         pieces = self._pieces(data)
         client = current_client(self.client)
+        tag = uuid.uuid4().hex
+        # the model is small and fixed: one graph literal, fetched once by each worker
+        model = delayed(self.model, name=f"emkit-model-{tag}", traverse=False)
         if client is not None:
             # one copy of the parameters on every worker, not one per task
             shared = client.scatter([params], broadcast=True, hash=False)[0]
-            model = client.scatter([self.model], broadcast=True, hash=False)[0]
         else:
-            shared = delayed(params, traverse=False)
-            model = delayed(self.model, traverse=False)
+            shared = delayed(params, name=f"emkit-params-{tag}", traverse=False)
         level = [delayed(_piece_e_step, pure=False)(model, p, shared) for p in pieces]
         while len(level) > 1:
             level = [
@@ -205,7 +206,7 @@ class DaskModel:
             ]
         if client is not None:
             stats, loglik = client.compute(level[0], sync=True)
-            del shared, model
+            del shared
         else:
             stats, loglik = level[0].compute()
         return stats, float(loglik)
