@@ -8,6 +8,9 @@ mini-batch ``b`` of the stream::
     theta <- m_step(s * n_seen)
     gamma_t = (t + 2) ** -alpha,   alpha in (0.5, 1]
 
+where the first batch sets ``s`` outright and ``t = 0, 1, ...`` counts the
+batches after it (so ``alpha = 1`` gives the plain mean of the batches' per-row
+statistics, each computed at the parameters of its time)
 so one pass over the data in mini-batches makes as many M-steps as there are
 batches. The conditions ``sum gamma_t = inf``, ``sum gamma_t^2 < inf`` (hence
 ``alpha`` in (0.5, 1]) make it converge to a stationary point of the
@@ -123,7 +126,9 @@ class StepwiseEM:
             # the first batch is the whole average: no earlier estimate to keep
             self.stats = per_row
         else:
-            gamma = self.step_size(self.n_batches)
+            # batch t + 2 blends with weight (t + 2) ** -alpha: with alpha = 1 the
+            # average is the plain mean of all batches' per-row statistics
+            gamma = self.step_size(self.n_batches - 1)
             self.stats = tree_add(tree_scale(self.stats, 1.0 - gamma), tree_scale(per_row, gamma))
         self.n_batches += 1
         self.n_rows_seen += rows
