@@ -43,7 +43,7 @@ kept during fitting, not only at initialization.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -116,7 +116,7 @@ class GaussianHMM(BaseHMM):
     """
 
     _letters = "mc"
-    _param_attrs = {"means": "means_", "covars": "_covars_"}
+    _param_attrs: ClassVar[dict[str, str]] = {"means": "means_", "covars": "_covars_"}
 
     def __init__(self, n_components: int = 1, covariance_type: str = "diag",
                  min_covar: float = 1e-3, startprob_prior: Any = 1.0,
@@ -167,8 +167,11 @@ class GaussianHMM(BaseHMM):
         _check_covariance_type(ctype)
         expected = {"spherical": 1, "diag": 2, "full": 3, "tied": 2}[ctype]
         if covars.ndim != expected or (ctype != "tied" and len(covars) != k):
-            raise ValueError(f"{ctype!r} covars_ must have shape "
-                             f"{ {'spherical': '(n_components,)', 'diag': '(n_components, n_features)', 'full': '(n_components, n_features, n_features)', 'tied': '(n_features, n_features)'}[ctype]}, got {covars.shape}")  # noqa: E501
+            shapes = {"spherical": "(n_components,)", "diag": "(n_components, n_features)",
+                      "full": "(n_components, n_features, n_features)",
+                      "tied": "(n_features, n_features)"}
+            raise ValueError(f"{ctype!r} covars_ must have shape {shapes[ctype]}, "
+                             f"got {covars.shape}")
         self._covars_ = covars
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
@@ -229,7 +232,8 @@ class GMMHMM(BaseHMM):
     """
 
     _letters = "wmc"
-    _param_attrs = {"weights": "weights_", "means": "means_", "covars": "covars_"}
+    _param_attrs: ClassVar[dict[str, str]] = {
+        "weights": "weights_", "means": "means_", "covars": "covars_"}
 
     def __init__(self, n_components: int = 1, n_mix: int = 1, min_covar: float = 1e-3,
                  startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
@@ -341,7 +345,7 @@ class CategoricalHMM(BaseHMM):
     """
 
     _letters = "e"
-    _param_attrs = {"emissionprob": "emissionprob_"}
+    _param_attrs: ClassVar[dict[str, str]] = {"emissionprob": "emissionprob_"}
     _sets_n_features = False
 
     def __init__(self, n_components: int = 1, startprob_prior: Any = 1.0,
@@ -425,7 +429,7 @@ class PoissonHMM(BaseHMM):
     """
 
     _letters = "l"
-    _param_attrs = {"lambdas": "lambdas_"}
+    _param_attrs: ClassVar[dict[str, str]] = {"lambdas": "lambdas_"}
 
     def __init__(self, n_components: int = 1, startprob_prior: Any = 1.0,
                  transmat_prior: Any = 1.0, lambdas_prior: Any = 0.0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -89,7 +89,7 @@ class BaseHMM(Persistable, BaseEstimator):
     """
 
     _letters = ""
-    _param_attrs: dict[str, str] = {}
+    _param_attrs: ClassVar[dict[str, str]] = {}
     _sets_n_features = True
 
     # -- subclass hooks --------------------------------------------------------

@@ -192,9 +192,9 @@ class HMMModel:
         total = 0.0
         for lo, hi, offsets in data.blocks(self.block_rows):
             X = data.X[lo:hi]
-            log_frame, extra = self.emission.log_prob(X, prepared)
+            frame, shift, extra = self.emission.frame(X, prepared)
             logliks, gamma, xi = kernels.forward_backward(
-                log_frame, offsets, params["startprob"], params["transmat"])
+                None, offsets, params["startprob"], params["transmat"], frame, shift)
             total += float(logliks.sum())
             start += gamma[offsets[:-1]].sum(axis=0)
             trans += xi
@@ -245,9 +245,9 @@ class HMMModel:
         prepared = self.emission.prepare(params)
         out = []
         for lo, hi, offsets in data.blocks(self.block_rows):
-            log_frame, _ = self.emission.log_prob(data.X[lo:hi], prepared)
-            out.append(kernels.forward_loglik(log_frame, offsets, params["startprob"],
-                                              params["transmat"]))
+            frame, shift, _ = self.emission.frame(data.X[lo:hi], prepared)
+            out.append(kernels.forward_loglik(None, offsets, params["startprob"],
+                                              params["transmat"], frame, shift))
         return np.concatenate(out)
 
     def posteriors(self, data: Sequences, params: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -255,9 +255,9 @@ class HMMModel:
         prepared = self.emission.prepare(params)
         logliks, gammas = [], []
         for lo, hi, offsets in data.blocks(self.block_rows):
-            log_frame, _ = self.emission.log_prob(data.X[lo:hi], prepared)
-            ll, gamma, _ = kernels.forward_backward(log_frame, offsets, params["startprob"],
-                                                    params["transmat"])
+            frame, shift, _ = self.emission.frame(data.X[lo:hi], prepared)
+            ll, gamma, _ = kernels.forward_backward(None, offsets, params["startprob"],
+                                                    params["transmat"], frame, shift)
             logliks.append(ll)
             gammas.append(gamma)
         return np.concatenate(logliks), np.concatenate(gammas)

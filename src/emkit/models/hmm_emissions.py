@@ -37,7 +37,7 @@ import numpy as np
 from scipy.special import gammaln, logsumexp, xlogy
 
 from .gaussian_math import log_gaussian_density, precision_cholesky
-from .hmm_kernels import categorical_counts
+from .hmm_kernels import categorical_counts, frame_probabilities
 
 __all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
            "PoissonEmission"]
@@ -59,6 +59,12 @@ class Emission:
     def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
         """Log-density of each row under each state, shape (n, K), and scratch for stats."""
         raise NotImplementedError
+
+    def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Emission probabilities as ``exp(log_prob - shift)``: (frame, shift, scratch)."""
+        log_frame, extra = self.log_prob(X, prepared)
+        frame, shift = frame_probabilities(log_frame)
+        return frame, shift, extra
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         """Additive statistics of the rows ``X`` weighted by posteriors ``gamma``."""
@@ -395,12 +401,17 @@ class CategoricalEmission(Emission):
                                      (n_components, n_symbols))
 
     def prepare(self, params: dict) -> Any:
-        with np.errstate(divide="ignore"):
-            return np.ascontiguousarray(np.log(params["emissionprob"]).T)  # (n_symbols, K)
+        return np.ascontiguousarray(np.asarray(params["emissionprob"], float).T)  # (n_sym, K)
 
     def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
         symbols = np.asarray(X[:, 0], dtype=np.int64)
-        return prepared[symbols], symbols
+        with np.errstate(divide="ignore"):
+            return np.log(prepared)[symbols], symbols
+
+    def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        # the probabilities themselves: no logarithm or exponential per row
+        symbols = np.asarray(X[:, 0], dtype=np.int64)
+        return prepared[symbols], np.zeros(len(symbols)), symbols
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         return {"obs": categorical_counts(extra, gamma, self.n_symbols)}

@@ -38,6 +38,7 @@ __all__ = [
     "viterbi",
     "viterbi_reference",
     "categorical_counts",
+    "frame_probabilities",
     "n_groups",
 ]
 
@@ -47,49 +48,49 @@ def n_groups(n_sequences: int) -> int:
     return int(max(1, min(n_sequences, 4 * get_num_threads())))
 
 
-@njit(cache=True, inline="always")
-def _frame_row(log_frame, t, frame_row):  # pragma: no cover - compiled
-    """``frame_row = exp(log_frame[t] - max)``; returns the max (``-inf`` if none)."""
-    k = log_frame.shape[1]
-    m = -np.inf
-    for j in range(k):
-        if log_frame[t, j] > m:
-            m = log_frame[t, j]
-    if m == -np.inf or not np.isfinite(m):
-        for j in range(k):
-            frame_row[j] = 0.0
-        return m
-    for j in range(k):
-        frame_row[j] = np.exp(log_frame[t, j] - m)
-    return m
+_FAST = {"reassoc", "contract", "arcp", "nsz"}  # no nnan/ninf: -inf and 0 are meaningful
 
 
-@njit(cache=True)
-def _fb_one(log_frame, start, stop, startprob, transmat, gamma, scale, frame, xi,
-            want_xi):  # pragma: no cover - compiled
-    """Forward-backward on rows start..stop-1; alpha is kept in ``gamma``."""
+def frame_probabilities(log_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``exp(log_frame - m)`` with ``m`` the row maximum, and ``m`` (0 where a row is all -inf).
+
+    Returns frame of shape (n_samples, n_components) and shift of shape (n_samples,).
+    """
+    shift = log_frame.max(axis=1)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    with np.errstate(under="ignore"):
+        frame = np.exp(log_frame - shift[:, None])
+    return frame, shift
+
+
+@njit(cache=True, fastmath=_FAST)
+def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma, scale,
+            outer):  # pragma: no cover - compiled
+    """Forward-backward on rows start..stop-1 of one sequence.
+
+    Fills ``alpha`` (normalized forward vectors), ``scale`` (c_t), ``gamma``
+    (posteriors) and adds ``sum_t alpha_t (b_{t+1} beta_{t+1} / c_{t+1})^T`` to
+    ``outer`` (the transition counts are ``transmat * outer``). Returns the
+    log-likelihood.
+    """
     k = startprob.shape[0]
     loglik = 0.0
-    # forward: gamma[t] holds the normalized forward vector alpha_hat_t
     for t in range(start, stop):
-        m = _frame_row(log_frame, t, frame[t])
         c = 0.0
         if t == start:
             for j in range(k):
-                v = startprob[j] * frame[t, j]
-                gamma[t, j] = v
-                c += v
+                alpha[t, j] = startprob[j] * frame[t, j]
         else:
             for j in range(k):
-                gamma[t, j] = 0.0
+                alpha[t, j] = 0.0
             for i in range(k):
-                a = gamma[t - 1, i]
-                if a != 0.0:
-                    for j in range(k):
-                        gamma[t, j] += a * transmat[i, j]
+                a = alpha[t - 1, i]
+                for j in range(k):
+                    alpha[t, j] += a * transmat[i, j]
             for j in range(k):
-                gamma[t, j] *= frame[t, j]
-                c += gamma[t, j]
+                alpha[t, j] *= frame[t, j]
+        for j in range(k):
+            c += alpha[t, j]
         if not c > 0.0:
             for u in range(start, stop):
                 for j in range(k):
@@ -97,77 +98,75 @@ def _fb_one(log_frame, start, stop, startprob, transmat, gamma, scale, frame, xi
             return -np.inf
         inv = 1.0 / c
         for j in range(k):
-            gamma[t, j] *= inv
+            alpha[t, j] *= inv
         scale[t] = c
-        loglik += np.log(c) + m
-    # backward: beta_hat_{t+1} lives in ``beta``; tmp_j = b_{t+1}(j) beta_{t+1}(j) / c_{t+1}
+        loglik += np.log(c) + shift[t]
     beta = np.ones(k)
     tmp = np.empty(k)
+    for j in range(k):
+        gamma[stop - 1, j] = alpha[stop - 1, j]
     for t in range(stop - 2, start - 1, -1):
         inv = 1.0 / scale[t + 1]
         for j in range(k):
             tmp[j] = frame[t + 1, j] * beta[j] * inv
-        # gamma[t + 1] = alpha_hat_{t+1} * beta_hat_{t+1}, normalized against rounding
-        s = 0.0
-        for j in range(k):
-            gamma[t + 1, j] *= beta[j]
-            s += gamma[t + 1, j]
-        if s > 0.0:
-            for j in range(k):
-                gamma[t + 1, j] /= s
         for i in range(k):
-            a = gamma[t, i]
+            a = alpha[t, i]
             acc = 0.0
             for j in range(k):
-                p = transmat[i, j] * tmp[j]
-                acc += p
-                if want_xi:
-                    xi[i, j] += a * p
+                outer[i, j] += a * tmp[j]
+                acc += transmat[i, j] * tmp[j]
             beta[i] = acc
-    # the first row
-    s = 0.0
-    for j in range(k):
-        gamma[start, j] *= beta[j]
-        s += gamma[start, j]
-    if s > 0.0:
+        s = 0.0
         for j in range(k):
-            gamma[start, j] /= s
+            g = alpha[t, j] * beta[j]
+            gamma[t, j] = g
+            s += g
+        if s > 0.0:
+            inv = 1.0 / s
+            for j in range(k):
+                gamma[t, j] *= inv
     return loglik
 
 
 @njit(cache=True, parallel=True)
-def _forward_backward(log_frame, offsets, startprob, transmat, groups):  # pragma: no cover
-    n, k = log_frame.shape
+def _forward_backward(frame, shift, offsets, startprob, transmat, groups):  # pragma: no cover
+    n, k = frame.shape
     n_seq = offsets.shape[0] - 1
     gamma = np.empty((n, k))
+    alpha = np.empty((n, k))
     scale = np.empty(n)
-    frame = np.empty((n, k))
     logliks = np.empty(n_seq)
-    xi_parts = np.zeros((groups, k, k))
+    parts = np.zeros((groups, k, k))
     for g in prange(groups):
         lo = (n_seq * g) // groups
         hi = (n_seq * (g + 1)) // groups
         for s in range(lo, hi):
-            logliks[s] = _fb_one(log_frame, offsets[s], offsets[s + 1], startprob,
-                                 transmat, gamma, scale, frame, xi_parts[g], True)
-    xi = np.zeros((k, k))
+            logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob,
+                                 transmat, alpha, gamma, scale, parts[g])
+    outer = np.zeros((k, k))
     for g in range(groups):
-        xi += xi_parts[g]
-    return logliks, gamma, xi
+        outer += parts[g]
+    return logliks, gamma, outer * transmat
 
 
 def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
-                     transmat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     transmat: np.ndarray, frame: np.ndarray | None = None,
+                     shift: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scaled forward-backward over sequences stored back to back.
 
     Parameters
     ----------
-    log_frame : ndarray of shape (n_samples, n_components)
+    log_frame : ndarray of shape (n_samples, n_components) or None
         Log emission probability of each row under each state.
     offsets : ndarray of shape (n_sequences + 1,), int64
         Row where each sequence starts, then ``n_samples``.
     startprob : ndarray of shape (n_components,)
     transmat : ndarray of shape (n_components, n_components)
+    frame, shift : ndarrays of shapes (n_samples, n_components) and (n_samples,), optional
+        Emission probabilities given directly as ``exp(log_frame - shift)``
+        (e.g. a categorical model's probabilities with ``shift = 0``), in
+        place of ``log_frame``.
 
     Returns
     -------
@@ -178,16 +177,21 @@ def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.n
     xi : ndarray of shape (n_components, n_components)
         Expected transition counts, summed over all sequences.
     """
-    log_frame = np.ascontiguousarray(log_frame, dtype=np.float64)
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    return _forward_backward(log_frame, offsets, np.ascontiguousarray(startprob, dtype=float),
+    if frame is None:
+        frame, shift = frame_probabilities(np.asarray(log_frame, dtype=np.float64))
+    elif shift is None:
+        shift = np.zeros(len(frame))
+    return _forward_backward(np.ascontiguousarray(frame, dtype=np.float64),
+                             np.ascontiguousarray(shift, dtype=np.float64),
+                             np.ascontiguousarray(offsets, dtype=np.int64),
+                             np.ascontiguousarray(startprob, dtype=float),
                              np.ascontiguousarray(transmat, dtype=float),
                              n_groups(len(offsets) - 1))
 
 
-@njit(cache=True, parallel=True)
-def _forward_loglik(log_frame, offsets, startprob, transmat, groups):  # pragma: no cover
-    n, k = log_frame.shape
+@njit(cache=True, parallel=True, fastmath=_FAST)
+def _forward_loglik(frame, shift, offsets, startprob, transmat, groups):  # pragma: no cover
+    k = frame.shape[1]
     n_seq = offsets.shape[0] - 1
     logliks = np.empty(n_seq)
     for g in prange(groups):
@@ -195,44 +199,48 @@ def _forward_loglik(log_frame, offsets, startprob, transmat, groups):  # pragma:
         hi = (n_seq * (g + 1)) // groups
         alpha = np.empty(k)
         new = np.empty(k)
-        frame = np.empty(k)
         for s in range(lo, hi):
             ll = 0.0
             for t in range(offsets[s], offsets[s + 1]):
-                m = _frame_row(log_frame, t, frame)
-                c = 0.0
                 if t == offsets[s]:
                     for j in range(k):
-                        new[j] = startprob[j] * frame[j]
+                        new[j] = startprob[j] * frame[t, j]
                 else:
                     for j in range(k):
                         new[j] = 0.0
                     for i in range(k):
                         a = alpha[i]
-                        if a != 0.0:
-                            for j in range(k):
-                                new[j] += a * transmat[i, j]
+                        for j in range(k):
+                            new[j] += a * transmat[i, j]
                     for j in range(k):
-                        new[j] *= frame[j]
+                        new[j] *= frame[t, j]
+                c = 0.0
                 for j in range(k):
                     c += new[j]
                 if not c > 0.0:
                     ll = -np.inf
                     break
+                inv = 1.0 / c
                 for j in range(k):
-                    alpha[j] = new[j] / c
-                ll += np.log(c) + m
+                    alpha[j] = new[j] * inv
+                ll += np.log(c) + shift[t]
             logliks[s] = ll
     return logliks
 
 
 def forward_loglik(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
-                   transmat: np.ndarray) -> np.ndarray:
+                   transmat: np.ndarray, frame: np.ndarray | None = None,
+                   shift: np.ndarray | None = None) -> np.ndarray:
     """Per-sequence log-likelihood by the scaled forward pass only (no posteriors).
 
     Same arguments as :func:`forward_backward`; returns shape (n_sequences,).
     """
-    return _forward_loglik(np.ascontiguousarray(log_frame, dtype=np.float64),
+    if frame is None:
+        frame, shift = frame_probabilities(np.asarray(log_frame, dtype=np.float64))
+    elif shift is None:
+        shift = np.zeros(len(frame))
+    return _forward_loglik(np.ascontiguousarray(frame, dtype=np.float64),
+                           np.ascontiguousarray(shift, dtype=np.float64),
                            np.ascontiguousarray(offsets, dtype=np.int64),
                            np.ascontiguousarray(startprob, dtype=float),
                            np.ascontiguousarray(transmat, dtype=float),
@@ -240,45 +248,48 @@ def forward_loglik(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.nda
 
 
 @njit(cache=True, parallel=True)
-def _viterbi(log_frame, offsets, log_start, log_trans, groups):  # pragma: no cover
+def _viterbi(log_frame, offsets, log_start, log_trans_t, groups):  # pragma: no cover
     n, k = log_frame.shape
     n_seq = offsets.shape[0] - 1
     states = np.empty(n, dtype=np.int64)
     logprobs = np.empty(n_seq)
+    delta = np.empty((n, k))
     for g in prange(groups):
         lo = (n_seq * g) // groups
         hi = (n_seq * (g + 1)) // groups
-        delta = np.empty(k)
-        new = np.empty(k)
         for s in range(lo, hi):
             start = offsets[s]
             stop = offsets[s + 1]
-            back = np.empty((stop - start, k), dtype=np.int32)
             for j in range(k):
-                delta[j] = log_start[j] + log_frame[start, j]
+                delta[start, j] = log_start[j] + log_frame[start, j]
             for t in range(start + 1, stop):
                 for j in range(k):
+                    row = log_trans_t[j]
                     best = -np.inf
-                    arg = 0
                     for i in range(k):
-                        v = delta[i] + log_trans[i, j]
+                        v = delta[t - 1, i] + row[i]
                         if v > best:
                             best = v
-                            arg = i
-                    new[j] = best + log_frame[t, j]
-                    back[t - start, j] = arg
-                for j in range(k):
-                    delta[j] = new[j]
+                    delta[t, j] = best + log_frame[t, j]
             best = -np.inf
             arg = 0
             for j in range(k):
-                if delta[j] > best:
-                    best = delta[j]
+                if delta[stop - 1, j] > best:
+                    best = delta[stop - 1, j]
                     arg = j
             logprobs[s] = best
             states[stop - 1] = arg
+            # backtrack: recompute the argmax only along the path (ties: lowest state)
             for t in range(stop - 1, start, -1):
-                arg = back[t - start, arg]
+                row = log_trans_t[arg]
+                best = -np.inf
+                prev = 0
+                for i in range(k):
+                    v = delta[t - 1, i] + row[i]
+                    if v > best:
+                        best = v
+                        prev = i
+                arg = prev
                 states[t - 1] = arg
     return logprobs, states
 
@@ -304,7 +315,7 @@ def viterbi(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
     return _viterbi(np.ascontiguousarray(log_frame, dtype=np.float64),
                     np.ascontiguousarray(offsets, dtype=np.int64),
                     _safe_log(np.asarray(startprob, dtype=float)),
-                    np.ascontiguousarray(_safe_log(np.asarray(transmat, dtype=float))),
+                    np.ascontiguousarray(_safe_log(np.asarray(transmat, dtype=float)).T),
                     n_groups(len(offsets) - 1))
 
 
