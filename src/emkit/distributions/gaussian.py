@@ -98,12 +98,11 @@ class Gaussian(Distribution):
         w = check_weights(weights, X.shape[0])
         centre = np.zeros(X.shape[1]) if self.mean is None else np.atleast_1d(self.mean)
         xc = X - centre
-        wxc = xc * w[:, None]
         if self._kind() == "full":
-            outer = wxc.T @ xc
+            outer = (xc * w[:, None]).T @ xc
         else:
-            outer = (wxc * xc).sum(axis=0)
-        return {"n": np.asarray(w.sum()), "sum": w @ X, "centred_sum": wxc.sum(axis=0),
+            outer = w @ (xc * xc)
+        return {"n": np.asarray(w.sum()), "sum": w @ X, "centred_sum": w @ xc,
                 "centred_outer": outer}
 
     def _fit_stats(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:
