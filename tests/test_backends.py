@@ -244,3 +244,23 @@ def test_import_emkit_and_backends_does_not_import_dask():
         "assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def poisson_mixture_case(n=4000, seed=0):
+    from emkit.distributions import Poisson
+    from emkit.models.mixture import MixtureEM
+
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.poisson(2, (n // 2, 1)), rng.poisson(9, (n - n // 2, 1))])
+    model = MixtureEM([Poisson(), Poisson()])
+    init = model.pack(np.array([0.5, 0.5]),
+                      [Poisson(rate=np.array([1.0])), Poisson(rate=np.array([5.0]))])
+    return X.astype(float), model, init
+
+
+def test_chunked_mixture_of_distributions_equals_in_memory():
+    X, model, init = poisson_mixture_case()
+    stats, loglik = model.e_step(X, init)
+    c_stats, c_loglik = ChunkedModel(model, 333).e_step(X, init)
+    assert_tree_close(c_stats, stats, rtol=1e-12)
+    np.testing.assert_allclose(c_loglik, loglik, rtol=1e-12)

@@ -91,6 +91,21 @@ def test_local_scheduler_dataframe_with_missing_values_and_weighted_tuple():
     np.testing.assert_allclose(d_loglik, loglik, rtol=1e-12)
 
 
+def test_local_scheduler_mixture_of_distributions():
+    from emkit.distributions import Poisson
+    from emkit.models.mixture import MixtureEM
+
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.poisson(2, (500, 1)), rng.poisson(9, (300, 1))]).astype(float)
+    model = MixtureEM([Poisson(), Poisson()])
+    init = model.pack(np.array([0.5, 0.5]),
+                      [Poisson(rate=np.array([1.0])), Poisson(rate=np.array([5.0]))])
+    stats, loglik = model.e_step(X, init)
+    d_stats, d_loglik = DaskModel(model).e_step(da.from_array(X, chunks=(128, 1)), init)
+    assert_tree_close(d_stats, stats, rtol=1e-12)
+    np.testing.assert_allclose(d_loglik, loglik, rtol=1e-12)
+
+
 def test_dask_input_errors_say_what_is_wrong():
     with pytest.raises(ValueError, match="Dask array"):
         dask_pieces(np.zeros((3, 2)))

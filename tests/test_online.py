@@ -111,3 +111,17 @@ def test_shuffled_batches_cover_every_row_once():
     np.testing.assert_array_equal(np.sort(seen), X)
     pairs = list(iter_batches((X, -X), 10, shuffle=True, random_state=1))
     assert all(np.array_equal(a, -b) for a, b in pairs)
+
+
+def test_mixture_of_distributions_one_pass():
+    from emkit.distributions import Poisson
+    from emkit.models.mixture import MixtureEM
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.poisson(2, (6000, 1)), rng.poisson(9, (4000, 1))]).astype(float)
+    model = MixtureEM([Poisson(), Poisson()])
+    init = model.pack(np.array([0.5, 0.5]),
+                      [Poisson(rate=np.array([1.0])), Poisson(rate=np.array([5.0]))])
+    batch = emkit.em(model, X, init, tol=1e-8)
+    online = StepwiseEM(model, init).fit(iter_batches(X, 100, shuffle=True, random_state=0))
+    assert abs(model.e_step(X, online.params)[1] - batch.loglik) < 0.01 * abs(batch.loglik)
