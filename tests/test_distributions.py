@@ -101,6 +101,22 @@ def test_log_prob_matches_scipy(name):
 
 
 @pytest.mark.parametrize("name", CASES)
+def test_vectorized_component_densities_match_one_by_one(name):
+    true, _ = CASES[name]
+    X = true.sample(50, rng=12)
+    comps = [true.with_parameters(tree_map(lambda v, f=f: v * f, true.parameters()))
+             for f in (1.0, 0.9, 0.8)]
+    if isinstance(true, Categorical):  # keep each row of probabilities summing to one
+        comps = [c.with_parameters({"probs": c.probs / c.probs.sum(axis=1, keepdims=True)})
+                 for c in comps]
+    if isinstance(true, Bernoulli | Categorical) or isinstance(true, Independent):
+        comps = [c for c in comps if c.is_feasible(c.parameters())]
+    stacked = type(true).log_prob_components(comps, X)
+    one_by_one = np.column_stack([c.log_prob(X) for c in comps])
+    np.testing.assert_allclose(stacked, one_by_one, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", CASES)
 def test_stats_are_additive_over_batches(name):
     true, template = CASES[name]
     rng = np.random.default_rng(2)

@@ -70,12 +70,21 @@ class Categorical(Distribution):
         return bool(np.all(np.isfinite(p)) and np.all(p >= 0)
                     and np.allclose(p.sum(axis=-1), 1.0, atol=1e-8))
 
-    def _log_prob(self, X: np.ndarray) -> np.ndarray:
-        probs = np.asarray(self.probs)
+    @classmethod
+    def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
+        if len({np.shape(c.probs) for c in components}) != 1:
+            return super().log_prob_components(components, X)
+        probs = np.stack([np.asarray(c.probs) for c in components])  # (K, D, C)
         with np.errstate(divide="ignore"):
             log_p = np.log(probs)  # log(0) = -inf: that category is impossible
         codes = X.astype(np.intp)
-        return log_p[np.arange(X.shape[1]), codes].sum(axis=1)
+        out = np.zeros((X.shape[0], len(components)))
+        for d in range(X.shape[1]):
+            out += log_p[:, d, codes[:, d]].T
+        return out
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        return self.log_prob_components([self], X)[:, 0]
 
     def log_prior(self) -> float:
         if self.prior is None or self.prior == 1:

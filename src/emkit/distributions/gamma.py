@@ -61,9 +61,15 @@ class Gamma(Distribution):
     def is_feasible(self, params: dict[str, Any]) -> bool:
         return all(np.all(np.isfinite(v)) and np.all(v > 0) for v in params.values())
 
+    @classmethod
+    def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
+        a = np.stack([np.atleast_1d(c.shape) for c in components])  # (K, D)
+        b = np.stack([np.atleast_1d(c.rate) for c in components])
+        const = (a * np.log(b) - special.gammaln(a)).sum(axis=1)
+        return const + np.log(X) @ (a - 1.0).T - X @ b.T
+
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
-        a, b = np.atleast_1d(self.shape), np.atleast_1d(self.rate)
-        return (a * np.log(b) - special.gammaln(a) + (a - 1.0) * np.log(X) - b * X).sum(axis=1)
+        return self.log_prob_components([self], X)[:, 0]
 
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         w = check_weights(weights, X.shape[0])
