@@ -161,6 +161,7 @@ def test_initial_posteriors_can_be_given():
         ({}, [[np.nan, np.nan]], "no rating"),
         ({}, [0, 1, 1], "2-D"),
         ({}, [["a", "b"]], "numeric"),
+        ({}, pd.DataFrame({"item": [0], "rater": [0], "label": ["sick"]}), "class numbers"),
         ({"n_classes": 1}, [[0, 1]], "n_classes"),
         ({"max_iter": 0}, [[0, 1]], "max_iter"),
         ({"tol": -1}, [[0, 1]], "tol"),

@@ -113,7 +113,11 @@ class DawidSkene(BaseEstimator, Persistable):
         """Ratings in long form, plus the item and rater identifiers."""
         if self._is_long(ratings):
             table = ratings.dropna(subset=["label"])
-            label = table["label"].to_numpy(dtype=float)
+            try:
+                label = table["label"].to_numpy(dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError("the label column must hold class numbers 0..C-1 "
+                                 "(recode text labels first)") from None
             _check_labels(label, n_classes)
             items, item_code = np.unique(table["item"].to_numpy(), return_inverse=True)
             if raters is None:
