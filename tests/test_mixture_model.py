@@ -24,6 +24,8 @@ from emkit.distributions import (
     Poisson,
     StudentT,
 )
+from emkit.models.mixture import MixtureEM
+from emkit.stats import tree_add, tree_leaves
 
 
 @pytest.fixture(autouse=True)
@@ -121,6 +123,30 @@ def test_likelihood_recomputed_directly():
     direct = np.log(het.weights_[0] * ss.gamma.pdf(Y[:, 0], g.shape[0], scale=1 / g.rate[0])
                     + het.weights_[1] * ss.expon.pdf(Y[:, 0], scale=1 / e.rate[0]))
     np.testing.assert_allclose(het.score_samples(Y), direct, rtol=1e-12)
+
+
+def test_mixture_e_step_is_additive_over_chunks():
+    rng = np.random.default_rng(10)
+    X = np.column_stack([rng.poisson(3, 90), rng.integers(0, 2, 90), rng.normal(size=90)])
+    templates = [Independent([Poisson(), Bernoulli(), Gaussian()]),
+                 Independent([Poisson(), Bernoulli(), Gaussian()])]
+    model = MixtureEM(templates)
+    params = MixtureModel(templates, init_params="random", max_iter=2, tol=0.0,
+                          random_state=0)._initialize(X, model, np.random.RandomState(0))
+    whole, ll = model.e_step(X, params)
+    (a, la), (b, lb) = model.e_step(X[:40], params), model.e_step(X[40:], params)
+    for x, y in zip(tree_leaves(tree_add(a, b)), tree_leaves(whole), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(la + lb, ll, rtol=1e-12)
+
+
+def test_tolerance_is_per_row():
+    # the same rows twice: the same path, the same stopping iteration
+    X = load_faithful().to_numpy()
+    once = MixtureModel(Gaussian(), 2, tol=1e-4, random_state=0).fit(X)
+    twice = MixtureModel(Gaussian(), 2, tol=1e-4, random_state=0).fit(np.vstack([X, X]))
+    assert once.n_iter_ == twice.n_iter_
+    np.testing.assert_allclose(once.lower_bound_, twice.lower_bound_, rtol=1e-9)
 
 
 def test_student_t_mixture_resists_outliers():
