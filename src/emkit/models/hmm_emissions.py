@@ -37,7 +37,7 @@ import numpy as np
 from scipy.special import gammaln, logsumexp, xlogy
 
 from .gaussian_math import log_gaussian_density, precision_cholesky
-from .hmm_kernels import categorical_counts, frame_probabilities
+from .hmm_kernels import categorical_counts, diag_gaussian, frame_probabilities
 
 __all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
            "PoissonEmission"]
@@ -155,10 +155,30 @@ class GaussianEmission(Emission):
         return (np.asarray(params["means"]) - self.center,
                 precision_cholesky(params["covars"], self.covariance_type))
 
+    def _diag_chol(self, prec_chol: np.ndarray) -> np.ndarray | None:
+        """Per-feature precision Cholesky (K, D) for diag/spherical, else None."""
+        if self.covariance_type == "diag":
+            return prec_chol
+        if self.covariance_type == "spherical":
+            return np.repeat(prec_chol[:, None], self.d, axis=1)
+        return None
+
     def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
         means_c, prec_chol = prepared
         Xc = X - self.center
+        diag = self._diag_chol(prec_chol)
+        if diag is not None:  # compiled fast path, tested against gaussian_math
+            return diag_gaussian(Xc, means_c, diag)[0], Xc
         return log_gaussian_density(Xc, means_c, prec_chol, self.covariance_type), Xc
+
+    def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        means_c, prec_chol = prepared
+        diag = self._diag_chol(prec_chol)
+        if diag is None:
+            return super().frame(X, prepared)
+        Xc = X - self.center
+        frame, shift = diag_gaussian(Xc, means_c, diag, as_frame=True)
+        return frame, shift, Xc
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         Xc = extra
