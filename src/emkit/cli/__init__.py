@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
+        if code == 130:  # typer turns Ctrl-C outside a fit into Exit(130), silently
+            print("emkit: interrupted", file=sys.stderr)
     except (KeyboardInterrupt, typer.Abort):
         print("emkit: interrupted", file=sys.stderr)
         code = 130
