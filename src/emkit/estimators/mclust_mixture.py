@@ -1,0 +1,300 @@
+"""``MclustMixture``: a Gaussian mixture with one of mclust's fourteen covariance models.
+
+A scikit-learn-style estimator (``fit``, ``predict``, ``predict_proba``,
+``score``, ``bic``, ``aic``, ``sample`` and the fitted ``weights_``, ``means_``,
+``covariances_``) whose M-step keeps the covariances in the chosen family
+``Sigma_k = lambda_k D_k A_k D_k^T`` (see :mod:`emkit.models.mclust_msteps`).
+:func:`emkit.select_model` fits a grid of these and returns the best.
+
+Sign conventions: ``bic`` and ``aic`` follow scikit-learn (``-2 loglik + penalty``,
+lower is better). mclust prints ``2 loglik - npar log n`` (higher is better), the
+negative of :meth:`MclustMixture.bic`.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator
+
+from ..engine import EMResult, em
+from ..models.mclust import MclustModel, log_joint, partition_stats, precision_cholesky_full
+from ..models.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
+from ..models.mclust_msteps import check_model_name
+from ..persistence import Persistable
+
+__all__ = ["MclustMixture", "INIT_METHODS"]
+
+INIT_METHODS = ("hc", "kmeans")
+_CHUNK_ROWS = 1 << 16
+
+
+def check_data(X: Any, what: str = "X") -> np.ndarray:
+    """``X`` as a finite 2-D float array (a 1-D array becomes one column)."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"{what} must be 2-D (n_samples, n_features), got {X.ndim}-D")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{what} is empty (shape {X.shape})")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{what} contains NaN or infinite values; this model needs complete data")
+    return X
+
+
+class MclustMixture(Persistable, BaseEstimator):
+    """Gaussian mixture with an mclust covariance model, fitted by EM.
+
+    Parameters
+    ----------
+    model : str, default "VVV"
+        One of ``EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV,
+        VVV``: volume, shape and orientation Equal, Variable or Identity.
+    n_components : int, default 1
+    tol : float, default 1e-8
+        Convergence threshold on the change of the *mean per-row*
+        log-likelihood made by one EM step (passed to :func:`emkit.em` as
+        ``tol * n_samples``).
+    reg_covar : float, default 0.0
+        Added to each covariance diagonal (mclust uses none; see
+        :class:`~emkit.models.mclust.MclustModel`).
+    max_iter : int, default 1000
+    init_params : {"hc", "kmeans"}, default "hc"
+        ``"hc"``: model-based hierarchical agglomeration as in mclust's ``hc()``;
+        ``"kmeans"``: one k-means++ run. Either partition becomes the start
+        through one M-step. If the ``"hc"`` start fails (a cluster too small for
+        its covariance), a k-means start is tried and ``init_used_`` says so.
+    hc_model : {"VVV", "EII"}, default "VVV"
+        Model of the agglomeration (``"EII"`` is Ward's method: faster).
+    hc_sample_size : int or None, default 2000
+        Grow the tree on at most this many randomly chosen rows.
+    random_state : int, numpy Generator or None
+        Seeds the subsample, k-means and :meth:`sample`.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray of shape (n_components, n_features, n_features)
+    precisions_cholesky_ : ndarray of shape (n_components, n_features, n_features)
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean per-row log-likelihood at the fitted parameters.
+    loglik_ : float
+        Total log-likelihood at the fitted parameters.
+    n_samples_fit_ : int
+    n_features_in_ : int
+    init_used_ : str
+        ``"hc"`` or ``"kmeans"``.
+    """
+
+    def __init__(self, model: str = "VVV", n_components: int = 1, *, tol: float = 1e-8,
+                 reg_covar: float = 0.0, max_iter: int = 1000, init_params: str = "hc",
+                 hc_model: str = "VVV", hc_sample_size: int | None = 2000,
+                 random_state: Any = None):
+        self.model = model
+        self.n_components = n_components
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.init_params = init_params
+        self.hc_model = hc_model
+        self.hc_sample_size = hc_sample_size
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(self, X: np.ndarray) -> None:
+        check_model_name(self.model)
+        k = self.n_components
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
+        if k > X.shape[0]:
+            raise ValueError(f"n_components={k} exceeds the number of samples {X.shape[0]}")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, Real) or not self.tol >= 0:
+            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+        if not isinstance(self.reg_covar, Real) or not self.reg_covar >= 0:
+            raise ValueError(f"reg_covar must be a non-negative number, got {self.reg_covar!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, Integral) \
+                or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if self.init_params not in INIT_METHODS:
+            raise ValueError(f"init_params must be one of {INIT_METHODS}, got "
+                             f"{self.init_params!r}")
+        if self.hc_model not in HC_MODELS:
+            raise ValueError(f"hc_model must be one of {HC_MODELS}, got {self.hc_model!r}")
+        size = self.hc_sample_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, Integral)
+                                 or size < 2):
+            raise ValueError(f"hc_sample_size must be None or an integer >= 2, got {size!r}")
+
+    # ------------------------------------------------------------------ fitting
+
+    def _em_model(self) -> MclustModel:
+        return MclustModel(check_model_name(self.model), reg_covar=float(self.reg_covar))
+
+    def _run(self, X: np.ndarray, init: dict) -> EMResult:
+        return em(self._em_model(), X, init, tol=float(self.tol) * X.shape[0],
+                  max_iter=int(self.max_iter))
+
+    def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> dict:
+        stats = partition_stats(X[rows], labels, int(self.n_components))
+        return self._em_model().m_step(stats)
+
+    def _kmeans_start(self, X: np.ndarray) -> dict:
+        labels = kmeans_partition(X, int(self.n_components), self.random_state)
+        return self._start_from(X, np.arange(X.shape[0]), labels)
+
+    def _fit_partition(self, X: np.ndarray, rows: np.ndarray | None,
+                       labels: np.ndarray | None) -> MclustMixture:
+        """Fit from a given hc partition of ``X[rows]`` (k-means when it fails or is None)."""
+        result, used, first_error = None, "hc", None
+        if labels is not None:
+            try:
+                result = self._run(X, self._start_from(X, rows, labels))
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                first_error = exc
+        if result is None:
+            used = "kmeans"
+            try:
+                result = self._run(X, self._kmeans_start(X))
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                if first_error is not None:
+                    raise ValueError(f"{exc} (the hc start also failed: {first_error})") \
+                        from exc
+                raise
+        self._store(X, result, used)
+        return self
+
+    def _store(self, X: np.ndarray, result: EMResult, used: str) -> None:
+        params = result.params
+        self.weights_ = np.asarray(params["weights"], dtype=float)
+        self.means_ = np.asarray(params["means"], dtype=float)
+        self.covariances_ = np.asarray(params["covariances"], dtype=float)
+        self.precisions_cholesky_ = precision_cholesky_full(self.covariances_)
+        self.converged_ = bool(result.converged)
+        self.n_iter_ = int(result.n_iter)
+        self.loglik_ = float(result.loglik)
+        self.lower_bound_ = self.loglik_ / X.shape[0]
+        self.n_samples_fit_ = int(X.shape[0])
+        self.n_features_in_ = int(X.shape[1])
+        self.init_used_ = used
+
+    def fit(self, X: Any, y: Any = None) -> MclustMixture:
+        """Estimate the mixture from ``X`` of shape (n_samples, n_features).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For bad input or when every start fails (e.g. a singular covariance).
+        """
+        X = check_data(X)
+        self._validate(X)
+        k = int(self.n_components)
+        if self.init_params == "kmeans":
+            return self._fit_partition(X, None, None)
+        rows, parts = hc_partitions(X, [k], model=self.hc_model,
+                                    sample_size=self.hc_sample_size,
+                                    random_state=self.random_state)
+        return self._fit_partition(X, rows, parts.get(k))
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit, then return the most probable component of each row of ``X``."""
+        return self.fit(X).predict(X)
+
+    # ------------------------------------------------------------------ inference
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise ValueError("this MclustMixture is not fitted yet; call fit(X) first")
+
+    def _params(self) -> dict:
+        return {"weights": self.weights_, "means": self.means_,
+                "covariances": self.covariances_}
+
+    def _log_joint(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        X = check_data(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features; the model was fitted with "
+                             f"{self.n_features_in_}")
+        params = self._params()
+        parts = [log_joint(X[s : s + _CHUNK_ROWS], params)
+                 for s in range(0, X.shape[0], _CHUNK_ROWS)]
+        return np.concatenate(parts, axis=0)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-density of each row of ``X``, shape (n_samples,)."""
+        return logsumexp(self._log_joint(X), axis=1)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean per-row log-likelihood of ``X``."""
+        return float(self.score_samples(X).mean())
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior component probabilities, shape (n_samples, n_components)."""
+        logp = self._log_joint(X)
+        with np.errstate(under="ignore"):
+            return np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable component of each row, shape (n_samples,)."""
+        return self._log_joint(X).argmax(axis=1)
+
+    # ------------------------------------------------------------------ criteria
+
+    def n_parameters(self) -> int:
+        """Free parameters: ``(K-1) + K*D + nVarParams(model, D, K)``."""
+        self._check_fitted()
+        return self._em_model().n_parameters(len(self.weights_), self.n_features_in_)
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion ``-2 loglik + npar log n`` (lower is better)."""
+        X = check_data(X)
+        return float(-2 * self.score(X) * X.shape[0] + self.n_parameters() * np.log(X.shape[0]))
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion ``-2 loglik + 2 npar`` (lower is better)."""
+        X = check_data(X)
+        return float(-2 * self.score(X) * X.shape[0] + 2 * self.n_parameters())
+
+    def icl(self, X: Any) -> float:
+        """Integrated completed likelihood: ``bic(X) - 2 sum_i log z_i,map`` (lower is better).
+
+        mclust's ICL is the negative of this (Biernacki, Celeux & Govaert 2000).
+        """
+        logp = self._log_joint(X)
+        log_z = logp - logsumexp(logp, axis=1, keepdims=True)
+        return self.bic(X) - 2.0 * float(log_z.max(axis=1).sum())
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n_samples`` rows from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component of each row.
+        """
+        self._check_fitted()
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        rng = np.random.default_rng(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
+        X = np.vstack([
+            rng.multivariate_normal(mean, cov, size=c)
+            for mean, cov, c in zip(self.means_, self.covariances_, counts, strict=True)
+        ])
+        y = np.repeat(np.arange(len(counts)), counts)
+        return X, y

@@ -1,0 +1,222 @@
+"""``emkit.select_model``: fit a grid of mclust covariance models and component counts.
+
+Like mclust's ``Mclust()``: every (model, K) pair is fitted by EM from a
+model-based hierarchical agglomeration of the data (grown once and cut at each
+K), and ranked by BIC, AIC or ICL. Fits that fail (a singular covariance, an
+empty component) stay in the table with their error text.
+
+Sign convention: ``bic``, ``aic`` and ``icl`` are scikit-learn's, lower is
+better: ``bic = -2 loglik + npar log n``. mclust prints ``2 loglik - npar log n``
+(higher is better), i.e. ``-bic``; likewise its ICL is ``-icl``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConvergenceWarning
+from ..models.mclust import n_mixture_parameters
+from ..models.mclust_init import HC_MODELS, hc_partitions
+from ..models.mclust_msteps import MCLUST_MODELS, check_model_name
+from .mclust_mixture import INIT_METHODS, MclustMixture, check_data
+
+__all__ = ["select_model", "SelectionResult", "CRITERIA", "TABLE_COLUMNS"]
+
+CRITERIA = ("bic", "aic", "icl")
+TABLE_COLUMNS = ("model", "n_components", "loglik", "n_parameters", "bic", "aic", "icl",
+                 "converged", "error")
+
+
+@dataclass
+class SelectionResult:
+    """What :func:`select_model` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (model, n_components), in fitting order, with columns
+        ``model, n_components, loglik, n_parameters, bic, aic, icl, converged,
+        error``. Failed fits have NaN numbers and the error text in ``error``
+        (``None`` for fits that succeeded).
+    best : MclustMixture
+        The fitted estimator with the lowest ``criterion``.
+    criterion : str
+        ``"bic"``, ``"aic"`` or ``"icl"``.
+    """
+
+    table: pd.DataFrame
+    best: MclustMixture
+    criterion: str
+
+    @property
+    def best_model(self) -> str:
+        """mclust name of the winner, e.g. ``"EEE"``."""
+        return str(self.best.model)
+
+    @property
+    def best_n_components(self) -> int:
+        """Number of components of the winner."""
+        return int(self.best.n_components)
+
+    def ranking(self) -> pd.DataFrame:
+        """The successful fits sorted by the criterion, best first."""
+        ok = self.table[self.table["error"].isna()]
+        return ok.sort_values(self.criterion, kind="stable").reset_index(drop=True)
+
+    def pivot(self, value: str | None = None) -> pd.DataFrame:
+        """``value`` (default: the criterion) as a K x model grid, like mclust's BIC print."""
+        value = value or self.criterion
+        grid = self.table.pivot(index="n_components", columns="model", values=value)
+        order = [m for m in MCLUST_MODELS if m in grid.columns]
+        return grid[order]
+
+
+def _components(n_components: Any) -> list[int]:
+    if isinstance(n_components, Integral) and not isinstance(n_components, bool):
+        values = [int(n_components)]
+    elif isinstance(n_components, Iterable) and not isinstance(n_components, (str, bytes)):
+        values = list(n_components)
+    else:
+        raise ValueError(f"n_components must be an integer or a sequence of integers, "
+                         f"got {n_components!r}")
+    if not values:
+        raise ValueError("n_components is empty; give at least one component count")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
+            raise ValueError(f"n_components must hold integers >= 1, got {v!r}")
+    return sorted({int(v) for v in values})
+
+
+def _models(covariance_models: Sequence[str] | str | None) -> list[str]:
+    if covariance_models is None:
+        return list(MCLUST_MODELS)
+    if isinstance(covariance_models, str):
+        covariance_models = [m for m in covariance_models.split(",") if m.strip()]
+    names = [check_model_name(m.strip()) for m in covariance_models]
+    if not names:
+        raise ValueError("covariance_models is empty; give at least one mclust model name")
+    return list(dict.fromkeys(names))
+
+
+def _failed_row(model: str, k: int, n_features: int, exc: BaseException) -> dict:
+    return {"model": model, "n_components": k, "loglik": math.nan,
+            "n_parameters": n_mixture_parameters(model, k, n_features), "bic": math.nan,
+            "aic": math.nan, "icl": math.nan, "converged": False,
+            "error": " ".join(str(exc).split()) or type(exc).__name__}
+
+
+def select_model(
+    X: Any,
+    n_components: int | Iterable[int] = range(1, 10),
+    covariance_models: Sequence[str] | str | None = None,
+    criterion: str = "bic",
+    random_state: Any = None,
+    *,
+    init_params: str = "hc",
+    hc_model: str = "VVV",
+    hc_sample_size: int | None = 2000,
+    tol: float = 1e-8,
+    reg_covar: float = 0.0,
+    max_iter: int = 1000,
+) -> SelectionResult:
+    """Fit every (covariance model, K) pair and pick the best by ``criterion``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Complete numeric data.
+    n_components : int or iterable of int, default range(1, 10)
+        Component counts to try.
+    covariance_models : sequence of str, str or None, default None
+        mclust names (``"EII"``, ..., ``"VVV"``), or one comma-separated string;
+        ``None`` tries all fourteen.
+    criterion : {"bic", "aic", "icl"}, default "bic"
+        Lower is better (scikit-learn's sign; mclust's BIC is the negative).
+    random_state : int, numpy Generator or None
+        Seeds the hc subsample and any k-means start.
+    init_params : {"hc", "kmeans"}, default "hc"
+        ``"hc"``: one model-based agglomeration, cut at each K (mclust's default).
+    hc_model : {"VVV", "EII"}, default "VVV"
+    hc_sample_size : int or None, default 2000
+    tol, reg_covar, max_iter
+        Passed to every :class:`~emkit.estimators.mclust_mixture.MclustMixture`.
+
+    Returns
+    -------
+    SelectionResult
+        ``.table`` (pandas DataFrame, one row per fit, failures included) and
+        ``.best`` (the fitted winner).
+
+    Raises
+    ------
+    ValueError
+        For bad arguments, or when every fit failed.
+
+    Warns
+    -----
+    ConvergenceWarning
+        Collected from the individual fits and re-issued once, naming them.
+    """
+    X = check_data(X)
+    ks = _components(n_components)
+    models = _models(covariance_models)
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if init_params not in INIT_METHODS:
+        raise ValueError(f"init_params must be one of {INIT_METHODS}, got {init_params!r}")
+    if hc_model not in HC_MODELS:
+        raise ValueError(f"hc_model must be one of {HC_MODELS}, got {hc_model!r}")
+    n, d = X.shape
+    rows = parts = None
+    if init_params == "hc":
+        rows, parts = hc_partitions(X, ks, model=hc_model, sample_size=hc_sample_size,
+                                    random_state=random_state)
+    records: list[dict] = []
+    best: tuple[float, MclustMixture] | None = None
+    unconverged: list[str] = []
+    for model in models:
+        for k in ks:
+            est = MclustMixture(model, k, tol=tol, reg_covar=reg_covar, max_iter=max_iter,
+                                init_params=init_params, hc_model=hc_model,
+                                hc_sample_size=hc_sample_size, random_state=random_state)
+            try:
+                if k > n:
+                    raise ValueError(f"n_components={k} exceeds the number of samples {n}")
+                est._validate(X)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    est._fit_partition(X, rows, None if parts is None else parts.get(k))
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                records.append(_failed_row(model, k, d, exc))
+                continue
+            for w in caught:
+                if issubclass(w.category, ConvergenceWarning):
+                    unconverged.append(f"{model},{k}")
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            record = {"model": model, "n_components": k, "loglik": est.loglik_,
+                      "n_parameters": est.n_parameters(), "bic": est.bic(X),
+                      "aic": est.aic(X), "icl": est.icl(X), "converged": est.converged_,
+                      "error": None}
+            records.append(record)
+            score = record[criterion]
+            if np.isfinite(score) and (best is None or score < best[0]):
+                best = (score, est)
+    if unconverged:
+        warnings.warn(f"EM hit max_iter={max_iter} for {', '.join(unconverged)}; "
+                      "raise max_iter or loosen tol", ConvergenceWarning, stacklevel=2)
+    table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+    table["n_components"] = table["n_components"].astype(int)
+    table["n_parameters"] = table["n_parameters"].astype(int)
+    table["converged"] = table["converged"].astype(bool)
+    if best is None:
+        raise ValueError("every fit failed; first error: " + str(table["error"].iloc[0]))
+    return SelectionResult(table=table, best=best[1], criterion=criterion)

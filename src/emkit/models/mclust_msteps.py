@@ -1,0 +1,380 @@
+"""The fourteen constrained covariance M-steps of mclust (Celeux & Govaert 1995).
+
+Each component covariance is written through its eigen-decomposition
+
+.. math::
+
+    \\Sigma_k = \\lambda_k D_k A_k D_k^\\top,
+
+with volume :math:`\\lambda_k > 0`, orientation :math:`D_k` (orthogonal) and shape
+:math:`A_k` (diagonal, :math:`\\det A_k = 1`). A three-letter name says which of
+volume, shape and orientation are Equal across components, Variable, or the
+Identity: ``EII`` (spherical, one volume) ... ``VVV`` (unconstrained).
+
+Every function here takes the weighted scatter matrices of the components,
+
+.. math::
+
+    W_k = \\sum_i r_{ik} (x_i - \\bar x_k)(x_i - \\bar x_k)^\\top, \\qquad
+    n_k = \\sum_i r_{ik},
+
+and returns the covariances maximizing the expected complete-data
+log-likelihood, whose covariance part is
+
+.. math::
+
+    -\\tfrac12 \\sum_k \\left[n_k \\log\\det\\Sigma_k
+      + \\operatorname{tr}(W_k \\Sigma_k^{-1})\\right].
+
+Closed forms exist for ten models. Four need an inner iteration, alternating
+closed-form updates of some factors with the others held fixed, so that each
+pass raises the objective (a conditional maximization, as in mclust's Fortran):
+
+* ``VEI``, ``VEE``, ``VEV``: alternate the volumes :math:`\\lambda_k` and the
+  common shape (and, for ``VEE``, orientation);
+* ``EVE``, ``VVE``: alternate volumes and shapes with the common orientation
+  :math:`D`, which is updated by the majorization-minimization step of Browne &
+  McNicholas (2014): with :math:`M_k = (\\lambda_k A_k)^{-1}` and
+  :math:`c_k = \\max(M_k)\\,\\mathrm{eig}_{\\max}(W_k)`, set
+  :math:`F = \\sum_k (c_k D - W_k D M_k)` and :math:`D \\leftarrow U V^\\top`
+  from the SVD :math:`F = U S V^\\top`.
+
+References
+----------
+G. Celeux and G. Govaert (1995). Gaussian parsimonious clustering models.
+*Pattern Recognition* 28(5), 781-793.
+R. P. Browne and P. D. McNicholas (2014). Estimating common principal components
+in high dimensions. *Advances in Data Analysis and Classification* 8, 217-226.
+L. Scrucca, M. Fop, T. B. Murphy and A. E. Raftery (2016). mclust 5. *The R
+Journal* 8(1), 289-317 (Table 3: the models and their parameter counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = [
+    "MCLUST_MODELS",
+    "MODEL_DESCRIPTIONS",
+    "check_model_name",
+    "n_covariance_parameters",
+    "constrained_covariances",
+    "covariance_objective",
+]
+
+MCLUST_MODELS: tuple[str, ...] = (
+    "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
+    "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
+)
+
+MODEL_DESCRIPTIONS: dict[str, str] = {
+    "EII": "spherical, equal volume",
+    "VII": "spherical, unequal volume",
+    "EEI": "diagonal, equal volume and shape",
+    "VEI": "diagonal, varying volume, equal shape",
+    "EVI": "diagonal, equal volume, varying shape",
+    "VVI": "diagonal, varying volume and shape",
+    "EEE": "ellipsoidal, equal volume, shape and orientation",
+    "VEE": "ellipsoidal, equal shape and orientation",
+    "EVE": "ellipsoidal, equal volume and orientation",
+    "VVE": "ellipsoidal, equal orientation",
+    "EEV": "ellipsoidal, equal volume and shape",
+    "VEV": "ellipsoidal, equal shape",
+    "EVV": "ellipsoidal, equal volume",
+    "VVV": "ellipsoidal, varying volume, shape and orientation",
+}
+
+#: Inner-iteration defaults (relative change of the objective, most passes).
+INNER_TOL = 1e-12
+INNER_MAX_ITER = 500
+
+
+def check_model_name(name: str) -> str:
+    """Return ``name`` upper-cased if it is one of :data:`MCLUST_MODELS`.
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    """
+    if not isinstance(name, str) or name.upper() not in MCLUST_MODELS:
+        raise ValueError(
+            f"unknown covariance model {name!r}; choose from {', '.join(MCLUST_MODELS)}"
+        )
+    return name.upper()
+
+
+def n_covariance_parameters(model: str, n_components: int, n_features: int) -> int:
+    """Free covariance parameters of ``model`` (mclust's ``nVarParams``).
+
+    Parameters
+    ----------
+    model : str
+        An mclust model name.
+    n_components, n_features : int
+        ``G`` and ``d``.
+
+    Returns
+    -------
+    int
+    """
+    g, d = int(n_components), int(n_features)
+    rot = d * (d - 1) // 2  # free parameters of one orientation matrix
+    counts = {
+        "EII": 1,
+        "VII": g,
+        "EEI": d,
+        "VEI": g + (d - 1),
+        "EVI": 1 + g * (d - 1),
+        "VVI": g * d,
+        "EEE": d * (d + 1) // 2,
+        "VEE": g + (d - 1) + rot,
+        "EVE": 1 + g * (d - 1) + rot,
+        "VVE": g + g * (d - 1) + rot,
+        "EEV": 1 + (d - 1) + g * rot,
+        "VEV": g + (d - 1) + g * rot,
+        "EVV": 1 + g * (d - 1) + g * rot,
+        "VVV": g * d * (d + 1) // 2,
+    }
+    return counts[check_model_name(model)]
+
+
+def covariance_objective(covariances: np.ndarray, n: np.ndarray, scatter: np.ndarray) -> float:
+    """The covariance part of the expected complete log-likelihood (to maximize).
+
+    ``-1/2 * sum_k [n_k log det Sigma_k + tr(W_k Sigma_k^{-1})]`` for covariances of
+    shape (K, D, D), weights ``n`` (K,) and scatter matrices ``scatter`` (K, D, D).
+    """
+    _, logdet = np.linalg.slogdet(covariances)
+    trace = np.einsum("kij,kji->k", scatter, np.linalg.inv(covariances))
+    return float(-0.5 * np.sum(n * logdet + trace))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _geo_mean(values: np.ndarray) -> np.ndarray:
+    """Geometric mean over the last axis (``det(diag)^(1/d)``), in log space."""
+    with np.errstate(divide="ignore"):
+        return np.exp(np.mean(np.log(values), axis=-1))
+
+
+def _diag_matrices(diagonals: np.ndarray) -> np.ndarray:
+    k, d = diagonals.shape
+    out = np.zeros((k, d, d))
+    out[:, np.arange(d), np.arange(d)] = diagonals
+    return out
+
+
+def _eig_desc(scatter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors (columns) of each scatter matrix."""
+    values, vectors = np.linalg.eigh(scatter)
+    return values[:, ::-1], vectors[:, :, ::-1]
+
+
+def _converged(old: float, new: float, tol: float) -> bool:
+    """Relative change below ``tol``; a non-finite value also stops the loop."""
+    if not np.isfinite(new):
+        return True
+    return abs(new - old) <= tol * max(abs(new), 1.0)
+
+
+# --------------------------------------------------------------------------- closed forms
+
+
+def _eii(n, w, d, **_):
+    lam = np.trace(w.sum(axis=0)) / (n.sum() * d)
+    return np.broadcast_to(lam * np.eye(d), w.shape).copy()
+
+
+def _vii(n, w, d, **_):
+    lam = np.trace(w, axis1=1, axis2=2) / (n * d)
+    return lam[:, None, None] * np.eye(d)
+
+
+def _eei(n, w, d, **_):
+    diag = np.diagonal(w.sum(axis=0)) / n.sum()
+    return np.broadcast_to(np.diag(diag), w.shape).copy()
+
+
+def _evi(n, w, d, **_):
+    diag = np.diagonal(w, axis1=1, axis2=2)
+    g = _geo_mean(diag)
+    lam = g.sum() / n.sum()
+    return lam * _diag_matrices(diag / g[:, None])
+
+
+def _vvi(n, w, d, **_):
+    return _diag_matrices(np.diagonal(w, axis1=1, axis2=2) / n[:, None])
+
+
+def _eee(n, w, d, **_):
+    return np.broadcast_to(w.sum(axis=0) / n.sum(), w.shape).copy()
+
+
+def _eev(n, w, d, **_):
+    omega, vectors = _eig_desc(w)
+    total = omega.sum(axis=0)
+    g = _geo_mean(total)
+    lam = g / n.sum()
+    shape = total / g
+    return lam * np.einsum("kij,j,klj->kil", vectors, shape, vectors)
+
+
+def _evv(n, w, d, **_):
+    sign, logdet = np.linalg.slogdet(w)
+    g = np.where(sign > 0, np.exp(logdet / d), 0.0)
+    lam = g.sum() / n.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return lam * w / g[:, None, None]
+
+
+def _vvv(n, w, d, **_):
+    return w / n[:, None, None]
+
+
+# --------------------------------------------------------------------------- iterative
+
+
+def _vei(n, w, d, tol, max_iter):
+    diag = np.diagonal(w, axis1=1, axis2=2)  # (K, d)
+    shape = np.ones(d)
+    old = -np.inf
+    for _ in range(max_iter):
+        lam = (diag / shape).sum(axis=1) / (d * n)
+        total = (diag / lam[:, None]).sum(axis=0)
+        shape = total / _geo_mean(total)
+        new = -float(np.sum(n * d * np.log(lam)))  # trace term is constant (= d * sum n)
+        if _converged(old, new, tol):
+            break
+        old = new
+    lam = (diag / shape).sum(axis=1) / (d * n)
+    return lam[:, None, None] * np.diag(shape)
+
+
+def _vee(n, w, d, tol, max_iter):
+    shape = np.eye(d)
+    old = -np.inf
+    for _ in range(max_iter):
+        inv = np.linalg.inv(shape)
+        lam = np.einsum("kij,ji->k", w, inv) / (d * n)
+        total = (w / lam[:, None, None]).sum(axis=0)
+        _, logdet = np.linalg.slogdet(total)
+        shape = total / np.exp(logdet / d)
+        new = -float(np.sum(n * d * np.log(lam)))
+        if _converged(old, new, tol):
+            break
+        old = new
+    inv = np.linalg.inv(shape)
+    lam = np.einsum("kij,ji->k", w, inv) / (d * n)
+    return lam[:, None, None] * shape
+
+
+def _vev(n, w, d, tol, max_iter):
+    omega, vectors = _eig_desc(w)
+    shape = np.ones(d)
+    old = -np.inf
+    for _ in range(max_iter):
+        lam = (omega / shape).sum(axis=1) / (d * n)
+        total = (omega / lam[:, None]).sum(axis=0)
+        shape = total / _geo_mean(total)
+        new = -float(np.sum(n * d * np.log(lam)))
+        if _converged(old, new, tol):
+            break
+        old = new
+    lam = (omega / shape).sum(axis=1) / (d * n)
+    return lam[:, None, None] * np.einsum("kij,j,klj->kil", vectors, shape, vectors)
+
+
+def _common_orientation(n, w, d, tol, max_iter, equal_volume: bool):
+    """EVE (``equal_volume``) and VVE: common orientation D, varying shapes."""
+    _, vectors = np.linalg.eigh(w.sum(axis=0))
+    orient = vectors[:, ::-1]
+    top = np.linalg.eigvalsh(w)[:, -1]  # largest eigenvalue of each W_k
+
+    def volumes_shapes(orient):
+        t = np.einsum("ji,kjl,li->ki", orient, w, orient)  # diag(D^T W_k D), (K, d)
+        g = _geo_mean(t)
+        shape = t / g[:, None]
+        lam = np.full_like(n, g.sum() / n.sum()) if equal_volume else g / n
+        return lam, shape
+
+    def objective(lam, shape, orient):
+        m = 1.0 / (lam[:, None] * shape)
+        trace = np.einsum("ji,kjl,li,ki->", orient, w, orient, m)
+        return -0.5 * float(np.sum(n * d * np.log(lam)) + trace)
+
+    lam, shape = volumes_shapes(orient)
+    old = objective(lam, shape, orient)
+    for _ in range(max_iter):
+        m = 1.0 / (lam[:, None] * shape)  # (K, d): diagonal of (lam_k A_k)^-1
+        c = m.max(axis=1) * top
+        f = c.sum() * orient - np.einsum("kij,jl,kl->il", w, orient, m)
+        u, _, vt = np.linalg.svd(f)
+        orient = u @ vt
+        lam, shape = volumes_shapes(orient)
+        new = objective(lam, shape, orient)
+        if _converged(old, new, tol):
+            break
+        old = new
+    return lam[:, None, None] * np.einsum("ij,kj,lj->kil", orient, shape, orient)
+
+
+def _eve(n, w, d, tol, max_iter):
+    return _common_orientation(n, w, d, tol, max_iter, equal_volume=True)
+
+
+def _vve(n, w, d, tol, max_iter):
+    return _common_orientation(n, w, d, tol, max_iter, equal_volume=False)
+
+
+_ESTIMATORS: dict[str, Callable[..., np.ndarray]] = {
+    "EII": _eii, "VII": _vii, "EEI": _eei, "VEI": _vei, "EVI": _evi, "VVI": _vvi,
+    "EEE": _eee, "VEE": _vee, "EVE": _eve, "VVE": _vve, "EEV": _eev, "VEV": _vev,
+    "EVV": _evv, "VVV": _vvv,
+}
+
+
+def constrained_covariances(
+    model: str,
+    n: np.ndarray,
+    scatter: np.ndarray,
+    *,
+    tol: float = INNER_TOL,
+    max_iter: int = INNER_MAX_ITER,
+) -> np.ndarray:
+    """Covariances of ``model`` maximizing the expected complete log-likelihood.
+
+    Parameters
+    ----------
+    model : str
+        An mclust model name (see :data:`MCLUST_MODELS`).
+    n : ndarray of shape (n_components,)
+        Weighted counts :math:`n_k` (positive).
+    scatter : ndarray of shape (n_components, n_features, n_features)
+        Weighted scatter matrices :math:`W_k` about the new means.
+    tol : float
+        Relative tolerance of the inner iteration (``VEI``, ``VEE``, ``EVE``,
+        ``VVE``, ``VEV``).
+    max_iter : int
+        Most inner passes.
+
+    Returns
+    -------
+    ndarray of shape (n_components, n_features, n_features)
+        Symmetric covariance matrices satisfying the model's constraint; NaN
+        where the data cannot determine them (a zero volume, an empty component).
+    """
+    model = check_model_name(model)
+    n = np.asarray(n, dtype=float)
+    scatter = np.asarray(scatter, dtype=float)
+    d = scatter.shape[-1]
+    if not np.all(n > 0) or not np.all(np.isfinite(scatter)):
+        return np.full_like(scatter, np.nan)
+    # an empty or one-point component gives zero volumes and 0/0 here; the
+    # caller checks for a non-finite result and reports it as a failed fit
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        cov = _ESTIMATORS[model](n, scatter, d, tol=tol, max_iter=max_iter)
+    return 0.5 * (cov + np.swapaxes(cov, 1, 2))
