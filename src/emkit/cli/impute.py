@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,8 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import typer
+
+from ..exceptions import ConvergenceWarning
 
 __all__ = ["impute", "register", "impute_table"]
 
@@ -163,7 +166,7 @@ def impute(
     max_iter: Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.")
                         ] = 1000,
     tol: Annotated[float, typer.Option(
-        "--tol", min=0.0, help="Tolerance on the mean per-row log-likelihood change.")] = 1e-6,
+        "--tol", min=0.0, help="Tolerance on the mean per-row log-likelihood change.")] = 1e-10,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
 ) -> None:
     """Fill missing values with their conditional expectations under a normal fitted by EM."""
@@ -173,10 +176,15 @@ def impute(
 
     table = read_table(data)
     names = _columns(columns, table)
-    filled, imputer = impute_table(
-        table, names, n_components=n_components, covariance_type=covariance_type.value,
-        max_iter=max_iter, tol=tol, random_state=seed,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        filled, imputer = impute_table(
+            table, names, n_components=n_components, covariance_type=covariance_type.value,
+            max_iter=max_iter, tol=tol, random_state=seed,
+        )
+    for warning in caught:
+        message = " ".join(str(warning.message).split())
+        print(f"emkit: warning: {message}", file=sys.stderr)
     if output is not None:
         _write(filled, output)
     missing = table[names].isna().to_numpy()

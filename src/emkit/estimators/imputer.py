@@ -48,7 +48,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Only ``"full"`` (or ``"tied"``) lets columns inform each other.
     max_iter : int, default 1000
         Most EM iterations.
-    tol : float, default 1e-6
+    tol : float, default 1e-10
         Convergence tolerance on the change of the **mean per-row**
         observed-data log-likelihood made by one EM step (the engine receives
         ``tol * n_samples``, see :mod:`emkit.engine`).
@@ -107,7 +107,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     """
 
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
-                 max_iter: int = 1000, tol: float = 1e-6, reg_covar: float = 1e-6,
+                 max_iter: int = 1000, tol: float = 1e-10, reg_covar: float = 1e-6,
                  sample_posterior: bool = False, random_state: Any = None,
                  accelerate: str | None = None, verbose: int = 0):
         self.n_components = n_components
@@ -148,6 +148,10 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             X = validate_data(self, X, reset=reset, dtype=np.float64,
                               ensure_all_finite="allow-nan", ensure_min_samples=1)
         except ValueError as exc:
+            if "infinity" in str(exc):
+                raise ValueError(
+                    "X contains infinite values; mark missing entries with NaN"
+                ) from exc
             if "convert" in str(exc) or "dtype" in str(exc):
                 raise ValueError(f"EMImputer needs numeric data: {exc}") from exc
             raise
@@ -167,6 +171,11 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
 
     def _check_fit_data(self, X: np.ndarray) -> None:
         n, d = X.shape
+        if n < self.n_components + 1:
+            raise ValueError(
+                f"EMImputer with n_components={self.n_components} needs at least "
+                f"{self.n_components + 1} rows, got {n}"
+            )
         observed = (~np.isnan(X)).sum(axis=0)
         for j in np.flatnonzero(observed == 0):
             raise ValueError(f"{self._column_name(j)} is entirely missing; drop it")
@@ -174,11 +183,6 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             raise ValueError(
                 f"{self._column_name(j)} has only one observed value; its variance "
                 "cannot be estimated"
-            )
-        if n < self.n_components + 1:
-            raise ValueError(
-                f"EMImputer with n_components={self.n_components} needs at least "
-                f"{self.n_components + 1} rows, got {n}"
             )
         if self.reg_covar == 0:
             if n <= d:
