@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="emkit", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == 130:  # Ctrl-C: typer returns 130; a fit returns it after its report
+            print("emkit: interrupted", file=sys.stderr)
     except typer.Exit as exc:
         code = exc.exit_code
-        if code == 130:  # typer turns Ctrl-C outside a fit into Exit(130), silently
-            print("emkit: interrupted", file=sys.stderr)
     except (KeyboardInterrupt, typer.Abort):
         print("emkit: interrupted", file=sys.stderr)
         code = 130

@@ -156,9 +156,6 @@ def fit(
     live = _live_trace(show_params, n_init) if trace and not json_ else None
     with watch_fit(quiet=quiet, total=max_iter, label="EM", on_step=live) as watch:
         model.fit(pd.DataFrame(X, columns=names))
-    if watch.interrupted and not quiet:
-        print("emkit: interrupted: reporting the best parameters so far (not converged)",
-              file=sys.stderr)
     facts = summary(model, X, names, watch)
     if trace and json_:
         from ..trace import trace_rows
