@@ -6,7 +6,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_faithful", "load_gradebook", "path"]
+__all__ = ["load_faithful", "load_gradebook", "load_scene", "path"]
 
 
 def path(name: str) -> str:
@@ -35,3 +35,26 @@ def load_gradebook() -> pd.DataFrame:
     ``emkit impute`` and :class:`emkit.EMImputer`'s examples.
     """
     return pd.read_csv(path("gradebook.csv"))
+
+
+def load_scene(return_regions: bool = False):
+    """A small synthetic photo for ``emkit segment``: 200 x 150 pixels, RGB uint8.
+
+    Four flat-coloured regions (sky, grass, a red sun, a yellow house) with
+    Gaussian noise (sd 12 per channel), generated once with a fixed seed (see
+    :mod:`emkit.datasets._scene`).
+
+    Returns
+    -------
+    image : ndarray of shape (150, 200, 3), dtype uint8
+    regions : ndarray of shape (150, 200), only with ``return_regions=True``
+        The true region of each pixel (0 sky, 1 grass, 2 sun, 3 house).
+    """
+    import numpy as np
+    from PIL import Image
+
+    from ._scene import scene_regions
+
+    with Image.open(path("scene.png")) as img:
+        image = np.asarray(img.convert("RGB"))
+    return (image, scene_regions()) if return_regions else image
