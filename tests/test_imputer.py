@@ -188,6 +188,17 @@ def test_pandas_output_feature_names_and_pipeline():
     assert clone(imp).get_params()["reg_covar"] == imp.reg_covar
 
 
+def test_passes_scikit_learns_estimator_checks():
+    from sklearn.exceptions import SkipTestWarning
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkipTestWarning)
+        results = check_estimator(EMImputer(), on_fail=None)
+    failed = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "failed"}
+    assert not failed
+
+
 # ----------------------------------------------------------------- standard errors
 def test_standard_errors_match_a_simulation():
     rng = np.random.default_rng(2)
@@ -241,7 +252,7 @@ def test_verbose_prints_each_iteration(capsys):
         (np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]]), "entirely missing"),
         (np.array([[1.0, 2.0], [np.nan, np.nan], [3.0, 1.0]]), "every entry missing"),
         (np.array([[1.0, 2.0], [2.0, np.nan], [3.0, np.nan]]), "only one observed"),
-        (np.array([[1.0, 2.0]]), "at least 2 rows"),
+        (np.array([[1.0, 2.0]]), "at least 2 rows .n_samples = 1"),
         (np.array([[1.0, np.inf], [2.0, 3.0]]), "infinite"),
         (np.array([["a", "b"], ["c", "d"]]), "numeric"),
         (pd.DataFrame({"x": [1.0, 2.0, 3.0], "name": ["a", "b", "c"]}), "numeric"),

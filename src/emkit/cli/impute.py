@@ -22,7 +22,7 @@ import typer
 
 from ..exceptions import ConvergenceWarning
 
-__all__ = ["impute", "register", "impute_table"]
+__all__ = ["impute", "register", "impute_table", "print_trace"]
 
 
 class Covariance(str, Enum):
@@ -108,8 +108,18 @@ def _document(imputer: Any, columns: list[str], X_missing: np.ndarray,
     return doc
 
 
-def _print_trace(console: Any, imputer: Any, columns: list[str]) -> None:
+def print_trace(imputer: Any, columns: list[str], console: Any = None) -> None:
+    """Print a fitted :class:`~emkit.EMImputer`'s ``history_`` as the teacher's loop.
+
+    One row per iteration: the first guess (the column means), then each EM
+    iteration's class means, their largest change and the log-likelihood. Used
+    by ``emkit impute --trace`` and ``emkit demo``; ``console`` is a
+    :class:`rich.console.Console` (default: a new one on stdout).
+    """
+    from rich.console import Console
     from rich.table import Table
+
+    console = console if console is not None else Console(highlight=False)
 
     table = Table("iteration", *columns, "change", "log-likelihood",
                   title="The teacher's loop: class means at each EM iteration")
@@ -197,7 +207,7 @@ def impute(
         print(json.dumps(doc, indent=2))
         return
     if trace:
-        _print_trace(console, imputer, names)
+        print_trace(imputer, names, console)
     _print_summary(console, imputer, names, missing, output)
     if output is None:
         filled.to_csv(sys.stdout, index=False)

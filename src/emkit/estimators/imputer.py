@@ -103,7 +103,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     >>> from emkit import EMImputer
     >>> X = np.array([[1.0, 2.0], [2.0, np.nan], [3.0, 6.1], [4.0, 8.0]])
     >>> EMImputer().fit_transform(X)[1, 1].round(2)
-    np.float64(4.05)
+    np.float64(4.03)
     """
 
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
@@ -174,7 +174,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         if n < self.n_components + 1:
             raise ValueError(
                 f"EMImputer with n_components={self.n_components} needs at least "
-                f"{self.n_components + 1} rows, got {n}"
+                f"{self.n_components + 1} rows (n_samples = {n} given)"
             )
         observed = (~np.isnan(X)).sum(axis=0)
         for j in np.flatnonzero(observed == 0):
