@@ -151,7 +151,7 @@ def initial_params(est: Any, X: np.ndarray, sample_weight: np.ndarray | None,
     params: dict = {}
     if w_init is None or m_init is None or p_init is None:
         model = GaussianMixtureModel(est.covariance_type, est.reg_covar,
-                                     getattr(est, "chunk_size", 1024), np.float64)
+                                     getattr(est, "chunk_size", None), np.float64)
         Xf = _fill_nan(np.asarray(X, dtype=np.float64), sample_weight)
         sw = sample_weight
         if est.init_params == "kmeans":

@@ -51,7 +51,7 @@ from sklearn.utils.validation import (
 from ..engine import Step, best_of, em
 from ..exceptions import ConvergenceWarning
 from ..models.gaussian_math import precision_cholesky
-from ..models.gaussian_mixture import DEFAULT_CHUNK_SIZE, GaussianMixtureModel
+from ..models.gaussian_mixture import GaussianMixtureModel
 from ..persistence import Persistable
 from ._gaussian_mixture_init import initial_params
 
@@ -100,8 +100,9 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
     dtype : {"float64", "float32"}, default="float64"
         Precision of the E-step arithmetic and of the fitted attributes
         (statistics are always summed in float64).
-    chunk_size : int, default=1024
+    chunk_size : int or None, default=None
         Rows per E-step chunk; memory is O(chunk_size * n_components * n_features).
+        None picks about 2**17 / (n_components * n_features) rows (at least 256).
 
     Attributes
     ----------
@@ -148,7 +149,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "accelerate": [StrOptions({"squarem"}), None],
         "dtype": [StrOptions({"float64", "float32"}), type, np.dtype],
-        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -170,7 +171,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         verbose_interval: int = 10,
         accelerate: str | None = None,
         dtype: Any = "float64",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type

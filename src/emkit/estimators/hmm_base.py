@@ -254,7 +254,8 @@ class BaseHMM(Persistable, BaseEstimator):
         -------
         log_prob : float
             Viterbi: log-probability of the best paths jointly with ``X``;
-            "map": the sum of the log of each row's largest posterior (as hmmlearn).
+            "map": the sum over rows of each row's largest posterior probability
+            (hmmlearn 0.3's value, kept for compatibility; not a log-probability).
         state_sequence : ndarray of shape (n_samples,)
         """
         algorithm = self.algorithm if algorithm is None else algorithm
@@ -265,8 +266,7 @@ class BaseHMM(Persistable, BaseEstimator):
             logprobs, states = model.viterbi(data, params)
             return float(logprobs.sum()), states
         _, gamma = model.posteriors(data, params)
-        with np.errstate(divide="ignore"):
-            return float(np.log(gamma.max(axis=1)).sum()), np.argmax(gamma, axis=1)
+        return float(gamma.max(axis=1).sum()), np.argmax(gamma, axis=1)
 
     def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
         """Most likely state of each row (by ``algorithm``), shape (n_samples,)."""

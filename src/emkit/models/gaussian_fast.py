@@ -7,7 +7,7 @@ per chunk of rows and must agree with it (see the tests).
 
 How each covariance type is laid out
 ------------------------------------
-Every chunk ``X`` of shape (C, D) is first centred on its own column means ``c``
+Every chunk ``X`` of shape (C, D) is first centred on the mixture's mean ``c``
 (``Xs = X - c``, one cheap pass) and the component means become ``d_k = mu_k - c``.
 Nothing changes mathematically, but the quadratic forms and second moments no
 longer cancel catastrophically when the data sit far from the origin.
@@ -16,16 +16,23 @@ longer cancel catastrophically when the data sit far from the origin.
     All K precision Cholesky factors ``U_k`` (D, D) are laid side by side in one
     (D, K*D) matrix ``W``, so whitening every row under every component is *one*
     matrix product ``Y = Xs @ W - [d_1 U_1, ..., d_K U_K]`` of shape (C, K*D);
-    the Mahalanobis distances are the squared norms of its K blocks. The second
-    moments are accumulated in the whitened coordinates of each component
-    (``G_k = sum r y_k y_k^T``, already centred on ``mu_k``) and mapped back once
-    per E-step with the covariance Cholesky factor ``L_k`` (``x - mu = y L^T``).
+    the Mahalanobis distances are the squared norms of its K blocks (the offsets
+    ride along as a row of ``W`` against a column of ones). The second moments
+    come from one more product per chunk, ``[Xs, 1]^T (r * Y)`` of shape
+    (D+1, K*D): block k holds ``sum r (x - c) y_k^T`` and ``sum r y_k``; since
+    ``y_k = (x - mu_k) U_k``, the centred moment is
+    ``(sum r (x - c) y_k^T - d_k sum r y_k^T) L_k^T``, formed once per E-step.
+    Both products have the long inner or outer dimension BLAS runs fastest on.
 ``tied``
-    One whitening ``Xs @ U`` serves every component; distances are
-    ``|y|^2 - 2 y b_k + |b_k|^2`` (one (C, D) x (D, K) product).
+    One whitening ``Xs @ U`` serves every component; log-probabilities are one
+    product of (K, D+2) coefficients with the features ``[|y|^2, y, 1]``.
 ``diag`` / ``spherical``
-    Distances are two (C, D) x (D, K) products; the diagonal second moments are
-    ``r^T Xs^2`` corrected for ``d_k``.
+    Log-probabilities are one product of (K, 2D+1) coefficients with the
+    features ``[Xs^2, Xs, 1]``, and the statistics one product of the
+    responsibilities with the same features (counts, sums and squares at once).
+
+Log-probabilities and responsibilities are laid out component-major, (K, C), so
+the log-sum-exp over components reduces along contiguous rows.
 
 Memory: the largest temporary is (C, K*D) for ``full`` (C = ``chunk_size``),
 never N x K x D.
@@ -63,18 +70,18 @@ class ChunkWork(NamedTuple):
 
     Attributes
     ----------
-    Xs : ndarray of shape (C, D)
-        The rows centred on the chunk's column means.
-    centre : ndarray of shape (D,)
-        Those column means (float64).
-    work : ndarray
-        The whitened rows (C, K*D) for ``full``, (C, D) for ``tied``; ``Xs**2``
-        for ``diag`` and ``spherical``.
+    features : ndarray of shape (C, F)
+        ``full``: ``[x - c, 1]``; ``diag``/``spherical``: ``[(x - c)^2, x - c, 1]``;
+        ``tied``: ``[|y|^2, y, 1]`` with ``y = (x - c) U``. ``c`` is
+        ``PreparedGaussians.centre``; the last column is always ones, so
+        ``resp @ features`` yields the weighted sums and the counts at once.
+    whitened : ndarray or None
+        ``full``: the whitened rows (C, K*D), block k being ``(x - mu_k) U_k``;
+        ``tied``: (C, D) ``(x - c) U``; None otherwise.
     """
 
-    Xs: np.ndarray
-    centre: np.ndarray
-    work: np.ndarray
+    features: np.ndarray
+    whitened: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,9 @@ class PreparedGaussians:
     ----------
     covariance_type : str
     means : ndarray of shape (K, D), float64
+    centre : ndarray of shape (D,), float64
+        The point every chunk is centred on (the mixture's mean), so that
+        quadratic forms do not cancel when the data sit far from the origin.
     chol : ndarray
         Covariance Cholesky factors ``L`` (lower; (K, D, D) full, (D, D) tied) or
         standard deviations ((K, D) diag, (K,) spherical), float64.
@@ -96,15 +106,30 @@ class PreparedGaussians:
         the densities are asked for without weights).
     dtype : numpy.dtype
         Precision of the chunk arithmetic (float64 or float32).
+    whiten : ndarray
+        ``full``: (D+1, K*D), all ``U_k`` side by side over the row
+        ``-(mu_k - centre) U_k``; ``tied``: (D, D) ``U``; ``diag``: (K, D) and
+        ``spherical``: (K,) precisions. In ``dtype``.
+    coef : ndarray or None
+        For ``tied``, ``diag`` and ``spherical``: (K, F) coefficients turning a
+        chunk's features (see :class:`ChunkWork`) into log-probabilities with one
+        matrix product. In ``dtype``.
     """
 
     covariance_type: str
     means: np.ndarray
+    centre: np.ndarray
     chol: np.ndarray
     prec_chol: np.ndarray
     log_const: np.ndarray
     dtype: np.dtype
-    whiten: np.ndarray = field(repr=False)  # (D, K*D) full, (D, D) tied, (K, D) / (K,) precisions
+    whiten: np.ndarray = field(repr=False)
+    coef: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def shifted_means(self) -> np.ndarray:
+        """``means - centre``, shape (K, D), float64."""
+        return self.means - self.centre
 
 
 def _cholesky_full(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +165,7 @@ def prepare_gaussians(weights: np.ndarray | None, means: np.ndarray, covariances
     Raises
     ------
     ValueError
-        When a covariance is not positive definite or a weight is not positive.
+        When a covariance is not positive definite or a weight is negative or NaN.
     """
     if covariance_type not in COVARIANCE_TYPES:
         raise ValueError(
@@ -150,10 +175,22 @@ def prepare_gaussians(weights: np.ndarray | None, means: np.ndarray, covariances
     means = np.asarray(means, dtype=np.float64)
     cov = np.asarray(covariances, dtype=np.float64)
     n_comp, d = means.shape
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if not np.all(weights >= 0.0):
+            raise ValueError("mixture weights must be non-negative numbers")
+        centre = weights @ means / weights.sum()
+    else:
+        centre = means.mean(axis=0)
+    if not np.all(np.isfinite(centre)):
+        raise ValueError("the means must be finite")
+    shifted = means - centre
     if covariance_type == "full":
         chol, prec_chol = _cholesky_full(cov)
         log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-        whiten = np.ascontiguousarray(prec_chol.transpose(1, 0, 2).reshape(d, n_comp * d))
+        whiten = np.empty((d + 1, n_comp * d))
+        whiten[:d] = prec_chol.transpose(1, 0, 2).reshape(d, n_comp * d)
+        whiten[d] = -np.einsum("kd,kde->ke", shifted, prec_chol).reshape(-1)
     elif covariance_type == "tied":
         chol, prec_chol = _cholesky_full(cov[None])
         chol, prec_chol = chol[0], prec_chol[0]
@@ -174,17 +211,41 @@ def prepare_gaussians(weights: np.ndarray | None, means: np.ndarray, covariances
         whiten = prec_chol**2  # precisions
     log_const = log_det - 0.5 * d * LOG_2PI
     if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)
-        if not np.all(weights > 0.0):
-            raise ValueError("mixture weights must be positive")
-        log_const = log_const + np.log(weights)
-    return PreparedGaussians(covariance_type, means, chol, prec_chol, log_const, dtype,
-                             np.asarray(whiten, dtype=dtype))
+        with np.errstate(divide="ignore"):
+            log_const = log_const + np.log(weights)
+    coef = _quadratic_coefficients(covariance_type, whiten, shifted, log_const)
+    return PreparedGaussians(covariance_type, means, centre, chol, prec_chol, log_const,
+                             dtype, np.ascontiguousarray(whiten, dtype=dtype),
+                             np.ascontiguousarray(coef, dtype=dtype))
+
+
+def _quadratic_coefficients(covariance_type: str, whiten: np.ndarray, shifted: np.ndarray,
+                            log_const: np.ndarray) -> np.ndarray | None:
+    """Coefficients ``B`` with ``log w_k + log N = B @ [f(x), 1]`` for one GEMM per chunk.
+
+    diag/spherical: features ``[(x-c)^2, x-c, 1]``; tied: ``[|y|^2, y, 1]`` with
+    ``y = (x-c) U``. Expanding ``-1/2 sum_j p_j (x_j - d_j)^2 + const`` gives the
+    rows ``-1/2 [p, -2 p d, sum p d^2 - 2 const]``.
+    """
+    n_comp, d = shifted.shape
+    if covariance_type == "full":
+        return None
+    if covariance_type == "tied":
+        b = shifted @ whiten  # (K, D) whitened offsets
+        quad = np.ones((n_comp, 1))
+        lin = -2.0 * b
+        const = np.einsum("kd,kd->k", b, b)
+    else:
+        p = whiten if covariance_type == "diag" else np.repeat(whiten[:, None], d, axis=1)
+        quad = p
+        lin = -2.0 * p * shifted
+        const = np.einsum("kd,kd->k", p, shifted * shifted)
+    return -0.5 * np.hstack([quad, lin, (const - 2.0 * log_const)[:, None]])
 
 
 def chunk_weighted_log_prob(X: np.ndarray, prep: PreparedGaussians
                             ) -> tuple[np.ndarray, ChunkWork]:
-    """``log w_k + log N(x; mu_k, S_k)`` for one chunk of rows.
+    """``log w_k + log N(x; mu_k, S_k)`` for one chunk of rows, component-major.
 
     Parameters
     ----------
@@ -194,63 +255,55 @@ def chunk_weighted_log_prob(X: np.ndarray, prep: PreparedGaussians
 
     Returns
     -------
-    log_prob : ndarray of shape (C, K)
-        In ``prep.dtype``.
+    log_prob : ndarray of shape (K, C)
+        In ``prep.dtype``. Component-major, so that reductions over components
+        (max, sum) run along contiguous rows.
     chunk : ChunkWork
         The intermediate arrays :meth:`StatsAccumulator.add` reuses.
     """
     dt = prep.dtype
-    centre = X.mean(axis=0)
-    Xs = X - centre
-    d_means = (prep.means - centre).astype(dt)  # (K, D)
-    n_comp, d = d_means.shape
+    n_rows, d = X.shape
+    n_comp = len(prep.means)
     kind = prep.covariance_type
+    centre = prep.centre.astype(dt)
     if kind == "full":
-        offsets = np.einsum("kd,kde->ke", prep.means - centre, prep.prec_chol)
-        offsets = offsets.reshape(-1).astype(dt)
-        work = Xs @ prep.whiten
-        work -= offsets
-        y3 = work.reshape(len(X), n_comp, d)
-        maha = np.einsum("ckd,ckd->ck", y3, y3)
-    elif kind == "tied":
-        work = Xs @ prep.whiten
-        b = d_means @ prep.whiten  # (K, D)
-        maha = work @ (-2.0 * b.T)
-        maha += np.einsum("cd,cd->c", work, work)[:, None]
-        maha += np.einsum("kd,kd->k", b, b)
-    elif kind == "diag":
-        work = Xs * Xs
-        p = prep.whiten  # (K, D) precisions
-        maha = work @ p.T
-        maha -= Xs @ (2.0 * d_means * p).T
-        maha += np.einsum("kd,kd->k", d_means * d_means, p)
+        # [X - c, 1] @ [[U_1 .. U_K], [-(mu_k - c) U_k]]: whitening and offsets in one GEMM
+        features = np.empty((n_rows, d + 1), dtype=dt)
+        np.subtract(X, centre, out=features[:, :d])
+        features[:, d] = 1.0
+        whitened = features @ prep.whiten
+        y3 = whitened.reshape(n_rows, n_comp, d)
+        log_prob = np.einsum("ckd,ckd->kc", y3, y3)
+        log_prob *= -0.5
+        log_prob += prep.log_const.astype(dt)[:, None]
+        return log_prob, ChunkWork(features, whitened)
+    if kind == "tied":
+        whitened = (X - centre) @ prep.whiten
+        features = np.empty((n_rows, d + 2), dtype=dt)
+        np.einsum("cd,cd->c", whitened, whitened, out=features[:, 0])
+        features[:, 1:d + 1] = whitened
     else:
-        work = Xs * Xs
-        p = prep.whiten  # (K,) precisions
-        maha = Xs @ (-2.0 * d_means.T)
-        maha += work.sum(axis=1)[:, None]
-        maha += np.einsum("kd,kd->k", d_means, d_means)
-        maha *= p
-    maha *= -0.5
-    maha += prep.log_const.astype(dt)
-    return maha, ChunkWork(Xs, np.asarray(centre, dtype=np.float64), work)
+        whitened = None
+        features = np.empty((n_rows, 2 * d + 1), dtype=dt)
+        xs = np.subtract(X, centre, out=features[:, d:2 * d])
+        np.multiply(xs, xs, out=features[:, :d])
+    features[:, -1] = 1.0
+    return prep.coef @ features.T, ChunkWork(features, whitened)
 
 
 def log_resp_inplace(log_prob: np.ndarray) -> np.ndarray:
-    """Turn weighted log-probabilities into responsibilities, in place.
+    """Turn component-major log-probabilities (K, C) into responsibilities, in place.
 
-    Returns the per-row log-likelihood ``logsumexp(log_prob, axis=1)`` (float64);
-    ``log_prob`` then holds the responsibilities (rows sum to one).
+    Returns the per-row log-likelihood ``logsumexp(log_prob, axis=0)`` (float64,
+    shape (C,)); ``log_prob`` then holds the responsibilities (columns sum to one).
     """
-    top = log_prob.max(axis=1, keepdims=True)
-    if not np.all(np.isfinite(top)):
-        top = np.where(np.isfinite(top), top, 0.0)
+    top = log_prob.max(axis=0)
     log_prob -= top
     with np.errstate(under="ignore"):
         np.exp(log_prob, out=log_prob)
-    total = log_prob.sum(axis=1, keepdims=True)
+    total = log_prob.sum(axis=0)
     log_prob /= total
-    return (np.log(total[:, 0], dtype=np.float64) + top[:, 0]).astype(np.float64)
+    return np.log(total, dtype=np.float64) + top
 
 
 class StatsAccumulator:
@@ -265,54 +318,67 @@ class StatsAccumulator:
     def __init__(self, prep: PreparedGaussians):
         self.prep = prep
         n_comp, d = prep.means.shape
-        self.n = np.zeros(n_comp)
-        self.sum = np.zeros((n_comp, d))
-        self.csum = np.zeros((n_comp, d))  # full: in whitened coordinates
-        full_like = prep.covariance_type in ("full", "tied")
-        self.outer = np.zeros((n_comp, d, d) if full_like else (n_comp, d))
+        width = {"full": d + 1, "tied": d + 2}.get(prep.covariance_type, 2 * d + 1)
+        self.moments = np.zeros((n_comp, width))  # resp @ features, summed
+        if prep.covariance_type == "full":
+            # [x - c, 1]^T (r_k y_k) for every k side by side: (D+1, K*D)
+            self.cross = np.zeros((d + 1, n_comp * d))
+        elif prep.covariance_type == "tied":
+            self.gram = np.zeros((n_comp, d, d))  # sum r y y^T, y = (x - c) U
 
     def add(self, chunk: ChunkWork, resp: np.ndarray) -> None:
         """Add one chunk, given the :class:`ChunkWork` of :func:`chunk_weighted_log_prob`
-        and the rows' weighted responsibilities ``resp`` (C, K)."""
-        prep = self.prep
-        n_comp, d = prep.means.shape
-        Xs, centre, work = chunk
-        n_rows = len(Xs)
-        d_means = prep.means - centre
-        nk = resp.sum(axis=0, dtype=np.float64)
-        rx = (resp.T @ Xs).astype(np.float64)  # sum r (x - c), (K, D)
-        self.n += nk
-        self.sum += rx + nk[:, None] * centre
-        kind = prep.covariance_type
-        if kind == "full":
-            y3 = work.reshape(n_rows, n_comp, d)
-            z = y3 * resp[:, :, None]
-            self.csum += z.sum(axis=0, dtype=np.float64)
-            self.outer += np.matmul(y3.transpose(1, 2, 0), z.transpose(1, 0, 2))
-        elif kind == "tied":
-            rxx = (Xs.T @ (resp[:, :, None] * Xs[:, None, :]).reshape(n_rows, -1))
-            rxx = rxx.reshape(d, n_comp, d).transpose(1, 0, 2).astype(np.float64)
-            cross = d_means[:, :, None] * rx[:, None, :]
-            self.outer += (rxx - cross - cross.transpose(0, 2, 1)
-                           + nk[:, None, None] * d_means[:, :, None] * d_means[:, None, :])
-            self.csum += rx - nk[:, None] * d_means
+        and the rows' weighted responsibilities ``resp`` (K, C), which this may
+        overwrite; so may it the chunk's ``whitened`` array."""
+        n_comp, d = self.prep.means.shape
+        features, whitened = chunk
+        self.moments += resp @ features
+        if whitened is None:
+            return
+        n_rows = len(features)
+        if self.prep.covariance_type == "full":
+            # sum_i r_ik [x_i - c, 1] y_ik^T for all k in one product (y scaled in place)
+            scaled = whitened.reshape(n_rows, n_comp, d)
+            scaled *= resp.T[:, :, None]
+            self.cross += features.T @ whitened
         else:
-            rxx = (resp.T @ work).astype(np.float64)  # sum r (x - c)^2
-            self.outer += rxx - 2.0 * d_means * rx + nk[:, None] * d_means**2
-            self.csum += rx - nk[:, None] * d_means
+            scaled = np.sqrt(resp, out=resp).T[:, :, None] * whitened[:, None, :]
+            self.gram += np.matmul(scaled.transpose(1, 2, 0), scaled.transpose(1, 0, 2))
 
     def result(self) -> dict:
         """The statistics dict of the contract."""
         prep = self.prep
-        outer, csum = self.outer, self.csum
-        if prep.covariance_type == "full":
+        kind = prep.covariance_type
+        d = prep.means.shape[1]
+        shifted = prep.shifted_means
+        n = self.moments[:, -1].copy()
+        if kind == "full":
+            rx = self.moments[:, :d]
+            blocks = self.cross.reshape(d + 1, -1, d).transpose(1, 0, 2)  # (K, D+1, D)
+            # sum r (x - mu) y^T = sum r (x - c) y^T - d_k sum r y^T, and y = (x - mu) U,
+            # so sum r (x - mu)(x - mu)^T = (that) U^-1 = (that) L^T
+            centred = blocks[:, :d] - shifted[:, :, None] * blocks[:, d][:, None, :]
+            outer = np.matmul(centred, prep.chol.transpose(0, 2, 1))
+        elif kind == "tied":
+            ry = self.moments[:, 1:d + 1]  # sum r y, y = (x - c) U
+            b = shifted @ prep.prec_chol
+            cross = b[:, :, None] * ry[:, None, :]
+            centred = (self.gram - cross - cross.transpose(0, 2, 1)
+                       + n[:, None, None] * b[:, :, None] * b[:, None, :])
             lower = prep.chol
-            # x - mu = y L^T, so sum r (x-mu)(x-mu)^T = L G L^T
-            outer = np.matmul(np.matmul(lower, outer), lower.transpose(0, 2, 1))
+            outer = np.matmul(np.matmul(lower, centred), lower.T)
+            rx = ry @ lower.T
+        else:
+            rxx, rx = self.moments[:, :d], self.moments[:, d:2 * d]
+            outer = rxx - 2.0 * shifted * rx + n[:, None] * shifted**2
+        if outer.ndim == 3:
             outer = 0.5 * (outer + outer.transpose(0, 2, 1))
-            csum = np.einsum("ke,kde->kd", csum, lower)
-        return {"n": self.n.copy(), "sum": self.sum.copy(), "centred_sum": csum.copy(),
-                "centred_outer": outer.copy()}
+        return {
+            "n": n,
+            "sum": rx + n[:, None] * prep.centre,
+            "centred_sum": rx - n[:, None] * shifted,
+            "centred_outer": outer,
+        }
 
 
 def log_gaussian_density_fast(X: np.ndarray, means: np.ndarray, covariances: np.ndarray,
@@ -328,5 +394,5 @@ def log_gaussian_density_fast(X: np.ndarray, means: np.ndarray, covariances: np.
     out = np.empty((len(X), len(prep.means)), dtype=prep.dtype)
     for start in range(0, len(X), chunk_size):
         block = np.asarray(X[start:start + chunk_size], dtype=prep.dtype)
-        out[start:start + len(block)] = chunk_weighted_log_prob(block, prep)[0]
+        out[start:start + len(block)] = chunk_weighted_log_prob(block, prep)[0].T
     return out
