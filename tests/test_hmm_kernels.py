@@ -1,0 +1,128 @@
+"""Compiled HMM kernels against their NumPy references; long and degenerate sequences.
+
+The first run of this file compiles the kernels (tens of seconds); numba's
+cache makes later runs load them in about a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emkit.models import hmm_kernels as hk
+from emkit.models.gaussian_math import log_gaussian_density, precision_cholesky
+
+
+def _problem(seed: int, k: int = 4, lengths=(5, 1, 30, 12, 2)):
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    log_frame = rng.normal(scale=3.0, size=(offsets[-1], k))
+    startprob = rng.dirichlet(np.ones(k))
+    transmat = rng.dirichlet(np.ones(k), size=k)
+    return log_frame, offsets, startprob, transmat
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_forward_backward_matches_reference(seed):
+    args = _problem(seed)
+    logliks, gamma, xi = hk.forward_backward(*args)
+    ref_ll, ref_gamma, ref_xi = hk.forward_backward_reference(*args)
+    np.testing.assert_allclose(logliks, ref_ll, rtol=1e-12)
+    np.testing.assert_allclose(gamma, ref_gamma, atol=1e-12)
+    np.testing.assert_allclose(xi, ref_xi, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gamma.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(hk.forward_loglik(*args), ref_ll, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_viterbi_matches_reference(seed):
+    args = _problem(seed, k=5)
+    logprobs, states = hk.viterbi(*args)
+    ref_lp, ref_states = hk.viterbi_reference(*args)
+    np.testing.assert_allclose(logprobs, ref_lp, rtol=1e-12)
+    np.testing.assert_array_equal(states, ref_states)
+
+
+def test_viterbi_ties_go_to_the_lowest_state():
+    log_frame = np.zeros((4, 3))
+    offsets = np.array([0, 4])
+    _, states = hk.viterbi(log_frame, offsets, np.full(3, 1 / 3), np.full((3, 3), 1 / 3))
+    np.testing.assert_array_equal(states, [0, 0, 0, 0])
+
+
+def test_structural_zeros_give_exact_zeros_not_nan():
+    log_frame, offsets, startprob, transmat = _problem(3)
+    startprob[2] = 0.0
+    startprob /= startprob.sum()
+    transmat[:, 2] = 0.0
+    transmat /= transmat.sum(axis=1, keepdims=True)
+    logliks, gamma, xi = hk.forward_backward(log_frame, offsets, startprob, transmat)
+    assert np.all(np.isfinite(logliks))
+    assert np.all(gamma[:, 2] == 0.0) and np.all(xi[:, 2] == 0.0) and np.all(xi[2] == 0.0)
+    ref = hk.forward_backward_reference(log_frame, offsets, startprob, transmat)
+    np.testing.assert_allclose(logliks, ref[0], rtol=1e-12)
+    np.testing.assert_allclose(gamma, ref[1], atol=1e-12)
+
+
+def test_impossible_sequence_gives_minus_inf_and_zero_counts():
+    log_frame, offsets, startprob, transmat = _problem(4)
+    log_frame[offsets[2] + 3] = -np.inf  # every state impossible at one step of sequence 2
+    logliks, gamma, xi = hk.forward_backward(log_frame, offsets, startprob, transmat)
+    assert logliks[2] == -np.inf
+    assert np.all(np.isfinite(np.delete(logliks, 2)))
+    assert np.all(gamma[offsets[2]:offsets[3]] == 0.0)
+    assert np.all(np.isfinite(gamma)) and np.all(np.isfinite(xi))
+    assert hk.forward_loglik(log_frame, offsets, startprob, transmat)[2] == -np.inf
+
+
+def test_million_step_sequence():
+    """Scaling keeps a 1,000,000-step sequence finite; the log-likelihood is additive."""
+    rng = np.random.default_rng(5)
+    n = 1_000_000
+    log_frame = rng.normal(size=(n, 2)) - 5.0  # per-step likelihoods far below 1
+    offsets = np.array([0, n])
+    startprob = np.array([0.6, 0.4])
+    transmat = np.array([[0.9, 0.1], [0.2, 0.8]])
+    logliks, gamma, xi = hk.forward_backward(log_frame, offsets, startprob, transmat)
+    assert np.isfinite(logliks[0])
+    assert logliks[0] <= log_frame.max(axis=1).sum()  # no path beats the best state each step
+    assert hk.forward_loglik(log_frame, offsets, startprob, transmat)[0] == pytest.approx(
+        logliks[0], rel=1e-12)
+    assert np.all(np.isfinite(gamma))
+    assert xi.sum() == pytest.approx(n - 1, rel=1e-9)
+    # the same data cut in two independent halves: forward pass only on the pieces
+    half = np.array([0, n // 2, n])
+    split = hk.forward_loglik(log_frame, half, startprob, transmat)
+    assert np.all(np.isfinite(split))
+    _, path = hk.viterbi(log_frame, offsets, startprob, transmat)
+    assert path.shape == (n,)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_diag_gaussian_fast_path_matches_gaussian_math(covariance_type):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(500, 3)) * 4 + 100.0
+    means = rng.normal(size=(4, 3)) + 100.0
+    cov = rng.uniform(0.5, 2.0, size=(4, 3) if covariance_type == "diag" else 4)
+    chol = precision_cholesky(cov, covariance_type)
+    ref = log_gaussian_density(X, means, chol, covariance_type)
+    per_feature = chol if covariance_type == "diag" else np.repeat(chol[:, None], 3, axis=1)
+    values, shift = hk.diag_gaussian(X, means, per_feature)
+    np.testing.assert_allclose(values, ref, rtol=1e-10)  # the reference expands squares
+    assert np.all(shift == 0.0)
+    frame, shift = hk.diag_gaussian(X, means, per_feature, as_frame=True)
+    np.testing.assert_allclose(np.log(frame) + shift[:, None], ref, rtol=1e-10)
+    np.testing.assert_allclose(frame.max(axis=1), 1.0)
+
+
+def test_categorical_counts_and_frame_probabilities():
+    rng = np.random.default_rng(7)
+    symbols = rng.integers(0, 6, size=300).astype(np.int64)
+    gamma = rng.dirichlet(np.ones(3), size=300)
+    expected = np.zeros((3, 6))
+    np.add.at(expected.T, symbols, gamma)
+    np.testing.assert_allclose(hk.categorical_counts(symbols, gamma, 6), expected, rtol=1e-12)
+    log_frame = np.array([[0.0, -1.0], [-np.inf, -np.inf], [-800.0, -801.0]])
+    frame, shift = hk.frame_probabilities(log_frame)
+    np.testing.assert_allclose(frame, [[1.0, np.exp(-1.0)], [0.0, 0.0], [1.0, np.exp(-1.0)]])
+    np.testing.assert_allclose(shift, [0.0, 0.0, -800.0])
