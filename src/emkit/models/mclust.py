@@ -68,7 +68,7 @@ def precision_cholesky_full(covariances: np.ndarray) -> np.ndarray:
             "positive definite (a component collapsed onto too few points); use fewer "
             "components or set reg_covar > 0"
         ) from None
-    return np.swapaxes(np.linalg.inv(lower), 1, 2)
+    return np.triu(np.swapaxes(np.linalg.inv(lower), 1, 2))
 
 
 def log_gaussian_full(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
