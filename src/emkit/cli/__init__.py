@@ -17,7 +17,7 @@ import typer
 
 __all__ = ["app", "main", "COMMAND_MODULES", "CLIError"]
 
-COMMAND_MODULES: tuple[str, ...] = ("fit", "demo", "impute", "select", "segment")
+COMMAND_MODULES: tuple[str, ...] = ("fit", "demo", "impute", "select", "segment", "hmm")
 
 app = typer.Typer(
     name="emkit",
