@@ -44,8 +44,8 @@ class SelectionResult:
     table : pandas.DataFrame
         One row per (model, n_components), in fitting order, with columns
         ``model, n_components, loglik, n_parameters, bic, aic, icl, converged,
-        error``. Failed fits have NaN numbers and the error text in ``error``
-        (``None`` for fits that succeeded).
+        error``. Failed fits have NaN numbers and the error text in ``error``,
+        which is missing (``table["error"].isna()``) for fits that succeeded.
     best : MclustMixture
         The fitted estimator with the lowest ``criterion``.
     criterion : str
