@@ -37,10 +37,12 @@ gives the prior so callers can report the plain log-likelihood.
 Unreachable states
 ------------------
 A state whose expected number of visits is below :data:`DEAD_MASS` has no data
-to estimate from. Its transition row becomes uniform over the entries allowed
-by the initial ``transmat`` (the row is never used, since the state is not
-entered), and its emission parameters become those of the pooled data
-(the emission family says how). Nothing is divided by zero, so no NaN appears.
+to estimate from, so the M-step removes it: its start probability and every
+transition into it become 0 (it stays unreachable), its own transition row
+becomes uniform over the entries allowed by the initial ``transmat``, and its
+emission parameters become those of the pooled data (the emission family says
+how). Nothing is divided by zero, so no NaN appears; the priors' term of the
+objective leaves unreachable states out (:func:`reachable_states`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ import numpy as np
 from . import hmm_kernels as kernels
 from .hmm_emissions import DEAD_MASS, Emission
 
-__all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths"]
+__all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths", "reachable_states"]
 
 #: Default most rows in one E-step block.
 BLOCK_ROWS = 1 << 16
@@ -187,6 +189,7 @@ class HMMModel:
         """Additive statistics of ``data`` at ``params`` and the log-posterior objective."""
         prepared = self.emission.prepare(params)
         start = np.zeros(self.n_components)
+        visits = np.zeros(self.n_components)
         trans = np.zeros((self.n_components, self.n_components))
         emission_stats = None
         total = 0.0
@@ -197,11 +200,13 @@ class HMMModel:
                 None, offsets, params["startprob"], params["transmat"], frame, shift)
             total += float(logliks.sum())
             start += gamma[offsets[:-1]].sum(axis=0)
+            visits += gamma.sum(axis=0)
             trans += xi
             block = self.emission.stats(X, gamma, prepared, extra)
             emission_stats = block if emission_stats is None else {
                 key: emission_stats[key] + block[key] for key in block}
-        stats = {"start": start, "trans": trans, "emission": emission_stats}
+        stats = {"start": start, "trans": trans, "visits": visits,
+                 "emission": emission_stats}
         share = 1.0 if self.total_rows is None else len(data.X) / self.total_rows
         return stats, total + share * self.log_prior(params)
 
@@ -209,26 +214,37 @@ class HMMModel:
     def m_step(self, stats: dict) -> dict:
         """MAP startprob/transmat (hmmlearn's Dirichlet update) and emission parameters."""
         out = dict(self.fixed)
+        dead = stats["visits"] < DEAD_MASS
         if "s" in self.params:
             p = np.maximum(self.startprob_prior - 1.0 + stats["start"], 0.0)
-            p = np.where(self.start_mask, p, 0.0)
+            p = np.where(self.start_mask & ~dead, p, 0.0)
             out["startprob"] = _normalize_rows(p[None, :], self.start_mask[None, :])[0]
         if "t" in self.params:
             a = np.maximum(self.transmat_prior - 1.0 + stats["trans"], 0.0)
-            a = np.where(self.trans_mask, a, 0.0)
-            out["transmat"] = _normalize_rows(a, self.trans_mask)
+            a = _normalize_rows(np.where(self.trans_mask, a, 0.0), self.trans_mask)
+            if np.any(dead):  # nothing enters a dead state any more
+                kept = np.where(dead[None, :], 0.0, a)
+                a = np.where(kept.sum(axis=1, keepdims=True) > 0,
+                             _normalize_rows(kept, self.trans_mask), a)
+            out["transmat"] = a
         out.update(self.emission.m_step(stats["emission"], self.fixed, self.params))
         return out
 
     # -- objective pieces ----------------------------------------------------
     def log_prior(self, params: dict) -> float:
-        """Log prior density (up to a constant) that the MAP M-step adds to the likelihood."""
+        """Log prior density (up to a constant) that the MAP M-step adds to the likelihood.
+
+        Unreachable states (see :func:`reachable_states`) are left out: their
+        parameters are set without their prior and affect no likelihood.
+        """
+        live = reachable_states(params["startprob"], params["transmat"])
         total = 0.0
         if "s" in self.params:
             total += _dirichlet_log(self.startprob_prior, params["startprob"])
         if "t" in self.params:
-            total += _dirichlet_log(self.transmat_prior, params["transmat"])
-        return total + self.emission.log_prior(params, self.params)
+            total += _dirichlet_log(self.transmat_prior[live],
+                                    np.asarray(params["transmat"])[live])
+        return total + self.emission.log_prior(params, self.params, live)
 
     def is_feasible(self, params: dict) -> bool:
         """Whether ``params`` are valid (used to screen SQUAREM's extrapolations)."""
@@ -273,6 +289,17 @@ class HMMModel:
             logprobs.append(lp)
             states.append(path)
         return np.concatenate(logprobs), np.concatenate(states)
+
+
+def reachable_states(startprob: np.ndarray, transmat: np.ndarray) -> np.ndarray:
+    """Boolean mask (K,) of the states some path with positive probability can visit."""
+    live = np.asarray(startprob) > 0
+    step = np.asarray(transmat) > 0
+    while True:
+        grown = live | step[live].any(axis=0)
+        if np.array_equal(grown, live):
+            return live
+        live = grown
 
 
 def _normalize_rows(a: np.ndarray, mask: np.ndarray) -> np.ndarray:

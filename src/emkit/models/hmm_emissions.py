@@ -74,8 +74,11 @@ class Emission:
         """New emission parameters (those whose letter is in ``update``)."""
         raise NotImplementedError
 
-    def log_prior(self, params: dict, update: str) -> float:
-        """Log prior (up to a constant) the MAP update maximizes with the likelihood."""
+    def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
+        """Log prior (up to a constant) the MAP update maximizes with the likelihood.
+
+        ``live`` (K,) marks the reachable states; the others are left out.
+        """
         return 0.0
 
     def is_feasible(self, params: dict) -> bool:
@@ -239,27 +242,30 @@ class GaussianEmission(Emission):
         cov = np.where(live[:, None, None], cov, pooled)
         return _floor_covariance(cov, ctype, self.min_covar)
 
-    def log_prior(self, params: dict, update: str) -> float:
+    def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
         if "m" not in update and "c" not in update:
             return 0.0
-        ctype, w = self.covariance_type, self.means_weight
-        diff0 = np.asarray(params["means"]) - self.means_prior
+        ctype, w = self.covariance_type, self.means_weight[live]
+        diff0 = (np.asarray(params["means"]) - self.means_prior)[live]
         cov = np.asarray(params["covars"], float)
         if ctype == "diag":
+            cov = cov[live]
             a = np.maximum(np.asarray(self.covars_weight, float) - 1.0, 0.0)
-            quad = (w[:, None] * diff0**2 + self.covars_prior) / cov
+            quad = (w[:, None] * diff0**2 + self.covars_prior[live]) / cov
             return float(-0.5 * quad.sum() - 0.5 * np.sum(a * np.log(cov).sum(axis=-1)))
         if ctype == "spherical":
+            cov = cov[live]
             a = np.maximum(np.asarray(self.covars_weight, float) - 1.0, 0.0)
-            quad = (w[:, None] * diff0**2 + self.covars_prior).sum(axis=1) / cov
+            quad = (w[:, None] * diff0**2 + self.covars_prior[live]).sum(axis=1) / cov
             return float(-0.5 * quad.sum() - 0.5 * np.sum(a * self.d * np.log(cov)))
         a = max(float(np.max(self.covars_weight)) - self.d, 0.0)
         outer0 = w[:, None, None] * diff0[:, :, None] * diff0[:, None, :]
-        inv, logdet = _inv_and_logdet(cov)
         if ctype == "tied":
+            inv, logdet = _inv_and_logdet(cov)
             scale = self.covars_prior + outer0.sum(axis=0)
             return float(-0.5 * np.sum(inv * scale) - 0.5 * a * logdet)
-        scale = self.covars_prior + outer0
+        inv, logdet = _inv_and_logdet(cov[live])
+        scale = self.covars_prior[live] + outer0
         return float(-0.5 * np.sum(inv * scale) - 0.5 * a * logdet.sum())
 
     def is_feasible(self, params: dict) -> bool:
@@ -446,11 +452,11 @@ class CategoricalEmission(Emission):
                   else np.full(self.n_symbols, 1.0 / self.n_symbols))
         return {"emissionprob": np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), pooled)}
 
-    def log_prior(self, params: dict, update: str) -> float:
+    def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
         if "e" not in update:
             return 0.0
-        p = np.asarray(params["emissionprob"])
-        weight = self.prior - 1.0
+        p = np.asarray(params["emissionprob"])[live]
+        weight = self.prior[live] - 1.0
         use = (p > 0) & (weight != 0)
         return float(np.sum(weight[use] * np.log(p[use]))) if np.any(use) else 0.0
 
