@@ -97,18 +97,48 @@ def assert_stats_close(a: dict, b: dict, rtol: float = 1e-10, atol: float = 1e-1
         np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=atol, err_msg=key)
 
 
+# rare_rows=0 sends every pattern through the matrix-product path, a huge value
+# through the compiled loop for rare patterns; both must match the reference.
+PATHS = {"blas": 0, "compiled": 10**9}
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("ctype", TYPES)
-def test_e_step_matches_row_by_row_reference(ctype):
+def test_e_step_matches_row_by_row_reference(ctype, path):
     X = make_data()
+    data = find_patterns(X, rare_rows=PATHS[path])
     params = make_params(ctype)
     model = MissingGaussianMixtureModel(ctype, chunk_size=7)  # several blocks per pattern
-    stats, loglik = model.e_step(X, params)
+    stats, loglik = model.e_step(data, params)
     ref_stats, ref_loglik, ref_log_prob, ref_filled = reference(X, params, ctype)
     assert_stats_close(stats, ref_stats)
     np.testing.assert_allclose(loglik, ref_loglik, rtol=1e-12)
-    np.testing.assert_allclose(model.log_prob_rows(X, params), ref_log_prob, rtol=1e-12)
-    np.testing.assert_allclose(model.conditional_expectation(X, params), ref_filled,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.log_prob_rows(data, params), ref_log_prob, rtol=1e-12)
+    # without resp: compiled for rare patterns; with resp: the matrix-product path
+    resp = np.exp(ref_log_prob - logsumexp(ref_log_prob, axis=1, keepdims=True))
+    for filled in (model.conditional_expectation(X, params),
+                   model.conditional_expectation(X, params, resp=resp)):
+        np.testing.assert_allclose(filled, ref_filled, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("ctype", TYPES)
+def test_compiled_and_blas_paths_agree_with_frequent_and_rare_patterns(ctype):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 5)) + 2.0
+    X[:1000, 0] = np.nan  # a frequent pattern
+    X[rng.uniform(size=X.shape) < 0.05] = np.nan  # many rare ones
+    X = X[~np.isnan(X).all(axis=1)]
+    params = make_params(ctype, k=3, d=5)
+    model = MissingGaussianMixtureModel(ctype)
+    mixed = find_patterns(X)
+    assert mixed.frequent and mixed.rare is not None
+    a = model.e_step(mixed, params)
+    b = model.e_step(find_patterns(X, rare_rows=0), params)
+    assert_stats_close(a[0], b[0], rtol=1e-9, atol=1e-8)
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-12)
+    np.testing.assert_allclose(model.log_prob_rows(mixed, params),
+                               model.log_prob_rows(find_patterns(X, rare_rows=0), params),
+                               rtol=1e-12)
 
 
 def test_prepared_patterns_and_sample_weights_equal_repeated_rows():
@@ -241,8 +271,15 @@ def test_bad_input_is_refused_with_clear_messages():
         model.conditional_expectation(np.array([[1.0, np.nan]]), params, resp=np.ones((2, 1)))
     singular = {"weights": np.ones(1), "means": np.zeros((1, 2)),
                 "covariances": np.zeros((1, 2, 2))}
+    for rare_rows in PATHS.values():
+        with pytest.raises(ValueError, match="positive definite"):
+            model.e_step(find_patterns(np.array([[1.0, np.nan]]), rare_rows=rare_rows),
+                         singular)
+        with pytest.raises(ValueError, match="positive definite"):
+            model.log_prob_rows(find_patterns(np.array([[1.0, np.nan]]), rare_rows=rare_rows),
+                                singular)
     with pytest.raises(ValueError, match="positive definite"):
-        model.e_step(np.array([[1.0, np.nan]]), singular)
+        model.conditional_expectation(np.array([[1.0, np.nan]]), singular)
     assert not model.is_feasible(singular)
     assert model.is_feasible(params)
     assert not model.is_feasible({**params, "weights": np.array([1.5])})

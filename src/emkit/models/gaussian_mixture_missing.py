@@ -68,19 +68,40 @@ class PatternGroup:
 
 
 @dataclass(frozen=True)
+class _RarePatterns:
+    """The rows of the rare patterns, packed for the compiled E-step."""
+
+    rows: np.ndarray  # (n,) their indices in the data set
+    values: np.ndarray  # (n, D), rows sorted by pattern, NaN replaced by 0
+    weights: np.ndarray  # (n,)
+    bounds: np.ndarray  # (P + 1,)
+    masks: np.ndarray  # (P, D) bool, True where missing
+
+
+@dataclass(frozen=True)
 class MissingPatterns:
     """A data set with NaN entries, grouped by missing pattern (see :func:`find_patterns`).
 
     Computed once per fit and passed to :meth:`MissingGaussianMixtureModel.e_step`
-    as ``data``, so the grouping is not repeated at every iteration.
+    as ``data``, so the grouping is not repeated at every iteration. ``groups``
+    holds every pattern; the E-step handles the ``frequent`` ones with matrix
+    products and the others (packed in ``rare``) with a compiled loop.
     """
 
     groups: tuple[PatternGroup, ...]
     n_rows: int
     n_features: int
+    frequent: tuple[int, ...] = ()
+    rare: _RarePatterns | None = None
 
 
-def find_patterns(X: Any, sample_weight: Any = None) -> MissingPatterns:
+#: Patterns with fewer rows than this go to the compiled E-step: below it the
+#: per-pattern overhead of the matrix-product path dominates.
+RARE_PATTERN_ROWS = 128
+
+
+def find_patterns(X: Any, sample_weight: Any = None,
+                  rare_rows: int = RARE_PATTERN_ROWS) -> MissingPatterns:
     """Group the rows of ``X`` by their missing pattern.
 
     Parameters
@@ -89,6 +110,8 @@ def find_patterns(X: Any, sample_weight: Any = None) -> MissingPatterns:
         Data, NaN where missing. Infinite values are refused.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative row weights (default 1).
+    rare_rows : int, default RARE_PATTERN_ROWS
+        Patterns with fewer rows are packed for the compiled E-step (0: never).
 
     Returns
     -------
@@ -121,7 +144,11 @@ def find_patterns(X: Any, sample_weight: Any = None) -> MissingPatterns:
             "remove them: a row with every entry missing carries no information"
         )
     if mask.any():
-        patterns, inverse = np.unique(mask, axis=0, return_inverse=True)
+        # one sortable key per row: the mask's bits packed into bytes
+        packed = np.ascontiguousarray(np.packbits(mask, axis=1))
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        patterns = mask[first]
         inverse = inverse.ravel()
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
@@ -134,7 +161,20 @@ def find_patterns(X: Any, sample_weight: Any = None) -> MissingPatterns:
         values = X[rows][:, observed] if pattern.any() else X[rows]
         groups.append(PatternGroup(rows, observed, np.flatnonzero(pattern),
                                    np.ascontiguousarray(values), sample_weight[rows]))
-    return MissingPatterns(tuple(groups), n, d)
+    rare_idx = [i for i, g in enumerate(groups) if len(g.rows) < rare_rows]
+    frequent = tuple(i for i, g in enumerate(groups) if len(g.rows) >= rare_rows)
+    rare = None
+    if rare_idx:
+        rows = np.concatenate([groups[i].rows for i in rare_idx])
+        sizes = [len(groups[i].rows) for i in rare_idx]
+        rare = _RarePatterns(
+            rows=rows,
+            values=np.ascontiguousarray(np.nan_to_num(X[rows], nan=0.0)),
+            weights=np.ascontiguousarray(sample_weight[rows]),
+            bounds=np.r_[0, np.cumsum(sizes)].astype(np.int64),
+            masks=np.ascontiguousarray(patterns[rare_idx]),
+        )
+    return MissingPatterns(tuple(groups), n, d, frequent, rare)
 
 
 def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
@@ -277,10 +317,49 @@ class MissingGaussianMixtureModel:
                 z[:, group.missing] = centred @ factors.regression[j]
         return z
 
-    def _blocks(self, data: MissingPatterns):
-        for group in data.groups:
+    def _blocks(self, data: MissingPatterns, groups: Any = None):
+        for group in data.groups if groups is None else groups:
             for start in range(0, len(group.rows), self.chunk_size):
                 yield group, slice(start, start + self.chunk_size)
+
+    def _kernel_params(self, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        means = np.ascontiguousarray(params["means"], dtype=float)
+        k, d = means.shape
+        cov = np.ascontiguousarray(
+            _as_full(np.asarray(params["covariances"], dtype=float), self.covariance_type, k, d)
+        )
+        with np.errstate(divide="ignore"):
+            log_w = np.log(np.asarray(params["weights"], dtype=float))
+        return log_w, means, cov
+
+    @staticmethod
+    def _check_kernel(bad: int, rare: _RarePatterns) -> None:
+        if bad >= 0:
+            raise ValueError(
+                "a covariance is singular or not positive definite on the observed "
+                f"columns {np.flatnonzero(~rare.masks[bad]).tolist()} (a component "
+                "collapsed onto too few points); increase reg_covar or reduce the "
+                "number of components"
+            )
+
+    def _rare_conditional_mean(self, rare: _RarePatterns, params: dict) -> np.ndarray:
+        from .gaussian_mixture_missing_kernels import small_patterns_conditional_mean
+
+        filled, bad = small_patterns_conditional_mean(
+            rare.values, rare.bounds, rare.masks, *self._kernel_params(params))
+        self._check_kernel(bad, rare)
+        return filled
+
+    def _rare_e_step(self, rare: _RarePatterns, params: dict) -> tuple[dict, float]:
+        from .gaussian_mixture_missing_kernels import small_patterns_e_step
+
+        n, total, centred_sum, outer, loglik, bad = small_patterns_e_step(
+            rare.values, rare.weights, rare.bounds, rare.masks, *self._kernel_params(params))
+        self._check_kernel(bad, rare)
+        if self.covariance_type in ("diag", "spherical"):
+            outer = np.diagonal(outer, axis1=1, axis2=2).copy()
+        stats = {"n": n, "sum": total, "centred_sum": centred_sum, "centred_outer": outer}
+        return stats, float(loglik)
 
     # ------------------------------------------------------------------ EM protocol
     def e_step(self, data: Any, params: dict) -> tuple[dict, float]:
@@ -311,7 +390,14 @@ class MissingGaussianMixtureModel:
         outer = np.zeros((k, d) if diag_stats else (k, d, d))
         loglik = 0.0
         factors: dict[int, _PatternFactors] = {}
-        for group, block in self._blocks(data):
+        if data.rare is not None:
+            rare_stats, loglik = self._rare_e_step(data.rare, params)
+            n += rare_stats["n"]
+            total += rare_stats["sum"]
+            centred_sum += rare_stats["centred_sum"]
+            outer += rare_stats["centred_outer"]
+        frequent = [data.groups[i] for i in data.frequent]
+        for group, block in self._blocks(data, frequent):
             f = factors.setdefault(id(group), self._factors(group, params))
             values, weights = group.values[block], group.weights[block]
             log_prob = self._log_prob_block(values, group, params, f)
@@ -373,7 +459,17 @@ class MissingGaussianMixtureModel:
         data = find_patterns(X)
         out = np.empty((data.n_rows, len(params["weights"])))
         factors: dict[int, _PatternFactors] = {}
-        for group, block in self._blocks(data):
+        groups = data.groups
+        if data.rare is not None:
+            from .gaussian_mixture_missing_kernels import small_patterns_log_prob
+
+            rare = data.rare
+            log_prob, bad = small_patterns_log_prob(
+                rare.values, rare.bounds, rare.masks, *self._kernel_params(params))
+            self._check_kernel(bad, rare)
+            out[rare.rows] = log_prob
+            groups = [data.groups[i] for i in data.frequent]
+        for group, block in self._blocks(data, groups):
             f = factors.setdefault(id(group), self._factors(group, params))
             out[group.rows[block]] = self._log_prob_block(group.values[block], group, params, f)
         return out
@@ -412,17 +508,27 @@ class MissingGaussianMixtureModel:
         """
         X = np.array(X, dtype=float)
         data = find_patterns(X)
-        resp = self._resp(data, params, resp)
+        groups = data.groups
+        if resp is None and data.rare is not None:
+            X[data.rare.rows] = self._rare_conditional_mean(data.rare, params)
+            groups = [data.groups[i] for i in data.frequent]
+        if resp is not None:
+            resp = self._resp(data, params, resp)
         means = np.asarray(params["means"], dtype=float)
-        for group, block in self._blocks(data):
+        for group, block in self._blocks(data, groups):
             if not group.missing.size:
                 continue
             f = self._factors(group, params)
             rows = group.rows[block]
+            if resp is None:
+                log_prob = self._log_prob_block(group.values[block], group, params, f)
+                r = np.exp(log_prob - _logsumexp_rows(log_prob)[:, None])
+            else:
+                r = resp[rows]
             fill = np.zeros((len(rows), group.missing.size))
             for j in range(len(means)):
                 z = self._completed(group.values[block], group, means, j, f)
-                fill += resp[rows, j, None] * (z[:, group.missing] + means[j, group.missing])
+                fill += r[:, j, None] * (z[:, group.missing] + means[j, group.missing])
             X[np.ix_(rows, group.missing)] = fill
         return X
 
@@ -514,23 +620,28 @@ def normal_observed_information(X: Any, mean: np.ndarray, covariance: np.ndarray
     d = data.n_features
     mean = np.asarray(mean, dtype=float)
     covariance = np.asarray(covariance, dtype=float)
-    h_mm = np.zeros((d, d))
-    h_ms = np.zeros((d, d * d))
-    h_ss = np.zeros((d * d, d * d))
-    for group in data.groups:
+    p_count = len(data.groups)
+    a = np.zeros((p_count, d, d))  # S_oo^-1 embedded in D x D, one per pattern
+    c = np.zeros((p_count, d, d))
+    s = np.zeros((p_count, d))
+    n = np.zeros(p_count)
+    for i, group in enumerate(data.groups):
         o = group.observed
         prec = _precision_cholesky_stack(covariance[np.ix_(o, o)][None])[0]
-        a = np.zeros((d, d))
-        a[np.ix_(o, o)] = prec @ prec.T
+        a_oo = prec @ prec.T
         w = group.weights
-        e = np.zeros((len(group.rows), d))
-        e[:, o] = group.values - mean[o]
-        n = w.sum()
-        s = w @ e
-        c = a @ ((e * w[:, None]).T @ e) @ a
-        h_mm -= n * a
-        h_ms -= np.kron((a @ s)[None, :], a)
-        h_ss += 0.5 * n * np.kron(a, a) - 0.5 * (np.kron(c, a) + np.kron(a, c))
+        e = group.values - mean[o]
+        a[i][np.ix_(o, o)] = a_oo
+        c[i][np.ix_(o, o)] = a_oo @ ((e * w[:, None]).T @ e) @ a_oo
+        s[i, o] = w @ e
+        n[i] = w.sum()
+    as_ = np.einsum("pij,pj->pi", a, s)
+    h_mm = -np.einsum("p,pij->ij", n, a)
+    # kron(x, y)[i*D + k, j*D + l] = x[i, j] y[k, l]
+    h_ms = -np.einsum("pj,pkl->kjl", as_, a).reshape(d, d * d)
+    h_ss = (0.5 * np.einsum("p,pij,pkl->ikjl", n, a, a)
+            - 0.5 * (np.einsum("pij,pkl->ikjl", c, a) + np.einsum("pij,pkl->ikjl", a, c))
+            ).reshape(d * d, d * d)
     dup = _duplication(d)
     p = d + dup.shape[1]
     hess = np.empty((p, p))
