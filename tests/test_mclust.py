@@ -263,3 +263,14 @@ def test_hc_on_a_subsample():
     assert set(parts) == {2, 3} and parts[3].shape == (100,)
     with pytest.raises(ValueError, match="hc model"):
         hc_merges(X, model="VEV")
+
+
+def test_logsumexp_rows_matches_scipy():
+    from scipy.special import logsumexp
+
+    from emkit.models.mclust import logsumexp_rows
+
+    logp = np.random.default_rng(12).normal(-800, 50, size=(40, 4))
+    logp[0, 1] = -np.inf
+    np.testing.assert_allclose(logsumexp_rows(logp), logsumexp(logp, axis=1), rtol=1e-14)
+    assert logsumexp_rows(np.full((1, 3), -np.inf))[0] == -np.inf

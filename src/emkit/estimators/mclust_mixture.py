@@ -17,11 +17,16 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 
 from ..engine import EMResult, em
-from ..models.mclust import MclustModel, log_joint, partition_stats, precision_cholesky_full
+from ..models.mclust import (
+    MclustModel,
+    log_joint,
+    logsumexp_rows,
+    partition_stats,
+    precision_cholesky_full,
+)
 from ..models.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
 from ..models.mclust_msteps import check_model_name
 from ..persistence import Persistable
@@ -234,7 +239,7 @@ class MclustMixture(Persistable, BaseEstimator):
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density of each row of ``X``, shape (n_samples,)."""
-        return logsumexp(self._log_joint(X), axis=1)
+        return logsumexp_rows(self._log_joint(X))
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean per-row log-likelihood of ``X``."""
@@ -244,7 +249,7 @@ class MclustMixture(Persistable, BaseEstimator):
         """Posterior component probabilities, shape (n_samples, n_components)."""
         logp = self._log_joint(X)
         with np.errstate(under="ignore"):
-            return np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
+            return np.exp(logp - logsumexp_rows(logp)[:, None])
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of each row, shape (n_samples,)."""
@@ -273,7 +278,7 @@ class MclustMixture(Persistable, BaseEstimator):
         mclust's ICL is the negative of this (Biernacki, Celeux & Govaert 2000).
         """
         logp = self._log_joint(X)
-        log_z = logp - logsumexp(logp, axis=1, keepdims=True)
+        log_z = logp - logsumexp_rows(logp)[:, None]
         return self.bic(X) - 2.0 * float(log_z.max(axis=1).sum())
 
     # ------------------------------------------------------------------ sampling
