@@ -264,3 +264,36 @@ def test_chunked_mixture_of_distributions_equals_in_memory():
     c_stats, c_loglik = ChunkedModel(model, 333).e_step(X, init)
     assert_tree_close(c_stats, stats, rtol=1e-12)
     np.testing.assert_allclose(c_loglik, loglik, rtol=1e-12)
+
+
+def hmm_case(seed=0):
+    from emkit.models.hmm import HMMModel
+    from emkit.models.hmm import Sequences as HMMSequences
+    from emkit.models.hmm_emissions import CategoricalEmission
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(5, 60, size=40)
+    X = rng.integers(0, 4, size=(int(lengths.sum()), 1))
+    data = HMMSequences.from_arrays(X, lengths)
+    init = {"startprob": np.array([0.6, 0.4]),
+            "transmat": np.array([[0.8, 0.2], [0.3, 0.7]]),
+            "emissionprob": np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]])}
+    model = HMMModel(CategoricalEmission(2, 4), 2, "ste", init, block_rows=64,
+                     total_rows=len(X))
+    return data, model, init
+
+
+def test_chunked_hmm_splits_between_sequences_and_matches_in_memory():
+    data, model, init = hmm_case()
+    assert n_rows(data) == len(data.X)
+    pieces = split_rows(data, 5)
+    assert sum(p.n_sequences for p in pieces) == data.n_sequences
+    stats, loglik = model.e_step(data, init)
+    c_stats, c_loglik = ChunkedModel(model, 150).e_step(data, init)
+    assert_tree_close(c_stats, stats, rtol=1e-12)
+    np.testing.assert_allclose(c_loglik, loglik, rtol=1e-12)
+    with pytest.warns(emkit.ConvergenceWarning):
+        whole = emkit.em(model, data, init, tol=0.0, max_iter=10)
+    with pytest.warns(emkit.ConvergenceWarning):
+        chunked = emkit.em(ChunkedModel(model, 150), data, init, tol=0.0, max_iter=10)
+    assert_tree_close(chunked.params, whole.params, rtol=1e-9)

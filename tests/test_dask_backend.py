@@ -40,7 +40,7 @@ def blobs(n=1200, d=3, k=3, seed=0, dtype=np.float64):
     return X, init
 
 
-def fit(model, data, init, n_iter=8, **kwargs):
+def fit(model, data, init, n_iter=4, **kwargs):
     """Exactly ``n_iter`` EM iterations (tol=0), so two backends can be compared."""
     with pytest.warns(emkit.ConvergenceWarning):
         return emkit.em(model, data, init, tol=0.0, max_iter=n_iter, **kwargs)
@@ -267,3 +267,22 @@ def test_sequences_as_partitions_on_the_cluster_and_locally(client):
     np.testing.assert_allclose(d_loglik, loglik, rtol=1e-12)
     local = scatter_pieces(data, 3)
     np.testing.assert_array_equal(DaskModel(MarkovChain()).e_step(local, params)[0], stats)
+
+
+def test_hmm_sequences_as_dask_pieces_on_the_local_scheduler():
+    from emkit.models.hmm import HMMModel
+    from emkit.models.hmm import Sequences as HMMSequences
+    from emkit.models.hmm_emissions import CategoricalEmission
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(5, 60, size=30)
+    X = rng.integers(0, 4, size=(int(lengths.sum()), 1))
+    data = HMMSequences.from_arrays(X, lengths)
+    init = {"startprob": np.array([0.6, 0.4]),
+            "transmat": np.array([[0.8, 0.2], [0.3, 0.7]]),
+            "emissionprob": np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]])}
+    model = HMMModel(CategoricalEmission(2, 4), 2, "ste", init, total_rows=len(X))
+    stats, loglik = model.e_step(data, init)
+    d_stats, d_loglik = DaskModel(model).e_step(scatter_pieces(data, 4), init)
+    assert_tree_close(d_stats, stats, rtol=1e-12)
+    np.testing.assert_allclose(d_loglik, loglik, rtol=1e-12)

@@ -34,6 +34,8 @@ __all__ = [
     "Sequences",
     "InMemoryModel",
     "n_rows",
+    "is_sequences",
+    "split_sequences",
     "take_rows",
     "split_rows",
     "iter_chunks",
@@ -75,8 +77,8 @@ def n_rows(data: Any) -> int:
         When the members of a container disagree on their number of rows, or the
         number of rows cannot be told.
     """
-    if isinstance(data, Sequences):
-        return data.n_rows
+    if is_sequences(data):
+        return int(np.shape(data.X)[0])
     if hasattr(data, "shape") and len(getattr(data, "shape", ())) >= 1:
         return int(data.shape[0])
     members = _members(data)
@@ -147,6 +149,8 @@ def split_rows(data: Any, n_pieces: int, splitter: Splitter | None = None) -> li
         return list(splitter(data, int(n_pieces)))
     if hasattr(data, "split") and callable(data.split) and not hasattr(data, "shape"):
         return list(data.split(int(n_pieces)))
+    if is_sequences(data):
+        return split_sequences(data, int(n_pieces))
     total = n_rows(data)
     n_pieces = max(1, min(int(n_pieces), total))
     edges = np.linspace(0, total, n_pieces + 1).round().astype(int)
@@ -163,7 +167,9 @@ def iter_chunks(data: Any, chunk_size: int, splitter: Splitter | None = None) ->
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
             or chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    if splitter is not None or (hasattr(data, "split") and not hasattr(data, "shape")):
+    if splitter is not None or is_sequences(data) or (
+        hasattr(data, "split") and not hasattr(data, "shape")
+    ):
         total = _size_hint(data)
         yield from split_rows(data, max(1, math.ceil(total / chunk_size)), splitter)
         return
@@ -173,6 +179,42 @@ def iter_chunks(data: Any, chunk_size: int, splitter: Splitter | None = None) ->
         return
     for start in range(0, total, int(chunk_size)):
         yield take_rows(data, start, min(start + int(chunk_size), total))
+
+
+def is_sequences(data: Any) -> bool:
+    """True for a dataclass with fields ``X`` (rows) and ``lengths`` (rows per sequence).
+
+    Both :class:`Sequences` and the HMM models' own sequence container qualify;
+    such data are split between sequences, never inside one.
+    """
+    if not dataclasses.is_dataclass(data) or isinstance(data, type):
+        return False
+    names = {f.name for f in dataclasses.fields(data)}
+    return {"X", "lengths"} <= names
+
+
+def split_sequences(data: Any, n_pieces: int) -> list[Any]:
+    """At most ``n_pieces`` groups of whole sequences with balanced row counts.
+
+    ``data`` is a dataclass with ``X`` and ``lengths`` (see :func:`is_sequences`);
+    each piece is ``dataclasses.replace(data, X=..., lengths=...)``.
+    """
+    lengths = np.asarray(data.lengths, dtype=np.int64)
+    if lengths.size == 0:
+        return [data]
+    ends = np.cumsum(lengths)
+    targets = np.linspace(0, ends[-1], max(1, int(n_pieces)) + 1)[1:-1]
+    # cut after the sequence whose end first reaches each target
+    cuts = np.unique(np.searchsorted(ends, targets, side="left"))
+    groups = np.split(np.arange(lengths.size), cuts + 1)
+    starts = ends - lengths
+    pieces = []
+    for group in groups:
+        if group.size == 0:
+            continue
+        a, b = int(starts[group[0]]), int(ends[group[-1]])
+        pieces.append(dataclasses.replace(data, X=data.X[a:b], lengths=lengths[group]))
+    return pieces
 
 
 @dataclass(frozen=True)
@@ -212,21 +254,7 @@ class Sequences:
 
     def split(self, n_pieces: int) -> list[Sequences]:
         """At most ``n_pieces`` groups of whole sequences with balanced row counts."""
-        if len(self.lengths) == 0:
-            return [self]
-        ends = np.cumsum(self.lengths)
-        targets = np.linspace(0, ends[-1], max(1, int(n_pieces)) + 1)[1:-1]
-        # cut after the sequence whose end is closest above each target
-        cuts = np.unique(np.searchsorted(ends, targets, side="left"))
-        groups = np.split(np.arange(len(self.lengths)), cuts + 1)
-        pieces = []
-        starts = ends - self.lengths
-        for group in groups:
-            if group.size == 0:
-                continue
-            a, b = int(starts[group[0]]), int(ends[group[-1]])
-            pieces.append(Sequences(self.X[a:b], self.lengths[group]))
-        return pieces
+        return split_sequences(self, n_pieces)
 
 
 class InMemoryModel:
