@@ -254,3 +254,39 @@ def test_demo(capsys, tmp_path):
         "clusters.png", "eruptions.png", "fit.gif", "loglik.png"]
     assert f"Figures written to {out_dir}/" in out
     assert "gradebook" in out and "first guess" in out and "(was missing)" in out
+
+
+def test_progress_bar_on_a_terminal(capsys, monkeypatch, faithful_csv):
+    from rich.console import Console
+
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    code, out, err = run(capsys, "fit", faithful_csv, "-k", "2", "--n-init", "2")
+    assert code == 0 and "converged: yes" in out
+    assert "EM" in err  # the bar's label, drawn on stderr
+    # A live trace is its own progress report: no bar, every line on stdout.
+    code, out, err = run(capsys, "fit", faithful_csv, "-k", "2", "--n-init", "2", "--trace")
+    assert code == 0 and "start 2 of 2" in out and err == ""
+    code, _, quiet_err = run(capsys, "fit", faithful_csv, "-k", "2", "--quiet")
+    assert code == 0 and quiet_err == ""
+
+
+def test_unexpected_error_is_one_line(capsys, monkeypatch, faithful_csv):
+    def broken(*args, **kwargs):
+        raise RuntimeError("something broke\ninside")
+
+    monkeypatch.setattr("emkit.cli.fit.summary", broken)
+    code, _, err = run(capsys, "fit", faithful_csv, "-q")
+    assert code == 1
+    assert err == ("emkit: error: RuntimeError: something broke inside (rerun with --debug "
+                   "for the traceback)\n")
+    with pytest.raises(RuntimeError):
+        main(["fit", str(faithful_csv), "-q", "--debug"])
+    capsys.readouterr()
+
+
+def test_every_command_is_registered(capsys):
+    assert run(capsys, "--help")[0] == 0
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for name in ("fit", "predict", "select", "impute", "hmm", "segment", "demo"):
+        assert f" {name} " in out

@@ -188,3 +188,9 @@ def test_bad_inputs():
                                                  "covariances": [[[1.0]]]})
     with pytest.raises(AttributeError):
         _ = plot.plot_no_such_figure
+
+
+def test_selection_plot_is_re_exported():
+    from emkit.plot_selection import plot_criterion
+
+    assert plot.plot_criterion is plot_criterion

@@ -205,15 +205,16 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
     ------
     FitWatch
         Filled in as the fit runs. A progress bar is shown on stderr only when it
-        is a terminal. After Ctrl-C, further runs (``n_init`` starts) stop at
-        their starting point, so the fit returns quickly with the best so far.
+        is a terminal and no ``on_step`` prints its own lines. After Ctrl-C,
+        further runs (``n_init`` starts) stop at their starting point, so the fit
+        returns quickly with the best so far.
     """
     from rich.console import Console
 
     console = Console(stderr=True)
     progress = None
     task = None
-    if not quiet and console.is_terminal:
+    if not quiet and on_step is None and console.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         progress = Progress(TextColumn("{task.description}"), BarColumn(),
