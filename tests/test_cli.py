@@ -285,7 +285,6 @@ def test_unexpected_error_is_one_line(capsys, monkeypatch, faithful_csv):
 
 
 def test_every_command_is_registered(capsys):
-    assert run(capsys, "--help")[0] == 0
     code, out, _ = run(capsys, "--help")
     assert code == 0
     for name in ("fit", "predict", "select", "impute", "hmm", "segment", "demo"):

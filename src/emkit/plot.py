@@ -244,7 +244,7 @@ def plot_density_1d(X: Any, model: Any, ax: Axes | None = None, *,
     ax.set_xlabel(labels[0])
     ax.set_ylabel("density")
     ax.set_title(title or f"Gaussian mixture, {len(weights)} components")
-    ax.legend(frameon=False, fontsize="small", loc="best")
+    ax.legend(fontsize="small", loc="upper center", framealpha=0.85)
     return ax
 
 
