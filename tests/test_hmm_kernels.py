@@ -22,8 +22,16 @@ def _problem(seed: int, k: int = 4, lengths=(5, 1, 30, 12, 2)):
     return log_frame, offsets, startprob, transmat
 
 
+@pytest.fixture(params=["serial", "parallel"])
+def mode(request, monkeypatch):
+    """Run a test with the serial kernels and again with the parallel ones."""
+    if request.param == "parallel":
+        monkeypatch.setattr(hk, "PARALLEL_MIN_ROWS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_forward_backward_matches_reference(seed):
+def test_forward_backward_matches_reference(seed, mode):
     args = _problem(seed)
     logliks, gamma, xi = hk.forward_backward(*args)
     ref_ll, ref_gamma, ref_xi = hk.forward_backward_reference(*args)
@@ -35,7 +43,7 @@ def test_forward_backward_matches_reference(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_viterbi_matches_reference(seed):
+def test_viterbi_matches_reference(seed, mode):
     args = _problem(seed, k=5)
     logprobs, states = hk.viterbi(*args)
     ref_lp, ref_states = hk.viterbi_reference(*args)
@@ -64,7 +72,7 @@ def test_structural_zeros_give_exact_zeros_not_nan():
     np.testing.assert_allclose(gamma, ref[1], atol=1e-12)
 
 
-def test_impossible_sequence_gives_minus_inf_and_zero_counts():
+def test_impossible_sequence_gives_minus_inf_and_zero_counts(mode):
     log_frame, offsets, startprob, transmat = _problem(4)
     log_frame[offsets[2] + 3] = -np.inf  # every state impossible at one step of sequence 2
     logliks, gamma, xi = hk.forward_backward(log_frame, offsets, startprob, transmat)
@@ -99,7 +107,7 @@ def test_million_step_sequence():
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
-def test_diag_gaussian_fast_path_matches_gaussian_math(covariance_type):
+def test_diag_gaussian_fast_path_matches_gaussian_math(covariance_type, mode):
     rng = np.random.default_rng(6)
     X = rng.normal(size=(500, 3)) * 4 + 100.0
     means = rng.normal(size=(4, 3)) + 100.0

@@ -46,7 +46,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.utils import check_array
 
 from ..models.gaussian_math import COVARIANCE_TYPES
@@ -69,9 +68,15 @@ def _float_X(X: Any) -> np.ndarray:
     return X
 
 
-def _kmeans(X: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+def _kmeans_fit(X: np.ndarray, k: int, rng: np.random.RandomState) -> Any:
+    from sklearn.cluster import KMeans  # heavy import, only when initializing means
+
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    return KMeans(n_clusters=k, random_state=seed, n_init=10).fit(X).cluster_centers_
+    return KMeans(n_clusters=k, random_state=seed, n_init=3).fit(X)
+
+
+def _kmeans(X: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+    return _kmeans_fit(X, k, rng).cluster_centers_
 
 
 def _data_covariance(X: np.ndarray, min_covar: float) -> np.ndarray:
@@ -296,8 +301,7 @@ class GMMHMM(BaseHMM):
             if len(X) < k:
                 raise ValueError(f"n_components={k} states need at least {k} rows, "
                                  f"got {len(X)}")
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            km = KMeans(n_clusters=k, random_state=seed, n_init=10).fit(X)
+            km = _kmeans_fit(X, k, rng)
             centre = km.cluster_centers_.mean(axis=0)
             means = []
             for label in range(k):

@@ -4,7 +4,8 @@ Every kernel works on many sequences stored back to back: row ``t`` of the
 frame arrays belongs to sequence ``s`` when ``offsets[s] <= t < offsets[s + 1]``.
 Sequences are independent, so the kernels run them in parallel (``prange``
 over groups of sequences, each group with its own transition-count buffer that
-is summed at the end, so no two threads write the same memory).
+is summed at the end, so no two threads write the same memory). Inputs under
+:data:`PARALLEL_MIN_ROWS` rows run on the calling thread instead.
 
 Each kernel has a plain-NumPy reference (``*_reference``) with the same
 signature; the tests check that they agree.
@@ -28,14 +29,6 @@ posteriors and counts are then set to zero instead of 0/0.
 
 from __future__ import annotations
 
-import os
-
-# The kernels alternate with NumPy/BLAS work inside every E-step; OpenMP's
-# default busy-waiting between parallel regions then steals the cores that
-# work needs (measured: 2-3x slower fits on a busy 2-core machine). Sleeping
-# workers cost nothing here. A value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numpy as np
 from numba import get_num_threads, njit, prange
 
@@ -52,8 +45,18 @@ __all__ = [
 ]
 
 
-def n_groups(n_sequences: int) -> int:
-    """How many parallel groups to split ``n_sequences`` into."""
+#: Below this many rows a kernel runs on the calling thread: waking worker threads
+#: costs more than it saves on small inputs (and much more on a busy machine).
+PARALLEL_MIN_ROWS = 20_000
+
+
+def n_groups(n_sequences: int, n_rows: int) -> int:
+    """How many parallel groups to split ``n_sequences`` sequences (``n_rows`` rows) into.
+
+    1 means "run serially" (small inputs, one sequence, or one thread).
+    """
+    if n_rows < PARALLEL_MIN_ROWS or get_num_threads() == 1:
+        return 1
     return int(max(1, min(n_sequences, 4 * get_num_threads())))
 
 
@@ -138,23 +141,42 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma, scale,
 
 
 @njit(cache=True, parallel=True)
-def _forward_backward(frame, shift, offsets, startprob, transmat, groups):  # pragma: no cover
-    n, k = frame.shape
+def _fb_parallel(frame, shift, offsets, startprob, transmat, groups, alpha, gamma, scale,
+                 logliks, parts):  # pragma: no cover - compiled
     n_seq = offsets.shape[0] - 1
-    gamma = np.empty((n, k))
-    alpha = np.empty((n, k))
-    scale = np.empty(n)
-    logliks = np.empty(n_seq)
-    parts = np.zeros((groups, k, k))
     for g in prange(groups):
         lo = (n_seq * g) // groups
         hi = (n_seq * (g + 1)) // groups
         for s in range(lo, hi):
             logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob,
                                  transmat, alpha, gamma, scale, parts[g])
-    outer = np.zeros((k, k))
-    for g in range(groups):
-        outer += parts[g]
+
+
+@njit(cache=True)
+def _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale, logliks,
+               outer):  # pragma: no cover - compiled
+    for s in range(offsets.shape[0] - 1):
+        logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob, transmat,
+                             alpha, gamma, scale, outer)
+
+
+def _forward_backward(frame, shift, offsets, startprob, transmat):
+    n, k = frame.shape
+    n_seq = len(offsets) - 1
+    gamma = np.empty((n, k))
+    alpha = np.empty((n, k))
+    scale = np.empty(n)
+    logliks = np.empty(n_seq)
+    groups = n_groups(n_seq, n)
+    if groups == 1:
+        outer = np.zeros((k, k))
+        _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale, logliks,
+                   outer)
+    else:
+        parts = np.zeros((groups, k, k))
+        _fb_parallel(frame, shift, offsets, startprob, transmat, groups, alpha, gamma, scale,
+                     logliks, parts)
+        outer = parts.sum(axis=0)
     return logliks, gamma, outer * transmat
 
 
@@ -194,46 +216,67 @@ def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.n
                              np.ascontiguousarray(shift, dtype=np.float64),
                              np.ascontiguousarray(offsets, dtype=np.int64),
                              np.ascontiguousarray(startprob, dtype=float),
-                             np.ascontiguousarray(transmat, dtype=float),
-                             n_groups(len(offsets) - 1))
+                             np.ascontiguousarray(transmat, dtype=float))
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST)
-def _forward_loglik(frame, shift, offsets, startprob, transmat, groups):  # pragma: no cover
-    k = frame.shape[1]
+@njit(cache=True, fastmath=_FAST)
+def _fl_one(frame, shift, start, stop, startprob, transmat, alpha, new):  # pragma: no cover
+    k = startprob.shape[0]
+    ll = 0.0
+    for t in range(start, stop):
+        if t == start:
+            for j in range(k):
+                new[j] = startprob[j] * frame[t, j]
+        else:
+            for j in range(k):
+                new[j] = 0.0
+            for i in range(k):
+                a = alpha[i]
+                for j in range(k):
+                    new[j] += a * transmat[i, j]
+            for j in range(k):
+                new[j] *= frame[t, j]
+        c = 0.0
+        for j in range(k):
+            c += new[j]
+        if not c > 0.0:
+            return -np.inf
+        inv = 1.0 / c
+        for j in range(k):
+            alpha[j] = new[j] * inv
+        ll += np.log(c) + shift[t]
+    return ll
+
+
+@njit(cache=True, parallel=True)
+def _fl_parallel(frame, shift, offsets, startprob, transmat, groups, logliks):  # pragma: no cover
     n_seq = offsets.shape[0] - 1
-    logliks = np.empty(n_seq)
+    k = startprob.shape[0]
     for g in prange(groups):
-        lo = (n_seq * g) // groups
-        hi = (n_seq * (g + 1)) // groups
         alpha = np.empty(k)
         new = np.empty(k)
-        for s in range(lo, hi):
-            ll = 0.0
-            for t in range(offsets[s], offsets[s + 1]):
-                if t == offsets[s]:
-                    for j in range(k):
-                        new[j] = startprob[j] * frame[t, j]
-                else:
-                    for j in range(k):
-                        new[j] = 0.0
-                    for i in range(k):
-                        a = alpha[i]
-                        for j in range(k):
-                            new[j] += a * transmat[i, j]
-                    for j in range(k):
-                        new[j] *= frame[t, j]
-                c = 0.0
-                for j in range(k):
-                    c += new[j]
-                if not c > 0.0:
-                    ll = -np.inf
-                    break
-                inv = 1.0 / c
-                for j in range(k):
-                    alpha[j] = new[j] * inv
-                ll += np.log(c) + shift[t]
-            logliks[s] = ll
+        for s in range((n_seq * g) // groups, (n_seq * (g + 1)) // groups):
+            logliks[s] = _fl_one(frame, shift, offsets[s], offsets[s + 1], startprob, transmat,
+                                 alpha, new)
+
+
+@njit(cache=True)
+def _fl_serial(frame, shift, offsets, startprob, transmat, logliks):  # pragma: no cover
+    k = startprob.shape[0]
+    alpha = np.empty(k)
+    new = np.empty(k)
+    for s in range(offsets.shape[0] - 1):
+        logliks[s] = _fl_one(frame, shift, offsets[s], offsets[s + 1], startprob, transmat,
+                             alpha, new)
+
+
+def _forward_loglik(frame, shift, offsets, startprob, transmat):
+    logliks = np.empty(len(offsets) - 1)
+    groups = n_groups(len(offsets) - 1, len(frame))
+    if groups == 1:
+        _fl_serial(frame, shift, offsets, startprob, transmat, logliks)
+    else:
+        _fl_parallel(frame, shift, offsets, startprob, transmat, groups, logliks)
     return logliks
 
 
@@ -252,54 +295,76 @@ def forward_loglik(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.nda
                            np.ascontiguousarray(shift, dtype=np.float64),
                            np.ascontiguousarray(offsets, dtype=np.int64),
                            np.ascontiguousarray(startprob, dtype=float),
-                           np.ascontiguousarray(transmat, dtype=float),
-                           n_groups(len(offsets) - 1))
+                           np.ascontiguousarray(transmat, dtype=float))
+
+
+@njit(cache=True)
+def _viterbi_one(log_frame, start, stop, log_start, log_trans_t, delta, states
+                 ):  # pragma: no cover - compiled
+    k = log_start.shape[0]
+    for j in range(k):
+        delta[start, j] = log_start[j] + log_frame[start, j]
+    for t in range(start + 1, stop):
+        for j in range(k):
+            row = log_trans_t[j]
+            best = -np.inf
+            for i in range(k):
+                v = delta[t - 1, i] + row[i]
+                if v > best:
+                    best = v
+            delta[t, j] = best + log_frame[t, j]
+    best = -np.inf
+    arg = 0
+    for j in range(k):
+        if delta[stop - 1, j] > best:
+            best = delta[stop - 1, j]
+            arg = j
+    states[stop - 1] = arg
+    # backtrack: recompute the argmax only along the path (ties: lowest state)
+    for t in range(stop - 1, start, -1):
+        row = log_trans_t[arg]
+        top = -np.inf
+        prev = 0
+        for i in range(k):
+            v = delta[t - 1, i] + row[i]
+            if v > top:
+                top = v
+                prev = i
+        arg = prev
+        states[t - 1] = arg
+    return best
 
 
 @njit(cache=True, parallel=True)
-def _viterbi(log_frame, offsets, log_start, log_trans_t, groups):  # pragma: no cover
-    n, k = log_frame.shape
+def _viterbi_parallel(log_frame, offsets, log_start, log_trans_t, groups, delta, states,
+                      logprobs):  # pragma: no cover - compiled
     n_seq = offsets.shape[0] - 1
+    for g in prange(groups):
+        for s in range((n_seq * g) // groups, (n_seq * (g + 1)) // groups):
+            logprobs[s] = _viterbi_one(log_frame, offsets[s], offsets[s + 1], log_start,
+                                       log_trans_t, delta, states)
+
+
+@njit(cache=True)
+def _viterbi_serial(log_frame, offsets, log_start, log_trans_t, delta, states,
+                    logprobs):  # pragma: no cover - compiled
+    for s in range(offsets.shape[0] - 1):
+        logprobs[s] = _viterbi_one(log_frame, offsets[s], offsets[s + 1], log_start,
+                                   log_trans_t, delta, states)
+
+
+def _viterbi(log_frame, offsets, log_start, log_trans_t):
+    n, k = log_frame.shape
+    n_seq = len(offsets) - 1
+    delta = np.empty((n, k))
     states = np.empty(n, dtype=np.int64)
     logprobs = np.empty(n_seq)
-    delta = np.empty((n, k))
-    for g in prange(groups):
-        lo = (n_seq * g) // groups
-        hi = (n_seq * (g + 1)) // groups
-        for s in range(lo, hi):
-            start = offsets[s]
-            stop = offsets[s + 1]
-            for j in range(k):
-                delta[start, j] = log_start[j] + log_frame[start, j]
-            for t in range(start + 1, stop):
-                for j in range(k):
-                    row = log_trans_t[j]
-                    best = -np.inf
-                    for i in range(k):
-                        v = delta[t - 1, i] + row[i]
-                        if v > best:
-                            best = v
-                    delta[t, j] = best + log_frame[t, j]
-            best = -np.inf
-            arg = 0
-            for j in range(k):
-                if delta[stop - 1, j] > best:
-                    best = delta[stop - 1, j]
-                    arg = j
-            logprobs[s] = best
-            states[stop - 1] = arg
-            # backtrack: recompute the argmax only along the path (ties: lowest state)
-            for t in range(stop - 1, start, -1):
-                row = log_trans_t[arg]
-                best = -np.inf
-                prev = 0
-                for i in range(k):
-                    v = delta[t - 1, i] + row[i]
-                    if v > best:
-                        best = v
-                        prev = i
-                arg = prev
-                states[t - 1] = arg
+    groups = n_groups(n_seq, n)
+    if groups == 1:
+        _viterbi_serial(log_frame, offsets, log_start, log_trans_t, delta, states, logprobs)
+    else:
+        _viterbi_parallel(log_frame, offsets, log_start, log_trans_t, groups, delta, states,
+                          logprobs)
     return logprobs, states
 
 
@@ -324,8 +389,7 @@ def viterbi(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
     return _viterbi(np.ascontiguousarray(log_frame, dtype=np.float64),
                     np.ascontiguousarray(offsets, dtype=np.int64),
                     _safe_log(np.asarray(startprob, dtype=float)),
-                    np.ascontiguousarray(_safe_log(np.asarray(transmat, dtype=float)).T),
-                    n_groups(len(offsets) - 1))
+                    np.ascontiguousarray(_safe_log(np.asarray(transmat, dtype=float)).T))
 
 
 @njit(cache=True)
@@ -344,31 +408,51 @@ def categorical_counts(symbols, gamma, n_symbols):  # pragma: no cover - compile
     return out.T.copy()
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST)
-def _diag_gaussian(X, means, prec, log_norm, as_frame):  # pragma: no cover - compiled
-    n, d = X.shape
+@njit(cache=True, fastmath=_FAST)
+def _diag_rows(X, means, prec, log_norm, as_frame, lo, hi, out, shift):  # pragma: no cover
+    d = X.shape[1]
     k = means.shape[0]
-    out = np.empty((n, k))
-    shift = np.zeros(n)
-    chunk = 1024
-    for c in prange((n + chunk - 1) // chunk):
-        for t in range(c * chunk, min(n, (c + 1) * chunk)):
-            m = -np.inf
+    for t in range(lo, hi):
+        m = -np.inf
+        for j in range(k):
+            acc = 0.0
+            for f in range(d):
+                diff = X[t, f] - means[j, f]
+                acc += diff * diff * prec[j, f]
+            v = log_norm[j] - 0.5 * acc
+            out[t, j] = v
+            if v > m:
+                m = v
+        if as_frame:
+            if m == -np.inf:
+                m = 0.0
+            shift[t] = m
             for j in range(k):
-                acc = 0.0
-                for f in range(d):
-                    diff = X[t, f] - means[j, f]
-                    acc += diff * diff * prec[j, f]
-                v = log_norm[j] - 0.5 * acc
-                out[t, j] = v
-                if v > m:
-                    m = v
-            if as_frame:
-                if m == -np.inf:
-                    m = 0.0
-                shift[t] = m
-                for j in range(k):
-                    out[t, j] = np.exp(out[t, j] - m)
+                out[t, j] = np.exp(out[t, j] - m)
+
+
+@njit(cache=True, parallel=True)
+def _diag_parallel(X, means, prec, log_norm, as_frame, chunks, out, shift):  # pragma: no cover
+    n = X.shape[0]
+    for c in prange(chunks):
+        _diag_rows(X, means, prec, log_norm, as_frame, (n * c) // chunks,
+                   (n * (c + 1)) // chunks, out, shift)
+
+
+@njit(cache=True)
+def _diag_serial(X, means, prec, log_norm, as_frame, out, shift):  # pragma: no cover
+    _diag_rows(X, means, prec, log_norm, as_frame, 0, X.shape[0], out, shift)
+
+
+def _diag_gaussian(X, means, prec, log_norm, as_frame):
+    n = X.shape[0]
+    out = np.empty((n, means.shape[0]))
+    shift = np.zeros(n)
+    chunks = n_groups(n, n)
+    if chunks == 1:
+        _diag_serial(X, means, prec, log_norm, as_frame, out, shift)
+    else:
+        _diag_parallel(X, means, prec, log_norm, as_frame, chunks, out, shift)
     return out, shift
 
 
