@@ -274,3 +274,12 @@ def test_logsumexp_rows_matches_scipy():
     logp[0, 1] = -np.inf
     np.testing.assert_allclose(logsumexp_rows(logp), logsumexp(logp, axis=1), rtol=1e-14)
     assert logsumexp_rows(np.full((1, 3), -np.inf))[0] == -np.inf
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_small_log_determinants(d):
+    from emkit.models.mclust_init import _logdet
+
+    a = np.random.default_rng(d).normal(size=(6, d, d + 2))
+    spd = a @ np.swapaxes(a, 1, 2)
+    np.testing.assert_allclose(_logdet(spd), np.linalg.slogdet(spd)[1], rtol=1e-10)

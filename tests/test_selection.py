@@ -244,6 +244,9 @@ def test_plot_criterion(grid):
     with pytest.raises(ValueError, match="criterion"):
         plot_criterion(grid.table, "dic")
     matplotlib.pyplot.close(fig)
+    fig = emkit.plot.plot_bic(grid, models=["EEE", "VVV"])
+    assert len(fig.axes[0].lines) == 3
+    matplotlib.pyplot.close(fig)
 
 
 @pytest.fixture(scope="module")

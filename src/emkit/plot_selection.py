@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_criterion"]
+__all__ = ["plot_criterion", "plot_bic"]
 
 _CRITERIA = ("bic", "aic", "icl", "loglik")
 
@@ -72,3 +72,13 @@ def plot_criterion(table: pd.DataFrame, criterion: str = "bic", ax: Any = None,
     ax.legend(ncol=2, fontsize="small")
     ax.grid(alpha=0.3)
     return fig
+
+
+def plot_bic(result: Any, ax: Any = None, models: list[str] | None = None) -> Any:
+    """BIC against K for each model: :func:`plot_criterion` with ``"bic"``.
+
+    ``result`` is a :class:`~emkit.estimators.selection.SelectionResult` or its
+    ``table``.
+    """
+    table = getattr(result, "table", result)
+    return plot_criterion(table, "bic", ax=ax, models=models)

@@ -38,17 +38,30 @@ def _standardize(X: np.ndarray) -> np.ndarray:
     return (X - X.mean(axis=0)) / scale
 
 
-def _vvv_cost(n, mean, scatter, i, js, reg):
-    """Merge cost of cluster ``i`` with each cluster in ``js``."""
+def _logdet(m: np.ndarray) -> np.ndarray:
+    """``log det`` of a stack of positive-definite matrices; closed forms for d <= 3."""
+    d = m.shape[-1]
+    if d == 1:
+        det = m[..., 0, 0]
+    elif d == 2:
+        det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
+    elif d == 3:
+        det = (m[..., 0, 0] * (m[..., 1, 1] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 1])
+               - m[..., 0, 1] * (m[..., 1, 0] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 0])
+               + m[..., 0, 2] * (m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0]))
+    else:
+        return np.linalg.slogdet(m)[1]
+    return np.log(det)
+
+
+def _vvv_cost(n, mean, scatter, own, i, js, reg):
+    """Merge cost of cluster ``i`` with each cluster in ``js`` (``own``: each C(c))."""
     ni, nj = n[i], n[js]
     nm = ni + nj
     delta = mean[js] - mean[i]
     w = scatter[js] + scatter[i] + (ni * nj / nm)[:, None, None] * (
         delta[:, :, None] * delta[:, None, :])
-    _, merged = np.linalg.slogdet((w + reg) / nm[:, None, None])
-    _, own_i = np.linalg.slogdet((scatter[i] + reg) / ni)
-    _, own_j = np.linalg.slogdet((scatter[js] + reg) / nj[:, None, None])
-    return nm * merged - ni * own_i - nj * own_j
+    return nm * _logdet((w + reg) / nm[:, None, None]) - own[i] - own[js]
 
 
 def _hc_vvv(X: np.ndarray, alpha: float) -> np.ndarray:
@@ -58,10 +71,11 @@ def _hc_vvv(X: np.ndarray, alpha: float) -> np.ndarray:
     mean = X.copy()
     scatter = np.zeros((m, d, d))
     active = np.ones(m, dtype=bool)
+    own = np.full(m, _logdet(reg[None])[0])  # C(c) = n_c log det((W_c + reg) / n_c)
     cost = np.full((m, m), np.inf)
     for i in range(m - 1):
         js = np.arange(i + 1, m)
-        cost[i, js] = _vvv_cost(n, mean, scatter, i, js, reg)
+        cost[i, js] = _vvv_cost(n, mean, scatter, own, i, js, reg)
         cost[js, i] = cost[i, js]
     best = cost.min(axis=1)
     arg = cost.argmin(axis=1)
@@ -77,6 +91,7 @@ def _hc_vvv(X: np.ndarray, alpha: float) -> np.ndarray:
         scatter[i] = scatter[i] + scatter[j] + (ni * nj / (ni + nj)) * np.outer(delta, delta)
         mean[i] = (ni * mean[i] + nj * mean[j]) / (ni + nj)
         n[i] = ni + nj
+        own[i] = n[i] * _logdet(((scatter[i] + reg) / n[i])[None])[0]
         node[i] = m + step
         active[j] = False
         cost[j, :] = np.inf
@@ -86,7 +101,7 @@ def _hc_vvv(X: np.ndarray, alpha: float) -> np.ndarray:
         others = others[others != i]
         if others.size == 0:
             break
-        row = _vvv_cost(n, mean, scatter, i, others, reg)
+        row = _vvv_cost(n, mean, scatter, own, i, others, reg)
         cost[i, others] = row
         cost[others, i] = row
         best[i] = cost[i].min()
