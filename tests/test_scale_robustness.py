@@ -1,0 +1,331 @@
+"""Scale robustness: data far from unit scale, duplicated, degenerate or barely enough.
+
+For GaussianMixture (every covariance type, with and without missing values),
+MixtureModel(Gaussian), EMImputer and GaussianHMM:
+
+* data multiplied by 1e150 or 1e-150, or shifted by 1e8, fitted from the
+  correspondingly transformed start (with scale-free regularization), give the
+  fit on the unit-scale data transformed back;
+* with default settings the same data either fit with finite parameters or
+  raise a ValueError, and no warning other than ConvergenceWarning reaches the
+  user (pytest turns every other warning into an error);
+* duplicated rows, a constant column and N barely above the number of free
+  parameters are handled as stated per case.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import emkit
+from emkit.distributions import Gaussian
+
+COV_TYPES = ("full", "tied", "diag", "spherical")
+TRANSFORMS = {  # name -> (scale, shift)
+    "times 1e150": (1e150, 0.0),
+    "times 1e-150": (1e-150, 0.0),
+    "plus 1e8": (1.0, 1e8),
+}
+RTOL = 1e-6
+
+
+def base_data(missing: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(12)
+    X = np.r_[rng.normal(0.0, 1.0, (40, 2)), rng.normal(6.0, 1.0, (40, 2)) * [1.0, 0.5]]
+    X[:, 1] += 0.3 * X[:, 0]
+    if missing:
+        X[::7, 0] = np.nan
+        X[2::7, 1] = np.nan
+    return X
+
+
+def quietly(fn, *args, **kwargs):
+    """ConvergenceWarning is a legitimate message; every other warning stays an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.ConvergenceWarning)
+        return fn(*args, **kwargs)
+
+
+def close(got, want, scale: float, power: int = 1, atol: float = 1e-6) -> None:
+    """``got`` (fitted on transformed data, mapped back) equals ``want``."""
+    np.testing.assert_allclose(np.asarray(got) / scale**power, want, rtol=RTOL, atol=atol)
+
+
+def all_finite(*arrays) -> None:
+    for a in arrays:
+        assert np.all(np.isfinite(np.asarray(a, dtype=float)))
+
+
+# ------------------------------------------------------------------ GaussianMixture
+def _precisions(cov_type: str, s: float) -> np.ndarray:
+    p = {"full": np.stack([np.eye(2), np.eye(2)]), "tied": np.eye(2),
+         "diag": np.ones((2, 2)), "spherical": np.ones(2)}[cov_type]
+    return p / s**2
+
+
+def _gm(X, cov_type, s, shift, **kw):
+    gm = emkit.GaussianMixture(2, covariance_type=cov_type, reg_covar=0.0, tol=1e-12,
+                               max_iter=300, weights_init=[0.5, 0.5],
+                               means_init=np.array([[0.0, 0.0], [6.0, 3.0]]) * s + shift,
+                               precisions_init=_precisions(cov_type, s), **kw)
+    return quietly(gm.fit, X)
+
+
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_mixture_is_equivariant_under_scale_and_shift(cov_type, transform, missing):
+    s, shift = TRANSFORMS[transform]
+    X = base_data(missing)
+    base = _gm(X, cov_type, 1.0, 0.0)
+    moved = _gm(X * s + shift, cov_type, s, shift)
+    all_finite(moved.weights_, moved.means_, moved.covariances_, moved.precisions_cholesky_)
+    np.testing.assert_allclose(moved.weights_, base.weights_, rtol=RTOL, atol=1e-9)
+    close(moved.means_ - shift, base.means_, s)
+    close(moved.covariances_, base.covariances_, s, power=2)
+    np.testing.assert_array_equal(moved.predict(X * s + shift), base.predict(X))
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_mixture_defaults_fit_or_raise_on_extreme_scales(cov_type, transform):
+    s, shift = TRANSFORMS[transform]
+    X = base_data() * s + shift
+    try:
+        gm = quietly(emkit.GaussianMixture(2, covariance_type=cov_type, random_state=0).fit, X)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    all_finite(gm.weights_, gm.means_, gm.covariances_, gm.precisions_cholesky_,
+               gm.score_samples(X))
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_mixture_duplicated_rows_give_the_same_fit(cov_type):
+    X = base_data()
+    base = _gm(X, cov_type, 1.0, 0.0)
+    tripled = _gm(np.repeat(X, 3, axis=0), cov_type, 1.0, 0.0)
+    np.testing.assert_allclose(tripled.means_, base.means_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(tripled.covariances_, base.covariances_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(tripled.weights_, base.weights_, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_mixture_constant_column(cov_type):
+    X = base_data()
+    Xc = np.c_[X, np.full(len(X), 7.25)]
+    with pytest.raises(ValueError, match="constant"):
+        emkit.GaussianMixture(2, covariance_type=cov_type, reg_covar=0.0).fit(Xc)
+    if cov_type in ("spherical", "tied"):
+        # the shared variance mixes the constant column in: only finiteness is promised
+        gm = quietly(emkit.GaussianMixture(2, covariance_type=cov_type, random_state=0).fit, Xc)
+        all_finite(gm.means_, gm.covariances_, gm.score_samples(Xc))
+        return
+    kw = dict(covariance_type=cov_type, weights_init=[0.5, 0.5], tol=1e-12, max_iter=300)
+    base = quietly(emkit.GaussianMixture(2, means_init=[[0, 0], [6, 3]], **kw).fit, X)
+    gm = quietly(emkit.GaussianMixture(2, means_init=[[0, 0, 7.25], [6, 3, 7.25]], **kw).fit, Xc)
+    # the constant column adds the same density to every component: nothing else moves
+    np.testing.assert_allclose(gm.means_[:, 2], 7.25, rtol=1e-12)
+    np.testing.assert_allclose(gm.means_[:, :2], base.means_, rtol=1e-5, atol=1e-6)
+    var = gm.covariances_[:, 2, 2] if cov_type == "full" else gm.covariances_[:, 2]
+    np.testing.assert_allclose(var, gm.reg_covar, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_mixture_with_barely_enough_rows(cov_type):
+    rng = np.random.default_rng(3)
+    probe = emkit.GaussianMixture(2, covariance_type=cov_type)
+    probe.means_ = np.zeros((2, 2))
+    n = probe._n_parameters() + 1
+    X = np.r_[rng.normal(0, 1, (n // 2, 2)), rng.normal(5, 1, (n - n // 2, 2))]
+    gm = quietly(emkit.GaussianMixture(2, covariance_type=cov_type, random_state=0).fit, X)
+    all_finite(gm.weights_, gm.means_, gm.covariances_, gm.score_samples(X))
+    assert np.linalg.eigvalsh(np.atleast_2d(gm.covariances_)).min() > 0 \
+        if cov_type in ("full", "tied") else np.all(gm.covariances_ > 0)
+    with pytest.raises(ValueError, match="n_components"):
+        emkit.GaussianMixture(3, covariance_type=cov_type).fit(X[:2])
+
+
+# --------------------------------------------------------------------- MixtureModel
+def _mm(X, cov_type, s, shift):
+    cov = {"full": np.eye(2), "tied": np.eye(2), "diag": np.ones(2), "spherical": 1.0}[cov_type]
+    comps = [Gaussian(mean=np.array(m) * s + shift, covariance=np.asarray(cov) * s**2,
+                      covariance_type=cov_type, reg_covar=0.0)
+             for m in ([0.0, 0.0], [6.0, 3.0])]
+    mm = emkit.MixtureModel(comps, init_params="given", tol=1e-12, max_iter=300)
+    return quietly(mm.fit, X)
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_mixture_model_gaussian_is_equivariant_under_scale_and_shift(cov_type, transform):
+    s, shift = TRANSFORMS[transform]
+    X = base_data()
+    base = _mm(X, cov_type, 1.0, 0.0)
+    moved = _mm(X * s + shift, cov_type, s, shift)
+    np.testing.assert_allclose(moved.weights_, base.weights_, rtol=RTOL, atol=1e-9)
+    for got, want in zip(moved.components_, base.components_, strict=True):
+        all_finite(got.mean, got.covariance)
+        close(got.mean - shift, want.mean, s)
+        close(got.covariance, want.covariance, s, power=2)
+
+
+@pytest.mark.parametrize("transform", [*TRANSFORMS, "duplicated", "constant column"])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_mixture_model_gaussian_defaults_fit_or_raise(cov_type, transform):
+    X = base_data()
+    if transform == "duplicated":
+        X = np.repeat(X, 3, axis=0)
+    elif transform == "constant column":
+        X = np.c_[X, np.full(len(X), -2.0)]
+    else:
+        s, shift = TRANSFORMS[transform]
+        X = X * s + shift
+    try:
+        mm = quietly(emkit.MixtureModel(Gaussian(covariance_type=cov_type), 2,
+                                        random_state=0).fit, X)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    all_finite(mm.weights_, mm.score_samples(X))
+    for c in mm.components_:
+        all_finite(c.mean, c.covariance)
+
+
+# ------------------------------------------------------------------------ EMImputer
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("cov_type", ["full", "diag"])
+def test_imputer_is_equivariant_under_scale_and_shift(cov_type, transform):
+    s, shift = TRANSFORMS[transform]
+    X = base_data(missing=True)
+    kw = dict(covariance_type=cov_type, reg_covar=0.0, tol=1e-13, max_iter=2000)
+    base = quietly(emkit.EMImputer(**kw).fit, X)
+    moved = quietly(emkit.EMImputer(**kw).fit, X * s + shift)
+    all_finite(moved.mean_, moved.covariance_, moved.standard_errors_)
+    close(moved.mean_ - shift, base.mean_, s)
+    close(moved.covariance_, base.covariance_, s, power=2)
+    close(moved.standard_errors_, base.standard_errors_, s)
+    close(moved.transform(X * s + shift) - shift, base.transform(X), s)
+
+
+@pytest.mark.parametrize("transform", [*TRANSFORMS, "duplicated", "constant column"])
+@pytest.mark.parametrize("cov_type", ["full", "diag"])
+def test_imputer_defaults_fit_or_raise(cov_type, transform):
+    X = base_data(missing=True)
+    if transform == "duplicated":
+        X = np.repeat(X, 3, axis=0)
+    elif transform == "constant column":
+        X = np.c_[X, np.full(len(X), 4.0)]
+    else:
+        s, shift = TRANSFORMS[transform]
+        X = X * s + shift
+    try:
+        imp = quietly(emkit.EMImputer(covariance_type=cov_type).fit, X)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    all_finite(imp.mean_, imp.covariance_, imp.standard_errors_, imp.transform(X))
+
+
+def test_imputer_constant_column_and_duplicates():
+    X = base_data(missing=True)
+    base = quietly(emkit.EMImputer(tol=1e-13).fit, X)
+    tripled = quietly(emkit.EMImputer(tol=1e-13).fit, np.repeat(X, 3, axis=0))
+    np.testing.assert_allclose(tripled.mean_, base.mean_, rtol=1e-7)
+    np.testing.assert_allclose(tripled.covariance_, base.covariance_, rtol=1e-6)
+    np.testing.assert_allclose(tripled.standard_errors_, base.standard_errors_ / np.sqrt(3),
+                               rtol=1e-5)
+    Xc = np.c_[X, np.full(len(X), 4.0)]
+    with pytest.raises(ValueError, match="constant"):
+        emkit.EMImputer(reg_covar=0.0).fit(Xc)
+    imp = quietly(emkit.EMImputer(tol=1e-13).fit, Xc)
+    np.testing.assert_allclose(imp.mean_[2], 4.0, rtol=1e-12)
+    np.testing.assert_allclose(imp.mean_[:2], base.mean_, rtol=1e-6)
+
+
+def test_imputer_with_barely_enough_rows():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4, 3))
+    X[0, 1] = np.nan
+    with pytest.raises(ValueError, match="reg_covar"):
+        emkit.EMImputer(reg_covar=0.0).fit(X[:3])
+    imp = quietly(emkit.EMImputer().fit, X)
+    all_finite(imp.mean_, imp.covariance_, imp.transform(X))
+    assert np.linalg.eigvalsh(imp.covariance_).min() > 0
+
+
+# ---------------------------------------------------------------------- GaussianHMM
+def _hmm(X, cov_type, s, shift, lengths=None):
+    hmm = emkit.GaussianHMM(2, covariance_type=cov_type, init_params="", n_iter=200,
+                            tol=1e-9, min_covar=1e-3 * s**2, covars_prior=1e-2 * s**2)
+    hmm.startprob_ = np.array([0.6, 0.4])
+    hmm.transmat_ = np.array([[0.9, 0.1], [0.2, 0.8]])
+    hmm.means_ = np.array([[0.0, 0.0], [6.0, 3.0]]) * s + shift
+    hmm.covars_ = {"full": np.stack([np.eye(2)] * 2), "tied": np.eye(2),
+                   "diag": np.ones((2, 2)), "spherical": np.ones(2)}[cov_type] * s**2
+    return quietly(hmm.fit, X, lengths)
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_hmm_is_equivariant_under_scale_and_shift(cov_type, transform):
+    s, shift = TRANSFORMS[transform]
+    X = base_data()
+    base = _hmm(X, cov_type, 1.0, 0.0)
+    moved = _hmm(X * s + shift, cov_type, s, shift)
+    all_finite(moved.startprob_, moved.transmat_, moved.means_, moved.covars_)
+    np.testing.assert_allclose(moved.transmat_, base.transmat_, rtol=RTOL, atol=1e-9)
+    np.testing.assert_allclose(moved.startprob_, base.startprob_, rtol=RTOL, atol=1e-9)
+    close(moved.means_ - shift, base.means_, s)
+    close(moved.covars_, base.covars_, s, power=2)
+    np.testing.assert_array_equal(moved.predict(X * s + shift), base.predict(X))
+
+
+@pytest.mark.parametrize("transform", [*TRANSFORMS, "duplicated", "constant column"])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_hmm_defaults_fit_or_raise(cov_type, transform):
+    X = base_data()
+    if transform == "duplicated":
+        X = np.repeat(X, 3, axis=0)
+    elif transform == "constant column":
+        X = np.c_[X, np.full(len(X), 1.5)]
+    else:
+        s, shift = TRANSFORMS[transform]
+        X = X * s + shift
+    try:
+        hmm = quietly(emkit.GaussianHMM(2, covariance_type=cov_type, random_state=0,
+                                        n_iter=30).fit, X)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    all_finite(hmm.startprob_, hmm.transmat_, hmm.means_, hmm.covars_, hmm.score(X))
+
+
+def test_gaussian_hmm_repeated_sequences_and_few_rows():
+    X = base_data()
+    base = _hmm(X, "diag", 1.0, 0.0)
+    # three copies of the sequence: the same fit up to the (weak) priors' weight
+    again = _hmm(np.tile(X, (3, 1)), "diag", 1.0, 0.0, lengths=[len(X)] * 3)
+    np.testing.assert_allclose(again.means_, base.means_, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(again.transmat_, base.transmat_, rtol=0, atol=2e-2)
+    # 2 states, 2 diagonal features: 1 + 2 + 2*2 + 2*2 = 11 free parameters, 12 rows
+    rng = np.random.default_rng(1)
+    few = np.r_[rng.normal(0, 1, (6, 2)), rng.normal(5, 1, (6, 2))]
+    hmm = quietly(emkit.GaussianHMM(2, random_state=0, n_iter=50).fit, few)
+    all_finite(hmm.means_, hmm.covars_, hmm.transmat_, hmm.score(few))
+    assert np.all(np.diagonal(hmm.covars_, axis1=1, axis2=2) > 0)
+    with pytest.raises(ValueError, match="at least"):
+        emkit.GaussianHMM(3).fit(few[:2])
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_hmm_defaults_on_data_measured_in_hundredths(cov_type):
+    # an ordinary scale (e.g. metres recorded in kilometres): the default min_covar
+    # floor is larger than the data's variance
+    X = base_data() * 1e-2
+    hmm = quietly(emkit.GaussianHMM(2, covariance_type=cov_type, random_state=0,
+                                    n_iter=30).fit, X)
+    all_finite(hmm.means_, hmm.covars_, hmm.score(X))
