@@ -289,3 +289,19 @@ def test_every_command_is_registered(capsys):
     assert code == 0
     for name in ("fit", "predict", "select", "impute", "hmm", "segment", "demo"):
         assert f" {name} " in out
+
+
+def test_fit_with_missing_values(capsys, tmp_path):
+    data = emkit.datasets.load_faithful()
+    holes = data.mask(np.random.default_rng(0).random(data.shape) < 0.1)
+    holes = holes[~holes.isna().all(axis=1)]
+    path = tmp_path / "holes.csv"
+    holes.to_csv(path, index=False)
+    code, out, _ = run(capsys, "fit", path, *FIT_ARGS)
+    n_missing = int(holes.isna().sum().sum())
+    assert code == 0 and f"{n_missing} values are missing" in out
+    code, out, _ = run(capsys, "fit", path, *FIT_ARGS, "--json")
+    doc = json.loads(out)
+    reference = emkit.GaussianMixture(2, random_state=0).fit(holes)
+    assert doc["n_missing"] == n_missing
+    np.testing.assert_allclose(doc["means"], reference.means_, rtol=1e-10)

@@ -47,7 +47,7 @@ def summary(model: Any, X: np.ndarray, columns: list[str], watch: FitWatch | Non
             ) -> dict[str, Any]:
     """The facts ``emkit fit`` reports about a fitted Gaussian mixture, as a dict.
 
-    Keys: model, n_components, covariance_type, columns, n_rows, weights, means,
+    Keys: model, n_components, covariance_type, columns, n_rows, n_missing, weights, means,
     covariances, loglik (total), mean_loglik (per row), bic, aic, n_iter,
     converged, stop_reason ("converged", "max_iter" or "interrupted").
     """
@@ -63,6 +63,7 @@ def summary(model: Any, X: np.ndarray, columns: list[str], watch: FitWatch | Non
         "covariance_type": model.covariance_type,
         "columns": list(columns),
         "n_rows": int(X.shape[0]),
+        "n_missing": int(np.isnan(X).sum()),
         "weights": model.weights_,
         "means": model.means_,
         "covariances": model.covariances_,
@@ -83,7 +84,11 @@ def print_summary(facts: dict[str, Any], file: Any = None) -> None:
     shown = ", ".join(facts["columns"][:8]) + (", ..." if len(facts["columns"]) > 8 else "")
     print(f"Gaussian mixture: {facts['n_components']} components, "
           f"{facts['covariance_type']} covariances, {facts['n_rows']} rows x "
-          f"{len(facts['columns'])} columns ({shown})\n", file=out)
+          f"{len(facts['columns'])} columns ({shown})", file=out)
+    if facts["n_missing"]:
+        print(f"{facts['n_missing']} values are missing: EM treats them as hidden, like the "
+              "components", file=out)
+    print(file=out)
     for title, key in (("Weights", "weights"), ("Means", "means"),
                        ("Covariances", "covariances")):
         print_block(title, facts[key], file=out)
