@@ -178,9 +178,9 @@ class MclustModel:
     point each time (the pooled scatter's eigenvectors, a unit shape), not from
     the previous parameters, because the statistics are all an M-step receives.
     When the inner problem has several local optima (``EVE`` and ``VVE``, whose
-    common orientation is found by majorization) a step could in principle land
-    on a worse one than the last; ``monotone_rtol`` is therefore widened to
-    ``1e-7`` for those two models only.
+    common orientation is found by plane rotations from the pooled scatter's
+    eigenvectors) a step could in principle land on a worse one than the last;
+    ``monotone_rtol`` is therefore widened to ``1e-7`` for those two models only.
     """
 
     def __init__(self, model: str = "VVV", reg_covar: float = 0.0,
