@@ -538,13 +538,14 @@ def plot_hmm_states(X: Any, states: Any, *, title: str = "Decoded hidden states"
     top.imshow(states[None, :], aspect="auto", cmap=cmap, alpha=0.25, vmin=-0.5,
                vmax=n_states - 0.5, extent=(-0.5, len(t) - 0.5, lo - pad, hi + pad),
                interpolation="nearest", origin="lower")
-    for j in range(min(data.shape[1], 3)):
+    shown = min(data.shape[1], 3)
+    for j, name in enumerate(_column_labels(X, range(shown))):
         top.plot(t, data[:, j], color=("black", "0.35", "0.6")[j], linewidth=1.0,
-                 label=f"x{j}" if data.shape[1] > 1 else None)
+                 label=name if data.shape[1] > 1 else None)
     top.set_ylabel("observation")
     top.set_title(title)
     if data.shape[1] > 1:
-        top.legend(frameon=False, fontsize="small", loc="upper right")
+        top.legend(fontsize="small", loc="upper right", framealpha=0.85)
     bottom.step(t, states, where="mid", color="black", linewidth=1.2)
     bottom.set_yticks(range(n_states))
     bottom.set_ylim(-0.5, n_states - 0.5)
