@@ -286,3 +286,16 @@ def test_hmm_sequences_as_dask_pieces_on_the_local_scheduler():
     d_stats, d_loglik = DaskModel(model).e_step(scatter_pieces(data, 4), init)
     assert_tree_close(d_stats, stats, rtol=1e-12)
     np.testing.assert_allclose(d_loglik, loglik, rtol=1e-12)
+
+
+def test_sample_rows_picks_the_same_rows_from_numpy_and_dask():
+    from emkit.backends import sample_rows
+
+    X = np.arange(200.0).reshape(100, 2)
+    rows = sample_rows(X, 10, random_state=0)
+    assert rows.shape == (10, 2) and np.all(np.diff(rows[:, 0]) > 0)
+    np.testing.assert_array_equal(sample_rows(da.from_array(X, chunks=30), 10, random_state=0),
+                                  rows)
+    assert sample_rows(X, 1000).shape == (100, 2)
+    with pytest.raises(ValueError, match="n must be"):
+        sample_rows(X, 0)

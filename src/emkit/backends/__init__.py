@@ -14,7 +14,8 @@ Estimators pick one from their input with :func:`for_input`::
     result = emkit.em(model, data, init, ...)
 
 Out-of-core data: :func:`open_dataset` (Zarr, NPY or Parquet on disk -> lazy Dask
-array); lazy prediction: :func:`map_rows`; long fits: :mod:`emkit.backends.checkpoint`.
+array); initialization on Dask data: :func:`sample_rows`; lazy prediction:
+:func:`map_rows`; long fits: :mod:`emkit.backends.checkpoint`.
 ``import emkit.backends`` does not import Dask.
 """
 
@@ -24,7 +25,16 @@ import importlib
 from typing import Any
 
 from .chunked import ChunkedModel
-from .memory import InMemoryModel, Sequences, iter_chunks, n_rows, split_rows, take_rows
+from .memory import (
+    InMemoryModel,
+    Sequences,
+    is_sequences,
+    iter_chunks,
+    n_rows,
+    split_rows,
+    split_sequences,
+    take_rows,
+)
 
 __all__ = [
     "for_input",
@@ -32,6 +42,8 @@ __all__ = [
     "DaskModel",
     "InMemoryModel",
     "Sequences",
+    "is_sequences",
+    "split_sequences",
     "n_rows",
     "take_rows",
     "split_rows",
@@ -39,6 +51,7 @@ __all__ = [
     "is_dask",
     "scatter_pieces",
     "map_rows",
+    "sample_rows",
     "open_dataset",
     "Checkpointer",
     "resume",
@@ -49,6 +62,7 @@ _LAZY = {
     "is_dask": "emkit.backends.dask_backend",
     "scatter_pieces": "emkit.backends.dask_backend",
     "map_rows": "emkit.backends.dask_backend",
+    "sample_rows": "emkit.backends.dask_backend",
     "open_dataset": "emkit.backends.storage",
     "Checkpointer": "emkit.backends.checkpoint",
     "resume": "emkit.backends.checkpoint",

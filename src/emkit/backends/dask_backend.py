@@ -31,7 +31,7 @@ import numpy as np
 from ..stats import tree_sum
 from .memory import split_rows
 
-__all__ = ["DaskModel", "is_dask", "scatter_pieces", "map_rows", "current_client"]
+__all__ = ["DaskModel", "is_dask", "scatter_pieces", "map_rows", "sample_rows", "current_client"]
 
 
 def is_dask(data: Any) -> bool:
@@ -304,3 +304,35 @@ def map_rows(fn: Callable[[np.ndarray], np.ndarray], X: Any, *,
         return X.map_blocks(fn, dtype=dtype, chunks=chunks, new_axis=1, meta=meta)
     drop = list(range(2, X.ndim))
     return X.map_blocks(fn, dtype=dtype, chunks=chunks, drop_axis=drop or None, meta=meta)
+
+
+def sample_rows(X: Any, n: int, *, random_state: Any = None) -> np.ndarray:
+    """Up to ``n`` distinct rows of ``X`` chosen at random, as a NumPy array.
+
+    Estimators initialize (k-means++, random responsibilities) on such a sample
+    when ``X`` is a Dask collection too large to bring to the client. The rows
+    keep their order in ``X``, and the same seed picks the same rows from a NumPy
+    array and from a Dask array holding it.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, dask.array.Array or Dask DataFrame of shape (n_rows, ...)
+    n : int
+        Rows wanted (all rows when ``X`` has fewer).
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    numpy.ndarray of shape (min(n, n_rows), ...)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if is_dask(X) and _is_dask_frame(X):
+        X = X.to_dask_array(lengths=True)
+    if is_dask(X) and hasattr(X, "compute_chunk_sizes") and np.isnan(X.shape[0]):
+        X = X.compute_chunk_sizes()
+    total = int(X.shape[0])
+    rng = np.random.default_rng(random_state)
+    index = np.sort(rng.choice(total, size=min(int(n), total), replace=False))
+    rows = X[index]
+    return np.asarray(rows.compute() if is_dask(rows) else rows)
