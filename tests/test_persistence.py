@@ -316,3 +316,71 @@ def test_cli_predict_refuses_malicious_model(tmp_path, capsys):
     assert main(["predict", str(path), str(data)]) == 1
     assert "not an emkit model file" in capsys.readouterr().err
     assert not marker.exists()
+
+
+def write_raw(path: Path, meta, arrays=None, *, fix_checksum: bool = True) -> Path:
+    """Write a model file with arbitrary metadata (a valid checksum by default)."""
+    arrays = dict(arrays or {})
+    if isinstance(meta, dict) and fix_checksum:
+        meta = {**meta, "checksum": _checksum(meta, arrays)}
+    payload = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(path, "wb") as fh:
+        np.savez(fh, __meta__=payload, **arrays)
+    return path
+
+
+def meta_for(model) -> dict:
+    return {"format": "emkit-model", "version": FORMAT_VERSION, "model": model}
+
+
+@pytest.mark.parametrize(("model", "fragment"), [
+    ({"__strings__": [1, 2]}, "malformed list of strings"),
+    ({"__what__": 1}, "unknown kind"),
+    ({"__object__": "Dummy", "params": {"__dict__": {"nope": 1}}, "fitted": {"__dict__": {}}},
+     "could not be rebuilt"),
+    ({"__object__": "Dummy", "params": {"__dict__": {}}, "fitted": [1]}, "malformed"),
+    ({"__array__": "missing"}, "could not be rebuilt"),
+])
+def test_crafted_metadata_refused(tmp_path, model, fragment):
+    path = write_raw(tmp_path / "c.emkit", meta_for(model))
+    with pytest.raises(ModelFileError, match=fragment):
+        emkit.load(path)
+
+
+def test_metadata_must_be_an_object(tmp_path):
+    path = write_raw(tmp_path / "l.emkit", [1, 2, 3])
+    with pytest.raises(ModelFileError, match="corrupt metadata"):
+        emkit.load(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, other=np.zeros(2))
+    (tmp_path / "n.emkit").write_bytes(buffer.getvalue())
+    with pytest.raises(ModelFileError, match="no metadata"):
+        emkit.load(tmp_path / "n.emkit")
+
+
+def test_npy_version_2_members_are_read(tmp_path):
+    d = fitted_dummy()
+    path = d.save(tmp_path / "v2.emkit")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, array, version=(2, 0))
+            out.writestr(name + ".npy", member.getvalue())
+    path.write_bytes(buffer.getvalue())
+    np.testing.assert_array_equal(emkit.load(path).coef_, d.coef_)
+
+
+def test_values_that_cannot_be_saved(tmp_path):
+    d = Dummy()
+    d.table_ = {1: "a"}
+    with pytest.raises(TypeError, match="non-string keys"):
+        d.save(tmp_path / "k.emkit")
+    d = Dummy()
+    d.rng_ = np.random.default_rng(0)  # a generator is not a model parameter: kept as None
+    assert emkit.load(d.save(tmp_path / "r.emkit")).rng_ is None
+    d.fn_ = print
+    with pytest.raises(TypeError, match="builtin_function_or_method"):
+        d.save(tmp_path / "f.emkit")
