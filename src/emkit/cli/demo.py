@@ -36,7 +36,6 @@ def _faithful(out: Path, quiet: bool) -> dict[str, Any]:
     from .fit import TRACE_KEYS, print_summary, summary
 
     data = load_faithful()
-    X = data.to_numpy()
     _say(f"""
         == 1. Old Faithful: two kinds of eruption, found by EM ==
 
@@ -61,7 +60,7 @@ def _faithful(out: Path, quiet: bool) -> dict[str, Any]:
     print()
     print(format_trace(steps, keys=TRACE_KEYS, max_rows=40))
     print()
-    facts = summary(model, X, list(data.columns), watch)
+    facts = summary(model, data, watch)
     print_summary(facts)
     short = int(facts["means"][:, 0].argmin())
     w, m = facts["weights"], facts["means"]

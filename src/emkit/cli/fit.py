@@ -43,17 +43,14 @@ class Accelerate(str, Enum):
     squarem = "squarem"
 
 
-def summary(model: Any, X: np.ndarray, columns: list[str], watch: FitWatch | None = None
-            ) -> dict[str, Any]:
+def summary(model: Any, frame: Any, watch: FitWatch | None = None) -> dict[str, Any]:
     """The facts ``emkit fit`` reports about a fitted Gaussian mixture, as a dict.
 
     Keys: model, n_components, covariance_type, columns, n_rows, n_missing, weights, means,
     covariances, loglik (total), mean_loglik (per row), bic, aic, n_iter,
     converged, stop_reason ("converged", "max_iter" or "interrupted").
     """
-    import pandas as pd
-
-    frame = pd.DataFrame(X, columns=columns)
+    X = frame.to_numpy(dtype=float)
     mean_loglik = float(model.score(frame))
     interrupted = bool(watch is not None and watch.interrupted)
     converged = bool(model.converged_) and not interrupted
@@ -61,7 +58,7 @@ def summary(model: Any, X: np.ndarray, columns: list[str], watch: FitWatch | Non
         "model": type(model).__name__,
         "n_components": int(model.n_components),
         "covariance_type": model.covariance_type,
-        "columns": list(columns),
+        "columns": [str(c) for c in frame.columns],
         "n_rows": int(X.shape[0]),
         "n_missing": int(np.isnan(X).sum()),
         "weights": model.weights_,
@@ -101,7 +98,8 @@ def print_summary(facts: dict[str, Any], file: Any = None) -> None:
     print(f"Iterations: {facts['n_iter']}   converged: {status}", file=out)
 
 
-def _live_trace(show_params: bool, n_init: int) -> Any:
+def _live_trace(n_init: int) -> Any:
+    """A step observer printing the trace table as EM runs (a header at each start)."""
     from ..trace import format_row, trace_rows
 
     starts = [0]
@@ -110,10 +108,11 @@ def _live_trace(show_params: bool, n_init: int) -> Any:
         if step.iteration == 0:
             starts[0] += 1
             if n_init > 1:
-                print(f"{'' if starts[0] == 1 else chr(10)}start {starts[0]} of {n_init}")
+                if starts[0] > 1:
+                    print()
+                print(f"start {starts[0]} of {n_init}")
             print(format_row(None))
-        row = trace_rows([step], show_params=show_params, keys=TRACE_KEYS)[0]
-        print(format_row(row), flush=True)
+        print(format_row(trace_rows([step], keys=TRACE_KEYS)[0]), flush=True)
 
     return on_step
 
@@ -151,17 +150,16 @@ def fit(
     from .. import GaussianMixture
 
     X, names = load_data(data, columns)
+    frame = pd.DataFrame(X, columns=names)
     model = GaussianMixture(
         n_components=k, covariance_type=covariance.value, max_iter=max_iter, tol=tol,
         n_init=n_init, random_state=seed,
         accelerate=accelerate.value if accelerate is not None else None,
     )
-    d = X.shape[1]
-    show_params = k * (d + 1) <= 24
-    live = _live_trace(show_params, n_init) if trace and not json_ else None
+    live = _live_trace(n_init) if trace and not json_ else None
     with watch_fit(quiet=quiet, total=max_iter, label="EM", on_step=live) as watch:
-        model.fit(pd.DataFrame(X, columns=names))
-    facts = summary(model, X, names, watch)
+        model.fit(frame)
+    facts = summary(model, frame, watch)
     if trace and json_:
         from ..trace import trace_rows
 
@@ -174,7 +172,7 @@ def fit(
         from ..plot import save_mixture_plots
 
         facts["plots"] = [str(p) for p in save_mixture_plots(
-            plot, pd.DataFrame(X, columns=names), model, watch.recorder.best_run())]
+            plot, frame, model, watch.recorder.best_run())]
     if save is not None:
         facts["saved"] = str(model.save(save))
     if json_:
