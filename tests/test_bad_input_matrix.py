@@ -22,7 +22,7 @@ import pytest
 
 import emkit
 from emkit.cli import main
-from emkit.distributions import Gaussian, Poisson
+from emkit.distributions import Categorical, Gaussian, Poisson
 from emkit.estimators.mclust_mixture import MclustMixture
 from emkit.models.textbook import NormalMixture1D
 
@@ -378,6 +378,29 @@ def _cases() -> list[Case]:
         lambda: MclustMixture("VVV", 2, reg_covar=-1.0).fit(X), V, "reg_covar")
     add("MclustMixture.predict", "wrong n_features",
         lambda: fitted("mclust").predict(X_3COLS), V, "feature")
+
+    # ---- user-given starting parameters and settings found unchecked ----------------
+    add("MixtureModel.fit", "given Poisson rate < 0", lambda: MM(
+        [Poisson(rate=[-1.0]), Poisson(rate=[2.0])], init_params="given").fit(COUNTS[:, :1]), V,
+        "rate")
+    add("MixtureModel.fit", "given Categorical probs not summing to 1", lambda: MM(
+        [Categorical(probs=[[0.2] * 3]), Categorical(probs=[[1 / 3] * 3])],
+        init_params="given").fit(SYMBOLS.astype(float)), V, "probs|sum")
+    add("GaussianHMM.fit", "means_ wrong shape", lambda: hmm_with(
+        GH, **{**GOOD_HMM, "means_": np.zeros((3, 2))}).fit(X), V, "means_")
+    add("GaussianHMM.fit", "negative min_covar", lambda: GH(2, min_covar=-1.0).fit(X), V,
+        "min_covar")
+    add("GaussianHMM.fit", "n_iter=0", lambda: GH(2, n_iter=0).fit(X), V, "n_iter")
+    add("GaussianHMM.fit", "negative tol", lambda: GH(2, tol=-1.0).fit(X), V, "tol")
+    add("DawidSkene.fit", "table without a rater column", lambda: DS().fit(
+        pd.DataFrame({"item": [0, 1, 2], "label": [1, 0, 1]})), V, "rater")
+    add("GaussianMixture.sample", "n_samples=0", lambda: fitted("gm").sample(0), V, "n_samples")
+    add("EMImputer.transform", "all-NaN row",
+        lambda: fitted("imputer").transform(np.array([[np.nan, np.nan]])), V, "missing")
+    add("select_model", "n_components > n_samples", lambda: SM(X[:3], n_components=[5]), V,
+        "exceeds")
+    add("emkit.load", "no such file", lambda: emkit.load("/nonexistent/model.emkit"),
+        emkit.ModelFileError, "no model file")
     return c
 
 
