@@ -432,6 +432,8 @@ def animate_fit(X: Any, steps: EMResult | Iterable[Step], path: str | Path, *,
             for i in range(len(frames)):
                 draw(i)
                 writer.grab_frame()
+            for _ in range(fps):  # hold the fitted state for about a second
+                writer.grab_frame()
     finally:
         plt.close(fig)
     return path
