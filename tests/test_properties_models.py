@@ -465,3 +465,44 @@ def test_gaussian_mixture_squarem_matches_plain_on_a_single_maximum(cov_type):
     fast = quietly(emkit.GaussianMixture(accelerate="squarem", **kw).fit, X)
     assert fast.lower_bound_ >= plain.lower_bound_ - 1e-9
     np.testing.assert_allclose(fast.means_, plain.means_, rtol=1e-5, atol=1e-6)
+
+
+@PROPERTY
+@given(seed=seeds, cov_type=st.sampled_from(COV_TYPES), missing=st.booleans())
+def test_gaussian_mixture_integer_weights_equal_repeated_rows(seed, cov_type, missing):
+    rng = np.random.default_rng(seed)
+    X = blobs(rng, 30, 2, 2)
+    if missing:
+        X[rng.random(X.shape) < 0.15] = np.nan
+        X[np.isnan(X).all(axis=1), 0] = 0.0
+    counts = rng.integers(0, 4, len(X))
+    counts[:2] = 1
+    init = random_gm_init(rng, np.nan_to_num(X), 2, cov_type)
+    model = (MissingGaussianMixtureModel(cov_type, 1e-6) if missing
+             else GaussianMixtureModel(cov_type, 1e-6))
+
+    def data(rows, weights=None):
+        if missing:
+            return find_patterns(rows, weights)
+        return rows if weights is None else (rows, weights)
+
+    weighted = quietly(emkit.em, model, data(X, counts.astype(float)), init, tol=0, max_iter=10)
+    repeated = quietly(emkit.em, model, data(np.repeat(X, counts, axis=0)), init, tol=0,
+                       max_iter=10)
+    np.testing.assert_allclose(weighted.logliks, repeated.logliks, rtol=1e-9)
+    for key, value in repeated.params.items():
+        np.testing.assert_allclose(weighted.params[key], value, rtol=1e-7, atol=1e-10)
+
+
+@PROPERTY
+@given(seed=seeds, cov_type=st.sampled_from(COV_TYPES))
+def test_gaussian_mixture_float32_stays_monotone_and_close_to_float64(seed, cov_type):
+    rng = np.random.default_rng(seed)
+    X = blobs(rng, 40, 2, 2)
+    init = random_gm_init(rng, X, 2, cov_type)
+    m64 = GaussianMixtureModel(cov_type, 1e-6)
+    m32 = GaussianMixtureModel(cov_type, 1e-6, dtype=np.float32)
+    r64 = quietly(emkit.em, m64, X, init, tol=0, max_iter=10)
+    r32 = quietly(emkit.em, m32, X.astype(np.float32), init, tol=0, max_iter=10)
+    assert_monotone(r32.logliks, m32.monotone_rtol)
+    np.testing.assert_allclose(r32.logliks, r64.logliks, rtol=1e-4)
