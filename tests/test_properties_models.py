@@ -187,7 +187,7 @@ def test_gaussian_mixture_invariant_to_row_order_and_init_labels(seed, cov_type)
 
     def fit(rows, order):
         cov = init["covariances"] if cov_type == "tied" else init["covariances"][order]
-        gm = emkit.GaussianMixture(3, covariance_type=cov_type, max_iter=40, tol=0,
+        gm = emkit.GaussianMixture(3, covariance_type=cov_type, max_iter=25, tol=0,
                                    weights_init=init["weights"][order],
                                    means_init=init["means"][order], precisions_init=prec(cov))
         return quietly(gm.fit, rows)
