@@ -11,6 +11,7 @@ labelling of the states in the initial parameters.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -266,3 +267,27 @@ def test_hmm_invariant_to_sequence_order_and_state_labels(seed, kind):
         else:
             want = value[perm]
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+@PROPERTY
+@given(seed=seeds, kind=st.sampled_from(KINDS), k=st.integers(2, 3))
+def test_hmm_inference_equals_enumerating_every_state_path(seed, kind, k):
+    rng = np.random.default_rng(seed)
+    est, X, _ = make_problem(kind, rng, k)
+    X = X[:5]
+    logb = emission_logprob(est, X)
+    log_pi, log_a = np.log(est.startprob_), np.log(est.transmat_)
+    paths = np.array(list(itertools.product(range(k), repeat=len(X))))
+    joint = np.array([log_pi[p[0]] + logb[0, p[0]]
+                      + sum(log_a[p[t - 1], p[t]] + logb[t, p[t]] for t in range(1, len(p)))
+                      for p in paths])
+    total = logsumexp(joint)
+    np.testing.assert_allclose(est.score(X), total, rtol=1e-10)
+    log_prob, states = est.decode(X, algorithm="viterbi")
+    np.testing.assert_allclose(log_prob, joint.max(), rtol=1e-10)
+    best = np.flatnonzero(joint >= joint.max() - 1e-9 * abs(joint.max()))
+    assert any(np.array_equal(states, paths[i]) for i in best)
+    post = np.exp(joint - total)
+    marginals = np.stack([[post[paths[:, t] == j].sum() for j in range(k)]
+                          for t in range(len(X))])
+    np.testing.assert_allclose(est.predict_proba(X), marginals, rtol=1e-8, atol=1e-12)
