@@ -604,6 +604,7 @@ def normal_observed_information(X: Any, mean: np.ndarray, covariance: np.ndarray
         H_mu,mu = -n A
         H_mu,S  = -((A s)^T kron A) Dup
         H_S,S   = Dup^T [n/2 (A kron A) - 1/2 (C kron A + A kron C)] Dup
+                = Dup^T [n/2 (A kron A) - C kron A] Dup
 
     Parameters
     ----------
@@ -637,11 +638,18 @@ def normal_observed_information(X: Any, mean: np.ndarray, covariance: np.ndarray
         n[i] = w.sum()
     as_ = np.einsum("pij,pj->pi", a, s)
     h_mm = -np.einsum("p,pij->ij", n, a)
-    # kron(x, y)[i*D + k, j*D + l] = x[i, j] y[k, l]
-    h_ms = -np.einsum("pj,pkl->kjl", as_, a).reshape(d, d * d)
-    h_ss = (0.5 * np.einsum("p,pij,pkl->ikjl", n, a, a)
-            - 0.5 * (np.einsum("pij,pkl->ikjl", c, a) + np.einsum("pij,pkl->ikjl", a, c))
-            ).reshape(d * d, d * d)
+    # Sums over patterns of Kronecker products as matrix products (one GEMM each):
+    # kron(x, y)[i*D + k, j*D + l] = x[i, j] y[k, l], so sum_p kron(x_p, y_p) is
+    # X^T Y (X, Y: the patterns' matrices as rows of length D^2) with axes swapped.
+    flat_a, flat_c = a.reshape(p_count, d * d), c.reshape(p_count, d * d)
+
+    def kron_sum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (x.T @ y).reshape(d, d, d, d).transpose(0, 2, 1, 3).reshape(d * d, d * d)
+
+    h_ms = -(as_.T @ flat_a).reshape(d, d, d).transpose(1, 0, 2).reshape(d, d * d)
+    # kron(c, a) and kron(a, c) differ by the commutation matrix, which the
+    # duplication matrix absorbs, so their halves add up to one term
+    h_ss = 0.5 * kron_sum(flat_a * n[:, None], flat_a) - kron_sum(flat_c, flat_a)
     dup = _duplication(d)
     p = d + dup.shape[1]
     hess = np.empty((p, p))
