@@ -506,3 +506,23 @@ def test_gaussian_mixture_float32_stays_monotone_and_close_to_float64(seed, cov_
     r32 = quietly(emkit.em, m32, X.astype(np.float32), init, tol=0, max_iter=10)
     assert_monotone(r32.logliks, m32.monotone_rtol)
     np.testing.assert_allclose(r32.logliks, r64.logliks, rtol=1e-4)
+
+
+@PROPERTY
+@given(seed=seeds, cov_type=st.sampled_from(COV_TYPES))
+def test_gaussian_mixture_fit_predict_agrees_and_criteria_recompute(seed, cov_type):
+    rng = np.random.default_rng(seed)
+    X = blobs(rng, 40, 2, 2)
+    kw = dict(n_components=2, covariance_type=cov_type, random_state=seed % 31, max_iter=20)
+    labels = quietly(emkit.GaussianMixture(**kw).fit_predict, X)
+    gm = quietly(emkit.GaussianMixture(**kw).fit, X)
+    np.testing.assert_array_equal(gm.predict(X), labels)
+    np.testing.assert_array_equal(gm.predict(X), gm.predict_proba(X).argmax(axis=1))
+    k, d = 2, 2
+    n_cov = {"full": k * d * (d + 1) // 2, "tied": d * (d + 1) // 2, "diag": k * d,
+             "spherical": k}[cov_type]
+    n_par = n_cov + k * d + k - 1
+    loglik = gm_loglik_rows(X, gm.weights_, gm.means_,
+                            full_covariances(gm.covariances_, cov_type, k, d)).sum()
+    np.testing.assert_allclose(gm.bic(X), -2 * loglik + n_par * np.log(len(X)), rtol=1e-9)
+    np.testing.assert_allclose(gm.aic(X), -2 * loglik + 2 * n_par, rtol=1e-9)

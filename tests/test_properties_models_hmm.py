@@ -291,3 +291,18 @@ def test_hmm_inference_equals_enumerating_every_state_path(seed, kind, k):
     marginals = np.stack([[post[paths[:, t] == j].sum() for j in range(k)]
                           for t in range(len(X))])
     np.testing.assert_allclose(est.predict_proba(X), marginals, rtol=1e-8, atol=1e-12)
+
+
+@PROPERTY
+@given(seed=seeds, kind=st.sampled_from(KINDS))
+def test_hmm_scores_add_up_over_sequences(seed, kind):
+    rng = np.random.default_rng(seed)
+    est, X, lengths = make_problem(kind, rng, 2)
+    pieces = np.split(X, np.cumsum(lengths)[:-1])
+    np.testing.assert_allclose(est.score(X, lengths), sum(est.score(p) for p in pieces),
+                               rtol=1e-10)
+    _, post = est.score_samples(X, lengths)
+    np.testing.assert_allclose(post, np.concatenate([est.predict_proba(p) for p in pieces]),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(est.predict(X, lengths),
+                                  np.concatenate([est.predict(p) for p in pieces]))
