@@ -9,11 +9,8 @@ from scipy.stats import multivariate_normal
 
 import emkit
 from emkit.models.gaussian_mixture import GaussianMixtureModel
-from emkit.models.gaussian_mixture_missing import (
-    MissingGaussianMixtureModel,
-    find_patterns,
-    normal_observed_information,
-)
+from emkit.models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
+from emkit.models.missing_normal_information import normal_observed_information
 
 TYPES = ("full", "tied", "diag", "spherical")
 

@@ -24,11 +24,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..engine import Step, em
 from ..models.gaussian_math import COVARIANCE_TYPES
 from ..models.gaussian_mixture import gaussian_mixture_m_step
-from ..models.gaussian_mixture_missing import (
-    MissingGaussianMixtureModel,
-    find_patterns,
-    normal_observed_information,
-)
+from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
+from ..models.missing_normal_information import normal_observed_information
 from ..persistence import Persistable
 
 __all__ = ["EMImputer"]
@@ -79,7 +76,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     standard_errors_ : ndarray of shape (n_features,) or None
         Standard errors of ``mean_`` from the observed information (the exact
         Hessian of the observed-data log-likelihood; see
-        :func:`~emkit.models.gaussian_mixture_missing.normal_observed_information`).
+        :func:`~emkit.models.missing_normal_information.normal_observed_information`).
         None for mixtures.
     n_iter_ : int
         EM iterations made.
