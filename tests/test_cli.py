@@ -167,6 +167,26 @@ def test_predict_errors(capsys, tmp_path, faithful_csv):
     assert code == 1 and "expects 2 columns" in err
 
 
+def test_predict_with_chosen_columns(capsys, tmp_path, faithful_csv, reference):
+    """--columns maps other column names (here an NPY's x0, x1) onto the model's."""
+    model, data = reference
+    saved = tmp_path / "m.emkit"
+    assert run(capsys, "fit", faithful_csv, *FIT_ARGS, "--save", saved)[0] == 0
+    npy = tmp_path / "d.npy"
+    np.save(npy, data.to_numpy())
+    code, _, err = run(capsys, "predict", saved, npy)
+    assert code == 1 and "lack eruptions, waiting" in err
+    code, out, _ = run(capsys, "predict", saved, npy, "--columns", "x0,x1")
+    assert code == 0
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out))["label"], model.predict(data))
+    # A model fitted without column names takes the columns as they come.
+    plain = tmp_path / "plain.emkit"
+    emkit.GaussianMixture(2, random_state=0).fit(data.to_numpy()).save(plain)
+    code, out, _ = run(capsys, "predict", plain, npy)
+    assert code == 0
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out))["label"], model.predict(data))
+
+
 def test_plot_dir(capsys, tmp_path, faithful_csv):
     out_dir = tmp_path / "plots"
     code, out, _ = run(capsys, "fit", faithful_csv, *FIT_ARGS, "--plot", out_dir)

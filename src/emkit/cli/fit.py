@@ -223,9 +223,11 @@ def predict(
     if X.shape[1] != expected:
         raise CLIError(f"the model expects {expected} columns, the data give {X.shape[1]}; "
                        "choose them with --columns")
-    frame = pd.DataFrame(X, columns=names or [str(c) for c in table.columns])
-    if not hasattr(model, "feature_names_in_"):
-        frame = frame.to_numpy()
+    if hasattr(model, "feature_names_in_"):
+        # Columns chosen with --columns stand, in order, for those the model was fitted on.
+        frame: Any = pd.DataFrame(X, columns=list(model.feature_names_in_))
+    else:
+        frame = X
     out = pd.DataFrame({"label": model.predict(frame)})
     if proba:
         probabilities = model.predict_proba(frame)
