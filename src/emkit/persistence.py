@@ -257,6 +257,32 @@ def _read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return meta, arrays
 
 
+def read_verified(path: Path, format_name: str, version: int,
+                  kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of an emkit archive, after every safety check.
+
+    Shared by model files and checkpoints: the archive checks of
+    :func:`_read_archive`, then the format name, the version and the checksum.
+    ``kind`` names the file in messages (e.g. ``"model file"``).
+
+    Raises
+    ------
+    ModelFileError
+        With a one-line message saying what is wrong.
+    """
+    meta, arrays = _read_archive(path)
+    if meta.get("format") != format_name:
+        raise ModelFileError(f"{path} is not an emkit {kind} (format {meta.get('format')!r})")
+    if meta.get("version") != version:
+        raise ModelFileError(
+            f"{path} uses {kind} version {meta.get('version')!r}; this emkit reads "
+            f"version {version} (re-save it with a matching emkit)"
+        )
+    if meta.get("checksum") != _checksum(meta, arrays):
+        raise ModelFileError(f"{path} failed its checksum: the file was modified or damaged")
+    return meta, arrays
+
+
 def load(path: str | Path) -> Any:
     """Load a model written by ``model.save(path)``.
 
@@ -277,16 +303,7 @@ def load(path: str | Path) -> Any:
         truncated, edited, of another format version, or names an unknown class.
     """
     path = Path(path)
-    meta, arrays = _read_archive(path)
-    if meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is not an emkit model file (format {meta.get('format')!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} uses model-file version {meta.get('version')!r}; this emkit reads "
-            f"version {FORMAT_VERSION} (re-save it with a matching emkit)"
-        )
-    if meta.get("checksum") != _checksum(meta, arrays):
-        raise ModelFileError(f"{path} failed its checksum: the file was modified or damaged")
+    meta, arrays = read_verified(path, FORMAT_NAME, FORMAT_VERSION, "model file")
     try:
         return _decode(meta["model"], arrays)
     except ModelFileError:
