@@ -306,3 +306,28 @@ def test_unreachable_state_stays_finite():
     np.testing.assert_allclose(model.means_[2], X_GAUSS.mean(axis=0), atol=1e-8)
     assert np.all(np.isfinite(model.predict_proba(X_GAUSS, LENGTHS)))
     assert model.predict_proba(X_GAUSS, LENGTHS)[:, 2].max() == 0.0
+
+
+def test_verbose_prints_each_iteration_and_stationary_distribution(capsys):
+    model = GaussianHMM(K, "diag", n_iter=3, tol=0, random_state=0, verbose=True)
+    with pytest.warns(emkit.ConvergenceWarning):
+        model.fit(X_GAUSS, LENGTHS)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and lines[0].split()[0] == "1"
+    pi = model.get_stationary_distribution()
+    np.testing.assert_allclose(pi @ model.transmat_, pi, atol=1e-10)
+    assert pi.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GMMHMM(2, 2, covariance_type="tied", n_iter=3, random_state=0),
+    lambda: PoissonHMM(2, n_iter=3, random_state=0),
+])
+def test_sample_other_families(make):
+    rng = np.random.default_rng(1)
+    X = rng.poisson(3.0, size=(80, 2)).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.ConvergenceWarning)
+        model = make().fit(X)
+    sample, states = model.sample(50, random_state=0)
+    assert sample.shape == (50, 2) and set(states) <= {0, 1}

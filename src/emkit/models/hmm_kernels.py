@@ -87,22 +87,26 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma, scale,
     """
     k = startprob.shape[0]
     loglik = 0.0
+    # local buffers: writing alpha[t] while reading alpha[t - 1] of the same array
+    # would keep the compiler from vectorizing (it cannot rule out aliasing)
+    prev = np.empty(k)
+    new = np.empty(k)
     for t in range(start, stop):
-        c = 0.0
         if t == start:
             for j in range(k):
-                alpha[t, j] = startprob[j] * frame[t, j]
+                new[j] = startprob[j] * frame[t, j]
         else:
             for j in range(k):
-                alpha[t, j] = 0.0
+                new[j] = 0.0
             for i in range(k):
-                a = alpha[t - 1, i]
+                a = prev[i]
                 for j in range(k):
-                    alpha[t, j] += a * transmat[i, j]
+                    new[j] += a * transmat[i, j]
             for j in range(k):
-                alpha[t, j] *= frame[t, j]
+                new[j] *= frame[t, j]
+        c = 0.0
         for j in range(k):
-            c += alpha[t, j]
+            c += new[j]
         if not c > 0.0:
             for u in range(start, stop):
                 for j in range(k):
@@ -110,33 +114,37 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma, scale,
             return -np.inf
         inv = 1.0 / c
         for j in range(k):
-            alpha[t, j] *= inv
+            prev[j] = new[j] * inv
+            alpha[t, j] = prev[j]
         scale[t] = c
         loglik += np.log(c) + shift[t]
     beta = np.ones(k)
     tmp = np.empty(k)
+    acc_outer = np.zeros((k, k))
     for j in range(k):
         gamma[stop - 1, j] = alpha[stop - 1, j]
     for t in range(stop - 2, start - 1, -1):
         inv = 1.0 / scale[t + 1]
         for j in range(k):
             tmp[j] = frame[t + 1, j] * beta[j] * inv
+            prev[j] = alpha[t, j]
         for i in range(k):
-            a = alpha[t, i]
+            a = prev[i]
             acc = 0.0
             for j in range(k):
-                outer[i, j] += a * tmp[j]
+                acc_outer[i, j] += a * tmp[j]
                 acc += transmat[i, j] * tmp[j]
             beta[i] = acc
         s = 0.0
         for j in range(k):
-            g = alpha[t, j] * beta[j]
-            gamma[t, j] = g
-            s += g
-        if s > 0.0:
-            inv = 1.0 / s
-            for j in range(k):
-                gamma[t, j] *= inv
+            new[j] = prev[j] * beta[j]
+            s += new[j]
+        inv = 1.0 / s if s > 0.0 else 1.0
+        for j in range(k):
+            gamma[t, j] = new[j] * inv
+    for i in range(k):
+        for j in range(k):
+            outer[i, j] += acc_outer[i, j]
     return loglik
 
 
