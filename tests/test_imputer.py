@@ -72,6 +72,37 @@ def test_monotone_bivariate_pattern_gives_the_closed_form_mle():
     np.testing.assert_allclose(default.covariance_, cov, rtol=1e-5)
 
 
+def test_monotone_trivariate_pattern_gives_the_sequential_regression_mle():
+    # y1 complete; y2 missing in some rows; y3 missing wherever y2 is and more:
+    # the MLE is the marginal of y1, the regression of y2 on y1 (rows with y2),
+    # and the regression of y3 on (y1, y2) (rows with y3), chained.
+    rng = np.random.default_rng(11)
+    n = 200
+    cov = np.array([[2.0, 1.2, 0.8], [1.2, 1.5, 0.9], [0.8, 0.9, 1.3]])
+    X = rng.multivariate_normal([1.0, 2.0, 3.0], cov, size=n)
+    u = rng.uniform(size=n)
+    X[u < 0.25, 1] = np.nan
+    X[u < 0.5, 2] = np.nan
+
+    mean = np.array([X[:, 0].mean(), 0.0, 0.0])
+    sigma = np.zeros((3, 3))
+    sigma[0, 0] = X[:, 0].var()
+    for j in (1, 2):
+        rows = ~np.isnan(X[:, j])
+        design = np.c_[np.ones(rows.sum()), X[rows, :j]]
+        coef, *_ = np.linalg.lstsq(design, X[rows, j], rcond=None)
+        resid = np.mean((X[rows, j] - design @ coef) ** 2)
+        beta = coef[1:]
+        mean[j] = coef[0] + beta @ mean[:j]
+        sigma[j, :j] = sigma[:j, j] = sigma[:j, :j] @ beta
+        sigma[j, j] = resid + beta @ sigma[:j, :j] @ beta
+
+    imp = EMImputer(reg_covar=0.0, tol=1e-14, accelerate="squarem").fit(X)
+    np.testing.assert_allclose(imp.mean_, mean, rtol=1e-8)
+    np.testing.assert_allclose(imp.covariance_, sigma, rtol=1e-7)
+    np.testing.assert_allclose(imp.loglik_, observed_loglik(X, mean, sigma), rtol=1e-12)
+
+
 def test_complete_data_gives_the_sample_mean_and_covariance():
     X = np.random.default_rng(2).normal(size=(50, 3)) * [1.0, 2.0, 3.0]
     imp = EMImputer(reg_covar=0.0).fit(X)
