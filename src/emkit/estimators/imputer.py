@@ -50,8 +50,12 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         observed-data log-likelihood made by one EM step (the engine receives
         ``tol * n_samples``, see :mod:`emkit.engine`).
     reg_covar : float, default 1e-6
-        Added to the covariance diagonals in every M-step; 0 gives the exact MLE
-        but needs more rows than columns and no constant column.
+        Added to the covariance diagonals in every M-step. EM runs on
+        standardized columns (centred on the observed means, divided by the
+        observed standard deviations; one common scale for ``"spherical"``), so
+        this is relative to each column's variance and the fit does not depend
+        on the data's units. 0 gives the exact MLE but needs more rows than
+        columns and no constant column.
     sample_posterior : bool, default False
         If True, ``transform`` draws each row's missing entries from their
         conditional distribution (for multiple imputation) instead of using the
@@ -256,70 +260,87 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self._check_params()
         X = self._validate_X(X, reset=True)
         self._check_fit_data(X)
-        data = find_patterns(X)
+        # EM runs on standardized columns, so that reg_covar is relative to each
+        # column's spread and nothing overflows at extreme scales; the results
+        # are mapped back exactly (an affine change of variables).
+        center = np.nanmean(X, axis=0)
+        scale = self._column_scale(np.nanstd(X, axis=0))
+        data = find_patterns((X - center) / scale)
+        # log-likelihood of X = that of the standardized data - log-Jacobian
+        log_jacobian = float((~np.isnan(X)).sum(axis=0) @ np.log(scale))
         model = MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
-        init = self._initial_params(X)
+        init = self._initial_params((X - center) / scale)
         history: list[tuple[int, np.ndarray, float]] = []
 
         def class_mean(params: dict) -> np.ndarray:
-            return np.asarray(params["weights"]) @ np.asarray(params["means"])
+            return center + scale * (np.asarray(params["weights"]) @ np.asarray(params["means"]))
 
         def record(step: Step) -> None:
-            history.append((step.iteration, class_mean(step.params), step.loglik))
+            history.append((step.iteration, class_mean(step.params), step.loglik - log_jacobian))
             if self.verbose:
-                print(f"EMImputer iteration {step.iteration}: loglik {step.loglik:.6f}, "
-                      f"gain {step.gain:.3e}")
+                print(f"EMImputer iteration {step.iteration}: loglik "
+                      f"{step.loglik - log_jacobian:.6f}, gain {step.gain:.3e}")
 
         result = em(model, data, init, tol=float(self.tol) * len(X), max_iter=int(self.max_iter),
                     accelerate=self.accelerate, callback=record)
-        self._set_fitted(result.params, data)
+        self._set_fitted(result.params, data, center, scale)
         self.n_iter_ = int(result.n_iter)
         self.converged_ = bool(result.converged)
-        self.loglik_ = float(result.loglik)
+        self.loglik_ = float(result.loglik) - log_jacobian
         means = np.vstack([class_mean(init)] + [h[1] for h in history])
         change = np.r_[np.nan, np.abs(np.diff(means, axis=0)).max(axis=1)]
         self.history_ = {
             "iteration": np.arange(len(means)),
             "means": means,
             "change": change,
-            "loglik": np.r_[result.logliks[0], [h[2] for h in history]],
+            "loglik": np.r_[result.logliks[0] - log_jacobian, [h[2] for h in history]],
         }
         return self
 
-    def _set_fitted(self, params: dict, data: Any) -> None:
+    def _column_scale(self, spread: np.ndarray) -> np.ndarray:
+        """Positive per-column scales; one common scale for spherical covariances."""
+        spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+        if self.covariance_type == "spherical":  # keep the model spherical
+            spread = np.full_like(spread, np.exp(np.log(spread).mean()))
+        return spread
+
+    def _set_fitted(self, params: dict, data: Any, center: np.ndarray,
+                    scale: np.ndarray) -> None:
+        """Map standardized parameters back to the data's units and store them."""
         for name in ("mean_", "covariance_", "weights_", "means_", "covariances_"):
             self.__dict__.pop(name, None)
+        outer_scale = np.outer(scale, scale)
+        cov = np.asarray(params["covariances"])
         if self.n_components > 1:
             self.weights_ = params["weights"]
-            self.means_ = params["means"]
-            self.covariances_ = params["covariances"]
+            self.means_ = center + scale * params["means"]
+            if self.covariance_type in ("full", "tied"):
+                self.covariances_ = cov * outer_scale
+            elif self.covariance_type == "diag":
+                self.covariances_ = cov * scale**2
+            else:
+                self.covariances_ = cov * scale[0] ** 2
             self.standard_errors_ = None
             return
-        d = params["means"].shape[1]
-        cov = np.asarray(params["covariances"])
-        self.mean_ = params["means"][0]
+        d = len(scale)
+        mean_z = params["means"][0]
         if self.covariance_type in ("full", "tied"):
-            self.covariance_ = cov.reshape(d, d)
+            cov_z = cov.reshape(d, d)
         elif self.covariance_type == "diag":
-            self.covariance_ = np.diag(cov.reshape(d))
+            cov_z = np.diag(cov.reshape(d))
         else:
-            self.covariance_ = np.eye(d) * float(cov.reshape(-1)[0])
+            cov_z = np.eye(d) * float(cov.reshape(-1)[0])
+        self.mean_ = center + scale * mean_z
+        self.covariance_ = cov_z * outer_scale
         if self.covariance_type in ("full", "tied"):
-            info = normal_observed_information(data, self.mean_, self.covariance_)
-            var = np.diag(np.linalg.inv(info))[:d]
+            info = normal_observed_information(data, mean_z, cov_z)
+            var_z = np.diag(np.linalg.inv(info))[:d]
         else:  # independent columns: each mean is the mean of its observed values
             n_obs = np.zeros(d)
             for group in data.groups:
                 n_obs[group.observed] += group.weights.sum()
-            var = np.diag(self.covariance_) / n_obs
-        self.standard_errors_ = np.sqrt(var)
-
-    def _params(self) -> dict:
-        if self.n_components > 1:
-            return {"weights": self.weights_, "means": self.means_,
-                    "covariances": self.covariances_}
-        return {"weights": np.ones(1), "means": self.mean_[None],
-                "covariances": self.covariance_[None]}
+            var_z = np.diag(cov_z) / n_obs
+        self.standard_errors_ = scale * np.sqrt(var_z)
 
     # ------------------------------------------------------------------ transforming
     def transform(self, X: Any) -> np.ndarray:
@@ -343,9 +364,43 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         # the fitted K=1 covariance is always stored as a full matrix
         ctype = "full" if self.n_components == 1 else self.covariance_type
         model = MissingGaussianMixtureModel(ctype, self.reg_covar)
+        center, scale, params = self._standardized_params()
+        Z = (X - center) / scale
         if self.sample_posterior:
-            return model.sample_conditional(X, self._params(), self.random_state)
-        return model.conditional_expectation(X, self._params())
+            Z = model.sample_conditional(Z, params, self.random_state)
+        else:
+            Z = model.conditional_expectation(Z, params)
+        out = X.copy()
+        missing = np.isnan(X)
+        out[missing] = (center + scale * Z)[missing]
+        return out
+
+    def _standardized_params(self) -> tuple[np.ndarray, np.ndarray, dict]:
+        """The fitted parameters in standardized units (centre and scale from themselves)."""
+        if self.n_components == 1:
+            center, cov = self.mean_, self.covariance_
+            scale = self._column_scale(np.sqrt(np.diag(cov)))
+            return center, scale, {"weights": np.ones(1), "means": np.zeros((1, len(center))),
+                                   "covariances": (cov / np.outer(scale, scale))[None]}
+        w, means, cov = self.weights_, self.means_, np.asarray(self.covariances_)
+        center = w @ means
+        d = means.shape[1]
+        if self.covariance_type in ("full", "tied"):
+            var = np.diagonal(cov, axis1=-2, axis2=-1)
+        elif self.covariance_type == "diag":
+            var = cov
+        else:
+            var = np.repeat(cov[:, None], d, axis=1)
+        var = np.broadcast_to(var, means.shape)
+        scale = self._column_scale(np.sqrt(w @ (var + (means - center) ** 2)))
+        if self.covariance_type in ("full", "tied"):
+            cov_z = cov / np.outer(scale, scale)
+        elif self.covariance_type == "diag":
+            cov_z = cov / scale**2
+        else:
+            cov_z = cov / scale[0] ** 2
+        return center, scale, {"weights": w, "means": (means - center) / scale,
+                               "covariances": cov_z}
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, Any]:
