@@ -176,6 +176,22 @@ def test_other_covariance_types(ctype):
     assert np.all(imp.standard_errors_ > 0)
 
 
+def test_default_fit_does_not_depend_on_the_units_of_each_column():
+    _, Xm, _ = correlated_data(n=150, d=3, seed=12)
+    a, b = np.array([1e-6, 1.0, 1e5]), np.array([3.0, -1e4, 0.0])  # per-column units
+    base = EMImputer().fit(Xm)
+    moved = EMImputer().fit(Xm * a + b)
+    np.testing.assert_allclose(moved.mean_, base.mean_ * a + b, rtol=1e-9)
+    np.testing.assert_allclose(moved.covariance_, base.covariance_ * np.outer(a, a), rtol=1e-8)
+    np.testing.assert_allclose(moved.standard_errors_, base.standard_errors_ * a, rtol=1e-8)
+    np.testing.assert_allclose(moved.transform(Xm * a + b), base.transform(Xm) * a + b,
+                               rtol=1e-9)
+    # the log-likelihood changes by the log-Jacobian of the change of units
+    n_obs = (~np.isnan(Xm)).sum(axis=0)
+    np.testing.assert_allclose(moved.loglik_, base.loglik_ - n_obs @ np.log(a), rtol=1e-10)
+    assert moved.n_iter_ == base.n_iter_
+
+
 # ----------------------------------------------------------------- transform
 def test_transform_leaves_observed_entries_bit_for_bit():
     _, Xm, mask = correlated_data(seed=7)
