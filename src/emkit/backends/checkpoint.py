@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Step
-from ..exceptions import ModelFileError
-from ..persistence import _checksum, _decode, _encode, _read_archive
+from ..persistence import _checksum, _decode, _encode, read_verified
 
 __all__ = ["Checkpointer", "Checkpoint", "resume", "read_checkpoint", "chain_callbacks"]
 
@@ -103,17 +102,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         (a ``ValueError``) when the file is missing, not a checkpoint, of another
         version, or fails its checksum.
     """
-    path = Path(path)
-    meta, arrays = _read_archive(path)
-    if meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is not an emkit checkpoint (format {meta.get('format')!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} is checkpoint version {meta.get('version')!r}; this emkit reads "
-            f"version {FORMAT_VERSION}"
-        )
-    if meta.get("checksum") != _checksum(meta, arrays):
-        raise ModelFileError(f"{path} failed its checksum: the file was modified or damaged")
+    meta, arrays = read_verified(Path(path), FORMAT_NAME, FORMAT_VERSION, "checkpoint")
     return Checkpoint(
         params=_decode(meta["params"], arrays),
         iteration=int(meta["iteration"]),
