@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.linalg import lapack
 
 from .gaussian_math import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
 from .gaussian_mixture import gaussian_mixture_m_step
@@ -187,22 +186,8 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
 
 
 def _precision_cholesky_stack(covariances: np.ndarray) -> np.ndarray:
-    """:func:`~emkit.models.gaussian_math.precision_cholesky` (full) for many small blocks.
-
-    Same result, ``U = inv(cholesky(S)).T``, computed with LAPACK's ``potrf`` and
-    ``trtri`` directly: the E-step factorizes one small block per pattern and
-    component, and a BLAS triangular solve with a matrix right-hand side costs
-    milliseconds per call on a busy multi-threaded BLAS.
-    """
-    out = np.empty_like(covariances)
-    for k, cov in enumerate(covariances):
-        lower, info = lapack.dpotrf(cov, lower=1, clean=1)
-        if info == 0:
-            inverse, info = lapack.dtrtri(lower, lower=1)
-        if info != 0:
-            return precision_cholesky(covariances, "full")  # raises its clear ValueError
-        out[k] = inverse.T
-    return out
+    """:func:`~emkit.models.gaussian_math.precision_cholesky` (full) of a (K, D, D) stack."""
+    return precision_cholesky(covariances, "full")
 
 
 def _as_full(covariances: np.ndarray, covariance_type: str, k: int, d: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gaussian_math import LOG_2PI
+from .gaussian_math import LOG_2PI, precision_cholesky
 from .mclust_msteps import (
     INNER_MAX_ITER,
     INNER_TOL,
@@ -49,26 +49,12 @@ def n_mixture_parameters(model: str, n_components: int, n_features: int) -> int:
 def precision_cholesky_full(covariances: np.ndarray) -> np.ndarray:
     """Upper factors ``U`` with ``U @ U.T = inv(Sigma_k)``, shape (K, D, D).
 
-    The same result as :func:`emkit.models.gaussian_math.precision_cholesky` with
-    ``"full"``, computed by batched NumPy calls: with small ``D`` and a busy
-    multi-threaded BLAS, SciPy's per-matrix ``solve_triangular`` was measured at
-    ~20 ms per 2x2 call, which dominated whole fits.
-
     Raises
     ------
     ValueError
         When a covariance is not positive definite.
     """
-    try:
-        lower = np.linalg.cholesky(covariances)
-    except np.linalg.LinAlgError:
-        bad = [k for k, c in enumerate(covariances) if np.any(np.linalg.eigvalsh(c) <= 0)]
-        raise ValueError(
-            f"the covariance of component {bad[0] if bad else '?'} is singular or not "
-            "positive definite (a component collapsed onto too few points); use fewer "
-            "components or set reg_covar > 0"
-        ) from None
-    return np.triu(np.swapaxes(np.linalg.inv(lower), 1, 2))
+    return precision_cholesky(covariances, "full")
 
 
 def log_gaussian_full(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
