@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 from scipy.special import logsumexp
@@ -29,13 +29,17 @@ from emkit.distributions import (
     Gaussian,
     LogNormal,
     Poisson,
+    StudentT,
 )
 from emkit.models.dawid_skene import DawidSkeneEM, Ratings
 from emkit.models.gaussian_mixture import GaussianMixtureModel
 from emkit.models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
 from emkit.models.mixture import MixtureEM
 
-PROPERTY = settings(max_examples=8, deadline=None)
+# No shrinking: the inputs are seeds, and shrinking a failure would cost minutes here.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+PROPERTY = settings(max_examples=8, deadline=None, phases=NO_SHRINK)
+FEW = settings(max_examples=2, deadline=None, phases=NO_SHRINK)  # per parametrized family
 COV_TYPES = ("full", "tied", "diag", "spherical")
 seeds = st.integers(0, 2**16)
 
@@ -223,13 +227,15 @@ def _family_data(name: str, rng: np.random.Generator, n: int) -> tuple[object, n
     if name == "categorical":
         return Categorical(), np.r_[rng.choice(3, (half, 2), p=[.7, .2, .1]),
                                     rng.choice(3, (n - half, 2), p=[.1, .2, .7])].astype(float)
+    if name == "student-t":
+        return StudentT(), np.r_[rng.standard_t(4, (half, 2)), 5 + rng.standard_t(4, (n - half, 2))]
     cov = name.split("-")[1]
     return Gaussian(covariance_type=cov), np.r_[rng.normal(0, 1, (half, 2)),
                                                 rng.normal(4, 1, (n - half, 2))]
 
 
 FAMILIES = ("poisson", "exponential", "gamma", "lognormal", "bernoulli", "categorical",
-            "gaussian-full", "gaussian-diag", "gaussian-spherical", "gaussian-tied")
+            "student-t", "gaussian-full", "gaussian-diag", "gaussian-spherical", "gaussian-tied")
 
 
 def _scipy_rows(name: str, X: np.ndarray, weights, comps) -> np.ndarray:
@@ -249,6 +255,8 @@ def _scipy_rows(name: str, X: np.ndarray, weights, comps) -> np.ndarray:
         elif name == "categorical":
             probs = np.asarray(c.probs).reshape(X.shape[1], -1)
             lp = np.log(probs[np.arange(X.shape[1]), X.astype(int)]).sum(axis=1)
+        elif name == "student-t":
+            lp = sps.multivariate_t(c.mean, c.covariance, df=c.dof).logpdf(X)
         else:
             cov = np.asarray(c.covariance)
             if cov.ndim == 0:
@@ -260,8 +268,9 @@ def _scipy_rows(name: str, X: np.ndarray, weights, comps) -> np.ndarray:
     return logsumexp(np.stack(terms, axis=1), axis=1)
 
 
-@PROPERTY
-@given(seed=seeds, name=st.sampled_from(FAMILIES), k=st.integers(1, 3))
+@pytest.mark.parametrize("name", FAMILIES)
+@FEW
+@given(seed=seeds, k=st.integers(1, 3))
 def test_mixture_model_is_monotone_valid_and_scored_like_scipy(seed, name, k):
     rng = np.random.default_rng(seed)
     template, X = _family_data(name, rng, 40)
@@ -291,8 +300,10 @@ def test_mixture_model_is_monotone_valid_and_scored_like_scipy(seed, name, k):
     np.testing.assert_allclose(a.score(X), rows.mean(), rtol=1e-9)
 
 
-@PROPERTY
-@given(seed=seeds, name=st.sampled_from(FAMILIES))
+@pytest.mark.parametrize("name", FAMILIES)
+@FEW
+@given(seed=seeds)
+@example(seed=1)  # student-t: a plain step inside SQUAREM lowers the likelihood by 1e-7
 def test_mixture_em_direct_squarem_reaches_a_plain_fixed_point(seed, name):
     rng = np.random.default_rng(seed)
     template, X = _family_data(name, rng, 40)

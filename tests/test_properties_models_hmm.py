@@ -15,7 +15,8 @@ import itertools
 import warnings
 
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 from scipy.special import logsumexp
@@ -23,7 +24,10 @@ from scipy.special import logsumexp
 import emkit
 from emkit.engine import observe
 
-PROPERTY = settings(max_examples=6, deadline=None)
+# No shrinking: the inputs are seeds, and shrinking a failure would cost minutes here.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+PROPERTY = settings(max_examples=4, deadline=None, phases=NO_SHRINK)
+PER_KIND = settings(max_examples=2, deadline=None, phases=NO_SHRINK)  # tests over KINDS
 seeds = st.integers(0, 2**16)
 KINDS = ("gaussian-diag", "gaussian-full", "gaussian-tied", "gaussian-spherical",
          "gmm-diag", "gmm-full", "categorical", "poisson")
@@ -173,8 +177,9 @@ def attrs_of(est) -> dict:
 
 
 # ------------------------------------------------------------------------------ tests
-@PROPERTY
-@given(seed=seeds, kind=st.sampled_from(KINDS), k=st.integers(1, 3))
+@pytest.mark.parametrize("kind", KINDS)
+@PER_KIND
+@given(seed=seeds, k=st.integers(1, 3))
 def test_hmm_plain_em_is_monotone_valid_and_scores_by_forward_recursion(seed, kind, k):
     rng = np.random.default_rng(seed)
     est, X, lengths = make_problem(kind, rng, k)
@@ -193,8 +198,10 @@ def test_hmm_plain_em_is_monotone_valid_and_scores_by_forward_recursion(seed, ki
     assert after >= before - 1e-6 * abs(before)
 
 
-@PROPERTY
-@given(seed=seeds, kind=st.sampled_from(KINDS))
+@pytest.mark.parametrize("kind", KINDS)
+@PER_KIND
+@given(seed=seeds)
+@example(seed=43176)  # gmm-diag: a plain step inside SQUAREM lowers the likelihood by 2.6 %
 def test_hmm_squarem_ends_at_a_plain_em_fixed_point(seed, kind):
     rng = np.random.default_rng(seed)
     est, X, lengths = make_problem(kind, rng, 2)
@@ -269,8 +276,9 @@ def test_hmm_invariant_to_sequence_order_and_state_labels(seed, kind):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9, err_msg=name)
 
 
-@PROPERTY
-@given(seed=seeds, kind=st.sampled_from(KINDS), k=st.integers(2, 3))
+@pytest.mark.parametrize("kind", KINDS)
+@PER_KIND
+@given(seed=seeds, k=st.integers(2, 3))
 def test_hmm_inference_equals_enumerating_every_state_path(seed, kind, k):
     rng = np.random.default_rng(seed)
     est, X, _ = make_problem(kind, rng, k)

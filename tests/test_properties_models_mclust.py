@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 from scipy.special import logsumexp
@@ -29,7 +29,8 @@ from emkit.models.mclust import MclustModel, partition_stats
 from emkit.models.mclust_msteps import MCLUST_MODELS
 from emkit.models.mixture import MixtureEM
 
-PROPERTY = settings(max_examples=8, deadline=None)
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # seeds: shrinking costs minutes
+PROPERTY = settings(max_examples=8, deadline=None, phases=NO_SHRINK)
 seeds = st.integers(0, 2**16)
 models = st.sampled_from(MCLUST_MODELS)
 
@@ -62,6 +63,7 @@ def mixture_logpdf(X, params) -> np.ndarray:
 
 @PROPERTY
 @given(seed=seeds, name=models, k=st.integers(1, 3))
+@example(seed=65536, name="VEE", k=3)  # a plain step inside SQUAREM lowers the likelihood
 def test_mclust_em_is_monotone_valid_and_scored_like_scipy(seed, name, k):
     rng = np.random.default_rng(seed)
     X = blobs(rng)
@@ -129,7 +131,7 @@ def test_mclust_estimator_reproducible_and_scored_like_scipy(seed, name):
                                rtol=1e-12)
 
 
-@settings(max_examples=3, deadline=None)
+@settings(max_examples=3, deadline=None, phases=NO_SHRINK)
 @given(seed=seeds)
 def test_select_model_table_recomputes_and_best_is_the_minimum(seed):
     rng = np.random.default_rng(seed)
@@ -193,7 +195,7 @@ def _leaves(tree):
         yield np.asarray(tree, dtype=float)
 
 
-@settings(max_examples=3, deadline=None)
+@settings(max_examples=3, deadline=None, phases=NO_SHRINK)
 @given(seed=seeds, chunk=st.integers(7, 40))
 def test_dask_partitions_give_the_in_memory_em_path(seed, chunk):
     import dask.array as da
