@@ -98,6 +98,9 @@ def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float)
 
 _POOL: dict[str, Any] = {}
 
+#: Work (N * K * D) from which the E-step's chunks are shared between threads.
+PARALLEL_MIN_ELEMENTS = 2**22
+
 
 def _n_workers() -> int:
     try:
@@ -113,8 +116,6 @@ def _parallel_chunks(fn: Any, groups: list) -> list:
     waking its threads than computing; splitting the chunks between threads (NumPy
     and BLAS release the GIL) uses the cores instead.
     """
-    if len(groups) <= 1:
-        return [fn(g) for g in groups]
     if "controller" not in _POOL:
         from threadpoolctl import ThreadpoolController
 
@@ -122,6 +123,8 @@ def _parallel_chunks(fn: Any, groups: list) -> list:
         _POOL["executor"] = ThreadPoolExecutor(max_workers=_n_workers(),
                                                thread_name_prefix="emkit-gmm")
     with _POOL["controller"].limit(limits=1, user_api="blas"):
+        if len(groups) <= 1:
+            return [fn(g) for g in groups]
         return list(_POOL["executor"].map(fn, groups))
 
 
@@ -233,10 +236,15 @@ class GaussianMixtureModel:
         return self.chunk_size or auto_chunk_size(n_components, X.shape[1], self.covariance_type)
 
     def _groups(self, X: np.ndarray, n_components: int) -> list[tuple[int, int]]:
-        """Row ranges, one per worker thread, each a whole number of chunks."""
+        """Row ranges, one per worker thread, each a whole number of chunks.
+
+        Below ``PARALLEL_MIN_ELEMENTS`` (N * K * D) one thread does everything:
+        handing work to threads costs more than it saves on a busy machine.
+        """
         size = self._size(X, n_components)
         n_chunks = -(-len(X) // size)
-        edges = np.linspace(0, n_chunks, min(_n_workers(), n_chunks) + 1).round().astype(int)
+        workers = _n_workers() if X.size * n_components >= PARALLEL_MIN_ELEMENTS else 1
+        edges = np.linspace(0, n_chunks, min(workers, n_chunks) + 1).round().astype(int)
         return [(int(a) * size, min(int(b) * size, len(X))) for a, b in itertools.pairwise(edges)
                 if b > a]
 
