@@ -76,14 +76,15 @@ def frame_probabilities(log_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, fastmath=_FAST)
-def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma, scale,
-            outer):  # pragma: no cover - compiled
+def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma,
+            scale):  # pragma: no cover - compiled
     """Forward-backward on rows start..stop-1 of one sequence.
 
-    Fills ``alpha`` (normalized forward vectors), ``scale`` (c_t), ``gamma``
-    (posteriors) and adds ``sum_t alpha_t (b_{t+1} beta_{t+1} / c_{t+1})^T`` to
-    ``outer`` (the transition counts are ``transmat * outer``). Returns the
-    log-likelihood.
+    Fills ``alpha`` (normalized forward vectors), ``scale`` (c_t) and ``gamma``
+    (posteriors), and overwrites ``frame[t]`` by ``b_t beta_t / c_t`` (0 on the
+    sequence's first row), so that the transition counts are
+    ``transmat * (alpha[:-1].T @ frame[1:])``, one matrix product for all
+    sequences. Returns the log-likelihood.
     """
     k = startprob.shape[0]
     loglik = 0.0
@@ -111,6 +112,8 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma, scale,
             for u in range(start, stop):
                 for j in range(k):
                     gamma[u, j] = 0.0
+                    alpha[u, j] = 0.0
+                    frame[u, j] = 0.0
             return -np.inf
         inv = 1.0 / c
         for j in range(k):
@@ -119,56 +122,50 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma, scale,
         scale[t] = c
         loglik += np.log(c) + shift[t]
     beta = np.ones(k)
-    tmp = np.empty(k)
-    acc_outer = np.zeros((k, k))
     for j in range(k):
         gamma[stop - 1, j] = alpha[stop - 1, j]
     for t in range(stop - 2, start - 1, -1):
         inv = 1.0 / scale[t + 1]
         for j in range(k):
-            tmp[j] = frame[t + 1, j] * beta[j] * inv
-            prev[j] = alpha[t, j]
+            new[j] = frame[t + 1, j] * beta[j] * inv
+            frame[t + 1, j] = new[j]
         for i in range(k):
-            a = prev[i]
             acc = 0.0
             for j in range(k):
-                acc_outer[i, j] += a * tmp[j]
-                acc += transmat[i, j] * tmp[j]
+                acc += transmat[i, j] * new[j]
             beta[i] = acc
         s = 0.0
         for j in range(k):
-            new[j] = prev[j] * beta[j]
+            new[j] = alpha[t, j] * beta[j]
             s += new[j]
         inv = 1.0 / s if s > 0.0 else 1.0
         for j in range(k):
             gamma[t, j] = new[j] * inv
-    for i in range(k):
-        for j in range(k):
-            outer[i, j] += acc_outer[i, j]
+    for j in range(k):
+        frame[start, j] = 0.0
     return loglik
 
 
 @njit(cache=True, parallel=True)
 def _fb_parallel(frame, shift, offsets, startprob, transmat, groups, alpha, gamma, scale,
-                 logliks, parts):  # pragma: no cover - compiled
+                 logliks):  # pragma: no cover - compiled
     n_seq = offsets.shape[0] - 1
     for g in prange(groups):
-        lo = (n_seq * g) // groups
-        hi = (n_seq * (g + 1)) // groups
-        for s in range(lo, hi):
+        for s in range((n_seq * g) // groups, (n_seq * (g + 1)) // groups):
             logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob,
-                                 transmat, alpha, gamma, scale, parts[g])
+                                 transmat, alpha, gamma, scale)
 
 
 @njit(cache=True)
-def _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale, logliks,
-               outer):  # pragma: no cover - compiled
+def _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale,
+               logliks):  # pragma: no cover - compiled
     for s in range(offsets.shape[0] - 1):
         logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob, transmat,
-                             alpha, gamma, scale, outer)
+                             alpha, gamma, scale)
 
 
 def _forward_backward(frame, shift, offsets, startprob, transmat):
+    """Runs on ``frame`` in place (see :func:`_fb_one`)."""
     n, k = frame.shape
     n_seq = len(offsets) - 1
     gamma = np.empty((n, k))
@@ -177,20 +174,17 @@ def _forward_backward(frame, shift, offsets, startprob, transmat):
     logliks = np.empty(n_seq)
     groups = n_groups(n_seq, n)
     if groups == 1:
-        outer = np.zeros((k, k))
-        _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale, logliks,
-                   outer)
+        _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale, logliks)
     else:
-        parts = np.zeros((groups, k, k))
         _fb_parallel(frame, shift, offsets, startprob, transmat, groups, alpha, gamma, scale,
-                     logliks, parts)
-        outer = parts.sum(axis=0)
+                     logliks)
+    outer = alpha[:-1].T @ frame[1:]  # sum over t of alpha_t (b beta / c)_{t+1}^T
     return logliks, gamma, outer * transmat
 
 
 def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
                      transmat: np.ndarray, frame: np.ndarray | None = None,
-                     shift: np.ndarray | None = None
+                     shift: np.ndarray | None = None, overwrite_frame: bool = False
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scaled forward-backward over sequences stored back to back.
 
@@ -206,6 +200,8 @@ def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.n
         Emission probabilities given directly as ``exp(log_frame - shift)``
         (e.g. a categorical model's probabilities with ``shift = 0``), in
         place of ``log_frame``.
+    overwrite_frame : bool
+        Let the kernel use ``frame`` as scratch space (saves a copy).
 
     Returns
     -------
@@ -218,10 +214,13 @@ def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.n
     """
     if frame is None:
         frame, shift = frame_probabilities(np.asarray(log_frame, dtype=np.float64))
-    elif shift is None:
-        shift = np.zeros(len(frame))
-    return _forward_backward(np.ascontiguousarray(frame, dtype=np.float64),
-                             np.ascontiguousarray(shift, dtype=np.float64),
+    else:
+        # the kernel reuses the frame array as scratch: never the caller's own
+        frame = np.array(frame, dtype=np.float64, order="C",
+                         copy=not overwrite_frame or None)
+        if shift is None:
+            shift = np.zeros(len(frame))
+    return _forward_backward(frame, np.ascontiguousarray(shift, dtype=np.float64),
                              np.ascontiguousarray(offsets, dtype=np.int64),
                              np.ascontiguousarray(startprob, dtype=float),
                              np.ascontiguousarray(transmat, dtype=float))
