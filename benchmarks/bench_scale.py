@@ -338,9 +338,10 @@ def main(quick: bool = False) -> str:
             "per-chunk temporaries); each Dask worker holds a block or two at a time. "
             "The Gaussian-mixture model runs its chunks on one thread per core in every "
             "process, so two single-threaded workers on two cores run four busy "
-            "threads; the one-worker row shows the cost of that oversubscription. A "
-            "Dask iteration also pays a fixed ~0.3 s here (scatter, graph, reduction "
-            "round trips) and reads every block from the Zarr store.",
+            "threads; the one-worker row (the model's threads on both cores, one "
+            "process) is there to compare. A Dask iteration also pays a fixed cost "
+            "(parameter scatter, graph submission, reduction round trips: ~0.3 s on "
+            "this loaded machine) and reads every block from the Zarr store again.",
             "",
         ]
         return "\n".join(lines)
