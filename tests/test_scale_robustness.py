@@ -15,6 +15,7 @@ MixtureModel(Gaussian), EMImputer and GaussianHMM:
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -329,3 +330,49 @@ def test_gaussian_hmm_defaults_on_data_measured_in_hundredths(cov_type):
     hmm = quietly(emkit.GaussianHMM(2, covariance_type=cov_type, random_state=0,
                                     n_iter=30).fit, X)
     all_finite(hmm.means_, hmm.covars_, hmm.score(X))
+
+
+HUGE = np.array([[1e300, 1.0], [2.0, 3.0], [3.0, 4.0], [5.0, 1.0], [4.0, 2.0]])
+
+
+@pytest.mark.parametrize("name", ["GaussianMixture", "MixtureModel", "EMImputer", "GaussianHMM",
+                                  "MclustMixture", "select_model"])
+def test_values_whose_squares_overflow_fit_or_raise_a_clear_error(name):
+    from emkit.estimators.mclust_mixture import MclustMixture
+
+    fit = {
+        "GaussianMixture": lambda: emkit.GaussianMixture(1).fit(HUGE),
+        "MixtureModel": lambda: emkit.MixtureModel(Gaussian(), 1).fit(HUGE),
+        "EMImputer": lambda: emkit.EMImputer().fit(np.where([[0, 0], [0, 1], [0, 0], [0, 0],
+                                                             [0, 0]], np.nan, HUGE)),
+        "GaussianHMM": lambda: emkit.GaussianHMM(1).fit(HUGE),
+        "MclustMixture": lambda: MclustMixture("VVV", 1).fit(HUGE),
+        "select_model": lambda: emkit.select_model(HUGE, n_components=[1]),
+    }[name]
+    # no numpy overflow warning may escape; a ValueError must say what is wrong
+    try:
+        model = quietly(fit)
+    except ValueError as exc:
+        assert re.search("large|overflow|scale|finite", str(exc), flags=re.IGNORECASE), exc
+        return
+    assert model is not None
+
+
+def test_imputer_with_as_many_rows_as_columns():
+    # 3 rows, 3 columns, one entry missing: reg_covar keeps the covariance positive
+    # definite; the fit must not report a likelihood decrease as an inconsistency
+    X = np.array([[-11.945, 4.757, 15.571], [np.nan, 0.968, 8.934], [9.080, -6.923, -16.979]])
+    imp = quietly(emkit.EMImputer().fit, X)
+    all_finite(imp.mean_, imp.covariance_, imp.transform(X))
+
+
+@pytest.mark.parametrize("X", [np.zeros((3, 1)), np.full((6, 2), 2.5)], ids=["zeros", "constant"])
+@pytest.mark.parametrize("name", ["MclustMixture", "select_model"])
+def test_mclust_on_identical_rows_raises_a_clear_error(name, X):
+    from emkit.estimators.mclust_mixture import MclustMixture
+
+    fit = {"MclustMixture": lambda: MclustMixture("EII", 1).fit(X),
+           "select_model": lambda: emkit.select_model(X, n_components=[1, 2],
+                                                      covariance_models=["EII", "VVV"])}[name]
+    with pytest.raises(ValueError, match=r"constant|identical|singular|variance"):
+        quietly(fit)
