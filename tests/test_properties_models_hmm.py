@@ -48,7 +48,7 @@ def random_spd(rng, d: int) -> np.ndarray:
 # ----------------------------------------------------------------- problem builders
 def make_problem(kind: str, rng: np.random.Generator, k: int):
     """(estimator with init_params="" and random valid parameters set, X, lengths)."""
-    lengths = rng.integers(5, 15, size=rng.integers(1, 4))
+    lengths = rng.integers(6, 15, size=rng.integers(1, 4))
     n = int(lengths.sum())
     family, _, ctype = kind.partition("-")
     if family == "gaussian":
