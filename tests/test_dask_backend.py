@@ -148,6 +148,12 @@ def test_map_rows_is_lazy_and_matches_numpy():
     assert resp.shape == (500, 3) and resp.chunks[0] == dX.chunks[0]
     np.testing.assert_allclose(resp.compute(), proba(X), rtol=1e-12)
     np.testing.assert_array_equal(map_rows(predict, X), predict(X))
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abc")), npartitions=3)
+    from_frame = map_rows(predict, frame, dtype=np.int64)
+    assert isinstance(from_frame, da.Array)
+    np.testing.assert_array_equal(from_frame.compute(), predict(X))
 
 
 # ----------------------------------------------------------------- out-of-core
@@ -178,6 +184,13 @@ def test_open_dataset_reads_zarr_npy_and_parquet(tmp_path):
     np.testing.assert_array_equal(p.compute(), X)
     np.testing.assert_array_equal(open_dataset(tmp_path / "pq", columns=["c", "a"]).compute(),
                                   X[:, [2, 0]])
+    # one file of each kind; Parquet nulls become NaN
+    np.testing.assert_array_equal(open_dataset(tmp_path / "npy" / "part-1.npy").compute(),
+                                  np.array_split(X, 3)[1])
+    pq.write_table(pa.table({"a": pa.array([1.0, None, 3.0]), "b": pa.array([1, 2, None])}),
+                   tmp_path / "nulls.parquet")
+    np.testing.assert_array_equal(open_dataset(tmp_path / "nulls.parquet").compute(),
+                                  [[1.0, 1.0], [np.nan, 2.0], [3.0, np.nan]])
 
 
 def test_open_dataset_refuses_what_it_cannot_read(tmp_path):
