@@ -201,7 +201,7 @@ def test_hmm_plain_em_is_monotone_valid_and_scores_by_forward_recursion(seed, ki
 @pytest.mark.parametrize("kind", KINDS)
 @PER_KIND
 @given(seed=seeds)
-@example(seed=43176)  # gmm-diag: a plain step inside SQUAREM lowers the likelihood by 2.6 %
+@example(seed=5)  # gmm-diag: a plain step inside SQUAREM lowers the likelihood
 def test_hmm_squarem_ends_at_a_plain_em_fixed_point(seed, kind):
     rng = np.random.default_rng(seed)
     est, X, lengths = make_problem(kind, rng, 2)
