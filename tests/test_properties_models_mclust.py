@@ -234,3 +234,28 @@ def test_hmm_e_step_is_the_same_for_any_block_size(seed, block):
     np.testing.assert_allclose(l2, l1, rtol=1e-12)
     for a, b in zip(_leaves(s1), _leaves(s2), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
+@PROPERTY
+@given(seed=seeds, batch=st.integers(1, 50), alpha=st.floats(0.51, 1.0))
+def test_stepwise_em_first_batch_is_one_em_step_and_params_stay_valid(seed, batch, alpha):
+    from emkit.online import StepwiseEM, iter_batches
+
+    rng = np.random.default_rng(seed)
+    X = blobs(rng, n=60)
+    model = GaussianMixtureModel("full", 1e-6)
+    init = {"weights": np.full(3, 1 / 3), "means": X[:3].copy(),
+            "covariances": np.stack([np.eye(2)] * 3)}
+    whole = StepwiseEM(model, init, alpha=alpha).partial_fit(X)
+    step = quietly(emkit.em, model, X, init, tol=0, max_iter=1)
+    for key, value in step.params.items():
+        np.testing.assert_allclose(whole.params[key], value, rtol=1e-10, atol=1e-12)
+    online = StepwiseEM(model, init, alpha=alpha)
+    for piece in iter_batches(X, batch, shuffle=True, random_state=seed):
+        online.partial_fit(piece)
+        p = online.params
+        assert np.all(p["weights"] >= 0) and abs(p["weights"].sum() - 1) < 1e-10
+        for c in p["covariances"]:
+            assert np.linalg.eigvalsh(c).min() > 0
+    assert online.n_rows_seen == len(X)
+    assert online.n_batches == -(-len(X) // batch)
