@@ -97,7 +97,7 @@ class Case:
     entry: str
     bad: str
     call: Callable[[], object]
-    error: type[BaseException]
+    error: type[BaseException] | tuple[type[BaseException], ...]
     match: str
 
     @property
@@ -401,6 +401,31 @@ def _cases() -> list[Case]:
         "exceeds")
     add("emkit.load", "no such file", lambda: emkit.load("/nonexistent/model.emkit"),
         emkit.ModelFileError, "no model file")
+
+    # ---- sampling, complex and ragged input ---------------------------------------------
+    for key, name in (("ghmm", "GaussianHMM"), ("chmm", "CategoricalHMM"), ("phmm", "PoissonHMM")):
+        add(f"{name}.sample", "n_samples=0", lambda key=key: fitted(key).sample(0), V,
+            "n_samples")
+        add(f"{name}.sample", "n_samples=-3", lambda key=key: fitted(key).sample(-3), V,
+            "n_samples")
+    add("MixtureModel.sample", "n_samples=0", lambda: fitted("mm").sample(0), V, "n_samples")
+    add("GaussianMixture.sample", "n_samples=-1", lambda: fitted("gm").sample(-1), V,
+        "n_samples")
+    complex_X = X + 1j
+    add("GaussianMixture.fit", "complex X", lambda: GM(2).fit(complex_X), V, "complex")
+    add("MixtureModel.fit", "complex X", lambda: MM(Gaussian(), 2).fit(complex_X), V, "complex")
+    add("EMImputer.fit", "complex X", lambda: IMP().fit(complex_X), V, "complex")
+    add("GaussianHMM.fit", "complex X", lambda: GH(2).fit(complex_X), V, "complex")
+    ragged = [[1.0, 2.0], [3.0]]
+    for name, call in (("GaussianMixture.fit", lambda: GM(1).fit(ragged)),
+                       ("MixtureModel.fit", lambda: MM(Gaussian(), 1).fit(ragged)),
+                       ("EMImputer.fit", lambda: IMP().fit(ragged)),
+                       ("GaussianHMM.fit", lambda: GH(1).fit(ragged)),
+                       ("DawidSkene.fit", lambda: DS().fit(ragged)),
+                       ("select_model", lambda: SM(ragged, n_components=[1]))):
+        add(name, "ragged rows", call, V, "inhomogeneous|ragged|numeric|shape")
+    add("em", "model without e_step", lambda: emkit.em(object(), x1, init),
+        (ValueError, TypeError, AttributeError), "e_step")
     return c
 
 
