@@ -180,6 +180,7 @@ def attrs_of(est) -> dict:
 @pytest.mark.parametrize("kind", KINDS)
 @PER_KIND
 @given(seed=seeds, k=st.integers(1, 3))
+@example(seed=54, k=3)  # gaussian-full: the min_covar floor lowers the likelihood
 def test_hmm_plain_em_is_monotone_valid_and_scores_by_forward_recursion(seed, kind, k):
     rng = np.random.default_rng(seed)
     est, X, lengths = make_problem(kind, rng, k)
