@@ -12,14 +12,18 @@ from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .. import backends
 from ..distributions._base import Distribution, as_rng
 from ..engine import EMResult, best_of, em
 from ..models.mixture import MixtureEM
+from ..online import StepwiseEM
 from ..persistence import Persistable
 
 __all__ = ["MixtureModel"]
 
 INIT_PARAMS = ("kmeans", "random", "given")
+#: Rows sampled from Dask input to initialize a fit.
+INIT_SAMPLE_ROWS = 100_000
 
 
 class MixtureModel(BaseEstimator, Persistable):
@@ -53,6 +57,13 @@ class MixtureModel(BaseEstimator, Persistable):
     random_state : int, RandomState or None, default None
         Seeds the initialization (the same draws as scikit-learn's
         ``GaussianMixture`` with the same seed) and :meth:`sample`.
+    chunk_size : int or None, default None
+        Rows per E-step call on in-memory data (bounds the memory of the
+        responsibilities); ``None`` processes all rows at once. Dask input
+        (``dask.array.Array`` or Dask DataFrame) always runs partition by
+        partition on the current ``dask.distributed`` client.
+    online_alpha : float, default 0.6
+        Step-size exponent of stepwise EM in :meth:`partial_fit`, in (0.5, 1].
 
     Attributes
     ----------
@@ -84,7 +95,8 @@ class MixtureModel(BaseEstimator, Persistable):
     def __init__(self, distribution: Distribution | Sequence[Distribution],
                  n_components: int = 1, *, max_iter: int = 100, tol: float = 1e-3,
                  n_init: int = 1, init_params: str = "kmeans", accelerate: str | None = None,
-                 random_state: Any = None):
+                 random_state: Any = None, chunk_size: int | None = None,
+                 online_alpha: float = 0.6):
         self.distribution = distribution
         self.n_components = n_components
         self.max_iter = max_iter
@@ -93,6 +105,8 @@ class MixtureModel(BaseEstimator, Persistable):
         self.init_params = init_params
         self.accelerate = accelerate
         self.random_state = random_state
+        self.chunk_size = chunk_size
+        self.online_alpha = online_alpha
 
     # ---------------------------------------------------------------- validation
     def _templates(self) -> list[Distribution]:
@@ -194,32 +208,89 @@ class MixtureModel(BaseEstimator, Persistable):
         self
         """
         self._check_params()
-        X = self._as_matrix(X)
-        templates = self._templates()
-        if X.ndim == 2 and X.shape[0] > 0 and X.shape[1] > 0 and np.all(np.isfinite(X)):
-            templates = [t.prepare(X) for t in templates]
-        X = self._validate(X, templates)
-        k = len(templates)
-        if X.shape[0] < k:
-            raise ValueError(f"n_samples={X.shape[0]} must be >= n_components={k}")
-        model = MixtureEM(templates)
         random_state = check_random_state(self.random_state)
-        n = X.shape[0]
+        data = X if backends.is_dask(X) else None
+        if data is not None:
+            # Dask input: initialize on a sample, run the E-steps on the partitions.
+            # (fewer rows than the sample: all of them, and the same draws as NumPy input)
+            seed = None if backends.n_rows(data) <= INIT_SAMPLE_ROWS else \
+                random_state.randint(2**31)
+            X = backends.sample_rows(data, INIT_SAMPLE_ROWS, random_state=seed)
+        X, templates = self._prepare(X)
+        k = len(templates)
+        n = X.shape[0] if data is None else backends.n_rows(data)
+        if n < k:
+            raise ValueError(f"n_samples={n} must be >= n_components={k}")
+        model = MixtureEM(templates)
+        engine_model, engine_data = backends.for_input(
+            model, X if data is None else data, chunk_size=self.chunk_size)
 
         def fit_one(_: int) -> EMResult:
             init = self._initialize(X, model, random_state)
-            return em(model, X, init, tol=float(self.tol) * n, max_iter=int(self.max_iter),
-                      accelerate=self.accelerate)
+            return em(engine_model, engine_data, init, tol=float(self.tol) * n,
+                      max_iter=int(self.max_iter), accelerate=self.accelerate)
 
         best, _ = best_of(range(int(self.n_init)), fit_one)
-        self._model = model
-        self.weights_ = np.asarray(best.params["weights"], dtype=float)
-        self.components_ = model.components(best.params)
+        self._set_fitted(model, best.params, X.shape[1])
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.loglik) / n
         self.lower_bounds_ = best.logliks / n
-        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def _prepare(self, X: Any) -> tuple[np.ndarray, list[Distribution]]:
+        """Validated rows and the templates with data-dependent settings resolved."""
+        X = self._as_matrix(X)
+        templates = self._templates()
+        if X.ndim == 2 and X.shape[0] > 0 and X.shape[1] > 0 and np.all(np.isfinite(X)):
+            templates = [t.prepare(X) for t in templates]
+        return self._validate(X, templates), templates
+
+    def _set_fitted(self, model: MixtureEM, params: dict[str, Any], n_features: int) -> None:
+        self._model = model
+        self.weights_ = np.asarray(params["weights"], dtype=float)
+        self.components_ = model.components(params)
+        self.n_features_in_ = int(n_features)
+
+    def partial_fit(self, X: Any, y: Any = None) -> MixtureModel:
+        """Update the mixture with one mini-batch of a stream (stepwise EM).
+
+        The first call initializes from its batch (as :meth:`fit` would); each
+        call then makes one E-step on the batch and one M-step on a running
+        average of the per-row statistics with step size
+        ``(t + 2) ** -online_alpha`` (Cappé & Moulines 2009). One pass over the
+        data in batches of a few thousand rows lands close to the batch fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The mini-batch.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        online = getattr(self, "_online", None)
+        if online is None:
+            self._check_params()
+            X, templates = self._prepare(X)
+            if X.shape[0] < len(templates):
+                raise ValueError(f"the first batch needs at least n_components="
+                                 f"{len(templates)} rows, got {X.shape[0]}")
+            model = MixtureEM(templates)
+            init = self._initialize(X, model, check_random_state(self.random_state))
+            online = self._online = StepwiseEM(model, init, alpha=self.online_alpha)
+        else:
+            X = self._validate(self._as_matrix(X), online.model.templates)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but the mixture was fitted "
+                                 f"with {self.n_features_in_}")
+        online.partial_fit(X)
+        self._set_fitted(online.model, online.params, X.shape[1])
+        self.converged_ = False
+        self.n_iter_ = online.n_batches
+        self.lower_bound_ = online.loglik_per_row
         return self
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
@@ -234,21 +305,30 @@ class MixtureModel(BaseEstimator, Persistable):
         return model.log_joint(X, model.pack(self.weights_, self.components_))
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of each row under the mixture, shape (n_samples,)."""
-        return logsumexp(self._log_joint(X), axis=1)
+        """Log-likelihood of each row under the mixture, shape (n_samples,).
+
+        Lazy (a Dask array) on Dask input, as are :meth:`predict` and
+        :meth:`predict_proba`.
+        """
+        return backends.map_rows(lambda b: logsumexp(self._log_joint(b), axis=1), X)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per row."""
-        return float(np.mean(self.score_samples(X)))
+        values = self.score_samples(X)
+        return float(values.mean().compute() if backends.is_dask(values) else np.mean(values))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for each row, shape (n_samples, K)."""
-        lj = self._log_joint(X)
-        return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+        def block(b: np.ndarray) -> np.ndarray:
+            lj = self._log_joint(b)
+            return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+
+        return backends.map_rows(block, X, n_columns=len(self.weights_))
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of each row, shape (n_samples,)."""
-        return np.argmax(self._log_joint(X), axis=1)
+        return backends.map_rows(lambda b: np.argmax(self._log_joint(b), axis=1), X,
+                                 dtype=np.int64)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture.
