@@ -376,6 +376,7 @@ def test_imputer_is_monotone_valid_and_its_loglik_is_the_observed_likelihood(
 
 @PROPERTY
 @given(seed=seeds, k=st.integers(1, 2))
+@example(seed=1, k=2)  # a nearly collapsed component: a plain EM step lowers the likelihood
 def test_imputer_invariant_to_row_order_and_reproducible(seed, k):
     rng = np.random.default_rng(seed)
     X = _missing_normal(rng, 40, 3, 0.2)
