@@ -376,3 +376,32 @@ def test_mclust_on_identical_rows_raises_a_clear_error(name, X):
                                                       covariance_models=["EII", "VVV"])}[name]
     with pytest.raises(ValueError, match=r"constant|identical|singular|variance"):
         quietly(fit)
+
+
+def test_imputer_standard_errors_with_an_outlier_and_a_tiny_value():
+    # found by fuzzing the emkit command: 8 rows, a 1e6 outlier, a 1e-300 entry
+    X = np.array([[-1.321, 6.404, 1.049], [-5.357, 3.616, 13.040], [9.471, 1e-300, -12.654],
+                  [-6.233, 0.413, -23.250], [-2.188, -12.459, -7.323], [-5.443, -3.163, 4.116],
+                  [10.425, -1.285, 13.665], [1e6, 3.515, np.nan]])
+    imp = quietly(emkit.EMImputer(max_iter=50).fit, X)
+    all_finite(imp.mean_, imp.covariance_, imp.transform(X))
+    assert imp.standard_errors_.shape == (3,)
+
+
+def test_mclust_vvv_with_fewer_rows_than_parameters_never_reports_a_decrease():
+    # found by fuzzing `emkit select`: 10 rows, VVV with 2 components has 11 parameters
+    from emkit.estimators.mclust_mixture import MclustMixture
+
+    X = np.array([[-3.3820527447806197, -8.134123396910091],
+                  [21.610795966179577, -10.041310508106342],
+                  [8.974350015972648, 11.043125974838121], [7.0, -18.972252908543602],
+                  [-17.806398972637048, 2.0], [2.226646687525109, -3.5],
+                  [-1.8904657416632773, -1.0530658465079472],
+                  [9.740473583799217, 7.681529784031764], [2.0, -6.169671181068717],
+                  [-3.5, 1e-300]])
+    try:
+        model = quietly(MclustMixture("VVV", 2).fit, X)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    all_finite(model.weights_, model.means_, model.covariances_)
