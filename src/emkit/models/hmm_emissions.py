@@ -20,8 +20,8 @@ Gaussian statistics are centred on a constant ``center`` (the data mean, fixed
 for a whole fit) so second moments stay accurate for data far from the origin.
 
 ``min_covar`` is a true floor here (hmmlearn only uses it when initializing):
-variances below it are raised to it, and a full or tied covariance whose
-smallest eigenvalue is below it gets that much added to its diagonal.
+variances below it are raised to it, and so are the eigenvalues of a full or
+tied covariance (the exact M-step under that constraint, so EM stays monotone).
 
 An unreachable state (expected visits below ``DEAD_MASS``) gets the pooled
 data's parameters: the overall mean and covariance, symbol frequencies or mean
@@ -90,28 +90,43 @@ class Emission:
 
 
 def _floor_covariance(cov: np.ndarray, covariance_type: str, min_covar: float) -> np.ndarray:
+    """Raise variances (eigenvalues, for full/tied) below ``min_covar`` to it.
+
+    This is the exact M-step under the constraint "every eigenvalue >= min_covar":
+    ``n log det S + tr(S^-1 B)`` is minimized over that set by clipping the
+    eigenvalues of its unconstrained minimizer ``B / n``. Matrices already above
+    the floor are returned unchanged.
+    """
     if covariance_type in ("diag", "spherical"):
         return np.maximum(cov, min_covar)
     mats = cov[None] if cov.ndim == 2 else cov
     out = mats.copy()
-    lowest = np.linalg.eigvalsh(mats.reshape(-1, *mats.shape[-2:])).min(axis=-1)
-    lowest = lowest.reshape(mats.shape[:-2])
-    d = mats.shape[-1]
-    for idx in zip(*np.nonzero(lowest < min_covar), strict=True):
-        out[idx][np.arange(d), np.arange(d)] += min_covar - lowest[idx]
+    flat = out.reshape(-1, *mats.shape[-2:])
+    for i in range(len(flat)):
+        values, vectors = np.linalg.eigh(flat[i])
+        if values.min() < min_covar:
+            clipped = (vectors * np.maximum(values, min_covar)) @ vectors.T
+            flat[i] = 0.5 * (clipped + clipped.T)
     return out[0] if cov.ndim == 2 else out
 
 
-def _covariance_ok(cov: np.ndarray, covariance_type: str) -> bool:
+def _covariance_ok(cov: np.ndarray, covariance_type: str, floor: float) -> bool:
+    """Finite, and every variance (eigenvalue) at least ``floor`` (up to rounding).
+
+    The floor matters for SQUAREM: an extrapolated point below it could not be
+    reached by the floored M-step, and the next plain step would lower the
+    likelihood.
+    """
     if not np.all(np.isfinite(cov)):
         return False
+    bound = floor * (1.0 - 1e-9)
     if covariance_type in ("diag", "spherical"):
-        return bool(np.all(cov > 0))
+        return bool(np.all(cov >= bound) and np.all(cov > 0))
     try:
-        np.linalg.cholesky(cov)
+        lowest = np.linalg.eigvalsh(cov.reshape(-1, *cov.shape[-2:])).min()
     except np.linalg.LinAlgError:
         return False
-    return True
+    return bool(lowest >= bound and lowest > 0)
 
 
 def _inv_and_logdet(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,7 +285,7 @@ class GaussianEmission(Emission):
 
     def is_feasible(self, params: dict) -> bool:
         return bool(np.all(np.isfinite(params["means"]))) and _covariance_ok(
-            np.asarray(params["covars"]), self.covariance_type)
+            np.asarray(params["covars"]), self.covariance_type, self.min_covar)
 
 
 class GMMEmission(Emission):
@@ -413,7 +428,8 @@ class GMMEmission(Emission):
             return False
         cov = np.asarray(params["covars"])
         ctype = "full" if self.covariance_type == "tied" else self.covariance_type
-        return bool(np.all(np.isfinite(params["means"]))) and _covariance_ok(cov, ctype)
+        return bool(np.all(np.isfinite(params["means"]))) and _covariance_ok(
+            cov, ctype, self.min_covar)
 
 
 class CategoricalEmission(Emission):
