@@ -299,7 +299,7 @@ def main(quick: bool = False, full: bool = False) -> str:
     lines += ["", f"ratio {fit['emkit_s'] / fit['sklearn_s']:.3f}.", "",
               "Notes: medians of 3 iterations on a shared, noisy machine; ratios are "
               "emkit / scikit-learn (lower is better). emkit initializes k-means on a "
-              "30,000-row subsample above that size."]
+              "100,000-row subsample above that size."]
     return "\n".join(lines)
 
 

@@ -60,7 +60,7 @@ __all__ = ["GaussianMixture", "KMEANS_MAX_ROWS"]
 #: Above this many rows, ``init_params="kmeans"`` clusters a random subsample
 #: (k-means on all rows took ~10% of scikit-learn's default fit at 1M rows and
 #: would dominate emkit's; a few thousand rows per component locate the centres).
-KMEANS_MAX_ROWS = 30_000
+KMEANS_MAX_ROWS = 100_000
 
 
 class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
@@ -104,7 +104,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         (statistics are always summed in float64).
     chunk_size : int or None, default=None
         Rows per E-step chunk; memory is O(chunk_size * n_components * n_features).
-        None picks about 2**17 / (n_components * n_features) rows (at least 256).
+        None picks :func:`emkit.models.gaussian_mixture.auto_chunk_size` (~1 MiB per chunk).
 
     Attributes
     ----------

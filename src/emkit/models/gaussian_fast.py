@@ -13,16 +13,17 @@ Nothing changes mathematically, but the quadratic forms and second moments no
 longer cancel catastrophically when the data sit far from the origin.
 
 ``full``
-    All K precision Cholesky factors ``U_k`` (D, D) are laid side by side in one
-    (D, K*D) matrix ``W``, so whitening every row under every component is *one*
-    matrix product ``Y = Xs @ W - [d_1 U_1, ..., d_K U_K]`` of shape (C, K*D);
-    the Mahalanobis distances are the squared norms of its K blocks (the offsets
-    ride along as a row of ``W`` against a column of ones). The second moments
-    come from one more product per chunk, ``[Xs, 1]^T (r * Y)`` of shape
-    (D+1, K*D): block k holds ``sum r (x - c) y_k^T`` and ``sum r y_k``; since
-    ``y_k = (x - mu_k) U_k``, the centred moment is
-    ``(sum r (x - c) y_k^T - d_k sum r y_k^T) L_k^T``, formed once per E-step.
-    Both products have the long inner or outer dimension BLAS runs fastest on.
+    Quadratic-form log-densities: each row becomes the features
+    ``[Xs_i Xs_j for i <= j, Xs, 1]`` (D(D+1)/2 + D + 1 columns), and the log
+    weighted densities of all K components are *one* product of those features
+    with (K, F) coefficients built from the precisions ``P_k``:
+    ``-1/2 (x - d)^T P (x - d) + const`` expanded. The statistics are one more
+    product, ``resp @ features``, giving the counts, the sums and the second
+    moments of every component at once; they are centred on ``mu_k`` once per
+    E-step. Both products cost ``2 C K D(D+1)/2`` flops, the least any method
+    can (a triangular whitening plus a symmetric Gram), and no (C, K, D) array
+    is formed. (An earlier version whitened with all ``U_k`` side by side,
+    ``Xs @ [U_1 .. U_K]``; it did twice the flops and more memory passes.)
 ``tied``
     One whitening ``Xs @ U`` serves every component; log-probabilities are one
     product of (K, D+2) coefficients with the features ``[|y|^2, y, 1]``.
@@ -34,8 +35,8 @@ longer cancel catastrophically when the data sit far from the origin.
 Log-probabilities and responsibilities are laid out component-major, (K, C), so
 the log-sum-exp over components reduces along contiguous rows.
 
-Memory: the largest temporary is (C, K*D) for ``full`` (C = ``chunk_size``),
-never N x K x D.
+Memory: the largest temporary is (C, D(D+1)/2) for ``full``, (C, K, D) for
+``tied`` (C = ``chunk_size``); never N x K x D.
 """
 
 from __future__ import annotations
@@ -71,13 +72,13 @@ class ChunkWork(NamedTuple):
     Attributes
     ----------
     features : ndarray of shape (C, F)
-        ``full``: ``[x - c, 1]``; ``diag``/``spherical``: ``[(x - c)^2, x - c, 1]``;
+        ``full``: ``[(x-c)_i (x-c)_j for i <= j, x - c, 1]``;
+        ``diag``/``spherical``: ``[(x - c)^2, x - c, 1]``;
         ``tied``: ``[|y|^2, y, 1]`` with ``y = (x - c) U``. ``c`` is
         ``PreparedGaussians.centre``; the last column is always ones, so
         ``resp @ features`` yields the weighted sums and the counts at once.
     whitened : ndarray or None
-        ``full``: the whitened rows (C, K*D), block k being ``(x - mu_k) U_k``;
-        ``tied``: (C, D) ``(x - c) U``; None otherwise.
+        ``tied``: the whitened rows (C, D) ``(x - c) U``; None otherwise.
     """
 
     features: np.ndarray
@@ -107,13 +108,11 @@ class PreparedGaussians:
     dtype : numpy.dtype
         Precision of the chunk arithmetic (float64 or float32).
     whiten : ndarray
-        ``full``: (D+1, K*D), all ``U_k`` side by side over the row
-        ``-(mu_k - centre) U_k``; ``tied``: (D, D) ``U``; ``diag``: (K, D) and
-        ``spherical``: (K,) precisions. In ``dtype``.
-    coef : ndarray or None
-        For ``tied``, ``diag`` and ``spherical``: (K, F) coefficients turning a
-        chunk's features (see :class:`ChunkWork`) into log-probabilities with one
-        matrix product. In ``dtype``.
+        Precisions: ``full`` (K, D, D), ``diag`` (K, D), ``spherical`` (K,); for
+        ``tied`` the factor ``U`` (D, D). In ``dtype``.
+    coef : ndarray
+        (K, F) coefficients turning a chunk's features (see :class:`ChunkWork`)
+        into log weighted densities with one matrix product. In ``dtype``.
     """
 
     covariance_type: str
@@ -188,9 +187,7 @@ def prepare_gaussians(weights: np.ndarray | None, means: np.ndarray, covariances
     if covariance_type == "full":
         chol, prec_chol = _cholesky_full(cov)
         log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-        whiten = np.empty((d + 1, n_comp * d))
-        whiten[:d] = prec_chol.transpose(1, 0, 2).reshape(d, n_comp * d)
-        whiten[d] = -np.einsum("kd,kde->ke", shifted, prec_chol).reshape(-1)
+        whiten = np.matmul(prec_chol, prec_chol.transpose(0, 2, 1))  # precisions
     elif covariance_type == "tied":
         chol, prec_chol = _cholesky_full(cov[None])
         chol, prec_chol = chol[0], prec_chol[0]
@@ -223,14 +220,20 @@ def _quadratic_coefficients(covariance_type: str, whiten: np.ndarray, shifted: n
                             log_const: np.ndarray) -> np.ndarray | None:
     """Coefficients ``B`` with ``log w_k + log N = B @ [f(x), 1]`` for one GEMM per chunk.
 
-    diag/spherical: features ``[(x-c)^2, x-c, 1]``; tied: ``[|y|^2, y, 1]`` with
-    ``y = (x-c) U``. Expanding ``-1/2 sum_j p_j (x_j - d_j)^2 + const`` gives the
-    rows ``-1/2 [p, -2 p d, sum p d^2 - 2 const]``.
+    full: features ``[(x-c)_i (x-c)_j for i <= j, x-c, 1]``; diag/spherical:
+    ``[(x-c)^2, x-c, 1]``; tied: ``[|y|^2, y, 1]`` with ``y = (x-c) U``.
+    Expanding ``-1/2 (x - d)^T P (x - d) + const`` gives the rows
+    ``-1/2 [P_ij (2 off the diagonal), -2 P d, d^T P d - 2 const]``.
     """
     n_comp, d = shifted.shape
     if covariance_type == "full":
-        return None
-    if covariance_type == "tied":
+        rows, cols = np.triu_indices(d)
+        twice = np.where(rows == cols, 1.0, 2.0)  # x_i x_j and x_j x_i share a feature
+        quad = whiten[:, rows, cols] * twice
+        p_d = np.einsum("kij,kj->ki", whiten, shifted)
+        lin = -2.0 * p_d
+        const = np.einsum("ki,ki->k", shifted, p_d)
+    elif covariance_type == "tied":
         b = shifted @ whiten  # (K, D) whitened offsets
         quad = np.ones((n_comp, 1))
         lin = -2.0 * b
@@ -263,26 +266,23 @@ def chunk_weighted_log_prob(X: np.ndarray, prep: PreparedGaussians
     """
     dt = prep.dtype
     n_rows, d = X.shape
-    n_comp = len(prep.means)
     kind = prep.covariance_type
     centre = prep.centre.astype(dt)
     if kind == "full":
-        # [X - c, 1] @ [[U_1 .. U_K], [-(mu_k - c) U_k]]: whitening and offsets in one GEMM
-        features = np.empty((n_rows, d + 1), dtype=dt)
-        np.subtract(X, centre, out=features[:, :d])
-        features[:, d] = 1.0
-        whitened = features @ prep.whiten
-        y3 = whitened.reshape(n_rows, n_comp, d)
-        log_prob = np.einsum("ckd,ckd->kc", y3, y3)
-        log_prob *= -0.5
-        log_prob += prep.log_const.astype(dt)[:, None]
-        return log_prob, ChunkWork(features, whitened)
-    if kind == "tied":
+        n_pairs = d * (d + 1) // 2
+        features = np.empty((n_rows, n_pairs + d + 1), dtype=dt)
+        xs = np.subtract(X, centre, out=features[:, n_pairs:n_pairs + d])
+        start = 0
+        for i in range(d):  # row-major upper triangle, as np.triu_indices
+            np.multiply(xs[:, i:i + 1], xs[:, i:], out=features[:, start:start + d - i])
+            start += d - i
+        whitened = None
+    elif kind == "tied":
         whitened = (X - centre) @ prep.whiten
         features = np.empty((n_rows, d + 2), dtype=dt)
         np.einsum("cd,cd->c", whitened, whitened, out=features[:, 0])
         features[:, 1:d + 1] = whitened
-    else:
+    elif kind in ("diag", "spherical"):
         whitened = None
         features = np.empty((n_rows, 2 * d + 1), dtype=dt)
         xs = np.subtract(X, centre, out=features[:, d:2 * d])
@@ -318,32 +318,22 @@ class StatsAccumulator:
     def __init__(self, prep: PreparedGaussians):
         self.prep = prep
         n_comp, d = prep.means.shape
-        width = {"full": d + 1, "tied": d + 2}.get(prep.covariance_type, 2 * d + 1)
+        width = {"full": d * (d + 1) // 2 + d + 1,
+                 "tied": d + 2}.get(prep.covariance_type, 2 * d + 1)
         self.moments = np.zeros((n_comp, width))  # resp @ features, summed
-        if prep.covariance_type == "full":
-            # [x - c, 1]^T (r_k y_k) for every k side by side: (D+1, K*D)
-            self.cross = np.zeros((d + 1, n_comp * d))
-        elif prep.covariance_type == "tied":
+        if prep.covariance_type == "tied":
             self.gram = np.zeros((n_comp, d, d))  # sum r y y^T, y = (x - c) U
 
     def add(self, chunk: ChunkWork, resp: np.ndarray) -> None:
         """Add one chunk, given the :class:`ChunkWork` of :func:`chunk_weighted_log_prob`
         and the rows' weighted responsibilities ``resp`` (K, C), which this may
         overwrite; so may it the chunk's ``whitened`` array."""
-        n_comp, d = self.prep.means.shape
         features, whitened = chunk
         self.moments += resp @ features
         if whitened is None:
             return
-        n_rows = len(features)
-        if self.prep.covariance_type == "full":
-            # sum_i r_ik [x_i - c, 1] y_ik^T for all k in one product (y scaled in place)
-            scaled = whitened.reshape(n_rows, n_comp, d)
-            scaled *= resp.T[:, :, None]
-            self.cross += features.T @ whitened
-        else:
-            scaled = np.sqrt(resp, out=resp).T[:, :, None] * whitened[:, None, :]
-            self.gram += np.matmul(scaled.transpose(1, 2, 0), scaled.transpose(1, 0, 2))
+        scaled = np.sqrt(resp, out=resp).T[:, :, None] * whitened[:, None, :]
+        self.gram += np.matmul(scaled.transpose(1, 2, 0), scaled.transpose(1, 0, 2))
 
     def result(self) -> dict:
         """The statistics dict of the contract."""
@@ -353,12 +343,15 @@ class StatsAccumulator:
         shifted = prep.shifted_means
         n = self.moments[:, -1].copy()
         if kind == "full":
-            rx = self.moments[:, :d]
-            blocks = self.cross.reshape(d + 1, -1, d).transpose(1, 0, 2)  # (K, D+1, D)
-            # sum r (x - mu) y^T = sum r (x - c) y^T - d_k sum r y^T, and y = (x - mu) U,
-            # so sum r (x - mu)(x - mu)^T = (that) U^-1 = (that) L^T
-            centred = blocks[:, :d] - shifted[:, :, None] * blocks[:, d][:, None, :]
-            outer = np.matmul(centred, prep.chol.transpose(0, 2, 1))
+            rows, cols = np.triu_indices(d)
+            n_pairs = len(rows)
+            rx = self.moments[:, n_pairs:n_pairs + d]
+            second = np.empty((len(n), d, d))  # sum r (x - c)(x - c)^T
+            second[:, rows, cols] = self.moments[:, :n_pairs]
+            second[:, cols, rows] = self.moments[:, :n_pairs]
+            cross = shifted[:, :, None] * rx[:, None, :]
+            outer = (second - cross - cross.transpose(0, 2, 1)
+                     + n[:, None, None] * shifted[:, :, None] * shifted[:, None, :])
         elif kind == "tied":
             ry = self.moments[:, 1:d + 1]  # sum r y, y = (x - c) U
             b = shifted @ prep.prec_chol
