@@ -63,7 +63,9 @@ def auto_chunk_size(n_components: int, n_features: int, covariance_type: str) ->
     d, k = n_features, n_components
     per_row = {"full": d * (d + 1) // 2 + d + 1 + k, "tied": k * d + d + 2}.get(
         covariance_type, 2 * d + 1 + k)
-    return max(MIN_CHUNK_ROWS, CHUNK_ELEMENTS // per_row)
+    # at least MIN_CHUNK_ROWS rows, unless that would exceed 32 MiB (very large D)
+    floor = max(1, min(MIN_CHUNK_ROWS, 2**22 // per_row))
+    return max(floor, CHUNK_ELEMENTS // per_row)
 
 
 def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float) -> dict:
