@@ -68,6 +68,20 @@ def _float_X(X: Any) -> np.ndarray:
     return X
 
 
+def _gaussian_X(X: Any) -> np.ndarray:
+    """Float X whose centred squares, summed over all rows, stay finite."""
+    X = _float_X(X)
+    if X.size == 0:
+        return X
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.abs(X - X.mean(axis=0)).max()
+        fits = bool(spread * spread * len(X) < 1e307)  # False for inf/NaN as well
+    if not fits:
+        raise ValueError(f"X has values too large in magnitude (spread {spread:.3g}): the "
+                         "sums of their squares overflow; rescale the data")
+    return X
+
+
 def _kmeans_fit(X: np.ndarray, k: int, rng: np.random.RandomState) -> Any:
     from sklearn.cluster import KMeans  # heavy import, only when initializing means
 
@@ -180,7 +194,7 @@ class GaussianHMM(BaseHMM):
         self._covars_ = covars
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        X = _float_X(X)
+        X = _gaussian_X(X)
         if not fitting and hasattr(self, "means_") and X.shape[1] != self.means_.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features but the model has "
                              f"{self.means_.shape[1]}")
@@ -210,6 +224,13 @@ class GaussianHMM(BaseHMM):
                              "diag": np.tile(np.diag(cv), (k, 1)),
                              "full": np.tile(cv, (k, 1, 1)), "tied": cv}[ctype]
         return out
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        k, d = self.n_components, X.shape[1]
+        self._check_shape(params["means"], (k, d), "means_")
+        shape = {"spherical": (k,), "diag": (k, d), "full": (k, d, d),
+                 "tied": (d, d)}[self.covariance_type]
+        self._check_shape(params["covars"], shape, "covars_")
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         return rng.multivariate_normal(self.means_[state], self.covars_[state])
@@ -279,7 +300,7 @@ class GMMHMM(BaseHMM):
             raise ValueError(f"n_mix must be an integer >= 1, got {self.n_mix!r}")
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        X = _float_X(X)
+        X = _gaussian_X(X)
         if not fitting and hasattr(self, "means_") and X.shape[1] != self.means_.shape[-1]:
             raise ValueError(f"X has {X.shape[1]} features but the model has "
                              f"{self.means_.shape[-1]}")
@@ -318,6 +339,15 @@ class GMMHMM(BaseHMM):
                              "diag": np.broadcast_to(np.diag(cv), (k, m, d)),
                              "spherical": np.full((k, m), cv.mean())}[ctype].copy()
         return out
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        k, m, d = self.n_components, self.n_mix, X.shape[1]
+        self._check_shape(params["weights"], (k, m), "weights_")
+        self._check_stochastic(params["weights"], "weights_")
+        self._check_shape(params["means"], (k, m, d), "means_")
+        shape = {"spherical": (k, m), "diag": (k, m, d), "full": (k, m, d, d),
+                 "tied": (k, d, d)}[self.covariance_type]
+        self._check_shape(params["covars"], shape, "covars_")
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         j = rng.choice(self.n_mix, p=self.weights_[state])
@@ -391,6 +421,8 @@ class CategoricalHMM(BaseHMM):
         if X.ndim != 2 or X.shape[1] != 1:
             raise ValueError(f"CategoricalHMM expects X of shape (n_samples, 1) holding "
                              f"symbols, got shape {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError("X is empty: it has no rows (samples)")
         if X.dtype.kind not in "iub":
             if X.dtype.kind != "f" or not np.all(np.isfinite(X)) or np.any(X != np.round(X)):
                 raise ValueError("CategoricalHMM symbols must be non-negative integers")
@@ -413,6 +445,11 @@ class CategoricalHMM(BaseHMM):
             return {}
         p = rng.rand(self.n_components, self._n_symbols(X))
         return {"emissionprob": p / p.sum(axis=1, keepdims=True)}
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        self._check_shape(params["emissionprob"], (self.n_components, self._n_symbols(X)),
+                          "emissionprob_")
+        self._check_stochastic(params["emissionprob"], "emissionprob_")
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         cdf = np.cumsum(self.emissionprob_[state])
@@ -482,6 +519,12 @@ class PoissonHMM(BaseHMM):
         if mean > 0 and var > 0:
             return {"lambdas": rng.gamma(shape=mean**2 / var, scale=var / mean, size=shape)}
         return {"lambdas": np.full(shape, max(mean, 1e-3)) * rng.uniform(0.5, 1.5, shape)}
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        lam = params["lambdas"]
+        self._check_shape(lam, (self.n_components, X.shape[1]), "lambdas_")
+        if not np.all(np.isfinite(lam)) or np.any(lam < 0):
+            raise ValueError("lambdas_ must be finite and non-negative")
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         return rng.poisson(self.lambdas_[state])

@@ -115,9 +115,19 @@ class BaseHMM(Persistable, BaseEstimator):
         if self.implementation not in IMPLEMENTATIONS:
             raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got "
                              f"{self.implementation!r}")
-        n_init = self.n_init
-        if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
-            raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}")
+        for name in ("n_init", "n_iter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.number)) \
+                or not self.tol >= 0:
+            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+        if self.accelerate not in (None, "squarem"):
+            raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
+        min_covar = getattr(self, "min_covar", 0.0)
+        if isinstance(min_covar, bool) or not isinstance(min_covar, (int, float, np.number)) \
+                or not min_covar >= 0:
+            raise ValueError(f"min_covar must be a non-negative number, got {min_covar!r}")
         letters = "st" + self._letters
         _check_letters(self.params, letters, "params")
         _check_letters(self.init_params, letters, "init_params")
@@ -158,7 +168,16 @@ class BaseHMM(Persistable, BaseEstimator):
             params[key] = emission[key] if key in emission else self._given(attr, None)
         self._check_stochastic(params["startprob"], "startprob_")
         self._check_stochastic(params["transmat"], "transmat_")
+        self._check_emission_params(params, X)
         return params
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        """Raise ``ValueError`` naming a starting emission parameter of the wrong shape/value."""
+
+    @staticmethod
+    def _check_shape(value: np.ndarray, shape: tuple, name: str) -> None:
+        if value.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
 
     def _given(self, attr: str, shape: tuple | None) -> np.ndarray:
         if not hasattr(self, attr):
@@ -285,6 +304,9 @@ class BaseHMM(Persistable, BaseEstimator):
         X : ndarray of shape (n_samples, n_features)
         state_sequence : ndarray of shape (n_samples,)
         """
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+                or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         params = self._current_params()
         rng = check_random_state(self.random_state if random_state is None else random_state)
         start_cdf = np.cumsum(params["startprob"])
