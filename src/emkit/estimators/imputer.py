@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .. import backends
 from ..engine import Step, em
 from ..models.gaussian_math import COVARIANCE_TYPES
 from ..models.gaussian_mixture import gaussian_mixture_m_step
@@ -29,6 +30,21 @@ from ..models.missing_normal_information import normal_observed_information
 from ..persistence import Persistable
 
 __all__ = ["EMImputer"]
+
+
+#: Rows sampled from Dask input for the first guess.
+INIT_SAMPLE_ROWS = 100_000
+
+
+def _summed_information(data: Any, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """Observed information of the normal, summed over Dask partitions when ``data`` is Dask."""
+    if not backends.is_dask(data):
+        return normal_observed_information(data, mean, covariance)
+    import dask
+
+    blocks = data.to_delayed().ravel()
+    parts = [dask.delayed(normal_observed_information)(b, mean, covariance) for b in blocks]
+    return np.sum(dask.compute(*parts), axis=0)
 
 
 class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -170,14 +186,18 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         names = getattr(self, "feature_names_in_", None)
         return f"column {j} ({names[j]!r})" if names is not None else f"column {j}"
 
-    def _check_fit_data(self, X: np.ndarray) -> None:
-        n, d = X.shape
+    def _check_fit_data(self, X: np.ndarray, *, n_rows: int | None = None,
+                        n_observed: np.ndarray | None = None,
+                        spread: np.ndarray | None = None) -> None:
+        """Refuse data the model cannot be fitted to (summaries may be precomputed)."""
+        n = X.shape[0] if n_rows is None else n_rows
+        d = X.shape[1]
         if n < self.n_components + 1:
             raise ValueError(
                 f"EMImputer with n_components={self.n_components} needs at least "
                 f"{self.n_components + 1} rows (n_samples = {n} given)"
             )
-        observed = (~np.isnan(X)).sum(axis=0)
+        observed = (~np.isnan(X)).sum(axis=0) if n_observed is None else n_observed
         for j in np.flatnonzero(observed == 0):
             raise ValueError(f"{self._column_name(j)} is entirely missing; drop it")
         for j in np.flatnonzero(observed < 2):
@@ -191,7 +211,8 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                     f"with reg_covar=0 the covariance of {d} columns needs more than {d} "
                     f"rows, got {n}; set reg_covar > 0"
                 )
-            for j in np.flatnonzero(np.nanstd(X, axis=0) == 0):
+            spread = np.nanstd(X, axis=0) if spread is None else spread
+            for j in np.flatnonzero(spread == 0):
                 raise ValueError(
                     f"{self._column_name(j)} is constant; with reg_covar=0 its variance "
                     "is zero: set reg_covar > 0 or drop it"
@@ -258,6 +279,8 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             rows for the model.
         """
         self._check_params()
+        if backends.is_dask(X):
+            return self._fit_dask(X)
         X = self._validate_X(X, reset=True)
         self._check_fit_data(X)
         # EM runs on standardized columns, so that reg_covar is relative to each
@@ -266,10 +289,55 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         center = np.nanmean(X, axis=0)
         scale = self._column_scale(np.nanstd(X, axis=0))
         data = find_patterns((X - center) / scale)
-        # log-likelihood of X = that of the standardized data - log-Jacobian
-        log_jacobian = float((~np.isnan(X)).sum(axis=0) @ np.log(scale))
-        model = MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
         init = self._initial_params((X - center) / scale)
+        n_observed = (~np.isnan(X)).sum(axis=0)
+        return self._run_em(data, data, init, center, scale, n_observed, len(X))
+
+    def _fit_dask(self, X: Any) -> EMImputer:
+        """:meth:`fit` on a Dask array or DataFrame: E-steps run on its partitions.
+
+        The column summaries are computed in one pass, the first guess on a
+        sample of rows, and the standard errors from information matrices summed
+        over the partitions (the observed information adds up over rows).
+        """
+        import dask
+        import dask.array as da
+
+        names = list(X.columns) if hasattr(X, "columns") else None
+        if names is not None:
+            X = X.to_dask_array(lengths=True)
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+            raise ValueError(f"EMImputer needs a 2-D numeric array, got {X.ndim}-D {X.dtype}")
+        if names is not None and all(isinstance(c, str) for c in names):
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        else:
+            self.__dict__.pop("feature_names_in_", None)
+        X = X.astype(np.float64)
+        observed = ~da.isnan(X)
+        with np.errstate(invalid="ignore", divide="ignore"):  # empty columns: checked below
+            n_observed, n_inf, n_empty, center, spread = dask.compute(
+                observed.sum(axis=0), da.isinf(X).sum(), (~observed).all(axis=1).sum(),
+                da.nanmean(X, axis=0), da.nanstd(X, axis=0))
+        if n_inf:
+            raise ValueError("X contains infinite values; mark missing entries with NaN")
+        if n_empty:
+            raise ValueError(f"{n_empty} row(s) have every entry missing; there is nothing "
+                             "to condition on: drop them")
+        n, d = int(X.shape[0]), int(X.shape[1])
+        self.n_features_in_ = d
+        sample = backends.sample_rows(X, INIT_SAMPLE_ROWS, random_state=self.random_state)
+        self._check_fit_data(sample, n_rows=n, n_observed=n_observed, spread=spread)
+        scale = self._column_scale(spread)
+        init = self._initial_params((sample - center) / scale)
+        Z = (X - center) / scale
+        return self._run_em(Z, Z, init, center, scale, n_observed, n)
+
+    def _run_em(self, data: Any, info_data: Any, init: dict, center: np.ndarray,
+                scale: np.ndarray, n_observed: np.ndarray, n_rows: int) -> EMImputer:
+        # log-likelihood of X = that of the standardized data - log-Jacobian
+        log_jacobian = float(n_observed @ np.log(scale))
+        model, data = backends.for_input(
+            MissingGaussianMixtureModel(self.covariance_type, self.reg_covar), data)
         history: list[tuple[int, np.ndarray, float]] = []
 
         def class_mean(params: dict) -> np.ndarray:
@@ -281,9 +349,9 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 print(f"EMImputer iteration {step.iteration}: loglik "
                       f"{step.loglik - log_jacobian:.6f}, gain {step.gain:.3e}")
 
-        result = em(model, data, init, tol=float(self.tol) * len(X), max_iter=int(self.max_iter),
-                    accelerate=self.accelerate, callback=record)
-        self._set_fitted(result.params, data, center, scale)
+        result = em(model, data, init, tol=float(self.tol) * n_rows,
+                    max_iter=int(self.max_iter), accelerate=self.accelerate, callback=record)
+        self._set_fitted(result.params, info_data, center, scale, n_observed)
         self.n_iter_ = int(result.n_iter)
         self.converged_ = bool(result.converged)
         self.loglik_ = float(result.loglik) - log_jacobian
@@ -305,7 +373,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         return spread
 
     def _set_fitted(self, params: dict, data: Any, center: np.ndarray,
-                    scale: np.ndarray) -> None:
+                    scale: np.ndarray, n_observed: np.ndarray) -> None:
         """Map standardized parameters back to the data's units and store them."""
         for name in ("mean_", "covariance_", "weights_", "means_", "covariances_"):
             self.__dict__.pop(name, None)
@@ -333,13 +401,10 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self.mean_ = center + scale * mean_z
         self.covariance_ = cov_z * outer_scale
         if self.covariance_type in ("full", "tied"):
-            info = normal_observed_information(data, mean_z, cov_z)
+            info = _summed_information(data, mean_z, cov_z)
             var_z = np.diag(np.linalg.inv(info))[:d]
         else:  # independent columns: each mean is the mean of its observed values
-            n_obs = np.zeros(d)
-            for group in data.groups:
-                n_obs[group.observed] += group.weights.sum()
-            var_z = np.diag(cov_z) / n_obs
+            var_z = np.diag(cov_z) / n_observed
         self.standard_errors_ = scale * np.sqrt(var_z)
 
     # ------------------------------------------------------------------ transforming
@@ -358,7 +423,17 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             draws from ``p(x_m | x_o)`` with ``sample_posterior=True``).
         """
         check_is_fitted(self, "n_iter_")
-        X = self._validate_X(X, reset=False)
+        if backends.is_dask(X):
+            if hasattr(X, "columns"):
+                X = X.to_dask_array(lengths=True)
+            return backends.map_rows(self._fill, X.astype(np.float64),
+                                     n_columns=self.n_features_in_)
+        return self._fill(self._validate_X(X, reset=False))
+
+    def _fill(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of a validated float array."""
+        if np.isinf(X).any() or np.isnan(X).all(axis=1).any():
+            raise ValueError("X has infinite values or rows with every entry missing")
         if not np.isnan(X).any():
             return X.copy()
         # the fitted K=1 covariance is always stored as a full matrix
