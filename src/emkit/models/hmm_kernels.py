@@ -164,13 +164,23 @@ def _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale,
                              alpha, gamma, scale)
 
 
-def _forward_backward(frame, shift, offsets, startprob, transmat):
+def _buffer(workspace: dict | None, name: str, shape: tuple) -> np.ndarray:
+    """A scratch array of ``shape``: from ``workspace`` when it holds one big enough."""
+    if workspace is None:
+        return np.empty(shape)
+    held = workspace.get(name)
+    if held is None or held.shape[0] < shape[0] or held.shape[1:] != shape[1:]:
+        held = workspace[name] = np.empty(shape)
+    return held[:shape[0]]
+
+
+def _forward_backward(frame, shift, offsets, startprob, transmat, workspace=None):
     """Runs on ``frame`` in place (see :func:`_fb_one`)."""
     n, k = frame.shape
     n_seq = len(offsets) - 1
-    gamma = np.empty((n, k))
-    alpha = np.empty((n, k))
-    scale = np.empty(n)
+    gamma = _buffer(workspace, "gamma", (n, k))
+    alpha = _buffer(workspace, "alpha", (n, k))
+    scale = _buffer(workspace, "scale", (n,))
     logliks = np.empty(n_seq)
     groups = n_groups(n_seq, n)
     if groups == 1:
@@ -184,7 +194,8 @@ def _forward_backward(frame, shift, offsets, startprob, transmat):
 
 def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
                      transmat: np.ndarray, frame: np.ndarray | None = None,
-                     shift: np.ndarray | None = None, overwrite_frame: bool = False
+                     shift: np.ndarray | None = None, overwrite_frame: bool = False,
+                     workspace: dict | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scaled forward-backward over sequences stored back to back.
 
@@ -202,6 +213,10 @@ def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.n
         place of ``log_frame``.
     overwrite_frame : bool
         Let the kernel use ``frame`` as scratch space (saves a copy).
+    workspace : dict, optional
+        Scratch arrays kept between calls (e.g. the blocks of one E-step), so
+        large buffers are not allocated and first touched again each time. The
+        returned ``gamma`` then lives in it: use it before the next call.
 
     Returns
     -------
@@ -223,7 +238,7 @@ def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.n
     return _forward_backward(frame, np.ascontiguousarray(shift, dtype=np.float64),
                              np.ascontiguousarray(offsets, dtype=np.int64),
                              np.ascontiguousarray(startprob, dtype=float),
-                             np.ascontiguousarray(transmat, dtype=float))
+                             np.ascontiguousarray(transmat, dtype=float), workspace)
 
 
 @njit(cache=True, fastmath=_FAST)
