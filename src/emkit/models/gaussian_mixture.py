@@ -41,6 +41,7 @@ from .gaussian_fast import (
     chunk_weighted_log_prob,
     log_resp_inplace,
     prepare_gaussians,
+    quadratic_full,
 )
 from .gaussian_math import COVARIANCE_TYPES
 
@@ -55,14 +56,15 @@ MIN_CHUNK_ROWS = 512
 def auto_chunk_size(n_components: int, n_features: int, covariance_type: str) -> int:
     """Rows per chunk so that the chunk's largest temporary has ~``CHUNK_ELEMENTS``.
 
-    Per row, ``full`` holds D(D+1)/2 + D + 1 features and K log-probabilities,
+    Per row, ``full`` holds D(D+1)/2 + D + 1 features and K log-probabilities
+    (or K*D whitened values, see :func:`~emkit.models.gaussian_fast.quadratic_full`),
     ``tied`` a (K, D) block, ``diag`` and ``spherical`` 2D + 1 features and K
     log-probabilities. Small temporaries keep the chunk in cache; the floor
     keeps the matrix products long enough for BLAS.
     """
     d, k = n_features, n_components
-    per_row = {"full": d * (d + 1) // 2 + d + 1 + k, "tied": k * d + d + 2}.get(
-        covariance_type, 2 * d + 1 + k)
+    full = d * (d + 1) // 2 + d + 1 + k if quadratic_full(k, d) else k * d + d + 1
+    per_row = {"full": full, "tied": k * d + d + 2}.get(covariance_type, 2 * d + 1 + k)
     # at least MIN_CHUNK_ROWS rows, unless that would exceed 32 MiB (very large D)
     floor = max(1, min(MIN_CHUNK_ROWS, 2**22 // per_row))
     return max(floor, CHUNK_ELEMENTS // per_row)
