@@ -426,6 +426,24 @@ def _cases() -> list[Case]:
         add(name, "ragged rows", call, V, "inhomogeneous|ragged|numeric|shape")
     add("em", "model without e_step", lambda: emkit.em(object(), x1, init),
         (ValueError, TypeError, AttributeError), "e_step")
+
+    # ---- mclust settings -----------------------------------------------------------------
+    MC = MclustMixture
+    for bad, kwargs, word in (("tol=-1", {"tol": -1.0}, "tol"),
+                              ("max_iter=0", {"max_iter": 0}, "max_iter"),
+                              ("init_params='bogus'", {"init_params": "bogus"}, "init_params"),
+                              ("hc_model='XYZ'", {"hc_model": "XYZ"}, "hc_model"),
+                              ("hc_sample_size=1", {"hc_sample_size": 1}, "hc_sample_size"),
+                              ("n_components > n_samples", {"n_components": 50}, "exceeds")):
+        add("MclustMixture.fit", bad, lambda kwargs=kwargs: MC(**{"n_components": 2, **kwargs}
+                                                               ).fit(X), V, word)
+    add("select_model", "n_components='three'", lambda: SM(X, n_components="three"), V,
+        "n_components")
+    add("select_model", "covariance_models=''", lambda: SM(X, n_components=[1],
+                                                           covariance_models=""), V, "empty")
+    add("select_model", "hc_model='XYZ'", lambda: SM(X, n_components=[1], hc_model="XYZ"), V,
+        "hc_model")
+    add("MclustMixture.predict", "not fitted", lambda: MC("VVV", 2).predict(X), V, "not fitted")
     return c
 
 
