@@ -6,6 +6,8 @@ Markdown section; :func:`main` returns it.
 
 What is measured
 ----------------
+Every measurement runs in a fresh subprocess (see :func:`in_subprocess`).
+
 * **Seconds per EM iteration** (E-step + M-step) from identical initial
   parameters, the same number of iterations on each side, scikit-learn through
   its own ``_e_step``/``_m_step`` and emkit through its model's
@@ -132,7 +134,7 @@ def per_iteration(covariance_type: str, n: int, d: int, k: int, n_iter: int,
         _, log_resp = sk._e_step(X)
         sk._m_step(X, log_resp)
         sk_times.append(time.perf_counter() - start)
-    sk_ll = sk._e_step(X)[0]
+    sk_ll = float(sk._e_step(X)[0])
 
     out = {"sklearn_s": float(np.median(sk_times)), "sklearn_ll": float(sk_ll)}
     for kind in ("float64", "float32") if dtype == "both" else (dtype,):
@@ -147,7 +149,7 @@ def per_iteration(covariance_type: str, n: int, d: int, k: int, n_iter: int,
             stats, loglik = model.e_step(data, params)
             times.append(time.perf_counter() - start)
         out[f"emkit_{kind}_s"] = float(np.median(times))
-        out[f"emkit_{kind}_ll"] = loglik / n
+        out[f"emkit_{kind}_ll"] = float(loglik / n)
     return out
 
 
@@ -175,6 +177,20 @@ print(json.dumps({{"before_mb": before / 1024, "after_mb": after / 1024}}))
 """
 
 
+def in_subprocess(call: str) -> dict:
+    """Evaluate ``call`` (an expression over this module) in a fresh interpreter.
+
+    Each timing then starts from a clean process: measured here, a small case
+    timed right after the 1M-row cases in the same process ran several times
+    slower on both sides (BLAS threads and the allocator still busy).
+    """
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import bench_gaussian_mixture as b; print(json.dumps(b.{call}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def peak_memory(side: str, path: str, k: int) -> dict:
     """Peak RSS of a fresh process that loads the data from ``path`` and fits."""
     code = _MEMORY_SCRIPT.format(bench_dir=str(Path(__file__).parent), path=path, k=k,
@@ -194,7 +210,7 @@ def squarem_race(n: int, d: int, k: int) -> dict:
         sk = sklearn_at(init, "full", X, max_iter=10_000).fit(X)
     sk_time = time.perf_counter() - start
     target = sk.score(X) * n
-    out = {"sklearn_s": sk_time, "sklearn_iter": sk.n_iter_, "target": target / n}
+    out = {"sklearn_s": sk_time, "sklearn_iter": int(sk.n_iter_), "target": float(target / n)}
     params = {key: init[key] for key in ("weights", "means", "covariances")}
     for accelerate in (None, "squarem"):
         reached = {}
@@ -212,8 +228,8 @@ def squarem_race(n: int, d: int, k: int) -> dict:
             em(GaussianMixtureModel("full"), X, params, tol=0, max_iter=10_000,
                accelerate=accelerate, callback=stop)
         name = accelerate or "plain"
-        out[f"{name}_s"] = reached.get("t", np.nan) - start
-        out[f"{name}_esteps"] = reached.get("e", -1)
+        out[f"{name}_s"] = float(reached.get("t", np.nan) - start)
+        out[f"{name}_esteps"] = int(reached.get("e", -1))
     return out
 
 
@@ -226,8 +242,8 @@ def default_fit(n: int, d: int, k: int) -> dict:
             warnings.simplefilter("ignore")
             model = cls(k, random_state=0).fit(X)
         out[f"{name}_s"] = time.perf_counter() - start
-        out[f"{name}_ll"] = model.score(X)
-        out[f"{name}_iter"] = model.n_iter_
+        out[f"{name}_ll"] = float(model.score(X))
+        out[f"{name}_iter"] = int(model.n_iter_)
     return out
 
 
@@ -243,7 +259,7 @@ def main(quick: bool = False, full: bool = False) -> str:
               "| loglik/N diff |", "|---|---|---|---|---|---|---|---|---|"]
     for covariance_type, n, d, k in ITER_CASES:
         n //= scale
-        r = per_iteration(covariance_type, n, d, k, n_iter)
+        r = in_subprocess(f"per_iteration({covariance_type!r}, {n}, {d}, {k}, {n_iter})")
         bound = bound_flops(covariance_type, n, d, k) / (rate * 1e9)
         lines.append(
             f"| {covariance_type} | {n:,} | {d} | {k} | {r['sklearn_s']:.4f} | "
@@ -253,7 +269,7 @@ def main(quick: bool = False, full: bool = False) -> str:
 
     n = 1_000_000 // scale
     lines += ["", f"### float32 (full, N={n:,}, D=16, K=16)", ""]
-    r = per_iteration("full", n, 16, 16, n_iter, dtype="both")
+    r = in_subprocess(f"per_iteration('full', {n}, 16, 16, {n_iter}, dtype='both')")
     lines += ["| dtype | s / iteration | loglik/N after 3 iterations |", "|---|---|---|",
               f"| float64 | {r['emkit_float64_s']:.4f} | {r['emkit_float64_ll']:.8f} |",
               f"| float32 | {r['emkit_float32_s']:.4f} | {r['emkit_float32_ll']:.8f} |",
@@ -278,7 +294,7 @@ def main(quick: bool = False, full: bool = False) -> str:
               f"{n * 16 * 8 / 2**20:.0f} MB)."]
 
     n_race = 100_000 // scale
-    race = squarem_race(n_race, 8, 4)
+    race = in_subprocess(f"squarem_race({n_race}, 8, 4)")
     lines += ["", f"### SQUAREM: time to scikit-learn's converged log-likelihood "
               f"(full, N={n_race:,}, D=8, K=4, overlapping)", "",
               "| method | seconds | ratio to scikit-learn | E-steps |", "|---|---|---|---|",
@@ -289,7 +305,7 @@ def main(quick: bool = False, full: bool = False) -> str:
                      f"{race[f'{name}_s'] / race['sklearn_s']:.3f} | {race[f'{name}_esteps']} |")
 
     n_fit = (1_000_000 if full else 200_000) // scale
-    fit = default_fit(n_fit, 16, 16)
+    fit = in_subprocess(f"default_fit({n_fit}, 16, 16)")
     lines += ["", f"### Default fit (init included), full, N={n_fit:,}, D=16, K=16, "
               "overlapping", "", "| side | seconds | iterations | mean loglik |",
               "|---|---|---|---|"]
