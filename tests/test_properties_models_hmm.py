@@ -95,8 +95,9 @@ def emission_logprob(est, X: np.ndarray) -> np.ndarray:
             for i in range(est.n_mix):
                 cov = est.covars_[j, i]
                 cov = np.diag(cov) if cov.ndim == 1 else cov
-                terms.append(np.log(est.weights_[j, i])
-                             + sps.multivariate_normal(est.means_[j, i], cov).logpdf(X))
+                with np.errstate(divide="ignore"):  # a mixture component may be emptied
+                    log_w = np.log(est.weights_[j, i])
+                terms.append(log_w + sps.multivariate_normal(est.means_[j, i], cov).logpdf(X))
             out[:, j] = logsumexp(np.stack(terms, axis=1), axis=1)
         return out
     if isinstance(est, emkit.CategoricalHMM):
