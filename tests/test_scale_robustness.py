@@ -405,3 +405,19 @@ def test_mclust_vvv_with_fewer_rows_than_parameters_never_reports_a_decrease():
         assert str(exc)
         return
     all_finite(model.weights_, model.means_, model.covariances_)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gaussian_hmm_on_a_column_spanning_360_orders_of_magnitude(cov_type):
+    # found by fuzzing `emkit hmm fit`: fit, or refuse with a ValueError; no false alarm
+    X = np.array([[-6.578254411418579e149], [-1.5719641960132924e16], [346.5271893439017],
+                  [7.299878730306209e-102], [3.74199618219461e16], [-799.6366594770241],
+                  [-1e150], [-276.6084925939499], [4.7194082908362874e-210],
+                  [115.83437064614373], [-3.0064459135288355e149]])
+    try:
+        hmm = quietly(emkit.GaussianHMM(2, covariance_type=cov_type, random_state=0,
+                                        n_iter=5).fit, X)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    all_finite(hmm.means_, hmm.covars_, hmm.transmat_)
