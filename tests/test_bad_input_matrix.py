@@ -22,7 +22,7 @@ import pytest
 
 import emkit
 from emkit.cli import main
-from emkit.distributions import Categorical, Gaussian, Poisson
+from emkit.distributions import Categorical, Exponential, Gaussian, Independent, Poisson
 from emkit.estimators.mclust_mixture import MclustMixture
 from emkit.models.textbook import NormalMixture1D
 
@@ -444,6 +444,20 @@ def _cases() -> list[Case]:
     add("select_model", "hc_model='XYZ'", lambda: SM(X, n_components=[1], hc_model="XYZ"), V,
         "hc_model")
     add("MclustMixture.predict", "not fitted", lambda: MC("VVV", 2).predict(X), V, "not fitted")
+
+    # ---- distributions' own checks, through MixtureModel ----------------------------------
+    mixed = np.c_[X[:, :1], (X[:, 1] > 2).astype(float)]
+    add("MixtureModel.fit", "Independent of no distributions",
+        lambda: MM(Independent([]), 2).fit(mixed), V, "non-empty list")
+    add("MixtureModel.fit", "Independent with a repeated column",
+        lambda: MM(Independent([Gaussian(), Gaussian()], columns=[[0], [0]]), 2).fit(mixed),
+        V, "not repeated")
+    add("MixtureModel.fit", "Independent on text",
+        lambda: MM(Independent([Gaussian(), Gaussian()]), 2).fit(X_STR), V, "numeric")
+    add("MixtureModel.fit", "Exponential prior (0.5, 1)",
+        lambda: MM(Exponential(prior=(0.5, 1.0)), 2).fit(COUNTS[:, :1] + 1), V, "prior")
+    add("MixtureModel.fit", "Exponential on all-zero data",
+        lambda: MM(Exponential(), 1).fit(np.zeros((5, 1))), V, "zero")
     return c
 
 
