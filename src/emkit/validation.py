@@ -1,0 +1,32 @@
+"""Input checks shared by the estimators."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MAX_ABS_VALUE", "check_magnitude"]
+
+#: Largest absolute data value accepted: Gaussian models square the data (and sum
+#: D such squares), which overflows float64 near 1e154.
+MAX_ABS_VALUE = 1e150
+
+
+def check_magnitude(X: np.ndarray, name: str = "X") -> None:
+    """Refuse data whose squares would overflow, with a message saying what to do.
+
+    NaN entries (missing values) are ignored.
+
+    Raises
+    ------
+    ValueError
+        When some finite ``|x|`` exceeds :data:`MAX_ABS_VALUE`.
+    """
+    X = np.asarray(X)
+    if X.size == 0 or not np.issubdtype(X.dtype, np.floating):
+        return
+    largest = float(np.nanmax(np.abs(X), initial=0.0))
+    if largest > MAX_ABS_VALUE:
+        raise ValueError(
+            f"{name} has values as large as {largest:.3g}; squaring them overflows "
+            f"floating point: rescale the data (e.g. divide by {largest:.0e})"
+        )
