@@ -73,7 +73,12 @@ class StudentT(Distribution):
     def is_feasible(self, params: dict[str, Any]) -> bool:
         if not all(np.all(np.isfinite(v)) for v in params.values()):
             return False
-        return bool(params["dof"] > 0 and np.all(np.linalg.eigvalsh(params["covariance"]) > 0))
+        # dof must stay inside dof_bounds, not just be positive: the M-step clips dof to
+        # them, so a plain step from an extrapolated dof beyond a bound is not an EM step
+        # (it moves dof back to the bound and may lower the likelihood).
+        lo, hi = self.dof_bounds
+        return bool(lo <= params["dof"] <= hi
+                    and np.all(np.linalg.eigvalsh(params["covariance"]) > 0))
 
     def _mahalanobis(self, X: np.ndarray) -> tuple[np.ndarray, float]:
         """Squared Mahalanobis distances and log det of the precision Cholesky factor."""
