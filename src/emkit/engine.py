@@ -223,7 +223,10 @@ class _Run:
                 "the model's parameters left its domain (check the data's scale, or "
                 "add regularization)"
             )
-        if self.best is None or loglik >= self.best[0]:
+        # A later point whose log-likelihood is lower only by rounding is kept: the
+        # run's last parameters are what tol=0 / max_iter promise, and a backend
+        # that sums in another order must not return an earlier iterate.
+        if self.best is None or loglik >= self.best[0] - self.rtol * max(abs(self.best[0]), 1.0):
             self.best = (loglik, params, stats)
 
     def check_monotone(self, before: float, after: float, iteration: int) -> None:
