@@ -30,6 +30,7 @@ from ..models.mclust import (
 from ..models.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
 from ..models.mclust_msteps import check_model_name
 from ..persistence import Persistable
+from ..validation import check_magnitude
 
 __all__ = ["MclustMixture", "INIT_METHODS"]
 
@@ -38,7 +39,14 @@ _CHUNK_ROWS = 1 << 16
 
 
 def check_data(X: Any, what: str = "X") -> np.ndarray:
-    """``X`` as a finite 2-D float array (a 1-D array becomes one column)."""
+    """``X`` as a finite 2-D float array (a 1-D array becomes one column).
+
+    Raises
+    ------
+    ValueError
+        When ``X`` is not 2-D, is empty, has NaN or infinite entries, or has values
+        so large that their squares overflow (see :func:`emkit.validation.check_magnitude`).
+    """
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
@@ -48,6 +56,7 @@ def check_data(X: Any, what: str = "X") -> np.ndarray:
         raise ValueError(f"{what} is empty (shape {X.shape})")
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{what} contains NaN or infinite values; this model needs complete data")
+    check_magnitude(X, what)
     return X
 
 
