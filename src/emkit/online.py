@@ -99,19 +99,22 @@ class StepwiseEM:
         """``gamma_t = (t + 2) ** -alpha`` for the ``t``-th update (``t`` from 0)."""
         return float((t + 2) ** -self.alpha)
 
-    def partial_fit(self, batch: Any) -> StepwiseEM:
+    def partial_fit(self, batch: Any, rows: float | None = None) -> StepwiseEM:
         """One stepwise-EM update from a mini-batch of rows.
 
         Parameters
         ----------
         batch : row-sliceable data (e.g. an array of shape (n_rows, n_features))
             Rows the model's ``e_step`` accepts; at least one row.
+        rows : float, optional
+            How many rows the batch counts for (its total sample weight for
+            weighted data); default: its number of rows.
 
         Returns
         -------
         self
         """
-        rows = n_rows(batch)
+        rows = n_rows(batch) if rows is None else rows
         if rows < 1:
             raise ValueError("a mini-batch needs at least one row")
         batch_stats, loglik = self.model.e_step(batch, self.params)
