@@ -32,7 +32,7 @@ from ..models.mclust_msteps import check_model_name
 from ..persistence import Persistable
 from ..validation import check_magnitude
 
-__all__ = ["MclustMixture", "INIT_METHODS"]
+__all__ = ["MclustMixture", "INIT_METHODS", "check_data", "check_spread"]
 
 INIT_METHODS = ("hc", "kmeans")
 _CHUNK_ROWS = 1 << 16
@@ -58,6 +58,25 @@ def check_data(X: Any, what: str = "X") -> np.ndarray:
         raise ValueError(f"{what} contains NaN or infinite values; this model needs complete data")
     check_magnitude(X, what)
     return X
+
+
+def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
+    """Refuse identical rows when nothing regularizes the covariances.
+
+    With every row of ``X`` equal, each covariance estimate is the zero matrix
+    whatever the model, so EM cannot start (mclust fails on such data as well).
+
+    Raises
+    ------
+    ValueError
+        When ``reg_covar`` is 0 and all rows of ``X`` (n_samples, n_features) are equal.
+    """
+    if reg_covar > 0 or np.any(X != X[0]):
+        return
+    n = X.shape[0]
+    rows = f"{what} has a single row" if n == 1 else f"all {n} rows of {what} are identical"
+    raise ValueError(f"{rows}: every column is constant (zero variance), so no covariance "
+                     "can be estimated; give data with distinct rows or set reg_covar > 0")
 
 
 class MclustMixture(Persistable, BaseEstimator):
@@ -213,6 +232,7 @@ class MclustMixture(Persistable, BaseEstimator):
         """
         X = check_data(X)
         self._validate(X)
+        check_spread(X, float(self.reg_covar))
         k = int(self.n_components)
         if self.init_params == "kmeans":
             return self._fit_partition(X, None, None)

@@ -16,7 +16,7 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from ..exceptions import ConvergenceWarning
 from ..models.mclust import n_mixture_parameters
 from ..models.mclust_init import HC_MODELS, hc_partitions
 from ..models.mclust_msteps import MCLUST_MODELS, check_model_name
-from .mclust_mixture import INIT_METHODS, MclustMixture, check_data
+from .mclust_mixture import INIT_METHODS, MclustMixture, check_data, check_spread
 
 __all__ = ["select_model", "SelectionResult", "CRITERIA", "TABLE_COLUMNS"]
 
@@ -158,7 +158,8 @@ def select_model(
     Raises
     ------
     ValueError
-        For bad arguments, or when every fit failed.
+        For bad arguments, identical rows with ``reg_covar=0`` (no covariance can
+        be estimated), or when every fit failed.
 
     Warns
     -----
@@ -174,6 +175,9 @@ def select_model(
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {init_params!r}")
     if hc_model not in HC_MODELS:
         raise ValueError(f"hc_model must be one of {HC_MODELS}, got {hc_model!r}")
+    if isinstance(reg_covar, bool) or not isinstance(reg_covar, Real) or not reg_covar >= 0:
+        raise ValueError(f"reg_covar must be a non-negative number, got {reg_covar!r}")
+    check_spread(X, float(reg_covar))  # else every fit would fail, each for the same reason
     n, d = X.shape
     rows = parts = None
     if init_params == "hc":

@@ -66,7 +66,10 @@ def _vvv_cost(n, mean, scatter, own, i, js, reg):
 
 def _hc_vvv(X: np.ndarray, alpha: float) -> np.ndarray:
     m, d = X.shape
-    reg = alpha * float(np.mean(X.var(axis=0))) * np.eye(d)
+    spread = float(np.mean(X.var(axis=0)))
+    # identical rows (every column constant) leave nothing to scale by: any unit
+    # regularizer keeps the determinants positive and every merge costs the same
+    reg = alpha * (spread if spread > 0 else 1.0) * np.eye(d)
     n = np.ones(m)
     mean = X.copy()
     scatter = np.zeros((m, d, d))
