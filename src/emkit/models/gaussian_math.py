@@ -111,11 +111,18 @@ def log_det_precision_cholesky(prec_chol: np.ndarray, covariance_type: str,
     return n_features * np.log(prec_chol)
 
 
+#: Largest (rows x components x features) temporary the diag/spherical path builds;
+#: components are processed in chunks below it.
+_CHUNK_ELEMENTS = 1 << 20
+
+
 def log_gaussian_density(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
                          covariance_type: str) -> np.ndarray:
     """Log-density of each row of ``X`` under each Gaussian, shape (N, K).
 
-    The reference implementation: one whitening product per component. Fast
+    The reference implementation: the centred point ``x - mu`` is whitened per
+    component, never the expansion ``x U - mu U`` or ``x^2 p - 2 x mu p + mu^2 p``,
+    which cancel catastrophically far from the origin (data offset by 1e8). Fast
     paths elsewhere must agree with it.
     """
     _check_type(covariance_type)
@@ -123,16 +130,17 @@ def log_gaussian_density(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
     n, d = X.shape
     k = means.shape[0]
     log_det = log_det_precision_cholesky(prec_chol, covariance_type, d)
+    maha = np.empty((n, k), dtype=np.result_type(X, means, prec_chol))
     if covariance_type in ("full", "tied"):
-        maha = np.empty((n, k), dtype=np.result_type(X, prec_chol))
         for j in range(k):
             u = prec_chol[j] if covariance_type == "full" else prec_chol
-            y = X @ u - means[j] @ u
+            y = (X - means[j]) @ u
             maha[:, j] = np.einsum("ij,ij->i", y, y)
-    elif covariance_type == "diag":
-        p = prec_chol**2
-        maha = (means**2 * p).sum(axis=1) - 2.0 * X @ (means * p).T + X**2 @ p.T
     else:
-        p = prec_chol**2
-        maha = (means**2).sum(axis=1) * p - 2.0 * X @ means.T * p + np.outer((X**2).sum(axis=1), p)
+        scale = prec_chol if covariance_type == "diag" else prec_chol[:, None]
+        step = max(1, _CHUNK_ELEMENTS // max(n * d, 1))
+        for lo in range(0, k, step):
+            hi = min(k, lo + step)
+            y = (X[:, None, :] - means[None, lo:hi]) * scale[None, lo:hi]
+            maha[:, lo:hi] = np.einsum("ijk,ijk->ij", y, y)
     return -0.5 * (d * LOG_2PI + maha) + log_det
