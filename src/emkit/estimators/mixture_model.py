@@ -18,12 +18,22 @@ from ..engine import EMResult, best_of, em
 from ..models.mixture import MixtureEM
 from ..online import StepwiseEM
 from ..persistence import Persistable
+from ..validation import check_magnitude
 
 __all__ = ["MixtureModel"]
 
 INIT_PARAMS = ("kmeans", "random", "given")
 #: Rows sampled from Dask input to initialize a fit.
 INIT_SAMPLE_ROWS = 100_000
+
+
+def _short(value: Any) -> str:
+    """A compact text of a parameter value for an error message."""
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, (list, tuple)):
+        return "[...]"
+    return np.array2string(np.asarray(value), precision=4, threshold=8)
 
 
 class MixtureModel(BaseEstimator, Persistable):
@@ -146,6 +156,8 @@ class MixtureModel(BaseEstimator, Persistable):
     def _as_matrix(X: Any) -> np.ndarray:
         if hasattr(X, "to_numpy"):
             X = X.to_numpy()
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported: X must hold real numbers")
         try:
             X = np.asarray(X, dtype=float)
         except (TypeError, ValueError):
@@ -174,6 +186,16 @@ class MixtureModel(BaseEstimator, Persistable):
             if not all(t.is_fitted for t in templates):
                 raise ValueError('init_params="given" needs a list of distributions with '
                                  "parameters (fitted or set in the constructor)")
+            for j, t in enumerate(templates):
+                params = t.parameters()
+                if not t.is_feasible(params):
+                    shown = ", ".join(f"{name}={_short(value)}" for name, value in params.items())
+                    raise ValueError(
+                        f'init_params="given": component {j} ({type(t).__name__}) has '
+                        f"parameters outside its parameter space ({shown}); e.g. rates and "
+                        "variances must be positive, probabilities in [0, 1] and probs "
+                        "summing to 1 over the categories"
+                    )
             return model.pack(np.full(k, 1.0 / k), templates)
         if self.init_params == "kmeans":
             feats = templates[0].init_features(X)
@@ -243,6 +265,8 @@ class MixtureModel(BaseEstimator, Persistable):
         X = self._as_matrix(X)
         templates = self._templates()
         if X.ndim == 2 and X.shape[0] > 0 and X.shape[1] > 0 and np.all(np.isfinite(X)):
+            # (NaN and inf are refused by the templates' validation, with their own message)
+            check_magnitude(X)
             templates = [t.prepare(X) for t in templates]
         return self._validate(X, templates), templates
 
