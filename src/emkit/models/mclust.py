@@ -35,15 +35,45 @@ __all__ = [
     "partition_stats",
     "log_joint",
     "n_mixture_parameters",
+    "correlation_rcond",
+    "RCOND_MIN",
 ]
 
 _EPS = 10 * np.finfo(float).eps
+
+#: Smallest reciprocal condition number of a component's correlation matrix
+#: (its covariance scaled to a unit diagonal) that an M-step accepts. Below it the
+#: precision Cholesky factor has lost about 12 of 16 digits, the log-densities are
+#: rounding noise and EM can appear to lower the likelihood; mclust likewise stops
+#: with "singular covariance" when its Cholesky factor's rcond is too small.
+RCOND_MIN = 1e-12
 
 
 def n_mixture_parameters(model: str, n_components: int, n_features: int) -> int:
     """Free parameters of a ``model`` mixture: weights, means and covariances."""
     k, d = int(n_components), int(n_features)
     return (k - 1) + k * d + n_covariance_parameters(model, k, d)
+
+
+def correlation_rcond(covariances: np.ndarray) -> np.ndarray:
+    """Reciprocal condition number of each covariance scaled to a unit diagonal, shape (K,).
+
+    Scaling columns does not change it (data in metres or millimetres give the
+    same value), so it measures degeneracy, not units: a component whose points
+    lie on a line in the plane, for instance, gives about ``1e-17``. A covariance
+    with a non-positive or non-finite diagonal entry gives 0.
+    """
+    cov = np.asarray(covariances, dtype=float)
+    diag = np.diagonal(cov, axis1=1, axis2=2)
+    out = np.zeros(cov.shape[0])
+    ok = np.all((diag > 0) & np.isfinite(diag), axis=1) & np.all(np.isfinite(cov), axis=(1, 2))
+    if not np.any(ok):
+        return out
+    scale = 1.0 / np.sqrt(diag[ok])
+    corr = cov[ok] * scale[:, :, None] * scale[:, None, :]
+    eig = np.linalg.eigvalsh(corr)
+    out[ok] = np.maximum(eig[:, 0], 0.0) / eig[:, -1]
+    return out
 
 
 def precision_cholesky_full(covariances: np.ndarray) -> np.ndarray:
@@ -208,6 +238,15 @@ class MclustModel:
             raise ValueError(
                 f"the {self.model} covariance estimate is not finite (a component "
                 "collapsed or emptied); use fewer components or set reg_covar > 0"
+            )
+        rcond = correlation_rcond(cov)
+        if np.any(rcond < RCOND_MIN):
+            j = int(np.argmin(rcond))
+            raise ValueError(
+                f"singular covariance: the {self.model} covariance of component {j} has "
+                f"reciprocal condition number {rcond[j]:.1e} (below {RCOND_MIN:.0e}; its "
+                f"{n[j]:.3g} points are too few or lie on a lower-dimensional subspace); "
+                "use fewer components, a more constrained model or set reg_covar > 0"
             )
         return {"weights": n / n.sum(), "means": means, "covariances": cov}
 
