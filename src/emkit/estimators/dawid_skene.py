@@ -105,8 +105,22 @@ class DawidSkene(BaseEstimator, Persistable):
 
     @staticmethod
     def _is_long(ratings: Any) -> bool:
-        return isinstance(ratings, pd.DataFrame) and all(c in ratings.columns
-                                                         for c in _LONG_COLUMNS)
+        """A long table: a DataFrame with columns item, rater and label.
+
+        A DataFrame with some of those columns but not all is a malformed long
+        table, not a wide matrix whose raters happen to carry those names.
+        """
+        if not isinstance(ratings, pd.DataFrame):
+            return False
+        present = [c for c in _LONG_COLUMNS if c in ratings.columns]
+        if present and len(present) < len(_LONG_COLUMNS):
+            missing = [c for c in _LONG_COLUMNS if c not in ratings.columns]
+            raise ValueError(
+                f"the ratings table has the column(s) {', '.join(present)} but no "
+                f"{', '.join(missing)} column; a long table needs the columns item, rater "
+                "and label (or pass a wide (n_items, n_raters) matrix)"
+            )
+        return bool(present)
 
     def _parse(self, ratings: Any, n_classes: int | None,
                raters: list | None) -> tuple[Ratings, list, list]:
