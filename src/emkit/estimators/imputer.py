@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import backends
-from ..engine import Step, em
+from ..engine import MONOTONE_RTOL, Step, em
 from ..models.gaussian_math import COVARIANCE_TYPES
 from ..models.gaussian_mixture import gaussian_mixture_m_step
 from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
@@ -336,32 +336,44 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 scale: np.ndarray, n_observed: np.ndarray, n_rows: int) -> EMImputer:
         # log-likelihood of X = that of the standardized data - log-Jacobian
         log_jacobian = float(n_observed @ np.log(scale))
-        model, data = backends.for_input(
-            MissingGaussianMixtureModel(self.covariance_type, self.reg_covar), data)
+        # EM tracks the log-likelihood minus the reg_covar penalty, the objective
+        # the regularized M-step increases: where reg_covar dominates a covariance
+        # (no more rows than columns, a collapsing component) the plain
+        # log-likelihood may fall while EM is working correctly.
+        em_model = MissingGaussianMixtureModel(self.covariance_type, self.reg_covar,
+                                               penalized=True)
+        if self.n_components == 1 or self.covariance_type == "tied":
+            em_model.monotone_rtol = MONOTONE_RTOL  # an exact generalized EM
+        model, data = backends.for_input(em_model, data)
         history: list[tuple[int, np.ndarray, float]] = []
 
         def class_mean(params: dict) -> np.ndarray:
             return center + scale * (np.asarray(params["weights"]) @ np.asarray(params["means"]))
 
+        def loglik(objective: float, params: dict) -> float:
+            """Observed-data log-likelihood of X from the tracked objective."""
+            return objective + em_model.penalty(params, n_rows) - log_jacobian
+
         def record(step: Step) -> None:
-            history.append((step.iteration, class_mean(step.params), step.loglik - log_jacobian))
+            history.append((step.iteration, class_mean(step.params),
+                            loglik(step.loglik, step.params)))
             if self.verbose:
                 print(f"EMImputer iteration {step.iteration}: loglik "
-                      f"{step.loglik - log_jacobian:.6f}, gain {step.gain:.3e}")
+                      f"{history[-1][2]:.6f}, gain {step.gain:.3e}")
 
         result = em(model, data, init, tol=float(self.tol) * n_rows,
                     max_iter=int(self.max_iter), accelerate=self.accelerate, callback=record)
         self._set_fitted(result.params, info_data, center, scale, n_observed)
         self.n_iter_ = int(result.n_iter)
         self.converged_ = bool(result.converged)
-        self.loglik_ = float(result.loglik) - log_jacobian
+        self.loglik_ = loglik(float(result.loglik), result.params)
         means = np.vstack([class_mean(init)] + [h[1] for h in history])
         change = np.r_[np.nan, np.abs(np.diff(means, axis=0)).max(axis=1)]
         self.history_ = {
             "iteration": np.arange(len(means)),
             "means": means,
             "change": change,
-            "loglik": np.r_[result.logliks[0] - log_jacobian, [h[2] for h in history]],
+            "loglik": np.r_[loglik(float(result.logliks[0]), init), [h[2] for h in history]],
         }
         return self
 
