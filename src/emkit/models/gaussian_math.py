@@ -111,11 +111,6 @@ def log_det_precision_cholesky(prec_chol: np.ndarray, covariance_type: str,
     return n_features * np.log(prec_chol)
 
 
-#: Largest (rows x components x features) temporary the diag/spherical path builds;
-#: components are processed in chunks below it.
-_CHUNK_ELEMENTS = 1 << 20
-
-
 def log_gaussian_density(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
                          covariance_type: str) -> np.ndarray:
     """Log-density of each row of ``X`` under each Gaussian, shape (N, K).
@@ -137,10 +132,15 @@ def log_gaussian_density(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
             y = (X - means[j]) @ u
             maha[:, j] = np.einsum("ij,ij->i", y, y)
     else:
-        scale = prec_chol if covariance_type == "diag" else prec_chol[:, None]
-        step = max(1, _CHUNK_ELEMENTS // max(n * d, 1))
-        for lo in range(0, k, step):
-            hi = min(k, lo + step)
-            y = (X[:, None, :] - means[None, lo:hi]) * scale[None, lo:hi]
-            maha[:, lo:hi] = np.einsum("ijk,ijk->ij", y, y)
+        scale = prec_chol if covariance_type == "diag" else np.broadcast_to(
+            prec_chol[:, None], (k, d))
+        if d <= k:  # one (N, K) pass per feature
+            maha[:] = 0.0
+            for f in range(d):
+                y = (X[:, f, None] - means[:, f]) * scale[:, f]
+                maha += y * y
+        else:  # one (N, D) pass per component
+            for j in range(k):
+                y = (X - means[j]) * scale[j]
+                maha[:, j] = np.einsum("ij,ij->i", y, y)
     return -0.5 * (d * LOG_2PI + maha) + log_det
