@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,24 @@ __all__ = ["MixtureModel"]
 INIT_PARAMS = ("kmeans", "random", "given")
 #: Rows sampled from Dask input to initialize a fit.
 INIT_SAMPLE_ROWS = 100_000
+
+
+@contextmanager
+def _overflow_as_error(X: np.ndarray) -> Iterator[None]:
+    """Turn a floating-point overflow while fitting ``X`` into a ``ValueError``.
+
+    The data are not refused up front by magnitude: Gaussian components square
+    them, yet data scaled by 1e150 fit (their squares stay below the float
+    maximum). When a square does overflow, :func:`emkit.validation.check_magnitude`
+    names the cause and how to rescale.
+    """
+    try:
+        with np.errstate(over="raise"):
+            yield
+    except FloatingPointError as exc:
+        check_magnitude(X)
+        raise ValueError(f"floating-point overflow while fitting ({exc}): the data are too "
+                         "large for these component families; rescale them") from exc
 
 
 def _short(value: Any) -> str:
@@ -248,9 +267,10 @@ class MixtureModel(BaseEstimator, Persistable):
             model, X if data is None else data, chunk_size=self.chunk_size)
 
         def fit_one(_: int) -> EMResult:
-            init = self._initialize(X, model, random_state)
-            return em(engine_model, engine_data, init, tol=float(self.tol) * n,
-                      max_iter=int(self.max_iter), accelerate=self.accelerate)
+            with _overflow_as_error(X):
+                init = self._initialize(X, model, random_state)
+                return em(engine_model, engine_data, init, tol=float(self.tol) * n,
+                          max_iter=int(self.max_iter), accelerate=self.accelerate)
 
         best, _ = best_of(range(int(self.n_init)), fit_one)
         self._set_fitted(model, best.params, X.shape[1])
@@ -265,8 +285,6 @@ class MixtureModel(BaseEstimator, Persistable):
         X = self._as_matrix(X)
         templates = self._templates()
         if X.ndim == 2 and X.shape[0] > 0 and X.shape[1] > 0 and np.all(np.isfinite(X)):
-            # (NaN and inf are refused by the templates' validation, with their own message)
-            check_magnitude(X)
             templates = [t.prepare(X) for t in templates]
         return self._validate(X, templates), templates
 
@@ -303,14 +321,16 @@ class MixtureModel(BaseEstimator, Persistable):
                 raise ValueError(f"the first batch needs at least n_components="
                                  f"{len(templates)} rows, got {X.shape[0]}")
             model = MixtureEM(templates)
-            init = self._initialize(X, model, check_random_state(self.random_state))
+            with _overflow_as_error(X):
+                init = self._initialize(X, model, check_random_state(self.random_state))
             online = self._online = StepwiseEM(model, init, alpha=self.online_alpha)
         else:
             X = self._validate(self._as_matrix(X), online.model.templates)
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {X.shape[1]} features, but the mixture was fitted "
                                  f"with {self.n_features_in_}")
-        online.partial_fit(X)
+        with _overflow_as_error(X):
+            online.partial_fit(X)
         self._set_fitted(online.model, online.params, X.shape[1])
         self.converged_ = False
         self.n_iter_ = online.n_batches
