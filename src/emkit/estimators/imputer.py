@@ -13,6 +13,7 @@ calls :func:`emkit.em` and copies the results.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -23,11 +24,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import backends
 from ..engine import MONOTONE_RTOL, Step, em
+from ..exceptions import ConvergenceWarning
 from ..models.gaussian_math import COVARIANCE_TYPES
 from ..models.gaussian_mixture import gaussian_mixture_m_step
 from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
 from ..models.missing_normal_information import normal_observed_information
 from ..persistence import Persistable
+from ..validation import check_magnitude
 
 __all__ = ["EMImputer"]
 
@@ -182,6 +185,17 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             )
         return X
 
+    @staticmethod
+    def _check_spread(X: np.ndarray, spread: np.ndarray) -> None:
+        """Refuse data whose column spreads overflow (their squares did).
+
+        EM itself runs on standardized columns, so only the covariance in the
+        data's units needs the squares: data at 1e150 fit, data whose squares
+        overflow get :func:`~emkit.validation.check_magnitude`'s error.
+        """
+        if not np.all(np.isfinite(spread)):  # overflow, or a column with no value
+            check_magnitude(X)
+
     def _column_name(self, j: int) -> str:
         names = getattr(self, "feature_names_in_", None)
         return f"column {j} ({names[j]!r})" if names is not None else f"column {j}"
@@ -282,12 +296,16 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         if backends.is_dask(X):
             return self._fit_dask(X)
         X = self._validate_X(X, reset=True)
-        self._check_fit_data(X)
+        with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # empty columns: checked below
+            center = np.nanmean(X, axis=0)
+            spread = np.nanstd(X, axis=0)
+        self._check_spread(X, spread)
+        self._check_fit_data(X, spread=spread)
         # EM runs on standardized columns, so that reg_covar is relative to each
         # column's spread and nothing overflows at extreme scales; the results
         # are mapped back exactly (an affine change of variables).
-        center = np.nanmean(X, axis=0)
-        scale = self._column_scale(np.nanstd(X, axis=0))
+        scale = self._column_scale(spread)
         data = find_patterns((X - center) / scale)
         init = self._initial_params((X - center) / scale)
         n_observed = (~np.isnan(X)).sum(axis=0)
@@ -314,12 +332,15 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             self.__dict__.pop("feature_names_in_", None)
         X = X.astype(np.float64)
         observed = ~da.isnan(X)
-        with np.errstate(invalid="ignore", divide="ignore"):  # empty columns: checked below
-            n_observed, n_inf, n_empty, center, spread = dask.compute(
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            # empty columns and overflowing squares are refused below
+            n_observed, n_inf, n_empty, center, spread, largest = dask.compute(
                 observed.sum(axis=0), da.isinf(X).sum(), (~observed).all(axis=1).sum(),
-                da.nanmean(X, axis=0), da.nanstd(X, axis=0))
+                da.nanmean(X, axis=0), da.nanstd(X, axis=0),
+                da.nanmax(da.where(observed, abs(X), 0.0)))
         if n_inf:
             raise ValueError("X contains infinite values; mark missing entries with NaN")
+        self._check_spread(np.array([largest], dtype=float), spread)
         if n_empty:
             raise ValueError(f"{n_empty} row(s) have every entry missing; there is nothing "
                              "to condition on: drop them")
@@ -414,10 +435,37 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self.covariance_ = cov_z * outer_scale
         if self.covariance_type in ("full", "tied"):
             info = _summed_information(data, mean_z, cov_z)
-            var_z = np.diag(np.linalg.inv(info))[:d]
+            var_z = self._mean_variances(info, d)
         else:  # independent columns: each mean is the mean of its observed values
             var_z = np.diag(cov_z) / n_observed
         self.standard_errors_ = scale * np.sqrt(var_z)
+
+    @staticmethod
+    def _mean_variances(info: np.ndarray, d: int) -> np.ndarray:
+        """Variances of the mean from the observed information; NaN where undefined.
+
+        The information is positive definite at a maximum of the likelihood. Where
+        EM stopped short of one (``max_iter`` reached, a likelihood so flat that
+        the tolerance is met early), it need not be, and the inverse may give a
+        non-positive (or no) variance for a mean: NaN with a
+        :class:`~emkit.ConvergenceWarning` is returned there rather than the square
+        root of a negative number.
+        """
+        try:
+            var = np.diag(np.linalg.inv(info))[:d].copy()
+        except np.linalg.LinAlgError:
+            var = np.full(d, np.nan)
+        if not np.all(var > 0):
+            var[~(var > 0)] = np.nan
+            warnings.warn(
+                "the observed information is not positive definite at the fitted "
+                "parameters (EM stopped before the maximum of the likelihood, or the "
+                "maximum is on the boundary): standard_errors_ are NaN where undefined; "
+                "raise max_iter or lower tol",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        return var
 
     # ------------------------------------------------------------------ transforming
     def transform(self, X: Any) -> np.ndarray:
@@ -452,7 +500,9 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         ctype = "full" if self.n_components == 1 else self.covariance_type
         model = MissingGaussianMixtureModel(ctype, self.reg_covar)
         center, scale, params = self._standardized_params()
-        Z = (X - center) / scale
+        with np.errstate(over="ignore"):
+            Z = (X - center) / scale
+        check_magnitude(Z, "X (in units of the fitted spread)")
         if self.sample_posterior:
             Z = model.sample_conditional(Z, params, self.random_state)
         else:
