@@ -23,6 +23,7 @@ from .mclust_msteps import (
     INNER_TOL,
     check_model_name,
     constrained_covariances,
+    in_family,
     n_covariance_parameters,
 )
 
@@ -41,11 +42,13 @@ __all__ = [
 
 _EPS = 10 * np.finfo(float).eps
 
-#: Smallest reciprocal condition number of a component's correlation matrix
-#: (its covariance scaled to a unit diagonal) that an M-step accepts. Below it the
-#: precision Cholesky factor has lost about 12 of 16 digits, the log-densities are
-#: rounding noise and EM can appear to lower the likelihood; mclust likewise stops
-#: with "singular covariance" when its Cholesky factor's rcond is too small.
+#: Smallest accepted reciprocal condition number of a component's correlation
+#: matrix (its covariance scaled to a unit diagonal), and smallest accepted ratio of
+#: a component's variance of a feature to the data's variance of that feature.
+#: Below either, the density of a point near the mean is rounding noise (a
+#: component collapsed onto a point, a line, ...) and EM can appear to lower the
+#: likelihood; mclust likewise stops with "singular covariance" when the
+#: reciprocal condition of its Cholesky factor falls below machine epsilon.
 RCOND_MIN = 1e-12
 
 
@@ -196,7 +199,15 @@ class MclustModel:
     When the inner problem has several local optima (``EVE`` and ``VVE``, whose
     common orientation is found by plane rotations from the pooled scatter's
     eigenvectors) a step could in principle land on a worse one than the last;
-    ``monotone_rtol`` is therefore widened to ``1e-7`` for those two models only.
+    ``monotone_rtol`` is therefore widened to ``1e-7`` for those two models only,
+    and to ``1e-6`` for every model when ``reg_covar > 0`` (a regularized M-step
+    is not the exact maximizer of the expected log-likelihood).
+
+    ``is_feasible`` refuses SQUAREM extrapolations that leave the model's family
+    (eight of the fourteen families are not closed under them): an exact M-step
+    from such a point can lower the likelihood. An M-step whose covariance is
+    numerically singular (see :data:`RCOND_MIN`) raises ``ValueError`` ("singular
+    covariance"), as mclust stops.
     """
 
     def __init__(self, model: str = "VVV", reg_covar: float = 0.0,
@@ -209,6 +220,12 @@ class MclustModel:
         self.inner_max_iter = int(inner_max_iter)
         if self.model in ("EVE", "VVE"):
             self.monotone_rtol = 1e-7
+        if self.reg_covar > 0:
+            # W_k + reg_covar * n_k * I in place of W_k: the M-step then maximizes a
+            # penalized objective, not the expected log-likelihood, so a step may
+            # lower the likelihood slightly (measured: about 1e-8 relative with
+            # reg_covar=1e-6); GaussianMixtureModel uses the same 1e-6 for the same reason
+            self.monotone_rtol = 1e-6
 
     def e_step(self, X: np.ndarray, params: dict) -> tuple[dict, float]:
         """Responsibilities folded into additive statistics, and the log-likelihood."""
@@ -239,6 +256,27 @@ class MclustModel:
                 f"the {self.model} covariance estimate is not finite (a component "
                 "collapsed or emptied); use fewer components or set reg_covar > 0"
             )
+        self._check_not_singular(n, means, w, cov)
+        return {"weights": n / n.sum(), "means": means, "covariances": cov}
+
+    def _check_not_singular(self, n: np.ndarray, means: np.ndarray, w: np.ndarray,
+                            cov: np.ndarray) -> None:
+        """Raise 'singular covariance' for a collapsed or numerically rank-deficient component."""
+        advice = ("use fewer components, a more constrained model or set reg_covar > 0")
+        share = n / n.sum()
+        centre = share @ means
+        data_var = (np.diagonal(w, axis1=1, axis2=2).sum(axis=0) / n.sum()
+                    + share @ (means - centre) ** 2)  # (D,): the data's variances
+        comp_var = np.diagonal(cov, axis1=1, axis2=2)  # (K, D)
+        collapsed = comp_var < RCOND_MIN * data_var
+        if np.any(collapsed):
+            j, f = (int(i) for i in np.argwhere(collapsed)[0])
+            raise ValueError(
+                f"singular covariance: in the {self.model} fit, component {j} "
+                f"({n[j]:.3g} points) has variance {comp_var[j, f]:.3g} for feature {f}, "
+                f"a fraction {comp_var[j, f] / data_var[f]:.1e} of the data's (below "
+                f"{RCOND_MIN:.0e}: it collapsed onto too few distinct points); {advice}"
+            )
         rcond = correlation_rcond(cov)
         if np.any(rcond < RCOND_MIN):
             j = int(np.argmin(rcond))
@@ -246,16 +284,23 @@ class MclustModel:
                 f"singular covariance: the {self.model} covariance of component {j} has "
                 f"reciprocal condition number {rcond[j]:.1e} (below {RCOND_MIN:.0e}; its "
                 f"{n[j]:.3g} points are too few or lie on a lower-dimensional subspace); "
-                "use fewer components, a more constrained model or set reg_covar > 0"
+                f"{advice}"
             )
-        return {"weights": n / n.sum(), "means": means, "covariances": cov}
 
     def is_feasible(self, params: dict) -> bool:
-        """Weights on the simplex and positive-definite covariances."""
+        """Weights on the simplex and positive-definite covariances in the model's family.
+
+        SQUAREM extrapolates the stored full matrices linearly; for eight of the
+        fourteen models (``VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV``) that leaves the
+        family (see :func:`~emkit.models.mclust_msteps.in_family`), and an exact
+        M-step from such a point may lower the likelihood, so the point is refused
+        and SQUAREM takes a plain EM step instead.
+        """
         w = params["weights"]
         if np.any(w < 0) or not np.isclose(w.sum(), 1.0):
             return False
-        return bool(np.all(np.linalg.eigvalsh(params["covariances"]) > 0))
+        cov = params["covariances"]
+        return bool(np.all(np.linalg.eigvalsh(cov) > 0)) and in_family(self.model, cov)
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """Free parameters for BIC: ``(K-1) + K*D + nVarParams``."""
