@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, logsumexp, xlogy
 
+from ..exceptions import NumericalError
 from .gaussian_math import log_gaussian_density, precision_cholesky
 from .hmm_kernels import categorical_counts, diag_gaussian, frame_probabilities
 
@@ -108,6 +109,44 @@ def _floor_covariance(cov: np.ndarray, covariance_type: str, min_covar: float) -
             clipped = (vectors * np.maximum(values, min_covar)) @ vectors.T
             flat[i] = 0.5 * (clipped + clipped.T)
     return out[0] if cov.ndim == 2 else out
+
+
+#: Rounding error of the one-pass second moments, in units of the magnitude of
+#: the terms that cancel (float64's epsilon, with room for the summation).
+ROUNDING = 16 * np.finfo(float).eps
+
+
+def _check_resolved(scatter: np.ndarray, magnitude: np.ndarray, n: np.ndarray,
+                    min_covar: float) -> None:
+    """Refuse variances lost to cancellation in ``obs2 - 2 delta obs + n delta^2``.
+
+    The statistics are centred on the data mean, so a state whose spread is tiny
+    next to its distance from that mean (data spanning hundreds of orders of
+    magnitude) gets a scatter computed as the difference of numbers about
+    ``(distance / spread)^2`` times larger: below the floor the result is noise,
+    the M-step is no longer the exact maximizer, and EM goes wrong (it lowered
+    the likelihood). Raise a clear error instead.
+
+    Parameters
+    ----------
+    scatter, magnitude : ndarray of shape (K, D)
+        The computed scatter of each live state and feature, and the sum of the
+        absolute values of the terms it was computed from.
+    n : ndarray of shape (K,)
+        Expected visits of each state.
+    min_covar : float
+    """
+    error = ROUNDING * magnitude
+    floor = np.maximum(scatter, n[:, None] * min_covar)
+    lost = error > floor
+    if np.any(lost):
+        k, j = (int(i[0]) for i in np.nonzero(lost))
+        raise NumericalError(
+            f"the variance of state {k} (feature {j}) is lost to rounding: its data are "
+            f"about {np.sqrt(magnitude[k, j] / max(n[k], DEAD_MASS)):.3g} from the data "
+            "mean but spread far less, more orders of magnitude than float64 resolves; "
+            "rescale or log-transform the data"
+        )
 
 
 def _covariance_ok(cov: np.ndarray, covariance_type: str, floor: float) -> bool:
@@ -234,6 +273,8 @@ class GaussianEmission(Emission):
         live = n >= DEAD_MASS
         if ctype in ("diag", "spherical"):
             sq = stats["obs2"] - 2.0 * delta * obs + n[:, None] * delta**2
+            magnitude = stats["obs2"] + 2.0 * np.abs(delta * obs) + n[:, None] * delta**2
+            _check_resolved(sq[live], magnitude[live], n[live], self.min_covar)
             c_n = w[:, None] * diff0**2 + sq
             a = np.maximum(np.asarray(self.covars_weight, float) - 1.0, 0.0)
             cov = (self.covars_prior + c_n) / np.maximum(a + n, 1e-5)[:, None]
@@ -246,6 +287,10 @@ class GaussianEmission(Emission):
         cross = obs[:, :, None] * delta[:, None, :]
         scatter = (outer - cross - cross.transpose(0, 2, 1)
                    + n[:, None, None] * delta[:, :, None] * delta[:, None, :])
+        magnitude = (np.diagonal(outer, axis1=1, axis2=2) + 2.0 * np.abs(obs * delta)
+                     + n[:, None] * delta**2)
+        _check_resolved(np.diagonal(scatter, axis1=1, axis2=2)[live], magnitude[live],
+                        n[live], self.min_covar)
         c_n = w[:, None, None] * diff0[:, :, None] * diff0[:, None, :] + scatter
         a = max(float(np.max(self.covars_weight)) - self.d, 0.0)
         if ctype == "tied":
