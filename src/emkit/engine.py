@@ -412,7 +412,8 @@ def best_of(
     Raises
     ------
     ValueError
-        When every start failed; the first failure is chained.
+        When every start failed: with one start its own error, otherwise a
+        ``ValueError`` leading with the first failure's message (chained).
     """
     outcomes: list[EMResult | Exception] = []
     best: EMResult | None = None
@@ -427,5 +428,8 @@ def best_of(
             best = result
     if best is None:
         first = next((o for o in outcomes if isinstance(o, Exception)), None)
-        raise ValueError(f"all {len(outcomes)} starts failed; first error: {first}") from first
+        if len(outcomes) == 1 and isinstance(first, ValueError):
+            raise first  # one start: its own error, unchanged
+        # the first failure's message leads, so a user reads the cause first
+        raise ValueError(f"{first} (all {len(outcomes)} starts failed)") from first
     return best, outcomes
