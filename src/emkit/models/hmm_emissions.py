@@ -16,8 +16,10 @@ Categorical    ``e``       emissionprob (K, n_symbols)
 Poisson        ``l``       lambdas (K, D)
 =============  ==========  ===============================================
 
-Gaussian statistics are centred on a constant ``center`` (the data mean, fixed
-for a whole fit) so second moments stay accurate for data far from the origin.
+Gaussian statistics are centred on each state's E-step mean (log-densities on a
+constant ``center``, the data mean) so second moments stay accurate for data far
+from the origin and for states far apart; a variance that still cannot be
+resolved in float64 raises :class:`~emkit.exceptions.NumericalError`.
 
 ``min_covar`` is a true floor here (hmmlearn only uses it when initializing):
 variances below it are raised to it, and so are the eigenvalues of a full or
@@ -120,12 +122,11 @@ def _check_resolved(scatter: np.ndarray, magnitude: np.ndarray, n: np.ndarray,
                     min_covar: float) -> None:
     """Refuse variances lost to cancellation in ``obs2 - 2 delta obs + n delta^2``.
 
-    The statistics are centred on the data mean, so a state whose spread is tiny
-    next to its distance from that mean (data spanning hundreds of orders of
-    magnitude) gets a scatter computed as the difference of numbers about
-    ``(distance / spread)^2`` times larger: below the floor the result is noise,
-    the M-step is no longer the exact maximizer, and EM goes wrong (it lowered
-    the likelihood). Raise a clear error instead.
+    The second moments are taken about each state's E-step mean; when the new
+    mean lies so far from it, next to the state's spread, that the terms cancel
+    beyond float64's precision (data spanning hundreds of orders of magnitude),
+    the scatter is noise, the M-step is no longer the exact maximizer and EM goes
+    wrong (it lowered the likelihood). Raise a clear error instead.
 
     Parameters
     ----------
@@ -142,10 +143,10 @@ def _check_resolved(scatter: np.ndarray, magnitude: np.ndarray, n: np.ndarray,
     if np.any(lost):
         k, j = (int(i[0]) for i in np.nonzero(lost))
         raise NumericalError(
-            f"the variance of state {k} (feature {j}) is lost to rounding: its data are "
-            f"about {np.sqrt(magnitude[k, j] / max(n[k], DEAD_MASS)):.3g} from the data "
-            "mean but spread far less, more orders of magnitude than float64 resolves; "
-            "rescale or log-transform the data"
+            f"the variance of state {k} (feature {j}) is lost to rounding: the state's "
+            f"mean moved by about {np.sqrt(magnitude[k, j] / max(n[k], DEAD_MASS)):.3g}, "
+            "far more than its data spread, beyond what float64 resolves (the data "
+            "span too many orders of magnitude); rescale or log-transform the data"
         )
 
 
@@ -238,37 +239,61 @@ class GaussianEmission(Emission):
         return frame, shift, Xc
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
+        """Moments of each state about its E-step mean (see :meth:`m_step`).
+
+        ``anchor`` is ``n_k`` times the E-step mean (relative to ``center``); ``obs``
+        and ``obs2`` / ``outer`` are the first and second moments of ``X`` about
+        that mean. Centring each state on its own mean, not on the data mean,
+        keeps its spread resolved when states lie far apart (data spanning many
+        orders of magnitude).
+        """
+        means_c = prepared[0]
         Xc = extra
-        out = {"post": gamma.sum(axis=0), "obs": gamma.T @ Xc}
-        if self.covariance_type in ("diag", "spherical"):
-            out["obs2"] = gamma.T @ (Xc * Xc)
-        else:
-            out["outer"] = np.stack([(Xc * gamma[:, k, None]).T @ Xc for k in range(self.k)])
+        n = gamma.sum(axis=0)
+        diag = self.covariance_type in ("diag", "spherical")
+        obs = np.empty((self.k, self.d))
+        second = np.empty((self.k, self.d) if diag else (self.k, self.d, self.d))
+        for k in range(self.k):
+            z = Xc - means_c[k]
+            g = gamma[:, k]
+            obs[k] = g @ z
+            second[k] = g @ (z * z) if diag else (z * g[:, None]).T @ z
+        out = {"post": n, "anchor": n[:, None] * means_c, "obs": obs}
+        out["obs2" if diag else "outer"] = second
         return out
+
+    def _anchors(self, stats: dict) -> np.ndarray:
+        """Each state's E-step mean relative to ``center`` (0 for unvisited states)."""
+        n = stats["post"]
+        live = n >= DEAD_MASS
+        return np.where(live[:, None], stats["anchor"] / np.where(live, n, 1.0)[:, None], 0.0)
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
         n, obs = stats["post"], stats["obs"]
+        anchor = self._anchors(stats)
         w = self.means_weight
         total_n = n.sum()
-        pooled_mean_c = obs.sum(axis=0) / max(total_n, DEAD_MASS)
+        pooled_mean_c = (obs + stats["anchor"]).sum(axis=0) / max(total_n, DEAD_MASS)
         out: dict = {}
         means = np.asarray(fixed["means"], float)
+        shift = means - self.center - anchor  # new mean relative to the E-step mean
         if "m" in update:
             denom = w + n
             live = denom >= DEAD_MASS
             safe = np.where(live, denom, 1.0)[:, None]
-            mc = (w[:, None] * (self.means_prior - self.center) + obs) / safe
-            means = np.where(live[:, None], mc, pooled_mean_c) + self.center
+            shift = (w[:, None] * (self.means_prior - self.center - anchor) + obs) / safe
+            means = np.where(live[:, None], anchor + shift, pooled_mean_c) + self.center
             out["means"] = means
         if "c" in update:
-            out["covars"] = self._covariances(stats, means, pooled_mean_c, total_n)
+            out["covars"] = self._covariances(stats, means, shift, pooled_mean_c, total_n)
         return out
 
-    def _covariances(self, stats: dict, means: np.ndarray, pooled_mean_c: np.ndarray,
-                     total_n: float) -> np.ndarray:
+    def _covariances(self, stats: dict, means: np.ndarray, shift: np.ndarray,
+                     pooled_mean_c: np.ndarray, total_n: float) -> np.ndarray:
         n, obs = stats["post"], stats["obs"]
+        anchor = self._anchors(stats)
         ctype, w = self.covariance_type, self.means_weight
-        delta = means - self.center  # new mean relative to the centre
+        delta = shift  # new mean relative to the state's E-step mean
         diff0 = means - self.means_prior
         live = n >= DEAD_MASS
         if ctype in ("diag", "spherical"):
@@ -278,7 +303,8 @@ class GaussianEmission(Emission):
             c_n = w[:, None] * diff0**2 + sq
             a = np.maximum(np.asarray(self.covars_weight, float) - 1.0, 0.0)
             cov = (self.covars_prior + c_n) / np.maximum(a + n, 1e-5)[:, None]
-            pooled = stats["obs2"].sum(axis=0) / max(total_n, DEAD_MASS) - pooled_mean_c**2
+            about_center = stats["obs2"] + 2.0 * anchor * obs + n[:, None] * anchor**2
+            pooled = about_center.sum(axis=0) / max(total_n, DEAD_MASS) - pooled_mean_c**2
             cov = np.where(live[:, None], cov, pooled)
             if ctype == "spherical":
                 cov = cov.mean(axis=1)
@@ -296,6 +322,9 @@ class GaussianEmission(Emission):
         if ctype == "tied":
             cov = (self.covars_prior + c_n.sum(axis=0)) / (a + total_n)
             return _floor_covariance(cov, ctype, self.min_covar)
+        cross_c = obs[:, :, None] * anchor[:, None, :]
+        outer = (outer + cross_c + cross_c.transpose(0, 2, 1)
+                 + n[:, None, None] * anchor[:, :, None] * anchor[:, None, :])
         cov = (self.covars_prior + c_n) / (a + np.where(live, n, 1.0))[:, None, None]
         pooled = (outer.sum(axis=0) / max(total_n, DEAD_MASS)
                   - np.outer(pooled_mean_c, pooled_mean_c))
