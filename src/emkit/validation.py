@@ -7,8 +7,9 @@ import numpy as np
 __all__ = ["MAX_ABS_VALUE", "check_magnitude"]
 
 #: Largest absolute data value accepted: Gaussian models square the data (and sum
-#: D such squares), which overflows float64 near 1e154.
-MAX_ABS_VALUE = 1e150
+#: many such squares), which overflows float64 near 1e154; 1e152 leaves room for
+#: sums of 10,000 squares and still accepts data scaled by 1e150.
+MAX_ABS_VALUE = 1e152
 
 
 def check_magnitude(X: np.ndarray, name: str = "X") -> None:

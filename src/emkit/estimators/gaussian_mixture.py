@@ -48,7 +48,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .. import backends
 from ..engine import Step, best_of, em
+from ..validation import check_magnitude
 from ..exceptions import ConvergenceWarning
 from ..models.gaussian_math import precision_cholesky
 from ..models.gaussian_mixture import GaussianMixtureModel
@@ -105,6 +107,8 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
     chunk_size : int or None, default=None
         Rows per E-step chunk; memory is O(chunk_size * n_components * n_features).
         None picks :func:`emkit.models.gaussian_mixture.auto_chunk_size` (~1 MiB per chunk).
+    online_alpha : float, default=0.6
+        Step-size exponent of stepwise EM in :meth:`partial_fit`, in (0.5, 1].
 
     Attributes
     ----------
@@ -152,6 +156,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         "accelerate": [StrOptions({"squarem"}), None],
         "dtype": [StrOptions({"float64", "float32"}), type, np.dtype],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "online_alpha": [Interval(Real, 0.5, 1.0, closed="right")],
     }
 
     def __init__(
@@ -174,6 +179,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         accelerate: str | None = None,
         dtype: Any = "float64",
         chunk_size: int | None = None,
+        online_alpha: float = 0.6,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -192,6 +198,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         self.accelerate = accelerate
         self.dtype = dtype
         self.chunk_size = chunk_size
+        self.online_alpha = online_alpha
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -249,9 +256,51 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         Returns
         -------
         self : GaussianMixture
+
+        Notes
+        -----
+        A ``dask.array.Array`` or Dask DataFrame is fitted where it lies: each
+        E-step runs on its partitions (on the current ``dask.distributed``
+        client) and only the statistics come back; the start is drawn from a
+        sample of rows. ``sample_weight`` is not supported with Dask input.
         """
+        if backends.is_dask(X):
+            from ._gaussian_mixture_scale import fit_dask
+
+            self._validate_params()
+            if sample_weight is not None:
+                raise ValueError("sample_weight is not supported with Dask input; put the "
+                                 "weights in a column and fit a weighted NumPy sample instead")
+            return fit_dask(self, X)
         self.fit_predict(X, y, sample_weight=sample_weight)
         return self
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+        """Update the mixture with one mini-batch of a stream (stepwise EM).
+
+        The first call initializes from its batch (``init_params`` as in
+        :meth:`fit`); every call then makes one E-step on the batch and one M-step
+        on a running average of the per-row statistics, with step size
+        ``(t + 2) ** -online_alpha`` (Cappé & Moulines 2009). One pass over the data
+        in batches of a few hundred rows or more lands close to the batch fit.
+        Batches may contain NaN (missing values).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The mini-batch.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        from ._gaussian_mixture_scale import partial_fit
+
+        if not hasattr(self, "_online"):
+            self._validate_params()
+        return partial_fit(self, X, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
@@ -262,6 +311,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         labels : ndarray of shape (n_samples,)
         """
         X = self._validate_X(X, reset=True)
+        check_magnitude(X)
         weights = self._check_weights(X, sample_weight)
         total = float(len(X)) if weights is None else float(weights.sum())
         self._check_sizes(X, weights)
@@ -421,6 +471,10 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         labels : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
+        if backends.is_dask(X):
+            from ._gaussian_mixture_scale import predict_dask
+
+            return predict_dask(self, X, "predict")
         return self._predict_validated(self._validate_X(X, reset=False))
 
     def _log_prob_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -448,6 +502,10 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         resp : ndarray of shape (n_samples, n_components)
         """
         check_is_fitted(self)
+        if backends.is_dask(X):
+            from ._gaussian_mixture_scale import predict_dask
+
+            return predict_dask(self, X, "predict_proba")
         return self._log_prob_resp(self._validate_X(X, reset=False))[1]
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -462,6 +520,10 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         log_prob : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
+        if backends.is_dask(X):
+            from ._gaussian_mixture_scale import predict_dask
+
+            return predict_dask(self, X, "score_samples")
         return self._log_prob_resp(self._validate_X(X, reset=False))[0]
 
     def score(self, X: Any, y: Any = None) -> float:
@@ -476,7 +538,8 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         -------
         log_likelihood : float
         """
-        return float(np.mean(self.score_samples(X)))
+        values = self.score_samples(X)
+        return float(values.mean().compute() if backends.is_dask(values) else np.mean(values))
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture (seeded by ``random_state``).

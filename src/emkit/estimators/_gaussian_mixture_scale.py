@@ -1,0 +1,138 @@
+"""GaussianMixture beyond one in-memory array: Dask input and online ``partial_fit``.
+
+Both reuse the estimator's own model, initialization and EM run; only where the
+E-step runs changes (:mod:`emkit.backends`), or how its statistics are averaged
+(:class:`emkit.online.StepwiseEM`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .. import backends
+from ..engine import best_of
+from ..exceptions import ConvergenceWarning
+from ..online import StepwiseEM
+from ..validation import check_magnitude
+from ._gaussian_mixture_init import initial_params
+
+__all__ = ["fit_dask", "partial_fit", "predict_dask"]
+
+#: Rows sampled from Dask input to initialize (k-means) a fit.
+INIT_SAMPLE_ROWS = 100_000
+
+
+def _model_for(est: Any, has_nan: bool) -> Any:
+    from ..models.gaussian_mixture import GaussianMixtureModel
+
+    if has_nan:
+        from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel
+
+        return MissingGaussianMixtureModel(est.covariance_type, est.reg_covar)
+    return GaussianMixtureModel(est.covariance_type, est.reg_covar, est.chunk_size, est._dtype())
+
+
+def _as_dask_array(est: Any, X: Any) -> Any:
+    names = list(X.columns) if hasattr(X, "columns") else None
+    if names is not None:
+        X = X.to_dask_array(lengths=True)
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"GaussianMixture needs a 2-D numeric array, got {X.ndim}-D {X.dtype}")
+    if names is not None and all(isinstance(c, str) for c in names):
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+    else:
+        est.__dict__.pop("feature_names_in_", None)
+    return X.astype(est._dtype())
+
+
+def fit_dask(est: Any, X: Any) -> Any:
+    """Fit ``est`` on a Dask array or DataFrame; E-steps run on its partitions.
+
+    One pass computes what validation needs (NaN, infinities, magnitude), the
+    start is drawn from a sample of at most :data:`INIT_SAMPLE_ROWS` rows, and
+    each EM iteration ships the parameters to the workers and brings back only
+    the statistics.
+    """
+    import dask
+    import dask.array as da
+
+    X = _as_dask_array(est, X)
+    n, d = int(X.shape[0]), int(X.shape[1])
+    if n < max(2, est.n_components):
+        raise ValueError(f"Expected n_samples >= n_components but got n_components = "
+                         f"{est.n_components}, n_samples = {n}")
+    has_nan, has_inf, empty_rows = dask.compute(
+        da.isnan(X).any(), da.isinf(X).any(), da.isnan(X).all(axis=1).any())
+    if has_inf:
+        raise ValueError("X contains infinity; mark missing entries with NaN")
+    if empty_rows:
+        raise ValueError("X has rows with no observed value (all NaN); drop them before fitting")
+    est.n_features_in_ = d
+    random_state = check_random_state(est.random_state)
+    seed = None if n <= INIT_SAMPLE_ROWS else random_state.randint(2**31)
+    sample = backends.sample_rows(X, INIT_SAMPLE_ROWS, random_state=seed)
+    check_magnitude(sample)
+    model, data = backends.for_input(_model_for(est, bool(has_nan)), X)
+    do_init = not (est.warm_start and hasattr(est, "converged_"))
+
+    def starts():
+        for _ in range(est.n_init if do_init else 1):
+            yield (initial_params(est, sample, None, random_state, INIT_SAMPLE_ROWS)
+                   if do_init else est._fitted_params())
+
+    best, _ = best_of(starts(), lambda init: est._run_em(model, data, init, float(n)))
+    est._set_fitted(best.params, best, float(n))
+    if not est.converged_ and est.max_iter > 0:
+        warnings.warn("Best performing initialization did not converge. Try different init "
+                      "parameters, or increase max_iter, tol, or try accelerate='squarem'.",
+                      ConvergenceWarning, stacklevel=3)
+    return est
+
+
+def predict_dask(est: Any, X: Any, what: str) -> Any:
+    """``predict`` / ``predict_proba`` / ``score_samples`` of Dask input, as a lazy Dask array."""
+    if hasattr(X, "columns"):
+        X = X.to_dask_array(lengths=True)
+    X = X.astype(est._dtype())
+    if what == "predict":
+        return backends.map_rows(est._predict_validated, X, dtype=np.int64)
+    if what == "predict_proba":
+        return backends.map_rows(lambda b: est._log_prob_resp(b)[1], X,
+                                 n_columns=est.n_components, dtype=est._dtype())
+    return backends.map_rows(lambda b: est._log_prob_resp(b)[0], X)
+
+
+def partial_fit(est: Any, X: Any, sample_weight: Any = None) -> Any:
+    """One stepwise-EM update of ``est`` from the mini-batch ``X`` (see ``GaussianMixture``)."""
+    online = getattr(est, "_online", None)
+    X = est._validate_X(X, reset=online is None)
+    check_magnitude(X)
+    weights = est._check_weights(X, sample_weight)
+    rows = float(len(X)) if weights is None else float(weights.sum())
+    model = _model_for(est, bool(np.isnan(X).any()))
+    if online is None:
+        est._check_sizes(X, weights)
+        init = initial_params(est, X, weights, check_random_state(est.random_state),
+                              INIT_SAMPLE_ROWS)
+        online = est._online = StepwiseEM(model, init, alpha=est.online_alpha)
+    # Both Gaussian-mixture models share statistics and M-step: a stream may mix
+    # complete batches and batches with missing values.
+    online.model = model
+    online.partial_fit(est._model_data(model, X, weights), rows=rows)
+    est._set_fitted(online.params, _OnlineResult(online), 1.0)
+    est.lower_bound_ = online.loglik_per_row
+    return est
+
+
+class _OnlineResult:
+    """What ``GaussianMixture._set_fitted`` reads from a result, for a stream."""
+
+    def __init__(self, online: StepwiseEM):
+        self.converged = False
+        self.n_iter = online.n_batches
+        self.loglik = online.loglik_per_row
+        self.steps: list = []
