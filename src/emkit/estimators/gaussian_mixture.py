@@ -50,11 +50,11 @@ from sklearn.utils.validation import (
 
 from .. import backends
 from ..engine import Step, best_of, em
-from ..validation import check_magnitude
 from ..exceptions import ConvergenceWarning
 from ..models.gaussian_math import precision_cholesky
 from ..models.gaussian_mixture import GaussianMixtureModel
 from ..persistence import Persistable
+from ..validation import check_magnitude
 from ._gaussian_mixture_init import initial_params
 
 __all__ = ["GaussianMixture", "KMEANS_MAX_ROWS"]
