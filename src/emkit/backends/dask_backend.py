@@ -336,3 +336,23 @@ def sample_rows(X: Any, n: int, *, random_state: Any = None) -> np.ndarray:
     index = np.sort(rng.choice(total, size=min(int(n), total), replace=False))
     rows = X[index]
     return np.asarray(rows.compute() if is_dask(rows) else rows)
+
+
+def numeric_dask_matrix(est: Any, X: Any, dtype: Any) -> Any:
+    """A Dask array or DataFrame as a 2-D numeric Dask array of ``dtype``, for ``est``.
+
+    Records the DataFrame's column names as ``est.feature_names_in_`` (as
+    scikit-learn does) or removes a stale one; refuses non-numeric or non-2-D
+    input with a ``ValueError`` naming the estimator.
+    """
+    names = list(X.columns) if _is_dask_frame(X) else None
+    if names is not None:
+        X = X.to_dask_array(lengths=True)
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"{type(est).__name__} needs a 2-D numeric array, "
+                         f"got {X.ndim}-D {X.dtype}")
+    if names is not None and all(isinstance(c, str) for c in names):
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+    else:
+        est.__dict__.pop("feature_names_in_", None)
+    return X.astype(dtype)

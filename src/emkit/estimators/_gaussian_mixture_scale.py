@@ -36,19 +36,6 @@ def _model_for(est: Any, has_nan: bool) -> Any:
     return GaussianMixtureModel(est.covariance_type, est.reg_covar, est.chunk_size, est._dtype())
 
 
-def _as_dask_array(est: Any, X: Any) -> Any:
-    names = list(X.columns) if hasattr(X, "columns") else None
-    if names is not None:
-        X = X.to_dask_array(lengths=True)
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"GaussianMixture needs a 2-D numeric array, got {X.ndim}-D {X.dtype}")
-    if names is not None and all(isinstance(c, str) for c in names):
-        est.feature_names_in_ = np.asarray(names, dtype=object)
-    else:
-        est.__dict__.pop("feature_names_in_", None)
-    return X.astype(est._dtype())
-
-
 def fit_dask(est: Any, X: Any) -> Any:
     """Fit ``est`` on a Dask array or DataFrame; E-steps run on its partitions.
 
@@ -60,7 +47,7 @@ def fit_dask(est: Any, X: Any) -> Any:
     import dask
     import dask.array as da
 
-    X = _as_dask_array(est, X)
+    X = backends.numeric_dask_matrix(est, X, est._dtype())
     n, d = int(X.shape[0]), int(X.shape[1])
     if n < max(2, est.n_components):
         raise ValueError(f"Expected n_samples >= n_components but got n_components = "

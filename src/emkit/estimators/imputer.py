@@ -321,16 +321,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         import dask
         import dask.array as da
 
-        names = list(X.columns) if hasattr(X, "columns") else None
-        if names is not None:
-            X = X.to_dask_array(lengths=True)
-        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"EMImputer needs a 2-D numeric array, got {X.ndim}-D {X.dtype}")
-        if names is not None and all(isinstance(c, str) for c in names):
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        else:
-            self.__dict__.pop("feature_names_in_", None)
-        X = X.astype(np.float64)
+        X = backends.numeric_dask_matrix(self, X, np.float64)
         observed = ~da.isnan(X)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # empty columns and overflowing squares are refused below
