@@ -16,14 +16,17 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from .. import backends
 from ..engine import EMResult, Step, best_of, em
-from ..models.hmm import HMMModel, Sequences
+from ..models.hmm import HMMModel, Sequences, check_lengths
 from ..models.hmm_emissions import Emission
 from ..persistence import Persistable
 
 __all__ = ["ConvergenceMonitor", "BaseHMM"]
 
 ALGORITHMS = ("viterbi", "map")
+#: Rows of Dask input used to draw the starting parameters (k-means and the like).
+INIT_ROWS = 100_000
 IMPLEMENTATIONS = ("log", "scaling")
 
 
@@ -216,15 +219,20 @@ class BaseHMM(Persistable, BaseEstimator):
         self
         """
         self._check_settings()
-        data = self._sequences(X, lengths, fitting=True)
+        if backends.is_dask(X):
+            head, data, n_rows = self._dask_sequences(X, lengths)
+        else:
+            data = self._sequences(X, lengths, fitting=True)
+            head, n_rows = data.X, len(data.X)
         rng = check_random_state(self.random_state)
-        starts = [self._initial_params(data.X, rng) for _ in range(self.n_init)]
+        starts = [self._initial_params(head, rng) for _ in range(self.n_init)]
         monitor = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         runs: dict[int, tuple[HMMModel, dict]] = {}
 
         def fit_one(init: dict) -> EMResult:
-            model = self._model(data.X, init, total_rows=len(data.X))
-            result = em(model, data, init, tol=self.tol, max_iter=self.n_iter,
+            model = self._model(head, init, total_rows=n_rows)
+            engine_model = backends.DaskModel(model) if isinstance(data, list) else model
+            result = em(engine_model, data, init, tol=self.tol, max_iter=self.n_iter,
                         accelerate=self.accelerate, callback=monitor.report)
             runs[id(result)] = (model, init)
             return result
@@ -232,7 +240,7 @@ class BaseHMM(Persistable, BaseEstimator):
         best, _ = best_of(starts, fit_one)
         model, init = runs[id(best)]
         self._set_params_from(best.params)
-        self.n_features = int(data.X.shape[1]) if self._sets_n_features else self.n_features
+        self.n_features = int(head.shape[1]) if self._sets_n_features else self.n_features
         # the engine's objective includes the priors' log-density; report the likelihood
         history = [best.logliks[0] - model.log_prior(init)] + [
             s.loglik - model.log_prior(s.params) for s in best.steps]
@@ -241,6 +249,42 @@ class BaseHMM(Persistable, BaseEstimator):
         monitor.converged = bool(best.converged)
         self.monitor_ = monitor
         return self
+
+    def _dask_sequences(self, X: Any, lengths: Any) -> tuple[np.ndarray, list, int]:
+        """Dask input: one piece of whole sequences per partition (row chunk) of ``X``.
+
+        Returns the rows the start is drawn from (the first :data:`INIT_ROWS`),
+        the pieces (``dask.delayed`` :class:`Sequences`, validated where they
+        lie) and the total number of rows.
+        """
+        from dask import delayed
+
+        if hasattr(X, "columns"):
+            X = X.to_dask_array(lengths=True)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim == 2 and len(X.chunks[1]) != 1:
+            X = X.rechunk({1: -1})
+        n_rows = int(X.shape[0])
+        lengths = check_lengths(lengths, n_rows)
+        ends = np.cumsum(lengths)
+        edges = np.cumsum((0, *X.chunks[0]))
+        if not np.isin(edges[1:], ends).all():
+            raise ValueError(
+                "every partition of a Dask X must hold whole sequences: rechunk the rows "
+                "at sequence boundaries, e.g. X.rechunk({0: rows_per_partition}) with "
+                "each entry a sum of consecutive lengths"
+            )
+        if not self._sets_n_features and getattr(self, "n_features", None) is None:
+            raise ValueError("with Dask input, give n_features (the number of symbols): "
+                             "the first rows need not show every symbol")
+        first = np.concatenate([[0], ends[:-1]])
+        blocks = X.to_delayed().ravel()
+        check = delayed(self._sequences, pure=True)
+        pieces = [check(block, lengths[(first >= a) & (ends <= b)], True)
+                  for block, a, b in zip(blocks, edges[:-1], edges[1:], strict=True)]
+        head = self._check_X(np.asarray(X[:min(n_rows, INIT_ROWS)].compute()), True)
+        return head, pieces, n_rows
 
     # -- inference -------------------------------------------------------------------
     def _inference(self, X: Any, lengths: Any) -> tuple[HMMModel, Sequences, dict]:
