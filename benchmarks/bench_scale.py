@@ -332,16 +332,16 @@ def main(quick: bool = False) -> str:
             "",
             *spark_section(workdir, quick),
             "",
-            "Notes: the machine (2 cores) is shared and was loaded by other work (load "
-            "average 10-14) during the run, so the timings are noisy: compare the two "
+            f"Notes: the machine (2 cores) is shared (load average {os.getloadavg()[0]:.1f} "
+            "when this section was written), so the timings are noisy: compare the two "
             "in-memory runs. The in-memory fit holds the whole array (plus the model's "
             "per-chunk temporaries); each Dask worker holds a block or two at a time. "
             "The Gaussian-mixture model runs its chunks on one thread per core in every "
             "process, so two single-threaded workers on two cores run four busy "
             "threads; the one-worker row (the model's threads on both cores, one "
             "process) is there to compare. A Dask iteration also pays a fixed cost "
-            "(parameter scatter, graph submission, reduction round trips: ~0.3 s on "
-            "this loaded machine) and reads every block from the Zarr store again.",
+            "(parameter scatter, graph submission, reduction round trips: ~0.3 s "
+            "measured on a loaded machine) and reads every block from the Zarr store again.",
             "",
         ]
         return "\n".join(lines)
