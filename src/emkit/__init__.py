@@ -13,12 +13,13 @@ import importlib
 from typing import Any
 
 from .engine import EMModel, EMResult, Step, best_of, em
-from .exceptions import ConvergenceWarning, ModelFileError, MonotonicityWarning, NumericalError
+from .exceptions import ModelFileError, MonotonicityWarning, NumericalError
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first access)
 _LAZY = {
+    "ConvergenceWarning": "emkit.exceptions",
     "GaussianMixture": "emkit.estimators.gaussian_mixture",
     "MixtureModel": "emkit.estimators.mixture_model",
     "EMImputer": "emkit.estimators.imputer",
@@ -38,7 +39,6 @@ __all__ = [
     "EMResult",
     "Step",
     "best_of",
-    "ConvergenceWarning",
     "MonotonicityWarning",
     "NumericalError",
     "ModelFileError",

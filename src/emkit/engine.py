@@ -41,7 +41,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .exceptions import ConvergenceWarning, MonotonicityWarning, NumericalError
+from . import exceptions
+from .exceptions import MonotonicityWarning, NumericalError
 from .stats import tree_max_abs_diff
 
 __all__ = ["EMModel", "EMResult", "Step", "em", "best_of", "observe"]
@@ -261,7 +262,7 @@ class _Run:
                 f"EM did not converge in {len(self.steps)} iterations (last gain "
                 f"{self.steps[-1].gain:.3g}, tol {self.tol:.3g}); raise max_iter, loosen tol "
                 "or try accelerate='squarem'",
-                ConvergenceWarning,
+                exceptions.ConvergenceWarning,
                 stacklevel=3,
             )
         return EMResult(

@@ -6,22 +6,40 @@ Each subclasses the matching built-in (or scikit-learn's class) so that existing
 
 from __future__ import annotations
 
-from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+from typing import Any
 
 __all__ = [
-    "ConvergenceWarning",
+    "ConvergenceWarning",  # noqa: F822 (made on first use, by __getattr__)
     "MonotonicityWarning",
     "NumericalError",
     "ModelFileError",
 ]
 
 
-class ConvergenceWarning(_SklearnConvergenceWarning):
-    """EM stopped at ``max_iter`` before meeting its tolerance.
+def _make_convergence_warning() -> type:
+    # Built on first use: subclassing scikit-learn's class means importing
+    # scikit-learn (~1 s and ~100 MB), which processes that only run E-steps
+    # (Dask workers) never need.
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 
-    The parameters returned are the best ones reached. Raise ``max_iter``, loosen
-    ``tol``, try ``accelerate="squarem"`` or a better initialization.
-    """
+    class ConvergenceWarning(SklearnConvergenceWarning):
+        """EM stopped at ``max_iter`` before meeting its tolerance.
+
+        The parameters returned are the best ones reached. Raise ``max_iter``, loosen
+        ``tol``, try ``accelerate="squarem"`` or a better initialization.
+        """
+
+    ConvergenceWarning.__module__ = __name__
+    ConvergenceWarning.__qualname__ = "ConvergenceWarning"
+    return ConvergenceWarning
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ConvergenceWarning":
+        cls = _make_convergence_warning()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MonotonicityWarning(UserWarning):
