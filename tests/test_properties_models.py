@@ -206,7 +206,9 @@ def test_gaussian_mixture_invariant_to_row_order_and_init_labels(seed, cov_type)
     np.testing.assert_allclose(relabelled.weights_, base.weights_[perm], rtol=1e-6, atol=1e-8)
     cov_b = base.covariances_ if cov_type == "tied" else base.covariances_[perm]
     np.testing.assert_allclose(relabelled.covariances_, cov_b, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(relabelled.lower_bound_, base.lower_bound_, rtol=1e-10)
+    # 25 EM steps carry the rounding of sums taken in another component order; the
+    # parameters above agree to 1e-6, so the log-likelihood is held to 1e-8.
+    np.testing.assert_allclose(relabelled.lower_bound_, base.lower_bound_, rtol=1e-8)
 
 
 # ------------------------------------------------------------------- MixtureModel
