@@ -314,7 +314,8 @@ def main(quick: bool = False) -> str:
             f"- peak worker memory / data size: **{100 * peak / data_bytes:.1f} %** "
             f"(target <= 25 %); worker processes at rest: "
             + " / ".join(f"{p / 2**20:.0f} MiB" for p in dsk["baselines"])
-            + " (Python, NumPy, SciPy, Dask, distributed; `import emkit` adds scikit-learn)",
+            + " (Python, NumPy, SciPy, Dask, distributed; the E-step side of emkit "
+            "imports no scikit-learn)",
             f"- largest relative parameter difference between the two fits: {diff:.1e}",
             "- what travels per iteration: the parameters to each worker "
             f"({(K + 2 * K * D) * 8} bytes) and one statistics tree per block up a "
