@@ -306,6 +306,28 @@ def map_rows(fn: Callable[[np.ndarray], np.ndarray], X: Any, *,
     return X.map_blocks(fn, dtype=dtype, chunks=chunks, drop_axis=drop or None, meta=meta)
 
 
+#: Rows of Dask input that estimators draw their starting parameters from.
+INIT_SAMPLE_ROWS = 100_000
+
+
+def initialization_rows(X: Any, random_state: Any = None) -> np.ndarray:
+    """The rows of Dask input an estimator initializes on, as a NumPy array.
+
+    All rows when there are at most :data:`INIT_SAMPLE_ROWS`, with no random draw,
+    so the start is the one NumPy input would get; otherwise a random sample of
+    that many rows, seeded from ``random_state`` (int, RandomState or None).
+    """
+    from sklearn.utils import check_random_state
+
+    if _is_dask_frame(X):
+        X = X.to_dask_array(lengths=True)
+    if np.isnan(X.shape[0]):
+        X = X.compute_chunk_sizes()
+    seed = None if X.shape[0] <= INIT_SAMPLE_ROWS else \
+        check_random_state(random_state).randint(2**31)
+    return sample_rows(X, INIT_SAMPLE_ROWS, random_state=seed)
+
+
 def sample_rows(X: Any, n: int, *, random_state: Any = None) -> np.ndarray:
     """Up to ``n`` distinct rows of ``X`` chosen at random, as a NumPy array.
 

@@ -7,24 +7,17 @@ E-step runs changes (:mod:`emkit.backends`), or how its statistics are averaged
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import backends
-from ..engine import best_of
-from ..exceptions import ConvergenceWarning
 from ..online import StepwiseEM
 from ..validation import check_magnitude
 from ._gaussian_mixture_init import initial_params
 
 __all__ = ["fit_dask", "partial_fit", "predict_dask"]
-
-#: Rows sampled from Dask input to initialize (k-means) a fit.
-INIT_SAMPLE_ROWS = 100_000
-
 
 def _model_for(est: Any, has_nan: bool) -> Any:
     from ..models.gaussian_mixture import GaussianMixtureModel
@@ -40,7 +33,7 @@ def fit_dask(est: Any, X: Any) -> Any:
     """Fit ``est`` on a Dask array or DataFrame; E-steps run on its partitions.
 
     One pass computes what validation needs (NaN, infinities, magnitude), the
-    start is drawn from a sample of at most :data:`INIT_SAMPLE_ROWS` rows, and
+    start is drawn from :func:`emkit.backends.initialization_rows`, and
     each EM iteration ships the parameters to the workers and brings back only
     the statistics.
     """
@@ -60,23 +53,10 @@ def fit_dask(est: Any, X: Any) -> Any:
         raise ValueError("X has rows with no observed value (all NaN); drop them before fitting")
     est.n_features_in_ = d
     random_state = check_random_state(est.random_state)
-    seed = None if n <= INIT_SAMPLE_ROWS else random_state.randint(2**31)
-    sample = backends.sample_rows(X, INIT_SAMPLE_ROWS, random_state=seed)
+    sample = backends.initialization_rows(X, random_state)
     check_magnitude(sample)
     model, data = backends.for_input(_model_for(est, bool(has_nan)), X)
-    do_init = not (est.warm_start and hasattr(est, "converged_"))
-
-    def starts():
-        for _ in range(est.n_init if do_init else 1):
-            yield (initial_params(est, sample, None, random_state, INIT_SAMPLE_ROWS)
-                   if do_init else est._fitted_params())
-
-    best, _ = best_of(starts(), lambda init: est._run_em(model, data, init, float(n)))
-    est._set_fitted(best.params, best, float(n))
-    if not est.converged_ and est.max_iter > 0:
-        warnings.warn("Best performing initialization did not converge. Try different init "
-                      "parameters, or increase max_iter, tol, or try accelerate='squarem'.",
-                      ConvergenceWarning, stacklevel=3)
+    est._fit_from_starts(model, data, sample, None, float(n), random_state)
     return est
 
 
@@ -104,7 +84,7 @@ def partial_fit(est: Any, X: Any, sample_weight: Any = None) -> Any:
     if online is None:
         est._check_sizes(X, weights)
         init = initial_params(est, X, weights, check_random_state(est.random_state),
-                              INIT_SAMPLE_ROWS)
+                              backends.INIT_SAMPLE_ROWS)
         online = est._online = StepwiseEM(model, init, alpha=est.online_alpha)
     # Both Gaussian-mixture models share statistics and M-step: a stream may mix
     # complete batches and batches with missing values.

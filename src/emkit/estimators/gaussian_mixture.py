@@ -317,16 +317,21 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         self._check_sizes(X, weights)
         model = self._make_model(X)
         data = self._model_data(model, X, weights)
+        self._fit_from_starts(model, data, X, weights, total,
+                              check_random_state(self.random_state))
+        return self._predict_validated(X)
 
+    def _fit_from_starts(self, model: Any, data: Any, X_init: np.ndarray,
+                         weights: np.ndarray | None, total: float,
+                         random_state: np.random.RandomState) -> None:
+        """Run EM from ``n_init`` starts drawn on ``X_init`` (or warm) and keep the best."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
-        n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
 
         def starts():
-            for i in range(n_init):
+            for i in range(self.n_init if do_init else 1):
                 self._print_verbose(f"Initialization {i}", level=1)
                 if do_init:
-                    yield initial_params(self, X, weights, random_state, KMEANS_MAX_ROWS)
+                    yield initial_params(self, X_init, weights, random_state, KMEANS_MAX_ROWS)
                 else:
                     yield self._fitted_params()
 
@@ -338,9 +343,8 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
                 "parameters, or increase max_iter, tol, or check for degenerate data "
                 "(or try accelerate='squarem').",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
-        return self._predict_validated(X)
 
     def _check_weights(self, X: np.ndarray, sample_weight: Any) -> np.ndarray | None:
         if sample_weight is None:

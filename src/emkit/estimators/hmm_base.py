@@ -25,8 +25,7 @@ from ..persistence import Persistable
 __all__ = ["ConvergenceMonitor", "BaseHMM"]
 
 ALGORITHMS = ("viterbi", "map")
-#: Rows of Dask input used to draw the starting parameters (k-means and the like).
-INIT_ROWS = 100_000
+
 IMPLEMENTATIONS = ("log", "scaling")
 
 
@@ -253,7 +252,8 @@ class BaseHMM(Persistable, BaseEstimator):
     def _dask_sequences(self, X: Any, lengths: Any) -> tuple[np.ndarray, list, int]:
         """Dask input: one piece of whole sequences per partition (row chunk) of ``X``.
 
-        Returns the rows the start is drawn from (the first :data:`INIT_ROWS`),
+        Returns the rows the start is drawn from (the first
+        :data:`emkit.backends.INIT_SAMPLE_ROWS`: whole sequences, not a sample),
         the pieces (``dask.delayed`` :class:`Sequences`, validated where they
         lie) and the total number of rows.
         """
@@ -283,7 +283,7 @@ class BaseHMM(Persistable, BaseEstimator):
         check = delayed(self._sequences, pure=True)
         pieces = [check(block, lengths[(first >= a) & (ends <= b)], True)
                   for block, a, b in zip(blocks, edges[:-1], edges[1:], strict=True)]
-        head = self._check_X(np.asarray(X[:min(n_rows, INIT_ROWS)].compute()), True)
+        head = self._check_X(np.asarray(X[:min(n_rows, backends.INIT_SAMPLE_ROWS)].compute()), True)
         return head, pieces, n_rows
 
     # -- inference -------------------------------------------------------------------

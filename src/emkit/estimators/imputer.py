@@ -35,10 +35,6 @@ from ..validation import check_magnitude
 __all__ = ["EMImputer"]
 
 
-#: Rows sampled from Dask input for the first guess.
-INIT_SAMPLE_ROWS = 100_000
-
-
 def _summed_information(data: Any, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     """Observed information of the normal, summed over Dask partitions when ``data`` is Dask."""
     if not backends.is_dask(data):
@@ -337,7 +333,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                              "to condition on: drop them")
         n, d = int(X.shape[0]), int(X.shape[1])
         self.n_features_in_ = d
-        sample = backends.sample_rows(X, INIT_SAMPLE_ROWS, random_state=self.random_state)
+        sample = backends.initialization_rows(X, self.random_state)
         self._check_fit_data(sample, n_rows=n, n_observed=n_observed, spread=spread)
         scale = self._column_scale(spread)
         init = self._initial_params((sample - center) / scale)

@@ -24,8 +24,6 @@ from ..validation import check_magnitude
 __all__ = ["MixtureModel"]
 
 INIT_PARAMS = ("kmeans", "random", "given")
-#: Rows sampled from Dask input to initialize a fit.
-INIT_SAMPLE_ROWS = 100_000
 
 
 @contextmanager
@@ -253,10 +251,7 @@ class MixtureModel(BaseEstimator, Persistable):
         data = X if backends.is_dask(X) else None
         if data is not None:
             # Dask input: initialize on a sample, run the E-steps on the partitions.
-            # (fewer rows than the sample: all of them, and the same draws as NumPy input)
-            seed = None if backends.n_rows(data) <= INIT_SAMPLE_ROWS else \
-                random_state.randint(2**31)
-            X = backends.sample_rows(data, INIT_SAMPLE_ROWS, random_state=seed)
+            X = backends.initialization_rows(data, random_state)
         X, templates = self._prepare(X)
         k = len(templates)
         n = X.shape[0] if data is None else backends.n_rows(data)
