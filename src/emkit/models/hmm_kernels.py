@@ -75,6 +75,32 @@ def frame_probabilities(log_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return frame, shift
 
 
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _forward_step(frame, t, first, startprob, transmat, prev, new):  # pragma: no cover
+    """Unnormalized forward vector at row ``t`` into ``new``; returns its sum ``c_t``.
+
+    ``new = startprob * frame[t]`` on a sequence's first row, else
+    ``(prev @ transmat) * frame[t]``; ``prev`` is the normalized vector of row t - 1.
+    """
+    k = startprob.shape[0]
+    if first:
+        for j in range(k):
+            new[j] = startprob[j] * frame[t, j]
+    else:
+        for j in range(k):
+            new[j] = 0.0
+        for i in range(k):
+            a = prev[i]
+            for j in range(k):
+                new[j] += a * transmat[i, j]
+        for j in range(k):
+            new[j] *= frame[t, j]
+    c = 0.0
+    for j in range(k):
+        c += new[j]
+    return c
+
+
 @njit(cache=True, fastmath=_FAST)
 def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma,
             scale):  # pragma: no cover - compiled
@@ -93,21 +119,7 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma,
     prev = np.empty(k)
     new = np.empty(k)
     for t in range(start, stop):
-        if t == start:
-            for j in range(k):
-                new[j] = startprob[j] * frame[t, j]
-        else:
-            for j in range(k):
-                new[j] = 0.0
-            for i in range(k):
-                a = prev[i]
-                for j in range(k):
-                    new[j] += a * transmat[i, j]
-            for j in range(k):
-                new[j] *= frame[t, j]
-        c = 0.0
-        for j in range(k):
-            c += new[j]
+        c = _forward_step(frame, t, t == start, startprob, transmat, prev, new)
         if not c > 0.0:
             for u in range(start, stop):
                 for j in range(k):
@@ -246,21 +258,7 @@ def _fl_one(frame, shift, start, stop, startprob, transmat, alpha, new):  # prag
     k = startprob.shape[0]
     ll = 0.0
     for t in range(start, stop):
-        if t == start:
-            for j in range(k):
-                new[j] = startprob[j] * frame[t, j]
-        else:
-            for j in range(k):
-                new[j] = 0.0
-            for i in range(k):
-                a = alpha[i]
-                for j in range(k):
-                    new[j] += a * transmat[i, j]
-            for j in range(k):
-                new[j] *= frame[t, j]
-        c = 0.0
-        for j in range(k):
-            c += new[j]
+        c = _forward_step(frame, t, t == start, startprob, transmat, alpha, new)
         if not c > 0.0:
             return -np.inf
         inv = 1.0 / c
