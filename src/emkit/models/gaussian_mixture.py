@@ -16,14 +16,15 @@ keeps the second moments accurate for data far from the origin. With missing
 values the E-step substitutes conditional expectations of ``x`` and of the outer
 product; the statistics, and so the M-step, are the same.
 
-:class:`GaussianMixtureModel` is the complete-data :class:`emkit.EMModel`: its
-E-step runs the chunked BLAS kernels of :mod:`emkit.models.gaussian_fast` over
-row chunks, so responsibilities exist for one chunk at a time. The chunks are
-shared out between one thread per core with single-threaded BLAS (each product
-is too small for BLAS's own threads to pay off); the per-thread statistics are
-summed, which is exactly the additivity the contract promises. A compiled
-(numba) one-pass kernel for few features was tried and measured no faster than
-these products, so there is none.
+:class:`GaussianMixtureModel` is the complete-data :class:`emkit.EMModel`. For
+``full`` (by quadratic features), ``diag`` and ``spherical`` its E-step is the
+compiled one-pass kernel of :mod:`emkit.models.gaussian_kernels`; for ``tied``
+and ``full`` by whitening it runs the NumPy chunk kernels of
+:mod:`emkit.models.gaussian_fast`. Either way responsibilities exist for one
+small block of rows at a time. The rows are shared out between one thread per
+core with single-threaded BLAS (each product is too small for BLAS's own threads
+to pay off); the per-thread statistics are summed, which is exactly the
+additivity the contract promises.
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ import numpy as np
 
 from ..stats import tree_sum
 from .gaussian_fast import (
+    PreparedGaussians,
     StatsAccumulator,
     chunk_weighted_log_prob,
     log_resp_inplace,
     prepare_gaussians,
     quadratic_full,
 )
+from .gaussian_kernels import DIAGONAL, FULL, quadratic_log_prob, quadratic_pass
 from .gaussian_math import COVARIANCE_TYPES
 
 __all__ = ["gaussian_mixture_m_step", "GaussianMixtureModel", "auto_chunk_size"]
@@ -51,6 +54,10 @@ __all__ = ["gaussian_mixture_m_step", "GaussianMixtureModel", "auto_chunk_size"]
 #: the L2/L3 cache, while the chunk stays long enough for efficient BLAS calls.
 CHUNK_ELEMENTS = 2**17
 MIN_CHUNK_ROWS = 512
+
+#: Rows converted at a time when the compiled kernels get rows that are not
+#: C-contiguous in the model's dtype.
+CONVERT_ROWS = 65_536
 
 
 def auto_chunk_size(n_components: int, n_features: int, covariance_type: str) -> int:
@@ -131,6 +138,14 @@ def _parallel_chunks(fn: Any, groups: list) -> list:
         return list(_POOL["executor"].map(fn, groups))
 
 
+def _kernel_layout(prep: PreparedGaussians) -> int | None:
+    """The compiled kernels' feature layout for ``prep``, or None where the NumPy
+    chunk kernels run instead (``tied``, and ``full`` by whitening)."""
+    if prep.method == "whiten" or prep.covariance_type == "tied":
+        return None
+    return FULL if prep.covariance_type == "full" else DIAGONAL
+
+
 def _split_data(data: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(data, tuple):
         X, sample_weight = data
@@ -201,9 +216,16 @@ class GaussianMixtureModel:
         X, sample_weight = _split_data(data)
         prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
                                  self.covariance_type, self.dtype)
+        layout = _kernel_layout(prep)
+
         def run(bounds: tuple[int, int]) -> tuple[dict, float]:
             acc = StatsAccumulator(prep)
             loglik = 0.0
+            if layout is not None:
+                for _, block, weights in self._contiguous(X, sample_weight, *bounds):
+                    loglik += quadratic_pass(block, weights, prep.centre, prep.coef, layout,
+                                             acc.moments)
+                return acc.result(), loglik
             for _, block, weights in self._chunks(X, sample_weight, len(prep.means), *bounds):
                 resp, chunk = chunk_weighted_log_prob(block, prep)
                 row_loglik = log_resp_inplace(resp)
@@ -261,6 +283,21 @@ class GaussianMixtureModel:
             weights = None if sample_weight is None else sample_weight[start:stop]
             yield start, block, weights
 
+    def _contiguous(self, X: np.ndarray, sample_weight: np.ndarray | None, first: int = 0,
+                    last: int | None = None):
+        """Rows ``first:last`` as C-contiguous blocks in ``dtype`` for the compiled
+        kernels: one view when ``X`` already is, else converted blocks of
+        ``CONVERT_ROWS`` rows (never a copy of all of ``X``)."""
+        last = len(X) if last is None else last
+        ready = (isinstance(X, np.ndarray) and X.dtype == self.dtype
+                 and X.flags.c_contiguous)
+        step = max(last - first, 1) if ready else CONVERT_ROWS
+        for start in range(first, last, step):
+            stop = min(start + step, last)
+            block = np.ascontiguousarray(X[start:stop], dtype=self.dtype)
+            weights = None if sample_weight is None else sample_weight[start:stop]
+            yield start, block, weights
+
     def iter_weighted_log_prob(self, X: np.ndarray, params: dict):
         """Yield ``(start, log_prob)`` per chunk, ``log_prob`` of shape (C, K) holding
         ``log w_k + log N(x_i; mu_k, S_k)`` for rows ``start`` to ``start + C``."""
@@ -274,8 +311,14 @@ class GaussianMixtureModel:
         prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
                                  self.covariance_type, self.dtype)
         out = np.empty((len(X), len(prep.means)), dtype=self.dtype)
+        layout = _kernel_layout(prep)
 
         def run(bounds: tuple[int, int]) -> None:
+            if layout is not None:
+                for start, block, _ in self._contiguous(X, None, *bounds):
+                    quadratic_log_prob(block, prep.centre, prep.coef, layout,
+                                       out[start:start + len(block)])
+                return
             for start, block, _ in self._chunks(X, None, len(prep.means), *bounds):
                 out[start:start + len(block)] = chunk_weighted_log_prob(block, prep)[0].T
 
