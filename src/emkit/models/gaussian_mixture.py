@@ -303,8 +303,17 @@ class GaussianMixtureModel:
         ``log w_k + log N(x_i; mu_k, S_k)`` for rows ``start`` to ``start + C``."""
         prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
                                  self.covariance_type, self.dtype)
-        for start, block, _ in self._chunks(X, None, len(prep.means)):
-            yield start, chunk_weighted_log_prob(block, prep)[0].T
+        layout = _kernel_layout(prep)
+        if layout is None:
+            for start, block, _ in self._chunks(X, None, len(prep.means)):
+                yield start, chunk_weighted_log_prob(block, prep)[0].T
+            return
+        for first in range(0, len(X), CONVERT_ROWS):
+            for start, block, _ in self._contiguous(X, None, first,
+                                                    min(first + CONVERT_ROWS, len(X))):
+                out = np.empty((len(block), len(prep.means)), dtype=self.dtype)
+                quadratic_log_prob(block, prep.centre, prep.coef, layout, out)
+                yield start, out
 
     def log_prob_rows(self, X: np.ndarray, params: dict) -> np.ndarray:
         """Weighted log-probabilities ``log w_k + log N(x_i; mu_k, S_k)``, shape (N, K)."""
