@@ -22,7 +22,7 @@ longer cancel catastrophically when the data sit far from the origin.
     moments of every component at once; they are centred on ``mu_k`` once per
     E-step. Both products cost ``2 C K D(D+1)/2`` flops, the least any method
     can (a triangular whitening plus a symmetric Gram), and no (C, K, D) array
-    is formed. Used when ``D <= 2K`` (:func:`quadratic_full`).
+    is formed. Used when ``D <= 8K + 8`` (:func:`quadratic_full`).
 
     Otherwise (few components, many features) all ``U_k`` are laid side by side
     in one (D+1, K*D) matrix, so whitening every row under every component is
@@ -242,12 +242,15 @@ def prepare_gaussians(weights: np.ndarray | None, means: np.ndarray, covariances
 def quadratic_full(n_components: int, n_features: int) -> bool:
     """Whether ``full`` uses quadratic features (else whitening), see the module notes.
 
-    Quadratic features need half the flops, but their products have only K rows
-    on one side; with D > 2K the whitening products ran faster (measured
-    single-threaded: (N, D, K) = (200k, 16, 16) 0.14 s quadratic vs 0.18 s
-    whitening; (100k, 50, 8) 0.46 s vs 0.23 s; (100k, 2, 3) 0.004 s vs 0.012 s).
+    Quadratic features need half the flops of whitening, and the E-step over
+    them is one compiled pass (:mod:`emkit.models.gaussian_kernels`); but their
+    count grows as D^2 / 2 while only K rows share them, so with many features
+    and few components whitening wins. Measured E-step seconds on 2 cores,
+    quadratic vs whitening, at (N, D, K): (200k, 40, 4) 0.10 vs 0.17;
+    (1M, 50, 8) 1.06 vs 1.58; (200k, 16, 1) 0.017 vs 0.019; (200k, 48, 4)
+    0.22 vs 0.18; (100k, 96, 8) 0.88 vs 0.46. Hence ``D <= 8 K + 8``.
     """
-    return n_features <= 2 * n_components
+    return n_features <= 8 * n_components + 8
 
 
 def _quadratic_coefficients(covariance_type: str, whiten: np.ndarray, shifted: np.ndarray,
