@@ -151,3 +151,16 @@ def test_e_step_converts_foreign_layouts_block_by_block(covariance_type, monkeyp
                                          rel=1e-13)
     scores = model.log_prob_rows(np.asfortranarray(X), params)
     np.testing.assert_allclose(scores, model.log_prob_rows(X, params), rtol=1e-13)
+
+
+def test_e_step_threads_respect_omp_num_threads(monkeypatch):
+    monkeypatch.setattr(gaussian_mixture_module.os, "sched_getaffinity", lambda pid: {0, 1, 2},
+                        raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert gaussian_mixture_module._n_workers() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as Dask workers set it
+    assert gaussian_mixture_module._n_workers() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    assert gaussian_mixture_module._n_workers() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "auto")
+    assert gaussian_mixture_module._n_workers() == 3

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..stats import tree_sum
+from .block_sources import BlockRead, block_reads
 from .memory import split_rows
 
 __all__ = ["DaskModel", "is_dask", "scatter_pieces", "map_rows", "sample_rows", "current_client"]
@@ -97,7 +98,10 @@ def dask_pieces(data: Any) -> list[Any]:
         DataFrame along its partitions (each becomes a float matrix, NaN for
         missing); a tuple of Dask arrays with the same row chunks gives tuples of
         blocks; a sequence of ``dask.delayed`` objects or ``distributed`` Futures
-        (see :func:`scatter_pieces`) is used as it is.
+        (see :func:`scatter_pieces`) is used as it is. The blocks of an array
+        from :func:`~emkit.backends.open_dataset` are
+        :class:`~emkit.backends.block_sources.BlockRead` objects, read by the
+        E-step task itself.
     """
     import dask.array as da
     from dask import delayed
@@ -105,7 +109,8 @@ def dask_pieces(data: Any) -> list[Any]:
     if _is_dask_frame(data):
         return [delayed(_frame_to_numpy)(part) for part in data.to_delayed()]
     if isinstance(data, da.Array):
-        return _row_blocks(data)
+        reads = block_reads(data)  # arrays of open_dataset: read inside the E-step task
+        return list(reads) if reads is not None else _row_blocks(data)
     if isinstance(data, (tuple, list)) and data and all(isinstance(m, da.Array) for m in data):
         chunks = {m.chunks[0] for m in data}
         if len(chunks) != 1:
@@ -134,7 +139,9 @@ def _is_delayed_or_future(obj: Any) -> bool:
 
 
 def _piece_e_step(model: Any, piece: Any, params: Any) -> tuple[Any, float]:
-    """Runs on a worker: the model's E-step on one piece."""
+    """Runs on a worker: the model's E-step on one piece (read here if a BlockRead)."""
+    if isinstance(piece, BlockRead):
+        piece = piece()
     stats, loglik = model.e_step(piece, params)
     return stats, float(loglik)
 

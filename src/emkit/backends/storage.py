@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .block_sources import BlockRead, register_block_reads
+
 __all__ = ["open_dataset"]
 
 _DEFAULT_BLOCK_ROWS = 262_144
@@ -50,7 +52,6 @@ def open_dataset(path: str | Path, *, chunk_rows: int | None = None,
         When the path does not exist, holds no supported files, or the files
         disagree on their number of columns or dtype.
     """
-    import dask.array as da
 
     path = Path(path)
     if not path.exists():
@@ -60,7 +61,7 @@ def open_dataset(path: str | Path, *, chunk_rows: int | None = None,
     ):
         raise ValueError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
     if path.is_dir() and ((path / "zarr.json").exists() or (path / ".zarray").exists()):
-        array = da.from_zarr(str(path))
+        array = _open_zarr(path)
         if chunk_rows is not None:
             array = array.rechunk({0: chunk_rows})
         return array
@@ -68,6 +69,92 @@ def open_dataset(path: str | Path, *, chunk_rows: int | None = None,
     if files[0].suffix == ".npy":
         return _open_npy(files, chunk_rows or _DEFAULT_BLOCK_ROWS)
     return _open_parquet(files, columns, np.dtype(dtype or np.float64), chunk_rows)
+
+
+def _raw_zarr_chunks(array: Any) -> bool:
+    """Whether each chunk file of ``array`` is the chunk's bytes as they are in memory.
+
+    True for a Zarr array stored without compression, filters or sharding, in
+    C order and little-endian, chunked along rows only: then its blocks can be
+    memory-mapped instead of decoded.
+    """
+    meta = array.metadata
+    if array.ndim < 1 or tuple(array.chunks[1:]) != tuple(array.shape[1:]):
+        return False
+    if getattr(meta.dtype, "endianness", "little") not in ("little", None):
+        return False
+    if meta.zarr_format == 2:
+        return meta.compressor is None and not meta.filters and meta.order == "C"
+    from zarr.codecs import BytesCodec
+
+    codecs = tuple(meta.codecs)
+    if len(codecs) != 1 or not isinstance(codecs[0], BytesCodec):
+        return False
+    endian = getattr(codecs[0].endian, "value", codecs[0].endian)
+    return endian in (None, "little") and type(meta.chunk_grid).__name__ == "RegularChunkGrid"
+
+
+def _map_zarr_chunk(file: str, dtype: str, chunk_shape: tuple[int, ...], n_rows: int,
+                    fill_value: Any) -> np.ndarray:
+    """Runs on a worker: one raw Zarr chunk as a copy-on-write memory map (no read, no
+    decode: its pages come straight from the operating system's file cache)."""
+    if not Path(file).exists():  # Zarr does not store chunks that were never written
+        return np.full((n_rows, *chunk_shape[1:]), fill_value, dtype=dtype)
+    expected = int(np.prod(chunk_shape)) * np.dtype(dtype).itemsize
+    if Path(file).stat().st_size != expected:
+        raise ValueError(f"{file} holds {Path(file).stat().st_size} bytes, not the "
+                         f"{expected} of a raw chunk of shape {chunk_shape}")
+    return np.memmap(file, dtype=dtype, mode="c", shape=chunk_shape)[:n_rows]
+
+
+def _open_zarr(path: Path) -> Any:
+    """A Zarr array as a Dask array; raw chunks are memory-mapped (see below).
+
+    Through Zarr, every block is decoded into newly allocated memory. Dask
+    workers return freed memory to the system at once (their
+    ``MALLOC_TRIM_THRESHOLD_``), so each new 16 MB block also page-faults its
+    memory afresh: measured in 2 worker processes, a 250,000 x 16 float32 chunk
+    took 20-25 ms through Zarr and 7 ms by ``numpy.fromfile``, against 5 ms and
+    1.5 ms in a plain process. A memory map of an uncompressed chunk needs
+    neither the copy nor the fresh memory.
+    """
+    import dask.array as da
+    import zarr
+
+    array = zarr.open_array(str(path), mode="r")
+    if not _raw_zarr_chunks(array):
+        return da.from_zarr(array)
+    rows, tail = array.chunks[0], tuple(array.shape[1:])
+    dtype = np.dtype(array.dtype).newbyteorder("<").str
+    fill = array.metadata.fill_value
+    reads = []
+    for index, start in enumerate(range(0, array.shape[0], rows)):
+        stop = min(start + rows, array.shape[0])
+        key = array.metadata.encode_chunk_key((index,) + (0,) * len(tail))
+        reads.append(BlockRead(_map_zarr_chunk,
+                               (str(path / key), dtype, (rows, *tail), stop - start, fill)))
+    return _blocks_array(reads, tail, array.dtype)
+
+
+def _blocks_array(reads: list[BlockRead], tail: tuple[int, ...], dtype: Any) -> Any:
+    """A Dask array stacking the blocks ``reads`` return, recorded for the Dask E-step
+    (:mod:`emkit.backends.block_sources`)."""
+    import dask.array as da
+    from dask import delayed
+
+    if not reads:
+        return da.zeros((0, *tail), dtype=dtype)
+    blocks = [da.from_delayed(delayed(read.reader, pure=True)(*read.args),
+                              shape=(_rows_of(read), *tail), dtype=dtype) for read in reads]
+    return register_block_reads(da.concatenate(blocks, axis=0), reads)
+
+
+def _rows_of(read: BlockRead) -> int:
+    if read.reader is _map_zarr_chunk:
+        return read.args[3]
+    if read.reader is _read_npy_rows:
+        return read.args[2] - read.args[1]
+    raise ValueError(f"unknown block reader {read.reader!r}")
 
 
 def _files(path: Path) -> list[Path]:
@@ -104,10 +191,7 @@ def _read_npy_rows(path: str, start: int, stop: int) -> np.ndarray:
 
 
 def _open_npy(files: list[Path], chunk_rows: int) -> Any:
-    import dask.array as da
-    from dask import delayed
-
-    blocks = []
+    reads = []
     tail: tuple[tuple[int, ...], np.dtype] | None = None
     for f in files:
         shape, dtype = _npy_header(f)
@@ -122,12 +206,9 @@ def _open_npy(files: list[Path], chunk_rows: int) -> Any:
             )
         for start in range(0, shape[0], chunk_rows):
             stop = min(start + chunk_rows, shape[0])
-            part = delayed(_read_npy_rows, pure=True)(str(f), start, stop)
-            blocks.append(da.from_delayed(part, shape=(stop - start, *shape[1:]), dtype=dtype))
+            reads.append(BlockRead(_read_npy_rows, (str(f), start, stop)))
     assert tail is not None
-    if not blocks:
-        return da.zeros((0, *tail[0]), dtype=tail[1])
-    return da.concatenate(blocks, axis=0)
+    return _blocks_array(reads, tail[0], tail[1])
 
 
 def _read_parquet_group(path: str, group: int, columns: list[str] | None,

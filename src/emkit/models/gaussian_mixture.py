@@ -113,10 +113,19 @@ PARALLEL_MIN_ELEMENTS = 2**22
 
 
 def _n_workers() -> int:
+    """Threads for the E-step: the cores this process may use, at most ``OMP_NUM_THREADS``.
+
+    Dask workers set ``OMP_NUM_THREADS=1``, since they run one task per thread
+    themselves; more threads inside each task would only contend for the same
+    cores (measured: a 250,000-row block took 13 ms on one thread, 13-20 ms
+    on two, with both worker processes busy).
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
 
 
 def _parallel_chunks(fn: Any, groups: list) -> list:
