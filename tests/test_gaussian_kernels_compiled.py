@@ -153,14 +153,15 @@ def test_e_step_converts_foreign_layouts_block_by_block(covariance_type, monkeyp
     np.testing.assert_allclose(scores, model.log_prob_rows(X, params), rtol=1e-13)
 
 
-def test_e_step_threads_respect_omp_num_threads(monkeypatch):
+def test_e_step_runs_on_one_thread_inside_a_dask_task(monkeypatch):
+    from distributed import Client
+
     monkeypatch.setattr(gaussian_mixture_module.os, "sched_getaffinity", lambda pid: {0, 1, 2},
                         raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert gaussian_mixture_module._n_workers() == 3
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as Dask workers set it
-    assert gaussian_mixture_module._n_workers() == 1
-    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as a LocalCluster leaves it in the client
     assert gaussian_mixture_module._n_workers() == 3
-    monkeypatch.setenv("OMP_NUM_THREADS", "auto")
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address=":0") as client:
+        assert client.submit(gaussian_mixture_module._n_workers).result() == 1
     assert gaussian_mixture_module._n_workers() == 3

@@ -21,6 +21,8 @@ own serialization; emkit never pickles anything to disk.
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -138,10 +140,31 @@ def _is_delayed_or_future(obj: Any) -> bool:
     )
 
 
+#: E-step tasks per worker thread when the blocks are read inside the tasks: each
+#: task takes consecutive blocks, so a worker asks the scheduler for work that many
+#: times per iteration, not once per block (Dask hands a worker one root task per
+#: thread at a time, so each task costs a scheduler round trip of a few ms).
+TASKS_PER_THREAD = 8
+
+
+def _group_reads(reads: list[BlockRead], n_threads: int) -> list[tuple[BlockRead, ...]]:
+    """Consecutive reads in about ``TASKS_PER_THREAD * n_threads`` groups of equal size."""
+    n_groups = max(1, min(len(reads), TASKS_PER_THREAD * max(1, n_threads)))
+    edges = np.linspace(0, len(reads), n_groups + 1).round().astype(int)
+    return [tuple(reads[a:b]) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _cluster_threads(client: Any) -> int:
+    if client is None:
+        return os.cpu_count() or 1
+    return int(sum(client.nthreads().values())) or 1
+
+
 def _piece_e_step(model: Any, piece: Any, params: Any) -> tuple[Any, float]:
-    """Runs on a worker: the model's E-step on one piece (read here if a BlockRead)."""
-    if isinstance(piece, BlockRead):
-        piece = piece()
+    """Runs on a worker: the model's E-step on one piece; a tuple of BlockReads is
+    read and processed one block at a time, so only one block is ever in memory."""
+    if isinstance(piece, tuple) and piece and isinstance(piece[0], BlockRead):
+        return _combine(*(_piece_e_step(model, read(), params) for read in piece))
     stats, loglik = model.e_step(piece, params)
     return stats, float(loglik)
 
@@ -197,6 +220,8 @@ class DaskModel:
 
         pieces = self._pieces(data)
         client = current_client(self.client)
+        if isinstance(pieces[0], BlockRead):
+            pieces = _group_reads(pieces, _cluster_threads(client))
         tag = uuid.uuid4().hex
         # the model is small and fixed: one graph literal, fetched once by each worker
         model = delayed(self.model, name=f"emkit-model-{tag}", traverse=False)

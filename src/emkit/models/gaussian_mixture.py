@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -112,20 +113,34 @@ _POOL: dict[str, Any] = {}
 PARALLEL_MIN_ELEMENTS = 2**22
 
 
-def _n_workers() -> int:
-    """Threads for the E-step: the cores this process may use, at most ``OMP_NUM_THREADS``.
+def _inside_dask_task() -> bool:
+    """True on a thread of a ``dask.distributed`` worker, while it runs a task."""
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker
 
-    Dask workers set ``OMP_NUM_THREADS=1``, since they run one task per thread
-    themselves; more threads inside each task would only contend for the same
-    cores (measured: a 250,000-row block took 13 ms on one thread, 13-20 ms
-    on two, with both worker processes busy).
-    """
     try:
-        cores = max(1, len(os.sched_getaffinity(0)))
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def _n_workers() -> int:
+    """Threads for the E-step: the cores this process may use, or 1 in a Dask task.
+
+    A Dask worker runs one task per thread itself, so more threads inside each
+    task would only contend for the same cores (measured: a 250,000-row block
+    took 13 ms on one thread, 13-20 ms on two, with both worker processes busy).
+    ``OMP_NUM_THREADS`` is not consulted: starting a ``LocalCluster`` sets it to
+    1 in the client's own process too, and leaves it there.
+    """
+    if _inside_dask_task():
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
-        cores = max(1, os.cpu_count() or 1)
-    limit = os.environ.get("OMP_NUM_THREADS", "")
-    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
+        return max(1, os.cpu_count() or 1)
 
 
 def _parallel_chunks(fn: Any, groups: list) -> list:
