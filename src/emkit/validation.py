@@ -25,7 +25,11 @@ def check_magnitude(X: np.ndarray, name: str = "X") -> None:
     X = np.asarray(X)
     if X.size == 0 or not np.issubdtype(X.dtype, np.floating):
         return
-    largest = float(np.nanmax(np.abs(X), initial=0.0))
+    # fmax/fmin skip NaN and, unlike np.abs(X), allocate nothing the size of X
+    largest = max(abs(float(np.fmax.reduce(X, axis=None))),
+                  abs(float(np.fmin.reduce(X, axis=None))))
+    if np.isnan(largest):  # every entry is NaN
+        return
     if largest > MAX_ABS_VALUE:
         raise ValueError(
             f"{name} has values as large as {largest:.3g}; squaring them overflows "
