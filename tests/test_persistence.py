@@ -91,6 +91,15 @@ def test_gaussian_mixture_round_trip(tmp_path):
     assert back.score(data) == pytest.approx(model.score(data), rel=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), "float32"])
+def test_dtype_given_as_numpy_type_round_trips(tmp_path, dtype):
+    X = np.random.default_rng(0).standard_normal((200, 2))
+    model = emkit.GaussianMixture(n_components=2, dtype=dtype, random_state=0).fit(X)
+    back = emkit.load(model.save(tmp_path / "gm.emkit"))
+    assert np.dtype(back.dtype) == np.float32
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))
+
+
 def test_unfitted_and_nan_values_round_trip(tmp_path):
     d = Dummy(alpha=float("nan"))
     back = emkit.load(d.save(tmp_path / "u.emkit"))
@@ -340,6 +349,8 @@ def meta_for(model) -> dict:
      "could not be rebuilt"),
     ({"__object__": "Dummy", "params": {"__dict__": {}}, "fitted": [1]}, "malformed"),
     ({"__array__": "missing"}, "could not be rebuilt"),
+    ({"__dtype__": "|O"}, "malformed numeric dtype"),
+    ({"__dtype__": "no such type"}, "malformed numeric dtype"),
 ])
 def test_crafted_metadata_refused(tmp_path, model, fragment):
     path = write_raw(tmp_path / "c.emkit", meta_for(model))

@@ -110,6 +110,8 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], key: str) -> Any:
         return {"__array__": key}
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return {"__dtype__": np.dtype(value).str}  # e.g. GaussianMixture(dtype=np.float32)
     if isinstance(value, float) and not np.isfinite(value):
         return {"__float__": repr(value)}
     if isinstance(value, _SCALARS):
@@ -135,6 +137,14 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
         return arrays[value["__array__"]]
     if "__float__" in value:
         return float(value["__float__"])
+    if "__dtype__" in value:
+        try:
+            dtype = np.dtype(str(value["__dtype__"]))
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in "biufc":
+            raise ModelFileError("the file's metadata names a malformed numeric dtype")
+        return dtype
     if "__strings__" in value:
         strings = value["__strings__"]
         if not (isinstance(strings, list) and all(isinstance(v, str) for v in strings)):
