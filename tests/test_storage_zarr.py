@@ -139,3 +139,26 @@ def test_the_block_registry_is_bounded_and_checks_its_input():
     with pytest.raises(ValueError, match="whole rows per block"):
         block_sources.register_block_reads(da.zeros((4, 4), chunks=(2, 2)),
                                            [block_sources.BlockRead(np.zeros, (2,))] * 2)
+
+
+def test_estimators_converting_the_dtype_still_read_blocks_in_their_tasks(tmp_path):
+    import emkit
+    from emkit.backends import numeric_dask_matrix
+    from emkit.backends.block_sources import BlockRead
+    from emkit.backends.dask_backend import dask_pieces
+
+    rng = np.random.default_rng(1)
+    values = np.vstack([rng.normal(-4, 1, (120, 2)), rng.normal(4, 1, (80, 2))]).astype(np.float32)
+    _write(tmp_path / "x.zarr", values, (64, 2), compressors=None)
+    array = open_dataset(tmp_path / "x.zarr")
+    est = emkit.GaussianMixture(n_components=2, random_state=0)
+    as64 = numeric_dask_matrix(est, array, np.float64)
+    pieces = dask_pieces(as64)
+    assert all(isinstance(p, BlockRead) for p in pieces)
+    blocks = [p() for p in pieces]
+    assert all(b.dtype == np.float64 for b in blocks)
+    np.testing.assert_array_equal(np.vstack(blocks), values.astype(np.float64))
+    fitted = est.fit(array)
+    reference = emkit.GaussianMixture(n_components=2, random_state=0).fit(values)
+    np.testing.assert_allclose(np.sort(fitted.means_[:, 0]), np.sort(reference.means_[:, 0]),
+                               rtol=1e-6)

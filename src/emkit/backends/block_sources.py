@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BlockRead", "register_block_reads", "block_reads"]
+import numpy as np
+
+__all__ = ["BlockRead", "register_block_reads", "block_reads", "carry_block_reads"]
 
 #: Arrays remembered at once (the oldest is forgotten first).
 MAX_ARRAYS = 64
@@ -57,3 +59,18 @@ def register_block_reads(array: Any, reads: list[BlockRead]) -> Any:
 def block_reads(array: Any) -> tuple[BlockRead, ...] | None:
     """The reads of ``array``'s row blocks, or None when they are not known."""
     return _READS.get(getattr(array, "name", None))
+
+
+def _read_as(read: BlockRead, dtype: str) -> np.ndarray:
+    """Runs on a worker: one block, converted to ``dtype``."""
+    return np.asarray(read(), dtype=dtype)
+
+
+def carry_block_reads(source: Any, result: Any, dtype: Any) -> Any:
+    """Record the reads of ``result = source.astype(dtype)``: each block of ``source``
+    read, then converted. Returns ``result``."""
+    reads = block_reads(source)
+    if reads is not None and result is not source:
+        dtype = np.dtype(dtype).str
+        register_block_reads(result, [BlockRead(_read_as, (read, dtype)) for read in reads])
+    return result

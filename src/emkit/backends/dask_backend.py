@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..stats import tree_sum
-from .block_sources import BlockRead, block_reads
+from .block_sources import BlockRead, block_reads, carry_block_reads
 from .memory import split_rows
 
 __all__ = ["DaskModel", "is_dask", "scatter_pieces", "map_rows", "sample_rows", "current_client"]
@@ -409,4 +409,4 @@ def numeric_dask_matrix(est: Any, X: Any, dtype: Any) -> Any:
         est.feature_names_in_ = np.asarray(names, dtype=object)
     else:
         est.__dict__.pop("feature_names_in_", None)
-    return X.astype(dtype)
+    return carry_block_reads(X, X.astype(dtype), dtype)
