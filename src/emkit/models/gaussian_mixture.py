@@ -32,7 +32,9 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -110,7 +112,10 @@ def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float)
 _POOL: dict[str, Any] = {}
 
 #: Work (N * K * D) from which the E-step's chunks are shared between threads.
-PARALLEL_MIN_ELEMENTS = 2**22
+#: Measured E-step on 2 cores, one thread vs two: (100k, 8, 4) full 4.4 ms vs
+#: 2.7 ms; (100k, 2, 3) 2.0 vs 1.5 ms; (30k, 4, 4) 1.1 vs 0.9 ms; below, at
+#: (20k, 2, 3), handing out the work cost more than it saved (0.6 vs 0.7 ms).
+PARALLEL_MIN_ELEMENTS = 2**18
 
 
 def _inside_dask_task() -> bool:
@@ -143,23 +148,36 @@ def _n_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _parallel_chunks(fn: Any, groups: list) -> list:
-    """Run ``fn`` on each group of chunks, one thread per core, BLAS single-threaded.
-
-    Each chunk's products are small, so a multi-threaded BLAS spends more time
-    waking its threads than computing; splitting the chunks between threads (NumPy
-    and BLAS release the GIL) uses the cores instead.
-    """
+def _pool() -> dict[str, Any]:
     if "controller" not in _POOL:
         from threadpoolctl import ThreadpoolController
 
         _POOL["controller"] = ThreadpoolController()
         _POOL["executor"] = ThreadPoolExecutor(max_workers=_n_workers(),
                                                thread_name_prefix="emkit-gmm")
-    with _POOL["controller"].limit(limits=1, user_api="blas"):
-        if len(groups) <= 1:
-            return [fn(g) for g in groups]
-        return list(_POOL["executor"].map(fn, groups))
+    return _POOL
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS single-threaded for one E-step: its products and factorizations are small.
+
+    A multi-threaded BLAS spends more time waking its threads than computing them,
+    and on a busy machine far more: an 8 x 8 triangular solve took up to 8 ms
+    with two BLAS threads and 0.02 ms with one, measured while the other core was
+    busy. The E-step's rows are shared between threads by :func:`_parallel_chunks`
+    instead.
+    """
+    with _pool()["controller"].limit(limits=1, user_api="blas"):
+        yield
+
+
+def _parallel_chunks(fn: Any, groups: list) -> list:
+    """Run ``fn`` on each group of chunks, one thread per core (NumPy, BLAS and the
+    compiled kernels release the GIL); call it under :func:`_one_blas_thread`."""
+    if len(groups) <= 1:
+        return [fn(g) for g in groups]
+    return list(_pool()["executor"].map(fn, groups))
 
 
 def _kernel_layout(prep: PreparedGaussians) -> int | None:
@@ -237,7 +255,11 @@ class GaussianMixtureModel:
         loglik : float
             ``sum_i w_i log p(x_i)`` (``w_i = 1`` without sample weights).
         """
-        X, sample_weight = _split_data(data)
+        with _one_blas_thread():
+            return self._e_step(*_split_data(data), params)
+
+    def _e_step(self, X: np.ndarray, sample_weight: np.ndarray | None,
+                params: dict) -> tuple[dict, float]:
         prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
                                  self.covariance_type, self.dtype)
         layout = _kernel_layout(prep)
@@ -336,11 +358,16 @@ class GaussianMixtureModel:
             for start, block, _ in self._contiguous(X, None, first,
                                                     min(first + CONVERT_ROWS, len(X))):
                 out = np.empty((len(block), len(prep.means)), dtype=self.dtype)
-                quadratic_log_prob(block, prep.centre, prep.coef, layout, out)
+                with _one_blas_thread():
+                    quadratic_log_prob(block, prep.centre, prep.coef, layout, out)
                 yield start, out
 
     def log_prob_rows(self, X: np.ndarray, params: dict) -> np.ndarray:
         """Weighted log-probabilities ``log w_k + log N(x_i; mu_k, S_k)``, shape (N, K)."""
+        with _one_blas_thread():
+            return self._log_prob_rows(X, params)
+
+    def _log_prob_rows(self, X: np.ndarray, params: dict) -> np.ndarray:
         prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
                                  self.covariance_type, self.dtype)
         out = np.empty((len(X), len(prep.means)), dtype=self.dtype)
