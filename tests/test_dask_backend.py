@@ -227,11 +227,13 @@ class DiesOnce(GaussianMixtureModel):
         self.marker_dir = marker_dir
 
     def e_step(self, data, params):
-        armed = Path(self.marker_dir, "armed")
-        done = Path(self.marker_dir, "done")
-        if armed.exists() and not done.exists():
-            done.touch()
-            os._exit(1)  # the worker process dies in the middle of the E-step
+        if Path(self.marker_dir, "armed").exists():
+            try:  # exactly one process wins the exclusive creation: only one worker dies
+                os.close(os.open(Path(self.marker_dir, "done"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                os._exit(1)  # the worker process dies in the middle of the E-step
         return super().e_step(data, params)
 
 
