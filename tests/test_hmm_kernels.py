@@ -134,3 +134,21 @@ def test_categorical_counts_and_frame_probabilities():
     frame, shift = hk.frame_probabilities(log_frame)
     np.testing.assert_allclose(frame, [[1.0, np.exp(-1.0)], [0.0, 0.0], [1.0, np.exp(-1.0)]])
     np.testing.assert_allclose(shift, [0.0, 0.0, -800.0])
+
+
+def test_centred_diag_moments_match_reference(mode):
+    from emkit.models.hmm_moment_kernels import (
+        centred_diag_moments,
+        centred_diag_moments_reference,
+    )
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(5003, 3)) * 1e-3 + 1e8  # far from the origin: per-state centring
+    gamma = rng.dirichlet(np.ones(4), size=len(X))
+    gamma[:, 2] = 0.0  # a state nobody visits
+    means = X[:4] + rng.normal(size=(4, 3)) * 1e-3
+    got = centred_diag_moments(X, gamma, means)
+    ref = centred_diag_moments_reference(X, gamma, means)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12 * np.abs(b).max())
+    assert np.all(got[1][2] == 0.0) and np.all(got[0][2] == 0.0)

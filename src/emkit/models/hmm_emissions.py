@@ -41,6 +41,7 @@ from scipy.special import gammaln, logsumexp, xlogy
 from ..exceptions import NumericalError
 from .gaussian_math import log_gaussian_density, precision_cholesky
 from .hmm_kernels import categorical_counts, diag_gaussian, frame_probabilities
+from .hmm_moment_kernels import centred_diag_moments
 
 __all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
            "PoissonEmission"]
@@ -251,13 +252,16 @@ class GaussianEmission(Emission):
         Xc = extra
         n = gamma.sum(axis=0)
         diag = self.covariance_type in ("diag", "spherical")
-        obs = np.empty((self.k, self.d))
-        second = np.empty((self.k, self.d) if diag else (self.k, self.d, self.d))
-        for k in range(self.k):
-            z = Xc - means_c[k]
-            g = gamma[:, k]
-            obs[k] = g @ z
-            second[k] = g @ (z * z) if diag else (z * g[:, None]).T @ z
+        if diag:
+            obs, second = centred_diag_moments(Xc, gamma, means_c)
+        else:
+            obs = np.empty((self.k, self.d))
+            second = np.empty((self.k, self.d, self.d))
+            for k in range(self.k):
+                z = Xc - means_c[k]
+                g = gamma[:, k]
+                obs[k] = g @ z
+                second[k] = (z * g[:, None]).T @ z
         out = {"post": n, "anchor": n[:, None] * means_c, "obs": obs}
         out["obs2" if diag else "outer"] = second
         return out
