@@ -137,7 +137,7 @@ def test_categorical_counts_and_frame_probabilities():
 
 
 def test_centred_diag_moments_match_reference(mode):
-    from emkit.models.hmm_moment_kernels import (
+    from emkit.models.hmm_gaussian_kernels import (
         centred_diag_moments,
         centred_diag_moments_reference,
     )
@@ -152,3 +152,27 @@ def test_centred_diag_moments_match_reference(mode):
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12 * np.abs(b).max())
     assert np.all(got[1][2] == 0.0) and np.all(got[0][2] == 0.0)
+
+
+def test_centred_full_moments_and_full_density_match_references(mode):
+    from emkit.models.hmm_gaussian_kernels import (
+        centred_full_moments,
+        centred_full_moments_reference,
+        full_gaussian,
+    )
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4001, 3)) + 1e6  # far from the origin
+    gamma = rng.dirichlet(np.ones(4), size=len(X))
+    gamma[:, 1] = 0.0
+    means = X[:4] + rng.normal(size=(4, 3))
+    got = centred_full_moments(X, gamma, means)
+    ref = centred_full_moments_reference(X, gamma, means)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12 * np.abs(b).max())
+    np.testing.assert_array_equal(got[1], got[1].transpose(0, 2, 1))
+    a = rng.normal(size=(4, 3, 3)) * 0.5
+    cov = a @ a.transpose(0, 2, 1) + np.eye(3)
+    prec = precision_cholesky(cov, "full")
+    np.testing.assert_allclose(full_gaussian(X, means, prec),
+                               log_gaussian_density(X, means, prec, "full"), rtol=1e-12)

@@ -40,8 +40,8 @@ from scipy.special import gammaln, logsumexp, xlogy
 
 from ..exceptions import NumericalError
 from .gaussian_math import log_gaussian_density, precision_cholesky
+from .hmm_gaussian_kernels import centred_diag_moments, centred_full_moments, full_gaussian
 from .hmm_kernels import categorical_counts, diag_gaussian, frame_probabilities
-from .hmm_moment_kernels import centred_diag_moments
 
 __all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
            "PoissonEmission"]
@@ -228,6 +228,8 @@ class GaussianEmission(Emission):
         diag = self._diag_chol(prec_chol)
         if diag is not None:  # compiled fast path, tested against gaussian_math
             return diag_gaussian(Xc, means_c, diag)[0], Xc
+        if self.covariance_type == "full":  # compiled too, the same arithmetic
+            return full_gaussian(Xc, means_c, prec_chol), Xc
         return log_gaussian_density(Xc, means_c, prec_chol, self.covariance_type), Xc
 
     def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -252,16 +254,8 @@ class GaussianEmission(Emission):
         Xc = extra
         n = gamma.sum(axis=0)
         diag = self.covariance_type in ("diag", "spherical")
-        if diag:
-            obs, second = centred_diag_moments(Xc, gamma, means_c)
-        else:
-            obs = np.empty((self.k, self.d))
-            second = np.empty((self.k, self.d, self.d))
-            for k in range(self.k):
-                z = Xc - means_c[k]
-                g = gamma[:, k]
-                obs[k] = g @ z
-                second[k] = (z * g[:, None]).T @ z
+        moments = centred_diag_moments if diag else centred_full_moments
+        obs, second = moments(Xc, gamma, means_c)
         out = {"post": n, "anchor": n[:, None] * means_c, "obs": obs}
         out["obs2" if diag else "outer"] = second
         return out

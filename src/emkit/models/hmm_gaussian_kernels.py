@@ -1,0 +1,209 @@
+"""Compiled kernels of Gaussian HMM states (numba): full-covariance log-densities and
+posterior-weighted moments.
+
+Log-densities: :func:`full_gaussian` whitens ``x - mu_k`` for every frame and
+state in one parallel pass, the same arithmetic as the reference
+:func:`emkit.models.gaussian_math.log_gaussian_density` (never the expanded
+quadratic form, which cancels far from the origin); measured at 100,000 frames,
+16 states and 8 features: 56 ms for the reference, one state at a time.
+
+Moments:
+The M-step of a :class:`~emkit.GaussianHMM` needs, for every state ``k``,
+``sum_t g_tk (x_t - mu_k)`` and the second moments ``sum_t g_tk (x_t - mu_k)^2``
+(diag, spherical) or ``sum_t g_tk (x_t - mu_k)(x_t - mu_k)^T`` (full) about the
+state's own E-step mean, so that a state's spread stays resolved however far it
+lies from the others. In NumPy that is one pass over all frames per state, each
+with (T, D) temporaries; measured at 100,000 frames, 16 states and 8 features:
+37 ms (diag) and 70 ms (full) per E-step, 60 % and 45 % of a whole Baum-Welch
+iteration. Here it is one pass over the frames for all states, in parallel over
+row ranges, each with its own accumulators.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .gaussian_math import LOG_2PI
+from .hmm_kernels import n_groups
+
+__all__ = [
+    "full_gaussian",
+    "centred_diag_moments",
+    "centred_diag_moments_reference",
+    "centred_full_moments",
+    "centred_full_moments_reference",
+]
+
+
+@njit(cache=True, nogil=True)
+def _moment_rows(X, gamma, means, lo, hi, first, second):  # pragma: no cover
+    k, d = means.shape
+    for t in range(lo, hi):
+        for j in range(k):
+            g = gamma[t, j]
+            if g == 0.0:
+                continue
+            for f in range(d):
+                z = X[t, f] - means[j, f]
+                gz = g * z
+                first[j, f] += gz
+                second[j, f] += gz * z
+
+
+@njit(cache=True, parallel=True)
+def _moments_parallel(X, gamma, means, chunks, first, second):  # pragma: no cover
+    n = X.shape[0]
+    for c in prange(chunks):
+        _moment_rows(X, gamma, means, (n * c) // chunks, (n * (c + 1)) // chunks,
+                     first[c], second[c])
+
+
+def centred_diag_moments(X: np.ndarray, gamma: np.ndarray,
+                         means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sum_t g_tk (x_t - mu_k)`` and ``sum_t g_tk (x_t - mu_k)^2``, each (K, D).
+
+    Parameters
+    ----------
+    X : ndarray of shape (T, D)
+    gamma : ndarray of shape (T, K)
+        State posteriors (or any non-negative weights).
+    means : ndarray of shape (K, D)
+        The point each state's moments are taken about.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    gamma = np.ascontiguousarray(gamma, dtype=np.float64)
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    chunks = n_groups(len(X), len(X))
+    first = np.zeros((chunks, *means.shape))
+    second = np.zeros((chunks, *means.shape))
+    if chunks == 1:
+        _moment_rows(X, gamma, means, 0, len(X), first[0], second[0])
+    else:
+        _moments_parallel(X, gamma, means, chunks, first, second)
+    return first.sum(axis=0), second.sum(axis=0)
+
+
+def centred_diag_moments_reference(X: np.ndarray, gamma: np.ndarray,
+                                   means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plain-NumPy :func:`centred_diag_moments`, one state at a time."""
+    first = np.empty(means.shape)
+    second = np.empty(means.shape)
+    for k in range(means.shape[0]):
+        z = X - means[k]
+        first[k] = gamma[:, k] @ z
+        second[k] = gamma[:, k] @ (z * z)
+    return first, second
+
+
+@njit(cache=True, nogil=True)
+def _outer_rows(X, gamma, means, lo, hi, first, outer):  # pragma: no cover
+    k, d = means.shape
+    z = np.empty(d)
+    for t in range(lo, hi):
+        for j in range(k):
+            g = gamma[t, j]
+            if g == 0.0:
+                continue
+            for f in range(d):
+                z[f] = X[t, f] - means[j, f]
+                first[j, f] += g * z[f]
+            for a in range(d):  # the whole square: a contiguous row vectorizes
+                gz = g * z[a]
+                row = outer[j, a]
+                for b in range(d):
+                    row[b] += gz * z[b]
+
+
+@njit(cache=True, parallel=True)
+def _outer_parallel(X, gamma, means, chunks, first, outer):  # pragma: no cover
+    n = X.shape[0]
+    for c in prange(chunks):
+        _outer_rows(X, gamma, means, (n * c) // chunks, (n * (c + 1)) // chunks,
+                    first[c], outer[c])
+
+
+def centred_full_moments(X: np.ndarray, gamma: np.ndarray,
+                         means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sum_t g_tk (x_t - mu_k)`` (K, D) and ``sum_t g_tk (x_t - mu_k)(x_t - mu_k)^T``
+    (K, D, D); parameters as :func:`centred_diag_moments`."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    gamma = np.ascontiguousarray(gamma, dtype=np.float64)
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    k, d = means.shape
+    chunks = n_groups(len(X), len(X))
+    first = np.zeros((chunks, k, d))
+    outer = np.zeros((chunks, k, d, d))
+    if chunks == 1:
+        _outer_rows(X, gamma, means, 0, len(X), first[0], outer[0])
+    else:
+        _outer_parallel(X, gamma, means, chunks, first, outer)
+    second = outer.sum(axis=0)
+    return first.sum(axis=0), 0.5 * (second + second.transpose(0, 2, 1))
+
+
+def centred_full_moments_reference(X: np.ndarray, gamma: np.ndarray,
+                                   means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plain-NumPy :func:`centred_full_moments`, one state at a time."""
+    k, d = means.shape
+    first = np.empty((k, d))
+    outer = np.empty((k, d, d))
+    for j in range(k):
+        z = X - means[j]
+        first[j] = gamma[:, j] @ z
+        outer[j] = (z * gamma[:, j, None]).T @ z
+    return first, outer
+
+
+@njit(cache=True, nogil=True)
+def _full_rows(X, means, prec_chol, log_norm, lo, hi, out):  # pragma: no cover
+    k, d = means.shape
+    z = np.empty(d)
+    y = np.empty(d)
+    for t in range(lo, hi):
+        for j in range(k):
+            for f in range(d):
+                z[f] = X[t, f] - means[j, f]
+                y[f] = 0.0
+            u = prec_chol[j]
+            for a in range(d):  # y = z @ U, a row of U at a time (contiguous)
+                za = z[a]
+                for b in range(d):
+                    y[b] += za * u[a, b]
+            acc = 0.0
+            for f in range(d):
+                acc += y[f] * y[f]
+            out[t, j] = log_norm[j] - 0.5 * acc
+
+
+@njit(cache=True, parallel=True)
+def _full_parallel(X, means, prec_chol, log_norm, chunks, out):  # pragma: no cover
+    n = X.shape[0]
+    for c in prange(chunks):
+        _full_rows(X, means, prec_chol, log_norm, (n * c) // chunks, (n * (c + 1)) // chunks,
+                   out)
+
+
+def full_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+    """Full-covariance log-density of each row under each state, shape (T, K).
+
+    Parameters
+    ----------
+    X : ndarray of shape (T, D)
+    means : ndarray of shape (K, D)
+    prec_chol : ndarray of shape (K, D, D)
+        Upper precision Cholesky factors ``U`` (``U U^T = S^-1``), as
+        :func:`emkit.models.gaussian_math.precision_cholesky` gives them.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    prec_chol = np.ascontiguousarray(prec_chol, dtype=np.float64)
+    d = X.shape[1]
+    log_norm = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1) - 0.5 * d * LOG_2PI
+    out = np.empty((len(X), len(means)))
+    chunks = n_groups(len(X), len(X))
+    if chunks == 1:
+        _full_rows(X, means, prec_chol, log_norm, 0, len(X), out)
+    else:
+        _full_parallel(X, means, prec_chol, log_norm, chunks, out)
+    return out
