@@ -19,6 +19,11 @@ The relative error is at most about one unit in the last place (tested against
 NumPy). Inputs must be ``<= 0`` (log-probabilities relative to their maximum);
 below ``-708.39``, where ``2**n`` would be subnormal, the result is exactly 0,
 an absolute error under ``2.3e-308``. ``-inf`` gives 0.
+
+Call it only from functions compiled *without* ``fastmath`` reassociation: step
+1 rounds by ``(x + S) - S``, which reassociation simplifies to ``x``, and the
+result is then wrong by up to a factor of two. (Used from the HMM kernels, which
+are compiled with ``reassoc``, it broke EM's monotonicity in a test.)
 """
 
 from __future__ import annotations

@@ -32,8 +32,6 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from .fast_exp import exp_nonpositive
-
 __all__ = [
     "forward_backward",
     "forward_backward_reference",
@@ -450,7 +448,7 @@ def _diag_rows(X, means, prec, log_norm, as_frame, lo, hi, out, shift):  # pragm
                 m = 0.0
             shift[t] = m
             for j in range(k):
-                out[t, j] = exp_nonpositive(out[t, j] - m)
+                out[t, j] = np.exp(out[t, j] - m)
 
 
 @njit(cache=True, parallel=True)
