@@ -21,6 +21,8 @@ row ranges, each with its own accumulators.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit, prange
 
@@ -59,6 +61,24 @@ def _moments_parallel(X, gamma, means, chunks, first, second):  # pragma: no cov
                      first[c], second[c])
 
 
+def _summed_over_row_ranges(rows: Any, parallel: Any, X: np.ndarray, gamma: np.ndarray,
+                            means: np.ndarray,
+                            second_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Run a moments kernel on one thread, or on row ranges in parallel with one pair of
+    accumulators each ((K, D) and ``second_shape``), and add the accumulators up."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    gamma = np.ascontiguousarray(gamma, dtype=np.float64)
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    chunks = n_groups(len(X), len(X))
+    first = np.zeros((chunks, *means.shape))
+    second = np.zeros((chunks, *second_shape))
+    if chunks == 1:
+        rows(X, gamma, means, 0, len(X), first[0], second[0])
+    else:
+        parallel(X, gamma, means, chunks, first, second)
+    return first.sum(axis=0), second.sum(axis=0)
+
+
 def centred_diag_moments(X: np.ndarray, gamma: np.ndarray,
                          means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``sum_t g_tk (x_t - mu_k)`` and ``sum_t g_tk (x_t - mu_k)^2``, each (K, D).
@@ -71,17 +91,8 @@ def centred_diag_moments(X: np.ndarray, gamma: np.ndarray,
     means : ndarray of shape (K, D)
         The point each state's moments are taken about.
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    gamma = np.ascontiguousarray(gamma, dtype=np.float64)
-    means = np.ascontiguousarray(means, dtype=np.float64)
-    chunks = n_groups(len(X), len(X))
-    first = np.zeros((chunks, *means.shape))
-    second = np.zeros((chunks, *means.shape))
-    if chunks == 1:
-        _moment_rows(X, gamma, means, 0, len(X), first[0], second[0])
-    else:
-        _moments_parallel(X, gamma, means, chunks, first, second)
-    return first.sum(axis=0), second.sum(axis=0)
+    return _summed_over_row_ranges(_moment_rows, _moments_parallel, X, gamma, means,
+                                   np.shape(means))
 
 
 def centred_diag_moments_reference(X: np.ndarray, gamma: np.ndarray,
@@ -127,19 +138,10 @@ def centred_full_moments(X: np.ndarray, gamma: np.ndarray,
                          means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``sum_t g_tk (x_t - mu_k)`` (K, D) and ``sum_t g_tk (x_t - mu_k)(x_t - mu_k)^T``
     (K, D, D); parameters as :func:`centred_diag_moments`."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    gamma = np.ascontiguousarray(gamma, dtype=np.float64)
-    means = np.ascontiguousarray(means, dtype=np.float64)
-    k, d = means.shape
-    chunks = n_groups(len(X), len(X))
-    first = np.zeros((chunks, k, d))
-    outer = np.zeros((chunks, k, d, d))
-    if chunks == 1:
-        _outer_rows(X, gamma, means, 0, len(X), first[0], outer[0])
-    else:
-        _outer_parallel(X, gamma, means, chunks, first, outer)
-    second = outer.sum(axis=0)
-    return first.sum(axis=0), 0.5 * (second + second.transpose(0, 2, 1))
+    k, d = np.shape(means)
+    first, second = _summed_over_row_ranges(_outer_rows, _outer_parallel, X, gamma, means,
+                                            (k, d, d))
+    return first, 0.5 * (second + second.transpose(0, 2, 1))
 
 
 def centred_full_moments_reference(X: np.ndarray, gamma: np.ndarray,
