@@ -260,8 +260,7 @@ class GaussianMixtureModel:
 
     def _e_step(self, X: np.ndarray, sample_weight: np.ndarray | None,
                 params: dict) -> tuple[dict, float]:
-        prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
-                                 self.covariance_type, self.dtype)
+        prep = self._prepare(params)
         layout = _kernel_layout(prep)
 
         def run(bounds: tuple[int, int]) -> tuple[dict, float]:
@@ -290,6 +289,21 @@ class GaussianMixtureModel:
     def m_step(self, stats: dict) -> dict:
         """Parameters from summed statistics (:func:`gaussian_mixture_m_step`)."""
         return gaussian_mixture_m_step(stats, self.covariance_type, self.reg_covar)
+
+    def _prepare(self, params: dict) -> PreparedGaussians:
+        """Factor the parameters for one E-step. Tied covariances with few enough
+        features go through the compiled ``full`` kernel as K copies of the shared
+        covariance: measured at (1M, 16, 16), 0.37 s per iteration by their own
+        whitening kernels, 0.14 s this way. The statistics are the same (per
+        component, summed by the tied M-step)."""
+        means = np.asarray(params["means"], dtype=np.float64)
+        covariances = params["covariances"]
+        kind = self.covariance_type
+        k, d = means.shape
+        if kind == "tied" and quadratic_full(k, d):
+            covariances = np.broadcast_to(np.asarray(covariances, dtype=np.float64), (k, d, d))
+            kind = "full"
+        return prepare_gaussians(params["weights"], means, covariances, kind, self.dtype)
 
     def is_feasible(self, params: dict) -> bool:
         """False for weights off the open simplex or non-positive variances."""
@@ -347,8 +361,7 @@ class GaussianMixtureModel:
     def iter_weighted_log_prob(self, X: np.ndarray, params: dict):
         """Yield ``(start, log_prob)`` per chunk, ``log_prob`` of shape (C, K) holding
         ``log w_k + log N(x_i; mu_k, S_k)`` for rows ``start`` to ``start + C``."""
-        prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
-                                 self.covariance_type, self.dtype)
+        prep = self._prepare(params)
         layout = _kernel_layout(prep)
         if layout is None:
             for start, block, _ in self._chunks(X, None, len(prep.means)):
@@ -368,8 +381,7 @@ class GaussianMixtureModel:
             return self._log_prob_rows(X, params)
 
     def _log_prob_rows(self, X: np.ndarray, params: dict) -> np.ndarray:
-        prep = prepare_gaussians(params["weights"], params["means"], params["covariances"],
-                                 self.covariance_type, self.dtype)
+        prep = self._prepare(params)
         out = np.empty((len(X), len(prep.means)), dtype=self.dtype)
         layout = _kernel_layout(prep)
 
