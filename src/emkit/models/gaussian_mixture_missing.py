@@ -322,22 +322,20 @@ class MissingGaussianMixtureModel:
         outer = np.zeros((k, d) if diag_stats else (k, d, d))
         loglik = 0.0
         factors: dict[int, _PatternFactors] = {}
+        parts = []  # statistics computed whole: rare patterns, and rows without NaN
         if data.rare is not None:
-            rare_stats, loglik = self._rare_e_step(data.rare, params)
-            n += rare_stats["n"]
-            total += rare_stats["sum"]
-            centred_sum += rare_stats["centred_sum"]
-            outer += rare_stats["centred_outer"]
+            parts.append(self._rare_e_step(data.rare, params))
         frequent = [data.groups[i] for i in data.frequent]
-        observed = [g for g in frequent if g.missing.size == 0]
-        for group in observed:  # rows without NaN: the compiled complete-data E-step
-            part, part_loglik = self._complete_model().e_step((group.values, group.weights),
-                                                              params)
-            loglik += part_loglik
+        for group in frequent:  # rows without NaN: the compiled complete-data E-step
+            if group.missing.size == 0:
+                parts.append(self._complete_model().e_step((group.values, group.weights),
+                                                           params))
+        for part, part_loglik in parts:
             n += part["n"]
             total += part["sum"]
             centred_sum += part["centred_sum"]
             outer += part["centred_outer"]
+            loglik += part_loglik
         partial = [g for g in frequent if g.missing.size > 0]
         for group, block in self._blocks(data, partial):
             f = factors.setdefault(id(group), self._factors(group, params))
