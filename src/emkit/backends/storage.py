@@ -127,34 +127,29 @@ def _open_zarr(path: Path) -> Any:
     rows, tail = array.chunks[0], tuple(array.shape[1:])
     dtype = np.dtype(array.dtype).newbyteorder("<").str
     fill = array.metadata.fill_value
-    reads = []
+    reads, counts = [], []
     for index, start in enumerate(range(0, array.shape[0], rows)):
         stop = min(start + rows, array.shape[0])
+        counts.append(stop - start)
         key = array.metadata.encode_chunk_key((index,) + (0,) * len(tail))
         reads.append(BlockRead(_map_zarr_chunk,
                                (str(path / key), dtype, (rows, *tail), stop - start, fill)))
-    return _blocks_array(reads, tail, array.dtype)
+    return _blocks_array(reads, counts, tail, array.dtype)
 
 
-def _blocks_array(reads: list[BlockRead], tail: tuple[int, ...], dtype: Any) -> Any:
-    """A Dask array stacking the blocks ``reads`` return, recorded for the Dask E-step
-    (:mod:`emkit.backends.block_sources`)."""
+def _blocks_array(reads: list[BlockRead], rows: list[int], tail: tuple[int, ...],
+                  dtype: Any) -> Any:
+    """A Dask array stacking the blocks ``reads`` return (``rows[i]`` rows each),
+    recorded for the Dask E-step (:mod:`emkit.backends.block_sources`)."""
     import dask.array as da
     from dask import delayed
 
     if not reads:
         return da.zeros((0, *tail), dtype=dtype)
     blocks = [da.from_delayed(delayed(read.reader, pure=True)(*read.args),
-                              shape=(_rows_of(read), *tail), dtype=dtype) for read in reads]
+                              shape=(count, *tail), dtype=dtype)
+              for read, count in zip(reads, rows, strict=True)]
     return register_block_reads(da.concatenate(blocks, axis=0), reads)
-
-
-def _rows_of(read: BlockRead) -> int:
-    if read.reader is _map_zarr_chunk:
-        return read.args[3]
-    if read.reader is _read_npy_rows:
-        return read.args[2] - read.args[1]
-    raise ValueError(f"unknown block reader {read.reader!r}")
 
 
 def _files(path: Path) -> list[Path]:
@@ -191,7 +186,7 @@ def _read_npy_rows(path: str, start: int, stop: int) -> np.ndarray:
 
 
 def _open_npy(files: list[Path], chunk_rows: int) -> Any:
-    reads = []
+    reads, counts = [], []
     tail: tuple[tuple[int, ...], np.dtype] | None = None
     for f in files:
         shape, dtype = _npy_header(f)
@@ -207,8 +202,9 @@ def _open_npy(files: list[Path], chunk_rows: int) -> Any:
         for start in range(0, shape[0], chunk_rows):
             stop = min(start + chunk_rows, shape[0])
             reads.append(BlockRead(_read_npy_rows, (str(f), start, stop)))
+            counts.append(stop - start)
     assert tail is not None
-    return _blocks_array(reads, tail[0], tail[1])
+    return _blocks_array(reads, counts, tail[0], tail[1])
 
 
 def _read_parquet_group(path: str, group: int, columns: list[str] | None,
