@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import emkit
 from _common import markdown_table, median_seconds
-from emkit.models.textbook import (
+from emkit.examples.textbook import (
     LINKAGE_COUNTS,
     GeneticLinkage,
     NormalMixture1D,

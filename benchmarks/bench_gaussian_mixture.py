@@ -50,7 +50,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from emkit import GaussianMixture, em
-from emkit.models.gaussian_mixture import GaussianMixtureModel
+from emkit.models.mixture.gaussian import GaussianMixtureModel
 
 ITER_CASES = [  # (covariance_type, N, D, K)
     ("full", 1_000_000, 16, 16),

@@ -105,7 +105,7 @@ def _per_iteration(make: Callable[[], object], X: np.ndarray, lengths: np.ndarra
 
 _COMPILE_SNIPPET = """
 import time, numpy as np
-from emkit.models import hmm_kernels as hk
+from emkit.models.hmm import recursions as hk
 t1 = time.perf_counter()
 lf = np.zeros((6, 2)); off = np.array([0, 3, 6]); p = np.full(2, .5); a = np.full((2, 2), .5)
 for hk.PARALLEL_MIN_ROWS in (10**9, 0):  # the serial and the parallel variants

@@ -35,8 +35,8 @@ import numpy as np
 
 import emkit
 from emkit.backends import DaskModel, open_dataset
-from emkit.models.gaussian_mixture import GaussianMixtureModel
-from emkit.online import StepwiseEM, iter_batches
+from emkit.engine.online import StepwiseEM, iter_batches
+from emkit.models.mixture.gaussian import GaussianMixtureModel
 
 K, D = 8, 16
 SPARK_PYTHON = os.environ.get("EMKIT_SPARK_PYTHON", "/tmp/sparkvenv/bin/python")
@@ -149,7 +149,7 @@ def run_dask(path: Path, init: dict, n_iter: int, memory_limit: str, n_workers: 
 def online_rows(quick: bool) -> list[str]:
     """One pass of stepwise EM vs batch EM run to convergence, same start."""
     from emkit.distributions import Poisson
-    from emkit.models.mixture import MixtureEM
+    from emkit.models.mixture.any_distribution import MixtureEM
 
     rows = []
     n = 50_000 if quick else 200_000

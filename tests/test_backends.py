@@ -21,9 +21,14 @@ from emkit.backends import (
     split_rows,
     take_rows,
 )
-from emkit.models.gaussian_mixture_missing import MissingGaussianMixtureModel
-from emkit.models.textbook import CensoredExponential, CensoredLifetimes, NormalMixture1D, TwoCoins
-from emkit.stats import tree_leaves
+from emkit.engine.stats import tree_leaves
+from emkit.examples.textbook import (
+    CensoredExponential,
+    CensoredLifetimes,
+    NormalMixture1D,
+    TwoCoins,
+)
+from emkit.models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
 
 def assert_tree_close(a, b, *, rtol, atol=0.0):
@@ -160,7 +165,7 @@ def test_chunked_gaussian_mixture_with_missing_values_equals_in_memory(covarianc
 
 def test_chunked_complete_data_gaussian_model_equals_in_memory():
     # the complete-data Gaussian-mixture model, where present
-    gm = pytest.importorskip("emkit.models.gaussian_mixture")
+    gm = pytest.importorskip("emkit.models.mixture.gaussian")
     if not hasattr(gm, "GaussianMixtureModel"):
         pytest.skip("GaussianMixtureModel is not available")
     X, init = gaussian_case("full", missing=0.0)
@@ -238,7 +243,7 @@ def test_for_input_picks_the_backend_from_the_input():
 
 def test_import_emkit_and_backends_does_not_import_dask():
     code = (
-        "import sys, emkit, emkit.backends, emkit.online\n"
+        "import sys, emkit, emkit.backends, emkit.engine.online\n"
         "import numpy as np\n"
         "emkit.backends.for_input(None, np.zeros(3), chunk_size=1)\n"
         "assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)\n"
@@ -248,7 +253,7 @@ def test_import_emkit_and_backends_does_not_import_dask():
 
 def poisson_mixture_case(n=4000, seed=0):
     from emkit.distributions import Poisson
-    from emkit.models.mixture import MixtureEM
+    from emkit.models.mixture.any_distribution import MixtureEM
 
     rng = np.random.default_rng(seed)
     X = np.concatenate([rng.poisson(2, (n // 2, 1)), rng.poisson(9, (n - n // 2, 1))])
@@ -267,9 +272,9 @@ def test_chunked_mixture_of_distributions_equals_in_memory():
 
 
 def hmm_case(seed=0):
-    from emkit.models.hmm import HMMModel
-    from emkit.models.hmm import Sequences as HMMSequences
-    from emkit.models.hmm_emissions import CategoricalEmission
+    from emkit.models.hmm.emissions import CategoricalEmission
+    from emkit.models.hmm.model import HMMModel
+    from emkit.models.hmm.model import Sequences as HMMSequences
 
     rng = np.random.default_rng(seed)
     lengths = rng.integers(5, 60, size=40)

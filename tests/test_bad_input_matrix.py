@@ -24,7 +24,7 @@ import emkit
 from emkit.cli import main
 from emkit.distributions import Categorical, Exponential, Gaussian, Independent, Poisson
 from emkit.estimators.mclust_mixture import MclustMixture
-from emkit.models.textbook import NormalMixture1D
+from emkit.examples.textbook import NormalMixture1D
 
 rng = np.random.default_rng(0)
 X = np.r_[rng.normal(0, 1, (20, 2)), rng.normal(5, 1, (20, 2))]

@@ -16,7 +16,7 @@ from emkit.backends.checkpoint import (
     resume,
     write_checkpoint,
 )
-from emkit.models.textbook import NormalMixture1D, TwoCoins
+from emkit.examples.textbook import NormalMixture1D, TwoCoins
 
 
 def mixture_case(seed=0):

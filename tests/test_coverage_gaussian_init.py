@@ -8,7 +8,7 @@ from scipy.spatial.distance import cdist
 
 import emkit
 from emkit.estimators._gaussian_mixture_init import _kmeans_labels
-from emkit.models.gaussian_math import (
+from emkit.gaussian.reference import (
     covariances_from_precision_cholesky,
     precision_cholesky,
 )

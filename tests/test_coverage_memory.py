@@ -9,12 +9,12 @@ import emkit
 from emkit.backends.memory import (
     InMemoryModel,
     Sequences,
-    _size_hint,
     iter_chunks,
     n_rows,
     split_sequences,
 )
-from emkit.models.textbook import NormalMixture1D
+from emkit.engine.rows import size_hint
+from emkit.examples.textbook import NormalMixture1D
 
 
 class Rows:
@@ -35,9 +35,9 @@ def test_row_counts_of_plain_containers_and_their_refusals():
     with pytest.raises(ValueError, match="cannot tell the number of rows"):
         n_rows(3.5)
     # a splitter sizes uneven containers by their longest member
-    assert _size_hint((np.zeros(3), np.zeros(4))) == 4
+    assert size_hint((np.zeros(3), np.zeros(4))) == 4
     with pytest.raises(ValueError, match="cannot tell"):
-        _size_hint(object())
+        size_hint(object())
 
 
 def test_empty_data_is_one_chunk_and_sequences_split_whole():

@@ -2,7 +2,7 @@
 
 Coverage cannot see inside numba-compiled functions, and a compiled kernel
 should match its own Python source anyway. Each kernel of
-:mod:`emkit.models.gaussian_mixture_missing_kernels` is run compiled and as its
+:mod:`emkit.models.mixture.gaussian_missing_kernels` is run compiled and as its
 ``py_func`` (with the helpers it calls swapped for theirs), and both are checked
 against scipy: the log-likelihood of the observed coordinates, the conditional
 means, the per-component log-densities and the singular-block report.
@@ -15,7 +15,7 @@ import pytest
 from scipy import stats as sps
 from scipy.special import logsumexp
 
-from emkit.models import gaussian_mixture_missing_kernels as kernels
+from emkit.models.mixture import gaussian_missing_kernels as kernels
 
 HELPERS = ("_cholesky_lower", "_forward", "_pattern_factors", "_row_log_probs")
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 import emkit
-from emkit.models.textbook import NormalMixture1D
-from emkit.squarem import _step_length, _try_extrapolate
-from emkit.stats import tree_flatten
+from emkit.engine.squarem import _step_length, _try_extrapolate
+from emkit.engine.stats import tree_flatten
+from emkit.examples.textbook import NormalMixture1D
 
 
 def test_step_length_is_clipped_and_one_on_a_flat_path():

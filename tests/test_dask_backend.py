@@ -14,9 +14,9 @@ import pytest
 import emkit
 from emkit.backends import ChunkedModel, Sequences, for_input, open_dataset
 from emkit.backends.dask_backend import DaskModel, dask_pieces, map_rows, scatter_pieces
-from emkit.models.gaussian_mixture import GaussianMixtureModel
-from emkit.models.gaussian_mixture_missing import MissingGaussianMixtureModel
-from emkit.stats import tree_leaves
+from emkit.engine.stats import tree_leaves
+from emkit.models.mixture.gaussian import GaussianMixtureModel
+from emkit.models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -93,7 +93,7 @@ def test_local_scheduler_dataframe_with_missing_values_and_weighted_tuple():
 
 def test_local_scheduler_mixture_of_distributions():
     from emkit.distributions import Poisson
-    from emkit.models.mixture import MixtureEM
+    from emkit.models.mixture.any_distribution import MixtureEM
 
     rng = np.random.default_rng(3)
     X = np.concatenate([rng.poisson(2, (500, 1)), rng.poisson(9, (300, 1))]).astype(float)
@@ -285,9 +285,9 @@ def test_sequences_as_partitions_on_the_cluster_and_locally(client):
 
 
 def test_hmm_sequences_as_dask_pieces_on_the_local_scheduler():
-    from emkit.models.hmm import HMMModel
-    from emkit.models.hmm import Sequences as HMMSequences
-    from emkit.models.hmm_emissions import CategoricalEmission
+    from emkit.models.hmm.emissions import CategoricalEmission
+    from emkit.models.hmm.model import HMMModel
+    from emkit.models.hmm.model import Sequences as HMMSequences
 
     rng = np.random.default_rng(1)
     lengths = rng.integers(5, 60, size=30)

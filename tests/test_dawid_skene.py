@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 import emkit
 from emkit import DawidSkene
-from emkit.models.dawid_skene import SMOOTHING, DawidSkeneEM, Ratings, majority_vote
+from emkit.models.crowd.dawid_skene import SMOOTHING, DawidSkeneEM, Ratings, majority_vote
 
 
 @pytest.fixture(autouse=True)

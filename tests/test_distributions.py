@@ -20,7 +20,7 @@ from emkit.distributions import (
     StudentT,
 )
 from emkit.distributions.gamma import solve_gamma_shape
-from emkit.stats import tree_add, tree_leaves, tree_map
+from emkit.engine.stats import tree_add, tree_leaves, tree_map
 
 
 @pytest.fixture(autouse=True)

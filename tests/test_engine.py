@@ -12,14 +12,14 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 import emkit
 from emkit.engine import best_of
-from emkit.models.textbook import (
+from emkit.examples.textbook import (
     LINKAGE_COUNTS,
     CensoredExponential,
     GeneticLinkage,
     NormalMixture1D,
     TwoCoins,
 )
-from emkit.models.textbook import CensoredLifetimes as Lifetimes
+from emkit.examples.textbook import CensoredLifetimes as Lifetimes
 
 # Dempster, Laird & Rubin (1977): the MLE solves 197 t^2 - 15 t - 68 = 0.
 LINKAGE_MLE = (15 + math.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)

@@ -6,22 +6,22 @@ import numpy as np
 import pytest
 from numba import njit
 
-import emkit.models.gaussian_mixture as gaussian_mixture_module
-from emkit.models.fast_exp import SMALLEST_EXPONENT, exp_nonpositive
-from emkit.models.gaussian_fast import (
+import emkit.models.mixture.gaussian as gaussian_mixture_module
+from emkit.gaussian.blocked import (
     StatsAccumulator,
     chunk_weighted_log_prob,
     log_resp_inplace,
     prepare_gaussians,
 )
-from emkit.models.gaussian_kernels import (
+from emkit.gaussian.kernels import (
     BLOCK_ROWS,
     DIAGONAL,
     FULL,
     quadratic_log_prob,
     quadratic_pass,
 )
-from emkit.models.gaussian_mixture import GaussianMixtureModel
+from emkit.models.mixture.gaussian import GaussianMixtureModel
+from emkit.numerics.fast_exp import SMALLEST_EXPONENT, exp_nonpositive
 
 TYPES = ["full", "diag", "spherical"]
 

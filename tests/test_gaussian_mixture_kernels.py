@@ -7,9 +7,9 @@ import pytest
 from scipy.special import logsumexp
 
 import emkit
-from emkit.models.gaussian_fast import log_gaussian_density_fast, quadratic_full
-from emkit.models.gaussian_math import log_gaussian_density, precision_cholesky
-from emkit.models.gaussian_mixture import GaussianMixtureModel
+from emkit.gaussian.blocked import log_gaussian_density_fast, quadratic_full
+from emkit.gaussian.reference import log_gaussian_density, precision_cholesky
+from emkit.models.mixture.gaussian import GaussianMixtureModel
 
 TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -99,7 +99,7 @@ def test_statistics_are_additive_over_chunks(covariance_type):
     whole, ll = GaussianMixtureModel(covariance_type, chunk_size=1000).e_step(X, p)
     parts = [GaussianMixtureModel(covariance_type, chunk_size=10).e_step(X[s], p)
              for s in (slice(0, 100), slice(100, 257))]
-    summed = emkit.stats.tree_sum(part[0] for part in parts)
+    summed = emkit.engine.stats.tree_sum(part[0] for part in parts)
     assert sum(part[1] for part in parts) == pytest.approx(ll, rel=1e-13)
     for key in whole:
         np.testing.assert_allclose(summed[key], whole[key], rtol=1e-10, atol=1e-10)

@@ -9,9 +9,9 @@ import pytest
 from hmmlearn import hmm as hl
 
 import emkit
+from emkit.engine.stats import tree_add, tree_max_abs_diff
 from emkit.estimators.hmm import GMMHMM, CategoricalHMM, GaussianHMM, PoissonHMM
-from emkit.models.hmm import HMMModel, Sequences
-from emkit.stats import tree_add, tree_max_abs_diff
+from emkit.models.hmm.model import HMMModel, Sequences
 
 K, D, M = 3, 2, 2
 MEANS = np.array([[0.0, 0.0], [3.0, 3.0], [-3.0, 2.0]])

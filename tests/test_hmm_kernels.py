@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emkit.models import hmm_kernels as hk
-from emkit.models.gaussian_math import log_gaussian_density, precision_cholesky
+from emkit.gaussian.reference import log_gaussian_density, precision_cholesky
+from emkit.models.hmm import recursions as hk
 
 
 def _problem(seed: int, k: int = 4, lengths=(5, 1, 30, 12, 2)):
@@ -137,7 +137,7 @@ def test_categorical_counts_and_frame_probabilities():
 
 
 def test_centred_diag_moments_match_reference(mode):
-    from emkit.models.hmm_gaussian_kernels import (
+    from emkit.models.hmm.gaussian_kernels import (
         centred_diag_moments,
         centred_diag_moments_reference,
     )
@@ -155,7 +155,7 @@ def test_centred_diag_moments_match_reference(mode):
 
 
 def test_centred_full_moments_and_full_density_match_references(mode):
-    from emkit.models.hmm_gaussian_kernels import (
+    from emkit.models.hmm.gaussian_kernels import (
         centred_full_moments,
         centred_full_moments_reference,
         full_gaussian,

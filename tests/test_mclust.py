@@ -10,8 +10,14 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 import emkit
-from emkit.models.gaussian_math import log_gaussian_density, precision_cholesky
-from emkit.models.mclust import (
+from emkit.gaussian.constrained import (
+    MCLUST_MODELS,
+    constrained_covariances,
+    covariance_objective,
+    n_covariance_parameters,
+)
+from emkit.gaussian.reference import log_gaussian_density, precision_cholesky
+from emkit.models.mixture.mclust import (
     MclustModel,
     log_gaussian_full,
     mixture_stats,
@@ -19,13 +25,7 @@ from emkit.models.mclust import (
     partition_stats,
     precision_cholesky_full,
 )
-from emkit.models.mclust_init import cut_tree, hc_merges, hc_partitions
-from emkit.models.mclust_msteps import (
-    MCLUST_MODELS,
-    constrained_covariances,
-    covariance_objective,
-    n_covariance_parameters,
-)
+from emkit.models.mixture.mclust_init import cut_tree, hc_merges, hc_partitions
 
 
 def blobs(seed=0, n=240, d=3, k=3):
@@ -268,7 +268,7 @@ def test_hc_on_a_subsample():
 def test_logsumexp_rows_matches_scipy():
     from scipy.special import logsumexp
 
-    from emkit.models.mclust import logsumexp_rows
+    from emkit.models.mixture.mclust import logsumexp_rows
 
     logp = np.random.default_rng(12).normal(-800, 50, size=(40, 4))
     logp[0, 1] = -np.inf
@@ -278,7 +278,7 @@ def test_logsumexp_rows_matches_scipy():
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4])
 def test_small_log_determinants(d):
-    from emkit.models.mclust_init import _logdet
+    from emkit.models.mixture.mclust_init import _logdet
 
     a = np.random.default_rng(d).normal(size=(6, d, d + 2))
     spd = a @ np.swapaxes(a, 1, 2)

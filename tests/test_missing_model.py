@@ -8,9 +8,9 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 import emkit
-from emkit.models.gaussian_mixture import GaussianMixtureModel
-from emkit.models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
-from emkit.models.missing_normal_information import normal_observed_information
+from emkit.gaussian.missing_information import normal_observed_information
+from emkit.models.mixture.gaussian import GaussianMixtureModel
+from emkit.models.mixture.gaussian_missing import MissingGaussianMixtureModel, find_patterns
 
 TYPES = ("full", "tied", "diag", "spherical")
 
@@ -169,7 +169,7 @@ def test_statistics_are_additive_over_rows():
     model = MissingGaussianMixtureModel("full")
     whole, ll = model.e_step(X, params)
     parts = [model.e_step(X[s], params) for s in (slice(0, 31), slice(31, 60), slice(60, None))]
-    total = emkit.stats.tree_sum(p[0] for p in parts)
+    total = emkit.engine.stats.tree_sum(p[0] for p in parts)
     assert_stats_close(whole, total)
     np.testing.assert_allclose(ll, sum(p[1] for p in parts), rtol=1e-12)
 

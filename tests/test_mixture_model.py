@@ -24,8 +24,8 @@ from emkit.distributions import (
     Poisson,
     StudentT,
 )
-from emkit.models.mixture import MixtureEM
-from emkit.stats import tree_add, tree_leaves
+from emkit.engine.stats import tree_add, tree_leaves
+from emkit.models.mixture.any_distribution import MixtureEM
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import emkit
-from emkit.models.gaussian_mixture import GaussianMixtureModel
-from emkit.models.textbook import NormalMixture1D
-from emkit.online import StepwiseEM, iter_batches
+from emkit.engine.online import StepwiseEM
+from emkit.engine.rows import iter_batches
+from emkit.examples.textbook import NormalMixture1D
+from emkit.models.mixture.gaussian import GaussianMixtureModel
 
 
 def gaussian_blobs(n=10_000, seed=0):
@@ -115,7 +116,7 @@ def test_shuffled_batches_cover_every_row_once():
 
 def test_mixture_of_distributions_one_pass():
     from emkit.distributions import Poisson
-    from emkit.models.mixture import MixtureEM
+    from emkit.models.mixture.any_distribution import MixtureEM
 
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.poisson(2, (6000, 1)), rng.poisson(9, (4000, 1))]).astype(float)

@@ -55,7 +55,7 @@ def test_loglik(faithful_fit):
 
 
 def test_loglik_from_result_and_values():
-    from emkit.models.textbook import LINKAGE_COUNTS, GeneticLinkage
+    from emkit.examples.textbook import LINKAGE_COUNTS, GeneticLinkage
 
     result = emkit.em(GeneticLinkage(), LINKAGE_COUNTS, 0.5, tol=1e-12)
     (line,) = plot.plot_loglik(result).get_lines()
@@ -122,7 +122,7 @@ def test_mixture_params_expand_every_type(covariance_type):
     manual = {"weights": weights, "means": means, "covariances": full}
     ax = plot.plot_clusters_2d(X, manual, dims=(0, 2))
     assert len(ax.patches) == 4
-    from emkit.plot import _log_joint
+    from emkit.plot.mixture import _log_joint
 
     np.testing.assert_allclose(np.logaddexp.reduce(_log_joint(X, weights, means, full), axis=1),
                                model.score_samples(X), rtol=1e-10)
@@ -191,6 +191,6 @@ def test_bad_inputs():
 
 
 def test_selection_plot_is_re_exported():
-    from emkit.plot_selection import plot_criterion
+    from emkit.plot.selection import plot_criterion
 
     assert plot.plot_criterion is plot_criterion

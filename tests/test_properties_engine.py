@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emkit
-from emkit.models.textbook import (
+from emkit.examples.textbook import (
     CensoredExponential,
     CensoredLifetimes,
     GeneticLinkage,

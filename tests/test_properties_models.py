@@ -31,10 +31,10 @@ from emkit.distributions import (
     Poisson,
     StudentT,
 )
-from emkit.models.dawid_skene import DawidSkeneEM, Ratings
-from emkit.models.gaussian_mixture import GaussianMixtureModel
-from emkit.models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
-from emkit.models.mixture import MixtureEM
+from emkit.models.crowd.dawid_skene import DawidSkeneEM, Ratings
+from emkit.models.mixture.any_distribution import MixtureEM
+from emkit.models.mixture.gaussian import GaussianMixtureModel
+from emkit.models.mixture.gaussian_missing import MissingGaussianMixtureModel, find_patterns
 
 # No shrinking: the inputs are seeds, and shrinking a failure would cost minutes here.
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)

@@ -23,11 +23,11 @@ import emkit
 from emkit.backends.chunked import ChunkedModel
 from emkit.distributions import Poisson
 from emkit.estimators.mclust_mixture import MclustMixture
-from emkit.models.gaussian_mixture import GaussianMixtureModel
-from emkit.models.hmm import Sequences
-from emkit.models.mclust import MclustModel, partition_stats
-from emkit.models.mclust_msteps import MCLUST_MODELS
-from emkit.models.mixture import MixtureEM
+from emkit.gaussian.constrained import MCLUST_MODELS
+from emkit.models.hmm.model import Sequences
+from emkit.models.mixture.any_distribution import MixtureEM
+from emkit.models.mixture.gaussian import GaussianMixtureModel
+from emkit.models.mixture.mclust import MclustModel, partition_stats
 
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # seeds: shrinking costs minutes
 PROPERTY = settings(max_examples=8, deadline=None, phases=NO_SHRINK)
@@ -239,7 +239,8 @@ def test_hmm_e_step_is_the_same_for_any_block_size(seed, block):
 @PROPERTY
 @given(seed=seeds, batch=st.integers(1, 50), alpha=st.floats(0.51, 1.0))
 def test_stepwise_em_first_batch_is_one_em_step_and_params_stay_valid(seed, batch, alpha):
-    from emkit.online import StepwiseEM, iter_batches
+    from emkit.engine.online import StepwiseEM
+    from emkit.engine.rows import iter_batches
 
     rng = np.random.default_rng(seed)
     X = blobs(rng, n=60)

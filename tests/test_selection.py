@@ -36,8 +36,8 @@ import emkit
 from emkit.cli import main
 from emkit.estimators.mclust_mixture import MclustMixture
 from emkit.estimators.selection import TABLE_COLUMNS, select_model
-from emkit.models.mclust_msteps import MCLUST_MODELS
-from emkit.plot_selection import plot_criterion
+from emkit.gaussian.constrained import MCLUST_MODELS
+from emkit.plot.selection import plot_criterion
 
 matplotlib.use("Agg")
 

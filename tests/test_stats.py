@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from emkit.stats import (
+from emkit.engine.stats import (
     tree_add,
     tree_flatten,
     tree_leaves,

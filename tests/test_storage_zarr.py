@@ -88,7 +88,7 @@ def test_an_empty_raw_array(tmp_path):
 def test_dask_e_step_reads_each_block_inside_its_own_task(tmp_path):
     from emkit.backends.block_sources import BlockRead
     from emkit.backends.dask_backend import DaskModel, dask_pieces
-    from emkit.models.gaussian_mixture import GaussianMixtureModel
+    from emkit.models.mixture.gaussian import GaussianMixtureModel
 
     rng = np.random.default_rng(0)
     values = np.vstack([rng.normal(-3, 1, (150, 2)), rng.normal(3, 1, (107, 2))])

@@ -11,7 +11,7 @@ import pytest
 import emkit
 import emkit.trace
 from emkit.engine import observe
-from emkit.models.textbook import LINKAGE_COUNTS, GeneticLinkage
+from emkit.examples.textbook import LINKAGE_COUNTS, GeneticLinkage
 from emkit.trace import (
     PARAMS_LIMIT,
     StepRecorder,

@@ -31,7 +31,8 @@ _LAZY = {
     "select_model": "emkit.estimators.selection",
     "load": "emkit.persistence",
 }
-_SUBMODULES = {"distributions", "datasets", "plot", "backends", "models", "stats", "io"}
+_SUBMODULES = {"distributions", "datasets", "plot", "backends", "models", "engine", "gaussian",
+               "examples", "io"}
 
 __all__ = [
     "em",

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .estimators.mclust_mixture import MclustMixture
 from .exceptions import ConvergenceWarning
-from .models.mclust import log_joint
+from .models.mixture.mclust import log_joint
 
 __all__ = ["segment_image", "render_segments", "image_features"]
 

@@ -8,7 +8,7 @@ parameters themselves. The CLI (``emkit fit --trace``, ``emkit demo``) prints
 these rows; :func:`format_trace` gives the same table as plain text.
 
 >>> import numpy as np, emkit
->>> from emkit.models.textbook import GeneticLinkage
+>>> from emkit.examples.textbook import GeneticLinkage
 >>> result = emkit.em(GeneticLinkage(), np.array([125, 18, 20, 34]), 0.5, tol=1e-12)
 >>> print(format_trace(result, max_rows=4))
 iteration    log-likelihood          gain    max |Δθ|  parameters
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .engine import EMResult, Step
-from .stats import tree_leaves
+from .engine.stats import tree_leaves
 
 __all__ = [
     "TraceRow",
@@ -99,7 +99,7 @@ class StepRecorder:
     --------
     >>> import numpy as np, emkit
     >>> from emkit.engine import observe
-    >>> from emkit.models.textbook import GeneticLinkage
+    >>> from emkit.examples.textbook import GeneticLinkage
     >>> recorder = StepRecorder()
     >>> with observe(recorder):
     ...     _ = emkit.em(GeneticLinkage(), np.array([125, 18, 20, 34]), 0.5, tol=1e-12)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..stats import tree_add
+from ..engine.stats import tree_add
 from .memory import Splitter, iter_chunks
 
 __all__ = ["ChunkedModel"]
@@ -39,7 +39,7 @@ class ChunkedModel:
     Examples
     --------
     >>> import numpy as np, emkit
-    >>> from emkit.models.textbook import NormalMixture1D
+    >>> from emkit.examples.textbook import NormalMixture1D
     >>> x = np.random.default_rng(0).normal(size=10_000)
     >>> init = {"weights": np.array([.5, .5]), "means": np.array([-1., 1.]),
     ...         "variances": np.array([1., 1.])}

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..stats import tree_sum
+from ..engine.stats import tree_sum
 from .block_sources import BlockRead, block_reads, carry_block_reads
 from .memory import split_rows
 

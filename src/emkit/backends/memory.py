@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.rows import is_sequences, n_rows, size_hint, take_rows
+
 __all__ = [
     "Splitter",
     "Sequences",
@@ -43,88 +45,6 @@ __all__ = [
 
 #: ``splitter(data, n_pieces) -> list of pieces``; pieces must together hold every row once.
 Splitter = Callable[[Any, int], Sequence[Any]]
-
-
-def _is_namedtuple(x: Any) -> bool:
-    return isinstance(x, tuple) and hasattr(x, "_fields")
-
-
-def _members(data: Any) -> list[Any] | None:
-    """The row-aligned members of a container, or None for a leaf."""
-    if isinstance(data, dict):
-        return list(data.values())
-    if isinstance(data, (tuple, list)):
-        return list(data)
-    if dataclasses.is_dataclass(data) and not isinstance(data, type):
-        return [getattr(data, f.name) for f in dataclasses.fields(data)]
-    return None
-
-
-def n_rows(data: Any) -> int:
-    """Number of rows of row-sliceable ``data``.
-
-    Parameters
-    ----------
-    data : array-like, tuple/list/dict/dataclass of arrays, or object with ``n_rows``/``__len__``
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    ValueError
-        When the members of a container disagree on their number of rows, or the
-        number of rows cannot be told.
-    """
-    if is_sequences(data):
-        return int(np.shape(data.X)[0])
-    if hasattr(data, "shape") and len(getattr(data, "shape", ())) >= 1:
-        return int(data.shape[0])
-    members = _members(data)
-    if members is not None:
-        counts = {n_rows(m) for m in members if m is not None}
-        if len(counts) != 1:
-            raise ValueError(
-                "the parts of the data have different numbers of rows "
-                f"({sorted(counts)}); give the backend a splitter, or a `split` method "
-                "on the data"
-            )
-        return counts.pop()
-    if hasattr(data, "__len__"):
-        return len(data)
-    raise ValueError(f"cannot tell the number of rows of a {type(data).__name__}")
-
-
-def _size_hint(data: Any) -> int:
-    """Rows of ``data``, or of its longest member when members differ (for splitters)."""
-    try:
-        return n_rows(data)
-    except ValueError:
-        members = _members(data)
-        if not members:
-            raise
-        return max(_size_hint(m) for m in members if m is not None)
-
-
-def take_rows(data: Any, start: int, stop: int) -> Any:
-    """Rows ``start:stop`` of row-sliceable ``data`` (views where NumPy allows)."""
-    members = _members(data)
-    if hasattr(data, "shape") or members is None:
-        return data[start:stop]
-    if isinstance(data, dict):
-        return {k: take_rows(v, start, stop) if v is not None else None
-                for k, v in data.items()}
-    if _is_namedtuple(data):
-        return type(data)._make(take_rows(v, start, stop) for v in data)
-    if isinstance(data, (tuple, list)):
-        return type(data)(take_rows(v, start, stop) if v is not None else None for v in data)
-    changes = {
-        f.name: take_rows(getattr(data, f.name), start, stop)
-        for f in dataclasses.fields(data)
-        if getattr(data, f.name) is not None
-    }
-    return dataclasses.replace(data, **changes)
 
 
 def split_rows(data: Any, n_pieces: int, splitter: Splitter | None = None) -> list[Any]:
@@ -170,7 +90,7 @@ def iter_chunks(data: Any, chunk_size: int, splitter: Splitter | None = None) ->
     if splitter is not None or is_sequences(data) or (
         hasattr(data, "split") and not hasattr(data, "shape")
     ):
-        total = _size_hint(data)
+        total = size_hint(data)
         yield from split_rows(data, max(1, math.ceil(total / chunk_size)), splitter)
         return
     total = n_rows(data)
@@ -179,18 +99,6 @@ def iter_chunks(data: Any, chunk_size: int, splitter: Splitter | None = None) ->
         return
     for start in range(0, total, int(chunk_size)):
         yield take_rows(data, start, min(start + int(chunk_size), total))
-
-
-def is_sequences(data: Any) -> bool:
-    """True for a dataclass with fields ``X`` (rows) and ``lengths`` (rows per sequence).
-
-    Both :class:`Sequences` and the HMM models' own sequence container qualify;
-    such data are split between sequences, never inside one.
-    """
-    if not dataclasses.is_dataclass(data) or isinstance(data, type):
-        return False
-    names = {f.name for f in dataclasses.fields(data)}
-    return {"X", "lengths"} <= names
 
 
 def split_sequences(data: Any, n_pieces: int) -> list[Any]:

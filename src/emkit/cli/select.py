@@ -93,7 +93,7 @@ def _print_report(result: Any, names: list[str], criterion: str) -> None:
     for row in failed.itertuples(index=False):
         console.print(f"failed: {row.model},{row.n_components}: {row.error}")
     best = result.best
-    from ..models.mclust_msteps import MODEL_DESCRIPTIONS
+    from ..gaussian.constrained import MODEL_DESCRIPTIONS
 
     console.print(
         f"Best by {criterion.upper()}: {best.model} ({MODEL_DESCRIPTIONS[best.model]}) with "
@@ -140,7 +140,7 @@ def select(
         warn(str(warning.message))
     figure_path = None
     if plot is not None:
-        from ..plot_selection import plot_criterion
+        from ..plot.selection import plot_criterion
 
         plot.mkdir(parents=True, exist_ok=True)
         figure_path = plot / f"select_{criterion.value}.png"

@@ -1,8 +1,8 @@
 """Multivariate Gaussian with full, diagonal, spherical or tied covariance.
 
-The density is computed by :mod:`emkit.models.gaussian_math` (Cholesky factors
+The density is computed by :mod:`emkit.gaussian.reference` (Cholesky factors
 of the precision) and the M-step by
-:func:`emkit.models.gaussian_mixture.gaussian_mixture_m_step`, so this class and
+:func:`emkit.models.mixture.gaussian.gaussian_mixture_m_step`, so this class and
 :class:`emkit.GaussianMixture` share one implementation of the math.
 """
 
@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.gaussian_math import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
-from ..models.gaussian_mixture import gaussian_mixture_m_step
+from ..gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
+from ..models.mixture.gaussian import gaussian_mixture_m_step
 from ._base import Distribution, _as_array, as_rng, check_weights
 
 __all__ = ["Gaussian"]
@@ -45,7 +45,7 @@ class Gaussian(Distribution):
 
     Notes
     -----
-    Statistics (the contract of :mod:`emkit.models.gaussian_mixture`, for one
+    Statistics (the contract of :mod:`emkit.models.mixture.gaussian`, for one
     component), centred on the current mean ``m`` (0 before fitting):
     ``n = sum w``, ``sum = sum w x``, ``centred_sum = sum w (x - m)``,
     ``centred_outer = sum w (x - m)(x - m)^T`` (only its diagonal for diag and

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import optimize, special
 
-from ..models.gaussian_math import precision_cholesky
+from ..gaussian.reference import precision_cholesky
 from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights
 
 __all__ = ["StudentT"]

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn import cluster
 from sklearn.cluster import kmeans_plusplus
 
-from ..models.gaussian_mixture import GaussianMixtureModel
+from ..models.mixture.gaussian import GaussianMixtureModel
 
 __all__ = ["initial_params", "precisions_to_covariances", "check_user_init"]
 

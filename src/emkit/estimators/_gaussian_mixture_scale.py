@@ -2,7 +2,7 @@
 
 Both reuse the estimator's own model, initialization and EM run; only where the
 E-step runs changes (:mod:`emkit.backends`), or how its statistics are averaged
-(:class:`emkit.online.StepwiseEM`).
+(:class:`emkit.engine.online.StepwiseEM`).
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import backends
-from ..online import StepwiseEM
+from ..engine.online import StepwiseEM
 from ..validation import check_magnitude
 from ._gaussian_mixture_init import initial_params
 
 __all__ = ["fit_dask", "partial_fit", "predict_dask"]
 
 def _model_for(est: Any, has_nan: bool) -> Any:
-    from ..models.gaussian_mixture import GaussianMixtureModel
+    from ..models.mixture.gaussian import GaussianMixtureModel
 
     if has_nan:
-        from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel
+        from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
         return MissingGaussianMixtureModel(est.covariance_type, est.reg_covar)
     return GaussianMixtureModel(est.covariance_type, est.reg_covar, est.chunk_size, est._dtype())

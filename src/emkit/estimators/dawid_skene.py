@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..engine import em
-from ..models.dawid_skene import SMOOTHING, DawidSkeneEM, Ratings
+from ..models.crowd.dawid_skene import SMOOTHING, DawidSkeneEM, Ratings
 from ..persistence import Persistable
 
 __all__ = ["DawidSkene"]
@@ -69,7 +69,7 @@ class DawidSkene(BaseEstimator, Persistable):
     Notes
     -----
     Every count gets a Dirichlet pseudo-count of
-    :data:`emkit.models.dawid_skene.SMOOTHING` (0.01) in the M-step, so that no
+    :data:`emkit.models.crowd.dawid_skene.SMOOTHING` (0.01) in the M-step, so that no
     confusion probability is exactly zero: a rater who never gave some label in
     the data still has a tiny probability of giving it, ``log 0`` never occurs,
     and a single disagreement can never rule a class out. The fit maximizes the

@@ -3,7 +3,7 @@
 Same constructor arguments, defaults, fitted attributes and methods as
 scikit-learn 1.9, plus ``accelerate``, ``dtype``, ``chunk_size``, ``sample_weight``
 in ``fit``, and missing values (NaN). The class is a thin adapter: it validates
-once, builds :class:`emkit.models.gaussian_mixture.GaussianMixtureModel` (or the
+once, builds :class:`emkit.models.mixture.gaussian.GaussianMixtureModel` (or the
 missing-value model when ``X`` has NaN), and runs :func:`emkit.em`.
 
 Differences from scikit-learn, stated once
@@ -51,8 +51,8 @@ from sklearn.utils.validation import (
 from .. import backends
 from ..engine import Step, best_of, em
 from ..exceptions import ConvergenceWarning
-from ..models.gaussian_math import precision_cholesky
-from ..models.gaussian_mixture import GaussianMixtureModel
+from ..gaussian.reference import precision_cholesky
+from ..models.mixture.gaussian import GaussianMixtureModel
 from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._gaussian_mixture_init import initial_params
@@ -106,7 +106,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         (statistics are always summed in float64).
     chunk_size : int or None, default=None
         Rows per E-step chunk; memory is O(chunk_size * n_components * n_features).
-        None picks :func:`emkit.models.gaussian_mixture.auto_chunk_size` (~1 MiB per chunk).
+        None picks :func:`emkit.models.mixture.gaussian.auto_chunk_size` (~1 MiB per chunk).
     online_alpha : float, default=0.6
         Step-size exponent of stepwise EM in :meth:`partial_fit`, in (0.5, 1].
 
@@ -228,7 +228,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
 
     def _make_model(self, X: np.ndarray) -> Any:
         if np.isnan(X).any():
-            from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel
+            from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
             return MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
         return GaussianMixtureModel(self.covariance_type, self.reg_covar, self.chunk_size,
@@ -237,7 +237,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
     def _model_data(self, model: Any, X: np.ndarray, sample_weight: np.ndarray | None) -> Any:
         if isinstance(model, GaussianMixtureModel):
             return X if sample_weight is None else (X, sample_weight)
-        from ..models.gaussian_mixture_missing import find_patterns
+        from ..models.mixture.gaussian_missing import find_patterns
 
         return find_patterns(X, sample_weight)
 
@@ -443,7 +443,7 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
     # --------------------------------------------------------------- predict
     def _predict_model(self, X: np.ndarray) -> Any:
         if np.isnan(X).any():
-            from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel
+            from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
             return MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
         return GaussianMixtureModel(self.covariance_type, self.reg_covar, self.chunk_size,

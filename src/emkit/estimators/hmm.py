@@ -1,7 +1,7 @@
 """Hidden Markov models with hmmlearn 0.3's names: GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM.
 
 All four fit by Baum-Welch on :func:`emkit.em` (compiled forward-backward from
-:mod:`emkit.models.hmm_kernels`); the shared behaviour (``fit(X, lengths)``,
+:mod:`emkit.models.hmm.recursions`); the shared behaviour (``fit(X, lengths)``,
 ``score``, ``score_samples``, ``predict``, ``predict_proba``, ``decode``,
 ``sample``, ``monitor_``) is documented on
 :class:`emkit.estimators.hmm_base.BaseHMM`.
@@ -48,8 +48,8 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_array
 
-from ..models.gaussian_math import COVARIANCE_TYPES
-from ..models.hmm_emissions import (
+from ..gaussian.reference import COVARIANCE_TYPES
+from ..models.hmm.emissions import (
     CategoricalEmission,
     Emission,
     GaussianEmission,

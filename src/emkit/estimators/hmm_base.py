@@ -1,9 +1,9 @@
 """The shared part of emkit's hidden Markov model estimators (hmmlearn 0.3 conventions).
 
 The estimators are thin: they validate input, build initial parameters, hand
-an :class:`~emkit.models.hmm.HMMModel` to :func:`emkit.em` (through
+an :class:`~emkit.models.hmm.model.HMMModel` to :func:`emkit.em` (through
 :func:`emkit.engine.best_of` for ``n_init`` restarts) and copy the result to
-hmmlearn's attribute names. All math lives in :mod:`emkit.models.hmm`.
+hmmlearn's attribute names. All math lives in :mod:`emkit.models.hmm.model`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sklearn.utils import check_random_state
 
 from .. import backends
 from ..engine import EMResult, Step, best_of, em
-from ..models.hmm import HMMModel, Sequences, check_lengths
-from ..models.hmm_emissions import Emission
+from ..models.hmm.emissions import Emission
+from ..models.hmm.model import HMMModel, Sequences, check_lengths
 from ..persistence import Persistable
 
 __all__ = ["ConvergenceMonitor", "BaseHMM"]

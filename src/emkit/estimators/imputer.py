@@ -7,7 +7,7 @@ moments) and re-estimating the class means and covariance (M-step) until the
 observed-data log-likelihood stops changing. With one component this is the EM
 algorithm of Little & Rubin (2002, ch. 11) and of R's ``norm`` package; with
 several it is the Gaussian-mixture EM of Ghahramani & Jordan (1994). All the math
-lives in :mod:`emkit.models.gaussian_mixture_missing`; this class validates,
+lives in :mod:`emkit.models.mixture.gaussian_missing`; this class validates,
 calls :func:`emkit.em` and copies the results.
 """
 
@@ -25,10 +25,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import backends
 from ..engine import MONOTONE_RTOL, Step, em
 from ..exceptions import ConvergenceWarning
-from ..models.gaussian_math import COVARIANCE_TYPES
-from ..models.gaussian_mixture import gaussian_mixture_m_step
-from ..models.gaussian_mixture_missing import MissingGaussianMixtureModel, find_patterns
-from ..models.missing_normal_information import normal_observed_information
+from ..gaussian.missing_information import normal_observed_information
+from ..gaussian.reference import COVARIANCE_TYPES
+from ..models.mixture.gaussian import gaussian_mixture_m_step
+from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel, find_patterns
 from ..persistence import Persistable
 from ..validation import check_magnitude
 
@@ -95,7 +95,7 @@ class EMImputer(Persistable, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     standard_errors_ : ndarray of shape (n_features,) or None
         Standard errors of ``mean_`` from the observed information (the exact
         Hessian of the observed-data log-likelihood; see
-        :func:`~emkit.models.missing_normal_information.normal_observed_information`).
+        :func:`~emkit.gaussian.missing_information.normal_observed_information`).
         None for mixtures.
     n_iter_ : int
         EM iterations made.

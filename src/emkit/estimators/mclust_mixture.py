@@ -3,7 +3,7 @@
 A scikit-learn-style estimator (``fit``, ``predict``, ``predict_proba``,
 ``score``, ``bic``, ``aic``, ``sample`` and the fitted ``weights_``, ``means_``,
 ``covariances_``) whose M-step keeps the covariances in the chosen family
-``Sigma_k = lambda_k D_k A_k D_k^T`` (see :mod:`emkit.models.mclust_msteps`).
+``Sigma_k = lambda_k D_k A_k D_k^T`` (see :mod:`emkit.gaussian.constrained`).
 :func:`emkit.select_model` fits a grid of these and returns the best.
 
 Sign conventions: ``bic`` and ``aic`` follow scikit-learn (``-2 loglik + penalty``,
@@ -20,15 +20,15 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..engine import EMResult, em
-from ..models.mclust import (
+from ..gaussian.constrained import check_model_name
+from ..models.mixture.mclust import (
     MclustModel,
     log_joint,
     logsumexp_rows,
     partition_stats,
     precision_cholesky_full,
 )
-from ..models.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
-from ..models.mclust_msteps import check_model_name
+from ..models.mixture.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
 from ..persistence import Persistable
 from ..validation import check_magnitude
 
@@ -94,7 +94,7 @@ class MclustMixture(Persistable, BaseEstimator):
         ``tol * n_samples``).
     reg_covar : float, default 0.0
         Added to each covariance diagonal (mclust uses none; see
-        :class:`~emkit.models.mclust.MclustModel`).
+        :class:`~emkit.models.mixture.mclust.MclustModel`).
     max_iter : int, default 1000
     init_params : {"hc", "kmeans"}, default "hc"
         ``"hc"``: model-based hierarchical agglomeration as in mclust's ``hc()``;

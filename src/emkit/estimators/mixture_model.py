@@ -16,8 +16,8 @@ from sklearn.utils.validation import check_is_fitted
 from .. import backends
 from ..distributions._base import Distribution, as_rng
 from ..engine import EMResult, best_of, em
-from ..models.mixture import MixtureEM
-from ..online import StepwiseEM
+from ..engine.online import StepwiseEM
+from ..models.mixture.any_distribution import MixtureEM
 from ..persistence import Persistable
 from ..validation import check_magnitude
 

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConvergenceWarning
-from ..models.mclust import n_mixture_parameters
-from ..models.mclust_init import HC_MODELS, hc_partitions
-from ..models.mclust_msteps import MCLUST_MODELS, check_model_name
+from ..gaussian.constrained import MCLUST_MODELS, check_model_name
+from ..models.mixture.mclust import n_mixture_parameters
+from ..models.mixture.mclust_init import HC_MODELS, hc_partitions
 from .mclust_mixture import INIT_METHODS, MclustMixture, check_data, check_spread
 
 __all__ = ["select_model", "SelectionResult", "CRITERIA", "TABLE_COLUMNS"]

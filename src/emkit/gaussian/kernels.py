@@ -1,6 +1,6 @@
 """Compiled one-pass E-step of a Gaussian mixture in quadratic-feature form (numba).
 
-:mod:`emkit.models.gaussian_fast` writes the log weighted density of every
+:mod:`emkit.gaussian.blocked` writes the log weighted density of every
 component as one product of coefficients ``B`` (K, F) with per-row features
 ``f(x)``: ``[(x-c)_i (x-c)_j for i <= j, x - c, 1]`` for ``full`` and
 ``[(x-c)^2, x - c, 1]`` for ``diag`` and ``spherical``. The statistics are
@@ -10,14 +10,14 @@ Python runs between chunks. Rows are taken in blocks of :data:`BLOCK_ROWS`. A
 block's features are written transposed, (F, B), so that both products,
 ``B @ f`` and ``f @ r^T``, are BLAS calls on operands that stay in the L2
 cache. Between them, the log-sum-exp over components runs on the (K, B) block,
-with the vectorized :func:`emkit.models.fast_exp.exp_nonpositive`.
+with the vectorized :func:`emkit.numerics.fast_exp.exp_nonpositive`.
 
 Measured single-threaded at (N, D, K) = (1,000,000, 16, 16), full: features
 0.04 s, each product 0.09 s, log-sum-exp 0.04 s (0.09 s with the C library's
 ``exp``); the NumPy chunk loop took 0.82 s, most of it building the features
 column by column.
 
-The kernels give the sums of :class:`emkit.models.gaussian_fast.StatsAccumulator`
+The kernels give the sums of :class:`emkit.gaussian.blocked.StatsAccumulator`
 (``resp @ features``) and the total log-likelihood; the tests hold them to the
 NumPy chunk kernels. The sums are float64 whatever the precision of the rows.
 """
@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .fast_exp import exp_nonpositive
+from ..numerics.fast_exp import exp_nonpositive
 
 __all__ = ["BLOCK_ROWS", "FULL", "DIAGONAL", "quadratic_pass", "quadratic_log_prob"]
 
@@ -153,7 +153,7 @@ def quadratic_pass(X: np.ndarray, weights: np.ndarray | None, centre: np.ndarray
     centre : ndarray of shape (D,)
         The point the features are centred on.
     coef : ndarray of shape (K, F), in ``X.dtype``
-        Log-density coefficients (:func:`emkit.models.gaussian_fast.prepare_gaussians`).
+        Log-density coefficients (:func:`emkit.gaussian.blocked.prepare_gaussians`).
     layout : {FULL, DIAGONAL}
     moments : ndarray of shape (K, F), float64
         Running sums, updated in place.

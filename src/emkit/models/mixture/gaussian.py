@@ -2,7 +2,7 @@
 
 Parameters (a dict):
     ``weights`` (K,), ``means`` (K, D), ``covariances`` in scikit-learn's shape for
-    ``covariance_type`` (see :mod:`emkit.models.gaussian_math`).
+    ``covariance_type`` (see :mod:`emkit.gaussian.reference`).
 
 Statistics (a dict, additive over rows; ``r`` is a row's responsibility times its
 sample weight, ``mu`` the means the E-step was run at):
@@ -18,9 +18,9 @@ product; the statistics, and so the M-step, are the same.
 
 :class:`GaussianMixtureModel` is the complete-data :class:`emkit.EMModel`. For
 ``full`` (by quadratic features), ``diag`` and ``spherical`` its E-step is the
-compiled one-pass kernel of :mod:`emkit.models.gaussian_kernels`; for ``tied``
+compiled one-pass kernel of :mod:`emkit.gaussian.kernels`; for ``tied``
 and ``full`` by whitening it runs the NumPy chunk kernels of
-:mod:`emkit.models.gaussian_fast`. Either way responsibilities exist for one
+:mod:`emkit.gaussian.blocked`. Either way responsibilities exist for one
 small block of rows at a time. The rows are shared out between one thread per
 core with single-threaded BLAS (each product is too small for BLAS's own threads
 to pay off); the per-thread statistics are summed, which is exactly the
@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from ..stats import tree_sum
-from .gaussian_fast import (
+from ...engine.stats import tree_sum
+from ...gaussian.blocked import (
     PreparedGaussians,
     StatsAccumulator,
     chunk_weighted_log_prob,
@@ -48,8 +48,8 @@ from .gaussian_fast import (
     prepare_gaussians,
     quadratic_full,
 )
-from .gaussian_kernels import DIAGONAL, FULL, quadratic_log_prob, quadratic_pass
-from .gaussian_math import COVARIANCE_TYPES
+from ...gaussian.kernels import DIAGONAL, FULL, quadratic_log_prob, quadratic_pass
+from ...gaussian.reference import COVARIANCE_TYPES
 
 __all__ = ["gaussian_mixture_m_step", "GaussianMixtureModel", "auto_chunk_size"]
 
@@ -67,7 +67,7 @@ def auto_chunk_size(n_components: int, n_features: int, covariance_type: str) ->
     """Rows per chunk so that the chunk's largest temporary has ~``CHUNK_ELEMENTS``.
 
     Per row, ``full`` holds D(D+1)/2 + D + 1 features and K log-probabilities
-    (or K*D whitened values, see :func:`~emkit.models.gaussian_fast.quadratic_full`),
+    (or K*D whitened values, see :func:`~emkit.gaussian.blocked.quadratic_full`),
     ``tied`` a (K, D) block, ``diag`` and ``spherical`` 2D + 1 features and K
     log-probabilities. Small temporaries keep the chunk in cache; the floor
     keeps the matrix products long enough for BLAS.

@@ -1,4 +1,4 @@
-"""Emission families of :class:`~emkit.models.hmm.HMMModel`.
+"""Emission families of :class:`~emkit.models.hmm.model.HMMModel`.
 
 Each family turns its parameters into per-row, per-state log-densities, folds
 the state posteriors ``gamma`` (n_samples, K) into additive statistics, and
@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, logsumexp, xlogy
 
-from ..exceptions import NumericalError
-from .gaussian_math import log_gaussian_density, precision_cholesky
-from .hmm_gaussian_kernels import centred_diag_moments, centred_full_moments, full_gaussian
-from .hmm_kernels import categorical_counts, diag_gaussian, frame_probabilities
+from ...exceptions import NumericalError
+from ...gaussian.reference import log_gaussian_density, precision_cholesky
+from .gaussian_kernels import centred_diag_moments, centred_full_moments, full_gaussian
+from .recursions import categorical_counts, diag_gaussian, frame_probabilities
 
 __all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
            "PoissonEmission"]

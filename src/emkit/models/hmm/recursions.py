@@ -480,7 +480,7 @@ def diag_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
                   as_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Diagonal-Gaussian log-densities (or frame probabilities) of each row under each state.
 
-    A compiled fast path for :func:`emkit.models.gaussian_math.log_gaussian_density`
+    A compiled fast path for :func:`emkit.gaussian.reference.log_gaussian_density`
     with ``covariance_type="diag"``, which it must match.
 
     Parameters

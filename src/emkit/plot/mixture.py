@@ -1,76 +1,22 @@
-"""Figures of EM at work (matplotlib, imported only when a function is called).
-
-* :func:`plot_loglik` - the log-likelihood per iteration of a run;
-* :func:`plot_density_1d` - 1-D data with the fitted component densities;
-* :func:`plot_clusters_2d` - 2-D data coloured by cluster, with 1σ and 2σ
-  covariance ellipses;
-* :func:`animate_fit` - a GIF, one frame per iteration, of the ellipses moving;
-* :func:`plot_hmm_states` - a sequence with its decoded hidden states;
-* ``plot_bic`` and the other selection figures are re-exported from
-  :mod:`emkit.plot_selection` when it is installed.
-
-Mixture functions take either a fitted estimator (with ``weights_``, ``means_``,
-``covariances_`` and ``covariance_type``) or a parameter dict ``{"weights",
-"means", "covariances"}`` as found in ``emkit.Step.params``, with
-``covariance_type=`` saying how the covariances are stored. Without a display
-(no ``DISPLAY`` on Linux) the Agg backend is used, so figures can be saved on a
-server.
-"""
+"""Figures of fitted mixtures: densities in 1-D, clusters with covariance ellipses
+in 2-D, an animation of EM moving them, and the set the command line saves."""
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine import EMResult, Step
+from ..engine import EMResult, Step
+from .common import _as_matrix, _axes, _color, _column_labels, _pyplot, plot_loglik
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-__all__ = [
-    "plot_loglik",
-    "plot_density_1d",
-    "plot_clusters_2d",
-    "animate_fit",
-    "plot_hmm_states",
-    "mixture_params",
-    "save_mixture_plots",
-]
-
-#: Colours of components / states, in order (matplotlib's tab10).
-COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
-          "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
-
-
-def _pyplot() -> Any:
-    """``matplotlib.pyplot``, on the Agg backend when there is no display."""
-    import matplotlib
-
-    if ("matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ
-            and sys.platform.startswith("linux")
-            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _color(k: int) -> str:
-    return COLORS[k % len(COLORS)]
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.8)) -> Axes:
-    if ax is not None:
-        return ax
-    _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
-    return ax
+__all__ = ["mixture_params", "plot_density_1d", "plot_clusters_2d", "animate_fit",
+           "save_mixture_plots"]
 
 
 def mixture_params(
@@ -124,75 +70,12 @@ def mixture_params(
 def _log_joint(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
                cov: np.ndarray) -> np.ndarray:
     """log(weight_k) + log N(x | mean_k, cov_k), shape (N, K)."""
-    from .models.gaussian_math import log_gaussian_density, precision_cholesky
+    from ..gaussian.reference import log_gaussian_density, precision_cholesky
 
     prec = precision_cholesky(cov, "full")
     with np.errstate(divide="ignore"):
         return log_gaussian_density(X, means, prec, "full") + np.log(weights)
 
-
-def _as_matrix(X: Any, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty array of shape (n_samples, n_features)")
-    return X
-
-
-def _column_labels(X: Any, dims: Sequence[int]) -> list[str]:
-    columns = getattr(X, "columns", None)
-    if columns is not None:
-        return [str(columns[i]) for i in dims]
-    return [f"x{i}" for i in dims]
-
-
-# --------------------------------------------------------------------------- loglik
-
-def plot_loglik(source: EMResult | Iterable[Step] | Sequence[float], ax: Axes | None = None,
-                *, title: str = "Log-likelihood per iteration") -> Axes:
-    """Log-likelihood after each EM iteration.
-
-    Parameters
-    ----------
-    source : EMResult, iterable of Step, or sequence of float
-        A run (its starting log-likelihood is shown as iteration 0), the Step
-        records of one, or log-likelihood values for iterations 1, 2, ...
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure by default.
-    title : str
-        The axes title.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        One line (markers on every iteration; SQUAREM-accelerated iterations
-        have filled markers).
-    """
-    if isinstance(source, EMResult):
-        iterations = [0] + [s.iteration for s in source.steps]
-        values = [float(source.logliks[0])] + [s.loglik for s in source.steps]
-    else:
-        items = list(source)
-        if items and isinstance(items[0], Step):
-            iterations = [s.iteration for s in items]
-            values = [s.loglik for s in items]
-        else:
-            values = [float(v) for v in items]
-            iterations = list(range(1, len(values) + 1))
-    if not values:
-        raise ValueError("there are no iterations to plot")
-    ax = _axes(ax)
-    ax.plot(iterations, values, marker="o", markersize=3.5, color=_color(0), linewidth=1.5)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("log-likelihood")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    return ax
-
-
-# ------------------------------------------------------------------------------ 1-D
 
 def plot_density_1d(X: Any, model: Any, ax: Axes | None = None, *,
                     covariance_type: str | None = None, dim: int = 0,
@@ -247,8 +130,6 @@ def plot_density_1d(X: Any, model: Any, ax: Axes | None = None, *,
     ax.legend(fontsize="small", loc="upper center", framealpha=0.85)
     return ax
 
-
-# ------------------------------------------------------------------------------ 2-D
 
 def _ellipse_geometry(cov2: np.ndarray) -> tuple[float, float, float]:
     """Width and height (for one σ) and angle in degrees of a 2x2 covariance."""
@@ -495,76 +376,3 @@ def save_mixture_plots(directory: str | Path, X: Any, model: Any,
                                    covariance_type=covariance_type or "full",
                                    max_frames=max_frames))
     return written
-
-
-# ------------------------------------------------------------------------------ HMM
-
-def plot_hmm_states(X: Any, states: Any, *, title: str = "Decoded hidden states",
-                    figsize: tuple[float, float] = (8.0, 4.8)) -> Figure:
-    """A sequence with its decoded hidden states.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_steps,) or (n_steps, n_features)
-        The observations (at most the first three columns are drawn).
-    states : array-like of int, shape (n_steps,)
-        The decoded state of each step (e.g. from ``GaussianHMM.predict``).
-    title : str
-    figsize : (float, float)
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Two axes sharing the time axis: the observations over a band coloured by
-        state (top), and the state sequence as a step line (bottom).
-    """
-    data = _as_matrix(X)
-    states = np.asarray(states)
-    if states.ndim != 1 or states.shape[0] != data.shape[0]:
-        raise ValueError(
-            f"states must have one entry per step ({data.shape[0]}), got shape {states.shape}"
-        )
-    if not np.issubdtype(states.dtype, np.integer):
-        raise ValueError("states must be integer state labels")
-    from matplotlib.colors import ListedColormap
-
-    n_states = int(states.max()) + 1
-    cmap = ListedColormap([_color(k) for k in range(n_states)])
-    t = np.arange(data.shape[0])
-    plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=figsize, layout="constrained",
-                                      gridspec_kw={"height_ratios": (3, 1)})
-    finite = data[np.isfinite(data)]
-    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-    pad = 0.05 * (hi - lo or 1.0)
-    top.imshow(states[None, :], aspect="auto", cmap=cmap, alpha=0.25, vmin=-0.5,
-               vmax=n_states - 0.5, extent=(-0.5, len(t) - 0.5, lo - pad, hi + pad),
-               interpolation="nearest", origin="lower")
-    shown = min(data.shape[1], 3)
-    for j, name in enumerate(_column_labels(X, range(shown))):
-        top.plot(t, data[:, j], color=("black", "0.35", "0.6")[j], linewidth=1.0,
-                 label=name if data.shape[1] > 1 else None)
-    top.set_ylabel("observation")
-    top.set_title(title)
-    if data.shape[1] > 1:
-        top.legend(fontsize="small", loc="upper right", framealpha=0.85)
-    bottom.step(t, states, where="mid", color="black", linewidth=1.2)
-    bottom.set_yticks(range(n_states))
-    bottom.set_ylim(-0.5, n_states - 0.5)
-    bottom.set_ylabel("state")
-    bottom.set_xlabel("time step")
-    return fig
-
-
-# ------------------------------------------------------------------ model selection
-
-def __getattr__(name: str) -> Any:
-    """Re-export the model-selection figures of :mod:`emkit.plot_selection`."""
-    if name.startswith("plot_"):
-        try:
-            module = importlib.import_module("emkit.plot_selection")
-        except ModuleNotFoundError:
-            module = None
-        if module is not None and hasattr(module, name):
-            return getattr(module, name)
-    raise AttributeError(f"module 'emkit.plot' has no attribute {name!r}")

@@ -9,7 +9,7 @@ backend may map it over groups of sequences and add the results.
 Parameters (a dict)
 -------------------
 ``startprob`` (K,), ``transmat`` (K, K), plus the emission family's entries
-(see :mod:`emkit.models.hmm_emissions`).
+(see :mod:`emkit.models.hmm.emissions`).
 
 Statistics (a dict, additive over sequences)
 --------------------------------------------
@@ -55,8 +55,8 @@ from typing import Any
 
 import numpy as np
 
-from . import hmm_kernels as kernels
-from .hmm_emissions import DEAD_MASS, Emission
+from . import recursions as kernels
+from .emissions import DEAD_MASS, Emission
 
 __all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths", "reachable_states"]
 
@@ -172,7 +172,7 @@ class HMMModel:
     Parameters
     ----------
     emission : Emission
-        The emission family (see :mod:`emkit.models.hmm_emissions`).
+        The emission family (see :mod:`emkit.models.hmm.emissions`).
     n_components : int
         Number of hidden states K.
     params : str

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .gaussian_mixture_missing import _precision_cholesky_stack, find_patterns
+from ..models.mixture.gaussian_missing import _precision_cholesky_stack, find_patterns
 
 __all__ = ["normal_observed_information"]
 

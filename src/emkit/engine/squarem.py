@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .run import Run
 from .stats import tree_flatten, tree_max_abs_diff
-
-if TYPE_CHECKING:
-    from .engine import _Run
+from .steps import Step
 
 __all__ = ["squarem_loop"]
 
@@ -49,7 +48,7 @@ def _step_length(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, step_max: float
     return float(np.clip(math.sqrt(sr2 / sv2), 1.0, step_max))
 
 
-def _try_extrapolate(run: _Run, theta: Any, tdef: Any, alpha: float, x0: np.ndarray,
+def _try_extrapolate(run: Run, theta: Any, tdef: Any, alpha: float, x0: np.ndarray,
                      x1: np.ndarray, x2: np.ndarray) -> tuple[Any, float] | None:
     """E-step at the extrapolated point; ``None`` when it is infeasible."""
     r = x1 - x0
@@ -68,10 +67,9 @@ def _try_extrapolate(run: _Run, theta: Any, tdef: Any, alpha: float, x0: np.ndar
     return stats, loglik
 
 
-def squarem_loop(run: _Run, params: Any, stats: Any, loglik: float,
+def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
                  max_iter: int) -> tuple[bool, str]:
     """Run SQUAREM cycles from ``params`` (whose E-step gave ``stats, loglik``)."""
-    from .engine import Step
 
     step_max = STEP_MAX0
     for iteration in range(1, max_iter + 1):

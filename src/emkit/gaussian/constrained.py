@@ -435,7 +435,7 @@ def in_family(model: str, covariances: np.ndarray, rtol: float = FAMILY_RTOL) ->
     are not (a combination of ``VEE`` matrices with different shapes has no common
     shape). From a point outside the family an exact M-step can lower the
     likelihood, since the family's best covariance may be worse than the point's
-    own; :meth:`emkit.models.mclust.MclustModel.is_feasible` therefore rejects
+    own; :meth:`emkit.models.mixture.mclust.MclustModel.is_feasible` therefore rejects
     such points.
     """
     model = check_model_name(model)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..distributions._base import Distribution
+from ...distributions._base import Distribution
 
 __all__ = ["MixtureEM", "mixture_log_joint", "log_normalize"]
 

@@ -2,7 +2,7 @@
 
 With many missing patterns and few rows each (a table of 2,000 rows and 10
 columns with 30 % holes has hundreds), the per-pattern matrix products of
-:class:`~emkit.models.gaussian_mixture_missing.MissingGaussianMixtureModel` are
+:class:`~emkit.models.mixture.gaussian_missing.MissingGaussianMixtureModel` are
 dominated by call overhead. :func:`small_patterns_e_step` does the same work
 (per pattern and component one Cholesky factor of ``S_oo``, the regression
 ``S_oo^-1 S_om`` and the conditional covariance; per row the whitened
@@ -156,7 +156,7 @@ def small_patterns_e_step(values: np.ndarray, weights: np.ndarray, bounds: np.nd
     Returns
     -------
     n, total, centred_sum, centred_outer, loglik, bad_pattern
-        The statistics of :mod:`emkit.models.gaussian_mixture` with full
+        The statistics of :mod:`emkit.models.mixture.gaussian` with full
         (K, D, D) second moments, the log-likelihood, and -1 or the index of a
         pattern whose observed covariance block is not positive definite.
     """

@@ -1,7 +1,7 @@
 """Fast Gaussian-mixture kernels: log-densities and statistics of one row chunk.
 
 The reference for every formula here is
-:func:`emkit.models.gaussian_math.log_gaussian_density` (one whitening product per
+:func:`emkit.gaussian.reference.log_gaussian_density` (one whitening product per
 component); these kernels batch the same arithmetic into a few large BLAS calls
 per chunk of rows and must agree with it (see the tests).
 
@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import linalg
 
-from .gaussian_math import COVARIANCE_TYPES, LOG_2PI
+from .reference import COVARIANCE_TYPES, LOG_2PI
 
 __all__ = [
     "PreparedGaussians",
@@ -110,7 +110,7 @@ class PreparedGaussians:
         standard deviations ((K, D) diag, (K,) spherical), float64.
     prec_chol : ndarray
         Precision Cholesky factors ``U = L^-T`` in the layout of
-        :mod:`emkit.models.gaussian_math`, float64.
+        :mod:`emkit.gaussian.reference`, float64.
     log_const : ndarray of shape (K,)
         ``log w_k + log det U_k - D/2 log(2 pi)``, float64 (``log w_k`` is 0 when
         the densities are asked for without weights).
@@ -170,7 +170,7 @@ def prepare_gaussians(weights: np.ndarray | None, means: np.ndarray, covariances
         Mixture weights folded into ``log_const``; None leaves them out.
     means : ndarray of shape (K, D)
     covariances : ndarray
-        In the layout of ``covariance_type`` (see :mod:`emkit.models.gaussian_math`).
+        In the layout of ``covariance_type`` (see :mod:`emkit.gaussian.reference`).
     covariance_type : {"full", "tied", "diag", "spherical"}
     dtype : float64 or float32
         Precision of the per-chunk arithmetic.
@@ -243,7 +243,7 @@ def quadratic_full(n_components: int, n_features: int) -> bool:
     """Whether ``full`` uses quadratic features (else whitening), see the module notes.
 
     Quadratic features need half the flops of whitening, and the E-step over
-    them is one compiled pass (:mod:`emkit.models.gaussian_kernels`); but their
+    them is one compiled pass (:mod:`emkit.gaussian.kernels`); but their
     count grows as D^2 / 2 while only K rows share them, so with many features
     and few components whitening wins. Measured E-step seconds on 2 cores,
     quadratic vs whitening, at (N, D, K): (200k, 40, 4) 0.10 vs 0.17;
@@ -357,7 +357,7 @@ def log_resp_inplace(log_prob: np.ndarray) -> np.ndarray:
 class StatsAccumulator:
     """Running sums of the Gaussian-mixture statistics over row chunks.
 
-    The statistics follow the contract of :mod:`emkit.models.gaussian_mixture`:
+    The statistics follow the contract of :mod:`emkit.models.mixture.gaussian`:
     ``n`` (K,), ``sum`` (K, D), ``centred_sum`` (K, D) and ``centred_outer``
     ((K, D, D) for full and tied, (K, D) for diag and spherical), centred on
     ``prep.means``. Sums are kept in float64 whatever the chunk precision.
@@ -444,7 +444,7 @@ def log_gaussian_density_fast(X: np.ndarray, means: np.ndarray, covariances: np.
                               covariance_type: str, chunk_size: int = 1024) -> np.ndarray:
     """Log-density of each row under each Gaussian, shape (N, K), by the chunked kernels.
 
-    Same values as :func:`emkit.models.gaussian_math.log_gaussian_density` (which
+    Same values as :func:`emkit.gaussian.reference.log_gaussian_density` (which
     takes precision Cholesky factors instead of covariances).
     """
     X = np.asarray(X)

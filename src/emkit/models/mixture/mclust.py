@@ -5,9 +5,9 @@ Parameters (a dict): ``weights`` (K,), ``means`` (K, D) and ``covariances``
 simply holds multiples of the identity).
 
 Statistics are the full-covariance Gaussian-mixture statistics of
-:mod:`emkit.models.gaussian_mixture` (``n``, ``sum``, ``centred_sum`` and
+:mod:`emkit.models.mixture.gaussian` (``n``, ``sum``, ``centred_sum`` and
 ``centred_outer`` of shape (K, D, D)), so the E-step is the ordinary one; only the
-M-step changes with the model name (see :mod:`emkit.models.mclust_msteps`).
+M-step changes with the model name (see :mod:`emkit.gaussian.constrained`).
 
 Free parameters (for BIC) are ``(K - 1)`` weights, ``K * D`` means and mclust's
 ``nVarParams(model, D, K)`` covariance parameters.
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gaussian_math import LOG_2PI, precision_cholesky
-from .mclust_msteps import (
+from ...gaussian.constrained import (
     INNER_MAX_ITER,
     INNER_TOL,
     check_model_name,
@@ -26,6 +25,7 @@ from .mclust_msteps import (
     in_family,
     n_covariance_parameters,
 )
+from ...gaussian.reference import LOG_2PI, precision_cholesky
 
 __all__ = [
     "MclustModel",
@@ -93,7 +93,7 @@ def precision_cholesky_full(covariances: np.ndarray) -> np.ndarray:
 def log_gaussian_full(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
     """Log-density of each row of ``X`` under each full-covariance Gaussian, shape (N, K).
 
-    Equal to :func:`emkit.models.gaussian_math.log_gaussian_density` with
+    Equal to :func:`emkit.gaussian.reference.log_gaussian_density` with
     ``"full"`` (a test checks it); the whitening product ``(x - mu) @ U`` is an
     ``einsum`` rather than a BLAS call: with three to five features, a
     multi-threaded BLAS on a busy machine was measured 10x slower for it.
@@ -181,7 +181,7 @@ class MclustModel:
     ----------
     model : str
         ``"EII"``, ``"VII"``, ..., ``"VVV"``
-        (see :data:`~emkit.models.mclust_msteps.MCLUST_MODELS`).
+        (see :data:`~emkit.gaussian.constrained.MCLUST_MODELS`).
     reg_covar : float, default 0.0
         Added to the diagonal of every covariance: the scatter matrices get
         ``reg_covar * n_k`` on their diagonals before the constrained estimate, so
@@ -292,7 +292,7 @@ class MclustModel:
 
         SQUAREM extrapolates the stored full matrices linearly; for eight of the
         fourteen models (``VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV``) that leaves the
-        family (see :func:`~emkit.models.mclust_msteps.in_family`), and an exact
+        family (see :func:`~emkit.gaussian.constrained.in_family`), and an exact
         M-step from such a point may lower the likelihood, so the point is refused
         and SQUAREM takes a plain EM step instead.
         """

@@ -28,15 +28,15 @@ for latent data models", JRSS B 71 (2009) 593-613; P. Liang and D. Klein,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from .backends.memory import n_rows, take_rows
+from .rows import n_rows
 from .stats import tree_add, tree_scale
 
-__all__ = ["StepwiseEM", "iter_batches"]
+__all__ = ["StepwiseEM"]
 
 
 class StepwiseEM:
@@ -69,7 +69,8 @@ class StepwiseEM:
     Examples
     --------
     >>> import numpy as np
-    >>> from emkit.models.textbook import NormalMixture1D
+    >>> from emkit.engine.rows import iter_batches
+    >>> from emkit.examples.textbook import NormalMixture1D
     >>> rng = np.random.default_rng(0)
     >>> x = np.concatenate([rng.normal(-2, 1, 5000), rng.normal(2, 1, 5000)])
     >>> rng.shuffle(x)
@@ -144,41 +145,3 @@ class StepwiseEM:
         for batch in batches:
             self.partial_fit(batch)
         return self
-
-
-def iter_batches(data: Any, batch_size: int, *, shuffle: bool = False,
-                 random_state: int | np.random.Generator | None = None) -> Iterator[Any]:
-    """Mini-batches of ``batch_size`` rows of row-sliceable in-memory ``data``.
-
-    Parameters
-    ----------
-    data : array-like or row-sliceable data
-    batch_size : int
-        Rows per batch (the last may be shorter).
-    shuffle : bool, default False
-        Visit the rows in a random order (stepwise EM assumes the batches come in
-        no particular order; sorted data should be shuffled).
-    random_state : int, numpy Generator or None
-        Seed for ``shuffle``.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    total = n_rows(data)
-    order = np.random.default_rng(random_state).permutation(total) if shuffle else None
-    for start in range(0, total, int(batch_size)):
-        stop = min(start + int(batch_size), total)
-        if order is None:
-            yield take_rows(data, start, stop)
-        else:
-            yield _take_index(data, np.sort(order[start:stop]))
-
-
-def _take_index(data: Any, index: np.ndarray) -> Any:
-    if hasattr(data, "shape"):
-        return data[index]
-    if isinstance(data, dict):
-        return {k: _take_index(v, index) for k, v in data.items()}
-    if isinstance(data, (tuple, list)):
-        return type(data)(_take_index(v, index) for v in data)
-    raise ValueError(f"cannot shuffle rows of a {type(data).__name__}; pass shuffle=False")

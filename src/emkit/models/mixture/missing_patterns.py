@@ -2,7 +2,7 @@
 
 :func:`find_patterns` runs once per fit; :class:`MissingPatterns` is then the
 ``data`` of every E-step of
-:class:`~emkit.models.gaussian_mixture_missing.MissingGaussianMixtureModel`, so
+:class:`~emkit.models.mixture.gaussian_missing.MissingGaussianMixtureModel`, so
 the grouping is not repeated at every iteration.
 """
 

@@ -14,19 +14,19 @@ covariance ``S``:
   ``S_mm - S_mo S_oo^-1 S_om`` placed in the missing block.
 
 Parameters and statistics follow exactly the contract of
-:mod:`emkit.models.gaussian_mixture`, whose M-step this model uses, so with no
+:mod:`emkit.models.mixture.gaussian`, whose M-step this model uses, so with no
 NaN the statistics equal the complete-data ones.
 
 Rows sharing a missing pattern are processed together: per pattern and
 component one Cholesky factor of ``S_oo`` (through
-:func:`emkit.models.gaussian_math.precision_cholesky`) and one regression
+:func:`emkit.gaussian.reference.precision_cholesky`) and one regression
 matrix ``S_oo^-1 S_om``; the rows are then handled by matrix products in
 blocks of ``chunk_size`` rows, so no N x K x D array is formed. Rows with no
 missing entry go through the compiled complete-data E-step of
-:class:`~emkit.models.gaussian_mixture.GaussianMixtureModel`, so a few rows
+:class:`~emkit.models.mixture.gaussian.GaussianMixtureModel`, so a few rows
 with NaN cost little more than none. Patterns with few rows are packed for a
-compiled loop (:mod:`emkit.models.gaussian_mixture_missing_kernels`); the
-grouping itself is :func:`emkit.models.missing_patterns.find_patterns`.
+compiled loop (:mod:`emkit.models.mixture.gaussian_missing_kernels`); the
+grouping itself is :func:`emkit.models.mixture.missing_patterns.find_patterns`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .gaussian_math import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
-from .gaussian_mixture import GaussianMixtureModel, gaussian_mixture_m_step
+from ...gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
+from .gaussian import GaussianMixtureModel, gaussian_mixture_m_step
 from .missing_patterns import (
     RARE_PATTERN_ROWS,
     MissingPatterns,
@@ -78,7 +78,7 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
 
 
 def _precision_cholesky_stack(covariances: np.ndarray) -> np.ndarray:
-    """:func:`~emkit.models.gaussian_math.precision_cholesky` (full) of a (K, D, D) stack."""
+    """:func:`~emkit.gaussian.reference.precision_cholesky` (full) of a (K, D, D) stack."""
     return precision_cholesky(covariances, "full")
 
 
@@ -131,7 +131,7 @@ class MissingGaussianMixtureModel:
     #: ``reg_covar`` makes the M-step maximize a slightly penalized expected
     #: log-likelihood, so near convergence a step may lower the plain
     #: log-likelihood by about ``reg_covar`` relative; allow that (as
-    #: :class:`~emkit.models.gaussian_mixture.GaussianMixtureModel` does). With
+    #: :class:`~emkit.models.mixture.gaussian.GaussianMixtureModel` does). With
     #: ``penalized=True`` the tracked objective accounts for ``reg_covar`` and the
     #: tolerance is set per instance (see :data:`PENALIZED_MIXTURE_RTOL`).
     monotone_rtol = 1e-6
@@ -274,7 +274,7 @@ class MissingGaussianMixtureModel:
             )
 
     def _rare_conditional_mean(self, rare: _RarePatterns, params: dict) -> np.ndarray:
-        from .gaussian_mixture_missing_kernels import small_patterns_conditional_mean
+        from .gaussian_missing_kernels import small_patterns_conditional_mean
 
         filled, bad = small_patterns_conditional_mean(
             rare.values, rare.bounds, rare.masks, *self._kernel_params(params))
@@ -282,7 +282,7 @@ class MissingGaussianMixtureModel:
         return filled
 
     def _rare_e_step(self, rare: _RarePatterns, params: dict) -> tuple[dict, float]:
-        from .gaussian_mixture_missing_kernels import small_patterns_e_step
+        from .gaussian_missing_kernels import small_patterns_e_step
 
         n, total, centred_sum, outer, loglik, bad = small_patterns_e_step(
             rare.values, rare.weights, rare.bounds, rare.masks, *self._kernel_params(params))
@@ -294,7 +294,7 @@ class MissingGaussianMixtureModel:
 
     # ------------------------------------------------------------------ EM protocol
     def e_step(self, data: Any, params: dict) -> tuple[dict, float]:
-        """Expected statistics (see :mod:`emkit.models.gaussian_mixture`) and log-likelihood.
+        """Expected statistics (see :mod:`emkit.models.mixture.gaussian`) and log-likelihood.
 
         Parameters
         ----------
@@ -403,7 +403,7 @@ class MissingGaussianMixtureModel:
         factors: dict[int, _PatternFactors] = {}
         groups = data.groups
         if data.rare is not None:
-            from .gaussian_mixture_missing_kernels import small_patterns_log_prob
+            from .gaussian_missing_kernels import small_patterns_log_prob
 
             rare = data.rare
             log_prob, bad = small_patterns_log_prob(

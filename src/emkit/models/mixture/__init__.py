@@ -1,0 +1,16 @@
+"""Mixture models as :class:`emkit.EMModel` implementations.
+
+``gaussian.py``
+    The Gaussian mixture: parameters, additive statistics, the M-step, and the
+    E-step dispatch to :mod:`emkit.gaussian`'s blocked and compiled paths.
+``gaussian_missing.py``, ``missing_patterns.py``, ``gaussian_missing_kernels.py``
+    The same mixture for data with NaN (missing at random): the rows grouped by
+    missing pattern, and a compiled E-step for rare patterns.
+``mclust.py``, ``mclust_init.py``
+    mclust's constrained-covariance mixtures and their starting partitions.
+``any_distribution.py``
+    The mixture of any :mod:`emkit.distributions` components.
+
+May import :mod:`emkit.distributions`, :mod:`emkit.gaussian`,
+:mod:`emkit.numerics` and :mod:`emkit.engine`.
+"""

@@ -1,0 +1,104 @@
+"""What every emkit figure shares: pyplot on a headless backend, the colours, the
+axes helper, input checks, and the log-likelihood trace of a run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..engine import EMResult, Step
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = ["COLORS", "plot_loglik"]
+
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
+          "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+
+
+def _pyplot() -> Any:
+    """``matplotlib.pyplot``, on the Agg backend when there is no display."""
+    import matplotlib
+
+    if ("matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ
+            and sys.platform.startswith("linux")
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(k: int) -> str:
+    return COLORS[k % len(COLORS)]
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.8)) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _as_matrix(X: Any, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty array of shape (n_samples, n_features)")
+    return X
+
+
+def _column_labels(X: Any, dims: Sequence[int]) -> list[str]:
+    columns = getattr(X, "columns", None)
+    if columns is not None:
+        return [str(columns[i]) for i in dims]
+    return [f"x{i}" for i in dims]
+
+
+def plot_loglik(source: EMResult | Iterable[Step] | Sequence[float], ax: Axes | None = None,
+                *, title: str = "Log-likelihood per iteration") -> Axes:
+    """Log-likelihood after each EM iteration.
+
+    Parameters
+    ----------
+    source : EMResult, iterable of Step, or sequence of float
+        A run (its starting log-likelihood is shown as iteration 0), the Step
+        records of one, or log-likelihood values for iterations 1, 2, ...
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+    title : str
+        The axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line (markers on every iteration; SQUAREM-accelerated iterations
+        have filled markers).
+    """
+    if isinstance(source, EMResult):
+        iterations = [0] + [s.iteration for s in source.steps]
+        values = [float(source.logliks[0])] + [s.loglik for s in source.steps]
+    else:
+        items = list(source)
+        if items and isinstance(items[0], Step):
+            iterations = [s.iteration for s in items]
+            values = [s.loglik for s in items]
+        else:
+            values = [float(v) for v in items]
+            iterations = list(range(1, len(values) + 1))
+    if not values:
+        raise ValueError("there are no iterations to plot")
+    ax = _axes(ax)
+    ax.plot(iterations, values, marker="o", markersize=3.5, color=_color(0), linewidth=1.5)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("log-likelihood")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return ax
