@@ -29,25 +29,9 @@ from typing import Any
 import numpy as np
 
 from ...distributions._base import Distribution
+from ...numerics.logsumexp import log_normalize
 
 __all__ = ["MixtureEM", "mixture_log_joint", "log_normalize"]
-
-
-def log_normalize(log_joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise ``logsumexp`` and the responsibilities ``exp(log_joint - lse)``.
-
-    Returns ``(lse, resp)`` of shapes (n_samples,) and (n_samples, K). A row whose
-    entries are all ``-inf`` gets ``lse = -inf`` and zero responsibilities.
-    """
-    top = log_joint.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(under="ignore"):
-        shifted = np.exp(log_joint - top[:, None])
-    total = shifted.sum(axis=1)
-    with np.errstate(divide="ignore"):
-        lse = np.log(total) + top
-    resp = shifted / np.where(total > 0, total, 1.0)[:, None]
-    return lse, resp
 
 
 def mixture_log_joint(components: Sequence[Distribution], log_weights: np.ndarray,
