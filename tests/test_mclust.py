@@ -268,7 +268,7 @@ def test_hc_on_a_subsample():
 def test_logsumexp_rows_matches_scipy():
     from scipy.special import logsumexp
 
-    from emkit.models.mixture.mclust import logsumexp_rows
+    from emkit.numerics.logsumexp import logsumexp_rows
 
     logp = np.random.default_rng(12).normal(-800, 50, size=(40, 4))
     logp[0, 1] = -np.inf

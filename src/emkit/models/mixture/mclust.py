@@ -25,13 +25,14 @@ from ...gaussian.constrained import (
     in_family,
     n_covariance_parameters,
 )
-from ...gaussian.reference import LOG_2PI, precision_cholesky
+from ...gaussian.reference import log_gaussian_density, precision_cholesky
+from ...numerics.logsumexp import log_normalize, logsumexp_rows
 
 __all__ = [
     "MclustModel",
     "precision_cholesky_full",
     "log_gaussian_full",
-    "logsumexp_rows",
+    "logsumexp_rows",  # re-exported from emkit.numerics.logsumexp for its importers
     "mixture_stats",
     "partition_stats",
     "log_joint",
@@ -93,18 +94,13 @@ def precision_cholesky_full(covariances: np.ndarray) -> np.ndarray:
 def log_gaussian_full(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
     """Log-density of each row of ``X`` under each full-covariance Gaussian, shape (N, K).
 
-    Equal to :func:`emkit.gaussian.reference.log_gaussian_density` with
-    ``"full"`` (a test checks it); the whitening product ``(x - mu) @ U`` is an
-    ``einsum`` rather than a BLAS call: with three to five features, a
-    multi-threaded BLAS on a busy machine was measured 10x slower for it.
+    :func:`emkit.gaussian.reference.log_gaussian_density` with ``"full"``
+    (``X`` (N, D), ``means`` (K, D), ``prec_chol`` (K, D, D)). This module once
+    had its own ``einsum`` copy, kept for speed; timed against the reference
+    (best of 7, 2 cores) it was the slower one: 272 x 2, K=3, 77 us against
+    47 us; 10,000 x 5, K=9, 6.1 ms against 3.1 ms.
     """
-    n, d = X.shape
-    log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-    maha = np.empty((n, means.shape[0]))
-    for k in range(means.shape[0]):
-        y = np.einsum("nd,de->ne", X - means[k], prec_chol[k])
-        maha[:, k] = np.einsum("ne,ne->n", y, y)
-    return -0.5 * (d * LOG_2PI + maha) + log_det
+    return log_gaussian_density(X, means, prec_chol, "full")
 
 
 def log_joint(X: np.ndarray, params: dict) -> np.ndarray:
@@ -119,18 +115,6 @@ def log_joint(X: np.ndarray, params: dict) -> np.ndarray:
     with np.errstate(divide="ignore"):
         log_w = np.log(params["weights"])
     return log_gaussian_full(X, params["means"], prec) + log_w
-
-
-def logsumexp_rows(logp: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(logp), axis=1))`` for an (N, K) array, shifted by each row's max.
-
-    The plain NumPy form: :func:`scipy.special.logsumexp` costs about a
-    millisecond of overhead per call, which dominated small fits.
-    """
-    top = logp.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(under="ignore", divide="ignore"):
-        return top + np.log(np.exp(logp - top[:, None]).sum(axis=1))
 
 
 def mixture_stats(X: np.ndarray, resp: np.ndarray, centres: np.ndarray) -> dict:
@@ -229,10 +213,7 @@ class MclustModel:
 
     def e_step(self, X: np.ndarray, params: dict) -> tuple[dict, float]:
         """Responsibilities folded into additive statistics, and the log-likelihood."""
-        logp = log_joint(X, params)
-        norm = logsumexp_rows(logp)
-        with np.errstate(under="ignore"):
-            resp = np.exp(logp - norm[:, None])
+        norm, resp = log_normalize(log_joint(X, params))
         return mixture_stats(X, resp, params["means"]), float(norm.sum())
 
     def scatter(self, stats: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
