@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.special import logsumexp
+
+from ...numerics.logsumexp import log_normalize
 
 __all__ = ["SMOOTHING", "Ratings", "DawidSkeneEM", "majority_vote"]
 
@@ -122,10 +123,7 @@ class DawidSkeneEM:
                 "confusion_counts": counts.transpose(0, 2, 1)}
 
     def e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
-        lj = self.log_joint(data, params)
-        ll = logsumexp(lj, axis=1)
-        with np.errstate(under="ignore"):
-            post = np.exp(lj - ll[:, None])
+        ll, post = log_normalize(self.log_joint(data, params))
         return self.stats_from_posteriors(data, post), float(ll.sum()) + self.log_prior(params)
 
     def m_step(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:
