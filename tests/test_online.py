@@ -1,4 +1,5 @@
-"""Stepwise (online) EM: step sizes, exactness on one batch, one-pass accuracy."""
+"""Stepwise (online) EM: step sizes, exactness on one batch, one-pass accuracy, and the
+Steps each update reports to observers and callbacks."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import numpy as np
 import pytest
 
 import emkit
+from emkit.engine import Step, observe
 from emkit.engine.online import StepwiseEM
 from emkit.engine.rows import iter_batches
 from emkit.examples.textbook import NormalMixture1D
 from emkit.models.mixture.gaussian import GaussianMixtureModel
+from emkit.trace import StepRecorder, format_trace, trace_rows
 
 
 def gaussian_blobs(n=10_000, seed=0):
@@ -126,3 +129,171 @@ def test_mixture_of_distributions_one_pass():
     batch = emkit.em(model, X, init, tol=1e-8)
     online = StepwiseEM(model, init).fit(iter_batches(X, 100, shuffle=True, random_state=0))
     assert abs(model.e_step(X, online.params)[1] - batch.loglik) < 0.01 * abs(batch.loglik)
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def two_normals(n=4000, seed=3):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(-2, 1, n // 2), rng.normal(2, 1, n - n // 2)])
+    rng.shuffle(x)
+    init = {"weights": np.array([0.5, 0.5]), "means": np.array([-1.0, 1.0]),
+            "variances": np.array([1.0, 1.0])}
+    return x, init
+
+
+def test_observer_sees_a_start_and_one_step_per_batch_with_the_documented_fields():
+    x, init = two_normals()
+    model = NormalMixture1D()
+    batches = [x[:500], x[500:1500], x[1500:1800], x[1800:]]  # unequal sizes
+    seen: list[Step] = []
+    with observe(seen.append):
+        online = StepwiseEM(model, init)
+        for batch in batches:
+            online.partial_fit(batch)
+    assert [s.iteration for s in seen] == [0, 1, 2, 3, 4]
+    start, steps = seen[0], seen[1:]
+    assert start.params is init and start.seconds == 0.0 and start.n_estep == 1
+    assert np.isnan(start.gain) and np.isnan(start.param_change)
+    # replay the updates by hand: loglik is each batch's total at the params before it
+    params, per_row_before = init, None
+    replay = StepwiseEM(model, init)
+    for t, (batch, step) in enumerate(zip(batches, steps, strict=True), start=1):
+        loglik = model.e_step(batch, params)[1]
+        replay.partial_fit(batch)
+        assert step.iteration == step.n_estep == t
+        np.testing.assert_allclose(step.loglik, loglik, rtol=1e-12)
+        np.testing.assert_allclose(step.loglik, replay.loglik_per_row * len(batch), rtol=1e-12)
+        if per_row_before is None:
+            assert np.isnan(step.gain)
+            np.testing.assert_allclose(start.loglik, step.loglik, rtol=0)
+        else:
+            np.testing.assert_allclose(step.gain, (loglik / len(batch) - per_row_before)
+                                       * len(batch), rtol=1e-10)
+        change = max(np.max(np.abs(replay.params[k] - params[k])) for k in params)
+        np.testing.assert_allclose(step.param_change, change, rtol=1e-12)
+        for key in params:
+            np.testing.assert_array_equal(step.params[key], replay.params[key])
+        assert step.seconds >= 0.0 and not step.accelerated
+        params, per_row_before = replay.params, loglik / len(batch)
+    assert steps[-1].params is online.params
+
+
+def test_observers_are_the_ones_registered_when_each_update_runs():
+    x, init = two_normals()
+    online = StepwiseEM(NormalMixture1D(), init)
+    online.partial_fit(x[:1000])  # nobody listens: nothing to report, nothing fails
+    seen: list[Step] = []
+    with observe(seen.append):
+        online.partial_fit(x[1000:2000])
+    online.partial_fit(x[2000:3000])
+    assert [s.iteration for s in seen] == [2]
+
+
+def test_reporting_does_not_change_the_parameters():
+    x, init = two_normals()
+    model = NormalMixture1D()
+    quiet = StepwiseEM(model, init).fit(iter_batches(x, 250))
+    with observe(lambda step: None):
+        watched = StepwiseEM(model, init, callback=lambda step: None).fit(iter_batches(x, 250))
+    assert watched.n_batches == quiet.n_batches == 16
+    assert watched.stop_reason == "exhausted" and not watched.stop_requested
+    for key in init:
+        np.testing.assert_array_equal(watched.params[key], quiet.params[key])
+    assert watched.loglik_per_row == quiet.loglik_per_row
+
+
+def test_callback_returning_false_stops_fit_after_that_batch():
+    x, init = two_normals()
+    calls: list[Step] = []
+
+    def callback(step):
+        calls.append(step)
+        return step.iteration < 3
+
+    observed: list[Step] = []
+    online = StepwiseEM(NormalMixture1D(), init, callback=callback)
+    with observe(observed.append):
+        online.fit(iter_batches(x, 400))
+    assert [s.iteration for s in calls] == [1, 2, 3]  # the start goes to observers only
+    assert [s.iteration for s in observed] == [0, 1, 2, 3]
+    assert online.n_batches == 3 and online.n_rows_seen == 1200
+    assert online.stop_requested and online.stop_reason == "callback"
+    assert calls[-1].params is online.params
+    # partial_fit still updates (the caller drives the stream) and resets the request
+    online.callback = None
+    online.partial_fit(x[1200:1600])
+    assert online.n_batches == 4 and not online.stop_requested
+    with pytest.raises(ValueError, match="callback"):
+        StepwiseEM(NormalMixture1D(), init, callback=3)
+
+
+def test_keyboard_interrupt_from_an_observer_stops_fit_keeping_the_update():
+    x, init = two_normals()
+
+    def interrupt(step):
+        if step.iteration == 2:
+            raise KeyboardInterrupt
+
+    online = StepwiseEM(NormalMixture1D(), init)
+    with observe(interrupt):
+        online.fit(iter_batches(x, 400))
+    assert online.n_batches == 2 and online.stop_reason == "interrupted"
+
+
+def test_a_failed_update_changes_nothing_and_reports_nothing():
+    class FailingMStep(NormalMixture1D):
+        fail = False
+
+        def m_step(self, stats):
+            if self.fail:
+                raise np.linalg.LinAlgError("singular")
+            return super().m_step(stats)
+
+    x, init = two_normals()
+    model = FailingMStep()
+    online = StepwiseEM(model, init).partial_fit(x[:500])
+    before = (online.params, online.stats, online.n_batches, online.n_rows_seen)
+    model.fail = True
+    seen: list[Step] = []
+    with observe(seen.append), pytest.raises(np.linalg.LinAlgError):
+        online.partial_fit(x[500:1000])
+    assert seen == []
+    assert (online.params, online.stats, online.n_batches, online.n_rows_seen) == before
+
+
+def test_gaussian_mixture_partial_fit_inside_observe_gives_trace_rows():
+    X, _ = gaussian_blobs(n=3000)
+    recorder = StepRecorder()
+    with observe(recorder):
+        gm = emkit.GaussianMixture(3, random_state=0)
+        for start in range(0, 3000, 500):
+            gm.partial_fit(X[start:start + 500])
+    online_runs = [run for run in recorder.runs if run[-1].iteration == 6]
+    assert len(online_runs) == 1
+    run = online_runs[0]
+    assert [s.iteration for s in run] == list(range(7))
+    np.testing.assert_allclose(run[-1].loglik / 500, gm.lower_bound_, rtol=1e-12)
+    np.testing.assert_allclose(run[-1].params["means"], gm.means_, rtol=1e-12)
+    rows = trace_rows(run)
+    assert [r.iteration for r in rows] == list(range(7))
+    assert all(np.isfinite(r.param_change) for r in rows[1:])
+    assert "log-likelihood" in format_trace(run)
+
+
+def test_mixture_model_partial_fit_inside_observe_gives_steps():
+    from emkit.distributions import Poisson
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.poisson(2, (600, 1)), rng.poisson(9, (400, 1))]).astype(float)
+    rng.shuffle(X)
+    recorder = StepRecorder()
+    with observe(recorder):
+        mm = emkit.MixtureModel([Poisson(), Poisson()], random_state=0)
+        for start in range(0, 1000, 250):
+            mm.partial_fit(X[start:start + 250])
+    run = recorder.runs[-1]
+    assert [s.iteration for s in run] == [0, 1, 2, 3, 4]
+    assert mm.n_iter_ == 4 and run[-1].n_estep == 4
+    np.testing.assert_allclose(run[-1].loglik / 250, mm.lower_bound_, rtol=1e-12)

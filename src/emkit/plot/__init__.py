@@ -17,8 +17,10 @@ Mixture functions take either a fitted estimator (with ``weights_``, ``means_``,
 server.
 
 Modules: ``common`` (pyplot, colours, the log-likelihood trace), ``mixture``,
-``hmm`` and ``selection``. They import NumPy, pandas and :mod:`emkit.engine`'s
-records; matplotlib only inside the functions; never a model or an estimator.
+``hmm`` and ``selection``. They import NumPy, pandas, :mod:`emkit.engine`'s
+records and :mod:`emkit.gaussian`'s reference densities (to draw fitted
+components); matplotlib only inside the functions; never a model or an estimator
+(``tests/test_layers.py`` checks this).
 """
 
 import importlib
