@@ -23,6 +23,7 @@ _LAZY = {
     "GaussianMixture": "emkit.estimators.gaussian_mixture",
     "MixtureModel": "emkit.estimators.mixture_model",
     "EMImputer": "emkit.estimators.imputer",
+    "HMM": "emkit.estimators.hmm_distribution",
     "GaussianHMM": "emkit.estimators.hmm",
     "GMMHMM": "emkit.estimators.hmm",
     "CategoricalHMM": "emkit.estimators.hmm",

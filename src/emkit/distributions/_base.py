@@ -195,6 +195,28 @@ class Distribution(BaseEstimator, Persistable):
         """
         return np.column_stack([c._log_prob(X) for c in components])
 
+    @classmethod
+    def stats_components(cls, components: list[Distribution], X: np.ndarray,
+                         resp: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Statistics of each component, weighting the rows by the columns of ``resp``.
+
+        Parameters
+        ----------
+        components : list of K distributions of this family
+        X : numpy.ndarray of shape (n_samples, n_features)
+            Validated data.
+        resp : numpy.ndarray of shape (n_samples, K)
+            Non-negative row weights of each component.
+
+        Returns
+        -------
+        list of K dicts of numpy.ndarray, each as :meth:`stats` returns.
+
+        Families override this with one vectorized pass; the default calls each
+        component's :meth:`stats`.
+        """
+        return [c.stats(X, resp[:, k]) for k, c in enumerate(components)]
+
     def log_prior(self) -> float:
         """Log-density of the parameters under the conjugate prior (0 without one)."""
         return 0.0

@@ -138,12 +138,20 @@ class BaseHMM(Persistable, BaseEstimator):
         return Sequences.from_arrays(self._check_X(X, fitting), lengths)
 
     # -- parameters <-> attributes ------------------------------------------------
-    def _current_params(self, only: str | None = None) -> dict:
-        names = {"startprob": "startprob_", "transmat": "transmat_", **self._param_attrs}
+    def _current_params(self) -> dict:
         out = {}
-        for key, attr in names.items():
-            if only is not None and key not in only:
-                continue
+        for key, attr in (("startprob", "startprob_"), ("transmat", "transmat_")):
+            if not hasattr(self, attr):
+                raise ValueError(f"{attr} is not set: fit the model first, or include its "
+                                 "letter in init_params")
+            out[key] = np.array(getattr(self, attr), dtype=float)
+        out.update(self._emission_params())
+        return out
+
+    def _emission_params(self) -> dict:
+        """The emission entries of the parameter tree, from the fitted attributes."""
+        out = {}
+        for key, attr in self._param_attrs.items():
             if not hasattr(self, attr):
                 raise ValueError(
                     f"{attr.strip('_')}_ is not set: fit the model first, or include its "
@@ -154,6 +162,10 @@ class BaseHMM(Persistable, BaseEstimator):
     def _set_params_from(self, params: dict) -> None:
         self.startprob_ = np.asarray(params["startprob"], float)
         self.transmat_ = np.asarray(params["transmat"], float)
+        self._set_emission_params(params)
+
+    def _set_emission_params(self, params: dict) -> None:
+        """Copy the emission entries of a parameter tree to the fitted attributes."""
         for key, attr in self._param_attrs.items():
             setattr(self, attr, np.asarray(params[key], float))
 
@@ -165,13 +177,17 @@ class BaseHMM(Persistable, BaseEstimator):
                                else self._given("startprob_", (k,)))
         params["transmat"] = (rng.dirichlet(np.ones(k), size=k) if "t" in init
                               else self._given("transmat_", (k, k)))
-        emission = self._init_emission(X, rng)
-        for key, attr in self._param_attrs.items():
-            params[key] = emission[key] if key in emission else self._given(attr, None)
+        params.update(self._start_emission(X, rng))
         self._check_stochastic(params["startprob"], "startprob_")
         self._check_stochastic(params["transmat"], "transmat_")
         self._check_emission_params(params, X)
         return params
+
+    def _start_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        """Starting emission parameters: initialized, or the attributes already set."""
+        emission = self._init_emission(X, rng)
+        return {key: emission[key] if key in emission else self._given(attr, None)
+                for key, attr in self._param_attrs.items()}
 
     def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
         """Raise ``ValueError`` naming a starting emission parameter of the wrong shape/value."""

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -20,6 +19,7 @@ from ..engine.online import StepwiseEM
 from ..models.mixture.any_distribution import MixtureEM
 from ..persistence import Persistable
 from ..validation import check_magnitude
+from ._components import as_matrix, component_templates, start_responsibilities, validate_for
 
 __all__ = ["MixtureModel"]
 
@@ -137,24 +137,7 @@ class MixtureModel(BaseEstimator, Persistable):
 
     # ---------------------------------------------------------------- validation
     def _templates(self) -> list[Distribution]:
-        dist = self.distribution
-        k = self.n_components
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
-        if isinstance(dist, Distribution):
-            return [dist] * int(k)
-        if isinstance(dist, (list, tuple)) and dist and all(
-                isinstance(d, Distribution) for d in dist):
-            if k not in (1, len(dist)):
-                raise ValueError(
-                    f"n_components={k} but {len(dist)} distributions were given; pass "
-                    "one distribution as a template or a list of n_components of them"
-                )
-            return list(dist)
-        raise ValueError(
-            "distribution must be an emkit.distributions instance or a non-empty list of "
-            f"them, got {type(dist).__name__}"
-        )
+        return component_templates(self.distribution, self.n_components)
 
     def _check_params(self) -> None:
         for name in ("max_iter", "n_init"):
@@ -169,29 +152,8 @@ class MixtureModel(BaseEstimator, Persistable):
         if self.accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
 
-    @staticmethod
-    def _as_matrix(X: Any) -> np.ndarray:
-        if hasattr(X, "to_numpy"):
-            X = X.to_numpy()
-        if np.iscomplexobj(X):
-            raise ValueError("Complex data not supported: X must hold real numbers")
-        try:
-            X = np.asarray(X, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError("X must be numeric (code categories as 0, 1, 2, ...)") from None
-        return X[:, None] if X.ndim == 1 else X
-
-    @staticmethod
-    def _validate(X: np.ndarray, templates: Sequence[Distribution]) -> np.ndarray:
-        checked = None
-        seen: set[int] = set()
-        for t in templates:
-            if id(t) in seen:
-                continue
-            seen.add(id(t))
-            checked = t.validate(X)
-        assert checked is not None
-        return checked
+    _as_matrix = staticmethod(as_matrix)
+    _validate = staticmethod(validate_for)
 
     # --------------------------------------------------------------------- init
     def _initialize(self, X: np.ndarray, model: MixtureEM,
@@ -214,22 +176,11 @@ class MixtureModel(BaseEstimator, Persistable):
                         "summing to 1 over the categories"
                     )
             return model.pack(np.full(k, 1.0 / k), templates)
-        if self.init_params == "kmeans":
-            feats = templates[0].init_features(X)
-            labels = KMeans(n_clusters=k, n_init=1,
-                            random_state=random_state).fit(feats).labels_
-            resp = np.zeros((n, k))
-            resp[np.arange(n), labels] = 1.0
-        else:  # "random", drawn as scikit-learn draws it
-            resp = random_state.uniform(size=(n, k))
-            resp /= resp.sum(axis=1)[:, None]
+        resp = start_responsibilities(X, templates, self.init_params, random_state)
         rng = as_rng(random_state)
         nk = resp.sum(axis=0) + 10 * np.finfo(float).eps
-        comps = [t.init_from_data(X, resp[:, j], rng) for j, t in enumerate(templates)]
-        if model.pools:  # tied parameters: the first M-step pools the scatter
-            return model.m_step({"n": nk, "components": [
-                c.stats(X, resp[:, j]) for j, c in enumerate(comps)]})
-        return model.pack(nk / n, comps)
+        # tied parameters: the first M-step pools the scatter (Components.initialize)
+        return model.pack(nk / n, model.set.initialize(X, resp, rng))
 
     # ---------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None) -> MixtureModel:

@@ -40,53 +40,12 @@ from scipy.special import gammaln, logsumexp, xlogy
 
 from ...exceptions import NumericalError
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
+from .emission import DEAD_MASS, Emission
 from .gaussian_kernels import centred_diag_moments, centred_full_moments, full_gaussian
-from .recursions import categorical_counts, diag_gaussian, frame_probabilities
+from .recursions import categorical_counts, diag_gaussian
 
 __all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
-           "PoissonEmission"]
-
-DEAD_MASS = 1e-10
-
-
-class Emission:
-    """Interface of an emission family (see the module docstring)."""
-
-    letters = ""
-    #: Relative likelihood decrease tolerated per EM step (see emkit.engine).
-    monotone_rtol = 1e-10
-
-    def prepare(self, params: dict) -> Any:
-        """Per-E-step precomputation (e.g. precision Cholesky factors)."""
-        return params
-
-    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
-        """Log-density of each row under each state, shape (n, K), and scratch for stats."""
-        raise NotImplementedError
-
-    def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Emission probabilities as ``exp(log_prob - shift)``: (frame, shift, scratch)."""
-        log_frame, extra = self.log_prob(X, prepared)
-        frame, shift = frame_probabilities(log_frame)
-        return frame, shift, extra
-
-    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
-        """Additive statistics of the rows ``X`` weighted by posteriors ``gamma``."""
-        raise NotImplementedError
-
-    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        """New emission parameters (those whose letter is in ``update``)."""
-        raise NotImplementedError
-
-    def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
-        """Log prior (up to a constant) the MAP update maximizes with the likelihood.
-
-        ``live`` (K,) marks the reachable states; the others are left out.
-        """
-        return 0.0
-
-    def is_feasible(self, params: dict) -> bool:
-        return True
+           "PoissonEmission", "DEAD_MASS"]
 
 
 # ---------------------------------------------------------------------------

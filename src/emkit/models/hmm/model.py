@@ -9,7 +9,7 @@ backend may map it over groups of sequences and add the results.
 Parameters (a dict)
 -------------------
 ``startprob`` (K,), ``transmat`` (K, K), plus the emission family's entries
-(see :mod:`emkit.models.hmm.emissions`).
+(see :mod:`emkit.models.hmm.emission`).
 
 Statistics (a dict, additive over sequences)
 --------------------------------------------
@@ -55,8 +55,9 @@ from typing import Any
 
 import numpy as np
 
+from ...engine.stats import tree_add
 from . import recursions as kernels
-from .emissions import DEAD_MASS, Emission
+from .emission import DEAD_MASS, Emission
 
 __all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths", "reachable_states"]
 
@@ -172,7 +173,7 @@ class HMMModel:
     Parameters
     ----------
     emission : Emission
-        The emission family (see :mod:`emkit.models.hmm.emissions`).
+        The emission family (see :mod:`emkit.models.hmm.emission`).
     n_components : int
         Number of hidden states K.
     params : str
@@ -232,8 +233,8 @@ class HMMModel:
             visits += np.ones(len(gamma)) @ gamma  # a BLAS product: faster than sum(axis=0)
             trans += xi
             block = self.emission.stats(X, gamma, prepared, extra)
-            emission_stats = block if emission_stats is None else {
-                key: emission_stats[key] + block[key] for key in block}
+            emission_stats = block if emission_stats is None else tree_add(emission_stats,
+                                                                           block)
         stats = {"start": start, "trans": trans, "visits": visits,
                  "emission": emission_stats}
         share = 1.0 if self.total_rows is None else len(data.X) / self.total_rows

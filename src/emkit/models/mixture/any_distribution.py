@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ...distributions._base import Distribution
+from ...distributions.components import Components
 from ...numerics.logsumexp import log_normalize
 
 __all__ = ["MixtureEM", "mixture_log_joint", "log_normalize"]
@@ -37,13 +38,7 @@ __all__ = ["MixtureEM", "mixture_log_joint", "log_normalize"]
 def mixture_log_joint(components: Sequence[Distribution], log_weights: np.ndarray,
                       X: np.ndarray) -> np.ndarray:
     """``log weights[k] + log p_k(x_i)``, shape (n_samples, K), vectorized per family."""
-    out = np.empty((X.shape[0], len(components)))
-    by_type: dict[type, list[int]] = {}
-    for k, c in enumerate(components):
-        by_type.setdefault(type(c), []).append(k)
-    for cls, idx in by_type.items():
-        out[:, idx] = cls.log_prob_components([components[k] for k in idx], X)
-    return out + log_weights
+    return Components(components).log_prob(X, components) + log_weights
 
 
 class MixtureEM:
@@ -54,77 +49,60 @@ class MixtureEM:
     templates : sequence of Distribution
         Give each component its family and settings; their parameter values
         are ignored (the parameters come from the engine).
+
+    The components' part of the work (densities, statistics, M-steps, pooled
+    parameters) is :class:`~emkit.distributions.components.Components`, the
+    same code an :class:`emkit.HMM` uses for its states; this class adds the
+    mixing weights.
     """
 
     def __init__(self, templates: Sequence[Distribution]):
-        self.templates = list(templates)
-        exact = all(t.exact_m_step for t in self.templates)
+        self.set = Components(templates)
+        self.templates = self.set.templates
+        self.pools = self.set.pools
         # A regularized M-step (reg_covar, a clipped Student-t dof) is not an exact
         # maximizer, so a converged run may drift down by rounding-sized amounts.
-        self.monotone_rtol = 1e-10 if exact else 1e-7
-        self.pools: dict[Any, list[int]] = {}
-        for k, t in enumerate(self.templates):
-            key = t.pool_key()
-            if key is not None:
-                self.pools.setdefault(key, []).append(k)
+        self.monotone_rtol = 1e-10 if self.set.exact_m_step else 1e-7
 
     # -------------------------------------------------------------- conversions
     def components(self, params: dict[str, Any]) -> list[Distribution]:
         """The component distributions described by ``params``."""
-        return [t.with_parameters(p) for t, p in zip(self.templates, params["components"],
-                                                     strict=True)]
+        return self.set.build(params["components"])
 
     @staticmethod
     def pack(weights: np.ndarray, components: Sequence[Distribution]) -> dict[str, Any]:
         """The engine's parameter tree from weights and fitted components."""
         return {"weights": np.asarray(weights, dtype=float),
-                "components": [c.parameters() for c in components]}
+                "components": Components.pack(components)}
 
     def log_joint(self, X: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         """``log weights[k] + log p_k(x_i)``, shape (n_samples, K)."""
         with np.errstate(divide="ignore"):
             log_w = np.log(params["weights"])
-        return mixture_log_joint(self.components(params), log_w, X)
+        return self.set.log_prob(X, self.components(params)) + log_w
 
     # ------------------------------------------------------------------- EMModel
     def e_step(self, X: np.ndarray, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
         comps = self.components(params)
         with np.errstate(divide="ignore"):
             log_w = np.log(params["weights"])
-        ll, resp = log_normalize(mixture_log_joint(comps, log_w, X))
+        ll, resp = log_normalize(self.set.log_prob(X, comps) + log_w)
         if not np.all(np.isfinite(ll)):
-            return self._empty_stats(comps, X), -np.inf
-        stats = {"n": resp.sum(axis=0),
-                 "components": [c.stats(X, resp[:, k]) for k, c in enumerate(comps)]}
-        loglik = float(ll.sum()) + float(sum(c.log_prior() for c in comps))
-        return stats, loglik
-
-    def _empty_stats(self, comps: list[Distribution], X: np.ndarray) -> dict[str, Any]:
-        zeros = np.zeros(X.shape[0])
-        return {"n": np.zeros(len(comps)), "components": [c.stats(X, zeros) for c in comps]}
+            resp = np.zeros_like(resp)
+            return {"n": resp.sum(axis=0), "components": self.set.stats(X, resp, comps)}, -np.inf
+        stats = {"n": resp.sum(axis=0), "components": self.set.stats(X, resp, comps)}
+        return stats, float(ll.sum()) + self.set.log_prior(comps)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         n = np.asarray(stats["n"], dtype=float)
-        comps: list[Distribution | None] = [None] * len(self.templates)
-        pooled = set()
-        for idx in self.pools.values():
-            fitted = self.templates[idx[0]].from_stats_pooled(
-                [stats["components"][k] for k in idx])
-            for k, c in zip(idx, fitted, strict=True):
-                comps[k] = c
-            pooled.update(idx)
-        for k, t in enumerate(self.templates):
-            if k not in pooled:
-                comps[k] = t.from_stats(stats["components"][k])
-        return self.pack(n / n.sum(), comps)  # type: ignore[arg-type]
+        return self.pack(n / n.sum(), self.set.fit(stats["components"]))
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Weights on the simplex and every component inside its parameter space."""
         w = params["weights"]
         if not (np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1.0) < 1e-8):
             return False
-        return all(t.is_feasible(p) for t, p in zip(self.templates, params["components"],
-                                                     strict=True))
+        return self.set.is_feasible(params["components"])
 
     # ----------------------------------------------------------------- utilities
     def n_parameters(self, components: Sequence[Distribution]) -> int:
@@ -132,8 +110,4 @@ class MixtureEM:
 
         Parameters shared within a pool (a tied covariance) are counted once.
         """
-        total = len(components) - 1 + sum(c.n_parameters for c in components)
-        for idx in self.pools.values():
-            shared = getattr(components[idx[0]], "n_shared_parameters", lambda: 0)()
-            total -= (len(idx) - 1) * shared
-        return int(total)
+        return len(components) - 1 + self.set.n_parameters(components)

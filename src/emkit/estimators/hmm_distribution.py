@@ -1,0 +1,209 @@
+"""``emkit.HMM``: a hidden Markov model whose states emit from any emkit distribution.
+
+The states' emissions are :mod:`emkit.distributions` instances, the same objects
+a :class:`~emkit.MixtureModel` uses as components: Poisson counts, Exponential
+or Gamma durations, Student-t returns, Bernoulli or Categorical symbols, and
+:class:`~emkit.distributions.Independent` products for frames that mix a
+Gaussian column, a count and a category. Fitting is Baum-Welch on
+:func:`emkit.em` (:class:`~emkit.models.hmm.model.HMMModel` with a
+:class:`~emkit.models.hmm.emission.DistributionEmission`); everything else
+(``score``, ``predict``, ``decode``, ``sample``, ``monitor_``, saving) is
+:class:`~emkit.estimators.hmm_base.BaseHMM`, shared with the hmmlearn-named
+classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..distributions._base import Distribution, as_rng
+from ..models.hmm.emission import DistributionEmission, Emission
+from ._components import as_matrix, component_templates, start_responsibilities, validate_for
+from .hmm_base import BaseHMM
+
+__all__ = ["HMM"]
+
+
+class HMM(BaseHMM):
+    """Hidden Markov model with any :mod:`emkit.distributions` emission.
+
+    Parameters
+    ----------
+    emission : Distribution or list of Distribution
+        The emission of every state: one distribution used as the template of
+        all ``n_components`` states, or a list of ``n_components`` of them
+        (per-state families or settings; with ``init_params`` lacking ``"e"``
+        their parameter values are the start).
+    n_components : int, default 1
+        Number of hidden states.
+    startprob_prior, transmat_prior : float or array-like, default 1.0
+        Dirichlet concentrations for ``startprob_`` (K,) and each row of
+        ``transmat_`` (K, K); 1 means no prior. A distribution's own prior
+        (e.g. ``Poisson(prior=(a, b))``) is its emission prior.
+    algorithm : {"viterbi", "map"}, default "viterbi"
+        Decoder used by ``predict`` and ``decode``.
+    random_state : int, RandomState or None
+    n_iter : int, default 10
+        Most EM iterations.
+    tol : float, default 1e-2
+        Stop when one EM step raises the total log-likelihood by less than this.
+    verbose : bool, default False
+        Print each iteration to standard error.
+    params, init_params : str, default "ste"
+        Letters of the parameters to update / to initialize before fitting:
+        ``s`` startprob, ``t`` transmat, ``e`` the emissions. A letter missing
+        from ``init_params`` starts from the value already set (``startprob_``,
+        ``transmat_``, or the parameters of the distributions in ``emission``).
+    implementation : {"log", "scaling"}, default "log"
+        Accepted for hmmlearn compatibility; the compiled scaled recursion is
+        always used.
+    n_init : int, default 1
+        Number of starts; the best final log-likelihood is kept.
+    accelerate : {None, "squarem"}, default None
+        SQUAREM acceleration from the engine.
+
+    Attributes
+    ----------
+    startprob_ : ndarray of shape (n_components,)
+    transmat_ : ndarray of shape (n_components, n_components)
+    emissions_ : list of n_components Distribution
+        Each state's fitted emission distribution.
+    n_features : int
+        Columns of ``X``.
+    monitor_ : ConvergenceMonitor
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import emkit
+    >>> rng = np.random.default_rng(0)
+    >>> counts = np.concatenate([rng.poisson(2, 300), rng.poisson(12, 300)])[:, None]
+    >>> hmm = emkit.HMM(emkit.distributions.Poisson(), n_components=2, n_iter=50,
+    ...                 random_state=0).fit(counts)
+    >>> sorted(round(float(e.rate[0])) for e in hmm.emissions_)
+    [2, 12]
+    """
+
+    _letters = "e"
+
+    def __init__(self, emission: Any = None, n_components: int = 1, *,
+                 startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
+                 algorithm: str = "viterbi", random_state: Any = None, n_iter: int = 10,
+                 tol: float = 1e-2, verbose: bool = False, params: str = "ste",
+                 init_params: str = "ste", implementation: str = "log", n_init: int = 1,
+                 accelerate: str | None = None):
+        self.emission = emission
+        self.n_components = n_components
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.accelerate = accelerate
+
+    # -- emissions -----------------------------------------------------------------
+    def _templates(self) -> list[Distribution]:
+        if hasattr(self, "emissions_") and "e" not in self.init_params:
+            return list(self.emissions_)
+        return component_templates(self.emission, self.n_components, "emission")
+
+    def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
+        X = as_matrix(X)
+        if fitting:
+            templates = self._templates()
+            if X.ndim == 2 and X.size and np.all(np.isfinite(X)):
+                templates = [t.prepare(X) for t in templates]
+            self._fit_templates = templates
+        else:
+            templates = self._state_templates()
+        return validate_for(X, templates)
+
+    def fit(self, X: Any, lengths: Any = None) -> HMM:
+        """Estimate the parameters by Baum-Welch (EM) on the emkit engine.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            All sequences' frames, back to back.
+        lengths : array-like of int of shape (n_sequences,), optional
+            Frames per sequence (they must sum to ``n_samples``); ``None`` means
+            one sequence.
+
+        Returns
+        -------
+        self
+        """
+        try:
+            super().fit(X, lengths)
+        finally:
+            self.__dict__.pop("_fit_templates", None)
+        return self
+
+    def _state_templates(self) -> list[Distribution]:
+        """The templates of the fit in progress, else the fitted emissions."""
+        fitting = self.__dict__.get("_fit_templates")
+        if fitting is not None:
+            return fitting
+        if hasattr(self, "emissions_"):
+            return list(self.emissions_)
+        return self._templates()
+
+    def _emission(self, X: np.ndarray) -> Emission:
+        return DistributionEmission(self._state_templates())
+
+    def _emission_params(self) -> dict:
+        states = self._state_templates()
+        if not all(e.is_fitted for e in states):
+            raise ValueError("emissions_ is not set: fit the model first, or give the "
+                             "emission distributions with parameters")
+        return {"emissions": [e.parameters() for e in states]}
+
+    def _set_emission_params(self, params: dict) -> None:
+        templates = self._state_templates()
+        self.emissions_ = [t.with_parameters(p)
+                           for t, p in zip(templates, params["emissions"], strict=True)]
+
+    def _start_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        templates = self._fit_templates
+        emission = DistributionEmission(templates)
+        if "e" not in self.init_params:
+            if not all(t.is_fitted for t in templates):
+                raise ValueError("init_params has no 'e': give the emission distributions "
+                                 "with parameters (or fit the model first)")
+            return {"emissions": emission.components.pack(templates)}
+        k = len(templates)
+        if len(X) < k:
+            raise ValueError(f"n_components={k} states need at least {k} rows, got {len(X)}")
+        resp = start_responsibilities(X, templates, "kmeans", rng)
+        comps = emission.components.initialize(X, resp, as_rng(rng))
+        return {"emissions": emission.components.pack(comps)}
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        if not DistributionEmission(self._fit_templates).is_feasible(params):
+            raise ValueError("the starting emission parameters are outside the "
+                             "distributions' parameter spaces")
+
+    def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
+        return np.asarray(self._state_templates()[state].sample(1, rng))[0]
+
+    # -- persistence -----------------------------------------------------------------
+    def _get_state(self) -> dict[str, Any]:
+        state = super()._get_state()
+        if state:
+            state["emissions_"] = list(self.emissions_)
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        emissions = state.pop("emissions_", None)
+        super()._set_state(state)
+        if emissions is not None:
+            self.emissions_ = list(emissions)
