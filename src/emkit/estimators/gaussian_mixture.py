@@ -4,7 +4,13 @@ Same constructor arguments, defaults, fitted attributes and methods as
 scikit-learn 1.9, plus ``accelerate``, ``dtype``, ``chunk_size``, ``sample_weight``
 in ``fit``, and missing values (NaN). The class is a thin adapter: it validates
 once, builds :class:`emkit.models.mixture.gaussian.GaussianMixtureModel` (or the
-missing-value model when ``X`` has NaN), and runs :func:`emkit.em`.
+missing-value model when ``X`` has NaN), and runs :func:`emkit.em`. This module
+holds the constructor and the fitting entry points; the rest is in mixins next
+to it, one job each: input validation (:mod:`._gaussian_mixture_checks`), the EM
+loop and fitted attributes (:mod:`._gaussian_mixture_fit`), prediction, scoring
+and sampling (:mod:`._gaussian_mixture_predict`), initialization
+(:mod:`._gaussian_mixture_init`) and Dask input and ``partial_fit``
+(:mod:`._gaussian_mixture_scale`).
 
 Differences from scikit-learn, stated once
 ------------------------------------------
@@ -32,9 +38,6 @@ Differences from scikit-learn, stated once
 
 from __future__ import annotations
 
-import math
-import time
-import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -42,30 +45,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
 
 from .. import backends
-from ..engine import Step, best_of, em
-from ..exceptions import ConvergenceWarning
-from ..gaussian.reference import precision_cholesky
-from ..models.mixture.gaussian import GaussianMixtureModel
 from ..persistence import Persistable
 from ..validation import check_magnitude
-from ._gaussian_mixture_init import initial_params
+from ._gaussian_mixture_checks import GaussianMixtureChecks
+from ._gaussian_mixture_fit import KMEANS_MAX_ROWS, GaussianMixtureFit
+from ._gaussian_mixture_predict import GaussianMixturePredict
 
 __all__ = ["GaussianMixture", "KMEANS_MAX_ROWS"]
 
-#: Above this many rows, ``init_params="kmeans"`` clusters a random subsample
-#: (k-means on all rows took ~10% of scikit-learn's default fit at 1M rows and
-#: would dominate emkit's; a few thousand rows per component locate the centres).
-KMEANS_MAX_ROWS = 100_000
 
-
-class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
+class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixturePredict,
+                      DensityMixin, BaseEstimator, Persistable):
     """Gaussian mixture fitted by EM; scikit-learn's ``GaussianMixture`` API.
 
     Parameters
@@ -206,41 +198,6 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         tags.input_tags.allow_nan = True
         return tags
 
-    # ------------------------------------------------------------ validation
-    def _dtype(self) -> np.dtype:
-        dtype = np.dtype(self.dtype)
-        if dtype not in (np.float64, np.float32):
-            raise ValueError(f"dtype must be float64 or float32, got {self.dtype!r}")
-        return dtype
-
-    def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
-        X = validate_data(
-            self, X, reset=reset, dtype=self._dtype(), ensure_all_finite="allow-nan",
-            ensure_min_samples=2 if reset else 1, order="C",
-        )
-        if X.shape[0] == 0:
-            raise ValueError("X is empty: at least one row is needed")
-        if np.isnan(X).all(axis=1).any():
-            raise ValueError(
-                "X has rows with no observed value (all NaN); drop them before fitting"
-            )
-        return X
-
-    def _make_model(self, X: np.ndarray) -> Any:
-        if np.isnan(X).any():
-            from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
-
-            return MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
-        return GaussianMixtureModel(self.covariance_type, self.reg_covar, self.chunk_size,
-                                    self._dtype())
-
-    def _model_data(self, model: Any, X: np.ndarray, sample_weight: np.ndarray | None) -> Any:
-        if isinstance(model, GaussianMixtureModel):
-            return X if sample_weight is None else (X, sample_weight)
-        from ..models.mixture.gaussian_missing import find_patterns
-
-        return find_patterns(X, sample_weight)
-
     # ------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
         """Estimate the parameters by EM (``n_init`` starts, best kept).
@@ -320,311 +277,3 @@ class GaussianMixture(DensityMixin, BaseEstimator, Persistable):
         self._fit_from_starts(model, data, X, weights, total,
                               check_random_state(self.random_state))
         return self._predict_validated(X)
-
-    def _fit_from_starts(self, model: Any, data: Any, X_init: np.ndarray,
-                         weights: np.ndarray | None, total: float,
-                         random_state: np.random.RandomState) -> None:
-        """Run EM from ``n_init`` starts drawn on ``X_init`` (or warm) and keep the best."""
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-
-        def starts():
-            for i in range(self.n_init if do_init else 1):
-                self._print_verbose(f"Initialization {i}", level=1)
-                if do_init:
-                    yield initial_params(self, X_init, weights, random_state, KMEANS_MAX_ROWS)
-                else:
-                    yield self._fitted_params()
-
-        best, _ = best_of(starts(), lambda init: self._run_em(model, data, init, total))
-        self._set_fitted(best.params, best, total)
-        if not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data "
-                "(or try accelerate='squarem').",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-
-    def _check_weights(self, X: np.ndarray, sample_weight: Any) -> np.ndarray | None:
-        if sample_weight is None:
-            return None
-        weights = _check_sample_weight(sample_weight, X, dtype=np.float64, copy=True,
-                                       ensure_non_negative=True)
-        if not weights.sum() > 0.0:
-            raise ValueError("sample_weight sums to zero: at least one row needs weight")
-        return weights
-
-    def _check_sizes(self, X: np.ndarray, weights: np.ndarray | None) -> None:
-        rows = X if weights is None else X[weights > 0]
-        if len(rows) < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components but got n_components = "
-                f"{self.n_components}, n_samples = {len(rows)}"
-            )
-        if self.reg_covar == 0.0:
-            spread = np.nanmax(rows, axis=0) - np.nanmin(rows, axis=0)
-            constant = np.flatnonzero(~(spread > 0.0))
-            if constant.size:
-                raise ValueError(
-                    f"column(s) {constant.tolist()} of X are constant, so every covariance "
-                    "would be singular with reg_covar=0; drop them or set reg_covar > 0"
-                )
-        if not np.isnan(rows).any() and len(rows) <= 100_000:
-            distinct = len(np.unique(rows, axis=0))
-            if distinct < self.n_components:
-                raise ValueError(
-                    f"X has only {distinct} distinct rows, fewer than n_components="
-                    f"{self.n_components}: the extra components would have no data; "
-                    "reduce n_components"
-                )
-
-    def _run_em(self, model: Any, data: Any, init: dict, total: float) -> Any:
-        if self.max_iter == 0:
-            _, loglik = model.e_step(data, init)
-            return _NoIterations(init, loglik)
-        start = time.perf_counter()
-        last = [start]
-
-        def callback(step: Step) -> None:
-            if step.iteration % self.verbose_interval == 0:
-                if self.verbose >= 2:
-                    now = time.perf_counter()
-                    print(f"  Iteration {step.iteration}\t time lapse {now - last[0]:.5f}s"
-                          f"\t ll change {step.gain / total:.5f}")
-                    last[0] = now
-                elif self.verbose == 1:
-                    print(f"  Iteration {step.iteration}")
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            result = em(model, data, init, tol=self.tol * total, max_iter=self.max_iter,
-                        accelerate=self.accelerate,
-                        callback=callback if self.verbose else None)
-        status = "converged" if result.converged else "did not converge"
-        self._print_verbose(f"Initialization {status}.", level=1, extra=(
-            f" time lapse {time.perf_counter() - start:.5f}s\t lower bound "
-            f"{result.loglik / total:.5f}."))
-        return result
-
-    def _print_verbose(self, message: str, level: int, extra: str = "") -> None:
-        if self.verbose >= 2:
-            print(message + extra)
-        elif self.verbose >= level:
-            print(message)
-
-    def _set_fitted(self, params: dict, result: Any, total: float) -> None:
-        dtype = self._dtype()
-        self.weights_ = np.asarray(params["weights"], dtype=dtype)
-        self.means_ = np.asarray(params["means"], dtype=dtype)
-        self.covariances_ = np.asarray(params["covariances"], dtype=dtype)
-        prec_chol = precision_cholesky(np.asarray(params["covariances"], dtype=np.float64),
-                                       self.covariance_type)
-        self.precisions_cholesky_ = prec_chol.astype(dtype)
-        if self.covariance_type == "full":
-            precisions = np.matmul(prec_chol, prec_chol.transpose(0, 2, 1))
-        elif self.covariance_type == "tied":
-            precisions = prec_chol @ prec_chol.T
-        else:
-            precisions = prec_chol**2
-        self.precisions_ = precisions.astype(dtype)
-        self.converged_ = bool(result.converged)
-        self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.loglik / total)
-        self.lower_bounds_ = [float(s.loglik / total) for s in result.steps]
-
-    def _fitted_params(self) -> dict:
-        return {
-            "weights": np.asarray(self.weights_, dtype=np.float64),
-            "means": np.asarray(self.means_, dtype=np.float64),
-            "covariances": np.asarray(self.covariances_, dtype=np.float64),
-        }
-
-    # --------------------------------------------------------------- predict
-    def _predict_model(self, X: np.ndarray) -> Any:
-        if np.isnan(X).any():
-            from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
-
-            return MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
-        return GaussianMixtureModel(self.covariance_type, self.reg_covar, self.chunk_size,
-                                    self._dtype())
-
-    def _weighted_log_prob_chunks(self, X: np.ndarray):
-        model = self._predict_model(X)
-        params = self._fitted_params()
-        if isinstance(model, GaussianMixtureModel):
-            yield from model.iter_weighted_log_prob(X, params)
-        else:
-            yield 0, model.log_prob_rows(X, params)
-
-    def _predict_validated(self, X: np.ndarray) -> np.ndarray:
-        labels = np.empty(len(X), dtype=np.int64)
-        for start, block in self._weighted_log_prob_chunks(X):
-            labels[start:start + len(block)] = block.argmax(axis=1)
-        return labels
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        if backends.is_dask(X):
-            from ._gaussian_mixture_scale import predict_dask
-
-            return predict_dask(self, X, "predict")
-        return self._predict_validated(self._validate_X(X, reset=False))
-
-    def _log_prob_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        log_norm = np.empty(len(X), dtype=np.float64)
-        resp = np.empty((len(X), self.n_components), dtype=self._dtype())
-        for start, block in self._weighted_log_prob_chunks(X):
-            block = np.array(block, dtype=np.float64)
-            top = block.max(axis=1, keepdims=True)
-            with np.errstate(under="ignore"):
-                norm = np.log(np.exp(block - top).sum(axis=1)) + top[:, 0]
-                resp[start:start + len(block)] = np.exp(block - norm[:, None])
-            log_norm[start:start + len(block)] = norm
-        return log_norm, resp
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Posterior probability of each component for each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            May contain NaN: missing coordinates are marginalized.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        check_is_fitted(self)
-        if backends.is_dask(X):
-            from ._gaussian_mixture_scale import predict_dask
-
-            return predict_dask(self, X, "predict_proba")
-        return self._log_prob_resp(self._validate_X(X, reset=False))[1]
-
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of each row (of its observed coordinates when NaN).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        if backends.is_dask(X):
-            from ._gaussian_mixture_scale import predict_dask
-
-            return predict_dask(self, X, "score_samples")
-        return self._log_prob_resp(self._validate_X(X, reset=False))[0]
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-likelihood per row of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        values = self.score_samples(X)
-        return float(values.mean().compute() if backends.is_dask(values) else np.mean(values))
-
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw rows from the fitted mixture (seeded by ``random_state``).
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            The component of each row.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "
-                "least one sample."
-            )
-        n_features = self.means_.shape[1]
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
-        means = np.asarray(self.means_, dtype=np.float64)
-        cov = np.asarray(self.covariances_, dtype=np.float64)
-        if self.covariance_type == "full":
-            X = np.vstack([rng.multivariate_normal(m, c, int(s))
-                           for m, c, s in zip(means, cov, counts, strict=True)])
-        elif self.covariance_type == "tied":
-            X = np.vstack([rng.multivariate_normal(m, cov, int(s))
-                           for m, s in zip(means, counts, strict=True)])
-        else:
-            X = np.vstack([m + rng.standard_normal(size=(s, n_features)) * np.sqrt(c)
-                           for m, c, s in zip(means, cov, counts, strict=True)])
-        y = np.concatenate([np.full(int(s), i, dtype=np.int64) for i, s in enumerate(counts)])
-        return X, y
-
-    # ------------------------------------------------------- model selection
-    def _n_parameters(self) -> int:
-        n_features = self.means_.shape[1]
-        k = self.n_components
-        cov_params = {
-            "full": k * n_features * (n_features + 1) / 2.0,
-            "diag": k * n_features,
-            "tied": n_features * (n_features + 1) / 2.0,
-            "spherical": k,
-        }[self.covariance_type]
-        return int(cov_params + n_features * k + k - 1)
-
-    def bic(self, X: Any) -> float:
-        """Bayesian information criterion on ``X`` (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        bic : float
-        """
-        n = np.asarray(X).shape[0] if not hasattr(X, "shape") else X.shape[0]
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
-
-    def aic(self, X: Any) -> float:
-        """Akaike information criterion on ``X`` (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        aic : float
-        """
-        n = np.asarray(X).shape[0] if not hasattr(X, "shape") else X.shape[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
-
-
-class _NoIterations:
-    """What ``fit`` records for ``max_iter=0``: the initial parameters, unconverged."""
-
-    def __init__(self, params: dict, loglik: float):
-        self.params = params
-        self.loglik = float(loglik)
-        self.converged = False
-        self.n_iter = 0
-        self.steps: list[Step] = []
-

@@ -31,6 +31,7 @@ from ..models.mixture.mclust import (
 from ..models.mixture.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
 from ..persistence import Persistable
 from ..validation import check_magnitude
+from ._mixture_sample import draw_rows
 
 __all__ = ["MclustMixture", "INIT_METHODS", "check_data", "check_spread"]
 
@@ -326,9 +327,4 @@ class MclustMixture(Persistable, BaseEstimator):
             raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
         rng = np.random.default_rng(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        X = np.vstack([
-            rng.multivariate_normal(mean, cov, size=c)
-            for mean, cov, c in zip(self.means_, self.covariances_, counts, strict=True)
-        ])
-        y = np.repeat(np.arange(len(counts)), counts)
-        return X, y
+        return draw_rows(rng, counts, self.means_, self.covariances_)

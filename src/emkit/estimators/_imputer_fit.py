@@ -1,0 +1,162 @@
+"""The EM fit loop of :class:`~emkit.estimators.imputer.EMImputer`.
+
+This module's one job is to run EM on standardized columns and record what it
+did: the first guess (the column means, and k-means on the mean-filled table
+for a mixture), the Dask path that computes the column summaries in one pass
+and runs the E-steps on the partitions, and the run itself, whose callback keeps
+the teacher's ``history_`` (class means, largest change, log-likelihood of the
+data in its own units) before the fitted parameters are mapped back. They are
+methods of a mixin because ``EMImputer.fit`` calls them on the estimator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .. import backends
+from ..engine import MONOTONE_RTOL, Step, em
+from ..models.mixture.gaussian import gaussian_mixture_m_step
+from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
+
+if TYPE_CHECKING:
+    from .imputer import EMImputer
+
+__all__ = ["ImputerFit"]
+
+
+class ImputerFit:
+    """Initialization and EM-running methods of ``EMImputer``.
+
+    Reads the estimator's parameters and calls its checks
+    (:class:`~emkit.estimators._imputer_checks.ImputerChecks`) and unit
+    conversions (:class:`~emkit.estimators._imputer_units.ImputerUnits`).
+    """
+
+    n_components: int
+    covariance_type: str
+    max_iter: int
+    tol: float
+    reg_covar: float
+    random_state: Any
+    accelerate: str | None
+    verbose: int
+
+    def _initial_params(self, X: np.ndarray) -> dict:
+        """First guess: the teacher's, each missing entry filled with its column's mean.
+
+        The class statistics of the filled table give the starting means (the
+        observed column means) and covariance; where that covariance is singular
+        (few rows), the observed variances with no correlation are used, as R's
+        ``norm`` does.
+        """
+        col_mean = np.nanmean(X, axis=0)
+        d = X.shape[1]
+        if self.n_components == 1:
+            filled = np.where(np.isnan(X), col_mean, X)
+            cov = np.cov(filled, rowvar=False, bias=True).reshape(d, d)
+            cov.flat[:: d + 1] += self.reg_covar
+            if np.linalg.eigvalsh(cov)[0] <= 1e-12 * np.abs(cov).max():
+                cov = np.diag(np.nanvar(X, axis=0) + self.reg_covar)
+            if self.covariance_type == "full":
+                cov = cov[None]
+            elif self.covariance_type == "diag":
+                cov = np.diag(cov)[None]
+            elif self.covariance_type == "spherical":
+                cov = np.array([np.diag(cov).mean()])
+            return {"weights": np.ones(1), "means": col_mean[None], "covariances": cov}
+        from sklearn.cluster import KMeans
+
+        filled = np.where(np.isnan(X), col_mean, X)
+        labels = KMeans(self.n_components, n_init=1,
+                        random_state=check_random_state(self.random_state)).fit_predict(filled)
+        resp = np.eye(self.n_components)[labels]
+        n = resp.sum(axis=0)
+        means = resp.T @ filled / n[:, None]
+        outer = np.stack([(filled - means[k]).T @ ((filled - means[k]) * resp[:, k, None])
+                          for k in range(self.n_components)])
+        if self.covariance_type in ("diag", "spherical"):
+            outer = np.diagonal(outer, axis1=1, axis2=2)
+        stats = {"n": n, "sum": resp.T @ filled, "centred_sum": np.zeros((len(n), d)),
+                 "centred_outer": outer}
+        return gaussian_mixture_m_step(stats, self.covariance_type, self.reg_covar)
+
+    def _fit_dask(self, X: Any) -> EMImputer:
+        """:meth:`fit` on a Dask array or DataFrame: E-steps run on its partitions.
+
+        The column summaries are computed in one pass, the first guess on a
+        sample of rows, and the standard errors from information matrices summed
+        over the partitions (the observed information adds up over rows).
+        """
+        import dask
+        import dask.array as da
+
+        X = backends.numeric_dask_matrix(self, X, np.float64)
+        observed = ~da.isnan(X)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            # empty columns and overflowing squares are refused below
+            n_observed, n_inf, n_empty, center, spread, largest = dask.compute(
+                observed.sum(axis=0), da.isinf(X).sum(), (~observed).all(axis=1).sum(),
+                da.nanmean(X, axis=0), da.nanstd(X, axis=0),
+                da.nanmax(da.where(observed, abs(X), 0.0)))
+        if n_inf:
+            raise ValueError("X contains infinite values; mark missing entries with NaN")
+        self._check_spread(np.array([largest], dtype=float), spread)
+        if n_empty:
+            raise ValueError(f"{n_empty} row(s) have every entry missing; there is nothing "
+                             "to condition on: drop them")
+        n, d = int(X.shape[0]), int(X.shape[1])
+        self.n_features_in_ = d
+        sample = backends.initialization_rows(X, self.random_state)
+        self._check_fit_data(sample, n_rows=n, n_observed=n_observed, spread=spread)
+        scale = self._column_scale(spread)
+        init = self._initial_params((sample - center) / scale)
+        Z = (X - center) / scale
+        return self._run_em(Z, Z, init, center, scale, n_observed, n)
+
+    def _run_em(self, data: Any, info_data: Any, init: dict, center: np.ndarray,
+                scale: np.ndarray, n_observed: np.ndarray, n_rows: int) -> EMImputer:
+        # log-likelihood of X = that of the standardized data - log-Jacobian
+        log_jacobian = float(n_observed @ np.log(scale))
+        # EM tracks the log-likelihood minus the reg_covar penalty, the objective
+        # the regularized M-step increases: where reg_covar dominates a covariance
+        # (no more rows than columns, a collapsing component) the plain
+        # log-likelihood may fall while EM is working correctly.
+        em_model = MissingGaussianMixtureModel(self.covariance_type, self.reg_covar,
+                                               penalized=True)
+        if self.n_components == 1 or self.covariance_type == "tied":
+            em_model.monotone_rtol = MONOTONE_RTOL  # an exact generalized EM
+        model, data = backends.for_input(em_model, data)
+        history: list[tuple[int, np.ndarray, float]] = []
+
+        def class_mean(params: dict) -> np.ndarray:
+            return center + scale * (np.asarray(params["weights"]) @ np.asarray(params["means"]))
+
+        def loglik(objective: float, params: dict) -> float:
+            """Observed-data log-likelihood of X from the tracked objective."""
+            return objective + em_model.penalty(params, n_rows) - log_jacobian
+
+        def record(step: Step) -> None:
+            history.append((step.iteration, class_mean(step.params),
+                            loglik(step.loglik, step.params)))
+            if self.verbose:
+                print(f"EMImputer iteration {step.iteration}: loglik "
+                      f"{history[-1][2]:.6f}, gain {step.gain:.3e}")
+
+        result = em(model, data, init, tol=float(self.tol) * n_rows,
+                    max_iter=int(self.max_iter), accelerate=self.accelerate, callback=record)
+        self._set_fitted(result.params, info_data, center, scale, n_observed)
+        self.n_iter_ = int(result.n_iter)
+        self.converged_ = bool(result.converged)
+        self.loglik_ = loglik(float(result.loglik), result.params)
+        means = np.vstack([class_mean(init)] + [h[1] for h in history])
+        change = np.r_[np.nan, np.abs(np.diff(means, axis=0)).max(axis=1)]
+        self.history_ = {
+            "iteration": np.arange(len(means)),
+            "means": means,
+            "change": change,
+            "loglik": np.r_[loglik(float(result.logliks[0]), init), [h[2] for h in history]],
+        }
+        return self
