@@ -54,6 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import linalg
 
+from ..numerics.logsumexp import log_normalize
 from .reference import COVARIANCE_TYPES, LOG_2PI
 
 __all__ = [
@@ -344,14 +345,10 @@ def log_resp_inplace(log_prob: np.ndarray) -> np.ndarray:
 
     Returns the per-row log-likelihood ``logsumexp(log_prob, axis=0)`` (float64,
     shape (C,)); ``log_prob`` then holds the responsibilities (columns sum to one).
+    This is :func:`emkit.numerics.logsumexp.log_normalize` over axis 0 into
+    ``log_prob`` itself.
     """
-    top = log_prob.max(axis=0)
-    log_prob -= top
-    with np.errstate(under="ignore"):
-        np.exp(log_prob, out=log_prob)
-    total = log_prob.sum(axis=0)
-    log_prob /= total
-    return np.log(total, dtype=np.float64) + top
+    return log_normalize(log_prob, axis=0, out=log_prob)[0]
 
 
 class StatsAccumulator:

@@ -25,10 +25,20 @@ import numpy as np
 __all__ = ["logsumexp_rows", "log_normalize"]
 
 
-def _finite_max(a: np.ndarray, axis: int) -> np.ndarray:
-    """Maximum of ``a`` along ``axis``, replaced by 0 where it is not finite."""
-    top = a.max(axis=axis, initial=-np.inf)
-    return np.where(np.isfinite(top), top, 0.0)
+def _finite_max(a: np.ndarray, axis: int) -> tuple[np.ndarray, bool]:
+    """Maximum of ``a`` along ``axis``, 0 where it is not finite; and whether any was not.
+
+    The replacement is made only when needed, so the common case (every maximum
+    finite) costs one ``isfinite`` pass over the (n,) maxima and no copy.
+    """
+    if a.shape[axis] == 0:
+        shape = a.shape[:axis] + a.shape[axis + 1:]
+        return np.zeros(shape, dtype=np.result_type(a, np.float64)), True
+    top = a.max(axis=axis)
+    bad = ~np.isfinite(top)
+    if not bad.any():
+        return top, False
+    return np.where(bad, 0.0, top), True
 
 
 def logsumexp_rows(a: np.ndarray) -> np.ndarray:
@@ -46,10 +56,12 @@ def logsumexp_rows(a: np.ndarray) -> np.ndarray:
         ``K = 0``), with no floating-point warning.
     """
     a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
     if a.shape[1] == 1:
         return a[:, 0].copy()
-    top = _finite_max(a, 1)
-    with np.errstate(under="ignore", over="ignore", divide="ignore"):
+    top, _ = _finite_max(a, 1)
+    with np.errstate(all="ignore"):  # underflow, and log(0) of an all -inf row
         return top + np.log(np.exp(a - top[:, None]).sum(axis=1))
 
 
@@ -74,16 +86,21 @@ def log_normalize(log_joint: np.ndarray, *, axis: int = 1,
         ``log(sum(exp(log_joint), axis))``; ``-inf`` for a row of all ``-inf``.
     resp : ndarray of ``log_joint``'s shape and dtype
         ``exp(log_joint - lse)``, summing to one along ``axis`` (``out`` when
-        given); a row of all ``-inf`` gets zeros. Rows holding ``+inf`` get NaN.
+        given); a row of all ``-inf`` gets zeros; a row holding ``+inf`` or
+        NaN has no normalization and gets NaN entries.
     """
     log_joint = np.asarray(log_joint)
-    top = _finite_max(log_joint, axis)
-    resp = np.subtract(log_joint, np.expand_dims(top, axis), out=out)
-    with np.errstate(under="ignore", over="ignore"):
+    if not np.issubdtype(log_joint.dtype, np.floating):
+        log_joint = log_joint.astype(np.float64)
+    top, some_bad = _finite_max(log_joint, axis)
+    # one errstate for all: the shift makes the largest term exp(0) = 1, so only an
+    # underflow, log(0) of an all -inf row, or inf / inf of a row with +inf can warn
+    with np.errstate(all="ignore"):
+        resp = np.subtract(log_joint, np.expand_dims(top, axis), out=out)
         np.exp(resp, out=resp)
-    total = resp.sum(axis=axis)
-    with np.errstate(divide="ignore"):
+        total = resp.sum(axis=axis)
         lse = np.log(total, dtype=np.float64) + top
-    with np.errstate(invalid="ignore"):
-        resp /= np.expand_dims(np.where(total > 0, total, 1.0), axis)
+        if some_bad:  # only a row without a finite maximum can sum to 0
+            total = np.where(total == 0, 1.0, total)
+        resp /= np.expand_dims(total, axis)
     return lse, resp
