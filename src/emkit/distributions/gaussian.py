@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..gaussian.m_step import gaussian_mixture_m_step
 from ..gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
-from ..models.mixture.gaussian import gaussian_mixture_m_step
 from ._base import Distribution, _as_array, as_rng, check_weights
 
 __all__ = ["Gaussian"]

@@ -1,4 +1,4 @@
-"""The Gaussian-mixture EM model: parameters, additive statistics and the M-step.
+"""The Gaussian-mixture EM model: parameters, additive statistics and the E-step.
 
 Parameters (a dict):
     ``weights`` (K,), ``means`` (K, D), ``covariances`` in scikit-learn's shape for
@@ -14,7 +14,8 @@ sample weight, ``mu`` the means the E-step was run at):
 Centring on the current means (constant during an E-step, so still additive)
 keeps the second moments accurate for data far from the origin. With missing
 values the E-step substitutes conditional expectations of ``x`` and of the outer
-product; the statistics, and so the M-step, are the same.
+product; the statistics, and so the M-step, are the same. The M-step is
+:func:`emkit.gaussian.m_step.gaussian_mixture_m_step` (re-exported here).
 
 :class:`GaussianMixtureModel` is the complete-data :class:`emkit.EMModel`. For
 ``full`` (by quadratic features), ``diag`` and ``spherical`` its E-step is the
@@ -49,6 +50,7 @@ from ...gaussian.blocked import (
     quadratic_full,
 )
 from ...gaussian.kernels import DIAGONAL, FULL, quadratic_log_prob, quadratic_pass
+from ...gaussian.m_step import gaussian_mixture_m_step  # re-exported: importers keep working
 from ...gaussian.reference import COVARIANCE_TYPES
 
 __all__ = ["gaussian_mixture_m_step", "GaussianMixtureModel", "auto_chunk_size"]
@@ -78,35 +80,6 @@ def auto_chunk_size(n_components: int, n_features: int, covariance_type: str) ->
     # at least MIN_CHUNK_ROWS rows, unless that would exceed 32 MiB (very large D)
     floor = max(1, min(MIN_CHUNK_ROWS, 2**22 // per_row))
     return max(floor, CHUNK_ELEMENTS // per_row)
-
-
-def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float) -> dict:
-    """Weights, means and covariances maximizing the expected complete log-likelihood.
-
-    ``reg_covar`` is added to every covariance diagonal, as scikit-learn does, so
-    that a component shrinking onto few points keeps a positive-definite covariance.
-    """
-    # scikit-learn adds 10 machine epsilons to each count so that an empty
-    # component gives finite (if meaningless) means instead of 0/0.
-    n = stats["n"] + 10 * np.finfo(float).eps
-    means = stats["sum"] / n[:, None]
-    shift = stats["centred_sum"] / n[:, None]  # new mean minus the E-step's mean
-    outer = stats["centred_outer"]
-    d = means.shape[1]
-    if covariance_type == "full":
-        cov = outer / n[:, None, None] - shift[:, :, None] * shift[:, None, :]
-        cov[:, np.arange(d), np.arange(d)] += reg_covar
-    elif covariance_type == "tied":
-        scatter = outer.sum(axis=0) - np.einsum("k,ki,kj->ij", n, shift, shift)
-        cov = scatter / n.sum()
-        cov.flat[:: d + 1] += reg_covar
-    elif covariance_type == "diag":
-        cov = outer / n[:, None] - shift**2 + reg_covar
-    elif covariance_type == "spherical":
-        cov = (outer / n[:, None] - shift**2 + reg_covar).mean(axis=1)
-    else:
-        raise ValueError(f"unknown covariance_type {covariance_type!r}")
-    return {"weights": n / n.sum(), "means": means, "covariances": cov}
 
 
 _POOL: dict[str, Any] = {}

@@ -1,0 +1,80 @@
+"""The M-step of Gaussian components from their additive statistics.
+
+One job: turn the summed statistics of K Gaussian components into weights,
+means and covariances. Every Gaussian model in emkit that fits whole
+covariances from weighted moments calls it: the complete-data and the
+missing-data Gaussian mixtures (:mod:`emkit.models.mixture`), the
+:class:`emkit.distributions.Gaussian` component, and the imputer.
+
+The statistics (a dict, additive over rows; ``r`` is a row's responsibility
+times its sample weight, ``mu`` the means the E-step was run at):
+
+``n`` (K,)
+    ``sum r``;
+``sum`` (K, D)
+    ``sum r x``;
+``centred_sum`` (K, D)
+    ``sum r (x - mu)``;
+``centred_outer``
+    ``sum r (x - mu)(x - mu)^T``, shape (K, D, D) for ``full`` and ``tied``, or
+    only its diagonal, shape (K, D), for ``diag`` and ``spherical``.
+
+Centring on the E-step's means keeps the second moments accurate for data far
+from the origin; the covariance is then ``centred_outer / n - shift shift^T``
+with ``shift = centred_sum / n`` the move of the mean.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["gaussian_mixture_m_step"]
+
+
+def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float) -> dict:
+    """Weights, means and covariances maximizing the expected complete log-likelihood.
+
+    ``reg_covar`` is added to every covariance diagonal, as scikit-learn does, so
+    that a component shrinking onto few points keeps a positive-definite covariance.
+
+    Parameters
+    ----------
+    stats : dict
+        ``n`` (K,), ``sum`` (K, D), ``centred_sum`` (K, D) and ``centred_outer``
+        ((K, D, D) or (K, D), see the module notes).
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    reg_covar : float
+        Non-negative, added to the covariance diagonals.
+
+    Returns
+    -------
+    dict
+        ``weights`` (K,), ``means`` (K, D) and ``covariances`` in scikit-learn's
+        shape for ``covariance_type``: (K, D, D), (D, D), (K, D) or (K,).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``covariance_type``.
+    """
+    # scikit-learn adds 10 machine epsilons to each count so that an empty
+    # component gives finite (if meaningless) means instead of 0/0.
+    n = stats["n"] + 10 * np.finfo(float).eps
+    means = stats["sum"] / n[:, None]
+    shift = stats["centred_sum"] / n[:, None]  # new mean minus the E-step's mean
+    outer = stats["centred_outer"]
+    d = means.shape[1]
+    if covariance_type == "full":
+        cov = outer / n[:, None, None] - shift[:, :, None] * shift[:, None, :]
+        cov[:, np.arange(d), np.arange(d)] += reg_covar
+    elif covariance_type == "tied":
+        scatter = outer.sum(axis=0) - np.einsum("k,ki,kj->ij", n, shift, shift)
+        cov = scatter / n.sum()
+        cov.flat[:: d + 1] += reg_covar
+    elif covariance_type == "diag":
+        cov = outer / n[:, None] - shift**2 + reg_covar
+    elif covariance_type == "spherical":
+        cov = (outer / n[:, None] - shift**2 + reg_covar).mean(axis=1)
+    else:
+        raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    return {"weights": n / n.sum(), "means": means, "covariances": cov}
