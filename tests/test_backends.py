@@ -272,7 +272,8 @@ def test_chunked_mixture_of_distributions_equals_in_memory():
 
 
 def hmm_case(seed=0):
-    from emkit.models.hmm.emissions import CategoricalEmission
+    from emkit.distributions import Categorical
+    from emkit.models.hmm.emission import DistributionEmission
     from emkit.models.hmm.model import HMMModel
     from emkit.models.hmm.model import Sequences as HMMSequences
 
@@ -282,9 +283,10 @@ def hmm_case(seed=0):
     data = HMMSequences.from_arrays(X, lengths)
     init = {"startprob": np.array([0.6, 0.4]),
             "transmat": np.array([[0.8, 0.2], [0.3, 0.7]]),
-            "emissionprob": np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]])}
-    model = HMMModel(CategoricalEmission(2, 4), 2, "ste", init, block_rows=64,
-                     total_rows=len(X))
+            "emissions": [{"probs": np.array([[0.4, 0.3, 0.2, 0.1]])},
+                          {"probs": np.array([[0.1, 0.2, 0.3, 0.4]])}]}
+    emission = DistributionEmission([Categorical(n_categories=4)] * 2)
+    model = HMMModel(emission, 2, "ste", init, block_rows=64, total_rows=len(X))
     return data, model, init
 
 

@@ -285,7 +285,8 @@ def test_sequences_as_partitions_on_the_cluster_and_locally(client):
 
 
 def test_hmm_sequences_as_dask_pieces_on_the_local_scheduler():
-    from emkit.models.hmm.emissions import CategoricalEmission
+    from emkit.distributions import Categorical
+    from emkit.models.hmm.emission import DistributionEmission
     from emkit.models.hmm.model import HMMModel
     from emkit.models.hmm.model import Sequences as HMMSequences
 
@@ -295,8 +296,10 @@ def test_hmm_sequences_as_dask_pieces_on_the_local_scheduler():
     data = HMMSequences.from_arrays(X, lengths)
     init = {"startprob": np.array([0.6, 0.4]),
             "transmat": np.array([[0.8, 0.2], [0.3, 0.7]]),
-            "emissionprob": np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]])}
-    model = HMMModel(CategoricalEmission(2, 4), 2, "ste", init, total_rows=len(X))
+            "emissions": [{"probs": np.array([[0.4, 0.3, 0.2, 0.1]])},
+                          {"probs": np.array([[0.1, 0.2, 0.3, 0.4]])}]}
+    emission = DistributionEmission([Categorical(n_categories=4)] * 2)
+    model = HMMModel(emission, 2, "ste", init, total_rows=len(X))
     stats, loglik = model.e_step(data, init)
     d_stats, d_loglik = DaskModel(model).e_step(scatter_pieces(data, 4), init)
     assert_tree_close(d_stats, stats, rtol=1e-12)

@@ -217,6 +217,18 @@ class Distribution(BaseEstimator, Persistable):
         """
         return [c.stats(X, resp[:, k]) for k, c in enumerate(components)]
 
+    @classmethod
+    def frame_components(cls, components: list[Distribution],
+                         X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optional fast path: densities as ``exp(log_prob - shift)`` without logarithms.
+
+        Returns ``(frame, shift)`` of shapes (n_samples, K) and (n_samples,), or
+        ``None`` (the default) when the family has no such path and the caller
+        should exponentiate :meth:`log_prob_components`. Discrete families
+        whose probabilities are table look-ups override it.
+        """
+        return None
+
     def log_prior(self) -> float:
         """Log-density of the parameters under the conjugate prior (0 without one)."""
         return 0.0

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special
 
-from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights
+from ..numerics.counts import weighted_code_counts
+from ._base import Distribution, _as_array, as_rng, check_weights
 
 __all__ = ["Categorical"]
 
@@ -22,11 +23,14 @@ class Categorical(Distribution):
     n_categories : int or None, default None
         Number of categories (codes ``0 .. n_categories - 1``); ``None`` takes
         ``max(X) + 1`` from the data the distribution is first fitted on.
-    prior : float or None, default None
-        Concentration ``alpha >= 1`` of a symmetric Dirichlet prior on every
-        row of ``probs``; the M-step then returns the posterior mode
-        ``(counts + alpha - 1) / (sum w + C (alpha - 1))`` (``alpha = 2`` is
-        Laplace's add-one smoothing).
+    prior : float, array-like of shape (n_features, n_categories), or None
+        Dirichlet concentrations ``alpha > 0`` of each row of ``probs`` (a
+        number is a symmetric prior); the M-step then returns the posterior
+        mode on the simplex, ``max(counts + alpha - 1, 0)`` normalized per row:
+        ``(counts + alpha - 1) / (sum w + C (alpha - 1))`` when every
+        ``alpha >= 1`` (``alpha = 2`` is Laplace's add-one smoothing); entries
+        with ``alpha < 1`` and too few counts stay at 0, as hmmlearn's update
+        does.
 
     Notes
     -----
@@ -37,7 +41,7 @@ class Categorical(Distribution):
     _parameter_names: ClassVar[tuple[str, ...]] = ("probs",)
 
     def __init__(self, probs: Any = None, *, n_categories: int | None = None,
-                 prior: float | None = None):
+                 prior: Any = None):
         self.probs = _as_array(probs)
         self.n_categories = n_categories
         self.prior = prior
@@ -86,14 +90,45 @@ class Categorical(Distribution):
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
         return self.log_prob_components([self], X)[:, 0]
 
+    def _concentration(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The Dirichlet concentrations broadcast to ``shape`` (None without a prior)."""
+        if self.prior is None:
+            return None
+        a = np.broadcast_to(np.asarray(self.prior, dtype=float), shape)
+        if not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise ValueError("Categorical: prior (Dirichlet concentrations) must be positive, "
+                             f"got {self.prior!r}")
+        return a
+
     def log_prior(self) -> float:
-        if self.prior is None or self.prior == 1:
-            return 0.0
-        a = float(self.prior)
         p = np.asarray(self.probs)
-        c = p.shape[-1]
-        norm = special.gammaln(a * c) - c * special.gammaln(a)
-        return float(np.sum((a - 1.0) * np.log(p)) + p.shape[0] * norm)
+        a = self._concentration(p.shape)
+        if a is None or np.all(a == 1):
+            return 0.0
+        norm = special.gammaln(a.sum(axis=-1)) - special.gammaln(a).sum(axis=-1)
+        use = (p > 0) & (a != 1)  # a zero probability where alpha < 1 is the boundary mode
+        return float(np.sum((a[use] - 1.0) * np.log(p[use])) + norm.sum())
+
+    @classmethod
+    def stats_components(cls, components: list[Distribution], X: np.ndarray,
+                         resp: np.ndarray) -> list[dict[str, np.ndarray]]:
+        n_cats = {c._n_cat() for c in components}  # type: ignore[attr-defined]
+        c = n_cats.pop() if len(n_cats) == 1 else None
+        if c is None:
+            return super().stats_components(components, X, resp)
+        codes = X.astype(np.int64)
+        counts = np.stack([weighted_code_counts(codes[:, j], resp, c)
+                           for j in range(X.shape[1])], axis=1)  # (K, D, C)
+        n = resp.sum(axis=0)
+        return [{"n": np.asarray(n[k]), "counts": counts[k]} for k in range(len(components))]
+
+    @classmethod
+    def frame_components(cls, components: list[Distribution],
+                         X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        if X.shape[1] != 1 or len({np.shape(c.probs) for c in components}) != 1:
+            return None
+        probs = np.stack([np.asarray(c.probs)[0] for c in components])  # (K, C)
+        return np.ascontiguousarray(probs.T[X[:, 0].astype(np.intp)]), np.zeros(X.shape[0])
 
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         w = check_weights(weights, X.shape[0])
@@ -106,14 +141,12 @@ class Categorical(Distribution):
         return {"n": np.asarray(w.sum()), "counts": counts.reshape(d, c)}
 
     def _fit_stats(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:
-        a = 1.0 if self.prior is None else float(self.prior)
-        if a < 1:
-            raise ValueError(f"Categorical: prior (Dirichlet alpha) must be >= 1, got {a}")
-        counts = stats["counts"] + (a - 1.0)
-        total = counts.sum(axis=1, keepdims=True) + EPS_COUNT
-        probs = counts / total
-        empty = counts.sum(axis=1) <= 0  # a component with no weight: uniform
-        probs[empty] = 1.0 / counts.shape[1]
+        counts = np.asarray(stats["counts"], dtype=float)
+        a = self._concentration(counts.shape)
+        p = counts if a is None else np.maximum(counts + (a - 1.0), 0.0)
+        total = p.sum(axis=1, keepdims=True)
+        probs = p / np.where(total > 0, total, 1.0)
+        probs[total[:, 0] <= 0] = 1.0 / counts.shape[1]  # a component with no weight: uniform
         return {"probs": probs}
 
     @property

@@ -51,6 +51,12 @@ class Poisson(Distribution):
         const = special.gammaln(X + 1.0).sum(axis=1)
         return X @ log_rates.T - rates.sum(axis=1) - const[:, None]
 
+    @classmethod
+    def stats_components(cls, components: list[Distribution], X: np.ndarray,
+                         resp: np.ndarray) -> list[dict[str, np.ndarray]]:
+        n, sums = resp.sum(axis=0), resp.T @ X
+        return [{"n": np.asarray(n[k]), "sum": sums[k]} for k in range(len(components))]
+
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
         return self.log_prob_components([self], X)[:, 0]
 

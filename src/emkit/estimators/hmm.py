@@ -48,14 +48,11 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_array
 
+from ..distributions.categorical import Categorical
+from ..distributions.poisson import Poisson
 from ..gaussian.reference import COVARIANCE_TYPES
-from ..models.hmm.emissions import (
-    CategoricalEmission,
-    Emission,
-    GaussianEmission,
-    GMMEmission,
-    PoissonEmission,
-)
+from ..models.hmm.emission import DistributionEmission, Emission, HmmlearnPoissonEmission
+from ..models.hmm.emissions import GaussianEmission, GMMEmission
 from .hmm_base import BaseHMM, ConvergenceMonitor
 
 __all__ = ["GaussianHMM", "GMMHMM", "CategoricalHMM", "PoissonHMM", "ConvergenceMonitor"]
@@ -437,8 +434,20 @@ class CategoricalHMM(BaseHMM):
         return X
 
     def _emission(self, X: np.ndarray) -> Emission:
-        return CategoricalEmission(self.n_components, self._n_symbols(X),
-                                   self.emissionprob_prior)
+        k, n_symbols = self.n_components, self._n_symbols(X)
+        prior = np.broadcast_to(np.asarray(self.emissionprob_prior, float), (k, n_symbols))
+        return DistributionEmission([
+            Categorical(n_categories=n_symbols,
+                        prior=None if np.all(prior[j] == 1) else prior[j][None, :])
+            for j in range(k)])
+
+    def _to_model_params(self, emission: dict) -> dict:
+        return {"emissions": [{"probs": row[None, :]}
+                              for row in np.asarray(emission["emissionprob"], float)]}
+
+    def _from_model_params(self, params: dict) -> dict:
+        return {"emissionprob": np.stack([np.asarray(t["probs"])[0]
+                                          for t in params["emissions"]])}
 
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         if "e" not in self.init_params:
@@ -508,8 +517,17 @@ class PoissonHMM(BaseHMM):
         return X
 
     def _emission(self, X: np.ndarray) -> Emission:
-        return PoissonEmission(self.n_components, X.shape[1], self.lambdas_prior,
-                               self.lambdas_weight)
+        states = [Poisson()] * self.n_components
+        if np.all(np.asarray(self.lambdas_prior) == 0) and np.all(
+                np.asarray(self.lambdas_weight) == 0):
+            return DistributionEmission(states, letter="l")
+        return HmmlearnPoissonEmission(states, self.lambdas_prior, self.lambdas_weight)
+
+    def _to_model_params(self, emission: dict) -> dict:
+        return {"emissions": [{"rate": row} for row in np.asarray(emission["lambdas"], float)]}
+
+    def _from_model_params(self, params: dict) -> dict:
+        return {"lambdas": np.stack([np.asarray(t["rate"]) for t in params["emissions"]])}
 
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         if "l" not in self.init_params:

@@ -145,8 +145,16 @@ class BaseHMM(Persistable, BaseEstimator):
                 raise ValueError(f"{attr} is not set: fit the model first, or include its "
                                  "letter in init_params")
             out[key] = np.array(getattr(self, attr), dtype=float)
-        out.update(self._emission_params())
+        out.update(self._to_model_params(self._emission_params()))
         return out
+
+    def _to_model_params(self, emission: dict) -> dict:
+        """Emission parameters in the attributes' layout -> the model's (default: same)."""
+        return emission
+
+    def _from_model_params(self, params: dict) -> dict:
+        """The model's emission parameters -> the attributes' layout (default: same)."""
+        return params
 
     def _emission_params(self) -> dict:
         """The emission entries of the parameter tree, from the fitted attributes."""
@@ -162,7 +170,7 @@ class BaseHMM(Persistable, BaseEstimator):
     def _set_params_from(self, params: dict) -> None:
         self.startprob_ = np.asarray(params["startprob"], float)
         self.transmat_ = np.asarray(params["transmat"], float)
-        self._set_emission_params(params)
+        self._set_emission_params(self._from_model_params(params))
 
     def _set_emission_params(self, params: dict) -> None:
         """Copy the emission entries of a parameter tree to the fitted attributes."""
@@ -177,11 +185,13 @@ class BaseHMM(Persistable, BaseEstimator):
                                else self._given("startprob_", (k,)))
         params["transmat"] = (rng.dirichlet(np.ones(k), size=k) if "t" in init
                               else self._given("transmat_", (k, k)))
-        params.update(self._start_emission(X, rng))
+        emission = self._start_emission(X, rng)
+        params.update(emission)
         self._check_stochastic(params["startprob"], "startprob_")
         self._check_stochastic(params["transmat"], "transmat_")
         self._check_emission_params(params, X)
-        return params
+        return {"startprob": params["startprob"], "transmat": params["transmat"],
+                **self._to_model_params(emission)}
 
     def _start_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         """Starting emission parameters: initialized, or the attributes already set."""

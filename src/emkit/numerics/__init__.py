@@ -3,8 +3,11 @@
 ``fast_exp.py``
     ``exp`` of non-positive numbers as inline numba code that vectorizes.
 ``logsumexp.py``
-    The row log-sum-exp: the NumPy reference and the compiled per-row kernel,
-    tested to agree.
+    The row log-sum-exp and log-normalization: the NumPy reference. Compiled
+    kernels keep their own loops, tested against it in
+    ``tests/test_numerics_agree.py``.
+``counts.py``
+    Weighted counts of integer codes for many weight columns at once (compiled).
 
 May import NumPy, SciPy and numba only.
 """

@@ -28,7 +28,7 @@ from ...distributions._base import Distribution
 from ...distributions.components import Components
 from .recursions import frame_probabilities
 
-__all__ = ["Emission", "DistributionEmission", "DEAD_MASS"]
+__all__ = ["Emission", "DistributionEmission", "HmmlearnPoissonEmission", "DEAD_MASS"]
 
 #: Expected visits below which a state counts as unreachable.
 DEAD_MASS = 1e-10
@@ -87,11 +87,13 @@ class DistributionEmission(Emission):
     ----------
     templates : sequence of n_components Distribution
         Each state's family and settings.
+    letter : str, default "e"
+        The ``params`` letter that updates the emissions (hmmlearn's
+        ``PoissonHMM`` calls it ``"l"``).
     """
 
-    letters = "e"
-
-    def __init__(self, templates: Sequence[Distribution]):
+    def __init__(self, templates: Sequence[Distribution], letter: str = "e"):
+        self.letters = letter
         self.components = Components(templates)
         # a regularized M-step (reg_covar, a clipped Student-t dof) is not an exact
         # maximizer, so a converged run may drift down by rounding-sized amounts
@@ -103,12 +105,20 @@ class DistributionEmission(Emission):
     def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
         return self.components.log_prob(X, prepared), None
 
+    def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        families = self.components.families
+        if len(families) == 1:  # the family's own probabilities, when it has them
+            fast = next(iter(families)).frame_components(prepared, X)
+            if fast is not None:
+                return fast[0], fast[1], None
+        return super().frame(X, prepared)
+
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         return {"post": gamma.sum(axis=0),
                 "components": self.components.stats(X, gamma, prepared)}
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        if "e" not in update:
+        if self.letters not in update:
             return {}
         dead = np.asarray(stats["post"]) < DEAD_MASS
         start = fixed["emissions"]
@@ -116,7 +126,7 @@ class DistributionEmission(Emission):
         return {"emissions": [start[k] if dead[k] else p for k, p in enumerate(fitted)]}
 
     def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
-        if "e" not in update:
+        if self.letters not in update:
             return 0.0
         return self.components.log_prior(self.prepare(params), live)
 
@@ -126,3 +136,43 @@ class DistributionEmission(Emission):
     def n_parameters(self, params: dict) -> int:
         """Free emission parameters of all states (shared ones counted once)."""
         return self.components.n_parameters(self.prepare(params))
+
+
+class HmmlearnPoissonEmission(DistributionEmission):
+    """Poisson states with hmmlearn's ``PoissonHMM`` update for ``lambdas_prior/weight``.
+
+    ``rate_k = (alpha + N ybar_k) / (beta + N)``, with ``ybar_k`` state ``k``'s
+    posterior-weighted mean count and ``N`` the expected visits of *all* states:
+    hmmlearn's rule, kept for compatibility. It is not the MAP of any prior (so
+    a step may lower the likelihood slightly, hence the looser
+    ``monotone_rtol``); without a prior (``alpha = beta = 0``) it is maximum
+    likelihood, and :class:`DistributionEmission` with ``Poisson`` states is used.
+
+    Parameters
+    ----------
+    templates : sequence of n_components Poisson
+    lambdas_prior, lambdas_weight : float or ndarray broadcastable to (K, n_features)
+    """
+
+    def __init__(self, templates: Sequence[Distribution], lambdas_prior: Any,
+                 lambdas_weight: Any):
+        super().__init__(templates, letter="l")
+        self.alphas = np.asarray(lambdas_prior, dtype=float)
+        self.betas = np.asarray(lambdas_weight, dtype=float)
+        self.monotone_rtol = 1e-6
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        if self.letters not in update:
+            return {}
+        post = np.array([s["n"] for s in stats["components"]], dtype=float)
+        obs = np.stack([s["sum"] for s in stats["components"]])
+        live = post >= DEAD_MASS
+        y_bar = obs / np.where(live, post, 1.0)[:, None]
+        n = post.sum()
+        rates = (self.alphas + n * y_bar) / (self.betas + n)
+        start = fixed["emissions"]
+        return {"emissions": [{"rate": rates[k]} if live[k] else start[k]
+                              for k in range(len(post))]}
+
+    def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
+        return 0.0

@@ -36,16 +36,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, logsumexp, xlogy
+from scipy.special import logsumexp
 
 from ...exceptions import NumericalError
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from .emission import DEAD_MASS, Emission
 from .gaussian_kernels import centred_diag_moments, centred_full_moments, full_gaussian
-from .recursions import categorical_counts, diag_gaussian
+from .recursions import diag_gaussian
 
-__all__ = ["Emission", "GaussianEmission", "GMMEmission", "CategoricalEmission",
-           "PoissonEmission", "DEAD_MASS"]
+__all__ = ["GaussianEmission", "GMMEmission"]
 
 
 # ---------------------------------------------------------------------------
@@ -461,101 +460,3 @@ class GMMEmission(Emission):
         ctype = "full" if self.covariance_type == "tied" else self.covariance_type
         return bool(np.all(np.isfinite(params["means"]))) and _covariance_ok(
             cov, ctype, self.min_covar)
-
-
-class CategoricalEmission(Emission):
-    """Categorical emissions: one symbol ``0 .. n_symbols - 1`` per row (column 0 of X)."""
-
-    letters = "e"
-
-    def __init__(self, n_components: int, n_symbols: int, emissionprob_prior: Any = 1.0):
-        self.k, self.n_symbols = n_components, n_symbols
-        self.prior = np.broadcast_to(np.asarray(emissionprob_prior, float),
-                                     (n_components, n_symbols))
-
-    def prepare(self, params: dict) -> Any:
-        return np.ascontiguousarray(np.asarray(params["emissionprob"], float).T)  # (n_sym, K)
-
-    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
-        symbols = np.asarray(X[:, 0], dtype=np.int64)
-        with np.errstate(divide="ignore"):
-            return np.log(prepared)[symbols], symbols
-
-    def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-        # the probabilities themselves: no logarithm or exponential per row
-        symbols = np.asarray(X[:, 0], dtype=np.int64)
-        return prepared[symbols], np.zeros(len(symbols)), symbols
-
-    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
-        return {"obs": categorical_counts(extra, gamma, self.n_symbols)}
-
-    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        if "e" not in update:
-            return {}
-        p = np.maximum(self.prior - 1.0 + stats["obs"], 0.0)
-        sums = p.sum(axis=1, keepdims=True)
-        pooled = stats["obs"].sum(axis=0)
-        pooled = (pooled / pooled.sum() if pooled.sum() > 0
-                  else np.full(self.n_symbols, 1.0 / self.n_symbols))
-        return {"emissionprob": np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), pooled)}
-
-    def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
-        if "e" not in update:
-            return 0.0
-        p = np.asarray(params["emissionprob"])[live]
-        weight = self.prior[live] - 1.0
-        use = (p > 0) & (weight != 0)
-        return float(np.sum(weight[use] * np.log(p[use]))) if np.any(use) else 0.0
-
-    def is_feasible(self, params: dict) -> bool:
-        p = np.asarray(params["emissionprob"])
-        return bool(np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-8))
-
-
-class PoissonEmission(Emission):
-    """Independent Poisson counts per feature, with hmmlearn's ``PoissonHMM`` update.
-
-    hmmlearn's update with a non-zero ``lambdas_prior``/``lambdas_weight``
-    mixes in the *total* number of frames, which is not the MAP of any prior;
-    the default (no prior) is exact EM.
-    """
-
-    letters = "l"
-
-    def __init__(self, n_components: int, n_features: int, lambdas_prior: Any = 0.0,
-                 lambdas_weight: Any = 0.0):
-        self.k, self.d = n_components, n_features
-        self.alphas = np.asarray(lambdas_prior, float)
-        self.betas = np.asarray(lambdas_weight, float)
-        if np.any(self.alphas != 0) or np.any(self.betas != 0):
-            self.monotone_rtol = 1e-6
-
-    def prepare(self, params: dict) -> Any:
-        lam = np.asarray(params["lambdas"], float)
-        with np.errstate(divide="ignore"):
-            return lam, np.log(lam)
-
-    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
-        lam, log_lam = prepared
-        if np.all(lam > 0):
-            xlog = X @ log_lam.T
-        else:
-            xlog = np.stack([xlogy(X, lam[k]).sum(axis=1) for k in range(self.k)], axis=1)
-        return xlog - lam.sum(axis=1) - gammaln(X + 1.0).sum(axis=1)[:, None], None
-
-    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
-        return {"post": gamma.sum(axis=0), "obs": gamma.T @ X}
-
-    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        if "l" not in update:
-            return {}
-        post, obs = stats["post"], stats["obs"]
-        n = post.sum()
-        live = post >= DEAD_MASS
-        pooled = obs.sum(axis=0) / max(n, DEAD_MASS)
-        y_bar = np.where(live[:, None], obs / np.where(live, post, 1.0)[:, None], pooled)
-        return {"lambdas": (self.alphas + n * y_bar) / (self.betas + n)}
-
-    def is_feasible(self, params: dict) -> bool:
-        lam = np.asarray(params["lambdas"])
-        return bool(np.all(np.isfinite(lam)) and np.all(lam >= 0))

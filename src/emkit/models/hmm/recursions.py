@@ -38,7 +38,6 @@ __all__ = [
     "forward_loglik",
     "viterbi",
     "viterbi_reference",
-    "categorical_counts",
     "frame_probabilities",
     "diag_gaussian",
     "n_groups",
@@ -410,22 +409,6 @@ def viterbi(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
                     np.ascontiguousarray(offsets, dtype=np.int64),
                     _safe_log(np.asarray(startprob, dtype=float)),
                     np.ascontiguousarray(_safe_log(np.asarray(transmat, dtype=float)).T))
-
-
-@njit(cache=True)
-def categorical_counts(symbols, gamma, n_symbols):  # pragma: no cover - compiled
-    """``counts[k, m] = sum of gamma[t, k] over rows t with symbols[t] == m``.
-
-    symbols : int64 (n_samples,); gamma : (n_samples, n_components); returns
-    (n_components, n_symbols).
-    """
-    n, k = gamma.shape
-    out = np.zeros((n_symbols, k))
-    for t in range(n):
-        row = out[symbols[t]]
-        for j in range(k):
-            row[j] += gamma[t, j]
-    return out.T.copy()
 
 
 @njit(cache=True, fastmath=_FAST)
