@@ -18,9 +18,9 @@ Parameters and statistics follow exactly the contract of
 NaN the statistics equal the complete-data ones.
 
 Rows sharing a missing pattern are processed together: per pattern and
-component one Cholesky factor of ``S_oo`` (through
-:func:`emkit.gaussian.reference.precision_cholesky`) and one regression
-matrix ``S_oo^-1 S_om``; the rows are then handled by matrix products in
+component one Cholesky factor of ``S_oo``, one regression matrix
+``S_oo^-1 S_om`` and the conditional covariance (the conditional Gaussians of
+:mod:`emkit.gaussian.conditional`); the rows are then handled by matrix products in
 blocks of ``chunk_size`` rows, so no N x K x D array is formed. Rows with no
 missing entry go through the compiled complete-data E-step of
 :class:`~emkit.models.mixture.gaussian.GaussianMixtureModel`, so a few rows
@@ -31,13 +31,20 @@ grouping itself is :func:`emkit.models.mixture.missing_patterns.find_patterns`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ...gaussian.conditional import (
+    ConditionalFactors,
+    as_full_covariances,
+    completed_deviation,
+    conditional_factors,
+)
+from ...gaussian.m_step import gaussian_mixture_m_step
 from ...gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
-from .gaussian import GaussianMixtureModel, gaussian_mixture_m_step
+from ...numerics.logsumexp import log_normalize
+from .gaussian import GaussianMixtureModel
 from .missing_patterns import (
     RARE_PATTERN_ROWS,
     MissingPatterns,
@@ -67,39 +74,12 @@ __all__ = [
 PENALIZED_MIXTURE_RTOL = 2e-5
 
 
-def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(a), axis=1))`` without overflow (a lean scipy ``logsumexp``)."""
-    if a.shape[1] == 1:
-        return a[:, 0].copy()
-    top = a.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(under="ignore", divide="ignore"):
-        return np.log(np.exp(a - top[:, None]).sum(axis=1)) + top
-
-
 def _precision_cholesky_stack(covariances: np.ndarray) -> np.ndarray:
-    """:func:`~emkit.gaussian.reference.precision_cholesky` (full) of a (K, D, D) stack."""
+    """:func:`~emkit.gaussian.reference.precision_cholesky` (full) of a (K, D, D) stack.
+
+    Kept for :mod:`emkit.gaussian.missing_information`, which imports it from here.
+    """
     return precision_cholesky(covariances, "full")
-
-
-def _as_full(covariances: np.ndarray, covariance_type: str, k: int, d: int) -> np.ndarray:
-    """Covariances of every component as a (K, D, D) stack."""
-    if covariance_type == "full":
-        return covariances
-    if covariance_type == "tied":
-        return np.broadcast_to(covariances, (k, d, d))
-    if covariance_type == "diag":
-        return covariances[:, :, None] * np.eye(d)
-    return covariances[:, None, None] * np.eye(d)
-
-
-@dataclass(frozen=True)
-class _PatternFactors:
-    """Per-pattern, per-component quantities of one E-step."""
-
-    prec_chol: np.ndarray  # (K, d_o, d_o) or (K, d_o) for diag-like types
-    regression: np.ndarray | None  # (K, d_o, d_m): S_oo^-1 S_om; None for diag-like
-    cond_cov: np.ndarray  # (K, d_m, d_m) full/tied, (K, d_m) diag/spherical
 
 
 class MissingGaussianMixtureModel:
@@ -192,56 +172,25 @@ class MissingGaussianMixtureModel:
         return 0.5 * self.reg_covar * float(total_weight) * float(w @ trace)
 
     # ------------------------------------------------------------------ factors
-    def _factors(self, group: PatternGroup, params: dict) -> _PatternFactors:
-        o, m = group.observed, group.missing
-        cov = np.asarray(params["covariances"], dtype=float)
-        k = len(params["weights"])
-        ctype = self.covariance_type
-        if ctype in ("diag", "spherical"):
-            var = cov if ctype == "diag" else np.repeat(cov[:, None], group.observed.size
-                                                          + group.missing.size, axis=1)
-            prec = precision_cholesky(var[:, o], "diag")
-            return _PatternFactors(prec, None, var[:, m])
-        full = _as_full(cov, ctype, k, group.observed.size + group.missing.size)
-        if ctype == "tied":
-            full = full[:1]  # one factorization serves every component
-        s_oo = full[:, o][:, :, o]
-        prec = _precision_cholesky_stack(s_oo)  # U with U U^T = S_oo^-1
-        if m.size:
-            s_om = full[:, o][:, :, m]
-            # S_oo^-1 S_om = U (U^T S_om)
-            half = np.matmul(np.swapaxes(prec, 1, 2), s_om)
-            regression = np.matmul(prec, half)
-            cond = full[:, m][:, :, m] - np.matmul(np.swapaxes(half, 1, 2), half)
-        else:
-            regression = np.zeros((len(full), o.size, 0))
-            cond = np.zeros((len(full), 0, 0))
-        if ctype == "tied":
-            prec = np.broadcast_to(prec, (k, *prec.shape[1:]))
-            regression = np.broadcast_to(regression, (k, *regression.shape[1:]))
-            cond = np.broadcast_to(cond, (k, *cond.shape[1:]))
-        return _PatternFactors(prec, regression, cond)
+    def _factors(self, group: PatternGroup, params: dict) -> ConditionalFactors:
+        return conditional_factors(params["covariances"], self.covariance_type,
+                                   len(params["weights"]), group.observed, group.missing)
 
     def _log_prob_block(self, values: np.ndarray, group: PatternGroup, params: dict,
-                        factors: _PatternFactors) -> np.ndarray:
+                        factors: ConditionalFactors) -> np.ndarray:
         means = np.asarray(params["means"], dtype=float)[:, group.observed]
         ctype = "diag" if factors.regression is None else "full"
         with np.errstate(divide="ignore"):
             log_w = np.log(np.asarray(params["weights"], dtype=float))
         return log_gaussian_density(values, means, factors.prec_chol, ctype) + log_w
 
-    def _completed(self, values: np.ndarray, group: PatternGroup, means: np.ndarray, j: int,
-                   factors: _PatternFactors) -> np.ndarray:
+    @staticmethod
+    def _completed(values: np.ndarray, group: PatternGroup, means: np.ndarray, j: int,
+                   factors: ConditionalFactors) -> np.ndarray:
         """Row block completed by component ``j``'s conditional mean, minus its mean."""
-        z = np.empty((len(values), group.observed.size + group.missing.size))
-        centred = values - means[j, group.observed]
-        z[:, group.observed] = centred
-        if group.missing.size:
-            if factors.regression is None:
-                z[:, group.missing] = 0.0
-            else:
-                z[:, group.missing] = centred @ factors.regression[j]
-        return z
+        regression = None if factors.regression is None else factors.regression[j]
+        return completed_deviation(values, means[j], group.observed, group.missing,
+                                   regression)
 
     def _complete_model(self) -> GaussianMixtureModel:
         """The complete-data model, for the rows of a pattern with nothing missing
@@ -257,7 +206,8 @@ class MissingGaussianMixtureModel:
         means = np.ascontiguousarray(params["means"], dtype=float)
         k, d = means.shape
         cov = np.ascontiguousarray(
-            _as_full(np.asarray(params["covariances"], dtype=float), self.covariance_type, k, d)
+            as_full_covariances(np.asarray(params["covariances"], dtype=float),
+                                self.covariance_type, k, d)
         )
         with np.errstate(divide="ignore"):
             log_w = np.log(np.asarray(params["weights"], dtype=float))
@@ -321,7 +271,7 @@ class MissingGaussianMixtureModel:
         centred_sum = np.zeros((k, d))
         outer = np.zeros((k, d) if diag_stats else (k, d, d))
         loglik = 0.0
-        factors: dict[int, _PatternFactors] = {}
+        factors: dict[int, ConditionalFactors] = {}
         parts = []  # statistics computed whole: rare patterns, and rows without NaN
         if data.rare is not None:
             parts.append(self._rare_e_step(data.rare, params))
@@ -341,10 +291,9 @@ class MissingGaussianMixtureModel:
             f = factors.setdefault(id(group), self._factors(group, params))
             values, weights = group.values[block], group.weights[block]
             log_prob = self._log_prob_block(values, group, params, f)
-            log_norm = _logsumexp_rows(log_prob)
+            log_norm, resp = log_normalize(log_prob, out=log_prob)
             loglik += float(weights @ log_norm)
-            with np.errstate(under="ignore"):
-                resp = np.exp(log_prob - log_norm[:, None]) * weights[:, None]
+            resp *= weights[:, None]
             n_block = resp.sum(axis=0)
             n += n_block
             m = group.missing
@@ -400,7 +349,7 @@ class MissingGaussianMixtureModel:
         """
         data = find_patterns(X)
         out = np.empty((data.n_rows, len(params["weights"])))
-        factors: dict[int, _PatternFactors] = {}
+        factors: dict[int, ConditionalFactors] = {}
         groups = data.groups
         if data.rare is not None:
             from .gaussian_missing_kernels import small_patterns_log_prob
@@ -422,8 +371,7 @@ class MissingGaussianMixtureModel:
 
     def _resp(self, data: MissingPatterns, params: dict, resp: Any) -> np.ndarray:
         if resp is None:
-            log_prob = self.log_prob_rows(data, params)
-            return np.exp(log_prob - _logsumexp_rows(log_prob)[:, None])
+            return log_normalize(self.log_prob_rows(data, params))[1]
         resp = np.asarray(resp, dtype=float)
         if resp.shape != (data.n_rows, len(params["weights"])):
             raise ValueError(
@@ -467,8 +415,8 @@ class MissingGaussianMixtureModel:
             f = self._factors(group, params)
             rows = group.rows[block]
             if resp is None:
-                log_prob = self._log_prob_block(group.values[block], group, params, f)
-                r = np.exp(log_prob - _logsumexp_rows(log_prob)[:, None])
+                r = log_normalize(self._log_prob_block(group.values[block], group, params,
+                                                       f))[1]
             else:
                 r = resp[rows]
             fill = np.zeros((len(rows), group.missing.size))
