@@ -3,19 +3,25 @@
 What lives here
 ---------------
 ``reference.py``
-    The NumPy reference: precision Cholesky factors, the Gaussian log-density
-    (one whitening product per component) and the row log-sum-exp. It is the
-    oracle every compiled path is tested against.
+    The NumPy reference: precision Cholesky factors and the Gaussian log-density
+    (one whitening product per component). It is the oracle every blocked and
+    compiled path is tested against (``tests/test_numerics_agree.py``); the row
+    log-sum-exp's reference is :mod:`emkit.numerics.logsumexp`.
 ``blocked.py``
     The same arithmetic batched into a few BLAS calls per row chunk (NumPy,
     quadratic-feature form) for the Gaussian-mixture E-step.
 ``kernels.py``
     The compiled (numba) one-pass E-step in quadratic-feature form.
+``m_step.py``
+    The M-step of Gaussian components from their additive statistics (weights,
+    means and covariances), shared by the mixtures and the Gaussian distribution.
 ``constrained.py``
     mclust's fourteen constrained covariance M-steps.
+``conditional.py``
+    Conditional Gaussians: the factors of an observed block, the regression of
+    the missing block on it and its conditional covariance.
 ``missing_information.py``
-    Conditional Gaussians for data with missing values: the observed information
-    of a normal fitted to incomplete rows.
+    The observed information of a normal fitted to incomplete rows.
 
 What it may import
 ------------------
