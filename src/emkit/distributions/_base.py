@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator
 
 from ..persistence import Persistable
 
-__all__ = ["Distribution", "as_rng", "check_weights", "EPS_COUNT"]
+__all__ = ["Distribution", "as_rng", "check_weights", "column_sums", "EPS_COUNT"]
 
 #: Added to weighted counts before dividing, as scikit-learn does, so that a
 #: mixture component that lost all its rows yields finite parameters.
@@ -57,6 +57,11 @@ def check_weights(weights: Any, n: int) -> np.ndarray:
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("weights must be finite and non-negative")
     return w
+
+
+def column_sums(resp: np.ndarray) -> np.ndarray:
+    """``resp.sum(axis=0)`` as one BLAS product (several times faster on tall arrays)."""
+    return np.ones(resp.shape[0]) @ resp
 
 
 def _as_array(value: Any) -> np.ndarray | None:

@@ -117,6 +117,8 @@ class Components:
         -------
         list of K dicts of ndarray
         """
+        if len(self.families) == 1:  # one family: no copy of the columns of resp
+            return next(iter(self.families)).stats_components(list(components), X, resp)
         out: list[dict[str, np.ndarray] | None] = [None] * len(components)
         for cls, idx in self.families.items():
             block = cls.stats_components([components[k] for k in idx], X, resp[:, idx])

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special, stats
 
-from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights
+from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights, column_sums
 
 __all__ = ["Poisson"]
 
@@ -54,7 +54,7 @@ class Poisson(Distribution):
     @classmethod
     def stats_components(cls, components: list[Distribution], X: np.ndarray,
                          resp: np.ndarray) -> list[dict[str, np.ndarray]]:
-        n, sums = resp.sum(axis=0), resp.T @ X
+        n, sums = column_sums(resp), resp.T @ X
         return [{"n": np.asarray(n[k]), "sum": sums[k]} for k in range(len(components))]
 
     def _log_prob(self, X: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ...distributions._base import Distribution
+from ...distributions._base import Distribution, column_sums
 from ...distributions.components import Components
 from .recursions import frame_probabilities
 
@@ -114,7 +114,7 @@ class DistributionEmission(Emission):
         return super().frame(X, prepared)
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
-        return {"post": gamma.sum(axis=0),
+        return {"post": column_sums(gamma),
                 "components": self.components.stats(X, gamma, prepared)}
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
