@@ -105,6 +105,7 @@ def _per_iteration(make: Callable[[], object], X: np.ndarray, lengths: np.ndarra
 
 _COMPILE_SNIPPET = """
 import time, numpy as np
+from emkit.models.hmm import gaussian_kernels as gk
 from emkit.models.hmm import recursions as hk
 t1 = time.perf_counter()
 lf = np.zeros((6, 2)); off = np.array([0, 3, 6]); p = np.full(2, .5); a = np.full((2, 2), .5)
@@ -112,7 +113,7 @@ for hk.PARALLEL_MIN_ROWS in (10**9, 0):  # the serial and the parallel variants
     hk.forward_backward(lf, off, p, a); hk.forward_loglik(lf, off, p, a)
     hk.viterbi(lf, off, p, a)
     for as_frame in (False, True):
-        hk.diag_gaussian(np.zeros((6, 1)), np.zeros((2, 1)), np.ones((2, 1)), as_frame)
+        gk.diag_gaussian(np.zeros((6, 1)), np.zeros((2, 1)), np.ones((2, 1)), as_frame)
 from emkit.numerics.counts import weighted_code_counts
 weighted_code_counts(np.zeros(6, dtype=np.int64), lf, 2)
 print(time.perf_counter() - t1)

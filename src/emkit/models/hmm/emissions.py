@@ -41,8 +41,12 @@ from scipy.special import logsumexp
 from ...exceptions import NumericalError
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from .emission import DEAD_MASS, Emission
-from .gaussian_kernels import centred_diag_moments, centred_full_moments, full_gaussian
-from .recursions import diag_gaussian
+from .gaussian_kernels import (
+    centred_diag_moments,
+    centred_full_moments,
+    diag_gaussian,
+    full_gaussian,
+)
 
 __all__ = ["GaussianEmission", "GMMEmission"]
 

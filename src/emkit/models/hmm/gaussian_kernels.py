@@ -1,8 +1,9 @@
-"""Compiled kernels of Gaussian HMM states (numba): full-covariance log-densities and
-posterior-weighted moments.
+"""Compiled kernels of Gaussian HMM states (numba): log-densities and posterior-weighted
+moments.
 
-Log-densities: :func:`full_gaussian` whitens ``x - mu_k`` for every frame and
-state in one parallel pass, the same arithmetic as the reference
+Log-densities: :func:`diag_gaussian` (diagonal and spherical covariances; it
+can return the frame probabilities directly) and :func:`full_gaussian`, which
+whitens ``x - mu_k`` for every frame and state in one parallel pass, the same arithmetic as the reference
 :func:`emkit.gaussian.reference.log_gaussian_density` (never the expanded
 quadratic form, which cancels far from the origin); measured at 100,000 frames,
 16 states and 8 features: 56 ms for the reference, one state at a time.
@@ -27,9 +28,10 @@ import numpy as np
 from numba import njit, prange
 
 from ...gaussian.reference import LOG_2PI
-from .recursions import n_groups
+from .recursions import _FAST, n_groups
 
 __all__ = [
+    "diag_gaussian",
     "full_gaussian",
     "centred_diag_moments",
     "centred_diag_moments_reference",
@@ -209,3 +211,85 @@ def full_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np
     else:
         _full_parallel(X, means, prec_chol, log_norm, chunks, out)
     return out
+
+
+# ---------------------------------------------------------------------------
+# diagonal covariances: log-densities or frame probabilities in one pass
+
+@njit(cache=True, fastmath=_FAST)
+def _diag_rows(X, means, prec, log_norm, as_frame, lo, hi, out, shift):  # pragma: no cover
+    d = X.shape[1]
+    k = means.shape[0]
+    for t in range(lo, hi):
+        m = -np.inf
+        for j in range(k):
+            acc = 0.0
+            for f in range(d):
+                diff = X[t, f] - means[j, f]
+                acc += diff * diff * prec[j, f]
+            v = log_norm[j] - 0.5 * acc
+            out[t, j] = v
+            if v > m:
+                m = v
+        if as_frame:
+            if m == -np.inf:
+                m = 0.0
+            shift[t] = m
+            for j in range(k):
+                out[t, j] = np.exp(out[t, j] - m)
+
+
+@njit(cache=True, parallel=True)
+def _diag_parallel(X, means, prec, log_norm, as_frame, chunks, out, shift):  # pragma: no cover
+    n = X.shape[0]
+    for c in prange(chunks):
+        _diag_rows(X, means, prec, log_norm, as_frame, (n * c) // chunks,
+                   (n * (c + 1)) // chunks, out, shift)
+
+
+@njit(cache=True)
+def _diag_serial(X, means, prec, log_norm, as_frame, out, shift):  # pragma: no cover
+    _diag_rows(X, means, prec, log_norm, as_frame, 0, X.shape[0], out, shift)
+
+
+def _diag_gaussian(X, means, prec, log_norm, as_frame):
+    n = X.shape[0]
+    out = np.empty((n, means.shape[0]))
+    shift = np.zeros(n)
+    chunks = n_groups(n, n)
+    if chunks == 1:
+        _diag_serial(X, means, prec, log_norm, as_frame, out, shift)
+    else:
+        _diag_parallel(X, means, prec, log_norm, as_frame, chunks, out, shift)
+    return out, shift
+
+
+def diag_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
+                  as_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Diagonal-Gaussian log-densities (or frame probabilities) of each row under each state.
+
+    A compiled fast path for :func:`emkit.gaussian.reference.log_gaussian_density`
+    with ``covariance_type="diag"``, which it must match.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    means : ndarray of shape (n_components, n_features)
+    prec_chol : ndarray of shape (n_components, n_features)
+        ``1 / sqrt(variance)`` per state and feature.
+    as_frame : bool
+        Return ``(exp(log_density - shift), shift)`` with ``shift`` the row
+        maximum (as :func:`~emkit.models.hmm.recursions.frame_probabilities`)
+        instead of ``(log_density, 0)``.
+
+    Returns
+    -------
+    values : ndarray of shape (n_samples, n_components)
+    shift : ndarray of shape (n_samples,)
+    """
+    prec_chol = np.asarray(prec_chol, dtype=float)
+    d = prec_chol.shape[1]
+    log_norm = np.log(prec_chol).sum(axis=1) - 0.5 * d * LOG_2PI
+    return _diag_gaussian(np.ascontiguousarray(X, dtype=float),
+                          np.ascontiguousarray(means, dtype=float),
+                          np.ascontiguousarray(prec_chol**2), log_norm, as_frame)
