@@ -105,11 +105,12 @@ def _per_iteration(make: Callable[[], object], X: np.ndarray, lengths: np.ndarra
 
 _COMPILE_SNIPPET = """
 import time, numpy as np
-from emkit.models.hmm import gaussian_kernels as gk
+from emkit.gaussian import component_kernels as gk
 from emkit.models.hmm import recursions as hk
 t1 = time.perf_counter()
 lf = np.zeros((6, 2)); off = np.array([0, 3, 6]); p = np.full(2, .5); a = np.full((2, 2), .5)
-for hk.PARALLEL_MIN_ROWS in (10**9, 0):  # the serial and the parallel variants
+from emkit.numerics import parallel
+for parallel.PARALLEL_MIN_ROWS in (10**9, 0):  # the serial and the parallel variants
     hk.forward_backward(lf, off, p, a); hk.forward_loglik(lf, off, p, a)
     hk.viterbi(lf, off, p, a)
     for as_frame in (False, True):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emkit.gaussian import component_kernels as gk
 from emkit.gaussian.reference import log_gaussian_density, precision_cholesky
-from emkit.models.hmm import gaussian_kernels as gk
 from emkit.models.hmm import recursions as hk
+from emkit.numerics import parallel
 from emkit.numerics.counts import weighted_code_counts
 
 
@@ -28,7 +29,7 @@ def _problem(seed: int, k: int = 4, lengths=(5, 1, 30, 12, 2)):
 def mode(request, monkeypatch):
     """Run a test with the serial kernels and again with the parallel ones."""
     if request.param == "parallel":
-        monkeypatch.setattr(hk, "PARALLEL_MIN_ROWS", 0)
+        monkeypatch.setattr(parallel, "PARALLEL_MIN_ROWS", 0)
     return request.param
 
 
@@ -139,7 +140,7 @@ def test_categorical_counts_and_frame_probabilities():
 
 
 def test_centred_diag_moments_match_reference(mode):
-    from emkit.models.hmm.gaussian_kernels import (
+    from emkit.gaussian.component_kernels import (
         centred_diag_moments,
         centred_diag_moments_reference,
     )
@@ -157,7 +158,7 @@ def test_centred_diag_moments_match_reference(mode):
 
 
 def test_centred_full_moments_and_full_density_match_references(mode):
-    from emkit.models.hmm.gaussian_kernels import (
+    from emkit.gaussian.component_kernels import (
         centred_full_moments,
         centred_full_moments_reference,
         full_gaussian,

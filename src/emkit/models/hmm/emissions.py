@@ -39,14 +39,14 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ...exceptions import NumericalError
-from ...gaussian.reference import log_gaussian_density, precision_cholesky
-from .emission import DEAD_MASS, Emission
-from .gaussian_kernels import (
+from ...gaussian.component_kernels import (
     centred_diag_moments,
     centred_full_moments,
     diag_gaussian,
     full_gaussian,
 )
+from ...gaussian.reference import log_gaussian_density, precision_cholesky
+from .emission import DEAD_MASS, Emission
 
 __all__ = ["GaussianEmission", "GMMEmission"]
 

@@ -5,7 +5,7 @@ frame arrays belongs to sequence ``s`` when ``offsets[s] <= t < offsets[s + 1]``
 Sequences are independent, so the kernels run them in parallel (``prange``
 over groups of sequences, each group with its own transition-count buffer that
 is summed at the end, so no two threads write the same memory). Inputs under
-:data:`PARALLEL_MIN_ROWS` rows run on the calling thread instead.
+:data:`emkit.numerics.parallel.PARALLEL_MIN_ROWS` rows run on the calling thread instead.
 
 Each kernel has a plain-NumPy reference (``*_reference``) with the same
 signature; the tests check that they agree.
@@ -30,7 +30,10 @@ posteriors and counts are then set to zero instead of 0/0.
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
+
+from ...numerics import parallel
+from ...numerics.parallel import FASTMATH as _FAST
 
 __all__ = [
     "forward_backward",
@@ -39,26 +42,7 @@ __all__ = [
     "viterbi",
     "viterbi_reference",
     "frame_probabilities",
-    "n_groups",
 ]
-
-
-#: Below this many rows a kernel runs on the calling thread: waking worker threads
-#: costs more than it saves on small inputs (and much more on a busy machine).
-PARALLEL_MIN_ROWS = 20_000
-
-
-def n_groups(n_sequences: int, n_rows: int) -> int:
-    """How many parallel groups to split ``n_sequences`` sequences (``n_rows`` rows) into.
-
-    1 means "run serially" (small inputs, one sequence, or one thread).
-    """
-    if n_rows < PARALLEL_MIN_ROWS or get_num_threads() == 1:
-        return 1
-    return int(max(1, min(n_sequences, 4 * get_num_threads())))
-
-
-_FAST = {"reassoc", "contract", "arcp", "nsz"}  # no nnan/ninf: -inf and 0 are meaningful
 
 
 def frame_probabilities(log_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +176,7 @@ def _forward_backward(frame, shift, offsets, startprob, transmat, workspace=None
     alpha = _buffer(workspace, "alpha", (n, k))
     scale = _buffer(workspace, "scale", (n,))
     logliks = np.empty(n_seq)
-    groups = n_groups(n_seq, n)
+    groups = parallel.n_groups(n_seq, n)
     if groups == 1:
         _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale, logliks)
     else:
@@ -290,7 +274,7 @@ def _fl_serial(frame, shift, offsets, startprob, transmat, logliks):  # pragma: 
 
 def _forward_loglik(frame, shift, offsets, startprob, transmat):
     logliks = np.empty(len(offsets) - 1)
-    groups = n_groups(len(offsets) - 1, len(frame))
+    groups = parallel.n_groups(len(offsets) - 1, len(frame))
     if groups == 1:
         _fl_serial(frame, shift, offsets, startprob, transmat, logliks)
     else:
@@ -377,7 +361,7 @@ def _viterbi(log_frame, offsets, log_start, log_trans_t):
     delta = np.empty((n, k))
     states = np.empty(n, dtype=np.int64)
     logprobs = np.empty(n_seq)
-    groups = n_groups(n_seq, n)
+    groups = parallel.n_groups(n_seq, n)
     if groups == 1:
         _viterbi_serial(log_frame, offsets, log_start, log_trans_t, delta, states, logprobs)
     else:

@@ -1,5 +1,11 @@
-"""Compiled kernels of Gaussian HMM states (numba): log-densities and posterior-weighted
-moments.
+"""Compiled kernels of K Gaussian components (numba): log-densities and weighted moments.
+
+The row weights are any non-negative (n_samples, K) array: an HMM's state
+posteriors or a mixture's responsibilities. :class:`emkit.distributions.Gaussian`
+chooses these paths for its vectorized ``log_prob_components`` /
+``stats_components``; the NumPy references are
+:func:`emkit.gaussian.reference.log_gaussian_density` and the ``*_reference``
+functions here.
 
 Log-densities: :func:`diag_gaussian` (diagonal and spherical covariances; it
 can return the frame probabilities directly) and :func:`full_gaussian`, which
@@ -28,8 +34,9 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from ...gaussian.reference import LOG_2PI
-from .recursions import _FAST, n_groups
+from ..numerics import parallel
+from ..numerics.parallel import FASTMATH as _FAST
+from .reference import LOG_2PI
 
 __all__ = [
     "diag_gaussian",
@@ -64,7 +71,7 @@ def _moments_parallel(X, gamma, means, chunks, first, second):  # pragma: no cov
                      first[c], second[c])
 
 
-def _summed_over_row_ranges(rows: Any, parallel: Any, X: np.ndarray, gamma: np.ndarray,
+def _summed_over_row_ranges(rows: Any, in_parallel: Any, X: np.ndarray, gamma: np.ndarray,
                             means: np.ndarray,
                             second_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Run a moments kernel on one thread, or on row ranges in parallel with one pair of
@@ -72,13 +79,13 @@ def _summed_over_row_ranges(rows: Any, parallel: Any, X: np.ndarray, gamma: np.n
     X = np.ascontiguousarray(X, dtype=np.float64)
     gamma = np.ascontiguousarray(gamma, dtype=np.float64)
     means = np.ascontiguousarray(means, dtype=np.float64)
-    chunks = n_groups(len(X), len(X))
+    chunks = parallel.n_groups(len(X), len(X))
     first = np.zeros((chunks, *means.shape))
     second = np.zeros((chunks, *second_shape))
     if chunks == 1:
         rows(X, gamma, means, 0, len(X), first[0], second[0])
     else:
-        parallel(X, gamma, means, chunks, first, second)
+        in_parallel(X, gamma, means, chunks, first, second)
     return first.sum(axis=0), second.sum(axis=0)
 
 
@@ -206,7 +213,7 @@ def full_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np
     d = X.shape[1]
     log_norm = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1) - 0.5 * d * LOG_2PI
     out = np.empty((len(X), len(means)))
-    chunks = n_groups(len(X), len(X))
+    chunks = parallel.n_groups(len(X), len(X))
     if chunks == 1:
         _full_rows(X, means, prec_chol, log_norm, 0, len(X), out)
     else:
@@ -257,7 +264,7 @@ def _diag_gaussian(X, means, prec, log_norm, as_frame):
     n = X.shape[0]
     out = np.empty((n, means.shape[0]))
     shift = np.zeros(n)
-    chunks = n_groups(n, n)
+    chunks = parallel.n_groups(n, n)
     if chunks == 1:
         _diag_serial(X, means, prec, log_norm, as_frame, out, shift)
     else:
@@ -280,7 +287,7 @@ def diag_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
         ``1 / sqrt(variance)`` per state and feature.
     as_frame : bool
         Return ``(exp(log_density - shift), shift)`` with ``shift`` the row
-        maximum (as :func:`~emkit.models.hmm.recursions.frame_probabilities`)
+        maximum (as :func:`~emkit.models.hmm.recursions.frame_probabilities` does)
         instead of ``(log_density, 0)``.
 
     Returns
