@@ -26,9 +26,9 @@ from scipy.special import logsumexp, softmax
 
 from emkit.gaussian import kernels as mixture_kernels
 from emkit.gaussian.blocked import log_gaussian_density_fast, log_resp_inplace, prepare_gaussians
+from emkit.gaussian.component_kernels import diag_gaussian, full_gaussian
 from emkit.gaussian.reference import log_gaussian_density, precision_cholesky
 from emkit.models.hmm import recursions
-from emkit.models.hmm.gaussian_kernels import diag_gaussian, full_gaussian
 from emkit.models.mixture import gaussian_missing_kernels as missing_kernels
 from emkit.numerics.logsumexp import log_normalize, logsumexp_rows
 
