@@ -8,9 +8,9 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 import emkit
-from emkit.gaussian.missing_information import normal_observed_information
 from emkit.models.mixture.gaussian import GaussianMixtureModel
 from emkit.models.mixture.gaussian_missing import MissingGaussianMixtureModel, find_patterns
+from emkit.models.mixture.missing_information import normal_observed_information
 
 TYPES = ("full", "tied", "diag", "spherical")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import backends
 from ..exceptions import ConvergenceWarning
-from ..gaussian.missing_information import normal_observed_information
+from ..models.mixture.missing_information import normal_observed_information
 
 __all__ = ["ImputerUnits"]
 

@@ -87,7 +87,7 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
     standard_errors_ : ndarray of shape (n_features,) or None
         Standard errors of ``mean_`` from the observed information (the exact
         Hessian of the observed-data log-likelihood; see
-        :func:`~emkit.gaussian.missing_information.normal_observed_information`).
+        :func:`~emkit.models.mixture.missing_information.normal_observed_information`).
         None for mixtures.
     n_iter_ : int
         EM iterations made.

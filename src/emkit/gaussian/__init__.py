@@ -20,8 +20,6 @@ What lives here
 ``conditional.py``
     Conditional Gaussians: the factors of an observed block, the regression of
     the missing block on it and its conditional covariance.
-``missing_information.py``
-    The observed information of a normal fitted to incomplete rows.
 
 What it may import
 ------------------

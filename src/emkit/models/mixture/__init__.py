@@ -6,6 +6,9 @@
 ``gaussian_missing.py``, ``missing_patterns.py``, ``gaussian_missing_kernels.py``
     The same mixture for data with NaN (missing at random): the rows grouped by
     missing pattern, and a compiled E-step for rare patterns.
+``missing_information.py``
+    The observed information of one normal fitted to incomplete rows (the
+    standard errors of :class:`emkit.EMImputer`).
 ``mclust.py``, ``mclust_init.py``
     mclust's constrained-covariance mixtures and their starting partitions.
 ``any_distribution.py``

@@ -74,14 +74,6 @@ __all__ = [
 PENALIZED_MIXTURE_RTOL = 2e-5
 
 
-def _precision_cholesky_stack(covariances: np.ndarray) -> np.ndarray:
-    """:func:`~emkit.gaussian.reference.precision_cholesky` (full) of a (K, D, D) stack.
-
-    Kept for :mod:`emkit.gaussian.missing_information`, which imports it from here.
-    """
-    return precision_cholesky(covariances, "full")
-
-
 class MissingGaussianMixtureModel:
     """Gaussian-mixture :class:`~emkit.EMModel` for data with NaN entries.
 

@@ -1,6 +1,10 @@
 """Observed information of a multivariate normal fitted to data with missing values.
 
-Used for :attr:`emkit.EMImputer.standard_errors_`. The observed-data
+Used for :attr:`emkit.EMImputer.standard_errors_`. It is the information of
+the one-component
+:class:`~emkit.models.mixture.gaussian_missing.MissingGaussianMixtureModel`, and
+it reads the rows grouped by missing pattern as that model does
+(:func:`~emkit.models.mixture.missing_patterns.find_patterns`). The observed-data
 log-likelihood of one normal is a sum over missing patterns of the marginal
 log-densities of the observed columns, so its Hessian is exact and cheap per
 pattern; at the MLE it is what Louis's (1982) formula (complete information minus
@@ -13,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..models.mixture.gaussian_missing import _precision_cholesky_stack, find_patterns
+from ...gaussian.reference import precision_cholesky
+from .missing_patterns import find_patterns
 
 __all__ = ["normal_observed_information"]
 
@@ -65,7 +70,7 @@ def normal_observed_information(X: Any, mean: np.ndarray, covariance: np.ndarray
     n = np.zeros(p_count)
     for i, group in enumerate(data.groups):
         o = group.observed
-        prec = _precision_cholesky_stack(covariance[np.ix_(o, o)][None])[0]
+        prec = precision_cholesky(covariance[np.ix_(o, o)][None], "full")[0]
         a_oo = prec @ prec.T
         w = group.weights
         e = group.values - mean[o]
