@@ -92,10 +92,7 @@ RULES: dict[str, frozenset[str]] = {
 #: Imports being removed right now by another change; they are reported (the test
 #: shows as xfail while one is left) but do not fail it. Delete an entry once its
 #: import is gone.
-IN_FLIGHT: dict[tuple[str, str], str] = {
-    ("emkit.distributions.gaussian", "emkit.models.mixture.gaussian"):
-        "the Gaussian helper is being moved into emkit.gaussian",
-}
+IN_FLIGHT: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
