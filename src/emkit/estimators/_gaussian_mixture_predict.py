@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import backends
 from ..models.mixture.gaussian import GaussianMixtureModel
+from ..numerics.logsumexp import log_normalize
 from ._mixture_sample import draw_rows
 
 __all__ = ["GaussianMixturePredict"]
@@ -54,11 +55,8 @@ class GaussianMixturePredict:
         log_norm = np.empty(len(X), dtype=np.float64)
         resp = np.empty((len(X), self.n_components), dtype=self._dtype())
         for start, block in self._weighted_log_prob_chunks(X):
-            block = np.array(block, dtype=np.float64)
-            top = block.max(axis=1, keepdims=True)
-            with np.errstate(under="ignore"):
-                norm = np.log(np.exp(block - top).sum(axis=1)) + top[:, 0]
-                resp[start:start + len(block)] = np.exp(block - norm[:, None])
+            block = np.array(block, dtype=np.float64)  # a copy, so normalized in place
+            norm, resp[start:start + len(block)] = log_normalize(block, out=block)
             log_norm[start:start + len(block)] = norm
         return log_norm, resp
 
