@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..engine import em
 from ..models.crowd.dawid_skene import SMOOTHING, DawidSkeneEM, Ratings
+from ..numerics.logsumexp import log_normalize
 from ..persistence import Persistable
 
 __all__ = ["DawidSkene"]
@@ -227,10 +228,8 @@ class DawidSkene(BaseEstimator, Persistable):
 
     @staticmethod
     def _posteriors(model: DawidSkeneEM, data: Ratings, params: dict) -> np.ndarray:
-        lj = model.log_joint(data, params)
-        lj -= lj.max(axis=1, keepdims=True)
-        p = np.exp(lj)
-        return p / p.sum(axis=1, keepdims=True)
+        lj = model.log_joint(data, params)  # a fresh array, normalized in place
+        return log_normalize(lj, out=lj)[1]
 
     def predict_proba(self, ratings: Any) -> np.ndarray:
         """Posterior probability of each true class, shape (n_items, n_classes).
