@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -17,6 +16,7 @@ from ..distributions._base import Distribution, as_rng
 from ..engine import EMResult, best_of, em
 from ..engine.online import StepwiseEM
 from ..models.mixture.any_distribution import MixtureEM
+from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._components import as_matrix, component_templates, start_responsibilities, validate_for
@@ -300,7 +300,7 @@ class MixtureModel(BaseEstimator, Persistable):
         Lazy (a Dask array) on Dask input, as are :meth:`predict` and
         :meth:`predict_proba`.
         """
-        return backends.map_rows(lambda b: logsumexp(self._log_joint(b), axis=1), X)
+        return backends.map_rows(lambda b: logsumexp_rows(self._log_joint(b)), X)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per row."""
@@ -310,8 +310,8 @@ class MixtureModel(BaseEstimator, Persistable):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for each row, shape (n_samples, K)."""
         def block(b: np.ndarray) -> np.ndarray:
-            lj = self._log_joint(b)
-            return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+            lj = self._log_joint(b)  # a fresh array, normalized in place
+            return log_normalize(lj, out=lj)[1]
 
         return backends.map_rows(block, X, n_columns=len(self.weights_))
 
