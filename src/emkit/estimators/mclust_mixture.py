@@ -24,11 +24,11 @@ from ..gaussian.constrained import check_model_name
 from ..models.mixture.mclust import (
     MclustModel,
     log_joint,
-    logsumexp_rows,
     partition_stats,
     precision_cholesky_full,
 )
 from ..models.mixture.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
+from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._mixture_sample import draw_rows
@@ -277,9 +277,8 @@ class MclustMixture(Persistable, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior component probabilities, shape (n_samples, n_components)."""
-        logp = self._log_joint(X)
-        with np.errstate(under="ignore"):
-            return np.exp(logp - logsumexp_rows(logp)[:, None])
+        logp = self._log_joint(X)  # a fresh array, normalized in place
+        return log_normalize(logp, out=logp)[1]
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of each row, shape (n_samples,)."""
@@ -308,8 +307,9 @@ class MclustMixture(Persistable, BaseEstimator):
         mclust's ICL is the negative of this (Biernacki, Celeux & Govaert 2000).
         """
         logp = self._log_joint(X)
-        log_z = logp - logsumexp_rows(logp)[:, None]
-        return self.bic(X) - 2.0 * float(log_z.max(axis=1).sum())
+        # log z_i,map = max_k logp - log-sum-exp (the row's largest log posterior)
+        log_z_map = logp.max(axis=1) - logsumexp_rows(logp)
+        return self.bic(X) - 2.0 * float(log_z_map.sum())
 
     # ------------------------------------------------------------------ sampling
 
