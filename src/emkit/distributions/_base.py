@@ -223,6 +223,47 @@ class Distribution(BaseEstimator, Persistable):
         return [c.stats(X, resp[:, k]) for k, c in enumerate(components)]
 
     @classmethod
+    def fit_components(cls, templates: list[Distribution], stats: list[dict],
+                       frozen: list[dict[str, Any]] | None = None) -> list[Distribution]:
+        """The M-step of several components of this family, fitted as one group.
+
+        Parameters
+        ----------
+        templates : list of K distributions of this family
+            The components' settings; when they share a :meth:`pool_key` they
+            share parameters and are fitted together (:meth:`from_stats_pooled`).
+        stats : list of K dicts
+            Each component's summed statistics.
+        frozen : list of K dicts, optional
+            Per component, parameters to keep at the given values (name ->
+            value); the others are re-fitted.
+
+        Returns
+        -------
+        list of K Distribution
+
+        The default fits each component on its own (or the pool together) and
+        then puts the frozen values back, exact for families whose parameters
+        are estimated separately (a Poisson rate, a categorical table); families
+        whose parameters depend on each other (a Gaussian's covariance on its
+        mean) override it.
+        """
+        if len(templates) > 1 and templates[0].pool_key() is not None:
+            fitted = templates[0].from_stats_pooled(list(stats))
+        else:
+            fitted = [t.from_stats(s) for t, s in zip(templates, stats, strict=True)]
+        if frozen is not None:
+            fitted = [f.with_parameters(keep) if keep else f
+                      for f, keep in zip(fitted, frozen, strict=True)]
+        return fitted
+
+    @classmethod
+    def log_prior_components(cls, components: list[Distribution], live: np.ndarray) -> float:
+        """Summed log prior density of the components marked ``live`` (K,) (bool)."""
+        return float(sum(c.log_prior() for c, keep in zip(components, live, strict=True)
+                         if keep))
+
+    @classmethod
     def frame_components(cls, components: list[Distribution],
                          X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Optional fast path: densities as ``exp(log_prob - shift)`` without logarithms.

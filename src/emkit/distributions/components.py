@@ -15,10 +15,14 @@ chain; both then need the same four things from the distributions, which
     probabilities ``resp`` (n_samples, K) as row weights: additive over rows,
     computed per family by
     :meth:`~emkit.distributions.Distribution.stats_components`.
-``fit(stats)``
-    The M-step of every component from its (summed) statistics; components
-    that share parameters (:meth:`~emkit.distributions.Distribution.pool_key`,
-    e.g. a tied covariance) are fitted together.
+``fit(stats, frozen=None)``
+    The M-step of every component from its (summed) statistics, one call of
+    the family's :meth:`~emkit.distributions.Distribution.fit_components` per
+    group: components that share parameters
+    (:meth:`~emkit.distributions.Distribution.pool_key`, e.g. a tied
+    covariance) are fitted together, and so are the other components of one
+    family (a family may use all of them at once, e.g. for components left
+    with no data). ``frozen`` keeps chosen parameters at given values.
 ``n_parameters``, ``log_prior``, ``is_feasible``
     What BIC, MAP objectives and SQUAREM's safeguards need.
 
@@ -127,16 +131,30 @@ class Components:
         return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ M-step
-    def fit(self, stats: Sequence[dict[str, np.ndarray]]) -> list[Distribution]:
-        """Every component's M-step; pooled components are fitted together."""
+    def groups(self) -> list[list[int]]:
+        """Indices fitted together: each pool, then the other components by family."""
+        pooled = {k for idx in self.pools.values() for k in idx}
+        out = [list(idx) for idx in self.pools.values()]
+        for idx in self.families.values():
+            rest = [k for k in idx if k not in pooled]
+            if rest:
+                out.append(rest)
+        return out
+
+    def fit(self, stats: Sequence[dict[str, np.ndarray]],
+            frozen: Sequence[dict[str, Any]] | None = None) -> list[Distribution]:
+        """Every component's M-step, one family call per group (see :meth:`groups`).
+
+        ``frozen``: per component, parameters to keep at the given values.
+        """
         fitted: list[Distribution | None] = [None] * len(self.templates)
-        for idx in self.pools.values():
-            for k, c in zip(idx, self.templates[idx[0]].from_stats_pooled(
-                    [stats[k] for k in idx]), strict=True):
+        for idx in self.groups():
+            family = type(self.templates[idx[0]])
+            block = family.fit_components(
+                [self.templates[k] for k in idx], [stats[k] for k in idx],
+                None if frozen is None else [frozen[k] for k in idx])
+            for k, c in zip(idx, block, strict=True):
                 fitted[k] = c
-        for k, t in enumerate(self.templates):
-            if fitted[k] is None:
-                fitted[k] = t.from_stats(stats[k])
         return fitted  # type: ignore[return-value]
 
     def initialize(self, X: np.ndarray, resp: np.ndarray, rng: Any) -> list[Distribution]:
@@ -158,8 +176,12 @@ class Components:
     def log_prior(self, components: Sequence[Distribution],
                   live: np.ndarray | None = None) -> float:
         """Sum of the components' log prior densities (``live``: only those marked)."""
-        return float(sum(c.log_prior() for k, c in enumerate(components)
-                         if live is None or live[k]))
+        live = np.ones(len(components), bool) if live is None else np.asarray(live, bool)
+        total = 0.0
+        for idx in self.groups():
+            family = type(self.templates[idx[0]])
+            total += family.log_prior_components([components[k] for k in idx], live[idx])
+        return float(total)
 
     def n_parameters(self, components: Sequence[Distribution]) -> int:
         """Free parameters of all components; parameters shared in a pool count once."""

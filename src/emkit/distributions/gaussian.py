@@ -1,9 +1,18 @@
 """Multivariate Gaussian with full, diagonal, spherical or tied covariance.
 
-The density is computed by :mod:`emkit.gaussian.reference` (Cholesky factors
-of the precision) and the M-step by
-:func:`emkit.models.mixture.gaussian.gaussian_mixture_m_step`, so this class and
-:class:`emkit.GaussianMixture` share one implementation of the math.
+The one Gaussian of :class:`emkit.MixtureModel` components and of HMM states
+(:class:`emkit.GaussianHMM` is the HMM whose states are these). The math lives
+in :mod:`emkit.gaussian`, shared with :class:`emkit.GaussianMixture`:
+
+* log-densities of K components at once: the compiled kernels of
+  :mod:`emkit.gaussian.component_kernels` (tested against the NumPy reference
+  :func:`emkit.gaussian.reference.log_gaussian_density`);
+* weighted statistics of K components at once: the compiled centred moments
+  of the same module;
+* the M-step: :func:`emkit.gaussian.m_step.gaussian_mixture_m_step` (maximum
+  likelihood, ``reg_covar`` added), or, with a conjugate prior or a variance
+  floor, :func:`emkit.gaussian.map_step.map_m_step` for all components of one
+  covariance type together.
 """
 
 from __future__ import annotations
@@ -12,9 +21,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..gaussian.component_kernels import (
+    centred_diag_moments,
+    centred_full_moments,
+    diag_gaussian,
+    full_gaussian,
+)
 from ..gaussian.m_step import gaussian_mixture_m_step
-from ..gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
-from ._base import Distribution, _as_array, as_rng, check_weights
+from ..gaussian.map_step import (
+    ConjugatePrior,
+    covariance_ok,
+    map_log_prior,
+    map_m_step,
+)
+from ..gaussian.reference import COVARIANCE_TYPES, precision_cholesky
+from ._base import Distribution, _as_array, as_rng, check_weights, column_sums
 
 __all__ = ["Gaussian"]
 
@@ -42,6 +63,18 @@ class Gaussian(Distribution):
     reg_covar : float, default 1e-6
         Added to the covariance diagonal in every M-step, as scikit-learn does,
         so a component shrinking onto few points stays positive definite.
+    min_covariance : float, default 0
+        A floor on every variance (every eigenvalue, for full and tied): the
+        M-step is then the exact maximizer under that constraint.
+    mean_prior, mean_weight : array-like of shape (n_features,) and float
+        Normal prior on the mean: prior mean and pseudo-count (0: no prior).
+    covariance_prior, covariance_weight : array-like and float, optional
+        Inverse-gamma (diag, spherical: shape (n_features,)) or inverse-Wishart
+        (full, tied: (n_features, n_features)) prior on the covariance, in
+        hmmlearn's parametrization (``GaussianHMM``'s ``covars_prior`` and
+        ``covars_weight``). With any of the prior or the floor set, the M-step
+        is the MAP step of :mod:`emkit.gaussian.map_step` (``reg_covar`` is then
+        usually 0), and ``log_prior`` its objective term.
 
     Notes
     -----
@@ -55,11 +88,23 @@ class Gaussian(Distribution):
     _parameter_names: ClassVar[tuple[str, ...]] = ("mean", "covariance")
 
     def __init__(self, mean: Any = None, covariance: Any = None, *,
-                 covariance_type: str = "full", reg_covar: float = 1e-6):
+                 covariance_type: str = "full", reg_covar: float = 1e-6,
+                 min_covariance: float = 0.0, mean_prior: Any = None, mean_weight: float = 0.0,
+                 covariance_prior: Any = None, covariance_weight: Any = None):
         self.mean = _as_array(mean)
         self.covariance = _as_array(covariance)
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
+        self.min_covariance = min_covariance
+        self.mean_prior = mean_prior
+        self.mean_weight = mean_weight
+        self.covariance_prior = covariance_prior
+        self.covariance_weight = covariance_weight
+
+    def _is_map(self) -> bool:
+        """True when a prior or a variance floor makes the M-step the MAP step."""
+        return bool(self.min_covariance > 0 or np.any(np.asarray(self.mean_weight) != 0)
+                    or self.covariance_prior is not None or self.covariance_weight is not None)
 
     @property
     def exact_m_step(self) -> bool:  # type: ignore[override]
@@ -76,20 +121,118 @@ class Gaussian(Distribution):
     def is_feasible(self, params: dict[str, Any]) -> bool:
         if not all(np.all(np.isfinite(v)) for v in params.values()):
             return False
-        cov = params["covariance"]
-        if self._kind() == "full":
-            return bool(np.all(np.linalg.eigvalsh(cov) > 0))
-        return bool(np.all(cov > 0))
+        return covariance_ok(np.asarray(params["covariance"], dtype=float), self._kind(),
+                             float(self.min_covariance))
+
+    # ------------------------------------------------- K components at once
+    @classmethod
+    def _stack(cls, components: list[Distribution]) -> tuple[str, np.ndarray, np.ndarray] | None:
+        """(kind, means (K, D), covariances in the kind's layout), or None when mixed."""
+        kinds = {c._kind() for c in components}  # type: ignore[attr-defined]
+        if len(kinds) != 1 or any(c.mean is None for c in components):  # type: ignore[attr-defined]
+            return None
+        kind = kinds.pop()
+        means = np.stack([np.atleast_1d(c.mean) for c in components])  # type: ignore[attr-defined]
+        return kind, means, _stacked_covariances(components, kind)  # type: ignore[arg-type]
 
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
-        kinds = {c._kind() for c in components}  # type: ignore[attr-defined]
-        if len(kinds) != 1:
+        stacked = cls._stack(components)
+        if stacked is None:
             return super().log_prob_components(components, X)
-        kind = kinds.pop()
-        means = np.stack([np.atleast_1d(c.mean) for c in components])
-        prec = precision_cholesky(_stacked_covariances(components, kind), kind)
-        return log_gaussian_density(X, means, prec, kind)
+        kind, means, covs = stacked
+        prec = precision_cholesky(covs, kind)
+        if kind == "full":
+            return full_gaussian(X, means, prec)
+        per_feature = prec if kind == "diag" else np.repeat(prec[:, None], X.shape[1], axis=1)
+        return diag_gaussian(X, means, per_feature)[0]
+
+    @classmethod
+    def frame_components(cls, components: list[Distribution],
+                         X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        stacked = cls._stack(components)
+        if stacked is None or stacked[0] == "full":
+            return None
+        kind, means, covs = stacked
+        prec = precision_cholesky(covs, kind)
+        per_feature = prec if kind == "diag" else np.repeat(prec[:, None], X.shape[1], axis=1)
+        return diag_gaussian(X, means, per_feature, as_frame=True)
+
+    @classmethod
+    def stats_components(cls, components: list[Distribution], X: np.ndarray,
+                         resp: np.ndarray) -> list[dict[str, np.ndarray]]:
+        stacked = cls._stack(components)
+        if stacked is None:
+            return super().stats_components(components, X, resp)
+        kind, means, _ = stacked
+        moments = centred_full_moments if kind == "full" else centred_diag_moments
+        obs, second = moments(X, resp, means)
+        n = column_sums(resp)
+        sums = n[:, None] * means + obs
+        return [{"n": np.asarray(n[k]), "sum": sums[k], "centred_sum": obs[k],
+                 "centred_outer": second[k]} for k in range(len(components))]
+
+    @classmethod
+    def fit_components(cls, templates: list[Distribution], stats: list[dict],
+                       frozen: list[dict[str, Any]] | None = None) -> list[Distribution]:
+        first = templates[0]
+        if not (first._is_map() or frozen):  # type: ignore[attr-defined]
+            return super().fit_components(templates, stats, frozen)
+        ctype = first.covariance_type  # type: ignore[attr-defined]
+        stacked = {key: np.stack([np.asarray(s[key]) for s in stats]) for key in stats[0]}
+        prior = cls._conjugate_prior(templates, stacked["sum"].shape[1])
+        keep = frozen or [{}] * len(templates)
+        fixed_means = fixed_covs = None
+        if all("mean" in z for z in keep):
+            fixed_means = np.stack([np.atleast_1d(z["mean"]) for z in keep])
+        if all("covariance" in z for z in keep):
+            fixed_covs = [np.asarray(z["covariance"], dtype=float) for z in keep]
+        means, covs = map_m_step(stacked, ctype, prior, fixed_means,
+                                 None if fixed_covs is None else np.stack(fixed_covs))
+        if fixed_covs is not None:
+            per_component = fixed_covs
+        elif ctype == "tied":
+            per_component = [covs.copy() for _ in templates]
+        else:
+            per_component = list(covs)
+        return [t.with_parameters({"mean": m, "covariance": np.asarray(c)})
+                for t, m, c in zip(templates, means, per_component, strict=True)]
+
+    @classmethod
+    def log_prior_components(cls, components: list[Distribution], live: np.ndarray) -> float:
+        first = components[0]
+        if not first._is_map() or not np.any(live):  # type: ignore[attr-defined]
+            return 0.0
+        ctype = first.covariance_type  # type: ignore[attr-defined]
+        stacked = cls._stack(components)
+        assert stacked is not None
+        _, means, covs = stacked
+        if ctype == "tied":
+            covs = covs[0]
+        prior = cls._conjugate_prior(components, means.shape[1])
+        return map_log_prior(means, covs, ctype, prior, np.asarray(live, bool))
+
+    @staticmethod
+    def _conjugate_prior(templates: list[Distribution], d: int) -> ConjugatePrior:
+        """hmmlearn's conjugate prior of these components, stacked (K first)."""
+        first = templates[0]
+        ctype = first.covariance_type  # type: ignore[attr-defined]
+        diag_like = ctype in ("diag", "spherical")
+        cov_shape = (d,) if diag_like else (d, d)
+
+        def each(name: str, default: float, shape: tuple[int, ...]) -> np.ndarray:
+            values = [getattr(t, name) for t in templates]
+            return np.stack([np.broadcast_to(np.asarray(default if v is None else v, float),
+                                             shape) for v in values])
+
+        covars_prior = each("covariance_prior", 0.0, cov_shape)
+        return ConjugatePrior(
+            means_prior=each("mean_prior", 0.0, (d,)),
+            means_weight=each("mean_weight", 0.0, ()),
+            covars_prior=covars_prior[0] if ctype == "tied" else covars_prior,
+            covars_weight=each("covariance_weight", 1.0 if diag_like else 0.0, ()),
+            min_covar=float(first.min_covariance),  # type: ignore[attr-defined]
+        )
 
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
         return self.log_prob_components([self], X)[:, 0]
@@ -106,11 +249,16 @@ class Gaussian(Distribution):
                 "centred_outer": outer}
 
     def _fit_stats(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:
+        if self._is_map():
+            return self.fit_components([self], [stats])[0].parameters()
         kind = self._kind()
         stacked = {k: np.asarray(v)[None] for k, v in stats.items()}
         params = gaussian_mixture_m_step(stacked, kind, self.reg_covar)
         cov = params["covariances"][0]
         return {"mean": params["means"][0], "covariance": np.asarray(cov)}
+
+    def log_prior(self) -> float:
+        return self.log_prior_components([self], np.ones(1, bool))
 
     def init_from_data(self, X: np.ndarray, weights: Any = None,
                        rng: Any = None) -> Gaussian:

@@ -49,13 +49,17 @@ import numpy as np
 from sklearn.utils import check_array
 
 from ..distributions.categorical import Categorical
+from ..distributions.gaussian import Gaussian
 from ..distributions.poisson import Poisson
 from ..gaussian.reference import COVARIANCE_TYPES
 from ..models.hmm.emission import DistributionEmission, Emission, HmmlearnPoissonEmission
-from ..models.hmm.emissions import GaussianEmission, GMMEmission
+from ..models.hmm.gmm_emission import GMMEmission
 from .hmm_base import BaseHMM, ConvergenceMonitor
 
 __all__ = ["GaussianHMM", "GMMHMM", "CategoricalHMM", "PoissonHMM", "ConvergenceMonitor"]
+
+#: GaussianHMM's ``params`` letters: ``m`` re-fits the states' means, ``c`` their covariances.
+GAUSSIAN_LETTERS = {"m": ("mean",), "c": ("covariance",)}
 
 
 def _float_X(X: Any) -> np.ndarray:
@@ -202,10 +206,32 @@ class GaussianHMM(BaseHMM):
         _check_covariance_type(self.covariance_type)
 
     def _emission(self, X: np.ndarray) -> Emission:
-        d = X.shape[1]
-        return GaussianEmission(self.covariance_type, self.n_components, d,
-                                self.means_prior, self.means_weight, self.covars_prior,
-                                self.covars_weight, self.min_covar, center=X.mean(axis=0))
+        """Gaussian states with hmmlearn's priors and ``min_covar`` as a floor."""
+        k, d, ctype = self.n_components, X.shape[1], self.covariance_type
+        means_prior = np.broadcast_to(np.asarray(self.means_prior, float), (k, d))
+        means_weight = np.broadcast_to(np.asarray(self.means_weight, float), (k,))
+        shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k, d)}
+        covars_prior = np.broadcast_to(np.asarray(self.covars_prior, float), shape[ctype])
+        states = [Gaussian(covariance_type=ctype, reg_covar=0.0,
+                           min_covariance=float(self.min_covar), mean_prior=means_prior[j],
+                           mean_weight=float(means_weight[j]),
+                           covariance_prior=covars_prior if ctype == "tied" else covars_prior[j],
+                           covariance_weight=self.covars_weight)
+                  for j in range(k)]
+        return DistributionEmission(states, parameter_letters=GAUSSIAN_LETTERS)
+
+    def _to_model_params(self, emission: dict) -> dict:
+        means = np.asarray(emission["means"], float)
+        covars = np.asarray(emission["covars"], float)
+        per_state = [covars] * len(means) if self.covariance_type == "tied" else list(covars)
+        return {"emissions": [{"mean": m, "covariance": np.asarray(c)}
+                              for m, c in zip(means, per_state, strict=True)]}
+
+    def _from_model_params(self, params: dict) -> dict:
+        states = params["emissions"]
+        covars = [np.asarray(t["covariance"], float) for t in states]
+        return {"means": np.stack([np.asarray(t["mean"], float) for t in states]),
+                "covars": covars[0] if self.covariance_type == "tied" else np.stack(covars)}
 
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         out = {}

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 
 from .. import backends
 from ..engine import EMResult, Step, best_of, em
-from ..models.hmm.emissions import Emission
+from ..models.hmm.emission import Emission
 from ..models.hmm.model import HMMModel, Sequences, check_lengths
 from ..persistence import Persistable
 

@@ -5,11 +5,14 @@
     of sequences, the transition M-step, decoding.
 ``recursions.py``
     Compiled scaled forward-backward and Viterbi, with NumPy references.
-``emissions.py``
-    The emission families a state can have (each built on an
-    :mod:`emkit.distributions` family where one exists).
-``gaussian_kernels.py``
-    Compiled Gaussian-state log-densities and posterior-weighted moments.
+``emission.py``
+    What a state emits: the :class:`~emkit.models.hmm.emission.Emission`
+    interface and its implementation by any :mod:`emkit.distributions`
+    family (the same :class:`~emkit.distributions.components.Components`
+    code as a mixture's components), used by :class:`emkit.HMM`,
+    ``GaussianHMM``, ``CategoricalHMM`` and ``PoissonHMM``.
+``gmm_emission.py``
+    Gaussian-mixture states with hmmlearn's ``GMMHMM`` updates.
 
 May import :mod:`emkit.distributions`, :mod:`emkit.gaussian`,
 :mod:`emkit.numerics` and :mod:`emkit.engine`.

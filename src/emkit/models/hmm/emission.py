@@ -12,8 +12,10 @@ classes use them where hmmlearn's updates are the distributions' own.
 
 Parameters (the engine's tree): ``emissions``, a list of each state's
 ``parameters()`` tree. An unreachable state (expected visits below
-:data:`DEAD_MASS`) has no data to estimate from: it keeps its starting
-parameters, which changes no likelihood (it is never entered) and keeps every
+:data:`DEAD_MASS`) has no data to estimate from: it gets what its family fits
+from no data when that is a valid parameter (a Gaussian with a prior gets the
+pooled data's mean and covariance), else it keeps its starting parameters.
+Either changes no likelihood (the state is never entered) and keeps every
 parameter finite.
 """
 
@@ -81,7 +83,7 @@ class Emission:
 
 
 class DistributionEmission(Emission):
-    """Emissions from one :mod:`emkit.distributions` instance per state (letter ``e``).
+    """Emissions from one :mod:`emkit.distributions` instance per state.
 
     Parameters
     ----------
@@ -90,14 +92,24 @@ class DistributionEmission(Emission):
     letter : str, default "e"
         The ``params`` letter that updates the emissions (hmmlearn's
         ``PoissonHMM`` calls it ``"l"``).
+    parameter_letters : dict of str to tuple of str, optional
+        One letter per group of distribution parameters, updated separately
+        (``GaussianHMM``: ``{"m": ("mean",), "c": ("covariance",)}``); the
+        parameters of a letter missing from ``params`` keep their starting
+        values (the M-step of the others is the exact one given them).
     """
 
-    def __init__(self, templates: Sequence[Distribution], letter: str = "e"):
-        self.letters = letter
+    def __init__(self, templates: Sequence[Distribution], letter: str = "e",
+                 parameter_letters: dict[str, tuple[str, ...]] | None = None):
+        self.parameter_letters = parameter_letters or {}
+        self.letters = "".join(self.parameter_letters) or letter
         self.components = Components(templates)
         # a regularized M-step (reg_covar, a clipped Student-t dof) is not an exact
         # maximizer, so a converged run may drift down by rounding-sized amounts
         self.monotone_rtol = 1e-10 if self.components.exact_m_step else 1e-7
+
+    def _updates(self, update: str) -> bool:
+        return any(letter in update for letter in self.letters)
 
     def prepare(self, params: dict) -> list[Distribution]:
         return self.components.build(params["emissions"])
@@ -118,15 +130,22 @@ class DistributionEmission(Emission):
                 "components": self.components.stats(X, gamma, prepared)}
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        if self.letters not in update:
+        if not self._updates(update):
             return {}
-        dead = np.asarray(stats["post"]) < DEAD_MASS
         start = fixed["emissions"]
-        fitted = self.components.pack(self.components.fit(stats["components"]))
-        return {"emissions": [start[k] if dead[k] else p for k, p in enumerate(fitted)]}
+        kept = [name for letter, names in self.parameter_letters.items()
+                if letter not in update for name in names]
+        frozen = [{name: p[name] for name in kept} for p in start] if kept else None
+        fitted = self.components.pack(self.components.fit(stats["components"], frozen))
+        dead = np.asarray(stats["post"]) < DEAD_MASS
+        templates = self.components.templates
+        # an unreachable state keeps what its family fits from no data (e.g. the
+        # pooled data's Gaussian) when that is valid, else its starting parameters
+        return {"emissions": [start[k] if dead[k] and not templates[k].is_feasible(p) else p
+                              for k, p in enumerate(fitted)]}
 
     def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
-        if self.letters not in update:
+        if not self._updates(update):
             return 0.0
         return self.components.log_prior(self.prepare(params), live)
 
@@ -162,7 +181,7 @@ class HmmlearnPoissonEmission(DistributionEmission):
         self.monotone_rtol = 1e-6
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        if self.letters not in update:
+        if not self._updates(update):
             return {}
         post = np.array([s["n"] for s in stats["components"]], dtype=float)
         obs = np.stack([s["sum"] for s in stats["components"]])

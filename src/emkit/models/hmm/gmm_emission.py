@@ -1,0 +1,172 @@
+"""Gaussian-mixture emissions of :class:`~emkit.GMMHMM` states (hmmlearn 0.3's updates).
+
+Each state emits from its own mixture of ``n_mix`` Gaussians: weights (K, M),
+means (K, M, D) and covariances (full (K, M, D, D), tied (K, D, D), diag
+(K, M, D), spherical (K, M)), letters ``w m c``, with hmmlearn's priors.
+Every other HMM (:class:`~emkit.GaussianHMM`, :class:`~emkit.CategoricalHMM`,
+:class:`~emkit.PoissonHMM`, :class:`~emkit.HMM`) takes its states from
+:mod:`emkit.distributions` through
+:class:`~emkit.models.hmm.emission.DistributionEmission`; this family stays
+separate because hmmlearn's GMM-HMM covariance update is not an exact M-step
+(see :class:`GMMEmission`).
+
+The log-densities and the covariance floor are the shared Gaussian numerics of
+:mod:`emkit.gaussian`. An unreachable state gets the pooled data's parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ...gaussian.map_step import covariance_ok, floor_covariance
+from ...gaussian.reference import log_gaussian_density, precision_cholesky
+from .emission import DEAD_MASS, Emission
+
+__all__ = ["GMMEmission"]
+
+
+class GMMEmission(Emission):
+    """Gaussian-mixture emissions with hmmlearn's ``GMMHMM`` updates and priors.
+
+    hmmlearn's covariance update uses the scatter about the means of the
+    E-step (not the new means): a generalized EM step that may lower the
+    likelihood by a little, hence the looser ``monotone_rtol``.
+    """
+
+    letters = "wmc"
+    monotone_rtol = 1e-6
+
+    def __init__(self, covariance_type: str, n_components: int, n_mix: int, n_features: int,
+                 weights_prior: Any = 1.0, means_prior: Any = 0.0, means_weight: Any = 0.0,
+                 covars_prior: Any = None, covars_weight: Any = None,
+                 min_covar: float = 1e-3, center: np.ndarray | None = None):
+        k, m, d = n_components, n_mix, n_features
+        self.covariance_type = covariance_type
+        self.k, self.m, self.d = k, m, d
+        defaults = {"full": (0.0, -(1.0 + d + 1.0)), "tied": (0.0, -(m + d + 1.0)),
+                    "diag": (-1.5, 0.0), "spherical": (-(m + 2.0) / 2.0, 0.0)}[covariance_type]
+        covars_prior = defaults[0] if covars_prior is None else covars_prior
+        covars_weight = defaults[1] if covars_weight is None else covars_weight
+        self.weights_prior = np.broadcast_to(np.asarray(weights_prior, float), (k, m))
+        self.means_prior = np.broadcast_to(np.asarray(means_prior, float), (k, m, d))
+        self.means_weight = np.broadcast_to(np.asarray(means_weight, float), (k, m))
+        prior_shape = {"full": ((k, m, d, d), (k, m)), "tied": ((k, d, d), (k,)),
+                       "diag": ((k, m, d), (k, m, d)), "spherical": ((k, m), (k, m))}
+        ps, ws = prior_shape[covariance_type]
+        self.covars_prior = np.broadcast_to(np.asarray(covars_prior, float), ps)
+        self.covars_weight = np.broadcast_to(np.asarray(covars_weight, float), ws)
+        self.min_covar = float(min_covar)
+        self.center = np.zeros(d) if center is None else np.asarray(center, float)
+
+    def prepare(self, params: dict) -> Any:
+        means_c = np.asarray(params["means"]) - self.center
+        chols = [precision_cholesky(params["covars"][k], self.covariance_type)
+                 for k in range(self.k)]
+        with np.errstate(divide="ignore"):
+            log_w = np.log(params["weights"])
+        return means_c, chols, log_w
+
+    def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        means_c, chols, log_w = prepared
+        Xc = X - self.center
+        per_mix = np.stack([log_gaussian_density(Xc, means_c[k], chols[k], self.covariance_type)
+                            + log_w[k] for k in range(self.k)], axis=1)  # (n, K, M)
+        with np.errstate(under="ignore"):
+            log_frame = logsumexp(per_mix, axis=2)
+        return log_frame, (Xc, per_mix, log_frame)
+
+    def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
+        means_c = prepared[0]
+        Xc, per_mix, log_frame = extra
+        finite = np.isfinite(log_frame)
+        with np.errstate(under="ignore", invalid="ignore"):
+            resp = np.exp(per_mix - np.where(finite, log_frame, 0.0)[:, :, None])
+        resp = np.where(finite[:, :, None], resp, 0.0) * gamma[:, :, None]  # (n, K, M)
+        out = {"post_mix": resp.sum(axis=0), "post": gamma.sum(axis=0),
+               "obs": np.einsum("nkm,nd->kmd", resp, Xc)}
+        ctype = self.covariance_type
+        c_n = []
+        for k in range(self.k):
+            parts = []
+            for j in range(self.m):
+                y = Xc - means_c[k, j]
+                r = resp[:, k, j]
+                if ctype in ("full", "tied"):
+                    parts.append((y * r[:, None]).T @ y)
+                elif ctype == "diag":
+                    parts.append(r @ (y * y))
+                else:
+                    parts.append(r @ np.einsum("nd,nd->n", y, y))
+            c_n.append(np.sum(parts, axis=0) if ctype == "tied" else np.stack(parts))
+        out["c_n"] = np.stack(c_n)
+        return out
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        post_mix, post = stats["post_mix"], stats["post"]
+        out: dict = {}
+        if "w" in update:
+            w_n = post_mix + self.weights_prior - 1.0
+            w_d = post + (self.weights_prior - 1.0).sum(axis=1)
+            live = w_d >= DEAD_MASS
+            out["weights"] = np.where(live[:, None], w_n / np.where(live, w_d, 1.0)[:, None],
+                                      1.0 / self.m)
+        means = np.asarray(fixed["means"], float)
+        total = max(post.sum(), DEAD_MASS)
+        pooled_c = stats["obs"].sum(axis=(0, 1)) / total
+        if "m" in update:
+            m_n = self.means_weight[:, :, None] * (self.means_prior - self.center) + stats["obs"]
+            m_d = post_mix + self.means_weight
+            live = m_d >= DEAD_MASS
+            means = np.where(live[:, :, None], m_n / np.where(live, m_d, 1.0)[:, :, None],
+                             pooled_c) + self.center
+            out["means"] = means
+        if "c" in update:
+            out["covars"] = self._covariances(stats, means, total)
+        return out
+
+    def _covariances(self, stats: dict, means: np.ndarray, total: float) -> np.ndarray:
+        ctype, nf = self.covariance_type, self.d
+        post_mix, lam = stats["post_mix"], self.means_weight
+        cm = means - self.means_prior
+        if ctype == "full":
+            c_n = (np.swapaxes(self.covars_prior, -1, -2)
+                   + lam[:, :, None, None] * cm[..., :, None] * cm[..., None, :] + stats["c_n"])
+            c_d = (post_mix + 1 + self.covars_weight + nf + 1)[:, :, None, None]
+            live = post_mix >= DEAD_MASS
+            pooled = stats["c_n"].sum(axis=(0, 1)) / total
+            cov = np.where(live[:, :, None, None], c_n / np.where(live[:, :, None, None],
+                                                                c_d, 1.0), pooled)
+        elif ctype == "diag":
+            c_n = lam[:, :, None] * cm**2 + 2 * self.covars_weight + stats["c_n"]
+            c_d = post_mix[:, :, None] + 1 + 2 * (self.covars_prior + 1)
+            live = post_mix >= DEAD_MASS
+            pooled = stats["c_n"].sum(axis=(0, 1)) / total
+            cov = np.where(live[:, :, None], c_n / np.where(live[:, :, None], c_d, 1.0),
+                           pooled)
+        elif ctype == "spherical":
+            c_n = lam * np.einsum("kmd,kmd->km", cm, cm) + 2 * self.covars_weight + stats["c_n"]
+            c_d = nf * (post_mix + 1) + 2 * (self.covars_prior + 1)
+            live = post_mix >= DEAD_MASS
+            pooled = stats["c_n"].sum() / (total * nf)
+            cov = np.where(live, c_n / np.where(live, c_d, 1.0), pooled)
+        else:  # tied: one covariance per state, shared by its mixture components
+            outer = np.einsum("km,kmi,kmj->kij", lam, cm, cm)
+            c_n = outer + np.swapaxes(self.covars_prior, -1, -2) + stats["c_n"]
+            c_d = (stats["post"] + self.m + self.covars_weight + nf + 1)[:, None, None]
+            live = stats["post"] >= DEAD_MASS
+            pooled = stats["c_n"].sum(axis=0) / total
+            cov = np.where(live[:, None, None], c_n / np.where(live[:, None, None], c_d, 1.0),
+                           pooled)
+        return floor_covariance(cov, "full" if ctype == "tied" else ctype, self.min_covar)
+
+    def is_feasible(self, params: dict) -> bool:
+        w = np.asarray(params["weights"])
+        if np.any(w < 0) or not np.allclose(w.sum(axis=1), 1.0, rtol=0, atol=1e-8):
+            return False
+        cov = np.asarray(params["covars"])
+        ctype = "full" if self.covariance_type == "tied" else self.covariance_type
+        return bool(np.all(np.isfinite(params["means"]))) and covariance_ok(
+            cov, ctype, self.min_covar)
