@@ -1,0 +1,212 @@
+"""``emkit.CategoricalHMM`` and ``emkit.PoissonHMM``: HMMs of symbols and of counts (hmmlearn's).
+
+Their states emit from :class:`emkit.distributions.Categorical` and
+:class:`emkit.distributions.Poisson`; the shared arguments and behaviour are
+documented in :mod:`emkit.estimators.hmm`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..distributions.categorical import Categorical
+from ..distributions.poisson import Poisson
+from ..models.hmm.emission import DistributionEmission, Emission, HmmlearnPoissonEmission
+from ._hmm_inputs import float_X
+from .hmm_base import BaseHMM
+
+__all__ = ["CategoricalHMM", "PoissonHMM"]
+
+
+class CategoricalHMM(BaseHMM):
+    """Hidden Markov model with categorical emissions (hmmlearn's ``CategoricalHMM``).
+
+    ``X`` is an integer array of shape (n_samples, 1) holding symbols
+    ``0 .. n_features - 1``.
+
+    Parameters
+    ----------
+    emissionprob_prior : float or array-like, default 1.0
+        Dirichlet concentration for each row of ``emissionprob_``.
+    n_features : int or None
+        Number of symbols; ``None`` infers ``max(X) + 1`` at fit (the argument
+        itself is left as given; the fitted count is ``emissionprob_.shape[1]``).
+
+    Attributes
+    ----------
+    emissionprob_ : ndarray of shape (n_components, n_symbols)
+    """
+
+    _letters = "e"
+    _param_attrs: ClassVar[dict[str, str]] = {"emissionprob": "emissionprob_"}
+    _sets_n_features = False
+
+    def __init__(self, n_components: int = 1, startprob_prior: Any = 1.0,
+                 transmat_prior: Any = 1.0, *, emissionprob_prior: Any = 1.0,
+                 n_features: int | None = None, algorithm: str = "viterbi",
+                 random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
+                 verbose: bool = False, params: str = "ste", init_params: str = "ste",
+                 implementation: str = "log", n_init: int = 1,
+                 accelerate: str | None = None):
+        self.n_components = n_components
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.emissionprob_prior = emissionprob_prior
+        self.n_features = n_features
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.accelerate = accelerate
+
+    def _n_symbols(self, X: np.ndarray | None = None) -> int:
+        if hasattr(self, "emissionprob_") and "e" not in self.init_params:
+            return int(np.shape(self.emissionprob_)[1])
+        if hasattr(self, "emissionprob_") and X is None:
+            return int(np.shape(self.emissionprob_)[1])
+        if self.n_features is not None:
+            return int(self.n_features)
+        return int(X.max()) + 1 if X is not None else 0
+
+    def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or X.shape[1] != 1:
+            raise ValueError(f"CategoricalHMM expects X of shape (n_samples, 1) holding "
+                             f"symbols, got shape {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError("X is empty: it has no rows (samples)")
+        if X.dtype.kind not in "iub":
+            if X.dtype.kind != "f" or not np.all(np.isfinite(X)) or np.any(X != np.round(X)):
+                raise ValueError("CategoricalHMM symbols must be non-negative integers")
+        X = X.astype(np.int64)
+        if X.size and X.min() < 0:
+            raise ValueError(f"CategoricalHMM symbols must be non-negative integers; "
+                             f"found {int(X.min())}")
+        n_symbols = self._n_symbols(X if fitting else None)
+        if X.size and X.max() >= n_symbols:
+            raise ValueError(f"symbol {int(X.max())} is outside the alphabet 0..{n_symbols - 1}"
+                             f" (n_features={n_symbols})")
+        return X
+
+    def _emission(self, X: np.ndarray) -> Emission:
+        k, n_symbols = self.n_components, self._n_symbols(X)
+        prior = np.broadcast_to(np.asarray(self.emissionprob_prior, float), (k, n_symbols))
+        return DistributionEmission([
+            Categorical(n_categories=n_symbols,
+                        prior=None if np.all(prior[j] == 1) else prior[j][None, :])
+            for j in range(k)])
+
+    def _to_model_params(self, emission: dict) -> dict:
+        return {"emissions": [{"probs": row[None, :]}
+                              for row in np.asarray(emission["emissionprob"], float)]}
+
+    def _from_model_params(self, params: dict) -> dict:
+        return {"emissionprob": np.stack([np.asarray(t["probs"])[0]
+                                          for t in params["emissions"]])}
+
+    def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        if "e" not in self.init_params:
+            return {}
+        p = rng.rand(self.n_components, self._n_symbols(X))
+        return {"emissionprob": p / p.sum(axis=1, keepdims=True)}
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        self._check_shape(params["emissionprob"], (self.n_components, self._n_symbols(X)),
+                          "emissionprob_")
+        self._check_stochastic(params["emissionprob"], "emissionprob_")
+
+    def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
+        cdf = np.cumsum(self.emissionprob_[state])
+        return np.array([(cdf > rng.rand()).argmax()])
+
+
+class PoissonHMM(BaseHMM):
+    """Hidden Markov model with independent Poisson counts per feature (hmmlearn's).
+
+    Parameters
+    ----------
+    lambdas_prior, lambdas_weight : float or array-like, default 0
+        hmmlearn's Gamma-prior terms for the rates.
+
+    Attributes
+    ----------
+    lambdas_ : ndarray of shape (n_components, n_features)
+    """
+
+    _letters = "l"
+    _param_attrs: ClassVar[dict[str, str]] = {"lambdas": "lambdas_"}
+
+    def __init__(self, n_components: int = 1, startprob_prior: Any = 1.0,
+                 transmat_prior: Any = 1.0, lambdas_prior: Any = 0.0,
+                 lambdas_weight: Any = 0.0, algorithm: str = "viterbi",
+                 random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
+                 verbose: bool = False, params: str = "stl", init_params: str = "stl",
+                 implementation: str = "log", n_init: int = 1,
+                 accelerate: str | None = None):
+        self.n_components = n_components
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.lambdas_prior = lambdas_prior
+        self.lambdas_weight = lambdas_weight
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.accelerate = accelerate
+
+    def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
+        X = float_X(X)
+        if np.any(X < 0):
+            raise ValueError(f"PoissonHMM needs non-negative counts; found "
+                             f"{int((X < 0).sum())} negative value(s), e.g. {X[X < 0][0]:g}")
+        if np.any(X != np.round(X)):
+            raise ValueError("PoissonHMM needs integer counts; found non-integer values")
+        if not fitting and hasattr(self, "lambdas_") and X.shape[1] != self.lambdas_.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features but the model has "
+                             f"{self.lambdas_.shape[1]}")
+        return X
+
+    def _emission(self, X: np.ndarray) -> Emission:
+        states = [Poisson()] * self.n_components
+        if np.all(np.asarray(self.lambdas_prior) == 0) and np.all(
+                np.asarray(self.lambdas_weight) == 0):
+            return DistributionEmission(states, letter="l")
+        return HmmlearnPoissonEmission(states, self.lambdas_prior, self.lambdas_weight)
+
+    def _to_model_params(self, emission: dict) -> dict:
+        return {"emissions": [{"rate": row} for row in np.asarray(emission["lambdas"], float)]}
+
+    def _from_model_params(self, params: dict) -> dict:
+        return {"lambdas": np.stack([np.asarray(t["rate"]) for t in params["emissions"]])}
+
+    def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        if "l" not in self.init_params:
+            return {}
+        mean, var = X.mean(), X.var()
+        shape = (self.n_components, X.shape[1])
+        if mean > 0 and var > 0:
+            return {"lambdas": rng.gamma(shape=mean**2 / var, scale=var / mean, size=shape)}
+        return {"lambdas": np.full(shape, max(mean, 1e-3)) * rng.uniform(0.5, 1.5, shape)}
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        lam = params["lambdas"]
+        self._check_shape(lam, (self.n_components, X.shape[1]), "lambdas_")
+        if not np.all(np.isfinite(lam)) or np.any(lam < 0):
+            raise ValueError("lambdas_ must be finite and non-negative")
+
+    def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
+        return rng.poisson(self.lambdas_[state])

@@ -1,0 +1,146 @@
+"""``emkit.GMMHMM``: hidden Markov model whose states emit Gaussian mixtures (hmmlearn's).
+
+The shared arguments and behaviour are documented in :mod:`emkit.estimators.hmm`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..models.hmm.emission import Emission
+from ..models.hmm.gmm_emission import GMMEmission
+from ._hmm_inputs import (
+    check_covariance_type,
+    data_covariance,
+    gaussian_X,
+    kmeans_centers,
+    kmeans_fit,
+)
+from .hmm_base import BaseHMM
+
+__all__ = ["GMMHMM"]
+
+
+class GMMHMM(BaseHMM):
+    """Hidden Markov model whose emissions are Gaussian mixtures (hmmlearn's ``GMMHMM``).
+
+    Parameters
+    ----------
+    n_mix : int, default 1
+        Mixture components per state.
+    weights_prior, means_prior, means_weight, covars_prior, covars_weight
+        hmmlearn's priors (``None`` covariance priors take hmmlearn's defaults
+        for the covariance type).
+    covariance_type : {"diag", "full", "tied", "spherical"}, default "diag"
+        ``tied``: one covariance per state, shared by its components.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components, n_mix)
+    means_ : ndarray of shape (n_components, n_mix, n_features)
+    covars_ : ndarray
+        (K, M, D, D) full, (K, D, D) tied, (K, M, D) diag, (K, M) spherical.
+    """
+
+    _letters = "wmc"
+    _param_attrs: ClassVar[dict[str, str]] = {
+        "weights": "weights_", "means": "means_", "covars": "covars_"}
+
+    def __init__(self, n_components: int = 1, n_mix: int = 1, min_covar: float = 1e-3,
+                 startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
+                 weights_prior: Any = 1.0, means_prior: Any = 0.0, means_weight: Any = 0.0,
+                 covars_prior: Any = None, covars_weight: Any = None,
+                 algorithm: str = "viterbi", covariance_type: str = "diag",
+                 random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
+                 verbose: bool = False, params: str = "stmcw", init_params: str = "stmcw",
+                 implementation: str = "log", n_init: int = 1,
+                 accelerate: str | None = None):
+        self.n_components = n_components
+        self.n_mix = n_mix
+        self.min_covar = min_covar
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.weights_prior = weights_prior
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+        self.algorithm = algorithm
+        self.covariance_type = covariance_type
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.accelerate = accelerate
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        check_covariance_type(self.covariance_type)
+        if isinstance(self.n_mix, bool) or not isinstance(self.n_mix, (int, np.integer)) \
+                or self.n_mix < 1:
+            raise ValueError(f"n_mix must be an integer >= 1, got {self.n_mix!r}")
+
+    def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
+        X = gaussian_X(X)
+        if not fitting and hasattr(self, "means_") and X.shape[1] != self.means_.shape[-1]:
+            raise ValueError(f"X has {X.shape[1]} features but the model has "
+                             f"{self.means_.shape[-1]}")
+        return X
+
+    def _emission(self, X: np.ndarray) -> Emission:
+        return GMMEmission(self.covariance_type, self.n_components, self.n_mix, X.shape[1],
+                           self.weights_prior, self.means_prior, self.means_weight,
+                           self.covars_prior, self.covars_weight, self.min_covar,
+                           center=X.mean(axis=0))
+
+    def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        k, m, ctype = self.n_components, self.n_mix, self.covariance_type
+        out: dict = {}
+        cv = data_covariance(X, self.min_covar)
+        if "w" in self.init_params:
+            out["weights"] = np.full((k, m), 1.0 / m)
+        if "m" in self.init_params:
+            if len(X) < k:
+                raise ValueError(f"n_components={k} states need at least {k} rows, "
+                                 f"got {len(X)}")
+            km = kmeans_fit(X, k, rng)
+            centre = km.cluster_centers_.mean(axis=0)
+            means = []
+            for label in range(k):
+                members = X[km.labels_ == label]
+                if len(members) >= m:
+                    means.append(kmeans_centers(members, m, rng))
+                else:
+                    means.append(rng.multivariate_normal(centre, cv, size=m))
+            out["means"] = np.stack(means)
+        if "c" in self.init_params:
+            d = X.shape[1]
+            out["covars"] = {"tied": np.broadcast_to(cv, (k, d, d)),
+                             "full": np.broadcast_to(cv, (k, m, d, d)),
+                             "diag": np.broadcast_to(np.diag(cv), (k, m, d)),
+                             "spherical": np.full((k, m), cv.mean())}[ctype].copy()
+        return out
+
+    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+        k, m, d = self.n_components, self.n_mix, X.shape[1]
+        self._check_shape(params["weights"], (k, m), "weights_")
+        self._check_stochastic(params["weights"], "weights_")
+        self._check_shape(params["means"], (k, m, d), "means_")
+        shape = {"spherical": (k, m), "diag": (k, m, d), "full": (k, m, d, d),
+                 "tied": (k, d, d)}[self.covariance_type]
+        self._check_shape(params["covars"], shape, "covars_")
+
+    def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
+        j = rng.choice(self.n_mix, p=self.weights_[state])
+        d = self.means_.shape[2]
+        cov = {"full": lambda: self.covars_[state, j],
+               "tied": lambda: self.covars_[state],
+               "diag": lambda: np.diag(self.covars_[state, j]),
+               "spherical": lambda: np.eye(d) * self.covars_[state, j]}[self.covariance_type]()
+        return rng.multivariate_normal(self.means_[state, j], cov)
