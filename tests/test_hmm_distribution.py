@@ -220,3 +220,43 @@ def test_bad_input_is_refused():
         emkit.HMM(Poisson(), 2).fit(X, [10, 10])
     with pytest.raises(ValueError, match="give the emission distributions with parameters"):
         emkit.HMM(Poisson(), 2, init_params="st").fit(X)
+
+
+def test_poisson_hmm_with_hmmlearn_prior_terms_follows_hmmlearn():
+    """PoissonHMM's lambdas_prior / lambdas_weight keep hmmlearn's rate rule."""
+    X = _poisson_counts()
+    kw = dict(n_iter=10, init_params="", lambdas_prior=2.0, lambdas_weight=0.5)
+    peer = hl.PoissonHMM(K, tol=-np.inf, **kw)
+    ours = emkit.PoissonHMM(K, tol=0, **kw)
+    for model in (peer, ours):
+        model.startprob_, model.transmat_, model.lambdas_ = START, TRANS, LAMBDAS
+    peer.fit(X, LENGTHS)
+    _quiet(ours, X, LENGTHS)
+    assert _rel(ours.lambdas_, peer.lambdas_) < 1e-9
+    assert _rel(ours.transmat_, peer.transmat_) < 1e-9
+    np.testing.assert_allclose(list(ours.monitor_.history)[:10], list(peer.monitor_.history),
+                               rtol=1e-10)
+
+
+def test_an_unreachable_state_keeps_valid_parameters():
+    """A state nothing can enter: Poisson rates from no data (0) are valid and kept."""
+    X = _poisson_counts()
+    model = emkit.HMM([Poisson(rate=r) for r in LAMBDAS], K, n_iter=5, tol=0, init_params="")
+    model.startprob_ = np.array([0.5, 0.5, 0.0])
+    model.transmat_ = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.3, 0.3, 0.4]])
+    _quiet(model, X, LENGTHS)
+    assert model.transmat_[0, 2] == 0.0 and model.startprob_[2] == 0.0
+    assert np.all(np.isfinite(model.emissions_[2].rate))
+    assert model.predict_proba(X, LENGTHS)[:, 2].max() == 0.0
+
+
+def test_an_unreachable_exponential_state_keeps_its_start():
+    """No data give an Exponential no valid rate: the state keeps its starting one."""
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.exponential(1.0, 200), rng.exponential(5.0, 200)])[:, None]
+    start = [Exponential(rate=[1.0]), Exponential(rate=[0.2]), Exponential(rate=[3.0])]
+    model = emkit.HMM(start, 3, n_iter=5, tol=0, init_params="")
+    model.startprob_ = np.array([0.5, 0.5, 0.0])
+    model.transmat_ = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.3, 0.3, 0.4]])
+    _quiet(model, X)
+    np.testing.assert_array_equal(model.emissions_[2].rate, [3.0])

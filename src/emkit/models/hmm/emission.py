@@ -136,13 +136,31 @@ class DistributionEmission(Emission):
         kept = [name for letter, names in self.parameter_letters.items()
                 if letter not in update for name in names]
         frozen = [{name: p[name] for name in kept} for p in start] if kept else None
-        fitted = self.components.pack(self.components.fit(stats["components"], frozen))
         dead = np.asarray(stats["post"]) < DEAD_MASS
         templates = self.components.templates
+        try:
+            fitted = self.components.pack(self.components.fit(stats["components"], frozen))
+        except (ValueError, ArithmeticError):
+            if not np.any(dead):
+                raise
+            fitted = self._fit_live(stats["components"], frozen, ~dead, start)
         # an unreachable state keeps what its family fits from no data (e.g. the
         # pooled data's Gaussian) when that is valid, else its starting parameters
         return {"emissions": [start[k] if dead[k] and not templates[k].is_feasible(p) else p
                               for k, p in enumerate(fitted)]}
+
+    def _fit_live(self, stats: list, frozen: list | None, live: np.ndarray,
+                  start: list) -> list[dict]:
+        """The M-step of the reachable states only (a family refused to fit one from no
+        data, e.g. an Exponential rate); the others keep their starting parameters."""
+        idx = np.flatnonzero(live)
+        subset = Components([self.components.templates[k] for k in idx])
+        fitted = subset.pack(subset.fit([stats[k] for k in idx],
+                                        None if frozen is None else [frozen[k] for k in idx]))
+        out = list(start)
+        for k, p in zip(idx, fitted, strict=True):
+            out[k] = p
+        return out
 
     def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
         if not self._updates(update):
