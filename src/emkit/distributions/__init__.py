@@ -14,8 +14,10 @@ from .gamma import Gamma
 from .gaussian import Gaussian
 from .independent import Independent
 from .lognormal import LogNormal
+from .negative_binomial import NegativeBinomial
 from .poisson import Poisson
 from .student_t import StudentT
+from .weibull import Weibull
 
 __all__ = [
     "Distribution",
@@ -26,6 +28,8 @@ __all__ = [
     "Gaussian",
     "Independent",
     "LogNormal",
+    "NegativeBinomial",
     "Poisson",
     "StudentT",
+    "Weibull",
 ]
