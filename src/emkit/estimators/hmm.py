@@ -100,25 +100,13 @@ class GaussianHMM(BaseHMM):
                  tol: float = 1e-2, verbose: bool = False, params: str = "stmc",
                  init_params: str = "stmc", implementation: str = "log", n_init: int = 1,
                  accelerate: str | None = None):
-        self.n_components = n_components
+        self._set_shared_arguments(locals())
         self.covariance_type = covariance_type
         self.min_covar = min_covar
-        self.startprob_prior = startprob_prior
-        self.transmat_prior = transmat_prior
         self.means_prior = means_prior
         self.means_weight = means_weight
         self.covars_prior = covars_prior
         self.covars_weight = covars_weight
-        self.algorithm = algorithm
-        self.random_state = random_state
-        self.n_iter = n_iter
-        self.tol = tol
-        self.verbose = verbose
-        self.params = params
-        self.init_params = init_params
-        self.implementation = implementation
-        self.n_init = n_init
-        self.accelerate = accelerate
 
     @property
     def covars_(self) -> np.ndarray:

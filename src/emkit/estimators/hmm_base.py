@@ -94,6 +94,17 @@ class BaseHMM(Persistable, BaseEstimator):
     _param_attrs: ClassVar[dict[str, str]] = {}
     _sets_n_features = True
 
+    #: Constructor arguments every HMM estimator has (hmmlearn's shared ones).
+    _SHARED_ARGUMENTS = ("n_components", "startprob_prior", "transmat_prior", "algorithm",
+                         "random_state", "n_iter", "tol", "verbose", "params", "init_params",
+                         "implementation", "n_init", "accelerate")
+
+    def _set_shared_arguments(self, arguments: dict[str, Any]) -> None:
+        """Store the shared constructor arguments as given (``arguments``: the
+        constructor's ``locals()``), as scikit-learn requires: no checks here."""
+        for name in self._SHARED_ARGUMENTS:
+            setattr(self, name, arguments[name])
+
     # -- subclass hooks --------------------------------------------------------
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
         raise NotImplementedError
@@ -243,6 +254,15 @@ class BaseHMM(Persistable, BaseEstimator):
         -------
         self
         """
+        try:
+            return self._fit(X, lengths)
+        finally:
+            self._end_fit()
+
+    def _end_fit(self) -> None:
+        """Drop what only the fit in progress needed (default: nothing)."""
+
+    def _fit(self, X: Any, lengths: Any) -> BaseHMM:
         self._check_settings()
         if backends.is_dask(X):
             head, data, n_rows = self._dask_sequences(X, lengths)

@@ -50,21 +50,9 @@ class CategoricalHMM(BaseHMM):
                  verbose: bool = False, params: str = "ste", init_params: str = "ste",
                  implementation: str = "log", n_init: int = 1,
                  accelerate: str | None = None):
-        self.n_components = n_components
-        self.startprob_prior = startprob_prior
-        self.transmat_prior = transmat_prior
+        self._set_shared_arguments(locals())
         self.emissionprob_prior = emissionprob_prior
         self.n_features = n_features
-        self.algorithm = algorithm
-        self.random_state = random_state
-        self.n_iter = n_iter
-        self.tol = tol
-        self.verbose = verbose
-        self.params = params
-        self.init_params = init_params
-        self.implementation = implementation
-        self.n_init = n_init
-        self.accelerate = accelerate
 
     def _n_symbols(self, X: np.ndarray | None = None) -> int:
         if hasattr(self, "emissionprob_") and "e" not in self.init_params:
@@ -152,21 +140,9 @@ class PoissonHMM(BaseHMM):
                  verbose: bool = False, params: str = "stl", init_params: str = "stl",
                  implementation: str = "log", n_init: int = 1,
                  accelerate: str | None = None):
-        self.n_components = n_components
-        self.startprob_prior = startprob_prior
-        self.transmat_prior = transmat_prior
+        self._set_shared_arguments(locals())
         self.lambdas_prior = lambdas_prior
         self.lambdas_weight = lambdas_weight
-        self.algorithm = algorithm
-        self.random_state = random_state
-        self.n_iter = n_iter
-        self.tol = tol
-        self.verbose = verbose
-        self.params = params
-        self.init_params = init_params
-        self.implementation = implementation
-        self.n_init = n_init
-        self.accelerate = accelerate
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
         X = float_X(X)

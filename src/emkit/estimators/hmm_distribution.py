@@ -95,19 +95,7 @@ class HMM(BaseHMM):
                  init_params: str = "ste", implementation: str = "log", n_init: int = 1,
                  accelerate: str | None = None):
         self.emission = emission
-        self.n_components = n_components
-        self.startprob_prior = startprob_prior
-        self.transmat_prior = transmat_prior
-        self.algorithm = algorithm
-        self.random_state = random_state
-        self.n_iter = n_iter
-        self.tol = tol
-        self.verbose = verbose
-        self.params = params
-        self.init_params = init_params
-        self.implementation = implementation
-        self.n_init = n_init
-        self.accelerate = accelerate
+        self._set_shared_arguments(locals())
 
     # -- emissions -----------------------------------------------------------------
     def _templates(self) -> list[Distribution]:
@@ -126,26 +114,8 @@ class HMM(BaseHMM):
             templates = self._state_templates()
         return validate_for(X, templates)
 
-    def fit(self, X: Any, lengths: Any = None) -> HMM:
-        """Estimate the parameters by Baum-Welch (EM) on the emkit engine.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            All sequences' frames, back to back.
-        lengths : array-like of int of shape (n_sequences,), optional
-            Frames per sequence (they must sum to ``n_samples``); ``None`` means
-            one sequence.
-
-        Returns
-        -------
-        self
-        """
-        try:
-            super().fit(X, lengths)
-        finally:
-            self.__dict__.pop("_fit_templates", None)
-        return self
+    def _end_fit(self) -> None:
+        self.__dict__.pop("_fit_templates", None)
 
     def _state_templates(self) -> list[Distribution]:
         """The templates of the fit in progress, else the fitted emissions."""

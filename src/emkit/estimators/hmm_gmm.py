@@ -57,27 +57,15 @@ class GMMHMM(BaseHMM):
                  verbose: bool = False, params: str = "stmcw", init_params: str = "stmcw",
                  implementation: str = "log", n_init: int = 1,
                  accelerate: str | None = None):
-        self.n_components = n_components
+        self._set_shared_arguments(locals())
         self.n_mix = n_mix
         self.min_covar = min_covar
-        self.startprob_prior = startprob_prior
-        self.transmat_prior = transmat_prior
         self.weights_prior = weights_prior
         self.means_prior = means_prior
         self.means_weight = means_weight
         self.covars_prior = covars_prior
         self.covars_weight = covars_weight
-        self.algorithm = algorithm
         self.covariance_type = covariance_type
-        self.random_state = random_state
-        self.n_iter = n_iter
-        self.tol = tol
-        self.verbose = verbose
-        self.params = params
-        self.init_params = init_params
-        self.implementation = implementation
-        self.n_init = n_init
-        self.accelerate = accelerate
 
     def _check_settings(self) -> None:
         super()._check_settings()
