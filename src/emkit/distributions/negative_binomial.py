@@ -177,16 +177,7 @@ class NegativeBinomial(Distribution):
         return lo, hi
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
-        """Whether ``n`` lies in ``n_bounds`` (or is positive when fixed) and ``0 < p <= 1``.
-
-        Parameters
-        ----------
-        params : dict with ``n`` and ``p``, arrays of shape (n_features,)
-
-        Returns
-        -------
-        bool
-        """
+        """Whether ``n`` lies in ``n_bounds`` (or is positive when fixed) and ``0 < p <= 1``."""
         lo, hi = self._bounds() if self.fit_n else (0.0, np.inf)
         n, p = np.asarray(params["n"]), np.asarray(params["p"])
         return bool(np.all(np.isfinite(n)) and np.all(np.isfinite(p))
@@ -196,18 +187,6 @@ class NegativeBinomial(Distribution):
     # --------------------------------------------------------------- density
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
-        """Log-mass of each row under each component, shape (n_samples, K).
-
-        Parameters
-        ----------
-        components : list of K NegativeBinomial
-        X : numpy.ndarray of shape (n_samples, n_features)
-            Validated counts.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, K)
-        """
         n = np.stack([np.atleast_1d(c.n) for c in components])  # (K, D)
         p = np.stack([np.atleast_1d(c.p) for c in components])
         x = X[:, None, :]  # (N, 1, D)

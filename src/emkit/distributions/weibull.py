@@ -161,16 +161,7 @@ class Weibull(Distribution):
         return lo, hi
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
-        """Whether the shapes lie in ``shape_bounds`` and the scales are positive.
-
-        Parameters
-        ----------
-        params : dict with ``shape`` and ``scale``, arrays of shape (n_features,)
-
-        Returns
-        -------
-        bool
-        """
+        """Whether the shapes lie in ``shape_bounds`` and the scales are positive."""
         lo, hi = self._bounds()
         k, lam = np.asarray(params["shape"]), np.asarray(params["scale"])
         return bool(np.all(np.isfinite(k)) and np.all(np.isfinite(lam))
@@ -179,18 +170,6 @@ class Weibull(Distribution):
     # --------------------------------------------------------------- density
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
-        """Log-density of each row under each component, shape (n_samples, K).
-
-        Parameters
-        ----------
-        components : list of K Weibull
-        X : numpy.ndarray of shape (n_samples, n_features)
-            Validated data.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, K)
-        """
         k = np.stack([np.atleast_1d(c.shape) for c in components])  # (K, D)
         log_lam = np.log(np.stack([np.atleast_1d(c.scale) for c in components]))
         z = np.log(X)[:, None, :] - log_lam[None]  # (N, K, D)
