@@ -260,3 +260,11 @@ def test_an_unreachable_exponential_state_keeps_its_start():
     model.transmat_ = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.3, 0.3, 0.4]])
     _quiet(model, X)
     np.testing.assert_array_equal(model.emissions_[2].rate, [3.0])
+
+
+def test_a_model_set_by_hand_saves_and_scores_without_a_fit(tmp_path):
+    X = _poisson_counts()
+    model = emkit.HMM([Poisson(rate=r) for r in LAMBDAS], K, init_params="")
+    model.startprob_, model.transmat_ = START, TRANS
+    loaded = emkit.load(model.save(tmp_path / "by_hand.emkit"))
+    assert loaded.score(X, LENGTHS) == pytest.approx(model.score(X, LENGTHS), rel=1e-12)

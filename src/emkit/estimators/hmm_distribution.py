@@ -167,7 +167,7 @@ class HMM(BaseHMM):
     # -- persistence -----------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:
         state = super()._get_state()
-        if state:
+        if state and hasattr(self, "emissions_"):
             state["emissions_"] = list(self.emissions_)
         return state
 
