@@ -17,6 +17,10 @@ Out-of-core data: :func:`open_dataset` (Zarr, NPY or Parquet on disk -> lazy Das
 array); initialization on Dask data: :func:`sample_rows`; lazy prediction:
 :func:`map_rows`; long fits: :mod:`emkit.backends.checkpoint`.
 ``import emkit.backends`` does not import Dask.
+
+May import :mod:`emkit.engine` (statistics trees, row slicing) and
+:mod:`emkit.persistence`; never a model or an estimator (a backend wraps any
+:class:`emkit.EMModel`).
 """
 
 from __future__ import annotations

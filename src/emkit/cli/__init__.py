@@ -6,6 +6,8 @@ Each sub-command lives in its own module of this package with a
 Exit codes: 0 success; 1 the data, a file or the fit failed (one line on stderr
 says why); 2 a usage error (unknown option, bad value); 130 interrupted (Ctrl-C).
 ``--debug`` anywhere on the command line shows the full traceback instead.
+
+The top layer: may import anything in emkit; nothing in emkit imports it.
 """
 
 from __future__ import annotations
