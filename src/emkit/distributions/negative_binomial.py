@@ -202,21 +202,11 @@ class NegativeBinomial(Distribution):
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         """Weighted statistics at the current ``n`` (additive over rows).
 
-        Parameters
-        ----------
-        X : numpy.ndarray of shape (n_samples, n_features)
-            Validated counts.
-        weights : array-like of shape (n_samples,) or None
-            Non-negative row weights; ``None`` is all ones.
-
-        Returns
-        -------
-        dict of numpy.ndarray
-            ``n`` and ``rows`` (scalars), ``sum`` and ``anchor_n`` of shape
-            (n_features,) and, when ``n`` is fitted, ``sum_ratio``,
-            ``sum_trigamma``, ``sum_j2`` of shape (n_features,) and
-            ``sum_h3_down``, ``sum_h3_up`` of shape (len(LADDER), n_features);
-            see the module docstring.
+        Keys, numpy arrays: ``n`` and ``rows`` (scalars), ``sum`` and ``anchor_n``
+        of shape (n_features,) and, when ``n`` is fitted, ``sum_ratio``,
+        ``sum_trigamma``, ``sum_j2`` of shape (n_features,) and ``sum_h3_down``,
+        ``sum_h3_up`` of shape (len(LADDER), n_features); see the module
+        docstring.
         """
         self._check_fitted()
         w = check_weights(weights, X.shape[0])
@@ -368,17 +358,6 @@ class NegativeBinomial(Distribution):
         return int((2 if self.fit_n else 1) * np.size(self.p))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
-        """Draw ``n`` rows, shape (n, n_features).
-
-        Parameters
-        ----------
-        n : int
-        rng : None, int, RandomState or Generator
-
-        Returns
-        -------
-        numpy.ndarray of shape (n, n_features)
-        """
         self._check_fitted()
         size, prob = np.atleast_1d(self.n), np.atleast_1d(self.p)
         return as_rng(rng).negative_binomial(size, prob, size=(n, prob.size)).astype(float)

@@ -184,20 +184,10 @@ class Weibull(Distribution):
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         """Weighted statistics at the current parameters (additive over rows).
 
-        Parameters
-        ----------
-        X : numpy.ndarray of shape (n_samples, n_features)
-            Validated data.
-        weights : array-like of shape (n_samples,) or None
-            Non-negative row weights; ``None`` is all ones.
-
-        Returns
-        -------
-        dict of numpy.ndarray
-            ``n`` (scalar), ``rows`` (scalar), ``sum_log``, ``sum_pow``,
-            ``sum_pow_log``, ``anchor_shape``, ``anchor_log_scale`` of shape
-            (n_features,), and ``sum_pow_log2_up``, ``sum_pow_log2_down`` of
-            shape (len(LADDER), n_features); see the module docstring.
+        Keys, numpy arrays: ``n`` (scalar), ``rows`` (scalar), ``sum_log``,
+        ``sum_pow``, ``sum_pow_log``, ``anchor_shape``, ``anchor_log_scale`` of
+        shape (n_features,), and ``sum_pow_log2_up``, ``sum_pow_log2_down`` of
+        shape (len(LADDER), n_features); see the module docstring.
         """
         self._check_fitted()
         w = check_weights(weights, X.shape[0])
@@ -335,17 +325,6 @@ class Weibull(Distribution):
         return int(2 * np.size(self.shape))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
-        """Draw ``n`` rows, shape (n, n_features).
-
-        Parameters
-        ----------
-        n : int
-        rng : None, int, RandomState or Generator
-
-        Returns
-        -------
-        numpy.ndarray of shape (n, n_features)
-        """
         self._check_fitted()
         k, lam = np.atleast_1d(self.shape), np.atleast_1d(self.scale)
         return lam * as_rng(rng).weibull(k, size=(n, k.size))
