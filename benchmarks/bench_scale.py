@@ -35,7 +35,7 @@ import numpy as np
 
 import emkit
 from emkit.backends import DaskModel, open_dataset
-from emkit.engine.online import StepwiseEM, iter_batches
+from emkit.engine import StepwiseEM, iter_batches
 from emkit.models.mixture.gaussian import GaussianMixtureModel
 
 K, D = 8, 16

@@ -127,8 +127,8 @@ class Categorical(Distribution):
                          X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if X.shape[1] != 1 or len({np.shape(c.probs) for c in components}) != 1:
             return None
-        probs = np.stack([np.asarray(c.probs)[0] for c in components])  # (K, C)
-        return np.ascontiguousarray(probs.T[X[:, 0].astype(np.intp)]), np.zeros(X.shape[0])
+        table = np.stack([np.asarray(c.probs)[0] for c in components], axis=1)  # (C, K)
+        return table[X[:, 0].astype(np.intp)], np.zeros(X.shape[0])
 
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         w = check_weights(weights, X.shape[0])
