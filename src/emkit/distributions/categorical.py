@@ -8,7 +8,7 @@ import numpy as np
 from scipy import special
 
 from ..numerics.counts import weighted_code_counts
-from ._base import Distribution, _as_array, as_rng, check_weights, column_sums
+from ._base import Distribution, _as_array, as_rng, check_weights
 
 __all__ = ["Categorical"]
 
@@ -119,7 +119,7 @@ class Categorical(Distribution):
         codes = X.astype(np.int64)
         counts = np.stack([weighted_code_counts(codes[:, j], resp, c)
                            for j in range(X.shape[1])], axis=1)  # (K, D, C)
-        n = column_sums(resp)
+        n = counts[:, 0, :].sum(axis=1)  # every row has one code per column
         return [{"n": np.asarray(n[k]), "counts": counts[k]} for k in range(len(components))]
 
     @classmethod

@@ -126,8 +126,11 @@ class DistributionEmission(Emission):
         return super().frame(X, prepared)
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
-        return {"post": column_sums(gamma),
-                "components": self.components.stats(X, gamma, prepared)}
+        per_state = self.components.stats(X, gamma, prepared)
+        # the expected visits: the families' own weight sums ("n") when they all have one
+        post = (np.array([float(s["n"]) for s in per_state]) if all("n" in s for s in per_state)
+                else column_sums(gamma))
+        return {"post": post, "components": per_state}
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
         if not self._updates(update):
