@@ -26,13 +26,12 @@ from ...gaussian.constrained import (
     n_covariance_parameters,
 )
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
-from ...numerics.logsumexp import log_normalize, logsumexp_rows
+from ...numerics.logsumexp import log_normalize
 
 __all__ = [
     "MclustModel",
     "precision_cholesky_full",
     "log_gaussian_full",
-    "logsumexp_rows",  # re-exported from emkit.numerics.logsumexp for its importers
     "mixture_stats",
     "partition_stats",
     "log_joint",
