@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from scipy import stats
@@ -60,7 +60,8 @@ class Bernoulli(Distribution):
         if self.prior is None:
             return 0.0
         a, b = self.prior
-        return float(stats.beta.logpdf(np.clip(self.probs, _TINY, 1 - 1e-16), a, b).sum())
+        probs = cast(np.ndarray, self.probs)  # the prior is evaluated at fitted parameters
+        return float(stats.beta.logpdf(np.clip(probs, _TINY, 1 - 1e-16), a, b).sum())
 
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         w = check_weights(weights, X.shape[0])
@@ -76,9 +77,11 @@ class Bernoulli(Distribution):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
+        assert self.probs is not None
         return int(np.size(self.probs))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.probs is not None
         p = np.atleast_1d(self.probs)
         return (as_rng(rng).random((n, p.size)) < p).astype(float)

@@ -112,7 +112,7 @@ class Categorical(Distribution):
     @classmethod
     def stats_components(cls, components: list[Distribution], X: np.ndarray,
                          resp: np.ndarray) -> list[dict[str, np.ndarray]]:
-        n_cats = {c._n_cat() for c in components}  # type: ignore[attr-defined]
+        n_cats = {c._n_cat() for c in components}
         c = n_cats.pop() if len(n_cats) == 1 else None
         if c is None:
             return super().stats_components(components, X, resp)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from scipy import stats
@@ -54,9 +54,10 @@ class Exponential(Distribution):
         if self.prior is None:
             return 0.0
         a, b = self.prior
+        rate = cast(np.ndarray, self.rate)  # the prior is evaluated at fitted parameters
         if b == 0:
-            return float(np.sum((a - 1.0) * np.log(self.rate)))
-        return float(stats.gamma.logpdf(self.rate, a, scale=1.0 / b).sum())
+            return float(np.sum((a - 1.0) * np.log(rate)))
+        return float(stats.gamma.logpdf(rate, a, scale=1.0 / b).sum())
 
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         w = check_weights(weights, X.shape[0])
@@ -76,9 +77,11 @@ class Exponential(Distribution):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
+        assert self.rate is not None
         return int(np.size(self.rate))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.rate is not None
         r = np.atleast_1d(self.rate)
         return as_rng(rng).exponential(1.0 / r, size=(n, r.size))

@@ -86,10 +86,12 @@ class Gamma(Distribution):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
+        assert self.shape is not None
         return int(2 * np.size(self.shape))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.shape is not None and self.rate is not None
         a, b = np.atleast_1d(self.shape), np.atleast_1d(self.rate)
         return as_rng(rng).gamma(a, 1.0 / b, size=(n, a.size))
 

@@ -128,12 +128,12 @@ class Gaussian(Distribution):
     @classmethod
     def _stack(cls, components: list[Distribution]) -> tuple[str, np.ndarray, np.ndarray] | None:
         """(kind, means (K, D), covariances in the kind's layout), or None when mixed."""
-        kinds = {c._kind() for c in components}  # type: ignore[attr-defined]
-        if len(kinds) != 1 or any(c.mean is None for c in components):  # type: ignore[attr-defined]
+        kinds = {c._kind() for c in components}
+        if len(kinds) != 1 or any(c.mean is None for c in components):
             return None
         kind = kinds.pop()
-        means = np.stack([np.atleast_1d(c.mean) for c in components])  # type: ignore[attr-defined]
-        return kind, means, _stacked_covariances(components, kind)  # type: ignore[arg-type]
+        means = np.stack([np.atleast_1d(c.mean) for c in components])
+        return kind, means, _stacked_covariances(components, kind)
 
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
@@ -176,9 +176,9 @@ class Gaussian(Distribution):
     def fit_components(cls, templates: list[Distribution], stats: list[dict],
                        frozen: list[dict[str, Any]] | None = None) -> list[Distribution]:
         first = templates[0]
-        if not (first._is_map() or frozen):  # type: ignore[attr-defined]
+        if not (first._is_map() or frozen):
             return super().fit_components(templates, stats, frozen)
-        ctype = first.covariance_type  # type: ignore[attr-defined]
+        ctype = first.covariance_type
         stacked = {key: np.stack([np.asarray(s[key]) for s in stats]) for key in stats[0]}
         prior = cls._conjugate_prior(templates, stacked["sum"].shape[1])
         keep = frozen or [{}] * len(templates)
@@ -201,9 +201,9 @@ class Gaussian(Distribution):
     @classmethod
     def log_prior_components(cls, components: list[Distribution], live: np.ndarray) -> float:
         first = components[0]
-        if not first._is_map() or not np.any(live):  # type: ignore[attr-defined]
+        if not first._is_map() or not np.any(live):
             return 0.0
-        ctype = first.covariance_type  # type: ignore[attr-defined]
+        ctype = first.covariance_type
         stacked = cls._stack(components)
         assert stacked is not None
         _, means, covs = stacked
@@ -216,7 +216,7 @@ class Gaussian(Distribution):
     def _conjugate_prior(templates: list[Distribution], d: int) -> ConjugatePrior:
         """hmmlearn's conjugate prior of these components, stacked (K first)."""
         first = templates[0]
-        ctype = first.covariance_type  # type: ignore[attr-defined]
+        ctype = first.covariance_type
         diag_like = ctype in ("diag", "spherical")
         cov_shape = (d,) if diag_like else (d, d)
 
@@ -231,7 +231,7 @@ class Gaussian(Distribution):
             means_weight=each("mean_weight", 0.0, ()),
             covars_prior=covars_prior[0] if ctype == "tied" else covars_prior,
             covars_weight=each("covariance_weight", 1.0 if diag_like else 0.0, ()),
-            min_covar=float(first.min_covariance),  # type: ignore[attr-defined]
+            min_covar=float(first.min_covariance),
         )
 
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
@@ -285,6 +285,7 @@ class Gaussian(Distribution):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
+        assert self.mean is not None
         d = int(np.size(self.mean))
         kind = self._kind()
         cov = {"full": d * (d + 1) // 2, "diag": d, "spherical": 1}[kind]
@@ -293,6 +294,7 @@ class Gaussian(Distribution):
     def full_covariance(self) -> np.ndarray:
         """The covariance as a (n_features, n_features) matrix whatever its type."""
         self._check_fitted()
+        assert self.mean is not None and self.covariance is not None
         d = int(np.size(self.mean))
         kind = self._kind()
         if kind == "full":
@@ -302,5 +304,7 @@ class Gaussian(Distribution):
         return float(self.covariance) * np.eye(d)
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
-        return as_rng(rng).multivariate_normal(np.atleast_1d(self.mean),
-                                               self.full_covariance(), size=n)
+        gen = as_rng(rng)
+        cov = self.full_covariance()  # raises when the distribution is not fitted
+        assert self.mean is not None
+        return gen.multivariate_normal(np.atleast_1d(self.mean), cov, size=n)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -123,16 +123,17 @@ class Independent(Distribution):
 
     # ------------------------------------------------------------------------ EM
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
-        return sum(p._log_prob(X[:, g]) for p, g in zip(self._parts, self._groups(),
-                                                          strict=True))
+        terms = (p._log_prob(X[:, g]) for p, g in zip(self._parts, self._groups(), strict=True))
+        # an array, not sum's start 0: _groups() rejects an empty list of parts
+        return cast(np.ndarray, sum(terms))
 
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
         first = components[0]
-        groups = first._groups()  # type: ignore[attr-defined]
+        groups = first._groups()
         total = np.zeros((X.shape[0], len(components)))
         for j, g in enumerate(groups):
-            parts = [c._parts[j] for c in components]  # type: ignore[attr-defined]
+            parts = [c._parts[j] for c in components]
             kinds = {type(p) for p in parts}
             if len(kinds) == 1:
                 total += type(parts[0]).log_prob_components(parts, X[:, g])

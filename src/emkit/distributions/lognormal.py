@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -55,7 +55,9 @@ class LogNormal(Distribution):
 
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
         y = np.log(X)
-        mu, sigma = np.atleast_1d(self.mu), np.atleast_1d(self.sigma)
+        # log_prob checked the fit; _log_prob is only reached with fitted parameters
+        mu = np.atleast_1d(cast(np.ndarray, self.mu))
+        sigma = np.atleast_1d(cast(np.ndarray, self.sigma))
         z = (y - mu) / sigma
         return (-y - np.log(sigma) - 0.5 * _LOG_2PI - 0.5 * z * z).sum(axis=1)
 
@@ -78,10 +80,12 @@ class LogNormal(Distribution):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
+        assert self.mu is not None
         return int(2 * np.size(self.mu))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.mu is not None and self.sigma is not None
         mu, sigma = np.atleast_1d(self.mu), np.atleast_1d(self.sigma)
         return np.exp(as_rng(rng).normal(mu, sigma, size=(n, mu.size)))
 

@@ -209,6 +209,7 @@ class NegativeBinomial(Distribution):
         docstring.
         """
         self._check_fitted()
+        assert self.n is not None
         w = check_weights(weights, X.shape[0])
         n0 = np.atleast_1d(self.n).astype(float)
         rows = float(X.shape[0])
@@ -355,10 +356,12 @@ class NegativeBinomial(Distribution):
     def n_parameters(self) -> int:
         """Free parameters: ``n`` and ``p`` per column (only ``p`` with ``fit_n=False``)."""
         self._check_fitted()
+        assert self.p is not None
         return int((2 if self.fit_n else 1) * np.size(self.p))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.n is not None and self.p is not None
         size, prob = np.atleast_1d(self.n), np.atleast_1d(self.p)
         return as_rng(rng).negative_binomial(size, prob, size=(n, prob.size)).astype(float)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from scipy import special, stats
@@ -64,9 +64,10 @@ class Poisson(Distribution):
         if self.prior is None:
             return 0.0
         a, b = self.prior
+        rate = cast(np.ndarray, self.rate)  # the prior is evaluated at fitted parameters
         if b == 0:
-            return float(np.sum((a - 1.0) * np.log(np.maximum(self.rate, _TINY))))
-        return float(stats.gamma.logpdf(self.rate, a, scale=1.0 / b).sum())
+            return float(np.sum((a - 1.0) * np.log(np.maximum(rate, _TINY))))
+        return float(stats.gamma.logpdf(rate, a, scale=1.0 / b).sum())
 
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         w = check_weights(weights, X.shape[0])
@@ -81,8 +82,10 @@ class Poisson(Distribution):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
+        assert self.rate is not None
         return int(np.size(self.rate))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.rate is not None
         return as_rng(rng).poisson(self.rate, size=(n, np.size(self.rate))).astype(float)

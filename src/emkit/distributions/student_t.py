@@ -11,7 +11,7 @@ and E[log u | x] = E[u | x]'s log plus ``digamma((dof+D)/2) - log((dof+D)/2)``. 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from scipy import optimize, special
@@ -83,7 +83,8 @@ class StudentT(Distribution):
     def _mahalanobis(self, X: np.ndarray) -> tuple[np.ndarray, float]:
         """Squared Mahalanobis distances and log det of the precision Cholesky factor."""
         u = precision_cholesky(np.asarray(self.covariance)[None], "full")[0]
-        y = (X - np.atleast_1d(self.mean)) @ u
+        # reached from log_prob and stats, which check the fit first
+        y = (X - np.atleast_1d(cast(np.ndarray, self.mean))) @ u
         delta = np.einsum("ij,ij->i", y, y)
         log_det = float(np.log(np.diag(u)).sum())
         return np.maximum(delta, 0.0), log_det
@@ -91,13 +92,14 @@ class StudentT(Distribution):
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
         delta, log_det = self._mahalanobis(X)
         d = X.shape[1]
-        nu = float(self.dof)
+        nu = float(cast(float, self.dof))  # log_prob checked the fit
         const = (special.gammaln(0.5 * (nu + d)) - special.gammaln(0.5 * nu)
                  - 0.5 * d * (np.log(nu) + _LOG_PI) + log_det)
         return const - 0.5 * (nu + d) * np.log1p(delta / nu)
 
     def stats(self, X: np.ndarray, weights: Any = None) -> dict[str, np.ndarray]:
         self._check_fitted()
+        assert self.mean is not None and self.dof is not None
         w = check_weights(weights, X.shape[0])
         d = X.shape[1]
         nu = float(self.dof)
@@ -149,7 +151,7 @@ class StudentT(Distribution):
         params = dict(params)
         if "dof" in params:
             params["dof"] = float(params["dof"])
-        return super().with_parameters(params)  # type: ignore[return-value]
+        return super().with_parameters(params)
 
     def init_from_data(self, X: np.ndarray, weights: Any = None,
                        rng: Any = None) -> StudentT:
@@ -166,11 +168,13 @@ class StudentT(Distribution):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
+        assert self.mean is not None
         d = int(np.size(self.mean))
         return d + d * (d + 1) // 2 + (0 if self.fix_dof else 1)
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.mean is not None and self.dof is not None
         rng = as_rng(rng)
         nu = float(self.dof)
         mean = np.atleast_1d(self.mean)

@@ -47,6 +47,7 @@ moves at most by ``0.75 k0`` per step, and stays inside ``shape_bounds``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -77,8 +78,9 @@ def _log_phi(v: np.ndarray) -> np.ndarray:
     return out
 
 
-def bracketed_root(f: Any, df: Any, a: np.ndarray, b: np.ndarray, *, xtol: np.ndarray,
-                   max_iter: int = 100) -> np.ndarray:
+def bracketed_root(f: Callable[[np.ndarray], np.ndarray],
+                   df: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray, *,
+                   xtol: np.ndarray | float, max_iter: int = 100) -> np.ndarray:
     """Roots of ``f`` between ``a`` (where ``f > 0``) and ``b`` (``f < 0``), elementwise.
 
     Safeguarded Newton: a Newton step that leaves the shrinking bracket is replaced
@@ -91,7 +93,7 @@ def bracketed_root(f: Any, df: Any, a: np.ndarray, b: np.ndarray, *, xtol: np.nd
         The function and its derivative, applied to arrays shaped like ``a``.
     a, b : numpy.ndarray
         The bracket ends.
-    xtol : numpy.ndarray
+    xtol : numpy.ndarray or float
         Absolute tolerance per element (broadcast against ``a``), on top of four
         units of rounding of ``x``.
     max_iter : int, default 100
@@ -190,6 +192,7 @@ class Weibull(Distribution):
         shape (len(LADDER), n_features); see the module docstring.
         """
         self._check_fitted()
+        assert self.shape is not None and self.scale is not None
         w = check_weights(weights, X.shape[0])
         k0 = np.atleast_1d(self.shape).astype(float)
         mu0 = np.log(np.atleast_1d(self.scale).astype(float))
@@ -322,10 +325,12 @@ class Weibull(Distribution):
     def n_parameters(self) -> int:
         """Free parameters: a shape and a scale per column."""
         self._check_fitted()
+        assert self.shape is not None
         return int(2 * np.size(self.shape))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
+        assert self.shape is not None and self.scale is not None
         k, lam = np.atleast_1d(self.shape), np.atleast_1d(self.scale)
         return lam * as_rng(rng).weibull(k, size=(n, k.size))
 
