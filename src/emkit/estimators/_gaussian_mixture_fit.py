@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from ..exceptions import ConvergenceWarning
 from ..gaussian.reference import precision_cholesky
 from ..models.mixture.gaussian import GaussianMixtureModel
 from ._gaussian_mixture_init import initial_params
+
+if TYPE_CHECKING:
+    from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
 __all__ = ["GaussianMixtureFit", "KMEANS_MAX_ROWS"]
 
@@ -49,7 +52,10 @@ class GaussianMixtureFit:
     verbose: int
     verbose_interval: int
 
-    def _make_model(self, X: np.ndarray) -> Any:
+    if TYPE_CHECKING:  # from GaussianMixtureChecks
+        def _dtype(self) -> np.dtype: ...
+
+    def _make_model(self, X: np.ndarray) -> GaussianMixtureModel | MissingGaussianMixtureModel:
         if np.isnan(X).any():
             from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -22,6 +22,9 @@ from .. import backends
 from ..models.mixture.gaussian import GaussianMixtureModel
 from ..numerics.logsumexp import log_normalize
 from ._mixture_sample import draw_rows
+
+if TYPE_CHECKING:
+    from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
 __all__ = ["GaussianMixturePredict"]
 
@@ -36,6 +39,20 @@ class GaussianMixturePredict:
     n_components: int
     covariance_type: str
     random_state: Any
+    # fitted attributes, set by GaussianMixtureFit._set_fitted
+    weights_: np.ndarray
+    means_: np.ndarray
+    covariances_: np.ndarray
+
+    if TYPE_CHECKING:  # from GaussianMixtureChecks and GaussianMixtureFit
+        def _dtype(self) -> np.dtype: ...
+
+        def _validate_X(self, X: Any, reset: bool) -> np.ndarray: ...
+
+        def _make_model(self, X: np.ndarray
+                        ) -> GaussianMixtureModel | MissingGaussianMixtureModel: ...
+
+        def _fitted_params(self) -> dict: ...
 
     def _weighted_log_prob_chunks(self, X: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         model = self._make_model(X)

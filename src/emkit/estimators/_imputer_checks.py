@@ -83,7 +83,7 @@ class ImputerChecks:
         if not np.all(np.isfinite(spread)):  # overflow, or a column with no value
             check_magnitude(X)
 
-    def _column_name(self, j: int) -> str:
+    def _column_name(self, j: int | np.integer) -> str:
         names = getattr(self, "feature_names_in_", None)
         return f"column {j} ({names[j]!r})" if names is not None else f"column {j}"
 

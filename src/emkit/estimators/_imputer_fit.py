@@ -22,7 +22,7 @@ from ..models.mixture.gaussian import gaussian_mixture_m_step
 from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
 if TYPE_CHECKING:
-    from .imputer import EMImputer
+    from typing_extensions import Self
 
 __all__ = ["ImputerFit"]
 
@@ -43,6 +43,19 @@ class ImputerFit:
     random_state: Any
     accelerate: str | None
     verbose: int
+
+    if TYPE_CHECKING:  # from ImputerChecks and ImputerUnits
+        @staticmethod
+        def _check_spread(X: np.ndarray, spread: np.ndarray) -> None: ...
+
+        def _check_fit_data(self, X: np.ndarray, *, n_rows: int | None = None,
+                            n_observed: np.ndarray | None = None,
+                            spread: np.ndarray | None = None) -> None: ...
+
+        def _column_scale(self, spread: np.ndarray) -> np.ndarray: ...
+
+        def _set_fitted(self, params: dict, data: Any, center: np.ndarray,
+                        scale: np.ndarray, n_observed: np.ndarray) -> None: ...
 
     def _initial_params(self, X: np.ndarray) -> dict:
         """First guess: the teacher's, each missing entry filled with its column's mean.
@@ -83,7 +96,7 @@ class ImputerFit:
                  "centred_outer": outer}
         return gaussian_mixture_m_step(stats, self.covariance_type, self.reg_covar)
 
-    def _fit_dask(self, X: Any) -> EMImputer:
+    def _fit_dask(self, X: Any) -> Self:
         """:meth:`fit` on a Dask array or DataFrame: E-steps run on its partitions.
 
         The column summaries are computed in one pass, the first guess on a
@@ -117,7 +130,7 @@ class ImputerFit:
         return self._run_em(Z, Z, init, center, scale, n_observed, n)
 
     def _run_em(self, data: Any, info_data: Any, init: dict, center: np.ndarray,
-                scale: np.ndarray, n_observed: np.ndarray, n_rows: int) -> EMImputer:
+                scale: np.ndarray, n_observed: np.ndarray, n_rows: int) -> Self:
         # log-likelihood of X = that of the standardized data - log-Jacobian
         log_jacobian = float(n_observed @ np.log(scale))
         # EM tracks the log-likelihood minus the reg_covar penalty, the objective

@@ -91,6 +91,7 @@ class GaussianHMM(BaseHMM):
 
     _letters = "mc"
     _param_attrs: ClassVar[dict[str, str]] = {"means": "means_", "covars": "_covars_"}
+    n_features: int  # set by fit
 
     def __init__(self, n_components: int = 1, covariance_type: str = "diag",
                  min_covar: float = 1e-3, startprob_prior: Any = 1.0,

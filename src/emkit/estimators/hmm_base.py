@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -21,6 +21,9 @@ from ..engine import EMResult, Step, best_of, em
 from ..models.hmm.emission import Emission
 from ..models.hmm.model import HMMModel, Sequences, check_lengths
 from ..persistence import Persistable
+
+if TYPE_CHECKING:
+    from dask.delayed import Delayed
 
 __all__ = ["ConvergenceMonitor", "BaseHMM"]
 
@@ -93,6 +96,9 @@ class BaseHMM(Persistable, BaseEstimator):
     _letters = ""
     _param_attrs: ClassVar[dict[str, str]] = {}
     _sets_n_features = True
+    #: Number of columns (symbols for CategoricalHMM), set by fit, or a constructor
+    #: argument where the subclass has one (then possibly None).
+    n_features: int | None
 
     #: Constructor arguments every HMM estimator has (hmmlearn's shared ones).
     _SHARED_ARGUMENTS = ("n_components", "startprob_prior", "transmat_prior", "algorithm",
@@ -264,6 +270,7 @@ class BaseHMM(Persistable, BaseEstimator):
 
     def _fit(self, X: Any, lengths: Any) -> BaseHMM:
         self._check_settings()
+        data: Sequences | list[Delayed]  # whole sequences, or pieces of them (Dask)
         if backends.is_dask(X):
             head, data, n_rows = self._dask_sequences(X, lengths)
         else:
@@ -295,7 +302,7 @@ class BaseHMM(Persistable, BaseEstimator):
         self.monitor_ = monitor
         return self
 
-    def _dask_sequences(self, X: Any, lengths: Any) -> tuple[np.ndarray, list, int]:
+    def _dask_sequences(self, X: Any, lengths: Any) -> tuple[np.ndarray, list[Delayed], int]:
         """Dask input: one piece of whole sequences per partition (row chunk) of ``X``.
 
         Returns the rows the start is drawn from (the first

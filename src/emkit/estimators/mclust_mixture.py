@@ -188,7 +188,7 @@ class MclustMixture(Persistable, BaseEstimator):
                        labels: np.ndarray | None) -> MclustMixture:
         """Fit from a given hc partition of ``X[rows]`` (k-means when it fails or is None)."""
         result, used, first_error = None, "hc", None
-        if labels is not None:
+        if labels is not None and rows is not None:  # the callers pass both or neither
             try:
                 result = self._run(X, self._start_from(X, rows, labels))
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:

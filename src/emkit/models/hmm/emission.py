@@ -21,7 +21,7 @@ parameter finite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,7 @@ class DistributionEmission(Emission):
     letter : str, default "e"
         The ``params`` letter that updates the emissions (hmmlearn's
         ``PoissonHMM`` calls it ``"l"``).
-    parameter_letters : dict of str to tuple of str, optional
+    parameter_letters : mapping of str to tuple of str, optional
         One letter per group of distribution parameters, updated separately
         (``GaussianHMM``: ``{"m": ("mean",), "c": ("covariance",)}``); the
         parameters of a letter missing from ``params`` keep their starting
@@ -100,7 +100,7 @@ class DistributionEmission(Emission):
     """
 
     def __init__(self, templates: Sequence[Distribution], letter: str = "e",
-                 parameter_letters: dict[str, tuple[str, ...]] | None = None):
+                 parameter_letters: Mapping[str, tuple[str, ...]] | None = None):
         self.parameter_letters = parameter_letters or {}
         self.letters = "".join(self.parameter_letters) or letter
         self.components = Components(templates)
