@@ -209,7 +209,8 @@ def _covariances(stats: dict, ctype: str, prior: ConjugatePrior, n: np.ndarray,
         magnitude = second + 2.0 * np.abs(delta * obs) + n[:, None] * delta**2
         _check_resolved(sq[live], magnitude[live], n[live], prior.min_covar)
         c_n = w[:, None] * diff0**2 + sq
-        a = np.maximum(np.asarray(prior.covars_weight, float) - 1.0, 0.0)
+        # a: one value per component here, a single number for full and tied below
+        a: np.ndarray | float = np.maximum(np.asarray(prior.covars_weight, float) - 1.0, 0.0)
         cov = (prior.covars_prior + c_n) / np.maximum(a + n, 1e-5)[:, None]
         about_center = second + 2.0 * anchor * obs + n[:, None] * anchor**2
         pooled = about_center.sum(axis=0) / max(total_n, DEAD_MASS) - pooled_mean_c**2
@@ -251,7 +252,8 @@ def map_log_prior(means: np.ndarray, covariances: np.ndarray, covariance_type: s
     cov = np.asarray(covariances, float)
     if ctype == "diag":
         cov = cov[live]
-        a = np.maximum(np.asarray(prior.covars_weight, float) - 1.0, 0.0)
+        # a: one value per component here, a single number for full and tied below
+        a: np.ndarray | float = np.maximum(np.asarray(prior.covars_weight, float) - 1.0, 0.0)
         quad = (w[:, None] * diff0**2 + prior.covars_prior[live]) / cov
         return float(-0.5 * quad.sum() - 0.5 * np.sum(a * np.log(cov).sum(axis=-1)))
     if ctype == "spherical":

@@ -81,5 +81,7 @@ def exp_nonpositive(x: float) -> float:
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    scale = _bits_as_float((_float_as_bits(shifted) - _SHIFTER_BITS + 1023) << 52)
+    # numba's stubs type an intrinsic's pure-Python call (typingctx first, returning
+    # Never); compiled code calls it without typingctx and gets the float64
+    scale = _bits_as_float((_float_as_bits(shifted) - _SHIFTER_BITS + 1023) << 52)  # type: ignore[call-arg, var-annotated]
     return p * scale if x >= SMALLEST_EXPONENT else 0.0

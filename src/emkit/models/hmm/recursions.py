@@ -186,7 +186,7 @@ def _forward_backward(frame, shift, offsets, startprob, transmat, workspace=None
     return logliks, gamma, outer * transmat
 
 
-def forward_backward(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
+def forward_backward(log_frame: np.ndarray | None, offsets: np.ndarray, startprob: np.ndarray,
                      transmat: np.ndarray, frame: np.ndarray | None = None,
                      shift: np.ndarray | None = None, overwrite_frame: bool = False,
                      workspace: dict | None = None
@@ -282,7 +282,7 @@ def _forward_loglik(frame, shift, offsets, startprob, transmat):
     return logliks
 
 
-def forward_loglik(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
+def forward_loglik(log_frame: np.ndarray | None, offsets: np.ndarray, startprob: np.ndarray,
                    transmat: np.ndarray, frame: np.ndarray | None = None,
                    shift: np.ndarray | None = None) -> np.ndarray:
     """Per-sequence log-likelihood by the scaled forward pass only (no posteriors).

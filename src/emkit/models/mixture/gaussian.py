@@ -36,7 +36,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -153,12 +153,14 @@ def _parallel_chunks(fn: Any, groups: list) -> list:
     return list(_pool()["executor"].map(fn, groups))
 
 
-def _kernel_layout(prep: PreparedGaussians) -> int | None:
-    """The compiled kernels' feature layout for ``prep``, or None where the NumPy
-    chunk kernels run instead (``tied``, and ``full`` by whitening)."""
+def _kernel_layout(prep: PreparedGaussians) -> tuple[int, np.ndarray] | None:
+    """The compiled kernels' feature layout for ``prep`` and its coefficients
+    ``prep.coef``, or None where the NumPy chunk kernels run instead (``tied``, and
+    ``full`` by whitening)."""
     if prep.method == "whiten" or prep.covariance_type == "tied":
         return None
-    return FULL if prep.covariance_type == "full" else DIAGONAL
+    # coef is None only for full by whitening, handled above
+    return FULL if prep.covariance_type == "full" else DIAGONAL, cast(np.ndarray, prep.coef)
 
 
 def _split_data(data: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -234,14 +236,15 @@ class GaussianMixtureModel:
     def _e_step(self, X: np.ndarray, sample_weight: np.ndarray | None,
                 params: dict) -> tuple[dict, float]:
         prep = self._prepare(params)
-        layout = _kernel_layout(prep)
+        kernel = _kernel_layout(prep)
 
         def run(bounds: tuple[int, int]) -> tuple[dict, float]:
             acc = StatsAccumulator(prep)
             loglik = 0.0
-            if layout is not None:
+            if kernel is not None:
+                layout, coef = kernel
                 for _, block, weights in self._contiguous(X, sample_weight, *bounds):
-                    loglik += quadratic_pass(block, weights, prep.centre, prep.coef, layout,
+                    loglik += quadratic_pass(block, weights, prep.centre, coef, layout,
                                              acc.moments)
                 return acc.result(), loglik
             for _, block, weights in self._chunks(X, sample_weight, len(prep.means), *bounds):
@@ -335,17 +338,18 @@ class GaussianMixtureModel:
         """Yield ``(start, log_prob)`` per chunk, ``log_prob`` of shape (C, K) holding
         ``log w_k + log N(x_i; mu_k, S_k)`` for rows ``start`` to ``start + C``."""
         prep = self._prepare(params)
-        layout = _kernel_layout(prep)
-        if layout is None:
+        kernel = _kernel_layout(prep)
+        if kernel is None:
             for start, block, _ in self._chunks(X, None, len(prep.means)):
                 yield start, chunk_weighted_log_prob(block, prep)[0].T
             return
+        layout, coef = kernel
         for first in range(0, len(X), CONVERT_ROWS):
             for start, block, _ in self._contiguous(X, None, first,
                                                     min(first + CONVERT_ROWS, len(X))):
                 out = np.empty((len(block), len(prep.means)), dtype=self.dtype)
                 with _one_blas_thread():
-                    quadratic_log_prob(block, prep.centre, prep.coef, layout, out)
+                    quadratic_log_prob(block, prep.centre, coef, layout, out)
                 yield start, out
 
     def log_prob_rows(self, X: np.ndarray, params: dict) -> np.ndarray:
@@ -356,12 +360,13 @@ class GaussianMixtureModel:
     def _log_prob_rows(self, X: np.ndarray, params: dict) -> np.ndarray:
         prep = self._prepare(params)
         out = np.empty((len(X), len(prep.means)), dtype=self.dtype)
-        layout = _kernel_layout(prep)
+        kernel = _kernel_layout(prep)
 
         def run(bounds: tuple[int, int]) -> None:
-            if layout is not None:
+            if kernel is not None:
+                layout, coef = kernel
                 for start, block, _ in self._contiguous(X, None, *bounds):
-                    quadratic_log_prob(block, prep.centre, prep.coef, layout,
+                    quadratic_log_prob(block, prep.centre, coef, layout,
                                        out[start:start + len(block)])
                 return
             for start, block, _ in self._chunks(X, None, len(prep.means), *bounds):

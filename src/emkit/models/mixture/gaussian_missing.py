@@ -31,6 +31,7 @@ grouping itself is :func:`emkit.models.mixture.missing_patterns.find_patterns`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -342,7 +343,7 @@ class MissingGaussianMixtureModel:
         data = find_patterns(X)
         out = np.empty((data.n_rows, len(params["weights"])))
         factors: dict[int, ConditionalFactors] = {}
-        groups = data.groups
+        groups: Sequence[PatternGroup] = data.groups
         if data.rare is not None:
             from .gaussian_missing_kernels import small_patterns_log_prob
 
@@ -394,7 +395,7 @@ class MissingGaussianMixtureModel:
         """
         X = np.array(X, dtype=float)
         data = find_patterns(X)
-        groups = data.groups
+        groups: Sequence[PatternGroup] = data.groups
         if resp is None and data.rare is not None:
             X[data.rare.rows] = self._rare_conditional_mean(data.rare, params)
             groups = [data.groups[i] for i in data.frequent]
