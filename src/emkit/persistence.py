@@ -82,7 +82,9 @@ class Persistable:
         meta["checksum"] = _checksum(meta, arrays)
         payload = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         with open(path, "wb") as fh:
-            np.savez(fh, __meta__=payload, **arrays)
+            # mypy matches **arrays against savez's allow_pickle: bool as well; the keys
+            # are dotted paths ("m.f.means_"), never that name
+            np.savez(fh, __meta__=payload, **arrays)  # type: ignore[arg-type]
         return path
 
 

@@ -137,8 +137,12 @@ def segment_image(
         fit_index = np.arange(n_pixels)
     else:
         fit_index = np.sort(rng.choice(n_pixels, size=int(sample_size), replace=False))
-    features = dict(use_position=use_position, position_weight=position_weight, scale=scale)
-    X_fit = image_features(image, fit_index, **features)
+
+    def features(index: np.ndarray) -> np.ndarray:
+        return image_features(image, index, use_position=use_position,
+                              position_weight=position_weight, scale=scale)
+
+    X_fit = features(fit_index)
     if n_components > len(np.unique(X_fit, axis=0)):
         raise ValueError(f"the sampled pixels have fewer distinct values than "
                          f"n_components={n_components}")
@@ -156,8 +160,7 @@ def segment_image(
     raw = np.empty(n_pixels, dtype=np.int64)
     for start in range(0, n_pixels, _CHUNK_PIXELS):
         index = np.arange(start, min(start + _CHUNK_PIXELS, n_pixels))
-        raw[start : start + index.size] = log_joint(image_features(image, index, **features),
-                                                    params).argmax(axis=1)
+        raw[start : start + index.size] = log_joint(features(index), params).argmax(axis=1)
     counts = np.bincount(raw, minlength=n_components)
     order = np.argsort(-counts, kind="stable")  # segment 0 = the largest
     relabel = np.empty_like(order)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import EllipsisType
+from typing import Any, cast
 
 import numpy as np
 
@@ -247,7 +248,12 @@ def format_trace(
     str
     """
     items = list(source.steps if isinstance(source, EMResult) else source)
-    rows = items if items and isinstance(items[0], TraceRow) else trace_rows(items, **kwargs)
+    # one kind of item throughout (the documented input): the first tells which
+    rows: Sequence[TraceRow | EllipsisType]  # ``...``: the rows left out
+    if items and isinstance(items[0], TraceRow):
+        rows = cast("list[TraceRow]", items)
+    else:
+        rows = trace_rows(cast("list[Step]", items), **kwargs)
     if max_rows is not None and len(rows) > max_rows:
         rows = [*rows[: max(max_rows - 1, 0)], ..., rows[-1]]
     return "\n".join([format_row(None), *(format_row(r) for r in rows)])

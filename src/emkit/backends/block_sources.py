@@ -58,7 +58,8 @@ def register_block_reads(array: Any, reads: list[BlockRead]) -> Any:
 
 def block_reads(array: Any) -> tuple[BlockRead, ...] | None:
     """The reads of ``array``'s row blocks, or None when they are not known."""
-    return _READS.get(getattr(array, "name", None))
+    name = getattr(array, "name", None)
+    return None if name is None else _READS.get(name)
 
 
 def _read_as(read: BlockRead, dtype: str) -> np.ndarray:

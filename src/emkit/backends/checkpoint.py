@@ -84,7 +84,9 @@ def write_checkpoint(path: str | Path, params: Any, iteration: int, loglik: floa
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, __meta__=payload, **arrays)
+            # mypy matches **arrays against savez's allow_pickle: bool as well; the keys
+            # are dotted paths ("p.0.means"), never that name
+            np.savez(fh, __meta__=payload, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

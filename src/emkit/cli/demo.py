@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from ._common import EXIT_OK, watch_fit
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["demo", "register", "DEFAULT_OUT"]
 
@@ -74,10 +77,11 @@ def _faithful(out: Path, quiet: bool) -> dict[str, Any]:
     one_d = GaussianMixture(n_components=2, random_state=0).fit(data[["eruptions"]])
     ax = plot_density_1d(data[["eruptions"]], one_d,
                          title="Eruption durations: two Gaussian components")
-    ax.figure.savefig(out / "eruptions.png", dpi=100)
+    figure = cast("Figure", ax.figure)  # plot_density_1d drew on a new figure
+    figure.savefig(out / "eruptions.png", dpi=100)
     import matplotlib.pyplot as plt
 
-    plt.close(ax.figure)
+    plt.close(figure)
     plots.append(out / "eruptions.png")
     print(f"\nFigures written to {out}/: {', '.join(p.name for p in plots)}")
     return facts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -86,11 +86,13 @@ def plot_loglik(source: EMResult | Iterable[Step] | Sequence[float], ax: Axes | 
         values = [float(source.logliks[0])] + [s.loglik for s in source.steps]
     else:
         items = list(source)
+        # one kind of item throughout (the documented input): the first tells which
         if items and isinstance(items[0], Step):
-            iterations = [s.iteration for s in items]
-            values = [s.loglik for s in items]
+            steps = cast("list[Step]", items)
+            iterations = [s.iteration for s in steps]
+            values = [s.loglik for s in steps]
         else:
-            values = [float(v) for v in items]
+            values = [float(v) for v in cast("list[float]", items)]
             iterations = list(range(1, len(values) + 1))
     if not values:
         raise ValueError("there are no iterations to plot")
@@ -100,5 +102,7 @@ def plot_loglik(source: EMResult | Iterable[Step] | Sequence[float], ax: Axes | 
     ax.set_ylabel("log-likelihood")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    # matplotlib's stubs give Locator.set_params no keywords, though every locator's
+    # accepts them at run time; the default one here is a MaxNLocator, which uses it
+    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     return ax

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from .common import _as_matrix, _axes, _color, _column_labels, _pyplot, plot_log
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["mixture_params", "plot_density_1d", "plot_clusters_2d", "animate_fit",
            "save_mixture_plots"]
@@ -361,8 +362,9 @@ def save_mixture_plots(directory: str | Path, X: Any, model: Any,
 
     def save(ax: Axes, name: str) -> None:
         path = directory / name
-        ax.figure.savefig(path, dpi=dpi)
-        plt.close(ax.figure)
+        figure = cast("Figure", ax.figure)  # each plot below draws on a new figure
+        figure.savefig(path, dpi=dpi)
+        plt.close(figure)
         written.append(path)
 
     if any(s.iteration > 0 for s in records):
