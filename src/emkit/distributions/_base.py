@@ -345,8 +345,14 @@ class Distribution(BaseEstimator, Persistable):
     # ------------------------------------------------------------------ the rest
     @property
     def n_parameters(self) -> int:
-        """Number of free parameters (for BIC/AIC)."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Number of free parameters (for BIC/AIC).
+
+        The default counts one per fitted parameter and column, right for the
+        univariate families whose parameters are all free (a rate; a shape and a
+        scale); families with constrained or shared parameters override it.
+        """
+        self._check_fitted()
+        return len(self._parameter_names) * int(self.n_features or 0)
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         """Draw ``n`` rows, shape (n, n_features)."""

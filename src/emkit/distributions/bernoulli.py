@@ -74,12 +74,6 @@ class Bernoulli(Distribution):
         probs = (stats["sum"] + a - 1.0) / (stats["n"] + a + b - 2.0 + EPS_COUNT)
         return {"probs": np.clip(probs, 0.0, 1.0)}
 
-    @property
-    def n_parameters(self) -> int:
-        self._check_fitted()
-        assert self.probs is not None
-        return int(np.size(self.probs))
-
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
         assert self.probs is not None

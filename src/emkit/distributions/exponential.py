@@ -74,12 +74,6 @@ class Exponential(Distribution):
             raise ValueError("Exponential: the weighted data are all zero; the rate is infinite")
         return {"rate": (stats["n"] + a - 1.0 + EPS_COUNT) / total}
 
-    @property
-    def n_parameters(self) -> int:
-        self._check_fitted()
-        assert self.rate is not None
-        return int(np.size(self.rate))
-
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
         assert self.rate is not None

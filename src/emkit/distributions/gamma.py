@@ -83,12 +83,6 @@ class Gamma(Distribution):
         shape = solve_gamma_shape(np.log(mean) - mean_log)
         return {"shape": shape, "rate": shape / mean}
 
-    @property
-    def n_parameters(self) -> int:
-        self._check_fitted()
-        assert self.shape is not None
-        return int(2 * np.size(self.shape))
-
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
         assert self.shape is not None and self.rate is not None

@@ -77,12 +77,6 @@ class LogNormal(Distribution):
             raise ValueError("LogNormal: a column of log x is constant; set reg_var > 0")
         return {"mu": stats["sum"] / n, "sigma": np.sqrt(var)}
 
-    @property
-    def n_parameters(self) -> int:
-        self._check_fitted()
-        assert self.mu is not None
-        return int(2 * np.size(self.mu))
-
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
         assert self.mu is not None and self.sigma is not None

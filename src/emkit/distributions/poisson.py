@@ -79,12 +79,6 @@ class Poisson(Distribution):
             raise ValueError(f"Poisson: prior needs alpha >= 1 and beta >= 0, got {self.prior}")
         return {"rate": (stats["sum"] + a - 1.0) / (stats["n"] + b + EPS_COUNT)}
 
-    @property
-    def n_parameters(self) -> int:
-        self._check_fitted()
-        assert self.rate is not None
-        return int(np.size(self.rate))
-
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
         assert self.rate is not None

@@ -321,13 +321,6 @@ class Weibull(Distribution):
         return self.with_parameters({"shape": k, "scale": np.exp(mean + _EULER_GAMMA / k)})
 
     # ------------------------------------------------------------------ rest
-    @property
-    def n_parameters(self) -> int:
-        """Free parameters: a shape and a scale per column."""
-        self._check_fitted()
-        assert self.shape is not None
-        return int(2 * np.size(self.shape))
-
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()
         assert self.shape is not None and self.scale is not None
