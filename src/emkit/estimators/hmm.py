@@ -163,6 +163,12 @@ class GaussianHMM(BaseHMM):
                   for j in range(k)]
         return DistributionEmission(states, parameter_letters=GAUSSIAN_LETTERS)
 
+    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+        k, d = self.n_components, n_features
+        covariance = {"spherical": k, "diag": k * d, "full": k * d * (d + 1) // 2,
+                      "tied": d * (d + 1) // 2}[self.covariance_type]
+        return {"m": k * d, "c": covariance}
+
     def _to_model_params(self, emission: dict) -> dict:
         means = np.asarray(emission["means"], float)
         covars = np.asarray(emission["covars"], float)

@@ -418,6 +418,51 @@ class BaseHMM(Persistable, BaseEstimator):
             rows.append(self._sample_state(state, rng))
         return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
 
+    # -- model selection -------------------------------------------------------------
+    def _n_fit_scalars_per_param(self, n_features: int) -> dict[str, int]:
+        """Free parameters per ``params`` letter, hmmlearn's count (all letters)."""
+        k = self.n_components
+        return {"s": k - 1, "t": k * (k - 1), **self._emission_scalars(n_features)}
+
+    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+        """Free emission parameters per letter, for ``n_features`` columns."""
+        raise NotImplementedError  # pragma: no cover - every estimator defines it
+
+    def _criterion(self, X: Any, lengths: Any, penalty_per_parameter: float | None) -> float:
+        model, data, params = self._inference(X, lengths)
+        log_likelihood = float(model.score_sequences(data, params).sum())
+        n_params = sum(self._n_fit_scalars_per_param(int(data.X.shape[1])).values())
+        per = np.log(len(data.X)) if penalty_per_parameter is None else penalty_per_parameter
+        return -2.0 * log_likelihood + float(per) * n_params
+
+    def aic(self, X: Any, lengths: Any = None) -> float:
+        """Akaike's criterion of the model on ``X``: ``-2 log L + 2 p`` (lower is better).
+
+        ``p`` counts the free parameters of every part (start, transitions,
+        emissions) as hmmlearn does, whichever ``params`` letters were fitted.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+
+        Returns
+        -------
+        float
+        """
+        return self._criterion(X, lengths, 2.0)
+
+    def bic(self, X: Any, lengths: Any = None) -> float:
+        """Schwarz's criterion of the model on ``X``: ``-2 log L + p log(n_samples)``.
+
+        Parameters and ``p`` as in :meth:`aic`.
+
+        Returns
+        -------
+        float
+        """
+        return self._criterion(X, lengths, None)
+
     def get_stationary_distribution(self) -> np.ndarray:
         """The stationary distribution of the fitted transition matrix, shape (n_components,)."""
         from scipy import linalg

@@ -93,6 +93,9 @@ class CategoricalHMM(BaseHMM):
                         prior=None if np.all(prior[j] == 1) else prior[j][None, :])
             for j in range(k)])
 
+    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+        return {"e": self.n_components * (self._n_symbols() - 1)}
+
     def _to_model_params(self, emission: dict) -> dict:
         return {"emissions": [{"probs": row[None, :]}
                               for row in np.asarray(emission["emissionprob"], float)]}
@@ -162,6 +165,9 @@ class PoissonHMM(BaseHMM):
                 np.asarray(self.lambdas_weight) == 0):
             return DistributionEmission(states, letter="l")
         return HmmlearnPoissonEmission(states, self.lambdas_prior, self.lambdas_weight)
+
+    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+        return {"l": self.n_components * n_features}
 
     def _to_model_params(self, emission: dict) -> dict:
         return {"emissions": [{"rate": row} for row in np.asarray(emission["lambdas"], float)]}

@@ -161,6 +161,10 @@ class HMM(BaseHMM):
             raise ValueError("the starting emission parameters are outside the "
                              "distributions' parameter spaces")
 
+    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+        states = self._state_templates()
+        return {"e": DistributionEmission(states).components.n_parameters(states)}
+
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         return np.asarray(self._state_templates()[state].sample(1, rng))[0]
 

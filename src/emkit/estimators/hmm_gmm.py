@@ -124,6 +124,14 @@ class GMMHMM(BaseHMM):
                  "tied": (k, d, d)}[self.covariance_type]
         self._check_shape(params["covars"], shape, "covars_")
 
+    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+        """Per state: ``n_mix - 1`` free weights (hmmlearn counts ``n_mix - 1`` in
+        all, for every state together), the means and the covariances."""
+        k, m, d = self.n_components, self.n_mix, n_features
+        covariance = {"spherical": k * m, "diag": k * m * d, "full": k * m * d * (d + 1) // 2,
+                      "tied": k * d * (d + 1) // 2}[self.covariance_type]
+        return {"w": k * (m - 1), "m": k * m * d, "c": covariance}
+
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         j = rng.choice(self.n_mix, p=self.weights_[state])
         d = self.means_.shape[2]
