@@ -192,8 +192,3 @@ class Components:
             shared = getattr(components[idx[0]], "n_shared_parameters", lambda: 0)()
             total -= (len(idx) - 1) * shared
         return int(total)
-
-    def sample(self, component: int, n: int, components: Sequence[Distribution],
-               rng: Any = None) -> np.ndarray:
-        """``n`` rows drawn from one component, shape (n, n_features)."""
-        return np.asarray(components[component].sample(n, rng))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..distributions._base import Distribution, as_rng
+from ..distributions.components import Components
 from ..models.hmm.emission import DistributionEmission, Emission
 from ._components import as_matrix, component_templates, start_responsibilities, validate_for
 from .hmm_base import BaseHMM
@@ -157,13 +158,13 @@ class HMM(BaseHMM):
         return {"emissions": emission.components.pack(comps)}
 
     def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
-        if not DistributionEmission(self._fit_templates).is_feasible(params):
+        if not Components(self._fit_templates).is_feasible(params["emissions"]):
             raise ValueError("the starting emission parameters are outside the "
                              "distributions' parameter spaces")
 
     def _emission_scalars(self, n_features: int) -> dict[str, int]:
         states = self._state_templates()
-        return {"e": DistributionEmission(states).components.n_parameters(states)}
+        return {"e": Components(states).n_parameters(states)}
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         return np.asarray(self._state_templates()[state].sample(1, rng))[0]

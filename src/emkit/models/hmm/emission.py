@@ -173,10 +173,6 @@ class DistributionEmission(Emission):
     def is_feasible(self, params: dict) -> bool:
         return self.components.is_feasible(params["emissions"])
 
-    def n_parameters(self, params: dict) -> int:
-        """Free emission parameters of all states (shared ones counted once)."""
-        return self.components.n_parameters(self.prepare(params))
-
 
 class HmmlearnPoissonEmission(DistributionEmission):
     """Poisson states with hmmlearn's ``PoissonHMM`` update for ``lambdas_prior/weight``.
