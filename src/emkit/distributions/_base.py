@@ -31,7 +31,8 @@ from sklearn.base import BaseEstimator
 
 from ..persistence import Persistable
 
-__all__ = ["Distribution", "as_rng", "check_weights", "column_sums", "EPS_COUNT"]
+__all__ = ["Distribution", "as_rng", "check_weights", "column_sums", "positive_interval",
+           "EPS_COUNT"]
 
 #: Added to weighted counts before dividing, as scikit-learn does, so that a
 #: mixture component that lost all its rows yields finite parameters.
@@ -62,6 +63,20 @@ def check_weights(weights: Any, n: int) -> np.ndarray:
 def column_sums(resp: np.ndarray) -> np.ndarray:
     """``resp.sum(axis=0)`` as one BLAS product (several times faster on tall arrays)."""
     return np.ones(resp.shape[0]) @ resp
+
+
+def positive_interval(bounds: Any, owner: str, name: str) -> tuple[float, float]:
+    """``bounds`` as floats ``(low, high)`` with ``0 < low < high``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``owner`` (the family) and ``name`` (its argument) otherwise.
+    """
+    lo, hi = map(float, bounds)
+    if not 0 < lo < hi:
+        raise ValueError(f"{owner}: {name} must satisfy 0 < low < high, got {bounds}")
+    return lo, hi
 
 
 def _as_array(value: Any) -> np.ndarray | None:

@@ -61,7 +61,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special
 
-from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights
+from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights, positive_interval
 from .weibull import bracketed_root
 
 __all__ = ["NegativeBinomial", "ratio_sum"]
@@ -170,11 +170,7 @@ class NegativeBinomial(Distribution):
             raise ValueError("NegativeBinomial: X must hold non-negative integer counts")
 
     def _bounds(self) -> tuple[float, float]:
-        lo, hi = map(float, self.n_bounds)
-        if not 0 < lo < hi:
-            raise ValueError(f"NegativeBinomial: n_bounds must satisfy 0 < low < high, "
-                             f"got {self.n_bounds}")
-        return lo, hi
+        return positive_interval(self.n_bounds, "NegativeBinomial", "n_bounds")
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Whether ``n`` lies in ``n_bounds`` (or is positive when fixed) and ``0 < p <= 1``."""

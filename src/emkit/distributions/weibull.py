@@ -52,7 +52,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights
+from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights, positive_interval
 
 __all__ = ["Weibull", "bracketed_root"]
 
@@ -156,11 +156,7 @@ class Weibull(Distribution):
             raise ValueError("Weibull: X must be strictly positive (the support is x > 0)")
 
     def _bounds(self) -> tuple[float, float]:
-        lo, hi = map(float, self.shape_bounds)
-        if not 0 < lo < hi:
-            raise ValueError(f"Weibull: shape_bounds must satisfy 0 < low < high, "
-                             f"got {self.shape_bounds}")
-        return lo, hi
+        return positive_interval(self.shape_bounds, "Weibull", "shape_bounds")
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Whether the shapes lie in ``shape_bounds`` and the scales are positive."""
