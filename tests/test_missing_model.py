@@ -280,3 +280,46 @@ def test_bad_input_is_refused_with_clear_messages():
     assert not model.is_feasible(singular)
     assert model.is_feasible(params)
     assert not model.is_feasible({**params, "weights": np.array([1.5])})
+
+
+@pytest.mark.parametrize("ctype", TYPES)
+def test_factors_computed_once_per_pattern_and_call(ctype, monkeypatch):
+    """Each pattern with a missing entry is factorised once per call, however many
+    blocks of ``chunk_size`` rows it spans; the results still match the reference."""
+    import emkit.models.mixture.gaussian_missing as gm
+
+    calls: list[tuple[int, ...]] = []
+    original = gm.conditional_factors
+
+    def counting(cov, ctype_, k, observed, missing):
+        calls.append(tuple(observed))
+        return original(cov, ctype_, k, observed, missing)
+
+    monkeypatch.setattr(gm, "conditional_factors", counting)
+    X = make_data()
+    data = find_patterns(X, rare_rows=0)  # every pattern through the blocked path
+    partial = [g for g in data.groups if g.missing.size]
+    assert max(len(g.rows) for g in partial) > 7  # some pattern spans several blocks
+    params = make_params(ctype)
+    model = MissingGaussianMixtureModel(ctype, chunk_size=7)
+    ref_stats, ref_loglik, ref_log_prob, ref_filled = reference(X, params, ctype)
+    resp = np.exp(ref_log_prob - logsumexp(ref_log_prob, axis=1, keepdims=True))
+
+    stats, loglik = model.e_step(data, params)
+    assert len(calls) == len(partial)
+    assert sorted(calls) == sorted(tuple(g.observed) for g in partial)
+    assert_stats_close(stats, ref_stats)
+    np.testing.assert_allclose(loglik, ref_loglik, rtol=1e-12)
+
+    for run, expected in (
+        (lambda: model.log_prob_rows(data, params), ref_log_prob),
+        (lambda: model.conditional_expectation(X, params, resp=resp), ref_filled),
+    ):
+        calls.clear()
+        np.testing.assert_allclose(run(), expected, rtol=1e-10, atol=1e-12)
+        assert len(calls) == len(partial)
+    calls.clear()
+    drawn = model.sample_conditional(X, params, random_state=0, resp=resp)
+    assert len(calls) == len(partial)
+    observed = ~np.isnan(X)
+    np.testing.assert_array_equal(drawn[observed], X[observed])

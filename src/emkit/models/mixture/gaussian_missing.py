@@ -165,9 +165,19 @@ class MissingGaussianMixtureModel:
         return 0.5 * self.reg_covar * float(total_weight) * float(w @ trace)
 
     # ------------------------------------------------------------------ factors
-    def _factors(self, group: PatternGroup, params: dict) -> ConditionalFactors:
-        return conditional_factors(params["covariances"], self.covariance_type,
-                                   len(params["weights"]), group.observed, group.missing)
+    def _factors(self, group: PatternGroup, params: dict,
+                 cache: dict[int, ConditionalFactors]) -> ConditionalFactors:
+        """The pattern's factors, computed on the first of its blocks only.
+
+        ``cache`` lives for one call, while ``data`` holds every group, so a
+        group's ``id`` cannot be reused within it.
+        """
+        f = cache.get(id(group))
+        if f is None:
+            f = cache[id(group)] = conditional_factors(
+                params["covariances"], self.covariance_type, len(params["weights"]),
+                group.observed, group.missing)
+        return f
 
     def _log_prob_block(self, values: np.ndarray, group: PatternGroup, params: dict,
                         factors: ConditionalFactors) -> np.ndarray:
@@ -281,7 +291,7 @@ class MissingGaussianMixtureModel:
             loglik += part_loglik
         partial = [g for g in frequent if g.missing.size > 0]
         for group, block in self._blocks(data, partial):
-            f = factors.setdefault(id(group), self._factors(group, params))
+            f = self._factors(group, params, factors)
             values, weights = group.values[block], group.weights[block]
             log_prob = self._log_prob_block(values, group, params, f)
             log_norm, resp = log_normalize(log_prob, out=log_prob)
@@ -358,7 +368,7 @@ class MissingGaussianMixtureModel:
                 out[group.rows] = self._complete_model().log_prob_rows(group.values, params)
         partial = [g for g in groups if g.missing.size > 0]
         for group, block in self._blocks(data, partial):
-            f = factors.setdefault(id(group), self._factors(group, params))
+            f = self._factors(group, params, factors)
             out[group.rows[block]] = self._log_prob_block(group.values[block], group, params, f)
         return out
 
@@ -402,10 +412,11 @@ class MissingGaussianMixtureModel:
         if resp is not None:
             resp = self._resp(data, params, resp)
         means = np.asarray(params["means"], dtype=float)
+        factors: dict[int, ConditionalFactors] = {}
         for group, block in self._blocks(data, groups):
             if not group.missing.size:
                 continue
-            f = self._factors(group, params)
+            f = self._factors(group, params, factors)
             rows = group.rows[block]
             if resp is None:
                 r = log_normalize(self._log_prob_block(group.values[block], group, params,
@@ -451,10 +462,11 @@ class MissingGaussianMixtureModel:
         cum = np.cumsum(resp, axis=1)
         labels = (cum < rng.uniform(size=(len(X), 1)) * cum[:, -1:]).sum(axis=1)
         labels = np.minimum(labels, len(means) - 1)
+        factors: dict[int, ConditionalFactors] = {}
         for group, block in self._blocks(data):
             if not group.missing.size:
                 continue
-            f = self._factors(group, params)
+            f = self._factors(group, params, factors)
             rows = group.rows[block]
             noise = rng.standard_normal((len(rows), group.missing.size))
             fill = np.empty_like(noise)
