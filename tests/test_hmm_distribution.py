@@ -218,8 +218,17 @@ def test_bad_input_is_refused():
         emkit.HMM(Poisson(), 2).fit(np.where(X > 7, np.nan, X))
     with pytest.raises(ValueError, match="lengths sum"):
         emkit.HMM(Poisson(), 2).fit(X, [10, 10])
-    with pytest.raises(ValueError, match="give the emission distributions with parameters"):
-        emkit.HMM(Poisson(), 2, init_params="st").fit(X)
+
+
+def test_emissions_not_given_are_initialized_without_e_in_init_params():
+    """hmmlearn's rule: a parameter that is not set is initialized even when its letter
+    is missing from init_params, exactly as with the letter."""
+    X = _poisson_counts()
+    without = _quiet(emkit.HMM(Poisson(), 2, init_params="st", n_iter=3, random_state=0),
+                     X, LENGTHS)
+    with_e = _quiet(emkit.HMM(Poisson(), 2, init_params="ste", n_iter=3, random_state=0),
+                    X, LENGTHS)
+    assert [e.rate[0] for e in without.emissions_] == [e.rate[0] for e in with_e.emissions_]
 
 
 def test_poisson_hmm_with_hmmlearn_prior_terms_follows_hmmlearn():

@@ -17,7 +17,7 @@ algorithm : {"viterbi", "map"}
     Decoder used by ``predict``/``decode``.
 random_state : int, RandomState or None
 n_iter : int
-    Most EM iterations.
+    Most EM iterations; 0 only initializes the parameters (as hmmlearn).
 tol : float
     Stop when one EM step raises the total log-likelihood by less than this
     (absolute, as hmmlearn).
@@ -27,7 +27,10 @@ params, init_params : str
     Letters of the parameters to update / to initialize before fitting
     (``s`` startprob, ``t`` transmat, plus the family's letters). A letter
     missing from ``init_params`` means "use the value already set", e.g.
-    ``init_params=""`` starts from the attributes you assigned.
+    ``init_params=""`` starts from the attributes you assigned; as in hmmlearn,
+    a parameter not set is initialized all the same, and one that is set but
+    whose letter is in ``init_params`` is overwritten (with a ``logging``
+    warning saying so).
 implementation : {"log", "scaling"}
     Accepted for compatibility; emkit always uses its compiled scaled
     recursion, which is safe for long sequences.
@@ -49,7 +52,13 @@ import numpy as np
 
 from ..distributions.gaussian import Gaussian
 from ..models.hmm.emission import DistributionEmission, Emission
-from ._hmm_inputs import check_covariance_type, data_covariance, gaussian_X, kmeans_centers
+from ._hmm_inputs import (
+    check_covariance_type,
+    check_covariances,
+    data_covariance,
+    gaussian_X,
+    kmeans_centers,
+)
 from .hmm_base import BaseHMM, ConvergenceMonitor
 from .hmm_counts import CategoricalHMM, PoissonHMM
 from .hmm_gmm import GMMHMM
@@ -91,6 +100,7 @@ class GaussianHMM(BaseHMM):
 
     _letters = "mc"
     _param_attrs: ClassVar[dict[str, str]] = {"means": "means_", "covars": "_covars_"}
+    _letter_attrs: ClassVar[dict[str, str]] = {"m": "means_", "c": "_covars_"}
     n_features: int  # set by fit
 
     def __init__(self, n_components: int = 1, covariance_type: str = "diag",
@@ -128,6 +138,8 @@ class GaussianHMM(BaseHMM):
         covars = np.array(covars, dtype=float)
         k, ctype = self.n_components, self.covariance_type
         check_covariance_type(ctype)
+        if ctype == "spherical" and covars.ndim > 1 and covars.size == len(covars):
+            covars = covars.reshape(len(covars))  # (K, 1), (K, 1, 1, 1): one variance each
         expected = {"spherical": 1, "diag": 2, "full": 3, "tied": 2}[ctype]
         if covars.ndim != expected or (ctype != "tied" and len(covars) != k):
             shapes = {"spherical": "(n_components,)", "diag": "(n_components, n_features)",
@@ -163,7 +175,7 @@ class GaussianHMM(BaseHMM):
                   for j in range(k)]
         return DistributionEmission(states, parameter_letters=GAUSSIAN_LETTERS)
 
-    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+    def _emission_scalars(self, n_features: int, start: dict | None = None) -> dict[str, int]:
         k, d = self.n_components, n_features
         covariance = {"spherical": k, "diag": k * d, "full": k * d * (d + 1) // 2,
                       "tied": d * (d + 1) // 2}[self.covariance_type]
@@ -185,24 +197,26 @@ class GaussianHMM(BaseHMM):
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         out = {}
         k, ctype = self.n_components, self.covariance_type
-        if "m" in self.init_params:
+        if self._needs_init("m", "means_"):
             if len(X) < k:
                 raise ValueError(f"n_components={k} states need at least {k} rows, "
                                  f"got {len(X)}")
             out["means"] = kmeans_centers(X, k, rng)
-        if "c" in self.init_params:
+        if self._needs_init("c", "_covars_"):
             cv = data_covariance(X, self.min_covar)
             out["covars"] = {"spherical": np.full(k, cv.diagonal().mean()),
                              "diag": np.tile(np.diag(cv), (k, 1)),
                              "full": np.tile(cv, (k, 1, 1)), "tied": cv}[ctype]
         return out
 
-    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
-        k, d = self.n_components, X.shape[1]
-        self._check_shape(params["means"], (k, d), "means_")
+    def _check_emission_params(self, params: dict, X: np.ndarray | None) -> None:
+        means = params["means"]
+        k, d = self.n_components, X.shape[1] if X is not None else means.shape[-1]
+        self._check_shape(means, (k, d), "means_")
         shape = {"spherical": (k,), "diag": (k, d), "full": (k, d, d),
                  "tied": (d, d)}[self.covariance_type]
         self._check_shape(params["covars"], shape, "covars_")
+        check_covariances(params["covars"], self.covariance_type, "covars_")
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         return rng.multivariate_normal(self.means_[state], self.covars_[state])

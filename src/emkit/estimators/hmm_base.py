@@ -8,6 +8,7 @@ hmmlearn's attribute names. All math lives in :mod:`emkit.models.hmm.model`.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,14 +19,18 @@ from sklearn.utils import check_random_state
 from .. import backends
 from ..engine import EMResult, best_of, em
 from ..models.hmm.emission import Emission
-from ..models.hmm.model import HMMModel, Sequences, check_lengths
+from ..models.hmm.model import HMMModel, Sequences
 from ..persistence import Persistable
-from .hmm_monitor import ConvergenceMonitor
+from .hmm_criteria import HMMCriteria
+from .hmm_dask import dask_sequences
+from .hmm_monitor import ConvergenceMonitor, decides_convergence
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
 
 __all__ = ["ConvergenceMonitor", "BaseHMM"]
+
+_log = logging.getLogger(__name__)
 
 ALGORITHMS = ("viterbi", "map")
 
@@ -42,7 +47,7 @@ def _check_letters(value: Any, allowed: str, name: str) -> str:
     return value
 
 
-class BaseHMM(Persistable, BaseEstimator):
+class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
     """Common machinery; subclasses add an emission family.
 
     Subclasses define ``_letters`` (emission letters), ``_param_attrs``
@@ -52,6 +57,8 @@ class BaseHMM(Persistable, BaseEstimator):
 
     _letters = ""
     _param_attrs: ClassVar[dict[str, str]] = {}
+    #: emission letter -> the attribute it initializes (hmmlearn's names)
+    _letter_attrs: ClassVar[dict[str, str]] = {}
     _sets_n_features = True
     #: Number of columns (symbols for CategoricalHMM), set by fit, or a constructor
     #: argument where the subclass has one (then possibly None).
@@ -67,6 +74,23 @@ class BaseHMM(Persistable, BaseEstimator):
         constructor's ``locals()``), as scikit-learn requires: no checks here."""
         for name in self._SHARED_ARGUMENTS:
             setattr(self, name, arguments[name])
+
+    @property
+    def monitor_(self) -> Any:
+        """The :class:`ConvergenceMonitor` of the last fit (hmmlearn's ``monitor_``).
+
+        It exists before any fit, as in hmmlearn, so that a monitor subclass
+        with its own ``converged`` can be assigned and decide when ``fit`` stops.
+        """
+        monitor = self.__dict__.get("_monitor")
+        if monitor is None:
+            monitor = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+            self._monitor = monitor
+        return monitor
+
+    @monitor_.setter
+    def monitor_(self, monitor: Any) -> None:
+        self._monitor = monitor
 
     # -- subclass hooks --------------------------------------------------------
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
@@ -91,10 +115,11 @@ class BaseHMM(Persistable, BaseEstimator):
         if self.implementation not in IMPLEMENTATIONS:
             raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got "
                              f"{self.implementation!r}")
-        for name in ("n_init", "n_iter"):
+        for name, least in (("n_init", 1), ("n_iter", 0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
         if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.number)) \
                 or not self.tol >= 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
@@ -151,13 +176,33 @@ class BaseHMM(Persistable, BaseEstimator):
         for key, attr in self._param_attrs.items():
             setattr(self, attr, np.asarray(params[key], float))
 
+    def _needs_init(self, letter: str, attr: str) -> bool:
+        """hmmlearn's rule: a parameter is initialized when its letter is in
+        ``init_params`` or when it has not been set."""
+        return letter in self.init_params or not hasattr(self, attr)
+
+    def _log_init_notes(self, X: np.ndarray, n_values: int, start: dict) -> None:
+        """hmmlearn's two initialization messages (``logging`` warnings, as hmmlearn):
+        a set attribute that ``init_params`` overwrites, and fewer data values
+        (``n_values``) than free parameters to fit from ``start``."""
+        for letter, attr in {"s": "startprob_", "t": "transmat_", **self._letter_attrs}.items():
+            if letter in self.init_params and hasattr(self, attr):
+                _log.warning("Even though the %r attribute is set, it will be overwritten "
+                             "during initialization because 'init_params' contains %r",
+                             attr.lstrip("_"), letter)
+        counts = self._n_fit_scalars_per_param(int(X.shape[1]), start)
+        n_free = sum(counts.get(letter, 0) for letter in self.params)
+        if n_values < n_free:
+            _log.warning("Fitting a model with %d free scalar parameters with only %d data "
+                         "points will result in a degenerate solution.", n_free, n_values)
+
     def _initial_params(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         k = self.n_components
-        init = self.init_params
         params: dict = {}
-        params["startprob"] = (np.full(k, 1.0 / k) if "s" in init
+        params["startprob"] = (np.full(k, 1.0 / k) if self._needs_init("s", "startprob_")
                                else self._given("startprob_", (k,)))
-        params["transmat"] = (rng.dirichlet(np.ones(k), size=k) if "t" in init
+        params["transmat"] = (rng.dirichlet(np.ones(k), size=k)
+                              if self._needs_init("t", "transmat_")
                               else self._given("transmat_", (k, k)))
         emission = self._start_emission(X, rng)
         params.update(emission)
@@ -173,8 +218,9 @@ class BaseHMM(Persistable, BaseEstimator):
         return {key: emission[key] if key in emission else self._given(attr, None)
                 for key, attr in self._param_attrs.items()}
 
-    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
-        """Raise ``ValueError`` naming a starting emission parameter of the wrong shape/value."""
+    def _check_emission_params(self, params: dict, X: np.ndarray | None) -> None:
+        """Raise ``ValueError`` naming a starting emission parameter of the wrong shape/value
+        (``X``: the data to fit, or None to check the parameters as they are set)."""
 
     @staticmethod
     def _check_shape(value: np.ndarray, shape: tuple, name: str) -> None:
@@ -229,72 +275,91 @@ class BaseHMM(Persistable, BaseEstimator):
         self._check_settings()
         data: Sequences | list[Delayed]  # whole sequences, or pieces of them (Dask)
         if backends.is_dask(X):
-            head, data, n_rows = self._dask_sequences(X, lengths)
+            head, data, n_rows = dask_sequences(self, X, lengths)
         else:
             data = self._sequences(X, lengths, fitting=True)
             head, n_rows = data.X, len(data.X)
         rng = check_random_state(self.random_state)
         starts = [self._initial_params(head, rng) for _ in range(self.n_init)]
-        monitor = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        self._log_init_notes(head, n_rows * int(head.shape[1]), starts[0])
+        monitor = self.monitor_
+        if type(monitor) is ConvergenceMonitor:  # emkit's own: this fit's settings
+            monitor = self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        if self.n_iter == 0:  # hmmlearn: initialize only
+            self._set_params_from(starts[0])
+            self._set_n_features(head)
+            monitor._reset()
+            return self
+        decides = decides_convergence(monitor)
         runs: dict[int, tuple[HMMModel, dict]] = {}
 
         def fit_one(init: dict) -> EMResult:
             model = self._model(head, init, total_rows=n_rows)
             engine_model = backends.DaskModel(model) if isinstance(data, list) else model
+            monitor._reset()
+
+            def report(step: Any) -> bool:
+                # the engine's objective includes the priors' log-density; report the
+                # likelihood, starting with the one before the first M-step
+                if not monitor.history:
+                    monitor.history.append(step.loglik - step.gain - model.log_prior(init))
+                monitor.report(step.loglik - model.log_prior(step.params))
+                return not (decides and monitor.converged)
+
             result = em(engine_model, data, init, tol=self.tol, max_iter=self.n_iter,
-                        accelerate=self.accelerate, callback=monitor.report)
+                        accelerate=self.accelerate, callback=report)
             runs[id(result)] = (model, init)
             return result
 
         best, _ = best_of(starts, fit_one)
         model, init = runs[id(best)]
         self._set_params_from(best.params)
-        self.n_features = int(head.shape[1]) if self._sets_n_features else self.n_features
-        # the engine's objective includes the priors' log-density; report the likelihood
+        self._set_n_features(head)
         history = [best.logliks[0] - model.log_prior(init)] + [
             s.loglik - model.log_prior(s.params) for s in best.steps]
         monitor.history = deque(float(h) for h in history)
         monitor.iter = best.n_iter
-        monitor.converged = bool(best.converged)
-        self.monitor_ = monitor
+        if not decides:
+            monitor.converged = bool(best.converged)
         return self
 
-    def _dask_sequences(self, X: Any, lengths: Any) -> tuple[np.ndarray, list[Delayed], int]:
-        """Dask input: one piece of whole sequences per partition (row chunk) of ``X``.
+    def _set_n_features(self, X: np.ndarray) -> None:
+        if self._sets_n_features:
+            self.n_features = int(X.shape[1])
 
-        Returns the rows the start is drawn from (the first
-        :data:`emkit.backends.INIT_SAMPLE_ROWS`: whole sequences, not a sample),
-        the pieces (``dask.delayed`` :class:`Sequences`, validated where they
-        lie) and the total number of rows.
+    # -- hmmlearn's initialization and checking hooks ----------------------------------
+    def _init(self, X: Any, lengths: Any = None) -> None:
+        """Set the starting parameters as ``fit`` would, without fitting (hmmlearn's hook).
+
+        Parameters named in ``init_params``, and those not set, are
+        initialized from ``X``; the others keep their values. ``lengths`` is
+        accepted for hmmlearn's signature and not used.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int, optional
         """
-        from dask import delayed
+        self._check_settings()
+        try:
+            X = self._check_X(X, fitting=True)
+            start = self._initial_params(X, check_random_state(self.random_state))
+            self._log_init_notes(X, int(X.size), start)
+            self._set_params_from(start)
+            self._set_n_features(X)
+        finally:
+            self._end_fit()
 
-        if hasattr(X, "columns"):
-            X = X.to_dask_array(lengths=True)
-        if X.ndim == 1:
-            X = X[:, None]
-        if X.ndim == 2 and len(X.chunks[1]) != 1:
-            X = X.rechunk({1: -1})
-        n_rows = int(X.shape[0])
-        lengths = check_lengths(lengths, n_rows)
-        ends = np.cumsum(lengths)
-        edges = np.cumsum((0, *X.chunks[0]))
-        if not np.isin(edges[1:], ends).all():
-            raise ValueError(
-                "every partition of a Dask X must hold whole sequences: rechunk the rows "
-                "at sequence boundaries, e.g. X.rechunk({0: rows_per_partition}) with "
-                "each entry a sum of consecutive lengths"
-            )
-        if not self._sets_n_features and getattr(self, "n_features", None) is None:
-            raise ValueError("with Dask input, give n_features (the number of symbols): "
-                             "the first rows need not show every symbol")
-        first = np.concatenate([[0], ends[:-1]])
-        blocks = X.to_delayed().ravel()
-        check = delayed(self._sequences, pure=True)
-        pieces = [check(block, lengths[(first >= a) & (ends <= b)], True)
-                  for block, a, b in zip(blocks, edges[:-1], edges[1:], strict=True)]
-        head = self._check_X(np.asarray(X[:min(n_rows, backends.INIT_SAMPLE_ROWS)].compute()), True)
-        return head, pieces, n_rows
+    def _check(self) -> None:
+        """Raise ``ValueError`` when the parameters as set are invalid (hmmlearn's hook):
+        settings, ``startprob_``/``transmat_`` shapes and sums, emission parameters."""
+        self._check_settings()
+        k = self.n_components
+        startprob = self._given("startprob_", (k,))
+        transmat = self._given("transmat_", (k, k))
+        self._check_stochastic(startprob, "startprob_")
+        self._check_stochastic(transmat, "transmat_")
+        self._check_emission_params(self._emission_params(), None)
 
     # -- inference -------------------------------------------------------------------
     def _inference(self, X: Any, lengths: Any) -> tuple[HMMModel, Sequences, dict]:
@@ -374,59 +439,6 @@ class BaseHMM(Persistable, BaseEstimator):
             states.append(state)
             rows.append(self._sample_state(state, rng))
         return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
-
-    # -- model selection -------------------------------------------------------------
-    def _n_fit_scalars_per_param(self, n_features: int) -> dict[str, int]:
-        """Free parameters per ``params`` letter, hmmlearn's count (all letters)."""
-        k = self.n_components
-        return {"s": k - 1, "t": k * (k - 1), **self._emission_scalars(n_features)}
-
-    def _emission_scalars(self, n_features: int) -> dict[str, int]:
-        """Free emission parameters per letter, for ``n_features`` columns."""
-        raise NotImplementedError  # pragma: no cover - every estimator defines it
-
-    def _criterion(self, X: Any, lengths: Any, penalty_per_parameter: float | None) -> float:
-        model, data, params = self._inference(X, lengths)
-        log_likelihood = float(model.score_sequences(data, params).sum())
-        n_params = sum(self._n_fit_scalars_per_param(int(data.X.shape[1])).values())
-        per = np.log(len(data.X)) if penalty_per_parameter is None else penalty_per_parameter
-        return -2.0 * log_likelihood + float(per) * n_params
-
-    def aic(self, X: Any, lengths: Any = None) -> float:
-        """Akaike's criterion of the model on ``X``: ``-2 log L + 2 p`` (lower is better).
-
-        ``p`` counts the free parameters of every part (start, transitions,
-        emissions) as hmmlearn does, whichever ``params`` letters were fitted.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        lengths : array-like of int of shape (n_sequences,), optional
-
-        Returns
-        -------
-        float
-        """
-        return self._criterion(X, lengths, 2.0)
-
-    def bic(self, X: Any, lengths: Any = None) -> float:
-        """Schwarz's criterion of the model on ``X``: ``-2 log L + p log(n_samples)``.
-
-        Parameters and ``p`` as in :meth:`aic`.
-
-        Returns
-        -------
-        float
-        """
-        return self._criterion(X, lengths, None)
-
-    def get_stationary_distribution(self) -> np.ndarray:
-        """The stationary distribution of the fitted transition matrix, shape (n_components,)."""
-        from scipy import linalg
-
-        eigvals, eigvecs = linalg.eig(np.asarray(self.transmat_).T)
-        vec = np.real_if_close(eigvecs[:, np.argmax(eigvals.real)])
-        return np.real(vec / vec.sum())
 
     # -- persistence ---------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:

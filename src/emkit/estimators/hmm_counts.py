@@ -31,8 +31,8 @@ class CategoricalHMM(BaseHMM):
     emissionprob_prior : float or array-like, default 1.0
         Dirichlet concentration for each row of ``emissionprob_``.
     n_features : int or None
-        Number of symbols; ``None`` infers ``max(X) + 1`` at fit (the argument
-        itself is left as given; the fitted count is ``emissionprob_.shape[1]``).
+        Number of symbols; ``None`` infers ``max(X) + 1`` at fit and then holds
+        that count, as in hmmlearn (so a later fit keeps the alphabet).
 
     Attributes
     ----------
@@ -41,6 +41,7 @@ class CategoricalHMM(BaseHMM):
 
     _letters = "e"
     _param_attrs: ClassVar[dict[str, str]] = {"emissionprob": "emissionprob_"}
+    _letter_attrs: ClassVar[dict[str, str]] = {"e": "emissionprob_"}
     _sets_n_features = False
 
     def __init__(self, n_components: int = 1, startprob_prior: Any = 1.0,
@@ -62,6 +63,10 @@ class CategoricalHMM(BaseHMM):
         if self.n_features is not None:
             return int(self.n_features)
         return int(X.max()) + 1 if X is not None else 0
+
+    def _set_n_features(self, X: np.ndarray) -> None:
+        if self.n_features is None:
+            self.n_features = int(np.shape(self.emissionprob_)[1])
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
         X = np.asarray(X)
@@ -93,8 +98,10 @@ class CategoricalHMM(BaseHMM):
                         prior=None if np.all(prior[j] == 1) else prior[j][None, :])
             for j in range(k)])
 
-    def _emission_scalars(self, n_features: int) -> dict[str, int]:
-        return {"e": self.n_components * (self._n_symbols() - 1)}
+    def _emission_scalars(self, n_features: int, start: dict | None = None) -> dict[str, int]:
+        n_symbols = (self._n_symbols() if start is None
+                     else int(np.size(start["emissions"][0]["probs"])))
+        return {"e": self.n_components * (n_symbols - 1)}
 
     def _to_model_params(self, emission: dict) -> dict:
         return {"emissions": [{"probs": row[None, :]}
@@ -105,13 +112,14 @@ class CategoricalHMM(BaseHMM):
                                           for t in params["emissions"]])}
 
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
-        if "e" not in self.init_params:
+        if not self._needs_init("e", "emissionprob_"):
             return {}
         p = rng.rand(self.n_components, self._n_symbols(X))
         return {"emissionprob": p / p.sum(axis=1, keepdims=True)}
 
-    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
-        self._check_shape(params["emissionprob"], (self.n_components, self._n_symbols(X)),
+    def _check_emission_params(self, params: dict, X: np.ndarray | None) -> None:
+        n_symbols = self._n_symbols(X) if X is not None else np.shape(params["emissionprob"])[-1]
+        self._check_shape(params["emissionprob"], (self.n_components, n_symbols),
                           "emissionprob_")
         self._check_stochastic(params["emissionprob"], "emissionprob_")
 
@@ -135,6 +143,7 @@ class PoissonHMM(BaseHMM):
 
     _letters = "l"
     _param_attrs: ClassVar[dict[str, str]] = {"lambdas": "lambdas_"}
+    _letter_attrs: ClassVar[dict[str, str]] = {"l": "lambdas_"}
 
     def __init__(self, n_components: int = 1, startprob_prior: Any = 1.0,
                  transmat_prior: Any = 1.0, lambdas_prior: Any = 0.0,
@@ -166,7 +175,7 @@ class PoissonHMM(BaseHMM):
             return DistributionEmission(states, letter="l")
         return HmmlearnPoissonEmission(states, self.lambdas_prior, self.lambdas_weight)
 
-    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+    def _emission_scalars(self, n_features: int, start: dict | None = None) -> dict[str, int]:
         return {"l": self.n_components * n_features}
 
     def _to_model_params(self, emission: dict) -> dict:
@@ -176,7 +185,7 @@ class PoissonHMM(BaseHMM):
         return {"lambdas": np.stack([np.asarray(t["rate"]) for t in params["emissions"]])}
 
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
-        if "l" not in self.init_params:
+        if not self._needs_init("l", "lambdas_"):
             return {}
         mean, var = X.mean(), X.var()
         shape = (self.n_components, X.shape[1])
@@ -184,9 +193,10 @@ class PoissonHMM(BaseHMM):
             return {"lambdas": rng.gamma(shape=mean**2 / var, scale=var / mean, size=shape)}
         return {"lambdas": np.full(shape, max(mean, 1e-3)) * rng.uniform(0.5, 1.5, shape)}
 
-    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
+    def _check_emission_params(self, params: dict, X: np.ndarray | None) -> None:
         lam = params["lambdas"]
-        self._check_shape(lam, (self.n_components, X.shape[1]), "lambdas_")
+        d = X.shape[1] if X is not None else np.shape(lam)[-1]
+        self._check_shape(lam, (self.n_components, d), "lambdas_")
         if not np.all(np.isfinite(lam)) or np.any(lam < 0):
             raise ValueError("lambdas_ must be finite and non-negative")
 

@@ -14,7 +14,7 @@ classes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -56,7 +56,8 @@ class HMM(BaseHMM):
         Letters of the parameters to update / to initialize before fitting:
         ``s`` startprob, ``t`` transmat, ``e`` the emissions. A letter missing
         from ``init_params`` starts from the value already set (``startprob_``,
-        ``transmat_``, or the parameters of the distributions in ``emission``).
+        ``transmat_``, or the parameters of the distributions in ``emission``);
+        a value not set is initialized all the same, as in hmmlearn.
     implementation : {"log", "scaling"}, default "log"
         Accepted for hmmlearn compatibility; the compiled scaled recursion is
         always used.
@@ -88,6 +89,7 @@ class HMM(BaseHMM):
     """
 
     _letters = "e"
+    _letter_attrs: ClassVar[dict[str, str]] = {"e": "emissions_"}
 
     def __init__(self, emission: Any = None, n_components: int = 1, *,
                  startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
@@ -145,10 +147,7 @@ class HMM(BaseHMM):
     def _start_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         templates = self._fit_templates
         emission = DistributionEmission(templates)
-        if "e" not in self.init_params:
-            if not all(t.is_fitted for t in templates):
-                raise ValueError("init_params has no 'e': give the emission distributions "
-                                 "with parameters (or fit the model first)")
+        if "e" not in self.init_params and all(t.is_fitted for t in templates):
             return {"emissions": emission.components.pack(templates)}
         k = len(templates)
         if len(X) < k:
@@ -157,13 +156,16 @@ class HMM(BaseHMM):
         comps = emission.components.initialize(X, resp, as_rng(rng))
         return {"emissions": emission.components.pack(comps)}
 
-    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
-        if not Components(self._fit_templates).is_feasible(params["emissions"]):
+    def _check_emission_params(self, params: dict, X: np.ndarray | None) -> None:
+        if not Components(self._state_templates()).is_feasible(params["emissions"]):
             raise ValueError("the starting emission parameters are outside the "
                              "distributions' parameter spaces")
 
-    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+    def _emission_scalars(self, n_features: int, start: dict | None = None) -> dict[str, int]:
         states = self._state_templates()
+        if start is not None:
+            states = [t.with_parameters(p)
+                      for t, p in zip(states, start["emissions"], strict=True)]
         return {"e": Components(states).n_parameters(states)}
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:

@@ -13,6 +13,7 @@ from ..models.hmm.emission import Emission
 from ..models.hmm.gmm_emission import GMMEmission
 from ._hmm_inputs import (
     check_covariance_type,
+    check_covariances,
     data_covariance,
     gaussian_X,
     kmeans_centers,
@@ -47,6 +48,7 @@ class GMMHMM(BaseHMM):
     _letters = "wmc"
     _param_attrs: ClassVar[dict[str, str]] = {
         "weights": "weights_", "means": "means_", "covars": "covars_"}
+    _letter_attrs: ClassVar[dict[str, str]] = {"w": "weights_", "m": "means_", "c": "covars_"}
 
     def __init__(self, n_components: int = 1, n_mix: int = 1, min_covar: float = 1e-3,
                  startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
@@ -91,9 +93,9 @@ class GMMHMM(BaseHMM):
         k, m, ctype = self.n_components, self.n_mix, self.covariance_type
         out: dict = {}
         cv = data_covariance(X, self.min_covar)
-        if "w" in self.init_params:
+        if self._needs_init("w", "weights_"):
             out["weights"] = np.full((k, m), 1.0 / m)
-        if "m" in self.init_params:
+        if self._needs_init("m", "means_"):
             if len(X) < k:
                 raise ValueError(f"n_components={k} states need at least {k} rows, "
                                  f"got {len(X)}")
@@ -107,7 +109,7 @@ class GMMHMM(BaseHMM):
                 else:
                     means.append(rng.multivariate_normal(centre, cv, size=m))
             out["means"] = np.stack(means)
-        if "c" in self.init_params:
+        if self._needs_init("c", "covars_"):
             d = X.shape[1]
             out["covars"] = {"tied": np.broadcast_to(cv, (k, d, d)),
                              "full": np.broadcast_to(cv, (k, m, d, d)),
@@ -115,16 +117,18 @@ class GMMHMM(BaseHMM):
                              "spherical": np.full((k, m), cv.mean())}[ctype].copy()
         return out
 
-    def _check_emission_params(self, params: dict, X: np.ndarray) -> None:
-        k, m, d = self.n_components, self.n_mix, X.shape[1]
+    def _check_emission_params(self, params: dict, X: np.ndarray | None) -> None:
+        k, m = self.n_components, self.n_mix
+        d = X.shape[1] if X is not None else params["means"].shape[-1]
         self._check_shape(params["weights"], (k, m), "weights_")
         self._check_stochastic(params["weights"], "weights_")
         self._check_shape(params["means"], (k, m, d), "means_")
         shape = {"spherical": (k, m), "diag": (k, m, d), "full": (k, m, d, d),
                  "tied": (k, d, d)}[self.covariance_type]
         self._check_shape(params["covars"], shape, "covars_")
+        check_covariances(params["covars"], self.covariance_type, "covars_")
 
-    def _emission_scalars(self, n_features: int) -> dict[str, int]:
+    def _emission_scalars(self, n_features: int, start: dict | None = None) -> dict[str, int]:
         """Per state: ``n_mix - 1`` free weights (hmmlearn counts ``n_mix - 1`` in
         all, for every state together), the means and the covariances."""
         k, m, d = self.n_components, self.n_mix, n_features
