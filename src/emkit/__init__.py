@@ -28,6 +28,7 @@ _LAZY = {
     "GMMHMM": "emkit.estimators.hmm",
     "CategoricalHMM": "emkit.estimators.hmm",
     "PoissonHMM": "emkit.estimators.hmm",
+    "MultinomialHMM": "emkit.estimators.hmm",
     "DawidSkene": "emkit.estimators.dawid_skene",
     "select_model": "emkit.estimators.selection",
     "load": "emkit.persistence",

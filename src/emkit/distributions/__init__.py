@@ -23,6 +23,7 @@ from .gamma import Gamma
 from .gaussian import Gaussian
 from .independent import Independent
 from .lognormal import LogNormal
+from .multinomial import Multinomial
 from .negative_binomial import NegativeBinomial
 from .poisson import Poisson
 from .student_t import StudentT
@@ -37,6 +38,7 @@ __all__ = [
     "Gaussian",
     "Independent",
     "LogNormal",
+    "Multinomial",
     "NegativeBinomial",
     "Poisson",
     "StudentT",

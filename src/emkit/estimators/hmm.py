@@ -1,6 +1,7 @@
-"""Hidden Markov models with hmmlearn 0.3's names: GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM.
+"""Hidden Markov models with hmmlearn 0.3's names: GaussianHMM, GMMHMM, CategoricalHMM,
+PoissonHMM, MultinomialHMM.
 
-All four fit by Baum-Welch on :func:`emkit.em` (compiled forward-backward from
+All five fit by Baum-Welch on :func:`emkit.em` (compiled forward-backward from
 :mod:`emkit.models.hmm.recursions`); the shared behaviour (``fit(X, lengths)``,
 ``score``, ``score_samples``, ``predict``, ``predict_proba``, ``decode``,
 ``sample``, ``monitor_``) is documented on
@@ -60,10 +61,11 @@ from ._hmm_inputs import (
     kmeans_centers,
 )
 from .hmm_base import BaseHMM, ConvergenceMonitor
-from .hmm_counts import CategoricalHMM, PoissonHMM
+from .hmm_counts import CategoricalHMM, MultinomialHMM, PoissonHMM
 from .hmm_gmm import GMMHMM
 
-__all__ = ["GaussianHMM", "GMMHMM", "CategoricalHMM", "PoissonHMM", "ConvergenceMonitor"]
+__all__ = ["GaussianHMM", "GMMHMM", "CategoricalHMM", "PoissonHMM", "MultinomialHMM",
+           "ConvergenceMonitor"]
 
 #: GaussianHMM's ``params`` letters: ``m`` re-fits the states' means, ``c`` their covariances.
 GAUSSIAN_LETTERS = {"m": ("mean",), "c": ("covariance",)}

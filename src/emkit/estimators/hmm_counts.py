@@ -1,8 +1,8 @@
-"""``emkit.CategoricalHMM`` and ``emkit.PoissonHMM``: HMMs of symbols and of counts (hmmlearn's).
+"""``CategoricalHMM``, ``PoissonHMM``, ``MultinomialHMM``: HMMs of symbols and counts (hmmlearn's).
 
-Their states emit from :class:`emkit.distributions.Categorical` and
-:class:`emkit.distributions.Poisson`; the shared arguments and behaviour are
-documented in :mod:`emkit.estimators.hmm`.
+Their states emit from :class:`emkit.distributions.Categorical`,
+:class:`emkit.distributions.Poisson` and :class:`emkit.distributions.Multinomial`;
+the shared arguments and behaviour are documented in :mod:`emkit.estimators.hmm`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import backends
 from ..distributions.categorical import Categorical
+from ..distributions.multinomial import Multinomial
 from ..distributions.poisson import Poisson
 from ..models.hmm.emission import DistributionEmission, Emission, HmmlearnPoissonEmission
 from ._hmm_inputs import float_X
 from .hmm_base import BaseHMM
 
-__all__ = ["CategoricalHMM", "PoissonHMM"]
+__all__ = ["CategoricalHMM", "PoissonHMM", "MultinomialHMM"]
 
 
 class CategoricalHMM(BaseHMM):
@@ -202,3 +204,110 @@ class PoissonHMM(BaseHMM):
 
     def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
         return rng.poisson(self.lambdas_[state])
+
+
+class MultinomialHMM(BaseHMM):
+    """Hidden Markov model with multinomial emissions (hmmlearn 0.3's ``MultinomialHMM``).
+
+    Each row of ``X`` counts the outcomes of ``n_features`` categories over
+    that row's trials; state ``k`` emits Multinomial(trials, ``emissionprob_[k]``).
+    The log-likelihood includes the multinomial coefficient, as hmmlearn's.
+    With ``n_trials=1`` it is a :class:`CategoricalHMM` on one-hot rows.
+
+    Parameters
+    ----------
+    n_trials : int, array-like of int of shape (n_samples,), or None
+        Trials per row: every row of ``X`` must sum to it (each row to its
+        entry). ``None``: each row's total is its number of trials, and fit
+        then sets ``n_trials`` to the rows' common total when they all have
+        one (as hmmlearn, so the model can :meth:`sample`).
+
+    The other arguments are described in :mod:`emkit.estimators.hmm`.
+
+    Attributes
+    ----------
+    emissionprob_ : ndarray of shape (n_components, n_features)
+    n_features : int
+        Number of categories, set by fit.
+    """
+
+    _letters = "e"
+    _param_attrs: ClassVar[dict[str, str]] = {"emissionprob": "emissionprob_"}
+    _letter_attrs: ClassVar[dict[str, str]] = {"e": "emissionprob_"}
+    n_features: int  # set by fit
+
+    def __init__(self, n_components: int = 1, *, n_trials: Any = None,
+                 startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
+                 algorithm: str = "viterbi", random_state: Any = None, n_iter: int = 10,
+                 tol: float = 1e-2, verbose: bool = False, params: str = "ste",
+                 init_params: str = "ste", implementation: str = "log", n_init: int = 1,
+                 accelerate: str | None = None):
+        self._set_shared_arguments(locals())
+        self.n_trials = n_trials
+
+    def fit(self, X: Any, lengths: Any = None) -> MultinomialHMM:
+        """Baum-Welch, as :meth:`BaseHMM.fit <emkit.estimators.hmm_base.BaseHMM.fit>`;
+        then ``n_trials=None`` becomes the rows' common total, if they have one."""
+        super().fit(X, lengths)
+        if self.n_trials is None and not backends.is_dask(X):
+            totals = np.unique(self._check_X(X, fitting=False).sum(axis=1))
+            if len(totals) == 1:
+                self.n_trials = int(totals[0])
+        return self
+
+    def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
+        X = float_X(X)
+        if X.shape[0] == 0:
+            raise ValueError("X is empty: it has no rows (samples)")
+        if not np.all(np.isfinite(X)) or np.any(X < 0) or np.any(X != np.round(X)):
+            raise ValueError("MultinomialHMM needs non-negative integer counts in X")
+        if not fitting and hasattr(self, "emissionprob_") \
+                and X.shape[1] != np.shape(self.emissionprob_)[1]:
+            raise ValueError(f"X has {X.shape[1]} categories (columns) but the model has "
+                             f"{np.shape(self.emissionprob_)[1]}")
+        if self.n_trials is not None:
+            trials = np.asarray(self.n_trials)
+            if trials.ndim > 1 or (trials.ndim == 1 and trials.shape != (len(X),)):
+                raise ValueError(f"n_trials must be one integer or one per row of X "
+                                 f"({len(X)}), got shape {trials.shape}")
+            bad = np.flatnonzero(X.sum(axis=1) != trials)
+            if bad.size:
+                row = int(bad[0])
+                raise ValueError(f"every row of X must sum to n_trials: row {row} sums to "
+                                 f"{X[row].sum():g}, n_trials is "
+                                 f"{trials if trials.ndim == 0 else trials[row]}")
+        return X
+
+    def _emission(self, X: np.ndarray) -> Emission:
+        return DistributionEmission([Multinomial()] * self.n_components)
+
+    def _emission_scalars(self, n_features: int, start: dict | None = None) -> dict[str, int]:
+        n_categories = (np.shape(self.emissionprob_)[1] if start is None
+                        else np.size(start["emissions"][0]["probs"]))
+        return {"e": self.n_components * (int(n_categories) - 1)}
+
+    def _to_model_params(self, emission: dict) -> dict:
+        return {"emissions": [{"probs": row}
+                              for row in np.asarray(emission["emissionprob"], float)]}
+
+    def _from_model_params(self, params: dict) -> dict:
+        return {"emissionprob": np.stack([np.asarray(t["probs"]) for t in params["emissions"]])}
+
+    def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        if not self._needs_init("e", "emissionprob_"):
+            return {}
+        p = rng.rand(self.n_components, X.shape[1])
+        return {"emissionprob": p / p.sum(axis=1, keepdims=True)}
+
+    def _check_emission_params(self, params: dict, X: np.ndarray | None) -> None:
+        probs = params["emissionprob"]
+        n_categories = X.shape[1] if X is not None else np.shape(probs)[-1]
+        self._check_shape(probs, (self.n_components, n_categories), "emissionprob_")
+        self._check_stochastic(probs, "emissionprob_")
+
+    def _sample_state(self, state: int, rng: np.random.RandomState) -> np.ndarray:
+        trials = np.unique(np.asarray(self.n_trials if self.n_trials is not None else []))
+        if len(trials) != 1:
+            raise ValueError(f"sampling needs one n_trials for every row, got "
+                             f"{self.n_trials!r}")
+        return rng.multinomial(int(trials[0]), self.emissionprob_[state])

@@ -13,6 +13,7 @@ HMM_NAMESPACE = SimpleNamespace(
     GMMHMM=emkit.GMMHMM,
     CategoricalHMM=emkit.CategoricalHMM,
     PoissonHMM=emkit.PoissonHMM,
+    MultinomialHMM=emkit.MultinomialHMM,
 )
 
 
