@@ -63,15 +63,15 @@ def _poisson_pair(n_iter: int = 20):
 def test_poisson_states_follow_hmmlearn_from_the_same_start():
     X, peer, ours = _poisson_pair()
     rates = np.stack([e.rate for e in ours.emissions_])
-    assert _rel(rates, peer.lambdas_) < 1e-9
-    assert _rel(ours.transmat_, peer.transmat_) < 1e-9
-    assert _rel(ours.startprob_, peer.startprob_) < 1e-9
+    assert _rel(rates, peer.lambdas_) < 1e-10
+    assert _rel(ours.transmat_, peer.transmat_) < 1e-10
+    assert _rel(ours.startprob_, peer.startprob_) < 1e-10
     np.testing.assert_allclose(list(ours.monitor_.history)[:20], list(peer.monitor_.history),
                                rtol=1e-10)
     assert ours.score(X, LENGTHS) == pytest.approx(peer.score(X, LENGTHS), rel=1e-10)
     np.testing.assert_array_equal(ours.predict(X, LENGTHS), peer.predict(X, LENGTHS))
     np.testing.assert_allclose(ours.predict_proba(X, LENGTHS), peer.predict_proba(X, LENGTHS),
-                               atol=1e-9)
+                               atol=1e-10)
 
 
 def test_categorical_states_follow_hmmlearn_from_the_same_start():
@@ -89,8 +89,8 @@ def test_categorical_states_follow_hmmlearn_from_the_same_start():
     ours.startprob_, ours.transmat_ = START, TRANS
     _quiet(ours, X, [300, 500])
     probs = np.stack([e.probs[0] for e in ours.emissions_])
-    assert _rel(probs, peer.emissionprob_) < 1e-8
-    assert _rel(ours.transmat_, peer.transmat_) < 1e-8
+    assert _rel(probs, peer.emissionprob_) < 1e-10
+    assert _rel(ours.transmat_, peer.transmat_) < 1e-10
     np.testing.assert_allclose(list(ours.monitor_.history)[:20], list(peer.monitor_.history),
                                rtol=1e-10)
 
@@ -114,9 +114,9 @@ def test_gaussian_states_follow_hmmlearn_without_priors(covariance_type):
     ours = emkit.HMM(start, K, n_iter=15, tol=0, init_params="")
     ours.startprob_, ours.transmat_ = START, TRANS
     _quiet(ours, X)
-    assert _rel(np.stack([e.mean for e in ours.emissions_]), peer.means_) < 1e-8
+    assert _rel(np.stack([e.mean for e in ours.emissions_]), peer.means_) < 1e-10
     ours_cov = np.stack([e.full_covariance() for e in ours.emissions_])
-    assert _rel(ours_cov, peer.covars_) < 1e-8
+    assert _rel(ours_cov, peer.covars_) < 1e-10
     np.testing.assert_allclose(list(ours.monitor_.history)[:15], list(peer.monitor_.history),
                                rtol=1e-10)
 
@@ -241,8 +241,8 @@ def test_poisson_hmm_with_hmmlearn_prior_terms_follows_hmmlearn():
         model.startprob_, model.transmat_, model.lambdas_ = START, TRANS, LAMBDAS
     peer.fit(X, LENGTHS)
     _quiet(ours, X, LENGTHS)
-    assert _rel(ours.lambdas_, peer.lambdas_) < 1e-9
-    assert _rel(ours.transmat_, peer.transmat_) < 1e-9
+    assert _rel(ours.lambdas_, peer.lambdas_) < 1e-10
+    assert _rel(ours.transmat_, peer.transmat_) < 1e-10
     np.testing.assert_allclose(list(ours.monitor_.history)[:10], list(peer.monitor_.history),
                                rtol=1e-10)
 
