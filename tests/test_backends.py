@@ -163,13 +163,12 @@ def test_chunked_gaussian_mixture_with_missing_values_equals_in_memory(covarianc
         np.testing.assert_allclose(c_loglik, loglik, rtol=1e-12)
 
 
-def test_chunked_complete_data_gaussian_model_equals_in_memory():
-    # the complete-data Gaussian-mixture model, where present
-    gm = pytest.importorskip("emkit.models.mixture.gaussian")
-    if not hasattr(gm, "GaussianMixtureModel"):
-        pytest.skip("GaussianMixtureModel is not available")
-    X, init = gaussian_case("full", missing=0.0)
-    model = gm.GaussianMixtureModel(covariance_type="full")
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_chunked_complete_data_gaussian_model_equals_in_memory(covariance_type):
+    from emkit.models.mixture.gaussian import GaussianMixtureModel
+
+    X, init = gaussian_case(covariance_type, missing=0.0)
+    model = GaussianMixtureModel(covariance_type=covariance_type)
     stats, loglik = model.e_step(X, init)
     c_stats, c_loglik = ChunkedModel(model, 100).e_step(X, init)
     assert_tree_close(c_stats, stats, rtol=1e-12, atol=1e-9)
@@ -237,7 +236,14 @@ def test_for_input_picks_the_backend_from_the_input():
     assert for_input(model, x, chunk_size=100)[0] is model
     with pytest.raises(ValueError, match="chunk_size"):
         for_input(model, x, chunk_size=0)
-    assert InMemoryModel(model).is_feasible is not None
+    # attributes the engine looks up (is_feasible, ...) come from the wrapped model
+    assert InMemoryModel(model).is_feasible == model.is_feasible
+    feasible = {"weights": np.array([0.5, 0.5]), "means": np.zeros(2),
+                "variances": np.ones(2)}
+    assert InMemoryModel(model).is_feasible(feasible)
+    assert not InMemoryModel(model).is_feasible(dict(feasible, variances=np.array([1.0, -1.0])))
+    with pytest.raises(AttributeError):
+        _ = InMemoryModel(model).no_such_attribute
     assert "chunk_size=10" in repr(wrapped)
 
 

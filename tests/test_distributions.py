@@ -304,6 +304,58 @@ def test_n_parameters_and_sample_shape(name):
     np.testing.assert_array_equal(true.sample(7, rng=0), true.sample(7, rng=0))
 
 
+def _scipy_marginals(dist):
+    """scipy.stats frozen distributions of each column of ``dist``."""
+    if isinstance(dist, Poisson):
+        return [ss.poisson(r) for r in dist.rate]
+    if isinstance(dist, Bernoulli):
+        return [ss.bernoulli(p) for p in dist.probs]
+    if isinstance(dist, Categorical):
+        return [ss.rv_discrete(values=(np.arange(len(p)), p)) for p in dist.probs]
+    if isinstance(dist, Exponential):
+        return [ss.expon(scale=1.0 / r) for r in dist.rate]
+    if isinstance(dist, Gamma):
+        return [ss.gamma(a, scale=1.0 / r) for a, r in zip(dist.shape, dist.rate, strict=True)]
+    if isinstance(dist, LogNormal):
+        return [ss.lognorm(s, scale=np.exp(m)) for m, s in zip(dist.mu, dist.sigma, strict=True)]
+    if isinstance(dist, Gaussian):
+        cov = dist.full_covariance()
+        return [ss.norm(m, np.sqrt(v)) for m, v in zip(dist.mean, np.diag(cov), strict=True)]
+    if isinstance(dist, StudentT):
+        return [ss.t(dist.dof, m, np.sqrt(v))
+                for m, v in zip(dist.mean, np.diag(dist.covariance), strict=True)]
+    if isinstance(dist, Independent):
+        return [m for part in dist.distributions for m in _scipy_marginals(part)]
+    raise AssertionError(type(dist))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_sample_moments_match_the_distribution(name):
+    # each column's sample mean and (unbiased) variance against scipy's, within 5
+    # standard errors of the estimate: sd(mean) = sigma / sqrt(n) and
+    # sd(variance) = sigma^2 sqrt((kurt + 2 + 2 / (n - 1)) / n), kurt the excess
+    # kurtosis; the seed is fixed, so the test is deterministic
+    true, _ = CASES[name]
+    n = 20_000
+    X = true.sample(n, rng=3)
+    for j, marginal in enumerate(_scipy_marginals(true)):
+        mean, var, kurt = (float(v) for v in marginal.stats(moments="mvk"))
+        assert abs(X[:, j].mean() - mean) < 5 * np.sqrt(var / n), (j, X[:, j].mean(), mean)
+        sd_var = var * np.sqrt((kurt + 2 + 2 / (n - 1)) / n)
+        assert abs(X[:, j].var(ddof=1) - var) < 5 * sd_var, (j, X[:, j].var(ddof=1), var)
+    if isinstance(true, Gaussian | StudentT):
+        # the dependence too: the sample covariance of the two columns, whose variance
+        # is (E[x^2 y^2] - cov^2) / n; by Isserlis' theorem E[x^2 y^2] is
+        # S11 S22 + 2 S12^2 for a Gaussian, times nu^2 / ((nu - 2)(nu - 4)) for a
+        # Student t with scale matrix S (whose covariance is S nu / (nu - 2))
+        S = true.full_covariance() if isinstance(true, Gaussian) else true.covariance
+        nu = getattr(true, "dof", np.inf)
+        want = S[0, 1] * (nu / (nu - 2) if np.isfinite(nu) else 1.0)
+        fourth = (S[0, 0] * S[1, 1] + 2 * S[0, 1] ** 2) * (
+            nu**2 / ((nu - 2) * (nu - 4)) if np.isfinite(nu) else 1.0)
+        assert abs(np.cov(X.T)[0, 1] - want) < 5 * np.sqrt((fourth - want**2) / n)
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_save_and_load_round_trip(name, tmp_path):
     true, _ = CASES[name]

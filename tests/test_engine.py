@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -146,7 +147,13 @@ def test_logliks_and_steps_tell_the_same_story():
     np.testing.assert_allclose([s.loglik for s in result.steps], result.logliks[1:])
     np.testing.assert_allclose([s.gain for s in result.steps], np.diff(result.logliks))
     assert result.loglik == result.logliks[-1]
-    assert all(s.seconds >= 0 and s.param_change >= 0 for s in result.steps)
+    assert all(s.seconds >= 0 for s in result.steps)  # wall time: only its sign is known
+    # param_change is the largest absolute change of any parameter over the step
+    params = [SLOW_INIT] + [s.params for s in result.steps]
+    np.testing.assert_allclose(
+        [s.param_change for s in result.steps],
+        [max(np.max(np.abs(np.asarray(b[k]) - np.asarray(a[k]))) for k in a)
+         for a, b in itertools.pairwise(params)], rtol=1e-12)
     assert abs(result.steps[-1].gain) < 1e-6
 
 
@@ -262,7 +269,26 @@ def test_squarem_falls_back_to_plain_steps_when_extrapolation_is_infeasible():
         squarem = emkit.em(model, x, SLOW_INIT, tol=0, max_iter=10, accelerate="squarem")
     with pytest.warns(emkit.ConvergenceWarning):
         plain = emkit.em(NormalMixture1D(), x, SLOW_INIT, tol=0, max_iter=30)
-    assert model.calls > 0
+    # the documented rule, replayed on the plain EM path: cycle c starts at plain
+    # iterate 3c; its step length a = clip(||r|| / ||v||, 1, step_max) is tried (one
+    # is_feasible call) only when a > 1; a rejected a sets step_max = max(1, a / 4),
+    # a = step_max (the clip binding) grows it fourfold
+    path, p = [SLOW_INIT], SLOW_INIT
+    for _ in range(30):
+        p = NormalMixture1D().m_step(NormalMixture1D().e_step(x, p)[0])
+        path.append(p)
+    flat = [np.concatenate([np.ravel(q[k]) for k in sorted(q)]) for q in path]
+    step_max, tried = 1.0, 0
+    for c in range(10):
+        r = flat[3 * c + 1] - flat[3 * c]
+        v = flat[3 * c + 2] - 2 * flat[3 * c + 1] + flat[3 * c]
+        a = min(max(np.linalg.norm(r) / np.linalg.norm(v), 1.0), step_max)
+        if a > 1.0:
+            tried += 1
+            step_max = max(1.0, a / 4.0)
+        elif a == step_max:
+            step_max *= 4.0
+    assert tried >= 3 and model.calls == tried
     assert not any(s.accelerated for s in squarem.steps)
     # each rejected cycle is three plain EM steps
     np.testing.assert_allclose(squarem.params["means"], plain.params["means"], rtol=1e-12)

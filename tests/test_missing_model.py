@@ -128,7 +128,19 @@ def test_compiled_and_blas_paths_agree_with_frequent_and_rare_patterns(ctype):
     params = make_params(ctype, k=3, d=5)
     model = MissingGaussianMixtureModel(ctype)
     mixed = find_patterns(X)
+    # both paths are exercised: the frequent patterns and the rare ones together hold
+    # every row exactly once, and the rare ones are those with too few rows
+    from emkit.models.mixture.missing_patterns import RARE_PATTERN_ROWS
+
     assert mixed.frequent and mixed.rare is not None
+    frequent_rows = np.concatenate([mixed.groups[i].rows for i in mixed.frequent])
+    np.testing.assert_array_equal(np.sort(np.r_[frequent_rows, mixed.rare.rows]),
+                                  np.arange(len(X)))
+    rare_sizes = np.diff(mixed.rare.bounds)
+    assert rare_sizes.max() < RARE_PATTERN_ROWS
+    assert min(len(mixed.groups[i].rows) for i in mixed.frequent) >= RARE_PATTERN_ROWS
+    np.testing.assert_array_equal(mixed.rare.masks, np.isnan(X[mixed.rare.rows][
+        mixed.rare.bounds[:-1]]))
     a = model.e_step(mixed, params)
     b = model.e_step(find_patterns(X, rare_rows=0), params)
     assert_stats_close(a[0], b[0], rtol=1e-9, atol=1e-8)

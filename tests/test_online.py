@@ -28,6 +28,21 @@ def batch_fit(model, X, init):
     return emkit.em(model, X, init, tol=1e-6 * len(X), max_iter=1000, accelerate="squarem")
 
 
+def one_pass_gap_bound(n_params: int, n: int, batch_size: int, alpha: float = 0.6) -> float:
+    """How far below the batch maximum one pass of stepwise EM may end (total loglik).
+
+    The running average of the statistics settles to a variance of
+    ``gamma / (2 - gamma) ~ gamma / 2`` times that of one batch's mean statistics,
+    i.e. ``n gamma / (2 b)`` times the batch estimate's sampling variance, with
+    ``gamma = (n_batches + 1) ** -alpha`` the last step size. A parameter error of
+    ``c`` times the sampling variance costs ``c p / 2`` in expected log-likelihood
+    (``p`` free parameters), so the expected gap is ``p n gamma / (4 b)``; four times
+    that leaves room for what the early, poorly fitted batches still weigh.
+    """
+    gamma = (n // batch_size + 1) ** -alpha
+    return n_params * n * gamma / batch_size
+
+
 def test_alpha_and_batches_are_validated():
     model = NormalMixture1D()
     init = {"weights": np.array([1.0]), "means": np.zeros(1), "variances": np.ones(1)}
@@ -72,8 +87,35 @@ def test_running_average_follows_the_step_sizes():
                                    (1 - gamma) * sa[key] / 3 + gamma * sb[key] / 2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("alpha", [0.6, 1.0])
+def test_a_pass_follows_the_stepwise_recursion(alpha):
+    # Cappé & Moulines' recursion written out: s_0 = stats(b_0)/|b_0|,
+    # s_t = (1 - g_t) s_{t-1} + g_t stats(b_t; theta_{t-1}) / |b_t|, g_t = (t + 1)^-alpha,
+    # theta_t = m_step(s_t * rows seen); batches of unequal sizes
+    x, init = two_normals()
+    model = NormalMixture1D()
+    sizes = [300, 700, 50, 1200, 900, 850]
+    batches = np.split(x, np.cumsum(sizes)[:-1])
+    online = StepwiseEM(model, init, alpha=alpha)
+    theta, avg, seen = init, None, 0
+    for t, batch in enumerate(batches):
+        stats = model.e_step(batch, theta)[0]
+        per_row = {k: v / len(batch) for k, v in stats.items()}
+        gamma = 1.0 if t == 0 else (t + 1) ** -alpha
+        avg = per_row if avg is None else {k: (1 - gamma) * avg[k] + gamma * per_row[k]
+                                           for k in avg}
+        seen += len(batch)
+        theta = model.m_step({k: v * seen for k, v in avg.items()})
+        online.partial_fit(batch)
+        assert online.n_batches == t + 1 and online.n_rows_seen == seen
+        for key in theta:
+            np.testing.assert_allclose(online.params[key], theta[key], rtol=1e-12)
+        for key in avg:
+            np.testing.assert_allclose(online.stats[key], avg[key], rtol=1e-12)
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_one_pass_reaches_the_batch_loglik_within_one_percent(covariance_type):
+def test_one_pass_reaches_the_batch_loglik_within_sampling_error(covariance_type):
     X, init = gaussian_blobs()
     if covariance_type == "diag":
         init = dict(init, covariances=np.full((3, 2), 4.0))
@@ -84,7 +126,10 @@ def test_one_pass_reaches_the_batch_loglik_within_one_percent(covariance_type):
     assert online.n_batches == 100
     online_loglik = model.e_step(X, online.params)[1]
     assert online_loglik <= batch.loglik + 1e-6 * abs(batch.loglik)
-    assert abs(online_loglik - batch.loglik) < 0.01 * abs(batch.loglik)
+    # 3 weights (2 free), 3 x 2 means, 3 covariances of 3 (full) or 2 (diag) entries
+    n_params = 2 + 6 + (9 if covariance_type == "full" else 6)
+    gap = batch.loglik - online_loglik
+    assert gap < one_pass_gap_bound(n_params, len(X), 100)  # 106 (full), 87 (diag)
     np.testing.assert_allclose(np.sort(online.params["weights"]),
                                np.sort(batch.params["weights"]), atol=0.02)
 
@@ -97,7 +142,8 @@ def test_works_for_any_additive_model_and_row_sliceable_batches():
     model = NormalMixture1D()
     batch = emkit.em(model, x, init, tol=1e-8)
     online = StepwiseEM(model, init).fit(iter_batches(x, 100, shuffle=True, random_state=2))
-    assert abs(model.loglik(x, online.params) - batch.loglik) < 0.01 * abs(batch.loglik)
+    gap = batch.loglik - model.loglik(x, online.params)
+    assert -1e-6 * abs(batch.loglik) < gap < one_pass_gap_bound(5, len(x), 100)  # 31
     # weighted rows as a tuple: integer weights equal repeated rows
     X, init = gaussian_blobs(n=600)
     w = np.full(600, 2.0)
@@ -128,7 +174,8 @@ def test_mixture_of_distributions_one_pass():
                       [Poisson(rate=np.array([1.0])), Poisson(rate=np.array([5.0]))])
     batch = emkit.em(model, X, init, tol=1e-8)
     online = StepwiseEM(model, init).fit(iter_batches(X, 100, shuffle=True, random_state=0))
-    assert abs(model.e_step(X, online.params)[1] - batch.loglik) < 0.01 * abs(batch.loglik)
+    gap = batch.loglik - model.e_step(X, online.params)[1]
+    assert -1e-6 * abs(batch.loglik) < gap < one_pass_gap_bound(3, len(X), 100)  # 19
 
 
 # ---------------------------------------------------------------- reporting
