@@ -66,10 +66,49 @@ def test_monotone_bivariate_pattern_gives_the_closed_form_mle():
     # the imputed y2 is the fitted regression line
     filled = imp.transform(X)
     np.testing.assert_allclose(filled[~cc, 1], intercept + slope * y1[~cc], rtol=1e-8)
-    # the default (plain EM, reg_covar=1e-6) lands next to it
-    default = EMImputer().fit(X)
-    np.testing.assert_allclose(default.mean_, mean, rtol=1e-6)
-    np.testing.assert_allclose(default.covariance_, cov, rtol=1e-5)
+
+
+def anderson_monotone_bivariate(seed: int = 1, n: int = 120):
+    """Data with y1 always observed and y2 missing in about 40 % of the rows, and the
+    MLE in closed form (Anderson 1957), with every moment divided by its row count:
+
+    * ``mu1``, ``s11``: mean and variance of y1 over **all** rows;
+    * ``b1``, ``b0``, ``s22.1``: regression of y2 on y1 over the **complete** rows
+      (``b1 = s12 / s11`` and ``s22.1`` the residual variance, both from them);
+    * ``mu2 = b0 + b1 mu1``, ``sigma12 = b1 s11``, ``sigma22 = s22.1 + b1**2 s11``.
+    """
+    rng = np.random.default_rng(seed)
+    y1 = rng.normal(10.0, 2.0, n)
+    y2 = 3.0 + 0.8 * y1 + rng.normal(0.0, 1.0, n)
+    X = np.c_[y1, y2]
+    X[rng.uniform(size=n) < 0.4, 1] = np.nan
+    cc = ~np.isnan(X[:, 1])
+    mu1 = y1.sum() / n
+    s11 = ((y1 - mu1) ** 2).sum() / n
+    m1, m2 = y1[cc].mean(), y2[cc].mean()
+    b1 = ((y1[cc] - m1) * (y2[cc] - m2)).sum() / ((y1[cc] - m1) ** 2).sum()
+    b0 = m2 - b1 * m1
+    s22_1 = ((y2[cc] - b0 - b1 * y1[cc]) ** 2).sum() / cc.sum()
+    mean = np.array([mu1, b0 + b1 * mu1])
+    cov = np.array([[s11, b1 * s11], [b1 * s11, s22_1 + b1**2 * s11]])
+    return X, mean, cov, (b0, b1)
+
+
+def test_default_regularization_gives_anderson_closed_form_mle():
+    """The default reg_covar leaves a non-singular fit at the MLE (it moved it by
+    1.8e-6 relative when it added 1e-6 of each variance)."""
+    X, mean, cov, (b0, b1) = anderson_monotone_bivariate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no regularization warning: none was needed
+        imp = EMImputer(tol=1e-18, accelerate="squarem").fit(X)
+    assert imp.converged_
+    np.testing.assert_allclose(imp.mean_, mean, rtol=1e-10)
+    np.testing.assert_allclose(imp.covariance_, cov, rtol=1e-10)
+    assert imp.reg_covar_ == 0.0
+    np.testing.assert_allclose(imp.loglik_, observed_loglik(X, mean, cov), rtol=1e-12)
+    missing = np.isnan(X[:, 1])
+    np.testing.assert_allclose(imp.transform(X)[missing, 1], b0 + b1 * X[missing, 0],
+                               rtol=1e-10)
 
 
 def test_monotone_trivariate_pattern_gives_the_sequential_regression_mle():
@@ -101,6 +140,39 @@ def test_monotone_trivariate_pattern_gives_the_sequential_regression_mle():
     np.testing.assert_allclose(imp.mean_, mean, rtol=1e-8)
     np.testing.assert_allclose(imp.covariance_, sigma, rtol=1e-7)
     np.testing.assert_allclose(imp.loglik_, observed_loglik(X, mean, sigma), rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["few rows", "constant column", "collinear columns",
+                                  "no maximum"])
+def test_default_regularizes_only_a_singular_covariance_and_says_so(case):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 3))
+    X[5, 0] = np.nan
+    if case == "few rows":
+        X = X[:3]  # complete: the sample covariance of 3 points in 3-D is singular
+        match = "3 rows for 3 columns"
+    elif case == "constant column":
+        X[:, 2] = 7.0
+        match = "column 2 is constant"
+    elif case == "collinear columns":
+        X[:, 2] = X[:, 0] - 2.0 * X[:, 1]
+        match = "singular covariance"
+    else:  # 3 complete rows for 3 columns: the likelihood grows without bound
+        X = X[:4].copy()
+        X[0, 1] = np.nan
+        match = "singular covariance"
+    with pytest.warns(emkit.exceptions.RegularizationWarning, match=match):
+        imp = EMImputer(accelerate="squarem").fit(X)
+    assert imp.reg_covar_ == 1e-6
+    # the same fit as asking for that regularization, which warns of nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asked = EMImputer(reg_covar=1e-6, accelerate="squarem").fit(X)
+    assert asked.reg_covar_ == 1e-6
+    np.testing.assert_allclose(imp.covariance_, asked.covariance_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(imp.transform(X), asked.transform(X), rtol=1e-12)
+    with pytest.raises(ValueError):  # reg_covar=0 asks for the MLE, which does not exist
+        EMImputer(reg_covar=0.0).fit(X)
 
 
 def test_complete_data_gives_the_sample_mean_and_covariance():
@@ -285,6 +357,26 @@ def test_history_is_the_teachers_loop():
     assert imp.converged_ and h["change"][-1] < h["change"][1]
 
 
+def test_mean_variances_are_the_inverse_information_diagonal():
+    from emkit.estimators._imputer_units import ImputerUnits
+
+    rng = np.random.default_rng(12)
+    a = rng.normal(size=(6, 6))
+    info = a @ a.T + 0.5 * np.eye(6)
+    np.testing.assert_allclose(ImputerUnits._mean_variances(info, 3),
+                               np.diag(np.linalg.inv(info))[:3], rtol=1e-12)
+    # indefinite (EM stopped short): NaN where the variance is not positive, with a warning
+    bent = info.copy()
+    bent[:2, :] = bent[:, :2] = 0.0
+    bent[:2, :2] = [[1.0, 2.0], [2.0, 1.0]]  # its inverse's diagonal: -1/3, -1/3
+    reference = np.diag(np.linalg.inv(bent))[:3]
+    with pytest.warns(emkit.ConvergenceWarning, match="not positive definite"):
+        got = ImputerUnits._mean_variances(bent, 3)
+    assert np.any(reference <= 0) and np.any(reference > 0)
+    np.testing.assert_array_equal(np.isnan(got), reference <= 0)
+    np.testing.assert_allclose(got[reference > 0], reference[reference > 0], rtol=1e-10)
+
+
 def test_verbose_prints_each_iteration(capsys):
     _, Xm, _ = correlated_data(n=50, d=2, seed=10)
     with pytest.warns(emkit.ConvergenceWarning):
@@ -325,7 +417,8 @@ def test_bad_input_more_cases():
         EMImputer(accelerate="fast").fit(np.ones((3, 2)))
     with pytest.raises(ValueError, match="needs at least 4 rows"):
         EMImputer(n_components=3).fit(np.array([[1.0, 2.0], [2.0, 1.0], [0.0, 3.0]]))
-    imp = EMImputer().fit(np.array([[1.0, 2.0], [2.0, 1.0], [0.0, 3.0]]))
+    with pytest.warns(emkit.exceptions.RegularizationWarning, match="singular covariance"):
+        imp = EMImputer().fit(np.array([[1.0, 2.0], [2.0, 1.0], [0.0, 3.0]]))  # collinear
     with pytest.raises(ValueError, match="every entry missing"):
         imp.transform(np.array([[np.nan, np.nan]]))
     with pytest.raises(ValueError, match="features"):
@@ -398,8 +491,9 @@ def test_cli_impute_csv_to_stdout_and_errors(tmp_path, capsys):
     data = tmp_path / "x.csv"
     pd.DataFrame({"a": [1.0, 2.0, None, 4.0], "b": [2.0, None, 5.0, 8.0],
                   "name": list("wxyz")}).to_csv(data, index=False)
-    assert main(["impute", str(data)]) == 0
+    assert main(["impute", str(data)]) == 0  # its 4 rows fit a line: regularized
     captured = capsys.readouterr()
+    assert "emkit: warning: no maximum-likelihood estimate" in captured.err
     table = pd.read_csv(__import__("io").StringIO(captured.out))
     assert table.shape == (4, 3) and table[["a", "b"]].notna().all().all()
     assert "Filled 2 missing" in captured.err

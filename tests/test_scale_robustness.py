@@ -306,7 +306,8 @@ def test_imputer_constant_column_and_duplicates():
     Xc = np.c_[X, np.full(len(X), 4.0)]
     with pytest.raises(ValueError, match="constant"):
         emkit.EMImputer(reg_covar=0.0).fit(Xc)
-    imp = quietly(emkit.EMImputer(tol=1e-13).fit, Xc)
+    with pytest.warns(emkit.exceptions.RegularizationWarning, match="constant"):
+        imp = quietly(emkit.EMImputer(tol=1e-13).fit, Xc)
     np.testing.assert_allclose(imp.mean_[2], 4.0, rtol=1e-12)
     np.testing.assert_allclose(imp.mean_[:2], base.mean_, rtol=1e-6)
 
@@ -317,7 +318,8 @@ def test_imputer_with_barely_enough_rows():
     X[0, 1] = np.nan
     with pytest.raises(ValueError, match="reg_covar"):
         emkit.EMImputer(reg_covar=0.0).fit(X[:3])
-    imp = quietly(emkit.EMImputer().fit, X)
+    with pytest.warns(emkit.exceptions.RegularizationWarning, match="singular covariance"):
+        imp = quietly(emkit.EMImputer().fit, X)
     all_finite(imp.mean_, imp.covariance_, imp.transform(X))
     assert np.linalg.eigvalsh(imp.covariance_).min() > 0
 
@@ -447,10 +449,12 @@ def test_values_whose_squares_overflow_raise_a_clear_error(name):
 
 
 def test_imputer_with_as_many_rows_as_columns():
-    # 3 rows, 3 columns, one entry missing: reg_covar keeps the covariance positive
-    # definite; the fit must not report a likelihood decrease as an inconsistency
+    # 3 rows, 3 columns, one entry missing: the default falls back to reg_covar, which
+    # keeps the covariance positive definite; the fit must not report a likelihood
+    # decrease as an inconsistency
     X = np.array([[-11.945, 4.757, 15.571], [np.nan, 0.968, 8.934], [9.080, -6.923, -16.979]])
-    imp = quietly(emkit.EMImputer().fit, X)
+    with pytest.warns(emkit.exceptions.RegularizationWarning, match="3 rows for 3 columns"):
+        imp = quietly(emkit.EMImputer().fit, X)
     all_finite(imp.mean_, imp.covariance_, imp.transform(X))
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "MonotonicityWarning",
     "NumericalError",
     "ModelFileError",
+    "RegularizationWarning",
 ]
 
 
@@ -57,3 +58,13 @@ class NumericalError(ValueError, ArithmeticError):
 
 class ModelFileError(ValueError):
     """A saved model file is missing, truncated, tampered with or of a wrong version."""
+
+
+class RegularizationWarning(UserWarning):
+    """A fit added a regularization the caller did not ask for.
+
+    Raised where the maximum-likelihood estimate does not exist (e.g. a singular
+    covariance: fewer rows than columns, a constant column, collinear columns), so
+    that a small regularization was used instead. Pass the regularization
+    parameter explicitly to choose it and silence the warning.
+    """

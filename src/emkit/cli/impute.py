@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning, RegularizationWarning
 
 __all__ = ["impute", "register", "impute_table", "print_trace"]
 
@@ -188,6 +188,7 @@ def impute(
     names = _columns(columns, table)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always", RegularizationWarning)
         filled, imputer = impute_table(
             table, names, n_components=n_components, covariance_type=covariance_type.value,
             max_iter=max_iter, tol=tol, random_state=seed,

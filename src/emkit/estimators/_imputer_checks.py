@@ -4,23 +4,42 @@ This module's one job is to refuse what ``EMImputer`` cannot fit or fill, with
 an error that names the remedy: bad constructor parameters, non-numeric or
 infinite data, rows or columns with nothing observed, columns with a single
 observed value, overflowing spreads, and too few rows (or constant columns) for
-the model and ``reg_covar``. The checks are methods of a mixin because the NumPy
-and Dask fitting paths both call them on the estimator, the Dask path with
-summaries computed on its partitions.
+the model and ``reg_covar``; and to choose the ``reg_covar`` of the fit when the
+caller left it to the default (:meth:`ImputerChecks._regularization`). The checks
+are methods of a mixin because the NumPy and Dask fitting paths both call them
+on the estimator, the Dask path with summaries computed on its partitions.
 """
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import validate_data
 
+from ..exceptions import RegularizationWarning
 from ..gaussian.reference import COVARIANCE_TYPES
 from ..validation import check_magnitude
 
-__all__ = ["ImputerChecks"]
+__all__ = ["ImputerChecks", "FALLBACK_REG_COVAR", "warn_regularized"]
+
+#: ``reg_covar`` (relative to each column's variance) that the default
+#: ``reg_covar=None`` falls back to where the maximum-likelihood covariance is
+#: singular, so that it does not exist.
+FALLBACK_REG_COVAR = 1e-6
+
+
+def warn_regularized(reason: str, stacklevel: int = 4) -> None:
+    """Say that the fit falls back to :data:`FALLBACK_REG_COVAR`, and why."""
+    warnings.warn(
+        f"no maximum-likelihood estimate without regularization ({reason}): "
+        f"fitted with reg_covar={FALLBACK_REG_COVAR:g} of each column's variance; "
+        "pass reg_covar explicitly to choose the regularization",
+        RegularizationWarning,
+        stacklevel=stacklevel,
+    )
 
 
 class ImputerChecks:
@@ -30,7 +49,7 @@ class ImputerChecks:
     covariance_type: str
     max_iter: int
     tol: float
-    reg_covar: float
+    reg_covar: float | None
     accelerate: str | None
 
     def _check_params(self) -> None:
@@ -45,8 +64,9 @@ class ImputerChecks:
             raise bad("max_iter", "an integer >= 1")
         if not isinstance(self.tol, Real) or not self.tol >= 0:
             raise bad("tol", "a number >= 0")
-        if not isinstance(self.reg_covar, Real) or not self.reg_covar >= 0:
-            raise bad("reg_covar", "a number >= 0")
+        if self.reg_covar is not None and (not isinstance(self.reg_covar, Real)
+                                           or not self.reg_covar >= 0):
+            raise bad("reg_covar", "None or a number >= 0")
         if self.accelerate not in (None, "squarem"):
             raise bad("accelerate", "None or 'squarem'")
 
@@ -118,3 +138,26 @@ class ImputerChecks:
                     f"{self._column_name(j)} is constant; with reg_covar=0 its variance "
                     "is zero: set reg_covar > 0 or drop it"
                 )
+
+    def _regularization(self, n_rows: int, spread: np.ndarray) -> float:
+        """The ``reg_covar`` to fit with (checked data; ``spread`` per column).
+
+        An explicit ``reg_covar`` as given. The default (None) is 0, so the fit is
+        the maximum-likelihood estimate, unless that covariance is singular for
+        sure (no more rows than columns, a constant column): then
+        :data:`FALLBACK_REG_COVAR`, with a :class:`~emkit.exceptions.RegularizationWarning`.
+        A covariance that turns out singular during EM (collinear columns, a
+        collapsing component) is handled by the fit loop the same way.
+        """
+        if self.reg_covar is not None:
+            return float(self.reg_covar)
+        d = len(spread)
+        constant = np.flatnonzero(np.asarray(spread) == 0)
+        if n_rows <= d:
+            warn_regularized(f"{n_rows} rows for {d} columns make the covariance singular")
+        elif constant.size:
+            warn_regularized(f"{self._column_name(constant[0])} is constant, so the "
+                             "covariance is singular")
+        else:
+            return 0.0
+        return FALLBACK_REG_COVAR

@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy import linalg
 
 from .. import backends
 from ..exceptions import ConvergenceWarning
@@ -88,15 +89,20 @@ class ImputerUnits:
 
         The information is positive definite at a maximum of the likelihood. Where
         EM stopped short of one (``max_iter`` reached, a likelihood so flat that
-        the tolerance is met early), it need not be, and the inverse may give a
-        non-positive (or no) variance for a mean: NaN with a
-        :class:`~emkit.ConvergenceWarning` is returned there rather than the square
-        root of a negative number.
+        the tolerance is met early), it need not be: the Cholesky factorization
+        fails, and a symmetric solve may give a non-positive (or no) variance for a
+        mean. NaN with a :class:`~emkit.ConvergenceWarning` is returned there
+        rather than the square root of a negative number.
         """
-        try:
-            var = np.diag(np.linalg.inv(info))[:d].copy()
-        except np.linalg.LinAlgError:
-            var = np.full(d, np.nan)
+        unit = np.eye(len(info), d)
+        try:  # (info^-1)_jj = |L^-1 e_j|^2 with info = L L^T: one triangular solve
+            low = linalg.cholesky(info, lower=True)
+            var = np.sum(linalg.solve_triangular(low, unit, lower=True) ** 2, axis=0)
+        except linalg.LinAlgError:  # not positive definite: solve, to see which are not
+            try:
+                var = np.diagonal(linalg.solve(info, unit, assume_a="sym")).copy()
+            except linalg.LinAlgError:
+                var = np.full(d, np.nan)
         if not np.all(var > 0):
             var[~(var > 0)] = np.nan
             warnings.warn(

@@ -56,13 +56,18 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         Convergence tolerance on the change of the **mean per-row**
         observed-data log-likelihood made by one EM step (the engine receives
         ``tol * n_samples``, see :mod:`emkit.engine`).
-    reg_covar : float, default 1e-6
+    reg_covar : float or None, default None
         Added to the covariance diagonals in every M-step. EM runs on
         standardized columns (centred on the observed means, divided by the
         observed standard deviations; one common scale for ``"spherical"``), so
         this is relative to each column's variance and the fit does not depend
-        on the data's units. 0 gives the exact MLE but needs more rows than
-        columns and no constant column.
+        on the data's units. None (the default) fits the exact maximum-likelihood
+        estimate where it exists, and falls back to ``1e-6`` with a
+        :class:`~emkit.exceptions.RegularizationWarning` where the covariance is
+        singular (no more rows than columns, a constant column, collinear
+        columns, a component collapsing onto too few rows). A number is used as
+        given, with no warning; ``0`` refuses data whose covariance must be
+        singular.
     sample_posterior : bool, default False
         If True, ``transform`` draws each row's missing entries from their
         conditional distribution (for multiple imputation) instead of using the
@@ -95,6 +100,8 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         Whether the tolerance was met before ``max_iter``.
     loglik_ : float
         Observed-data log-likelihood (total over rows) at the fitted parameters.
+    reg_covar_ : float
+        The ``reg_covar`` the fit used (0 or ``1e-6`` for the default None).
     history_ : dict of ndarray
         The teacher's loop: ``iteration`` (T+1,), ``means`` (T+1, n_features)
         the class means (the mixture's overall mean for ``n_components > 1``)
@@ -115,7 +122,7 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
     """
 
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
-                 max_iter: int = 1000, tol: float = 1e-10, reg_covar: float = 1e-6,
+                 max_iter: int = 1000, tol: float = 1e-10, reg_covar: float | None = None,
                  sample_posterior: bool = False, random_state: Any = None,
                  accelerate: str | None = None, verbose: int = 0):
         self.n_components = n_components
@@ -164,14 +171,16 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
             spread = np.nanstd(X, axis=0)
         self._check_spread(X, spread)
         self._check_fit_data(X, spread=spread)
+        self.reg_covar_ = self._regularization(len(X), spread)
         # EM runs on standardized columns, so that reg_covar is relative to each
         # column's spread and nothing overflows at extreme scales; the results
         # are mapped back exactly (an affine change of variables).
         scale = self._column_scale(spread)
-        data = find_patterns((X - center) / scale)
-        init = self._initial_params((X - center) / scale)
+        Z = (X - center) / scale
+        data = find_patterns(Z)
         n_observed = (~np.isnan(X)).sum(axis=0)
-        return self._run_em(data, data, init, center, scale, n_observed, len(X))
+        return self._fit_regularized(lambda: self._run_em(
+            data, data, self._initial_params(Z), center, scale, n_observed, len(X)))
 
     # ------------------------------------------------------------------ transforming
     def transform(self, X: Any) -> np.ndarray:
@@ -204,7 +213,7 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
             return X.copy()
         # the fitted K=1 covariance is always stored as a full matrix
         ctype = "full" if self.n_components == 1 else self.covariance_type
-        model = MissingGaussianMixtureModel(ctype, self.reg_covar)
+        model = MissingGaussianMixtureModel(ctype)  # reg_covar plays no part in filling
         center, scale, params = self._standardized_params()
         with np.errstate(over="ignore"):
             Z = (X - center) / scale
