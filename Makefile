@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint typecheck mutation bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --cov=emkit --cov-report=term --cov-fail-under=90 -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Mutation testing of the engine, stats and the M-step modules (docs/mutation-testing.md):
+# long (about an hour and a half on two cores), one worker, lowest CPU priority; not part of make test.
+mutation: $(STAMP)
+	nice -n 19 $(BIN)/python tools/mutation.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
