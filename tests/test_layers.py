@@ -25,6 +25,7 @@ _BELOW_ESTIMATORS = frozenset({
     "emkit.distributions", "emkit.models", "emkit.models.mixture", "emkit.models.hmm",
     "emkit.models.crowd", "emkit.backends", "emkit.persistence", "emkit.validation",
     "emkit.io", "emkit.trace", "emkit.examples", "emkit.datasets", "emkit.plot",
+    "emkit.atomic",
 })
 
 #: unit -> the other units it may import (a unit may always import its own modules).
@@ -43,11 +44,13 @@ RULES: dict[str, frozenset[str]] = {
     "emkit.gaussian": frozenset({"emkit.numerics", "emkit.exceptions"}),
     "emkit.validation": frozenset(),
     "emkit.io": frozenset(),
-    "emkit.datasets": frozenset(),
+    # every file emkit writes goes through it (temporary file + os.replace)
+    "emkit.atomic": frozenset(),
+    "emkit.datasets": frozenset({"emkit.atomic"}),
     # saving writes ``emkit.__version__``; loading looks a class's module up in the
     # facade's ``_LAZY`` table and imports it by that (non-literal) name, which is
     # how persistence reaches estimators without a static import of them
-    "emkit.persistence": frozenset({"emkit", "emkit.exceptions"}),
+    "emkit.persistence": frozenset({"emkit", "emkit.exceptions", "emkit.atomic"}),
     # ---- distributions and models
     "emkit.distributions": frozenset({
         "emkit.gaussian", "emkit.numerics", "emkit.engine", "emkit.exceptions",
@@ -76,9 +79,10 @@ RULES: dict[str, frozenset[str]] = {
     "emkit.trace": frozenset({"emkit.engine"}),
     # the Gaussian reference densities draw the fitted components; never a model
     # or an estimator (figures take estimators and parameter dicts by duck typing)
-    "emkit.plot": frozenset({"emkit.engine", "emkit.gaussian", "emkit.trace"}),
+    "emkit.plot": frozenset({"emkit.engine", "emkit.gaussian", "emkit.trace", "emkit.atomic"}),
     # ---- where an E-step runs: wraps any EMModel, needs no model of its own
-    "emkit.backends": frozenset({"emkit.engine", "emkit.exceptions", "emkit.persistence"}),
+    "emkit.backends": frozenset({"emkit.engine", "emkit.exceptions", "emkit.persistence",
+                                 "emkit.atomic"}),
     # ---- the top
     # anything below; never the command line, nor segmentation (which is built on
     # the estimators: importing it back would be a cycle)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_write
 from .exceptions import ModelFileError
 
 __all__ = ["Persistable", "load", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -67,6 +68,9 @@ class Persistable:
     def save(self, path: str | Path) -> Path:
         """Write this model to ``path`` in emkit's safe format (see :mod:`emkit.persistence`).
 
+        The file is written atomically (:mod:`emkit.atomic`): an existing file at
+        ``path`` is replaced only once the new one is complete.
+
         Returns
         -------
         pathlib.Path
@@ -81,7 +85,7 @@ class Persistable:
         meta["emkit_version"] = __version__
         meta["checksum"] = _checksum(meta, arrays)
         payload = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-        with open(path, "wb") as fh:
+        with atomic_write(path) as fh:
             # mypy matches **arrays against savez's allow_pickle: bool as well; the keys
             # are dotted paths ("m.f.means_"), never that name
             np.savez(fh, __meta__=payload, **arrays)  # type: ignore[arg-type]

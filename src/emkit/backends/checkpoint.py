@@ -18,8 +18,6 @@ made after iteration ``k``::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..engine import Step
 from ..persistence import _checksum, _decode, _encode, read_verified
 
@@ -61,7 +60,7 @@ class Checkpoint:
 
 def write_checkpoint(path: str | Path, params: Any, iteration: int, loglik: float,
                      info: dict | None = None) -> Path:
-    """Write a checkpoint file atomically (temporary file + rename).
+    """Write a checkpoint file atomically (:mod:`emkit.atomic`: temporary file + rename).
 
     Raises
     ------
@@ -81,17 +80,10 @@ def write_checkpoint(path: str | Path, params: Any, iteration: int, loglik: floa
     }
     meta["checksum"] = _checksum(meta, arrays)
     payload = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            # mypy matches **arrays against savez's allow_pickle: bool as well; the keys
-            # are dotted paths ("p.0.means"), never that name
-            np.savez(fh, __meta__=payload, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as fh:
+        # mypy matches **arrays against savez's allow_pickle: bool as well; the keys
+        # are dotted paths ("p.0.means"), never that name
+        np.savez(fh, __meta__=payload, **arrays)  # type: ignore[arg-type]
     return path
 
 

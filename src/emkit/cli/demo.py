@@ -78,7 +78,10 @@ def _faithful(out: Path, quiet: bool) -> dict[str, Any]:
     ax = plot_density_1d(data[["eruptions"]], one_d,
                          title="Eruption durations: two Gaussian components")
     figure = cast("Figure", ax.figure)  # plot_density_1d drew on a new figure
-    figure.savefig(out / "eruptions.png", dpi=100)
+    from ..atomic import atomic_path
+
+    with atomic_path(out / "eruptions.png") as tmp:
+        figure.savefig(tmp, dpi=100)
     import matplotlib.pyplot as plt
 
     plt.close(figure)

@@ -236,7 +236,10 @@ def predict(
     if output is None:
         out.to_csv(sys.stdout, index=False)
     else:
-        out.to_csv(output, index=False)
+        from ..atomic import atomic_write
+
+        with atomic_write(output, "w", encoding="utf-8", newline="") as fh:
+            out.to_csv(fh, index=False)
         if not quiet:
             print(f"wrote {len(out)} labels to {output}", file=sys.stderr)
     return EXIT_OK

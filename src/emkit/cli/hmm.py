@@ -152,7 +152,10 @@ def decode(
     if output is None:
         result.to_csv(sys.stdout, index=False)
     else:
-        result.to_csv(output, index=False)
+        from ..atomic import atomic_write
+
+        with atomic_write(output, "w", encoding="utf-8", newline="") as fh:
+            result.to_csv(fh, index=False)
         print(f"Wrote {output}", file=sys.stderr)
 
 

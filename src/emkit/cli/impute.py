@@ -64,13 +64,15 @@ def impute_table(table: pd.DataFrame, columns: list[str], **options: Any
 
 
 def _write(table: pd.DataFrame, path: Path) -> None:
+    from ..atomic import atomic_path, atomic_write
+
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        table.to_parquet(path, index=False)
-    elif suffix in (".tsv", ".txt"):
-        table.to_csv(path, sep="\t", index=False)
-    else:
-        table.to_csv(path, index=False)
+        with atomic_path(path) as tmp:
+            table.to_parquet(tmp, index=False)
+        return
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
+        table.to_csv(fh, sep="\t" if suffix in (".tsv", ".txt") else ",", index=False)
 
 
 def _number(value: float) -> float | None:

@@ -55,6 +55,7 @@ def segment(
 
     from PIL import Image
 
+    from ..atomic import atomic_path, atomic_write
     from ..segmentation import render_segments, segment_image
 
     pixels = _read_image(image)
@@ -63,9 +64,11 @@ def segment(
                                     random_state=seed, position_weight=position_weight)
     seconds = time.perf_counter() - start
     output = output or image.with_name(f"{image.stem}-segmented.png")
-    Image.fromarray(render_segments(labels, palette)).save(output)
+    with atomic_path(output) as tmp:
+        Image.fromarray(render_segments(labels, palette)).save(tmp)
     if table is not None:
-        palette.to_csv(table, index=False)
+        with atomic_write(table, "w", encoding="utf-8", newline="") as fh:
+            palette.to_csv(fh, index=False)
     if as_json:
         print_json({"image": image, "height": int(labels.shape[0]),
                     "width": int(labels.shape[1]), "k": k, "position": position,

@@ -145,7 +145,10 @@ def select(
         plot.mkdir(parents=True, exist_ok=True)
         figure_path = plot / f"select_{criterion.value}.png"
         fig = plot_criterion(result.table, criterion=criterion.value)
-        fig.savefig(figure_path, dpi=100)
+        from ..atomic import atomic_path
+
+        with atomic_path(figure_path) as tmp:
+            fig.savefig(tmp, dpi=100)
         import matplotlib.pyplot as plt
 
         plt.close(fig)

@@ -40,4 +40,7 @@ if __name__ == "__main__":  # pragma: no cover - rebuilds the bundled file
 
     from PIL import Image
 
-    Image.fromarray(render_scene()).save(Path(__file__).with_name("scene.png"), optimize=True)
+    from emkit.atomic import atomic_path
+
+    with atomic_path(Path(__file__).with_name("scene.png")) as tmp:
+        Image.fromarray(render_scene()).save(tmp, optimize=True)

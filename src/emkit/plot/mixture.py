@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..engine import EMResult, Step
 from .common import _as_matrix, _axes, _color, _column_labels, _pyplot, plot_loglik
 
@@ -310,7 +311,7 @@ def animate_fit(X: Any, steps: EMResult | Iterable[Step], path: str | Path, *,
     path = Path(path)
     writer = PillowWriter(fps=fps)
     try:
-        with writer.saving(fig, path, dpi=dpi):
+        with atomic_path(path) as tmp, writer.saving(fig, tmp, dpi=dpi):
             for i in range(len(frames)):
                 draw(i)
                 writer.grab_frame()
@@ -363,7 +364,8 @@ def save_mixture_plots(directory: str | Path, X: Any, model: Any,
     def save(ax: Axes, name: str) -> None:
         path = directory / name
         figure = cast("Figure", ax.figure)  # each plot below draws on a new figure
-        figure.savefig(path, dpi=dpi)
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, dpi=dpi)
         plt.close(figure)
         written.append(path)
 
