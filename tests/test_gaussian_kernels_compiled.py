@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from numba import njit
@@ -93,13 +95,13 @@ def test_compiled_pass_equals_the_numpy_chunk_kernels(covariance_type, n, weight
     prep = prepare_gaussians(weights, means, cov, covariance_type)
     layout = FULL if covariance_type == "full" else DIAGONAL
     moments = np.zeros_like(prep.coef, dtype=np.float64)
-    loglik = quadratic_pass(X, sample_weight, prep.centre, prep.coef, layout, moments)
+    loglik = quadratic_pass(X, sample_weight, prep.centres, prep.coef, layout, moments)
     ref_moments, ref_loglik = _numpy_reference(X, prep, sample_weight)
     assert loglik == pytest.approx(ref_loglik, rel=1e-13)
     np.testing.assert_allclose(moments, ref_moments, rtol=1e-11,
                                atol=1e-11 * np.abs(ref_moments).max())
     # the pass adds to what is there
-    quadratic_pass(X, sample_weight, prep.centre, prep.coef, layout, moments)
+    quadratic_pass(X, sample_weight, prep.centres, prep.coef, layout, moments)
     np.testing.assert_allclose(moments, 2 * ref_moments, rtol=1e-11,
                                atol=1e-11 * np.abs(ref_moments).max())
 
@@ -112,8 +114,8 @@ def test_compiled_pass_in_float32_keeps_float64_sums(covariance_type):
     layout = FULL if covariance_type == "full" else DIAGONAL
     m64 = np.zeros_like(prep64.coef, dtype=np.float64)
     m32 = np.zeros_like(prep64.coef, dtype=np.float64)
-    ll64 = quadratic_pass(X, None, prep64.centre, prep64.coef, layout, m64)
-    ll32 = quadratic_pass(X.astype(np.float32), None, prep32.centre, prep32.coef, layout, m32)
+    ll64 = quadratic_pass(X, None, prep64.centres, prep64.coef, layout, m64)
+    ll32 = quadratic_pass(X.astype(np.float32), None, prep32.centres, prep32.coef, layout, m32)
     assert m32.dtype == np.float64
     assert ll32 == pytest.approx(ll64, rel=1e-5)
     np.testing.assert_allclose(m32, m64, rtol=1e-3, atol=1e-3 * np.abs(m64).max())
@@ -127,7 +129,7 @@ def test_compiled_log_prob_equals_the_numpy_chunk_kernel(covariance_type, dtype)
     prep = prepare_gaussians(weights, means, cov, covariance_type, dtype)
     layout = FULL if covariance_type == "full" else DIAGONAL
     out = np.empty((len(X), len(means)), dtype=dtype)
-    quadratic_log_prob(X, prep.centre, prep.coef, layout, out)
+    quadratic_log_prob(X, prep.centres, prep.coef, layout, out)
     ref = chunk_weighted_log_prob(X, prep)[0].T
     tol = 1e-12 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
@@ -165,3 +167,60 @@ def test_e_step_runs_on_one_thread_inside_a_dask_task(monkeypatch):
                 dashboard_address=":0") as client:
         assert client.submit(gaussian_mixture_module._n_workers).result() == 1
     assert gaussian_mixture_module._n_workers() == 3
+
+
+def _tied_aware_problem(covariance_type, n, seed=0, offset=0.0):
+    kind = "full" if covariance_type == "tied" else covariance_type
+    X, weights, means, cov = _problem(kind, n, seed=seed, offset=offset)
+    return X, weights, means, cov[0] if covariance_type == "tied" else cov
+
+
+def _far_apart(covariance_type, n, seed=2):
+    """Four components in three groups: two close together, two 1e6 and 2e6 sd away
+    along different axes, listed out of group order."""
+    X, weights, means, cov = _tied_aware_problem(covariance_type, n, seed=seed)
+    means[1, 0] += 1e6
+    means[3, 1] += 2e6
+    labels = np.arange(n) % 4
+    X = means[labels] + 0.5 * X
+    return X, weights, means, cov
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_centring_groups_gather_near_components_and_leave_ordinary_mixtures_whole(
+        covariance_type):
+    _, weights, means, cov = _far_apart(covariance_type, 10)
+    prep = prepare_gaussians(weights, means, cov, covariance_type)
+    groups = [sorted(prep.members[a:b]) for a, b in itertools.pairwise(prep.bounds)]
+    assert groups == [[0, 2], [1], [3]]
+    np.testing.assert_array_equal(prep.centres, means[[0, 1, 3]])
+    np.testing.assert_array_equal(prep.component_centres, means[[0, 1, 0, 3]])
+    # components tens of standard deviations from the mixture mean share it
+    _, weights, means, cov = _tied_aware_problem(covariance_type, 10, offset=1e6)
+    means *= 5.0
+    ordinary = prepare_gaussians(weights, means, cov, covariance_type)
+    assert len(ordinary.centres) == 1 and not ordinary.parts
+    np.testing.assert_allclose(ordinary.centres[0], weights @ means, rtol=1e-15)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("n", [1, BLOCK_ROWS + 1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_pass_with_centring_groups_equals_the_numpy_chunk_kernels(
+        covariance_type, n, weighted):
+    X, weights, means, cov = _far_apart(covariance_type, n)
+    sample_weight = np.random.default_rng(1).uniform(0, 3, n) if weighted else None
+    prep = prepare_gaussians(weights, means, cov, covariance_type)
+    assert len(prep.centres) == 3
+    layout = FULL if covariance_type == "full" else DIAGONAL
+    moments = np.zeros_like(prep.coef, dtype=np.float64)
+    loglik = quadratic_pass(X, sample_weight, prep.centres, prep.coef, layout, moments,
+                            prep.members, prep.bounds)
+    ref_moments, ref_loglik = _numpy_reference(X, prep, sample_weight)
+    assert loglik == pytest.approx(ref_loglik, rel=1e-13)
+    np.testing.assert_allclose(moments, ref_moments, rtol=1e-11,
+                               atol=1e-11 * np.abs(ref_moments).max())
+    out = np.empty((n, len(means)))
+    quadratic_log_prob(X, prep.centres, prep.coef, layout, out, prep.members, prep.bounds)
+    ref = chunk_weighted_log_prob(X, prep)[0].T
+    np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-13)

@@ -146,10 +146,10 @@ def test_mixture_kernel_pass_loglik_equals_reference_logsumexp(covariance_type, 
     prep = prepare_gaussians(weights, means, cov, covariance_type)
     layout = mixture_kernels.FULL if covariance_type == "full" else mixture_kernels.DIAGONAL
     log_prob = np.empty((len(X), len(means)))
-    mixture_kernels.quadratic_log_prob(X, prep.centre, prep.coef, layout, log_prob)
+    mixture_kernels.quadratic_log_prob(X, prep.centres, prep.coef, layout, log_prob)
     sample_weight = np.random.default_rng(6).uniform(0, 3, len(X)) if weighted else None
     moments = np.zeros_like(prep.coef)
-    loglik = mixture_kernels.quadratic_pass(X, sample_weight, prep.centre, prep.coef, layout,
+    loglik = mixture_kernels.quadratic_pass(X, sample_weight, prep.centres, prep.coef, layout,
                                             moments)
     row = logsumexp_rows(log_prob)
     expected = float(row.sum() if sample_weight is None else row @ sample_weight)
@@ -254,7 +254,7 @@ def test_compiled_mixture_density_equals_reference(covariance_type, n):
     for w, log_w in ((None, 0.0), (weights, np.log(weights))):
         prep = prepare_gaussians(w, means, cov, covariance_type)
         out = np.empty((n, len(means)))
-        mixture_kernels.quadratic_log_prob(X, prep.centre, prep.coef, layout, out)
+        mixture_kernels.quadratic_log_prob(X, prep.centres, prep.coef, layout, out)
         _assert_density_close(out, ref + log_w, 1e-10)
 
 

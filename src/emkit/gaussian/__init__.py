@@ -7,6 +7,9 @@ What lives here
     (one whitening product per component). It is the oracle every blocked and
     compiled path is tested against (``tests/test_numerics_agree.py``); the row
     log-sum-exp's reference is :mod:`emkit.numerics.logsumexp`.
+``prepared.py``
+    Per-E-step factors and coefficients of K Gaussians, and the centring groups
+    that keep the expanded quadratic forms exact for components far apart.
 ``blocked.py``
     The same arithmetic batched into a few BLAS calls per row chunk (NumPy,
     quadratic-feature form) for the Gaussian-mixture E-step.

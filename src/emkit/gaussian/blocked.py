@@ -7,10 +7,14 @@ per chunk of rows and must agree with it (see the tests).
 
 How each covariance type is laid out
 ------------------------------------
-Every chunk ``X`` of shape (C, D) is first centred on the mixture's mean ``c``
+Every chunk ``X`` of shape (C, D) is first centred on a point ``c``
 (``Xs = X - c``, one cheap pass) and the component means become ``d_k = mu_k - c``.
 Nothing changes mathematically, but the quadratic forms and second moments no
-longer cancel catastrophically when the data sit far from the origin.
+longer cancel catastrophically when the data sit far from the origin. ``c`` is
+the mixture's mean, unless components lie so far apart in units of their spread
+that the expansion about one point would cancel: then the components are split
+into centring groups, each with its own centre, and everything below is done
+group by group (:mod:`emkit.gaussian.prepared`).
 
 ``full``
     Quadratic-form log-densities: each row becomes the features
@@ -48,14 +52,12 @@ Memory: the largest temporary is (C, D(D+1)/2) or (C, K*D) for ``full``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from scipy import linalg
 
 from ..numerics.logsumexp import log_normalize
-from .reference import COVARIANCE_TYPES, LOG_2PI
+from .prepared import PreparedGaussians, prepare_gaussians, quadratic_full
 
 __all__ = [
     "PreparedGaussians",
@@ -63,17 +65,11 @@ __all__ = [
     "chunk_weighted_log_prob",
     "StatsAccumulator",
     "ChunkWork",
+    "GroupedWork",
     "log_resp_inplace",
     "quadratic_full",
     "log_gaussian_density_fast",
 ]
-
-_SINGULAR = (
-    "the covariance of component {k} is singular or not positive definite (a "
-    "component collapsed onto too few points); increase reg_covar, reduce "
-    "n_components or rescale the data"
-)
-
 
 class ChunkWork(NamedTuple):
     """Intermediate arrays of one chunk, shared by the density and the statistics.
@@ -83,8 +79,8 @@ class ChunkWork(NamedTuple):
     features : ndarray of shape (C, F)
         ``full``: ``[(x-c)_i (x-c)_j for i <= j, x - c, 1]``;
         ``diag``/``spherical``: ``[(x - c)^2, x - c, 1]``;
-        ``tied``: ``[|y|^2, y, 1]`` with ``y = (x - c) U``. ``c`` is
-        ``PreparedGaussians.centre``; the last column is always ones, so
+        ``tied``: ``[|y|^2, y, 1]`` with ``y = (x - c) U``. ``c`` is the
+        group's centre (``PreparedGaussians.centres``); the last column is always ones, so
         ``resp @ features`` yields the weighted sums and the counts at once.
     whitened : ndarray or None
         ``tied``: the whitened rows (C, D) ``(x - c) U``; ``full`` by whitening:
@@ -95,197 +91,14 @@ class ChunkWork(NamedTuple):
     whitened: np.ndarray | None
 
 
-@dataclass(frozen=True)
-class PreparedGaussians:
-    """Per-E-step factors of K Gaussians, computed once and reused for every chunk.
+class GroupedWork(NamedTuple):
+    """The :class:`ChunkWork` of each centring group (``prep.parts``), in order."""
 
-    Attributes
-    ----------
-    covariance_type : str
-    means : ndarray of shape (K, D), float64
-    centre : ndarray of shape (D,), float64
-        The point every chunk is centred on (the mixture's mean), so that
-        quadratic forms do not cancel when the data sit far from the origin.
-    chol : ndarray
-        Covariance Cholesky factors ``L`` (lower; (K, D, D) full, (D, D) tied) or
-        standard deviations ((K, D) diag, (K,) spherical), float64.
-    prec_chol : ndarray
-        Precision Cholesky factors ``U = L^-T`` in the layout of
-        :mod:`emkit.gaussian.reference`, float64.
-    log_const : ndarray of shape (K,)
-        ``log w_k + log det U_k - D/2 log(2 pi)``, float64 (``log w_k`` is 0 when
-        the densities are asked for without weights).
-    dtype : numpy.dtype
-        Precision of the chunk arithmetic (float64 or float32).
-    whiten : ndarray
-        Precisions: ``full`` (K, D, D), ``diag`` (K, D), ``spherical`` (K,); for
-        ``tied`` the factor ``U`` (D, D); for ``full`` by whitening (D+1, K*D),
-        all ``U_k`` side by side over the row ``-(mu_k - c) U_k``. In ``dtype``.
-    coef : ndarray or None
-        (K, F) coefficients turning a chunk's features (see :class:`ChunkWork`)
-        into log weighted densities with one matrix product. In ``dtype``.
-        None for ``full`` by whitening.
-    method : {"quadratic", "whiten"} or None
-        How ``full`` is computed (see :func:`quadratic_full`).
-    """
-
-    covariance_type: str
-    means: np.ndarray
-    centre: np.ndarray
-    chol: np.ndarray
-    prec_chol: np.ndarray
-    log_const: np.ndarray
-    dtype: np.dtype
-    whiten: np.ndarray = field(repr=False)
-    coef: np.ndarray | None = field(default=None, repr=False)
-    method: str | None = None
-
-    @property
-    def shifted_means(self) -> np.ndarray:
-        """``means - centre``, shape (K, D), float64."""
-        return self.means - self.centre
-
-
-def _cholesky_full(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k, d, _ = covariances.shape
-    lower = np.empty_like(covariances)
-    upper = np.empty_like(covariances)
-    eye = np.eye(d)
-    for j in range(k):
-        try:
-            lower[j] = linalg.cholesky(covariances[j], lower=True, check_finite=True)
-        except (linalg.LinAlgError, ValueError):
-            raise ValueError(_SINGULAR.format(k=j)) from None
-        upper[j] = linalg.solve_triangular(lower[j], eye, lower=True).T
-    return lower, upper
-
-
-def prepare_gaussians(weights: np.ndarray | None, means: np.ndarray, covariances: np.ndarray,
-                      covariance_type: str, dtype: np.dtype | type = np.float64
-                      ) -> PreparedGaussians:
-    """Factor K Gaussians once for an E-step.
-
-    Parameters
-    ----------
-    weights : ndarray of shape (K,) or None
-        Mixture weights folded into ``log_const``; None leaves them out.
-    means : ndarray of shape (K, D)
-    covariances : ndarray
-        In the layout of ``covariance_type`` (see :mod:`emkit.gaussian.reference`).
-    covariance_type : {"full", "tied", "diag", "spherical"}
-    dtype : float64 or float32
-        Precision of the per-chunk arithmetic.
-
-    Raises
-    ------
-    ValueError
-        When a covariance is not positive definite or a weight is negative or NaN.
-    """
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
-        )
-    dtype = np.dtype(dtype)
-    means = np.asarray(means, dtype=np.float64)
-    cov = np.asarray(covariances, dtype=np.float64)
-    n_comp, d = means.shape
-    if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)
-        if not np.all(weights >= 0.0):
-            raise ValueError("mixture weights must be non-negative numbers")
-        centre = weights @ means / weights.sum()
-    else:
-        centre = means.mean(axis=0)
-    if not np.all(np.isfinite(centre)):
-        raise ValueError("the means must be finite")
-    shifted = means - centre
-    method = None
-    if covariance_type == "full":
-        chol, prec_chol = _cholesky_full(cov)
-        log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-        method = "quadratic" if quadratic_full(n_comp, d) else "whiten"
-        if method == "quadratic":
-            whiten = np.matmul(prec_chol, prec_chol.transpose(0, 2, 1))  # precisions
-        else:
-            whiten = np.empty((d + 1, n_comp * d))
-            whiten[:d] = prec_chol.transpose(1, 0, 2).reshape(d, n_comp * d)
-            whiten[d] = -np.einsum("kd,kde->ke", shifted, prec_chol).reshape(-1)
-    elif covariance_type == "tied":
-        chol, prec_chol = _cholesky_full(cov[None])
-        chol, prec_chol = chol[0], prec_chol[0]
-        log_det = np.full(n_comp, np.log(np.diag(prec_chol)).sum())
-        whiten = prec_chol
-    else:
-        if not (np.all(cov > 0.0) and np.all(np.isfinite(cov))):
-            raise ValueError(
-                "variances must be positive and finite (a component collapsed onto a "
-                "single value); increase reg_covar or reduce n_components"
-            )
-        chol = np.sqrt(cov)
-        prec_chol = 1.0 / chol
-        if covariance_type == "diag":
-            log_det = np.log(prec_chol).sum(axis=1)
-        else:
-            log_det = d * np.log(prec_chol)
-        whiten = prec_chol**2  # precisions
-    log_const = log_det - 0.5 * d * LOG_2PI
-    if weights is not None:
-        with np.errstate(divide="ignore"):
-            log_const = log_const + np.log(weights)
-    coef = None
-    if method != "whiten":
-        coef = np.ascontiguousarray(
-            _quadratic_coefficients(covariance_type, whiten, shifted, log_const), dtype=dtype)
-    return PreparedGaussians(covariance_type, means, centre, chol, prec_chol, log_const,
-                             dtype, np.ascontiguousarray(whiten, dtype=dtype), coef, method)
-
-
-def quadratic_full(n_components: int, n_features: int) -> bool:
-    """Whether ``full`` uses quadratic features (else whitening), see the module notes.
-
-    Quadratic features need half the flops of whitening, and the E-step over
-    them is one compiled pass (:mod:`emkit.gaussian.kernels`); but their
-    count grows as D^2 / 2 while only K rows share them, so with many features
-    and few components whitening wins. Measured E-step seconds on 2 cores,
-    quadratic vs whitening, at (N, D, K): (200k, 40, 4) 0.10 vs 0.17;
-    (1M, 50, 8) 1.06 vs 1.58; (200k, 16, 1) 0.017 vs 0.019; (200k, 48, 4)
-    0.22 vs 0.18; (100k, 96, 8) 0.88 vs 0.46. Hence ``D <= 8 K + 8``.
-    """
-    return n_features <= 8 * n_components + 8
-
-
-def _quadratic_coefficients(covariance_type: str, whiten: np.ndarray, shifted: np.ndarray,
-                            log_const: np.ndarray) -> np.ndarray | None:
-    """Coefficients ``B`` with ``log w_k + log N = B @ [f(x), 1]`` for one GEMM per chunk.
-
-    full: features ``[(x-c)_i (x-c)_j for i <= j, x-c, 1]``; diag/spherical:
-    ``[(x-c)^2, x-c, 1]``; tied: ``[|y|^2, y, 1]`` with ``y = (x-c) U``.
-    Expanding ``-1/2 (x - d)^T P (x - d) + const`` gives the rows
-    ``-1/2 [P_ij (2 off the diagonal), -2 P d, d^T P d - 2 const]``.
-    """
-    n_comp, d = shifted.shape
-    if covariance_type == "full":
-        rows, cols = np.triu_indices(d)
-        twice = np.where(rows == cols, 1.0, 2.0)  # x_i x_j and x_j x_i share a feature
-        quad = whiten[:, rows, cols] * twice
-        p_d = np.einsum("kij,kj->ki", whiten, shifted)
-        lin = -2.0 * p_d
-        const = np.einsum("ki,ki->k", shifted, p_d)
-    elif covariance_type == "tied":
-        b = shifted @ whiten  # (K, D) whitened offsets
-        quad = np.ones((n_comp, 1))
-        lin = -2.0 * b
-        const = np.einsum("kd,kd->k", b, b)
-    else:
-        p = whiten if covariance_type == "diag" else np.repeat(whiten[:, None], d, axis=1)
-        quad = p
-        lin = -2.0 * p * shifted
-        const = np.einsum("kd,kd->k", p, shifted * shifted)
-    return -0.5 * np.hstack([quad, lin, (const - 2.0 * log_const)[:, None]])
+    parts: tuple[ChunkWork, ...]
 
 
 def chunk_weighted_log_prob(X: np.ndarray, prep: PreparedGaussians
-                            ) -> tuple[np.ndarray, ChunkWork]:
+                            ) -> tuple[np.ndarray, ChunkWork | GroupedWork]:
     """``log w_k + log N(x; mu_k, S_k)`` for one chunk of rows, component-major.
 
     Parameters
@@ -299,17 +112,31 @@ def chunk_weighted_log_prob(X: np.ndarray, prep: PreparedGaussians
     log_prob : ndarray of shape (K, C)
         In ``prep.dtype``. Component-major, so that reductions over components
         (max, sum) run along contiguous rows.
-    chunk : ChunkWork
-        The intermediate arrays :meth:`StatsAccumulator.add` reuses.
+    chunk : ChunkWork or GroupedWork
+        The intermediate arrays :meth:`StatsAccumulator.add` reuses (one set per
+        centring group).
     """
+    if not prep.parts:
+        return _one_group_log_prob(X, prep)
+    log_prob = np.empty((len(prep.means), len(X)), dtype=prep.dtype)
+    works = []
+    for idx, part in prep.parts:
+        log_prob[idx], work = _one_group_log_prob(X, part)
+        works.append(work)
+    return log_prob, GroupedWork(tuple(works))
+
+
+def _one_group_log_prob(X: np.ndarray, prep: PreparedGaussians
+                        ) -> tuple[np.ndarray, ChunkWork]:
+    """:func:`chunk_weighted_log_prob` of a one-group ``prep``."""
     dt = prep.dtype
     n_rows, d = X.shape
     kind = prep.covariance_type
-    centre = prep.centre.astype(dt)
+    centre = prep.centres[0]  # float64: x - c is rounded once, to dt
     if prep.method == "whiten":
         # [X - c, 1] @ [[U_1 .. U_K], [-(mu_k - c) U_k]]: whitening and offsets in one GEMM
         features = np.empty((n_rows, d + 1), dtype=dt)
-        np.subtract(X, centre, out=features[:, :d])
+        np.subtract(X, centre, out=features[:, :d], casting="same_kind")
         features[:, d] = 1.0
         whitened = features @ prep.whiten
         y3 = whitened.reshape(n_rows, len(prep.means), d)
@@ -320,21 +147,23 @@ def chunk_weighted_log_prob(X: np.ndarray, prep: PreparedGaussians
     if kind == "full":
         n_pairs = d * (d + 1) // 2
         features = np.empty((n_rows, n_pairs + d + 1), dtype=dt)
-        xs = np.subtract(X, centre, out=features[:, n_pairs:n_pairs + d])
+        xs = np.subtract(X, centre, out=features[:, n_pairs:n_pairs + d],
+                         casting="same_kind")
         start = 0
         for i in range(d):  # row-major upper triangle, as np.triu_indices
             np.multiply(xs[:, i:i + 1], xs[:, i:], out=features[:, start:start + d - i])
             start += d - i
         whitened = None
     elif kind == "tied":
-        whitened = (X - centre) @ prep.whiten
+        whitened = np.subtract(X, centre, out=np.empty((n_rows, d), dtype=dt),
+                               casting="same_kind") @ prep.whiten
         features = np.empty((n_rows, d + 2), dtype=dt)
         np.einsum("cd,cd->c", whitened, whitened, out=features[:, 0])
         features[:, 1:d + 1] = whitened
     elif kind in ("diag", "spherical"):
         whitened = None
         features = np.empty((n_rows, 2 * d + 1), dtype=dt)
-        xs = np.subtract(X, centre, out=features[:, d:2 * d])
+        xs = np.subtract(X, centre, out=features[:, d:2 * d], casting="same_kind")
         np.multiply(xs, xs, out=features[:, :d])
     features[:, -1] = 1.0
     return prep.coef @ features.T, ChunkWork(features, whitened)
@@ -357,7 +186,9 @@ class StatsAccumulator:
     The statistics follow the contract of :mod:`emkit.models.mixture.gaussian`:
     ``n`` (K,), ``sum`` (K, D), ``centred_sum`` (K, D) and ``centred_outer``
     ((K, D, D) for full and tied, (K, D) for diag and spherical), centred on
-    ``prep.means``. Sums are kept in float64 whatever the chunk precision.
+    ``prep.means``. Sums are kept in float64 whatever the chunk precision. Each
+    component's raw sums (``moments``, and ``cross`` or ``gram``) are of features
+    about its centring group's centre (``prep.component_centres``).
     """
 
     def __init__(self, prep: PreparedGaussians):
@@ -373,23 +204,35 @@ class StatsAccumulator:
         if prep.covariance_type == "tied":
             self.gram = np.zeros((n_comp, d, d))  # sum r y y^T, y = (x - c) U
 
-    def add(self, chunk: ChunkWork, resp: np.ndarray) -> None:
-        """Add one chunk, given the :class:`ChunkWork` of :func:`chunk_weighted_log_prob`
-        and the rows' weighted responsibilities ``resp`` (K, C), which this may
-        overwrite; so may it the chunk's ``whitened`` array."""
+    def add(self, chunk: ChunkWork | GroupedWork, resp: np.ndarray) -> None:
+        """Add one chunk, given the work of :func:`chunk_weighted_log_prob` and the
+        rows' weighted responsibilities ``resp`` (K, C), which this may overwrite;
+        so may it the chunk's ``whitened`` arrays."""
+        if isinstance(chunk, GroupedWork):
+            # each group's rows of the sums, from the features about its own centre
+            for (idx, _), work in zip(self.prep.parts, chunk.parts, strict=True):
+                self._add(work, resp[idx], idx)
+        else:
+            self._add(chunk, resp, slice(None))
+
+    def _add(self, chunk: ChunkWork, resp: np.ndarray, idx: slice | np.ndarray) -> None:
         features, whitened = chunk
-        self.moments += resp @ features
+        self.moments[idx] += resp @ features
         if whitened is None:
             return
         if self.prep.method == "whiten":
             # sum_i r_ik [x_i - c, 1] y_ik^T for all k in one product (y scaled in place)
-            n_comp, d = self.prep.means.shape
+            n_comp, d = len(resp), self.prep.means.shape[1]
             scaled = whitened.reshape(len(features), n_comp, d)
             scaled *= resp.T[:, :, None]
-            self.cross += features.T @ whitened
+            if isinstance(idx, slice):
+                self.cross += features.T @ whitened
+            else:
+                self.cross[:, (idx[:, None] * d + np.arange(d)).reshape(-1)] += \
+                    features.T @ whitened
             return
         scaled = np.sqrt(resp, out=resp).T[:, :, None] * whitened[:, None, :]
-        self.gram += np.matmul(scaled.transpose(1, 2, 0), scaled.transpose(1, 0, 2))
+        self.gram[idx] += np.matmul(scaled.transpose(1, 2, 0), scaled.transpose(1, 0, 2))
 
     def result(self) -> dict:
         """The statistics dict of the contract."""
@@ -431,7 +274,7 @@ class StatsAccumulator:
             outer = 0.5 * (outer + outer.transpose(0, 2, 1))
         return {
             "n": n,
-            "sum": rx + n[:, None] * prep.centre,
+            "sum": rx + n[:, None] * prep.component_centres,
             "centred_sum": rx - n[:, None] * shifted,
             "centred_outer": outer,
         }

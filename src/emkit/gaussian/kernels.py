@@ -4,7 +4,9 @@
 component as one product of coefficients ``B`` (K, F) with per-row features
 ``f(x)``: ``[(x-c)_i (x-c)_j for i <= j, x - c, 1]`` for ``full`` and
 ``[(x-c)^2, x - c, 1]`` for ``diag`` and ``spherical``. The statistics are
-then ``sum_i r_i f(x_i)^T``. The kernels here do the same arithmetic in one
+then ``sum_i r_i f(x_i)^T`` (``c`` is each component's centring group's
+centre, :mod:`emkit.gaussian.prepared`; with several groups each block's
+features are built once per group). The kernels here do the same arithmetic in one
 compiled pass over the rows, so that nothing is allocated per chunk and no
 Python runs between chunks. Rows are taken in blocks of :data:`BLOCK_ROWS`. A
 block's features are written transposed, (F, B), so that both products,
@@ -111,38 +113,71 @@ def _normalize_block(log_prob, m, weights, start, top, total, resp_t):
     return loglik
 
 
+def _group_order(k, members, bounds):
+    """``members`` and ``bounds`` as int64 arrays; None means one group of all k."""
+    if members is None:
+        return np.arange(k, dtype=np.int64), np.array([0, k], dtype=np.int64)
+    return (np.ascontiguousarray(members, dtype=np.int64),
+            np.ascontiguousarray(bounds, dtype=np.int64))
+
+
 @njit(nogil=True, cache=True)
-def _pass_by_blocks(X, weights, centre, coef, layout, block, moments):
+def _group_log_prob(X, start, stop, centres, bounds, coef_g, layout, feats, log_prob):
+    """Features of rows ``start:stop`` about each group's centre into ``feats[g]``,
+    and the log weighted densities, in group order, into ``log_prob`` (K, m)."""
+    for g in range(centres.shape[0]):
+        lo, hi = bounds[g], bounds[g + 1]
+        _block_features(X, start, stop, centres[g], layout, feats[g])
+        np.dot(coef_g[lo:hi], feats[g], log_prob[lo:hi])
+
+
+@njit(nogil=True, cache=True)
+def _pass_by_blocks(X, weights, centres, members, bounds, coef, layout, block, moments):
     n = X.shape[0]
     k, n_feat = coef.shape
+    n_groups = centres.shape[0]
     dt = X.dtype
-    feats_t = np.empty((n_feat, block), dtype=dt)
+    coef_g = coef[members]  # rows in group order
+    feats = np.empty((n_groups, n_feat, block), dtype=dt)
     log_prob = np.empty((k, block), dtype=dt)
     resp_t = np.empty((block, k), dtype=dt)  # row-major, so f @ r^T is a plain product
-    part = np.empty((n_feat, k), dtype=dt)
+    resp_g = np.empty(block * k, dtype=dt)  # one group's columns of resp_t, contiguous
+    part = np.empty(n_feat * k, dtype=dt)
     top = np.empty(block, dtype=dt)
     total = np.empty(block, dtype=dt)
-    centre = centre.astype(dt)
     loglik = 0.0
     for start in range(0, n, block):
         stop = min(start + block, n)
         m = stop - start
         if m < block:  # the last, short block gets arrays of its own length
-            feats_t = np.empty((n_feat, m), dtype=dt)
+            feats = np.empty((n_groups, n_feat, m), dtype=dt)
             log_prob = np.empty((k, m), dtype=dt)
             resp_t = np.empty((m, k), dtype=dt)
-        _block_features(X, start, stop, centre, layout, feats_t)
-        np.dot(coef, feats_t, log_prob)
+        _group_log_prob(X, start, stop, centres, bounds, coef_g, layout, feats, log_prob)
         loglik += _normalize_block(log_prob, m, weights, start, top, total, resp_t)
-        np.dot(feats_t, resp_t, part)
-        for c in range(k):
-            for f in range(n_feat):
-                moments[c, f] += part[f, c]
+        for g in range(n_groups):
+            lo, hi = bounds[g], bounds[g + 1]
+            width = hi - lo
+            if n_groups == 1:
+                r = resp_t
+            else:
+                r = resp_g[:m * width].reshape((m, width))
+                for row in range(m):
+                    for c in range(width):
+                        r[row, c] = resp_t[row, lo + c]
+            p = part[:n_feat * width].reshape((n_feat, width))
+            np.dot(feats[g], r, p)
+            for c in range(width):
+                dest = moments[c] if n_groups == 1 else moments[members[lo + c]]
+                for f in range(n_feat):
+                    dest[f] += p[f, c]
     return loglik
 
 
-def quadratic_pass(X: np.ndarray, weights: np.ndarray | None, centre: np.ndarray,
-                   coef: np.ndarray, layout: int, moments: np.ndarray) -> float:
+def quadratic_pass(X: np.ndarray, weights: np.ndarray | None, centres: np.ndarray,
+                   coef: np.ndarray, layout: int, moments: np.ndarray,
+                   members: np.ndarray | None = None, bounds: np.ndarray | None = None
+                   ) -> float:
     """Add ``sum_i w_i r_i f(x_i)^T`` to ``moments`` and return ``sum_i w_i log p(x_i)``.
 
     Parameters
@@ -150,13 +185,18 @@ def quadratic_pass(X: np.ndarray, weights: np.ndarray | None, centre: np.ndarray
     X : ndarray of shape (N, D), C-contiguous float64 or float32
     weights : ndarray of shape (N,) or None
         Row weights (float64); None weighs every row 1.
-    centre : ndarray of shape (D,)
-        The point the features are centred on.
+    centres : ndarray of shape (G, D) or (D,)
+        The point each centring group's features are centred on (one group when
+        1-D); ``x - c`` is taken in float64 and rounded once to ``X.dtype``.
     coef : ndarray of shape (K, F), in ``X.dtype``
-        Log-density coefficients (:func:`emkit.gaussian.blocked.prepare_gaussians`).
+        Log-density coefficients (:func:`emkit.gaussian.prepared.prepare_gaussians`),
+        each component's about its group's centre.
     layout : {FULL, DIAGONAL}
     moments : ndarray of shape (K, F), float64
-        Running sums, updated in place.
+        Running sums, updated in place (row k from the features about k's centre).
+    members, bounds : ndarray of shapes (K,) and (G + 1,), optional
+        Group g is the components ``members[bounds[g]:bounds[g+1]]``
+        (:class:`~emkit.gaussian.prepared.PreparedGaussians`); None is one group.
 
     Returns
     -------
@@ -164,36 +204,44 @@ def quadratic_pass(X: np.ndarray, weights: np.ndarray | None, centre: np.ndarray
         The (weighted) log-likelihood of the rows.
     """
     w = np.empty(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
-    centre = np.ascontiguousarray(centre, dtype=np.float64)
-    return float(_pass_by_blocks(X, w, centre, coef, layout, BLOCK_ROWS, moments))
+    centres = np.ascontiguousarray(np.atleast_2d(centres), dtype=np.float64)
+    members, bounds = _group_order(len(coef), members, bounds)
+    return float(_pass_by_blocks(X, w, centres, members, bounds, coef, layout, BLOCK_ROWS,
+                                 moments))
 
 
 @njit(nogil=True, cache=True)
-def _log_prob_blocks(X, centre, coef, layout, block, out):
+def _log_prob_blocks(X, centres, members, bounds, coef, layout, block, out):
     n = X.shape[0]
     k, n_feat = coef.shape
     dt = X.dtype
-    feats_t = np.empty((n_feat, block), dtype=dt)
+    coef_g = coef[members]
+    feats = np.empty((centres.shape[0], n_feat, block), dtype=dt)
     log_prob = np.empty((k, block), dtype=dt)
-    centre = centre.astype(dt)
     for start in range(0, n, block):
         stop = min(start + block, n)
         m = stop - start
         if m < block:
-            feats_t = np.empty((n_feat, m), dtype=dt)
+            feats = np.empty((centres.shape[0], n_feat, m), dtype=dt)
             log_prob = np.empty((k, m), dtype=dt)
-        _block_features(X, start, stop, centre, layout, feats_t)
-        np.dot(coef, feats_t, log_prob)
-        for r in range(m):
-            for c in range(k):
-                out[start + r, c] = log_prob[c, r]
+        _group_log_prob(X, start, stop, centres, bounds, coef_g, layout, feats, log_prob)
+        if centres.shape[0] == 1:  # group order is component order
+            for r in range(m):
+                for c in range(k):
+                    out[start + r, c] = log_prob[c, r]
+        else:
+            for r in range(m):
+                for c in range(k):
+                    out[start + r, members[c]] = log_prob[c, r]
 
 
-def quadratic_log_prob(X: np.ndarray, centre: np.ndarray, coef: np.ndarray, layout: int,
-                       out: np.ndarray) -> None:
+def quadratic_log_prob(X: np.ndarray, centres: np.ndarray, coef: np.ndarray, layout: int,
+                       out: np.ndarray, members: np.ndarray | None = None,
+                       bounds: np.ndarray | None = None) -> None:
     """Write ``log w_k + log N(x_i; mu_k, S_k)`` into ``out`` (N, K), row by row.
 
     Same parameters as :func:`quadratic_pass`; ``out`` is C-contiguous in ``X.dtype``.
     """
-    centre = np.ascontiguousarray(centre, dtype=np.float64)
-    _log_prob_blocks(X, centre, coef, layout, BLOCK_ROWS, out)
+    centres = np.ascontiguousarray(np.atleast_2d(centres), dtype=np.float64)
+    members, bounds = _group_order(len(coef), members, bounds)
+    _log_prob_blocks(X, centres, members, bounds, coef, layout, BLOCK_ROWS, out)

@@ -244,8 +244,8 @@ class GaussianMixtureModel:
             if kernel is not None:
                 layout, coef = kernel
                 for _, block, weights in self._contiguous(X, sample_weight, *bounds):
-                    loglik += quadratic_pass(block, weights, prep.centre, coef, layout,
-                                             acc.moments)
+                    loglik += quadratic_pass(block, weights, prep.centres, coef, layout,
+                                             acc.moments, prep.members, prep.bounds)
                 return acc.result(), loglik
             for _, block, weights in self._chunks(X, sample_weight, len(prep.means), *bounds):
                 resp, chunk = chunk_weighted_log_prob(block, prep)
@@ -349,7 +349,8 @@ class GaussianMixtureModel:
                                                     min(first + CONVERT_ROWS, len(X))):
                 out = np.empty((len(block), len(prep.means)), dtype=self.dtype)
                 with _one_blas_thread():
-                    quadratic_log_prob(block, prep.centre, coef, layout, out)
+                    quadratic_log_prob(block, prep.centres, coef, layout, out,
+                                       prep.members, prep.bounds)
                 yield start, out
 
     def log_prob_rows(self, X: np.ndarray, params: dict) -> np.ndarray:
@@ -366,8 +367,9 @@ class GaussianMixtureModel:
             if kernel is not None:
                 layout, coef = kernel
                 for start, block, _ in self._contiguous(X, None, *bounds):
-                    quadratic_log_prob(block, prep.centre, coef, layout,
-                                       out[start:start + len(block)])
+                    quadratic_log_prob(block, prep.centres, coef, layout,
+                                       out[start:start + len(block)], prep.members,
+                                       prep.bounds)
                 return
             for start, block, _ in self._chunks(X, None, len(prep.means), *bounds):
                 out[start:start + len(block)] = chunk_weighted_log_prob(block, prep)[0].T
