@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp
@@ -137,3 +139,83 @@ def test_model_rejects_bad_arguments():
         GaussianMixtureModel("full", reg_covar=-1.0)
     with pytest.raises(ValueError, match="dtype"):
         GaussianMixtureModel("full", dtype=np.int64)
+
+
+def _q_covariance_part(cov, scatter, n, covariance_type):
+    """``-sum_k n_k / 2 (log det S_k + tr(S_k^-1 B_k))``: the covariance part of
+    EM's Q at covariances ``cov`` given scatter matrices ``B`` about the new means
+    (full matrices, (K, D, D); tied: the pooled scatter once)."""
+    if covariance_type == "tied":
+        logdet = np.linalg.slogdet(cov)[1]
+        return -0.5 * n.sum() * (logdet + np.trace(np.linalg.solve(cov, scatter)))
+    total = 0.0
+    for c, b, nk in zip(cov, scatter, n, strict=True):
+        logdet = np.linalg.slogdet(c)[1]
+        total += -0.5 * nk * (logdet + np.trace(np.linalg.solve(c, b)))
+    return total
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_regularization_slack_is_what_reg_covar_costs_q(covariance_type):
+    from emkit.gaussian.m_step import regularization_slack
+
+    X = _data(n=40)
+    reg = 0.3
+    stats = GaussianMixtureModel(covariance_type).stats_from_resp(
+        X, np.random.default_rng(2).dirichlet(np.ones(3), size=len(X)), 3)
+    exact = GaussianMixtureModel(covariance_type, reg_covar=0.0).m_step(stats)["covariances"]
+    d = X.shape[1]
+    full = {"full": lambda c: c, "tied": lambda c: c,
+            "diag": lambda c: c[:, :, None] * np.eye(d),
+            "spherical": lambda c: c[:, None, None] * np.eye(d)}[covariance_type]
+    n = stats["n"] + 10 * np.finfo(float).eps
+    # Q is maximized by the unregularized covariances; the regularized ones cost this
+    scatter = full(exact) if covariance_type != "tied" else exact
+    if covariance_type == "spherical":  # its maximizer averages the variances: B = diag(s)
+        scatter = stats["centred_outer"] / n[:, None] - (stats["centred_sum"] / n[:, None])**2
+        scatter = scatter[:, :, None] * np.eye(d)
+    cost = (_q_covariance_part(full(exact), scatter, n, covariance_type)
+            - _q_covariance_part(full(exact) + reg * np.eye(d), scatter, n, covariance_type))
+    assert cost > 0.01
+    assert regularization_slack(stats, covariance_type, reg) == pytest.approx(cost, rel=1e-9)
+    assert regularization_slack(stats, covariance_type, 0.0) == 0.0
+
+
+def _mle(X, covariance_type, k=2):
+    model = GaussianMixtureModel(covariance_type, reg_covar=0.0)
+    return emkit.em(model, X, _params(X, covariance_type, k=k), tol=1e-12,
+                    max_iter=5000).params
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_guard_allows_what_reg_covar_costs_and_nothing_more(covariance_type, recwarn):
+    X = np.vstack([_data(n=60, seed=s) + 4.0 * s for s in range(2)])
+    start = _mle(X, covariance_type)  # a maximum: any other step lowers the likelihood
+    model = GaussianMixtureModel(covariance_type, reg_covar=0.05)
+    result = emkit.em(model, X, start, tol=0.0, max_iter=3)
+    drop = result.logliks[0] - result.logliks[1]
+    assert drop > 1e-7 * abs(result.logliks[0])  # far beyond rounding ...
+    stats, _ = model.e_step(X, start)
+    assert drop <= model.monotone_slack(stats)  # ... and within what reg_covar may cost
+    assert not [w for w in recwarn if issubclass(w.category, emkit.MonotonicityWarning)]
+
+
+class _ShiftedMeans(GaussianMixtureModel):
+    """An inconsistent M-step: the means land 1e-4 standard deviations off."""
+
+    def m_step(self, stats):
+        params = super().m_step(stats)
+        return {**params, "means": params["means"] + 1e-4}
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_guard_catches_an_m_step_off_by_1e_4_standard_deviations(covariance_type):
+    X = np.vstack([_data(n=60, seed=s) + 4.0 * s for s in range(2)])
+    start = _mle(X, covariance_type)
+    # the step lowers the log-likelihood by ~1e-8 * N, ~5e-9 relative: past rounding
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        emkit.em(_ShiftedMeans(covariance_type, reg_covar=0.0), X, start, tol=0.0,
+                 max_iter=2)
+    assert any(issubclass(w.category, emkit.MonotonicityWarning)
+               and "lowered the log-likelihood" in str(w.message) for w in caught)

@@ -70,7 +70,7 @@ def _plain_loop(run: Run, params: Any, stats: Any, loglik: float,
         new_params = run.model.m_step(stats)
         new_stats, new_loglik = run.e_step(new_params)
         run.accept(new_params, new_stats, new_loglik)
-        run.check_monotone(loglik, new_loglik, iteration)
+        run.check_monotone(loglik, new_loglik, iteration, run.slack(stats))
         gain = new_loglik - loglik
         change = tree_max_abs_diff(new_params, params)
         step = Step(iteration, new_loglik, gain, change, time.perf_counter() - start,

@@ -21,8 +21,11 @@ from .steps import EMModel, EMResult, Step, current_observers
 __all__ = ["Run", "MONOTONE_RTOL"]
 
 #: A plain EM step may lower the log-likelihood by this much (relative) before
-#: the engine calls it a bug rather than rounding. Models may override it with a
-#: ``monotone_rtol`` attribute.
+#: the engine calls it a bug rather than rounding: a float64 total of N rows is
+#: exact to ~sqrt(N) units in the last place (1e-10 covers N up to 1e12, and
+#: per-row relative errors to ~1e5 units). Models may override it with a
+#: ``monotone_rtol`` attribute, and add an absolute allowance for a deliberately
+#: inexact M-step with ``monotone_slack(stats)``.
 MONOTONE_RTOL = 1e-10
 
 
@@ -62,8 +65,16 @@ class Run:
         if self.best is None or loglik >= self.best[0] - self.rtol * max(abs(self.best[0]), 1.0):
             self.best = (loglik, params, stats)
 
-    def check_monotone(self, before: float, after: float, iteration: int) -> None:
-        if after < before - self.rtol * max(abs(before), 1.0):
+    def slack(self, stats: Any) -> float:
+        """The model's ``monotone_slack`` of the M-step from ``stats`` (0 without one)."""
+        fn = getattr(self.model, "monotone_slack", None)
+        return 0.0 if fn is None else float(fn(stats))
+
+    def check_monotone(self, before: float, after: float, iteration: int,
+                       slack: float = 0.0) -> None:
+        """Warn when a plain EM step lowered the log-likelihood by more than rounding
+        (``rtol`` relative) plus ``slack``, what the M-step itself may cost."""
+        if after < before - self.rtol * max(abs(before), 1.0) - slack:
             warnings.warn(
                 f"EM step {iteration} lowered the log-likelihood from {before!r} to "
                 f"{after!r}; exact EM never does, so the model's E-step or M-step is "

@@ -79,7 +79,7 @@ def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
         theta1 = model.m_step(stats)
         stats1, loglik1 = run.e_step(theta1)
         run.accept(theta1, stats1, loglik1)
-        run.check_monotone(loglik, loglik1, iteration)
+        run.check_monotone(loglik, loglik1, iteration, run.slack(stats))
         gain1 = loglik1 - loglik
         change1 = tree_max_abs_diff(theta1, params)
         if run.is_converged(gain1, change1):
@@ -90,7 +90,7 @@ def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
         theta2 = model.m_step(stats1)
         stats2, loglik2 = run.e_step(theta2)
         run.accept(theta2, stats2, loglik2)
-        run.check_monotone(loglik1, loglik2, iteration)
+        run.check_monotone(loglik1, loglik2, iteration, run.slack(stats1))
 
         x0, tdef = tree_flatten(params)
         x1, _ = tree_flatten(theta1)
@@ -102,14 +102,16 @@ def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
             if jumped is not None and jumped[1] < loglik2:
                 jumped = None
 
-        new_params = model.m_step(jumped[0] if jumped is not None else stats2)
+        last_stats = jumped[0] if jumped is not None else stats2
+        new_params = model.m_step(last_stats)
         if jumped is None and alpha > 1.0:
             step_max = max(STEP_MAX0, alpha / STEP_GROWTH)
         elif alpha == step_max:
             step_max *= STEP_GROWTH
         new_stats, new_loglik = run.e_step(new_params)
         run.accept(new_params, new_stats, new_loglik)
-        run.check_monotone(jumped[1] if jumped is not None else loglik2, new_loglik, iteration)
+        run.check_monotone(jumped[1] if jumped is not None else loglik2, new_loglik, iteration,
+                           run.slack(last_stats))
 
         step = Step(iteration, new_loglik, new_loglik - loglik,
                     tree_max_abs_diff(new_params, params), time.perf_counter() - start,

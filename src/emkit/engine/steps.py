@@ -62,6 +62,9 @@ class EMModel(Protocol):
     monotone_rtol : float
         Relative decrease of the log-likelihood a plain EM step may show before a
         :class:`~emkit.MonotonicityWarning` (default ``1e-10``).
+    monotone_slack(stats) -> float
+        A further absolute decrease the M-step from ``stats`` may cause because it
+        is not the exact maximizer of ``Q`` (a regularized step); default 0.
     """
 
     def e_step(self, data: Any, params: Any) -> tuple[Any, float]: ...

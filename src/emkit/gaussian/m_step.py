@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gaussian_mixture_m_step"]
+__all__ = ["gaussian_mixture_m_step", "regularization_slack"]
 
 
 def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float) -> dict:
@@ -78,3 +78,59 @@ def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float)
     else:
         raise ValueError(f"unknown covariance_type {covariance_type!r}")
     return {"weights": n / n.sum(), "means": means, "covariances": cov}
+
+
+def _loss(t: np.ndarray) -> np.ndarray:
+    """``log(1 + t) - t / (1 + t)`` (>= 0), infinite where ``t`` is infinite or negative."""
+    out = np.log1p(t) - t / (1.0 + t)
+    return np.where((t >= 0.0) & np.isfinite(t), out, np.inf)
+
+
+def regularization_slack(stats: dict, covariance_type: str, reg_covar: float) -> float:
+    """How far below exact EM's guarantee the ``reg_covar`` M-step may leave the likelihood.
+
+    EM's step from ``theta`` to ``theta'`` raises the log-likelihood by at least
+    ``Q(theta') - Q(theta)``. The exact M-step maximizes ``Q``; adding ``reg_covar``
+    to the covariance ``S`` it finds costs, per component of weight ``n``,
+    ``n / 2 * sum_j [log(1 + e / l_j) - e / (l_j + e)]`` over the eigenvalues
+    ``l_j`` of ``S`` (its variances for diag, their mean D times for spherical,
+    the pooled ``S`` once for tied). So one step may lower the log-likelihood by
+    at most this sum; it is infinite when some ``S`` is singular (nothing then
+    bounds a regularized step) and 0 without regularization.
+
+    Parameters
+    ----------
+    stats, covariance_type
+        As :func:`gaussian_mixture_m_step`.
+    reg_covar : float
+
+    Returns
+    -------
+    float
+    """
+    if reg_covar == 0.0:
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # a variance of 0: no bound
+        return _slack(stats, covariance_type, reg_covar)
+
+
+def _slack(stats: dict, covariance_type: str, reg_covar: float) -> float:
+    n = stats["n"] + 10 * np.finfo(float).eps
+    shift = stats["centred_sum"] / n[:, None]
+    outer = stats["centred_outer"]
+    if covariance_type in ("full", "tied"):
+        if covariance_type == "tied":
+            cov = (outer.sum(axis=0) - np.einsum("k,ki,kj->ij", n, shift, shift)) / n.sum()
+        else:
+            cov = outer / n[:, None, None] - shift[:, :, None] * shift[:, None, :]
+        if not np.all(np.isfinite(cov)):
+            return np.inf
+        per = _loss(reg_covar / np.linalg.eigvalsh(cov)).sum(axis=-1)
+        if covariance_type == "tied":
+            return float(0.5 * n.sum() * per)
+    elif covariance_type == "diag":
+        per = _loss(reg_covar / (outer / n[:, None] - shift**2)).sum(axis=1)
+    else:
+        d = shift.shape[1]
+        per = d * _loss(reg_covar / (outer / n[:, None] - shift**2).mean(axis=1))
+    return float(0.5 * n @ per)

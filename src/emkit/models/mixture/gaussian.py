@@ -40,6 +40,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from ...engine.run import MONOTONE_RTOL
 from ...engine.stats import tree_sum
 from ...gaussian.blocked import (
     PreparedGaussians,
@@ -50,7 +51,11 @@ from ...gaussian.blocked import (
     quadratic_full,
 )
 from ...gaussian.kernels import DIAGONAL, FULL, quadratic_log_prob, quadratic_pass
-from ...gaussian.m_step import gaussian_mixture_m_step  # re-exported: importers keep working
+from ...gaussian.m_step import (
+    gaussian_mixture_m_step,  # re-exported: importers keep working
+    regularization_slack,
+)
+from ...gaussian.prepared import CENTRING_LIMIT
 from ...gaussian.reference import COVARIANCE_TYPES
 
 __all__ = ["gaussian_mixture_m_step", "GaussianMixtureModel", "auto_chunk_size"]
@@ -59,6 +64,18 @@ __all__ = ["gaussian_mixture_m_step", "GaussianMixtureModel", "auto_chunk_size"]
 #: the L2/L3 cache, while the chunk stays long enough for efficient BLAS calls.
 CHUNK_ELEMENTS = 2**17
 MIN_CHUNK_ROWS = 512
+
+#: The monotonicity guard of float32 chunks, relative. They round each row's
+#: expanded quadratic form (:mod:`emkit.gaussian.prepared`) at float32's
+#: epsilon of the size of its terms, and the coefficients' rounding is shared by
+#: every row of a component, so it does not average out over rows: the total
+#: carries about ``eps32 * (terms / value)``. The centring groups keep the terms
+#: within ~``CENTRING_LIMIT`` times the value for rows of a unit-size log-density;
+#: hence ``CENTRING_LIMIT * eps32`` = 1.2e-4 (largest decrease measured beyond
+#: ``reg_covar``'s share, over 112 random float32 fits: 2.8e-5). float64 chunks keep the
+#: engine's 1e-10: the same ratio costs at most ~2^12 * 1.1e-16 = 5e-13, and a
+#: sum over N rows ~sqrt(N) * 1.1e-16 more, below 1e-10 for any N under 1e11.
+FLOAT32_MONOTONE_RTOL = CENTRING_LIMIT[np.dtype(np.float32)] * float(np.finfo(np.float32).eps)
 
 #: Rows converted at a time when the compiled kernels get rows that are not
 #: C-contiguous in the model's dtype.
@@ -192,9 +209,10 @@ class GaussianMixtureModel:
     multiplied by its weight, so integer weights equal repeated rows). ``X``
     should already be C-contiguous in ``dtype``; chunks are converted otherwise.
 
-    ``monotone_rtol`` is looser than the engine's default: the ``reg_covar`` term
-    makes the M-step a slightly perturbed maximizer, and float32 chunks round at
-    about 1e-7 relative.
+    The monotonicity guard: ``reg_covar`` makes the M-step a perturbed maximizer,
+    so a step may lower the log-likelihood by up to :meth:`monotone_slack` (exact,
+    from the statistics); beyond that only rounding is allowed, ``monotone_rtol``
+    relative (see :data:`FLOAT32_MONOTONE_RTOL`).
     """
 
     def __init__(self, covariance_type: str = "full", reg_covar: float = 1e-6,
@@ -213,7 +231,8 @@ class GaussianMixtureModel:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype}")
-        self.monotone_rtol = 1e-4 if self.dtype == np.float32 else 1e-6
+        self.monotone_rtol = FLOAT32_MONOTONE_RTOL if self.dtype == np.float32 \
+            else MONOTONE_RTOL
 
     # -- the EMModel protocol -------------------------------------------------
     def e_step(self, data: Any, params: dict) -> tuple[dict, float]:
@@ -265,6 +284,11 @@ class GaussianMixtureModel:
     def m_step(self, stats: dict) -> dict:
         """Parameters from summed statistics (:func:`gaussian_mixture_m_step`)."""
         return gaussian_mixture_m_step(stats, self.covariance_type, self.reg_covar)
+
+    def monotone_slack(self, stats: dict) -> float:
+        """How much the M-step from ``stats`` may lower the log-likelihood because of
+        ``reg_covar`` (:func:`~emkit.gaussian.m_step.regularization_slack`)."""
+        return regularization_slack(stats, self.covariance_type, self.reg_covar)
 
     def _prepare(self, params: dict) -> PreparedGaussians:
         """Factor the parameters for one E-step. Tied covariances with few enough
