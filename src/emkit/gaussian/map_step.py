@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
 
 from ..exceptions import NumericalError
 
@@ -133,10 +134,16 @@ def _check_resolved(scatter: np.ndarray, magnitude: np.ndarray, n: np.ndarray,
         )
 
 
-def _inv_and_logdet(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    chol = np.linalg.cholesky(cov)
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
-    return np.linalg.inv(cov), logdet
+def _trace_solve_and_logdet(cov: np.ndarray, scale: np.ndarray) -> tuple[float, float]:
+    """``sum_k tr(S_k^-1 B_k)`` and ``sum_k log det S_k`` for stacks (K, D, D) (or one
+    (D, D) matrix each), by Cholesky solves."""
+    total_trace = total_logdet = 0.0
+    for s_k, b_k in zip(np.reshape(cov, (-1, *cov.shape[-2:])),
+                        np.reshape(scale, (-1, *scale.shape[-2:])), strict=True):
+        factor = linalg.cho_factor(s_k, lower=True)
+        total_trace += float(np.trace(linalg.cho_solve(factor, b_k)))
+        total_logdet += 2.0 * float(np.log(np.diag(factor[0])).sum())
+    return total_trace, total_logdet
 
 
 def map_m_step(stats: dict, covariance_type: str, prior: ConjugatePrior,
@@ -264,9 +271,7 @@ def map_log_prior(means: np.ndarray, covariances: np.ndarray, covariance_type: s
     a = max(float(np.max(prior.covars_weight)) - d, 0.0)
     outer0 = w[:, None, None] * diff0[:, :, None] * diff0[:, None, :]
     if ctype == "tied":
-        inv, logdet = _inv_and_logdet(cov)
-        scale = prior.covars_prior + outer0.sum(axis=0)
-        return float(-0.5 * np.sum(inv * scale) - 0.5 * a * logdet)
-    inv, logdet = _inv_and_logdet(cov[live])
-    scale = prior.covars_prior[live] + outer0
-    return float(-0.5 * np.sum(inv * scale) - 0.5 * a * logdet.sum())
+        trace, logdet = _trace_solve_and_logdet(cov, prior.covars_prior + outer0.sum(axis=0))
+    else:
+        trace, logdet = _trace_solve_and_logdet(cov[live], prior.covars_prior[live] + outer0)
+    return float(-0.5 * trace - 0.5 * a * logdet)

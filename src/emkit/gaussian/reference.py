@@ -89,10 +89,16 @@ def covariances_from_precision_cholesky(prec_chol: np.ndarray,
     """Invert :func:`precision_cholesky`: covariances from precision Cholesky factors."""
     _check_type(covariance_type)
     if covariance_type == "full":
-        return np.stack([np.linalg.inv(u @ u.T) for u in prec_chol])
+        return np.stack([_covariance_from_upper(u) for u in prec_chol])
     if covariance_type == "tied":
-        return np.linalg.inv(prec_chol @ prec_chol.T)
+        return _covariance_from_upper(prec_chol)
     return 1.0 / prec_chol**2
+
+
+def _covariance_from_upper(upper: np.ndarray) -> np.ndarray:
+    """``(U U^T)^-1 = U^-T U^-1`` from one triangular solve (``U`` upper)."""
+    inv_upper = linalg.solve_triangular(upper, np.eye(len(upper)), lower=False)
+    return inv_upper.T @ inv_upper
 
 
 def log_det_precision_cholesky(prec_chol: np.ndarray, covariance_type: str,
