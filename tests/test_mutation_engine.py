@@ -325,3 +325,155 @@ def test_squarem_reaches_plain_ems_optimum_with_fewer_e_steps_and_reports_steps(
     counts = np.diff([1] + [s.n_estep for s in steps])
     assert set(counts[:-1]) <= {3, 4} and counts[-1] in (1, 3, 4)
     assert any(s.accelerated for s in steps)
+
+
+# ------------------------------------------------------- messages and defaults
+def test_full_messages_and_where_warnings_point():
+    with pytest.raises(emkit.NumericalError, match=r"^the log-likelihood became nan after 1 "
+                       r"iterations; the model's parameters left its domain \(check the "
+                       r"data's scale, or add regularization\)$"):
+        run_scripted([-3.0, -2.0, math.nan])
+    with pytest.raises(ValueError, match=r"^the initial parameters give a log-likelihood of "
+                                         r"-inf; choose initial parameters inside the "
+                                         r"model's domain$"):
+        emkit.em(GeneticLinkage(), LINKAGE_COUNTS, 0.0)
+    for accelerate in (None, "squarem"):
+        with warnings.catch_warnings(record=True) as every:
+            warnings.simplefilter("always")
+            emkit.em(Scripted([-9.0, -8.0, -9.0, -10.0, -11.0, -12.0, -13.0, -14.0]), None,
+                     0.0, tol=0, max_iter=2 if accelerate else 5, accelerate=accelerate)
+        caught = [w for w in every if w.category is emkit.MonotonicityWarning]
+        message = str(caught[0].message)
+        # the plain loop's iteration 2; SQUAREM's cycle 1 (its second plain step)
+        number = 1 if accelerate else 2
+        assert message == (f"EM step {number} lowered the log-likelihood from -8.0 to -9.0; "
+                           "exact EM never does, so the model's E-step or M-step is "
+                           "inconsistent"), message
+        assert caught[0].filename == __file__  # the caller's line, not the engine's
+    with pytest.warns(emkit.ConvergenceWarning) as caught:
+        emkit.em(Scripted([-9.0, -8.0, -7.5]), None, 0.0, tol=1e-3, max_iter=2)
+    assert str(caught[0].message) == ("EM did not converge in 2 iterations (last gain 0.5, tol "
+                                      "0.001); raise max_iter, loosen tol or try "
+                                      "accelerate='squarem'")
+    assert caught[0].filename == __file__
+
+
+def test_default_tolerance_and_iteration_limit():
+    # gains 1, 1/2, 1/4, ...: the first below 1e-8 is 2^-27, at iteration 28
+    path = [-10.0 + 2.0 - 2.0 ** (1 - i) for i in range(40)]
+    result = emkit.em(Scripted(path), None, 0.0)
+    assert result.converged and result.n_iter == 28
+    forever = Scripted([float(i) for i in range(1200)])
+    with pytest.warns(emkit.ConvergenceWarning, match="in 1000 iterations"):
+        result = emkit.em(forever, None, 0.0)
+    assert result.n_iter == 1000 and result.params == 1000.0
+
+
+def test_result_stats_are_those_of_the_returned_parameters():
+    for accelerate in (None, "squarem"):
+        result = emkit.em(GeneticLinkage(), LINKAGE_COUNTS, 0.5, tol=1e-12,
+                          accelerate=accelerate)
+        want, loglik = GeneticLinkage().e_step(LINKAGE_COUNTS, result.params)
+        for key in want:
+            np.testing.assert_allclose(result.stats[key], want[key], rtol=1e-12)
+        assert result.loglik == pytest.approx(loglik, rel=1e-14)
+        assert result.logliks.dtype == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.ConvergenceWarning)
+        warnings.simplefilter("ignore", emkit.MonotonicityWarning)
+        one = emkit.em(GeneticLinkage(), LINKAGE_COUNTS, 0.5, tol=0, max_iter=1)
+        start = emkit.em(Scripted([-1.0, -2.0]), None, 0.0, tol=0, max_iter=1)
+    want = GeneticLinkage().e_step(LINKAGE_COUNTS, one.params)[0]
+    for key in want:
+        np.testing.assert_allclose(one.stats[key], want[key], rtol=1e-12)
+    assert start.params == 0.0 and start.stats == 0.0  # the start stays the best
+
+
+def test_the_slack_is_computed_from_the_statistics_of_the_step():
+    seen = []
+
+    def slack(stats):
+        seen.append(stats)
+        return 5.0 if stats == 0.0 else 0.0
+
+    model = Scripted([-1e6, -1e6 - 4.0, -1e6 - 4.5])
+    model.monotone_slack = slack
+    with warnings.catch_warnings(record=True) as every:
+        warnings.simplefilter("always")
+        emkit.em(model, None, 0.0, tol=0, max_iter=2)
+    drops = [str(w.message) for w in every if w.category is emkit.MonotonicityWarning]
+    assert len(drops) == 1 and drops[0].startswith("EM step 2 ")  # only the second
+    assert seen == [0.0, 1.0]
+
+
+def test_squarem_converging_step_and_its_record():
+    seen = []
+    with observe(seen.append):
+        result = emkit.em(Scripted([-5.0, -5.0 + 1e-12]), None, 0.0, tol=1e-9,
+                          accelerate="squarem")
+    assert result.converged and result.stop_reason == "converged"
+    step = result.steps[0]
+    assert (step.iteration, step.n_estep, step.params) == (1, 2, 1.0)
+    assert step.gain == pytest.approx(1e-12, rel=1e-3) and step.param_change == 1.0
+    assert 0.0 <= step.seconds < 60.0
+    assert [s.iteration for s in seen] == [0, 1]
+
+
+class Quadratic:
+    """E-step at ``x`` gives ``-|x|^2``; the M-step is the linear map ``A x``.
+
+    EM's path is ``A^t x0``: SQUAREM's extrapolation is exact on such a map, so its
+    points are known in closed form.
+    """
+
+    def __init__(self, a=0.9):
+        self.A = np.diag([a, 0.5])
+
+    def e_step(self, data, params):
+        x = np.asarray(params, float)
+        return x, -float(x @ x)
+
+    def m_step(self, stats):
+        return self.A @ stats
+
+
+def test_squarem_jumps_along_the_s3_step_and_keeps_the_plain_point_on_a_tie():
+    result = emkit.em(Quadratic(), None, np.array([1.0, 0.0]), tol=1e-14, max_iter=200,
+                      accelerate="squarem")
+    assert any(s.accelerated for s in result.steps)
+    # first cycle: a = 1 (step_max starts at 1), so no jump: theta' = F(theta2) = A^3 x0
+    first = result.steps[0]
+    assert not first.accelerated
+    np.testing.assert_allclose(first.params, [0.9**3, 0.0], rtol=1e-14)
+    # second cycle: step_max 4; r = (A - I) A^3 x0, v = (A - I)^2 A^3 x0, a = |r|/|v| = 10,
+    # clipped to 4: theta' = x0 + 8 r + 16 v, then one plain step
+    x0 = np.array([0.9**3, 0.0])
+    r, v = (0.9 - 1) * x0, (0.9 - 1) ** 2 * x0
+    second = result.steps[1]
+    assert second.accelerated
+    np.testing.assert_allclose(second.params, 0.9 * (x0 + 8 * r + 16 * v), rtol=1e-12)
+    assert second.n_estep - first.n_estep == 4
+
+
+def test_stepwise_fit_interrupted_before_and_after_its_first_update():
+    x = np.random.default_rng(0).normal(size=1000)
+    init = {"weights": np.array([0.5, 0.5]), "means": np.array([-1.0, 1.0]),
+            "variances": np.array([1.0, 1.0])}
+    from emkit.engine.online import StepwiseEM
+
+    online = StepwiseEM(NormalMixture1D(), init).partial_fit(x[:100])
+
+    def batches():
+        yield x[100:200]
+        raise KeyboardInterrupt
+
+    online.fit(batches())
+    assert online.stop_reason == "interrupted" and online.n_batches == 2
+
+    def interrupt_at_once():
+        raise KeyboardInterrupt
+        yield  # pragma: no cover
+
+    with pytest.raises(KeyboardInterrupt):
+        online.fit(interrupt_at_once())  # no update of this pass completed
+    assert online.n_batches == 2
