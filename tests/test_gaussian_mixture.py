@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
@@ -210,6 +211,24 @@ def test_float32_mode():
     assert f32.score(X) == pytest.approx(f64.score(X), abs=1e-4)
     np.testing.assert_allclose(f32.means_, f64.means_, atol=1e-2)
     assert f32.predict_proba(X).dtype == np.float32
+
+
+def test_default_dtype_follows_the_input_as_sklearn():
+    X = blobs(n=300, seed=14)
+    kw = dict(n_components=3, random_state=0, tol=1e-6, max_iter=300)
+    for data in (X.astype(np.float32), X, X.tolist(), pd.DataFrame(X.astype(np.float32))):
+        ours, theirs = GaussianMixture(**kw).fit(data), SkGaussianMixture(**kw).fit(data)
+        for name in ("weights_", "means_", "covariances_", "precisions_",
+                     "precisions_cholesky_"):
+            assert getattr(ours, name).dtype == getattr(theirs, name).dtype, name
+        for method in ("predict_proba", "score_samples"):
+            ours_out, theirs_out = getattr(ours, method)(data), getattr(theirs, method)(data)
+            assert ours_out.dtype == theirs_out.dtype, method
+        # float32 arithmetic: the same fit as sklearn's to float32 accuracy
+        np.testing.assert_allclose(np.sort(ours.means_, axis=0), np.sort(theirs.means_, axis=0),
+                                   atol=1e-3)
+    forced = GaussianMixture(dtype="float64", **kw).fit(X.astype(np.float32))
+    assert forced.means_.dtype == np.float64
 
 
 def test_sample_follows_the_fitted_mixture():

@@ -136,3 +136,38 @@ def test_squarem_with_nan_reaches_the_same_fit():
     plain = GaussianMixture(**kwargs).fit(X)
     fast = GaussianMixture(accelerate="squarem", **kwargs).fit(X)
     assert fast.lower_bound_ == pytest.approx(plain.lower_bound_, abs=1e-5)
+
+
+def test_nan_fit_honours_chunk_size_and_dtype(monkeypatch):
+    # The docstring's chunk_size and dtype hold with NaN too: blocks of at most
+    # chunk_size rows, log-densities in float32, for the rows with NaN (pattern
+    # blocks) and for the complete rows alike.
+    from emkit.models.mixture import gaussian_missing
+    from emkit.models.mixture.gaussian import GaussianMixtureModel
+
+    X = data_with_nan(n=1200, frac=0.0, seed=9)
+    X[::3, 1] = np.nan  # one frequent pattern (400 rows), above RARE_PATTERN_ROWS
+    blocks, complete = [], []
+    density = gaussian_missing.log_gaussian_density
+
+    def spy_density(values, means, prec_chol, covariance_type):
+        blocks.append((len(values), values.dtype, means.dtype, prec_chol.dtype))
+        return density(values, means, prec_chol, covariance_type)
+
+    e_step = GaussianMixtureModel.e_step
+
+    def spy_e_step(self, data, params):
+        complete.append((self.chunk_size, self.dtype))
+        return e_step(self, data, params)
+
+    monkeypatch.setattr(gaussian_missing, "log_gaussian_density", spy_density)
+    monkeypatch.setattr(GaussianMixtureModel, "e_step", spy_e_step)
+    gm = GaussianMixture(2, chunk_size=16, dtype="float32", random_state=0, tol=1e-2).fit(X)
+    assert blocks and complete
+    assert max(n for n, *_ in blocks) <= 16
+    assert all(dt == np.float32 for _, *dts in blocks for dt in dts)
+    assert set(complete) == {(16, np.dtype(np.float32))}
+    assert gm.means_.dtype == np.float32
+    # float32 arithmetic changes the answer only at float32 accuracy
+    ref = GaussianMixture(2, random_state=0, tol=1e-2).fit(X)
+    np.testing.assert_allclose(gm.means_, ref.means_, atol=1e-4)

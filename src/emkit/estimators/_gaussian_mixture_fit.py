@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..engine import Step, best_of, em
+from ..engine import EMResult, Step, best_of, em
 from ..exceptions import ConvergenceWarning
 from ..gaussian.reference import precision_cholesky
 from ..models.mixture.gaussian import GaussianMixtureModel
+from ._gaussian_mixture_guard import Collapsed, CollapseGuard
 from ._gaussian_mixture_init import initial_params
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ class GaussianMixtureFit:
         if np.isnan(X).any():
             from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
-            return MissingGaussianMixtureModel(self.covariance_type, self.reg_covar)
+            return MissingGaussianMixtureModel(self.covariance_type, self.reg_covar,
+                                               self.chunk_size, dtype=self._dtype())
         return GaussianMixtureModel(self.covariance_type, self.reg_covar, self.chunk_size,
                                     self._dtype())
 
@@ -86,7 +88,18 @@ class GaussianMixtureFit:
 
         best, _ = best_of(starts(), lambda init: self._run_em(model, data, init, total))
         self._set_fitted(best.params, best, total)
-        if not self.converged_ and self.max_iter > 0:
+        collapse = getattr(best, "collapse", None)
+        if collapse is not None:
+            warnings.warn(
+                f"Best performing initialization did not converge: EM stopped after "
+                f"iteration {best.n_iter} because the next M-step made a component's "
+                f"covariance singular ({collapse}); the parameters before that step are "
+                "kept. Try to decrease the number of components, increase reg_covar, or "
+                "scale the input data.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        elif not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data "
@@ -96,27 +109,34 @@ class GaussianMixtureFit:
             )
 
     def _run_em(self, model: Any, data: Any, init: dict, total: float) -> Any:
+        guard = CollapseGuard(model, self.covariance_type, self._dtype())
         if self.max_iter == 0:
-            _, loglik = model.e_step(data, init)
-            return _NoIterations(init, loglik)
+            _, loglik = guard.e_step(data, init)
+            return _Stopped(init, loglik, [])
         start = time.perf_counter()
         last = [start]
+        steps: list[Step] = []
 
         def callback(step: Step) -> None:
-            if step.iteration % self.verbose_interval == 0:
-                if self.verbose >= 2:
-                    now = time.perf_counter()
-                    print(f"  Iteration {step.iteration}\t time lapse {now - last[0]:.5f}s"
-                          f"\t ll change {step.gain / total:.5f}")
-                    last[0] = now
-                elif self.verbose == 1:
-                    print(f"  Iteration {step.iteration}")
+            steps.append(step)
+            if not self.verbose or step.iteration % self.verbose_interval != 0:
+                return
+            if self.verbose >= 2:
+                now = time.perf_counter()
+                print(f"  Iteration {step.iteration}\t time lapse {now - last[0]:.5f}s"
+                      f"\t ll change {step.gain / total:.5f}")
+                last[0] = now
+            else:
+                print(f"  Iteration {step.iteration}")
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            result = em(model, data, init, tol=self.tol * total, max_iter=self.max_iter,
-                        accelerate=self.accelerate,
-                        callback=callback if self.verbose else None)
+            result: EMResult | _Stopped
+            try:
+                result = em(guard, data, init, tol=self.tol * total, max_iter=self.max_iter,
+                            accelerate=self.accelerate, callback=callback)
+            except Collapsed as stop:
+                result = _Stopped(stop.params, stop.loglik, steps, stop.reason)
         status = "converged" if result.converged else "did not converge"
         self._print_verbose(f"Initialization {status}.", level=1, extra=(
             f" time lapse {time.perf_counter() - start:.5f}s\t lower bound "
@@ -157,12 +177,19 @@ class GaussianMixtureFit:
         }
 
 
-class _NoIterations:
-    """What ``fit`` records for ``max_iter=0``: the initial parameters, unconverged."""
+class _Stopped:
+    """A run that ended before EM could continue, unconverged.
 
-    def __init__(self, params: dict, loglik: float):
+    For ``max_iter=0`` the initial parameters (no steps); after a collapse
+    (``collapse`` says what happened) the last parameters whose likelihood is
+    defined, with the steps that led there.
+    """
+
+    def __init__(self, params: dict, loglik: float, steps: list[Step],
+                 collapse: str | None = None):
         self.params = params
         self.loglik = float(loglik)
         self.converged = False
-        self.n_iter = 0
-        self.steps: list[Step] = []
+        self.n_iter = len(steps)
+        self.steps = list(steps)
+        self.collapse = collapse

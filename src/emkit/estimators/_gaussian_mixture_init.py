@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from sklearn import cluster
 from sklearn.cluster import kmeans_plusplus
 
@@ -24,12 +25,23 @@ from ..models.mixture.gaussian import GaussianMixtureModel
 __all__ = ["initial_params", "precisions_to_covariances", "check_user_init"]
 
 
+def _inverse_spd(precision: np.ndarray) -> np.ndarray:
+    """``P^-1`` of a symmetric positive definite ``P`` through its Cholesky factor.
+
+    With ``P = L L^T``, ``P^-1 = L^-T L^-1``: one triangular solve, and the result
+    is symmetric by construction.
+    """
+    lower = np.linalg.cholesky(precision)
+    inv_lower = solve_triangular(lower, np.eye(len(precision)), lower=True)
+    return inv_lower.T @ inv_lower
+
+
 def precisions_to_covariances(precisions: np.ndarray, covariance_type: str) -> np.ndarray:
     """Covariances from user precisions (shapes as ``precisions_``)."""
     if covariance_type == "full":
-        return np.stack([np.linalg.inv(p) for p in precisions])
+        return np.stack([_inverse_spd(p) for p in precisions])
     if covariance_type == "tied":
-        return np.linalg.inv(precisions)
+        return _inverse_spd(precisions)
     return 1.0 / precisions
 
 
@@ -55,13 +67,17 @@ def check_user_init(est: Any, n_features: int) -> tuple[Any, Any, Any]:
     k, ct = est.n_components, est.covariance_type
     weights = means = precisions = None
     if est.weights_init is not None:
-        weights = _as_array(est.weights_init, "weights", (k,))
+        given = np.asarray(est.weights_init)
+        weights = _as_array(given, "weights", (k,))
         if np.any(weights < 0.0) or np.any(weights > 1.0):
             raise ValueError("The parameter 'weights' should be in the range [0, 1], but "
                              f"got max value {weights.max():.5f}, min value {weights.min():.5f}")
-        if not abs(1.0 - weights.sum()) <= 1e-8:
+        # float32 weights sum to 1 only to float32 rounding (scikit-learn's tolerances)
+        atol = 1e-6 if given.dtype == np.float32 else 1e-8
+        if not abs(1.0 - weights.sum()) <= atol:
             raise ValueError("The parameter 'weights' should be normalized, but got "
                              f"sum(weights) = {weights.sum():.5f}")
+        weights = weights / weights.sum()
     if est.means_init is not None:
         means = _as_array(est.means_init, "means", (k, n_features))
     if est.precisions_init is not None:

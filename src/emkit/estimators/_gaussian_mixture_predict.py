@@ -88,7 +88,8 @@ class GaussianMixturePredict:
         if what == "predict":
             return self._predict_validated(X)
         log_norm, resp = self._log_prob_resp(X)
-        return resp if what == "predict_proba" else log_norm
+        # in the fit's precision, as scikit-learn returns them (summed in float64)
+        return resp if what == "predict_proba" else log_norm.astype(self._dtype(), copy=False)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of each row.

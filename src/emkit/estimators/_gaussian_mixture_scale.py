@@ -25,7 +25,8 @@ def _model_for(est: Any, has_nan: bool) -> Any:
     if has_nan:
         from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 
-        return MissingGaussianMixtureModel(est.covariance_type, est.reg_covar)
+        return MissingGaussianMixtureModel(est.covariance_type, est.reg_covar,
+                                           est.chunk_size, dtype=est._dtype())
     return GaussianMixtureModel(est.covariance_type, est.reg_covar, est.chunk_size, est._dtype())
 
 
@@ -40,7 +41,8 @@ def fit_dask(est: Any, X: Any) -> Any:
     import dask
     import dask.array as da
 
-    X = backends.numeric_dask_matrix(est, X, est._dtype())
+    est._fit_dtype = est._dtype(X)
+    X = backends.numeric_dask_matrix(est, X, est._fit_dtype)
     n, d = int(X.shape[0]), int(X.shape[1])
     if n < max(2, est.n_components):
         raise ValueError(f"Expected n_samples >= n_components but got n_components = "

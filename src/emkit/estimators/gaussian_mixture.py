@@ -9,8 +9,9 @@ holds the constructor and the fitting entry points; the rest is in mixins next
 to it, one job each: input validation (:mod:`._gaussian_mixture_checks`), the EM
 loop and fitted attributes (:mod:`._gaussian_mixture_fit`), prediction, scoring
 and sampling (:mod:`._gaussian_mixture_predict`), initialization
-(:mod:`._gaussian_mixture_init`) and Dask input and ``partial_fit``
-(:mod:`._gaussian_mixture_scale`).
+(:mod:`._gaussian_mixture_init`), Dask input and ``partial_fit``
+(:mod:`._gaussian_mixture_scale`), and a run whose M-step collapses a component
+(:mod:`._gaussian_mixture_guard`).
 
 Differences from scikit-learn, stated once
 ------------------------------------------
@@ -27,13 +28,23 @@ Differences from scikit-learn, stated once
   centre (scikit-learn clusters all rows, which dominates a fast EM's run time).
 * A component that loses all responsibility is handled as scikit-learn does:
   its weight becomes ~0, its mean 0 and its covariance ``reg_covar * I``, so the
-  parameters stay finite. With ``reg_covar=0`` a component collapsing onto one
-  point makes its covariance singular and ``fit`` raises ``ValueError`` naming
-  the remedy. Parameters are never NaN.
+  parameters stay finite. With ``reg_covar=0`` a component can collapse onto one
+  point (a singular covariance, or one whose variance is below the rounding of
+  its mean): when the initial parameters are singular, ``fit`` raises
+  scikit-learn's ``ValueError`` ("Fitting the mixture model failed because some
+  components have ill-defined empirical covariance ..."); when an M-step
+  collapses a component, EM stops there, keeps the last parameters whose
+  likelihood is defined (``converged_=False``) and says so in a
+  ``ConvergenceWarning``. Parameters are never NaN.
+* A ``MonotonicityWarning`` (a step that lowered the log-likelihood, which exact
+  EM never does) allows for rounding and for what ``reg_covar`` can cost a step
+  (the model's ``monotone_slack``), so a large ``reg_covar`` does not raise it.
 * Degenerate input raises ``ValueError`` saying what is wrong: empty ``X``, ±inf,
-  all-NaN rows, fewer (distinct, positively weighted) rows than components, and
-  constant columns when ``reg_covar=0`` (with ``reg_covar > 0`` a constant
-  column simply gets variance ``reg_covar``, as in scikit-learn).
+  all-NaN rows, fewer positively weighted rows than components, and with
+  ``reg_covar=0`` constant columns or fewer distinct rows than components (with
+  ``reg_covar > 0`` these simply get variance ``reg_covar``, as in scikit-learn).
+* ``dtype=None`` (the default) fits float32 data in float32 and anything else in
+  float64, as scikit-learn does; ``dtype`` forces one precision for any input.
 """
 
 from __future__ import annotations
@@ -93,9 +104,11 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         Iterations between verbose lines.
     accelerate : {None, "squarem"}, default=None
         ``"squarem"`` uses SQUAREM extrapolation (see :func:`emkit.em`).
-    dtype : {"float64", "float32"}, default="float64"
+    dtype : {None, "float64", "float32"}, default=None
         Precision of the E-step arithmetic and of the fitted attributes
-        (statistics are always summed in float64).
+        (statistics are always summed in float64). None follows ``X`` as
+        scikit-learn does: float32 data are fitted in float32, anything else
+        in float64.
     chunk_size : int or None, default=None
         Rows per E-step chunk; memory is O(chunk_size * n_components * n_features).
         None picks :func:`emkit.models.mixture.gaussian.auto_chunk_size` (~1 MiB per chunk).
@@ -146,7 +159,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "accelerate": [StrOptions({"squarem"}), None],
-        "dtype": [StrOptions({"float64", "float32"}), type, np.dtype],
+        "dtype": [StrOptions({"float64", "float32"}), type, np.dtype, None],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "online_alpha": [Interval(Real, 0.5, 1.0, closed="right")],
     }
@@ -169,7 +182,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         verbose: int = 0,
         verbose_interval: int = 10,
         accelerate: str | None = None,
-        dtype: Any = "float64",
+        dtype: Any = None,
         chunk_size: int | None = None,
         online_alpha: float = 0.6,
     ):
