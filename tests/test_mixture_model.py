@@ -271,3 +271,22 @@ def test_save_and_load_round_trip(tmp_path):
     tied = MixtureModel(Gaussian(covariance_type="tied"), 2, random_state=0).fit(X[:, 2:])
     again = emkit.load(tied.save(tmp_path / "tied.npz"))
     assert again.bic(X[:, 2:]) == tied.bic(X[:, 2:])
+
+
+def test_lower_bounds_hold_one_value_per_iteration():
+    # As GaussianMixture.lower_bounds_ (and scikit-learn's): the mean
+    # log-likelihood after each iteration, the last one lower_bound_; each
+    # value is the score of the fit stopped after that iteration.
+    from emkit.distributions import Poisson
+
+    rng = np.random.default_rng(12)
+    X = np.concatenate([rng.poisson(2, 150), rng.poisson(9, 100)])[:, None]
+    kw = dict(n_components=2, random_state=0, tol=0.0)
+    with pytest.warns(emkit.ConvergenceWarning):
+        full = MixtureModel(Poisson(), max_iter=4, **kw).fit(X)
+    assert len(full.lower_bounds_) == full.n_iter_ == 4
+    assert full.lower_bounds_[-1] == full.lower_bound_
+    for i in range(1, 5):
+        with pytest.warns(emkit.ConvergenceWarning):
+            part = MixtureModel(Poisson(), max_iter=i, **kw).fit(X)
+        assert full.lower_bounds_[i - 1] == pytest.approx(part.score(X), rel=1e-12)

@@ -46,14 +46,23 @@ def component_templates(dist: Any, k: Any, name: str = "distribution") -> list[D
 
 
 def as_matrix(X: Any) -> np.ndarray:
-    """Numeric input as a float array; a 1-D array is one feature (n_samples, 1)."""
+    """Numeric input as a float array; a 1-D array is one feature (n_samples, 1).
+
+    Raises
+    ------
+    ValueError
+        For complex numbers or text (categories must be coded as integers).
+    TypeError
+        For entries that are neither numbers nor text (NumPy's own message, as
+        scikit-learn's ``check_array`` gives).
+    """
     if hasattr(X, "to_numpy"):
         X = X.to_numpy()
     if np.iscomplexobj(X):
         raise ValueError("Complex data not supported: X must hold real numbers")
     try:
         X = np.asarray(X, dtype=float)
-    except (TypeError, ValueError):
+    except ValueError:
         raise ValueError("X must be numeric (code categories as 0, 1, 2, ...)") from None
     return X[:, None] if X.ndim == 1 else X
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -103,8 +104,10 @@ class MixtureModel(BaseEstimator, Persistable):
     lower_bound_ : float
         Mean log-likelihood per row of the best start (plus the components'
         log-priors divided by ``n_samples`` when a family has a prior).
-    lower_bounds_ : ndarray
-        The mean log-likelihood of each E-step of the best start.
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        The same after each iteration of the best start (one value per
+        iteration, as ``GaussianMixture.lower_bounds_``; a SQUAREM cycle is one
+        iteration).
     n_features_in_ : int
 
     Examples
@@ -152,7 +155,18 @@ class MixtureModel(BaseEstimator, Persistable):
         if self.accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
 
-    _as_matrix = staticmethod(as_matrix)
+    @staticmethod
+    def _as_matrix(X: Any) -> np.ndarray:
+        """Rows as a float array (1-D: one feature); sparse or empty input refused."""
+        if sparse.issparse(X):
+            raise ValueError("Sparse data was passed to MixtureModel, but dense data is "
+                             "required: convert it with X.toarray()")
+        X = as_matrix(X)
+        if X.ndim == 2 and 0 in X.shape:
+            what = "sample" if X.shape[0] == 0 else "feature"
+            raise ValueError(f"X is empty: 0 {what}(s) (shape={X.shape}) while a minimum "
+                             "of 1 is required.")
+        return X
     _validate = staticmethod(validate_for)
 
     # --------------------------------------------------------------------- init
@@ -223,7 +237,8 @@ class MixtureModel(BaseEstimator, Persistable):
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.loglik) / n
-        self.lower_bounds_ = best.logliks / n
+        # one value per iteration (after it), as GaussianMixture and scikit-learn
+        self.lower_bounds_ = np.array([s.loglik for s in best.steps], dtype=float) / n
         return self
 
     def _prepare(self, X: Any) -> tuple[np.ndarray, list[Distribution]]:
@@ -273,8 +288,8 @@ class MixtureModel(BaseEstimator, Persistable):
         else:
             X = self._validate(self._as_matrix(X), online.model.templates)
             if X.shape[1] != self.n_features_in_:
-                raise ValueError(f"X has {X.shape[1]} features, but the mixture was fitted "
-                                 f"with {self.n_features_in_}")
+                raise ValueError(f"X has {X.shape[1]} features, but MixtureModel is "
+                                 f"expecting {self.n_features_in_} features as input")
         with _overflow_as_error(X):
             online.partial_fit(X)
         self._set_fitted(online.model, online.params, X.shape[1])
@@ -290,7 +305,14 @@ class MixtureModel(BaseEstimator, Persistable):
     # --------------------------------------------------------------- inference
     def _log_joint(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "components_")
-        X = self._validate(self._as_matrix(X), self.components_)
+        one_dimensional = np.ndim(X) == 1
+        X = self._as_matrix(X)
+        if X.ndim == 2 and X.shape[1] != self.n_features_in_:
+            hint = (" (a 1-D X is read as one feature; Reshape your data with "
+                    "X.reshape(1, -1) if it is a single row)") if one_dimensional else ""
+            raise ValueError(f"X has {X.shape[1]} features, but MixtureModel is expecting "
+                             f"{self.n_features_in_} features as input{hint}")
+        X = self._validate(X, self.components_)
         model = MixtureEM(self.components_)
         return model.log_joint(X, model.pack(self.weights_, self.components_))
 
@@ -309,6 +331,8 @@ class MixtureModel(BaseEstimator, Persistable):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for each row, shape (n_samples, K)."""
+        check_is_fitted(self, "components_")
+
         def block(b: np.ndarray) -> np.ndarray:
             lj = self._log_joint(b)  # a fresh array, normalized in place
             return log_normalize(lj, out=lj)[1]
@@ -317,6 +341,7 @@ class MixtureModel(BaseEstimator, Persistable):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of each row, shape (n_samples,)."""
+        check_is_fitted(self, "components_")
         return backends.map_rows(lambda b: np.argmax(self._log_joint(b), axis=1), X,
                                  dtype=np.int64)
 
