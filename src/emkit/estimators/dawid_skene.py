@@ -92,6 +92,13 @@ class DawidSkene(BaseEstimator, Persistable):
         self.tol = tol
         self.init = init
 
+    def __sklearn_tags__(self) -> Any:
+        # ratings are class labels (categorical), NaN for "not rated"
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.allow_nan = True
+        return tags
+
     # ------------------------------------------------------------------ parsing
     def _check_params(self) -> None:
         c = self.n_classes

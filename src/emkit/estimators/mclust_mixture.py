@@ -17,7 +17,9 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ..engine import EMResult, em
 from ..gaussian.constrained import check_model_name
@@ -48,13 +50,20 @@ def check_data(X: Any, what: str = "X") -> np.ndarray:
         When ``X`` is not 2-D, is empty, has NaN or infinite entries, or has values
         so large that their squares overflow (see :func:`emkit.validation.check_magnitude`).
     """
+    if sparse.issparse(X):
+        raise ValueError(f"Sparse data was passed as {what}, but dense data is required: "
+                         "convert it with .toarray()")
+    if np.iscomplexobj(X):
+        raise ValueError(f"Complex data not supported: {what} must hold real numbers")
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:
         raise ValueError(f"{what} must be 2-D (n_samples, n_features), got {X.ndim}-D")
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{what} is empty (shape {X.shape})")
+        part = "sample" if X.shape[0] == 0 else "feature"
+        raise ValueError(f"{what} is empty: 0 {part}(s) (shape={X.shape}) while a minimum "
+                         "of 1 is required.")
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{what} contains NaN or infinite values; this model needs complete data")
     check_magnitude(X, what)
@@ -75,7 +84,8 @@ def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
     if reg_covar > 0 or np.any(X != X[0]):
         return
     n = X.shape[0]
-    rows = f"{what} has a single row" if n == 1 else f"all {n} rows of {what} are identical"
+    rows = (f"{what} has a single row (1 sample)" if n == 1
+            else f"all {n} rows of {what} are identical")
     raise ValueError(f"{rows}: every column is constant (zero variance), so no covariance "
                      "can be estimated; give data with distinct rows or set reg_covar > 0")
 
@@ -249,8 +259,8 @@ class MclustMixture(Persistable, BaseEstimator):
     # ------------------------------------------------------------------ inference
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "weights_"):
-            raise ValueError("this MclustMixture is not fitted yet; call fit(X) first")
+        # NotFittedError is a ValueError (and an AttributeError), as in scikit-learn
+        check_is_fitted(self, "weights_")
 
     def _params(self) -> dict:
         return {"weights": self.weights_, "means": self.means_,
@@ -258,10 +268,13 @@ class MclustMixture(Persistable, BaseEstimator):
 
     def _log_joint(self, X: Any) -> np.ndarray:
         self._check_fitted()
+        one_dimensional = np.ndim(X) == 1
         X = check_data(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features; the model was fitted with "
-                             f"{self.n_features_in_}")
+            hint = (" (a 1-D X is read as one feature; Reshape your data with "
+                    "X.reshape(1, -1) if it is a single row)") if one_dimensional else ""
+            raise ValueError(f"X has {X.shape[1]} features, but MclustMixture is expecting "
+                             f"{self.n_features_in_} features as input{hint}")
         params = self._params()
         parts = [log_joint(X[s : s + _CHUNK_ROWS], params)
                  for s in range(0, X.shape[0], _CHUNK_ROWS)]
