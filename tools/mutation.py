@@ -12,9 +12,12 @@ folder prints the diff).
 Numba-compiled kernels are not mutated (mutmut leaves decorated functions alone,
 and a mutated jitted kernel would be compiled once and cached anyway).
 
-Usage: ``python tools/mutation.py [GROUP ...] [--without NAME_PREFIX ...]``;
+Usage: ``python tools/mutation.py [GROUP ...] [--without NAME_PREFIX ...] [--retest]``;
 ``--without tests/test_mutation_`` leaves the mutation tests out (the score before
-they were written).
+they were written); ``--retest`` runs only the mutants that an earlier run of the
+group left alive (in ``build/mutation/<group>-retest``, with the current tests) and
+reports the earlier run's verdicts with those replaced: adding tests can only kill
+more mutants, so this equals a full run at a fraction of its cost.
 """
 
 from __future__ import annotations
@@ -70,9 +73,9 @@ def toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i, ensure_ascii=False) for i in items) + "]"
 
 
-def prepare(group: str, without: list[str]) -> Path:
+def prepare(group: str, without: list[str], folder: str | None = None) -> Path:
     spec = GROUPS[group]
-    work = OUT / group
+    work = OUT / (folder or group)
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -103,32 +106,41 @@ def prepare(group: str, without: list[str]) -> Path:
     return work
 
 
-def run(group: str, without: list[str]) -> None:
-    work = prepare(group, without)
+def run(group: str, without: list[str], names: list[str] | None = None) -> None:
+    work = prepare(group, without, None if names is None else f"{group}-retest")
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     command = ["nice", "-n", "19", mutmut, "run", "--max-children", "1",
-               *GROUPS[group]["patterns"]]
+               *(GROUPS[group]["patterns"] if names is None else names)]
     with open(work / "mutmut.log", "w", encoding="utf-8") as log:
         subprocess.run(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, check=False,
                        env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
-def collect(group: str) -> dict:
+def verdicts(group: str, folder: str | None = None) -> dict[str, str]:
+    """{mutant name: status} of the group's mutants checked in ``folder``."""
     import fnmatch
 
-    work = OUT / group
-    modules: dict[str, dict] = {}
+    work = OUT / (folder or group)
+    out = {}
     for meta in glob.glob(str(work / "mutants" / "src" / "**" / "*.meta"), recursive=True):
         data = json.loads(Path(meta).read_text(encoding="utf-8"))
         for name, code in data.get("exit_code_by_key", {}).items():
-            if not any(fnmatch.fnmatch(name, p) for p in GROUPS[group]["patterns"]):
-                continue
-            module = name.split(".x")[0]
-            status = "not checked" if code is None else STATUS.get(code, "suspicious")
-            entry = modules.setdefault(module, {"counts": {}, "survived": []})
-            entry["counts"][status] = entry["counts"].get(status, 0) + 1
-            if status in ("survived", "no tests", "suspicious"):
-                entry["survived"].append(name)
+            if code is not None and any(fnmatch.fnmatch(name, p)
+                                        for p in GROUPS[group]["patterns"]):
+                out[name] = STATUS.get(code, "suspicious")
+    return out
+
+
+ALIVE = ("survived", "no tests", "suspicious")
+
+
+def tally(found: dict[str, str]) -> dict:
+    modules: dict[str, dict] = {}
+    for name, status in found.items():
+        entry = modules.setdefault(name.split(".x")[0], {"counts": {}, "survived": []})
+        entry["counts"][status] = entry["counts"].get(status, 0) + 1
+        if status in ALIVE:
+            entry["survived"].append(name)
     return modules
 
 
@@ -151,19 +163,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("groups", nargs="*", help=f"some of {', '.join(GROUPS)} (default all)")
     parser.add_argument("--without", action="append", default=[])
     parser.add_argument("--collect-only", action="store_true")
+    parser.add_argument("--retest", action="store_true")
     args = parser.parse_args(argv)
     unknown = set(args.groups) - set(GROUPS)
     if unknown:
         parser.error(f"unknown group(s) {', '.join(sorted(unknown))}; use {', '.join(GROUPS)}")
     results = {}
     for group in args.groups or list(GROUPS):
+        if args.retest:
+            earlier = verdicts(group)
+            alive = sorted(n for n, status in earlier.items() if status in ALIVE)
+            if not args.collect_only and alive:
+                run(group, args.without, alive)
+            earlier.update({n: v for n, v in verdicts(group, f"{group}-retest").items()
+                            if n in alive})
+            results[group] = tally(earlier)
+            continue
         if not args.collect_only:
             run(group, args.without)
-        results[group] = collect(group)
+        results[group] = tally(verdicts(group))
     OUT.mkdir(parents=True, exist_ok=True)
-    tmp = OUT / "results.json.tmp"
+    name = "results-retest.json" if args.retest else "results.json"
+    tmp = OUT / (name + ".tmp")
     tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, OUT / "results.json")
+    os.replace(tmp, OUT / name)
     print(summary(results))
     for group in results:
         for entry in results[group].values():
