@@ -305,9 +305,8 @@ def _cases() -> list[Case]:
         GH, **{**GOOD_HMM, "transmat_": [[0.9, 0.3], [0.1, 0.9]]}).fit(X), V, "transmat_")
     add("GaussianHMM.fit", "transmat_ wrong shape", lambda: hmm_with(
         GH, **{**GOOD_HMM, "transmat_": [[1.0]]}).fit(X), V, "transmat_")
-    add("GaussianHMM.fit", "startprob_ not set", lambda: hmm_with(
-        GH, **{k: v for k, v in GOOD_HMM.items() if k != "startprob_"}).fit(X), V,
-        "startprob_")
+    add("GaussianHMM.fit", "startprob_ of the wrong length", lambda: hmm_with(
+        GH, **{**GOOD_HMM, "startprob_": [0.2, 0.3, 0.5]}).fit(X), V, "startprob_")
     add("GaussianHMM.fit", "covars_ not positive", lambda: hmm_with(
         GH, **{**GOOD_HMM, "covars_": [[1, -1], [1, 1]]}).fit(X), V, "covar")
     add("CategoricalHMM.fit", "emissionprob_ rows sum to 0.5", lambda: hmm_with(
@@ -390,7 +389,7 @@ def _cases() -> list[Case]:
         GH, **{**GOOD_HMM, "means_": np.zeros((3, 2))}).fit(X), V, "means_")
     add("GaussianHMM.fit", "negative min_covar", lambda: GH(2, min_covar=-1.0).fit(X), V,
         "min_covar")
-    add("GaussianHMM.fit", "n_iter=0", lambda: GH(2, n_iter=0).fit(X), V, "n_iter")
+    add("GaussianHMM.fit", "n_iter=-1", lambda: GH(2, n_iter=-1).fit(X), V, "n_iter")
     add("GaussianHMM.fit", "negative tol", lambda: GH(2, tol=-1.0).fit(X), V, "tol")
     add("DawidSkene.fit", "table without a rater column", lambda: DS().fit(
         pd.DataFrame({"item": [0, 1, 2], "label": [1, 0, 1]})), V, "rater")
