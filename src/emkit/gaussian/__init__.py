@@ -18,8 +18,9 @@ What lives here
 ``m_step.py``
     The M-step of Gaussian components from their additive statistics (weights,
     means and covariances), shared by the mixtures and the Gaussian distribution.
-``constrained.py``
-    mclust's fourteen constrained covariance M-steps.
+``constrained.py``, ``constrained_family.py``
+    mclust's fourteen constrained covariance M-steps, and the test of whether
+    matrices belong to a model's family.
 ``conditional.py``
     Conditional Gaussians: the factors of an observed block, the regression of
     the missing block on it and its conditional covariance.

@@ -61,9 +61,8 @@ __all__ = [
     "check_model_name",
     "n_covariance_parameters",
     "constrained_covariances",
+    "common_orientation_covariances",
     "covariance_objective",
-    "in_family",
-    "FAMILY_RTOL",
 ]
 
 MCLUST_MODELS: tuple[str, ...] = (
@@ -91,11 +90,6 @@ MODEL_DESCRIPTIONS: dict[str, str] = {
 #: Inner-iteration defaults (relative change of the objective, most passes).
 INNER_TOL = 1e-12
 INNER_MAX_ITER = 500
-
-#: Relative tolerance of :func:`in_family`: far above the rounding of the M-steps'
-#: own results (about 1e-15), far below the departures of extrapolated points.
-FAMILY_RTOL = 1e-10
-
 
 def check_model_name(name: str) -> str:
     """Return ``name`` upper-cased if it is one of :data:`MCLUST_MODELS`.
@@ -152,9 +146,17 @@ def covariance_objective(covariances: np.ndarray, n: np.ndarray, scatter: np.nda
 
     ``-1/2 * sum_k [n_k log det Sigma_k + tr(W_k Sigma_k^{-1})]`` for covariances of
     shape (K, D, D), weights ``n`` (K,) and scatter matrices ``scatter`` (K, D, D).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a covariance is not positive definite.
     """
-    _, logdet = np.linalg.slogdet(covariances)
-    trace = np.einsum("kij,kji->k", scatter, np.linalg.inv(covariances))
+    # Sigma_k = L L^T: log det from the factor's diagonal, and
+    # tr(W_k Sigma_k^{-1}) = tr(Sigma_k^{-1} W_k) from one solve
+    chol = np.linalg.cholesky(covariances)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
     return float(-0.5 * np.sum(n * logdet + trace))
 
 
@@ -175,9 +177,24 @@ def _diag_matrices(diagonals: np.ndarray) -> np.ndarray:
 
 
 def _eig_desc(scatter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and eigenvectors (columns) of each scatter matrix."""
+    """Eigenvalues (descending) and eigenvectors (columns) of each scatter matrix.
+
+    Equal eigenvalues keep LAPACK's order, so a zero scatter (a component of one
+    point) gets the identity's columns in order, as mclust's SVD gives them; the
+    orientation is then arbitrary for the M-step but not for the next E-step.
+    """
     values, vectors = np.linalg.eigh(scatter)
-    return values[:, ::-1], vectors[:, :, ::-1]
+    order = np.argsort(-values, axis=-1, kind="stable")
+    return (np.take_along_axis(values, order, axis=-1),
+            np.take_along_axis(vectors, order[:, None, :], axis=-1))
+
+
+def _trace_solve(shape: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``tr(C^{-1} W_k)`` for one positive-definite ``C`` (d, d), shape (K,).
+
+    The trace of the batched solve ``C X_k = W_k``; ``C^{-1}`` is never formed.
+    """
+    return np.trace(np.linalg.solve(shape[None], w), axis1=1, axis2=2)
 
 
 def _converged(old: float, new: float, tol: float) -> bool:
@@ -264,8 +281,7 @@ def _vee(n, w, d, tol, max_iter):
     shape = np.eye(d)
     old = -np.inf
     for _ in range(max_iter):
-        inv = np.linalg.inv(shape)
-        lam = np.einsum("kij,ji->k", w, inv) / (d * n)
+        lam = _trace_solve(shape, w) / (d * n)
         total = (w / lam[:, None, None]).sum(axis=0)
         _, logdet = np.linalg.slogdet(total)
         shape = total / np.exp(logdet / d)
@@ -273,8 +289,7 @@ def _vee(n, w, d, tol, max_iter):
         if _converged(old, new, tol):
             break
         old = new
-    inv = np.linalg.inv(shape)
-    lam = np.einsum("kij,ji->k", w, inv) / (d * n)
+    lam = _trace_solve(shape, w) / (d * n)
     return lam[:, None, None] * shape
 
 
@@ -324,10 +339,15 @@ def _jacobi_sweep(orient: np.ndarray, w: np.ndarray, m: np.ndarray) -> np.ndarra
     return orient
 
 
-def _common_orientation(n, w, d, tol, max_iter, equal_volume: bool):
-    """EVE (``equal_volume``) and VVE: common orientation D, varying shapes."""
-    _, vectors = np.linalg.eigh(w.sum(axis=0))
-    orient = vectors[:, ::-1]
+def _common_orientation(n, w, d, tol, max_iter, equal_volume: bool, orient=None):
+    """EVE (``equal_volume``) and VVE: covariances and the common orientation D.
+
+    The rotations start from ``orient`` (default: the pooled scatter's
+    eigenvectors, largest first).
+    """
+    if orient is None:
+        _, vectors = np.linalg.eigh(w.sum(axis=0))
+        orient = vectors[:, ::-1]
 
     def volumes_shapes(orient):
         t = np.einsum("ji,kjl,li->ki", orient, w, orient)  # diag(D^T W_k D), (K, d)
@@ -351,15 +371,63 @@ def _common_orientation(n, w, d, tol, max_iter, equal_volume: bool):
         if _converged(old, new, tol):
             break
         old = new
-    return lam[:, None, None] * np.einsum("ij,kj,lj->kil", orient, shape, orient)
+    return lam[:, None, None] * np.einsum("ij,kj,lj->kil", orient, shape, orient), orient
 
 
 def _eve(n, w, d, tol, max_iter):
-    return _common_orientation(n, w, d, tol, max_iter, equal_volume=True)
+    return _common_orientation(n, w, d, tol, max_iter, equal_volume=True)[0]
 
 
 def _vve(n, w, d, tol, max_iter):
-    return _common_orientation(n, w, d, tol, max_iter, equal_volume=False)
+    return _common_orientation(n, w, d, tol, max_iter, equal_volume=False)[0]
+
+
+def common_orientation_covariances(
+    model: str,
+    n: np.ndarray,
+    scatter: np.ndarray,
+    orientation: np.ndarray,
+    *,
+    tol: float = INNER_TOL,
+    max_iter: int = INNER_MAX_ITER,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``EVE`` or ``VVE`` covariances by rotations that start from ``orientation``.
+
+    Started from the orientation of the current parameters, the conditional
+    maximization never ends below the expected log-likelihood of those
+    parameters, so EM with this M-step is monotone; mclust's Fortran
+    (``meeve``, ``mevve``) likewise carries its orientation from one M-step to
+    the next, starting from the identity.
+
+    Parameters
+    ----------
+    model : {"EVE", "VVE"}
+    n : ndarray of shape (n_components,)
+    scatter : ndarray of shape (n_components, n_features, n_features)
+    orientation : ndarray of shape (n_features, n_features)
+        Orthogonal start ``D`` (its columns are the axes).
+    tol, max_iter
+        As in :func:`constrained_covariances`.
+
+    Returns
+    -------
+    covariances : ndarray of shape (n_components, n_features, n_features)
+        NaN where the data cannot determine them.
+    orientation : ndarray of shape (n_features, n_features)
+        The common orientation reached.
+    """
+    model = check_model_name(model)
+    if model not in ("EVE", "VVE"):
+        raise ValueError(f"{model} has no common orientation with varying shapes")
+    n = np.asarray(n, dtype=float)
+    scatter = np.asarray(scatter, dtype=float)
+    start = np.asarray(orientation, dtype=float)
+    if not np.all(n > 0) or not np.all(np.isfinite(scatter)):
+        return np.full_like(scatter, np.nan), start
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        cov, orient = _common_orientation(n, scatter, scatter.shape[-1], tol, max_iter,
+                                          model == "EVE", start.copy())
+    return 0.5 * (cov + np.swapaxes(cov, 1, 2)), orient
 
 
 _ESTIMATORS: dict[str, Callable[..., np.ndarray]] = {
@@ -410,61 +478,3 @@ def constrained_covariances(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cov = _ESTIMATORS[model](n, scatter, d, tol=tol, max_iter=max_iter)
     return 0.5 * (cov + np.swapaxes(cov, 1, 2))
-
-
-# --------------------------------------------------------------------------- membership
-
-
-def _spread(values: np.ndarray) -> float:
-    """Largest deviation from the first entry along axis 0 (0 for one component)."""
-    return float(np.max(np.abs(values - values[:1]))) if values.shape[0] > 1 else 0.0
-
-
-def in_family(model: str, covariances: np.ndarray, rtol: float = FAMILY_RTOL) -> bool:
-    """Whether ``covariances`` (K, D, D) satisfy ``model``'s constraints, to ``rtol``.
-
-    Checks volume (equal determinants for ``E..``), then shape and orientation:
-    ``II`` a multiple of the identity, ``EI``/``VI`` diagonal (``EI``: equal
-    diagonals up to scale), ``EE`` proportional matrices, ``VE`` commuting
-    matrices (a common orientation), ``EV`` equal eigenvalues up to scale; ``VV``
-    is free. Shapes are compared after scaling each matrix to unit trace, which is
-    accurate however ill-conditioned the matrix; volumes through ``slogdet``.
-
-    The fourteen families are not all closed under the affine combinations that
-    SQUAREM extrapolates: ``EII, VII, EEI, VVI, EEE, VVV`` are, the other eight
-    are not (a combination of ``VEE`` matrices with different shapes has no common
-    shape). From a point outside the family an exact M-step can lower the
-    likelihood, since the family's best covariance may be worse than the point's
-    own; :meth:`emkit.models.mixture.mclust.MclustModel.is_feasible` therefore rejects
-    such points.
-    """
-    model = check_model_name(model)
-    cov = np.asarray(covariances, dtype=float)
-    k, d = cov.shape[0], cov.shape[-1]
-    if k == 0 or not np.all(np.isfinite(cov)):
-        return False
-    trace = np.trace(cov, axis1=1, axis2=2)
-    if not np.all(trace > 0):
-        return False
-    unit = cov / trace[:, None, None]  # unit trace: entries at most 1 for PD matrices
-    if model[0] == "E":
-        sign, logdet = np.linalg.slogdet(cov)
-        if not np.all(sign > 0) or _spread(logdet) > rtol * d:
-            return False
-    shape, orient = model[1], model[2]
-    if orient == "I":
-        off = unit - _diag_matrices(np.diagonal(unit, axis1=1, axis2=2))
-        if np.max(np.abs(off)) > rtol:
-            return False
-        diag = np.diagonal(unit, axis1=1, axis2=2)
-        if shape == "I":
-            return bool(np.max(np.abs(diag - 1.0 / d)) <= rtol)
-        return shape == "V" or _spread(diag) <= rtol
-    if shape == "E" and orient == "E":
-        return _spread(unit) <= rtol
-    if orient == "E":  # VE: one orientation, i.e. the matrices commute
-        prod = np.einsum("aij,bjl->abil", unit, unit)
-        return bool(np.max(np.abs(prod - np.swapaxes(prod, 0, 1))) <= rtol)
-    if shape == "E":  # EV: one shape, any orientations
-        return _spread(np.linalg.eigvalsh(unit)) <= rtol
-    return True

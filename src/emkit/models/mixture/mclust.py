@@ -21,10 +21,11 @@ from ...gaussian.constrained import (
     INNER_MAX_ITER,
     INNER_TOL,
     check_model_name,
+    common_orientation_covariances,
     constrained_covariances,
-    in_family,
     n_covariance_parameters,
 )
+from ...gaussian.constrained_family import in_family
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from ...numerics.logsumexp import log_normalize
 
@@ -38,6 +39,7 @@ __all__ = [
     "n_mixture_parameters",
     "correlation_rcond",
     "RCOND_MIN",
+    "SingularCovarianceError",
 ]
 
 _EPS = 10 * np.finfo(float).eps
@@ -50,6 +52,21 @@ _EPS = 10 * np.finfo(float).eps
 #: likelihood; mclust likewise stops with "singular covariance" when the
 #: reciprocal condition of its Cholesky factor falls below machine epsilon.
 RCOND_MIN = 1e-12
+
+#: Models whose M-step carries the common orientation from one step to the next.
+_CARRIED_ORIENTATION = ("EVE", "VVE")
+
+
+class SingularCovarianceError(ValueError):
+    """An M-step whose covariance is singular or not finite: the fit cannot go on.
+
+    ``reason`` says why in a few words (the table of :func:`emkit.select_model`
+    shows it); the message adds the numbers and what to do.
+    """
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def n_mixture_parameters(model: str, n_components: int, n_features: int) -> int:
@@ -148,13 +165,20 @@ def mixture_stats(X: np.ndarray, resp: np.ndarray, centres: np.ndarray) -> dict:
 
 
 def partition_stats(X: np.ndarray, labels: np.ndarray, n_components: int) -> dict:
-    """Statistics of a hard partition (one-hot responsibilities), centred on its means."""
+    """Statistics of a hard partition (one-hot responsibilities), centred on its means.
+
+    They also hold ``orientation``, the identity (D, D): where the rotations of
+    ``EVE`` and ``VVE`` start from a partition, as in mclust (the other models
+    ignore it).
+    """
     labels = np.asarray(labels)
     resp = np.zeros((X.shape[0], n_components))
     resp[np.arange(X.shape[0]), labels] = 1.0
     counts = resp.sum(axis=0)
     centres = (resp.T @ X) / np.maximum(counts, 1.0)[:, None]
-    return mixture_stats(X, resp, centres)
+    stats = mixture_stats(X, resp, centres)
+    stats["orientation"] = np.eye(X.shape[1])
+    return stats
 
 
 class MclustModel:
@@ -176,15 +200,25 @@ class MclustModel:
 
     Notes
     -----
-    The iterative M-steps are conditional maximizations restarted from a fixed
-    point each time (the pooled scatter's eigenvectors, a unit shape), not from
-    the previous parameters, because the statistics are all an M-step receives.
-    When the inner problem has several local optima (``EVE`` and ``VVE``, whose
-    common orientation is found by plane rotations from the pooled scatter's
-    eigenvectors) a step could in principle land on a worse one than the last;
-    ``monotone_rtol`` is therefore widened to ``1e-7`` for those two models only,
-    and to ``1e-6`` for every model when ``reg_covar > 0`` (a regularized M-step
-    is not the exact maximizer of the expected log-likelihood).
+    The iterative M-steps are conditional maximizations. Those of ``VEI``,
+    ``VEE`` and ``VEV`` have one optimum and restart from a fixed point (a unit
+    shape). ``EVE`` and ``VVE`` find their common orientation by plane rotations,
+    an inner problem with several local optima, so they start from the
+    orientation of the parameters of the E-step: the parameters carry it as
+    ``"orientation"`` (D, D) and the E-step passes it on in the statistics (a
+    sum over chunks is a positive multiple of it, whose polar factor is the
+    orientation again). The step then never lowers the expected log-likelihood
+    and EM stays monotone. A start from a partition (:func:`partition_stats`)
+    begins at the identity, as mclust's ``meeve``/``mevve`` do, which is why
+    ``EVE`` fits from mclust's start reach mclust's maxima. (mclust's ``VVE``
+    rotation step leaves the volumes out of its objective, so its ``VVE`` fits
+    are not maxima of the likelihood: emkit's EM climbs on from them.)
+    Parameters given without an orientation keep the dict's three keys, and
+    each step then restarts the rotations from the pooled scatter's
+    eigenvectors, which may land on a worse local optimum than the last step's;
+    for those runs ``monotone_rtol`` is ``1e-7`` for ``EVE`` and ``VVE``. It is
+    ``1e-6`` for every model when ``reg_covar > 0`` (a regularized M-step is not
+    the exact maximizer of the expected log-likelihood).
 
     ``is_feasible`` refuses SQUAREM extrapolations that leave the model's family
     (eight of the fourteen families are not closed under them): an exact M-step
@@ -201,8 +235,8 @@ class MclustModel:
         self.reg_covar = float(reg_covar)
         self.inner_tol = float(inner_tol)
         self.inner_max_iter = int(inner_max_iter)
-        if self.model in ("EVE", "VVE"):
-            self.monotone_rtol = 1e-7
+        if self.model in _CARRIED_ORIENTATION:
+            self.monotone_rtol = 1e-7  # for parameters without an orientation (see Notes)
         if self.reg_covar > 0:
             # W_k + reg_covar * n_k * I in place of W_k: the M-step then maximizes a
             # penalized objective, not the expected log-likelihood, so a step may
@@ -213,7 +247,10 @@ class MclustModel:
     def e_step(self, X: np.ndarray, params: dict) -> tuple[dict, float]:
         """Responsibilities folded into additive statistics, and the log-likelihood."""
         norm, resp = log_normalize(log_joint(X, params))
-        return mixture_stats(X, resp, params["means"]), float(norm.sum())
+        stats = mixture_stats(X, resp, params["means"])
+        if self.model in _CARRIED_ORIENTATION and "orientation" in params:
+            stats["orientation"] = np.array(params["orientation"], dtype=float)
+        return stats, float(norm.sum())
 
     def scatter(self, stats: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Counts (K,), new means (K, D) and regularized scatter matrices (K, D, D)."""
@@ -229,15 +266,24 @@ class MclustModel:
     def m_step(self, stats: dict) -> dict:
         """Weights, means and constrained covariances from the statistics."""
         n, means, w = self.scatter(stats)
-        cov = constrained_covariances(self.model, n, w, tol=self.inner_tol,
-                                      max_iter=self.inner_max_iter)
-        if not np.all(np.isfinite(cov)):
-            raise ValueError(
-                f"the {self.model} covariance estimate is not finite (a component "
-                "collapsed or emptied); use fewer components or set reg_covar > 0"
-            )
+        extra = {}
+        if self.model in _CARRIED_ORIENTATION and "orientation" in stats:
+            cov, extra["orientation"] = common_orientation_covariances(
+                self.model, n, w, _polar(stats["orientation"]),
+                tol=self.inner_tol, max_iter=self.inner_max_iter)
+        else:
+            cov = constrained_covariances(self.model, n, w, tol=self.inner_tol,
+                                          max_iter=self.inner_max_iter)
+        bad = ~np.all(np.isfinite(cov), axis=(1, 2))
+        if np.any(bad):
+            j = int(np.argmax(bad)) if not np.all(bad) else int(np.argmin(n))
+            raise SingularCovarianceError(
+                f"the {self.model} covariance estimate is not finite (component {j}, "
+                f"{n[j]:.3g} points, collapsed or emptied); use fewer components or set "
+                "reg_covar > 0",
+                f"singular covariance: component {j} ({n[j]:.3g} points) collapsed or emptied")
         self._check_not_singular(n, means, w, cov)
-        return {"weights": n / n.sum(), "means": means, "covariances": cov}
+        return {"weights": n / n.sum(), "means": means, "covariances": cov, **extra}
 
     def _check_not_singular(self, n: np.ndarray, means: np.ndarray, w: np.ndarray,
                             cov: np.ndarray) -> None:
@@ -251,21 +297,23 @@ class MclustModel:
         collapsed = comp_var < RCOND_MIN * data_var
         if np.any(collapsed):
             j, f = (int(i) for i in np.argwhere(collapsed)[0])
-            raise ValueError(
+            raise SingularCovarianceError(
                 f"singular covariance: in the {self.model} fit, component {j} "
                 f"({n[j]:.3g} points) has variance {comp_var[j, f]:.3g} for feature {f}, "
                 f"a fraction {comp_var[j, f] / data_var[f]:.1e} of the data's (below "
-                f"{RCOND_MIN:.0e}: it collapsed onto too few distinct points); {advice}"
-            )
+                f"{RCOND_MIN:.0e}: it collapsed onto too few distinct points); {advice}",
+                f"singular covariance: component {j} ({n[j]:.3g} points) collapsed "
+                f"in feature {f}")
         rcond = correlation_rcond(cov)
         if np.any(rcond < RCOND_MIN):
             j = int(np.argmin(rcond))
-            raise ValueError(
+            raise SingularCovarianceError(
                 f"singular covariance: the {self.model} covariance of component {j} has "
                 f"reciprocal condition number {rcond[j]:.1e} (below {RCOND_MIN:.0e}; its "
                 f"{n[j]:.3g} points are too few or lie on a lower-dimensional subspace); "
-                f"{advice}"
-            )
+                f"{advice}",
+                f"singular covariance: component {j} ({n[j]:.3g} points), reciprocal "
+                f"condition number {rcond[j]:.1e}")
 
     def is_feasible(self, params: dict) -> bool:
         """Weights on the simplex and positive-definite covariances in the model's family.
@@ -285,3 +333,9 @@ class MclustModel:
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """Free parameters for BIC: ``(K-1) + K*D + nVarParams``."""
         return n_mixture_parameters(self.model, n_components, n_features)
+
+
+def _polar(carried: np.ndarray) -> np.ndarray:
+    """The orthogonal polar factor of a carried orientation (a positive multiple of one)."""
+    u, _, vt = np.linalg.svd(np.asarray(carried, dtype=float))
+    return u @ vt
