@@ -35,7 +35,7 @@ from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._mixture_sample import draw_rows
 
-__all__ = ["MclustMixture", "INIT_METHODS", "check_data", "check_spread"]
+__all__ = ["MclustMixture", "INIT_METHODS", "check_data", "check_spread", "failure_reason"]
 
 INIT_METHODS = ("hc", "kmeans")
 _CHUNK_ROWS = 1 << 16
@@ -68,6 +68,23 @@ def check_data(X: Any, what: str = "X") -> np.ndarray:
         raise ValueError(f"{what} contains NaN or infinite values; this model needs complete data")
     check_magnitude(X, what)
     return X
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A fit's failure in a few words: the exception's ``reason``, else its first clause."""
+    reason = getattr(exc, "reason", None)
+    if reason:
+        return str(reason)
+    text = " ".join(str(exc).split())
+    return text.split("; ")[0] or type(exc).__name__
+
+
+class _StartsFailed(ValueError):
+    """Both starts of a fit failed; ``reason`` names each start's failure briefly."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
@@ -108,14 +125,22 @@ class MclustMixture(Persistable, BaseEstimator):
         :class:`~emkit.models.mixture.mclust.MclustModel`).
     max_iter : int, default 1000
     init_params : {"hc", "kmeans"}, default "hc"
-        ``"hc"``: model-based hierarchical agglomeration as in mclust's ``hc()``;
-        ``"kmeans"``: one k-means++ run. Either partition becomes the start
-        through one M-step. If the ``"hc"`` start fails (a cluster too small for
-        its covariance), a k-means start is tried and ``init_used_`` says so.
+        ``"hc"``: mclust's own start, model-based hierarchical agglomeration
+        (``hc(X, modelName = "VVV", use = "SVD")``, reproduced merge for merge:
+        see :mod:`emkit.models.mixture.mclust_hc`) cut at ``n_components``, so
+        that a fit starts where ``Mclust()`` starts it; ``"kmeans"``: one
+        k-means++ run. Either partition becomes the start through one M-step.
+        If the ``"hc"`` start fails (a cluster too small for its covariance), a
+        k-means start is tried and ``init_used_`` says so.
     hc_model : {"VVV", "EII"}, default "VVV"
-        Model of the agglomeration (``"EII"`` is Ward's method: faster).
+        Model of the agglomeration: ``"VVV"`` is mclust's default
+        (``mclust.options("hcModelName")``); ``"EII"`` is Ward's method on the
+        same transformed data, faster. With no more rows than columns the tree is
+        grown with ``"EII"``, as mclust does.
     hc_sample_size : int or None, default 2000
-        Grow the tree on at most this many randomly chosen rows.
+        Grow the tree on at most this many randomly chosen rows (mclust's
+        ``mclust.options("subset")`` is also 2000). The agglomeration holds
+        ``m (m - 1) / 2`` merge costs for ``m`` rows: 16 MB at 2,000 rows.
     random_state : int, numpy Generator or None
         Seeds the subsample, k-means and :meth:`sample`.
 
@@ -209,8 +234,10 @@ class MclustMixture(Persistable, BaseEstimator):
                 result = self._run(X, self._kmeans_start(X))
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                 if first_error is not None:
-                    raise ValueError(f"{exc} (the hc start also failed: {first_error})") \
-                        from exc
+                    raise _StartsFailed(
+                        f"{exc} (the hc start also failed: {first_error})",
+                        f"hc start: {failure_reason(first_error)}; "
+                        f"k-means start: {failure_reason(exc)}") from exc
                 raise
         self._store(X, result, used)
         return self

@@ -1,9 +1,10 @@
 """``emkit.select_model``: fit a grid of mclust covariance models and component counts.
 
-Like mclust's ``Mclust()``: every (model, K) pair is fitted by EM from a
+Like mclust's ``Mclust()``: every (model, K) pair is fitted by EM from mclust's
 model-based hierarchical agglomeration of the data (grown once and cut at each
-K), and ranked by BIC, AIC or ICL. Fits that fail (a singular covariance, an
-empty component) stay in the table with their error text.
+K, the same partitions as mclust's), and ranked by BIC, AIC or ICL. Fits that
+fail (a singular covariance, an empty component) stay in the table with the
+reason.
 
 Sign convention: ``bic``, ``aic`` and ``icl`` are scikit-learn's, lower is
 better: ``bic = -2 loglik + npar log n``. mclust prints ``2 loglik - npar log n``
@@ -26,13 +27,19 @@ from ..exceptions import ConvergenceWarning
 from ..gaussian.constrained import MCLUST_MODELS, check_model_name
 from ..models.mixture.mclust import n_mixture_parameters
 from ..models.mixture.mclust_init import HC_MODELS, hc_partitions
-from .mclust_mixture import INIT_METHODS, MclustMixture, check_data, check_spread
+from .mclust_mixture import (
+    INIT_METHODS,
+    MclustMixture,
+    check_data,
+    check_spread,
+    failure_reason,
+)
 
 __all__ = ["select_model", "SelectionResult", "CRITERIA", "TABLE_COLUMNS"]
 
 CRITERIA = ("bic", "aic", "icl")
 TABLE_COLUMNS = ("model", "n_components", "loglik", "n_parameters", "bic", "aic", "icl",
-                 "converged", "error")
+                 "converged", "init", "error")
 
 
 @dataclass
@@ -44,8 +51,12 @@ class SelectionResult:
     table : pandas.DataFrame
         One row per (model, n_components), in fitting order, with columns
         ``model, n_components, loglik, n_parameters, bic, aic, icl, converged,
-        error``. Failed fits have NaN numbers and the error text in ``error``,
-        which is missing (``table["error"].isna()``) for fits that succeeded.
+        init, error``. ``init`` is the start the fit came from (``"hc"``, or
+        ``"kmeans"`` where the hc start failed and k-means was tried). Failed
+        fits have NaN numbers and in ``error`` the reason in a few words (e.g.
+        ``"singular covariance: component 4 (3 points), reciprocal condition
+        number 1.4e-13"``); ``error`` is missing (``table["error"].isna()``) for
+        fits that succeeded.
     best : MclustMixture
         The fitted estimator with the lowest ``criterion``.
     criterion : str
@@ -109,8 +120,8 @@ def _models(covariance_models: Sequence[str] | str | None) -> list[str]:
 def _failed_row(model: str, k: int, n_features: int, exc: BaseException) -> dict:
     return {"model": model, "n_components": k, "loglik": math.nan,
             "n_parameters": n_mixture_parameters(model, k, n_features), "bic": math.nan,
-            "aic": math.nan, "icl": math.nan, "converged": False,
-            "error": " ".join(str(exc).split()) or type(exc).__name__}
+            "aic": math.nan, "icl": math.nan, "converged": False, "init": None,
+            "error": failure_reason(exc)}
 
 
 def select_model(
@@ -143,7 +154,10 @@ def select_model(
     random_state : int, numpy Generator or None
         Seeds the hc subsample and any k-means start.
     init_params : {"hc", "kmeans"}, default "hc"
-        ``"hc"``: one model-based agglomeration, cut at each K (mclust's default).
+        ``"hc"``: mclust's model-based agglomeration (``hc(X, "VVV", use =
+        "SVD")``, reproduced merge for merge), grown once and cut at each K, so
+        the fits start where ``Mclust()`` starts them; ``"kmeans"``: a k-means++
+        run per fit.
     hc_model : {"VVV", "EII"}, default "VVV"
     hc_sample_size : int or None, default 2000
     tol, reg_covar, max_iter
@@ -209,7 +223,7 @@ def select_model(
             record = {"model": model, "n_components": k, "loglik": est.loglik_,
                       "n_parameters": est.n_parameters(), "bic": est.bic(X),
                       "aic": est.aic(X), "icl": est.icl(X), "converged": est.converged_,
-                      "error": None}
+                      "init": est.init_used_, "error": None}
             records.append(record)
             score = record[criterion]
             if np.isfinite(score) and (best is None or score < best[0]):

@@ -9,8 +9,9 @@
 ``missing_information.py``
     The observed information of one normal fitted to incomplete rows (the
     standard errors of :class:`emkit.EMImputer`).
-``mclust.py``, ``mclust_init.py``
-    mclust's constrained-covariance mixtures and their starting partitions.
+``mclust.py``, ``mclust_init.py``, ``mclust_hc.py``
+    mclust's constrained-covariance mixtures and their starting partitions
+    (``mclust_hc.py``: mclust's own hierarchical agglomeration, compiled).
 ``any_distribution.py``
     The mixture of any :mod:`emkit.distributions` components.
 

@@ -2,134 +2,55 @@
 
 Model-based hierarchical agglomeration (Banfield & Raftery 1993; Fraley 1998)
 starts from singletons and repeatedly merges the pair of clusters that lowers the
-*classification* log-likelihood of a Gaussian model least. For the
-unconstrained model (``"VVV"``) the criterion of a partition is
+*classification* likelihood of a Gaussian model least. ``"VVV"`` (the default)
+is mclust's own ``hc(x, modelName = "VVV", use = "SVD")``, merge for merge (see
+:mod:`emkit.models.mixture.mclust_hc`: the data transform, the criterion and
+the tie rule), so that its cuts are mclust's ``hclass`` partitions. ``"EII"``
+(spherical, equal volume) is Ward's method (:func:`scipy.cluster.hierarchy.ward`)
+on the same transformed data, which is mclust's ``hcEII`` up to ties.
 
-.. math::
-
-    C = \\sum_k n_k \\log\\det\\left(\\frac{W_k + \\alpha s^2 I}{n_k}\\right),
-
-where :math:`W_k` is cluster :math:`k`'s scatter matrix and :math:`\\alpha s^2 I`
-(``s^2`` the mean variance of the data) keeps the determinant of small clusters
-positive, as mclust's ``hcVVV`` does with its ``alpha`` term. Merging ``i`` and
-``j`` costs :math:`C(i \\cup j) - C(i) - C(j)`, with
-:math:`W_{i \\cup j} = W_i + W_j + \\frac{n_i n_j}{n_i + n_j}
-(\\bar x_i - \\bar x_j)(\\bar x_i - \\bar x_j)^\\top`.
-For ``"EII"`` (spherical, equal volume) the criterion is the total within
-scatter, i.e. Ward's method (computed by :func:`scipy.cluster.hierarchy.ward`).
-
-Like mclust, the data are standardized column-wise first, and when there are
-more rows than ``sample_size`` the tree is grown on a random subsample whose
-partition starts EM through one M-step on that subsample.
+Like mclust, a tree on no more rows than columns is grown with ``"EII"``
+whatever is asked, and when there are more rows than ``sample_size`` the tree is
+grown on a random subsample whose partition starts EM through one M-step on
+that subsample (mclust's ``subset``, 2000 rows by default).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .mclust_hc import hc_vvv_pairs, hclass, svd_transform
+
 __all__ = ["hc_merges", "cut_tree", "hc_partitions", "kmeans_partition", "HC_MODELS"]
 
 HC_MODELS = ("VVV", "EII")
 
 
-def _standardize(X: np.ndarray) -> np.ndarray:
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
-    return (X - X.mean(axis=0)) / scale
+def _transformed(X: np.ndarray) -> np.ndarray:
+    """mclust's ``hcUse = "SVD"`` data; one zero column when nothing varies."""
+    Z = svd_transform(X)
+    return Z if Z.shape[1] else np.zeros((X.shape[0], 1))
 
 
-def _logdet(m: np.ndarray) -> np.ndarray:
-    """``log det`` of a stack of positive-definite matrices; closed forms for d <= 3."""
-    d = m.shape[-1]
-    if d == 1:
-        det = m[..., 0, 0]
-    elif d == 2:
-        det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
-    elif d == 3:
-        det = (m[..., 0, 0] * (m[..., 1, 1] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 1])
-               - m[..., 0, 1] * (m[..., 1, 0] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 0])
-               + m[..., 0, 2] * (m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0]))
-    else:
-        return np.linalg.slogdet(m)[1]
-    return np.log(det)
-
-
-def _vvv_cost(n, mean, scatter, own, i, js, reg):
-    """Merge cost of cluster ``i`` with each cluster in ``js`` (``own``: each C(c))."""
-    ni, nj = n[i], n[js]
-    nm = ni + nj
-    delta = mean[js] - mean[i]
-    w = scatter[js] + scatter[i] + (ni * nj / nm)[:, None, None] * (
-        delta[:, :, None] * delta[:, None, :])
-    return nm * _logdet((w + reg) / nm[:, None, None]) - own[i] - own[js]
-
-
-def _hc_vvv(X: np.ndarray, alpha: float) -> np.ndarray:
-    m, d = X.shape
-    spread = float(np.mean(X.var(axis=0)))
-    # identical rows (every column constant) leave nothing to scale by: any unit
-    # regularizer keeps the determinants positive and every merge costs the same
-    reg = alpha * (spread if spread > 0 else 1.0) * np.eye(d)
-    n = np.ones(m)
-    mean = X.copy()
-    scatter = np.zeros((m, d, d))
-    active = np.ones(m, dtype=bool)
-    own = np.full(m, _logdet(reg[None])[0])  # C(c) = n_c log det((W_c + reg) / n_c)
-    cost = np.full((m, m), np.inf)
-    for i in range(m - 1):
-        js = np.arange(i + 1, m)
-        cost[i, js] = _vvv_cost(n, mean, scatter, own, i, js, reg)
-        cost[js, i] = cost[i, js]
-    best = cost.min(axis=1)
-    arg = cost.argmin(axis=1)
-    node = np.arange(m)  # tree node id held by each active slot
-    merges = np.empty((m - 1, 2), dtype=np.int64)
-    for step in range(m - 1):
-        i = int(np.argmin(best))
-        j = int(arg[i])
-        i, j = min(i, j), max(i, j)
-        merges[step] = node[i], node[j]
-        ni, nj = n[i], n[j]
-        delta = mean[j] - mean[i]
-        scatter[i] = scatter[i] + scatter[j] + (ni * nj / (ni + nj)) * np.outer(delta, delta)
-        mean[i] = (ni * mean[i] + nj * mean[j]) / (ni + nj)
-        n[i] = ni + nj
-        own[i] = n[i] * _logdet(((scatter[i] + reg) / n[i])[None])[0]
-        node[i] = m + step
-        active[j] = False
-        cost[j, :] = np.inf
-        cost[:, j] = np.inf
-        best[j] = np.inf
-        others = np.flatnonzero(active)
-        others = others[others != i]
-        if others.size == 0:
-            break
-        row = _vvv_cost(n, mean, scatter, own, i, others, reg)
-        cost[i, others] = row
-        cost[others, i] = row
-        best[i] = cost[i].min()
-        arg[i] = int(cost[i].argmin())
-        stale = others[(arg[others] == i) | (arg[others] == j)]
-        for r in stale:
-            best[r] = cost[r].min()
-            arg[r] = int(cost[r].argmin())
-        better = others[cost[others, i] < best[others]]
-        best[better] = cost[better, i]
-        arg[better] = i
+def _as_linkage(pairs: np.ndarray, n_samples: int) -> np.ndarray:
+    """mclust-style merges (labels ``a < b``, ``b`` joins ``a``) as scipy node pairs."""
+    node = np.arange(n_samples)
+    merges = np.empty_like(pairs)
+    for step, (a, b) in enumerate(pairs):
+        merges[step] = node[a], node[b]
+        node[a] = n_samples + step
     return merges
 
 
-def hc_merges(X: np.ndarray, model: str = "VVV", alpha: float = 1.0) -> np.ndarray:
+def hc_merges(X: np.ndarray, model: str = "VVV") -> np.ndarray:
     """Merge sequence of model-based agglomerative clustering of the rows of ``X``.
 
     Parameters
     ----------
     X : ndarray of shape (M, D)
-        Data (standardized here, column-wise).
+        Data (transformed here as mclust's ``hcUse = "SVD"`` does).
     model : {"VVV", "EII"}
         The Gaussian model whose classification likelihood drives the merges.
-    alpha : float, default 1.0
-        Size of the ``VVV`` regularizer, in units of the mean column variance.
 
     Returns
     -------
@@ -139,14 +60,15 @@ def hc_merges(X: np.ndarray, model: str = "VVV", alpha: float = 1.0) -> np.ndarr
     """
     if model not in HC_MODELS:
         raise ValueError(f"hc model must be one of {HC_MODELS}, got {model!r}")
-    X = _standardize(np.asarray(X, dtype=float))
+    X = np.asarray(X, dtype=float)
     if X.shape[0] < 2:
         return np.empty((0, 2), dtype=np.int64)
-    if model == "EII":
+    Z = _transformed(X)
+    if model == "EII" or X.shape[0] <= X.shape[1]:
         from scipy.cluster.hierarchy import ward
 
-        return ward(X)[:, :2].astype(np.int64)
-    return _hc_vvv(X, alpha)
+        return ward(Z)[:, :2].astype(np.int64)
+    return _as_linkage(hc_vvv_pairs(Z), X.shape[0])
 
 
 def cut_tree(merges: np.ndarray, n_samples: int, n_clusters: int) -> np.ndarray:
@@ -166,9 +88,12 @@ def cut_tree(merges: np.ndarray, n_samples: int, n_clusters: int) -> np.ndarray:
 
 
 def hc_partitions(X: np.ndarray, n_components: list[int], *, model: str = "VVV",
-                  sample_size: int | None = 2000, random_state=None,
-                  alpha: float = 1.0) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+                  sample_size: int | None = 2000,
+                  random_state=None) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Partitions of (a subsample of) ``X`` into each requested number of clusters.
+
+    One tree, cut at every ``K``. With ``model="VVV"`` on all rows, the labels
+    are mclust's ``hclass(hc(X), K)`` minus one.
 
     Returns
     -------
@@ -177,14 +102,20 @@ def hc_partitions(X: np.ndarray, n_components: list[int], *, model: str = "VVV",
     partitions : dict
         ``K -> labels`` (array over ``rows``) for each ``K`` in ``n_components``.
     """
+    if model not in HC_MODELS:
+        raise ValueError(f"hc model must be one of {HC_MODELS}, got {model!r}")
     n = X.shape[0]
     rng = np.random.default_rng(random_state)
     if sample_size is not None and n > sample_size:
         rows = np.sort(rng.choice(n, size=sample_size, replace=False))
     else:
         rows = np.arange(n)
-    merges = hc_merges(X[rows], model=model, alpha=alpha)
-    return rows, {k: cut_tree(merges, rows.size, k) for k in n_components if k <= rows.size}
+    ks = [k for k in n_components if k <= rows.size]
+    sub = np.asarray(X[rows], dtype=float)
+    if model == "VVV" and rows.size > X.shape[1] and rows.size >= 2:
+        return rows, hclass(hc_vvv_pairs(_transformed(sub)), rows.size, ks)
+    merges = hc_merges(sub, model="EII")
+    return rows, {k: cut_tree(merges, rows.size, k) for k in ks}
 
 
 def kmeans_partition(X: np.ndarray, n_clusters: int, random_state=None) -> np.ndarray:
