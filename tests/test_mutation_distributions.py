@@ -269,3 +269,22 @@ def test_maximum_likelihood_components_with_frozen_means():
         c = X - keep[k]["mean"]
         want = (c * R[:, [k]]).T @ c / R[:, k].sum()  # the scatter about the frozen mean
         np.testing.assert_allclose(fitted[k].covariance, want, rtol=1e-12)
+
+
+def test_gamma_shape_solver_starts_at_minkas_approximation_and_converges_quadratically():
+    s = np.logspace(-4, 3, 15)
+    # Minka (2002): a0 = (3 - s + sqrt((s - 3)^2 + 24 s)) / (12 s), within 1.5 % of the root
+    minka = (3 - s + np.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)
+    np.testing.assert_array_equal(solve_gamma_shape(s, max_iter=0), minka)
+    root = solve_gamma_shape(s)
+    assert np.max(np.abs(minka / root - 1)) < 0.015
+    # the generalized Newton step on 1/a: the error squares at each step
+    one = np.max(np.abs(solve_gamma_shape(s, max_iter=1) / root - 1))
+    two = np.max(np.abs(solve_gamma_shape(s, max_iter=2) / root - 1))
+    assert one < 1e-4 and two < 1e-10
+    # it stops once a step changes a by at most rtol (relative)
+    # (the second step moves a by ~1e-5 < 1e-3: that step's value is returned)
+    np.testing.assert_array_equal(solve_gamma_shape(s, rtol=1e-3),
+                                  solve_gamma_shape(s, max_iter=2))
+    np.testing.assert_array_equal(solve_gamma_shape(np.array([0.0, -1.0])),
+                                  solve_gamma_shape(np.array([1e-12, 1e-12])))  # s >= 1e-12
