@@ -288,3 +288,17 @@ def test_gamma_shape_solver_starts_at_minkas_approximation_and_converges_quadrat
                                   solve_gamma_shape(s, max_iter=2))
     np.testing.assert_array_equal(solve_gamma_shape(np.array([0.0, -1.0])),
                                   solve_gamma_shape(np.array([1e-12, 1e-12])))  # s >= 1e-12
+
+
+def test_multinomial_probabilities_are_the_weighted_count_shares():
+    from emkit.distributions.multinomial import Multinomial
+
+    X = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 0.0, 4.0]])
+    w = np.array([1.0, 0.5, 2.0])
+    fitted = Multinomial(n_trials=4).from_stats(Multinomial().stats(X, w))
+    counts = w @ X
+    np.testing.assert_allclose(fitted.probs, counts / counts.sum(), rtol=1e-15)
+    empty = Multinomial().from_stats({"n": np.asarray(0.0), "counts": np.zeros(4)})
+    np.testing.assert_array_equal(empty.probs, np.full(4, 0.25))  # no weight: uniform
+    small = Multinomial().from_stats({"n": np.asarray(0.1), "counts": np.array([0.1, 0.3])})
+    np.testing.assert_allclose(small.probs, [0.25, 0.75], rtol=1e-15)
