@@ -16,8 +16,9 @@ Usage: ``python tools/mutation.py [GROUP ...] [--without NAME_PREFIX ...] [--ret
 ``--without tests/test_mutation_`` leaves the mutation tests out (the score before
 they were written); ``--retest`` runs only the mutants that an earlier run of the
 group left alive (in ``build/mutation/<group>-retest``, with the current tests) and
-reports the earlier run's verdicts with those replaced: adding tests can only kill
-more mutants, so this equals a full run at a fraction of its cost.
+reports the earlier run's verdicts with those replaced (mutants an interrupted
+earlier run did not reach are run too): adding tests can only kill more mutants,
+so this equals a full run at a fraction of its cost.
 """
 
 from __future__ import annotations
@@ -116,8 +117,10 @@ def run(group: str, without: list[str], names: list[str] | None = None) -> None:
                        env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
-def verdicts(group: str, folder: str | None = None) -> dict[str, str]:
-    """{mutant name: status} of the group's mutants checked in ``folder``."""
+def verdicts(group: str, folder: str | None = None,
+             unchecked: bool = False) -> dict[str, str]:
+    """{mutant name: status} of the group's mutants checked in ``folder`` (with
+    ``unchecked``, also those the run did not reach, as "not checked")."""
     import fnmatch
 
     work = OUT / (folder or group)
@@ -125,9 +128,9 @@ def verdicts(group: str, folder: str | None = None) -> dict[str, str]:
     for meta in glob.glob(str(work / "mutants" / "src" / "**" / "*.meta"), recursive=True):
         data = json.loads(Path(meta).read_text(encoding="utf-8"))
         for name, code in data.get("exit_code_by_key", {}).items():
-            if code is not None and any(fnmatch.fnmatch(name, p)
-                                        for p in GROUPS[group]["patterns"]):
-                out[name] = STATUS.get(code, "suspicious")
+            if (code is not None or unchecked) and any(fnmatch.fnmatch(name, p)
+                                                       for p in GROUPS[group]["patterns"]):
+                out[name] = "not checked" if code is None else STATUS.get(code, "suspicious")
     return out
 
 
@@ -171,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for group in args.groups or list(GROUPS):
         if args.retest:
-            earlier = verdicts(group)
-            alive = sorted(n for n, status in earlier.items() if status in ALIVE)
+            # the mutants left alive, and those an interrupted earlier run did not reach
+            earlier = verdicts(group, unchecked=True)
+            alive = sorted(n for n, status in earlier.items()
+                           if status in (*ALIVE, "not checked"))
             if not args.collect_only and alive:
                 run(group, args.without, alive)
             earlier.update({n: v for n, v in verdicts(group, f"{group}-retest").items()
