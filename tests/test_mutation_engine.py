@@ -475,3 +475,52 @@ def test_stepwise_fit_interrupted_before_and_after_its_first_update():
     with pytest.raises(KeyboardInterrupt):
         online.fit(interrupt_at_once())  # no update of this pass completed
     assert online.n_batches == 2
+
+
+def test_more_boundaries_of_the_bookkeeping():
+    # integer leaves flatten to a float vector
+    vector, _ = tree_flatten({"a": np.arange(3), "b": 4})
+    assert vector.dtype == np.float64
+    # below |loglik| = 1 the rounding allowance is absolute (1e-10), not relative
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.MonotonicityWarning)
+        result = run_scripted([-10.0, -0.5, -0.5 - 1.5e-10])
+    assert result.params == 1.0
+    # no starts at all: a ValueError, not a StopIteration
+    with pytest.raises(ValueError, match=r"all 0 starts failed"):
+        best_of([], lambda init: None)
+    # the wall time of each step is a duration, not a time stamp
+    for accelerate in (None, "squarem"):
+        x = np.random.default_rng(3).normal(size=200) + np.repeat([-1.0, 1.0], 100)
+        result = emkit.em(NormalMixture1D(), x,
+                          {"weights": np.array([0.5, 0.5]), "means": np.array([-0.5, 0.5]),
+                           "variances": np.array([1.0, 1.0])}, tol=1e-6,
+                          accelerate=accelerate)
+        assert all(0.0 <= s.seconds < 600.0 for s in result.steps)
+
+
+def test_squarem_stops_for_the_callback_and_at_max_iter_unconverged():
+    rng = np.random.default_rng(2)
+    x = np.r_[rng.normal(0, 1, 200), rng.normal(1.0, 1, 200)]
+    init = {"weights": np.array([0.5, 0.5]), "means": np.array([-0.5, 1.5]),
+            "variances": np.array([1.0, 1.0])}
+    stopped = emkit.em(NormalMixture1D(), x, init, tol=0, max_iter=50, accelerate="squarem",
+                       callback=lambda step: step.iteration < 2)
+    assert not stopped.converged and stopped.stop_reason == "callback" and stopped.n_iter == 2
+    with pytest.warns(emkit.ConvergenceWarning):
+        capped = emkit.em(NormalMixture1D(), x, init, tol=0, max_iter=3, accelerate="squarem")
+    assert not capped.converged and capped.stop_reason == "max_iter" and capped.n_iter == 3
+
+
+def test_numpy_warnings_at_the_extrapolated_point_do_not_escape():
+    class Overflowing(Quadratic):
+        def e_step(self, data, params):
+            x = np.asarray(params, float)
+            return x, -float(np.exp(800.0 * np.abs(x).max()))  # overflows far from 0
+
+    model = Overflowing()
+    theta0, tdef = tree_flatten(np.array([1.0, 0.0]))
+    run = Run(model, None, 0.0, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _try_extrapolate(run, None, tdef, 4.0, theta0, 0.5 * theta0, 2 * theta0) is None
