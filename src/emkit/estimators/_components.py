@@ -15,7 +15,8 @@ import numpy as np
 
 from ..distributions._base import Distribution
 
-__all__ = ["component_templates", "as_matrix", "validate_for", "start_responsibilities"]
+__all__ = ["component_templates", "as_matrix", "dense_matrix", "validate_for",
+           "start_responsibilities"]
 
 
 def component_templates(dist: Any, k: Any, name: str = "distribution") -> list[Distribution]:
@@ -65,6 +66,22 @@ def as_matrix(X: Any) -> np.ndarray:
     except ValueError:
         raise ValueError("X must be numeric (code categories as 0, 1, 2, ...)") from None
     return X[:, None] if X.ndim == 1 else X
+
+
+def dense_matrix(X: Any, owner: str) -> np.ndarray:
+    """:func:`as_matrix`, refusing sparse input and a 2-D ``X`` without rows or columns
+    (scikit-learn's wording; ``owner``: the estimator's name for the message)."""
+    from scipy import sparse
+
+    if sparse.issparse(X):
+        raise ValueError(f"Sparse data was passed to {owner}, but dense data is "
+                         "required: convert it with X.toarray()")
+    X = as_matrix(X)
+    if X.ndim == 2 and 0 in X.shape:
+        what = "sample" if X.shape[0] == 0 else "feature"
+        raise ValueError(f"X is empty: 0 {what}(s) (shape={X.shape}) while a minimum "
+                         "of 1 is required.")
+    return X
 
 
 def validate_for(X: np.ndarray, templates: Sequence[Distribution]) -> np.ndarray:

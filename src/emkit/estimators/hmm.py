@@ -40,6 +40,11 @@ n_init : int
 accelerate : {None, "squarem"}
     SQUAREM acceleration from the engine.
 
+Every class also follows scikit-learn's conventions where they do not change
+hmmlearn's: ``fit`` sets ``n_features_in_`` (the columns of ``X``), and using a
+model whose parameters are not all set raises ``NotFittedError`` (a
+``ValueError``).
+
 Unlike hmmlearn, ``monitor_.converged`` is False when ``n_iter`` is hit (and a
 :class:`~emkit.ConvergenceWarning` is issued), and ``min_covar`` is a floor
 kept during fitting, not only at initialization.
@@ -57,6 +62,7 @@ from ._hmm_inputs import (
     check_covariance_type,
     check_covariances,
     data_covariance,
+    float_X,
     gaussian_X,
     kmeans_centers,
 )
@@ -152,11 +158,13 @@ class GaussianHMM(BaseHMM):
         self._covars_ = covars
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        X = gaussian_X(X)
-        if not fitting and hasattr(self, "means_") and X.shape[1] != self.means_.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features but the model has "
-                             f"{self.means_.shape[1]}")
-        return X
+        checked = float_X(X)
+        if not fitting:
+            self._check_columns(checked, X)
+        return gaussian_X(checked)
+
+    def _fitted_columns(self) -> int | None:
+        return int(np.shape(self.means_)[-1]) if hasattr(self, "means_") else None
 
     def _check_settings(self) -> None:
         super()._check_settings()

@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
 from .. import backends
 from ..engine import EMResult, best_of, em
 from ..models.hmm.emission import Emission
 from ..models.hmm.model import HMMModel, Sequences
-from ..persistence import Persistable
 from .hmm_criteria import HMMCriteria
 from .hmm_dask import dask_sequences
 from .hmm_monitor import ConvergenceMonitor, decides_convergence
+from .hmm_persistence import HMMPersistence
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
@@ -47,7 +48,7 @@ def _check_letters(value: Any, allowed: str, name: str) -> str:
     return value
 
 
-class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
+class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
     """Common machinery; subclasses add an emission family.
 
     Subclasses define ``_letters`` (emission letters), ``_param_attrs``
@@ -60,6 +61,8 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
     #: emission letter -> the attribute it initializes (hmmlearn's names)
     _letter_attrs: ClassVar[dict[str, str]] = {}
     _sets_n_features = True
+    #: what the columns of X are, when not features (named in a column-count error)
+    _columns_are = ""
     #: Number of columns (symbols for CategoricalHMM), set by fit, or a constructor
     #: argument where the subclass has one (then possibly None).
     n_features: int | None
@@ -136,13 +139,32 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
     def _sequences(self, X: Any, lengths: Any, fitting: bool = False) -> Sequences:
         return Sequences.from_arrays(self._check_X(X, fitting), lengths)
 
+    def _fitted_columns(self) -> int | None:
+        """Columns of ``X`` the parameters as set expect (None: not known)."""
+        return getattr(self, "n_features_in_", None)
+
+    def _check_columns(self, X: np.ndarray, given: Any) -> None:
+        """Raise ``ValueError`` (scikit-learn's wording) when the 2-D ``X`` made from
+        ``given`` has another number of columns than the model expects."""
+        expected = self._fitted_columns()
+        if expected is None or X.shape[1] == expected:
+            return
+        hint = (" (a 1-D X is read as one feature; Reshape your data with "
+                "X.reshape(1, -1) if it is a single row)") if np.ndim(given) == 1 else ""
+        if self._columns_are:
+            hint += f": X has {X.shape[1]} {self._columns_are}, the model {expected}"
+        raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                         f"expecting {expected} features as input{hint}")
+
     # -- parameters <-> attributes ------------------------------------------------
     def _current_params(self) -> dict:
+        """The parameter tree of the model as set; ``NotFittedError`` (a ``ValueError``)
+        names the first attribute not set."""
         out = {}
         for key, attr in (("startprob", "startprob_"), ("transmat", "transmat_")):
             if not hasattr(self, attr):
-                raise ValueError(f"{attr} is not set: fit the model first, or include its "
-                                 "letter in init_params")
+                raise NotFittedError(f"{attr} is not set: fit the model first, or set "
+                                     f"{attr} before using it")
             out[key] = np.array(getattr(self, attr), dtype=float)
         out.update(self._to_model_params(self._emission_params()))
         return out
@@ -160,9 +182,9 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
         out = {}
         for key, attr in self._param_attrs.items():
             if not hasattr(self, attr):
-                raise ValueError(
-                    f"{attr.strip('_')}_ is not set: fit the model first, or include its "
-                    "letter in init_params")
+                name = attr.strip("_") + "_"
+                raise NotFittedError(f"{name} is not set: fit the model first, or set "
+                                     f"{name} before using it")
             out[key] = np.array(getattr(self, attr), dtype=float)
         return out
 
@@ -288,6 +310,7 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
         if self.n_iter == 0:  # hmmlearn: initialize only
             self._set_params_from(starts[0])
             self._set_n_features(head)
+            self.n_features_in_ = int(head.shape[1])
             monitor._reset()
             return self
         decides = decides_convergence(monitor)
@@ -315,6 +338,7 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
         model, init = runs[id(best)]
         self._set_params_from(best.params)
         self._set_n_features(head)
+        self.n_features_in_ = int(head.shape[1])
         history = [best.logliks[0] - model.log_prior(init)] + [
             s.loglik - model.log_prior(s.params) for s in best.steps]
         monitor.history = deque(float(h) for h in history)
@@ -326,6 +350,15 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
     def _set_n_features(self, X: np.ndarray) -> None:
         if self._sets_n_features:
             self.n_features = int(X.shape[1])
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether every parameter is set (by ``fit``, ``_init`` or by hand), for
+        :func:`sklearn.utils.validation.check_is_fitted`."""
+        try:
+            self._current_params()
+        except NotFittedError:
+            return False
+        return True
 
     # -- hmmlearn's initialization and checking hooks ----------------------------------
     def _init(self, X: Any, lengths: Any = None) -> None:
@@ -347,6 +380,7 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
             self._log_init_notes(X, int(X.size), start)
             self._set_params_from(start)
             self._set_n_features(X)
+            self.n_features_in_ = int(X.shape[1])
         finally:
             self._end_fit()
 
@@ -439,42 +473,3 @@ class BaseHMM(HMMCriteria, Persistable, BaseEstimator):
             states.append(state)
             rows.append(self._sample_state(state, rng))
         return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
-
-    # -- persistence ---------------------------------------------------------------
-    def _get_state(self) -> dict[str, Any]:
-        if not hasattr(self, "startprob_"):
-            return {}
-        state: dict[str, Any] = {
-            "startprob_": self.startprob_, "transmat_": self.transmat_,
-            "n_features": getattr(self, "n_features", None),
-        }
-        for attr in self._param_attrs.values():
-            state[attr.lstrip("_")] = getattr(self, attr)
-        for extra in ("feature_names_in_", "sequence_column_"):
-            if hasattr(self, extra):
-                state[extra] = getattr(self, extra)
-        monitor = getattr(self, "monitor_", None)
-        if monitor is not None:
-            state["monitor"] = {"history": [float(h) for h in monitor.history],
-                                "iter": int(monitor.iter),
-                                "converged": bool(monitor.converged)}
-        return state
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        monitor = state.pop("monitor", None)
-        for attr in ("startprob_", "transmat_", "feature_names_in_", "sequence_column_"):
-            if attr in state:
-                setattr(self, attr, state.pop(attr))
-        n_features = state.pop("n_features", None)
-        if n_features is not None and "n_features" not in self.get_params():
-            self.n_features = n_features
-        for attr in self._param_attrs.values():
-            if attr.lstrip("_") in state:
-                setattr(self, attr, np.asarray(state.pop(attr.lstrip("_"))))
-        if monitor is not None:
-            m = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
-            m.history = deque(monitor["history"])
-            m.iter = monitor["iter"]
-            m.converged = monitor["converged"]
-            self.monitor_ = m

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import sparse
 
 from .. import backends
 from ..distributions.categorical import Categorical
@@ -57,6 +58,13 @@ class CategoricalHMM(BaseHMM):
         self.emissionprob_prior = emissionprob_prior
         self.n_features = n_features
 
+    def __sklearn_tags__(self) -> Any:
+        # X holds symbols: non-negative integer codes of categories
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.positive_only = True
+        return tags
+
     def _n_symbols(self, X: np.ndarray | None = None) -> int:
         if hasattr(self, "emissionprob_") and "e" not in self.init_params:
             return int(np.shape(self.emissionprob_)[1])
@@ -71,9 +79,24 @@ class CategoricalHMM(BaseHMM):
             self.n_features = int(np.shape(self.emissionprob_)[1])
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
+        if sparse.issparse(X):
+            raise ValueError("Sparse data was passed to CategoricalHMM, but dense data is "
+                             "required: convert it with X.toarray()")
         X = np.asarray(X)
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported: CategoricalHMM symbols must be "
+                             "non-negative integers")
+        if X.dtype == object:
+            try:
+                X = X.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError("CategoricalHMM symbols must be non-negative integers") \
+                    from None
         if X.ndim == 1:
             X = X[:, None]
+        if X.ndim == 2 and X.shape[1] == 0:
+            raise ValueError(f"X is empty: 0 feature(s) (shape={X.shape}) while a minimum "
+                             "of 1 is required.")
         if X.ndim != 2 or X.shape[1] != 1:
             raise ValueError(f"CategoricalHMM expects X of shape (n_samples, 1) holding "
                              f"symbols, got shape {X.shape}")
@@ -84,8 +107,8 @@ class CategoricalHMM(BaseHMM):
                 raise ValueError("CategoricalHMM symbols must be non-negative integers")
         X = X.astype(np.int64)
         if X.size and X.min() < 0:
-            raise ValueError(f"CategoricalHMM symbols must be non-negative integers; "
-                             f"found {int(X.min())}")
+            raise ValueError(f"Negative values in data passed to CategoricalHMM: symbols "
+                             f"must be non-negative integers; found {int(X.min())}")
         n_symbols = self._n_symbols(X if fitting else None)
         if X.size and X.max() >= n_symbols:
             raise ValueError(f"symbol {int(X.max())} is outside the alphabet 0..{n_symbols - 1}"
@@ -158,17 +181,25 @@ class PoissonHMM(BaseHMM):
         self.lambdas_prior = lambdas_prior
         self.lambdas_weight = lambdas_weight
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # counts
+        return tags
+
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        X = float_X(X)
+        given, X = X, float_X(X)
+        if not fitting:
+            self._check_columns(X, given)
         if np.any(X < 0):
-            raise ValueError(f"PoissonHMM needs non-negative counts; found "
+            raise ValueError(f"Negative values in data passed to PoissonHMM: counts must be "
+                             f"non-negative; found "
                              f"{int((X < 0).sum())} negative value(s), e.g. {X[X < 0][0]:g}")
         if np.any(X != np.round(X)):
             raise ValueError("PoissonHMM needs integer counts; found non-integer values")
-        if not fitting and hasattr(self, "lambdas_") and X.shape[1] != self.lambdas_.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features but the model has "
-                             f"{self.lambdas_.shape[1]}")
         return X
+
+    def _fitted_columns(self) -> int | None:
+        return int(np.shape(self.lambdas_)[1]) if hasattr(self, "lambdas_") else None
 
     def _emission(self, X: np.ndarray) -> Emission:
         states = [Poisson()] * self.n_components
@@ -234,6 +265,7 @@ class MultinomialHMM(BaseHMM):
     _letters = "e"
     _param_attrs: ClassVar[dict[str, str]] = {"emissionprob": "emissionprob_"}
     _letter_attrs: ClassVar[dict[str, str]] = {"e": "emissionprob_"}
+    _columns_are = "categories"
     n_features: int  # set by fit
 
     def __init__(self, n_components: int = 1, *, n_trials: Any = None,
@@ -244,6 +276,11 @@ class MultinomialHMM(BaseHMM):
                  accelerate: str | None = None):
         self._set_shared_arguments(locals())
         self.n_trials = n_trials
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # counts
+        return tags
 
     def fit(self, X: Any, lengths: Any = None) -> MultinomialHMM:
         """Baum-Welch, as :meth:`BaseHMM.fit <emkit.estimators.hmm_base.BaseHMM.fit>`;
@@ -256,15 +293,16 @@ class MultinomialHMM(BaseHMM):
         return self
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        X = float_X(X)
+        given, X = X, float_X(X)
         if X.shape[0] == 0:
             raise ValueError("X is empty: it has no rows (samples)")
-        if not np.all(np.isfinite(X)) or np.any(X < 0) or np.any(X != np.round(X)):
+        if not fitting:
+            self._check_columns(X, given)
+        if np.any(X < 0):
+            raise ValueError("Negative values in data passed to MultinomialHMM: it needs "
+                             "non-negative integer counts in X")
+        if not np.all(np.isfinite(X)) or np.any(X != np.round(X)):
             raise ValueError("MultinomialHMM needs non-negative integer counts in X")
-        if not fitting and hasattr(self, "emissionprob_") \
-                and X.shape[1] != np.shape(self.emissionprob_)[1]:
-            raise ValueError(f"X has {X.shape[1]} categories (columns) but the model has "
-                             f"{np.shape(self.emissionprob_)[1]}")
         if self.n_trials is not None:
             trials = np.asarray(self.n_trials)
             if trials.ndim > 1 or (trials.ndim == 1 and trials.shape != (len(X),)):
@@ -277,6 +315,10 @@ class MultinomialHMM(BaseHMM):
                                  f"{X[row].sum():g}, n_trials is "
                                  f"{trials if trials.ndim == 0 else trials[row]}")
         return X
+
+    def _fitted_columns(self) -> int | None:
+        return (int(np.shape(self.emissionprob_)[1]) if hasattr(self, "emissionprob_")
+                else None)
 
     def _emission(self, X: np.ndarray) -> Emission:
         return DistributionEmission([Multinomial()] * self.n_components)

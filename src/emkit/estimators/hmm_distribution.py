@@ -17,11 +17,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from ..distributions._base import Distribution, as_rng
 from ..distributions.components import Components
 from ..models.hmm.emission import DistributionEmission, Emission
-from ._components import as_matrix, component_templates, start_responsibilities, validate_for
+from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
 from .hmm_base import BaseHMM
 
 __all__ = ["HMM"]
@@ -107,7 +108,9 @@ class HMM(BaseHMM):
         return component_templates(self.emission, self.n_components, "emission")
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        X = as_matrix(X)
+        given, X = X, dense_matrix(X, "HMM")
+        if not fitting and X.ndim == 2:
+            self._check_columns(X, given)
         if fitting:
             templates = self._templates()
             if X.ndim == 2 and X.size and np.all(np.isfinite(X)):
@@ -135,8 +138,8 @@ class HMM(BaseHMM):
     def _emission_params(self) -> dict:
         states = self._state_templates()
         if not all(e.is_fitted for e in states):
-            raise ValueError("emissions_ is not set: fit the model first, or give the "
-                             "emission distributions with parameters")
+            raise NotFittedError("emissions_ is not set: fit the model first, or give the "
+                                 "emission distributions with parameters")
         return {"emissions": [e.parameters() for e in states]}
 
     def _set_emission_params(self, params: dict) -> None:

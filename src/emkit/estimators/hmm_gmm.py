@@ -15,6 +15,7 @@ from ._hmm_inputs import (
     check_covariance_type,
     check_covariances,
     data_covariance,
+    float_X,
     gaussian_X,
     kmeans_centers,
     kmeans_fit,
@@ -77,11 +78,13 @@ class GMMHMM(BaseHMM):
             raise ValueError(f"n_mix must be an integer >= 1, got {self.n_mix!r}")
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        X = gaussian_X(X)
-        if not fitting and hasattr(self, "means_") and X.shape[1] != self.means_.shape[-1]:
-            raise ValueError(f"X has {X.shape[1]} features but the model has "
-                             f"{self.means_.shape[-1]}")
-        return X
+        checked = float_X(X)
+        if not fitting:
+            self._check_columns(checked, X)
+        return gaussian_X(checked)
+
+    def _fitted_columns(self) -> int | None:
+        return int(np.shape(self.means_)[-1]) if hasattr(self, "means_") else None
 
     def _emission(self, X: np.ndarray) -> Emission:
         return GMMEmission(self.covariance_type, self.n_components, self.n_mix, X.shape[1],

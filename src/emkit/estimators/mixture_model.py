@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -20,7 +19,7 @@ from ..models.mixture.any_distribution import MixtureEM
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
 from ..validation import check_magnitude
-from ._components import as_matrix, component_templates, start_responsibilities, validate_for
+from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
 
 __all__ = ["MixtureModel"]
 
@@ -158,15 +157,7 @@ class MixtureModel(BaseEstimator, Persistable):
     @staticmethod
     def _as_matrix(X: Any) -> np.ndarray:
         """Rows as a float array (1-D: one feature); sparse or empty input refused."""
-        if sparse.issparse(X):
-            raise ValueError("Sparse data was passed to MixtureModel, but dense data is "
-                             "required: convert it with X.toarray()")
-        X = as_matrix(X)
-        if X.ndim == 2 and 0 in X.shape:
-            what = "sample" if X.shape[0] == 0 else "feature"
-            raise ValueError(f"X is empty: 0 {what}(s) (shape={X.shape}) while a minimum "
-                             "of 1 is required.")
-        return X
+        return dense_matrix(X, "MixtureModel")
     _validate = staticmethod(validate_for)
 
     # --------------------------------------------------------------------- init
