@@ -159,6 +159,24 @@ class Components:
         # no None left: the groups partition range(K)
         return cast("list[Distribution]", fitted)
 
+    def m_step_slack(self, stats: Sequence[dict[str, np.ndarray]],
+                     frozen: Sequence[dict[str, Any]] | None = None,
+                     live: np.ndarray | None = None) -> float:
+        """What :meth:`fit` from ``stats`` may cost EM's monotone guarantee: the sum of
+        each group's :meth:`~emkit.distributions.Distribution.m_step_slack_components`
+        (``live``: only the components marked, e.g. an HMM's reachable states)."""
+        total = 0.0
+        for idx in self.groups():
+            if live is not None:
+                idx = [k for k in idx if live[k]]
+            if not idx:
+                continue
+            family = type(self.templates[idx[0]])
+            total += family.m_step_slack_components(
+                [self.templates[k] for k in idx], [stats[k] for k in idx],
+                None if frozen is None else [frozen[k] for k in idx])
+        return float(total)
+
     def initialize(self, X: np.ndarray, resp: np.ndarray, rng: Any) -> list[Distribution]:
         """First estimates from data with given responsibilities (n_samples, K).
 

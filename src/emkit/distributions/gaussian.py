@@ -17,7 +17,7 @@ in :mod:`emkit.gaussian`, shared with :class:`emkit.GaussianMixture`:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from ..gaussian.component_kernels import (
     diag_gaussian,
     full_gaussian,
 )
-from ..gaussian.m_step import gaussian_mixture_m_step
+from ..gaussian.m_step import gaussian_mixture_m_step, regularization_slack
 from ..gaussian.map_step import (
     ConjugatePrior,
     covariance_ok,
@@ -197,6 +197,29 @@ class Gaussian(Distribution):
             per_component = list(covs)
         return [t.with_parameters({"mean": m, "covariance": np.asarray(c)})
                 for t, m, c in zip(templates, means, per_component, strict=True)]
+
+    def m_step_slack(self, stats: dict[str, np.ndarray]) -> float:
+        return self.m_step_slack_components([self], [stats])
+
+    @classmethod
+    def m_step_slack_components(cls, templates: list[Distribution], stats: list[dict],
+                                frozen: list[dict[str, Any]] | None = None) -> float:
+        """``reg_covar``'s exact cost (:func:`~emkit.gaussian.m_step.regularization_slack`);
+        0 for the MAP step (a prior, a floor or frozen parameters: the exact,
+        constrained maximizer, where ``reg_covar`` plays no part)."""
+        first = cast(Gaussian, templates[0])
+        if first._is_map() or frozen:
+            return 0.0
+        keys = ("n", "centred_sum", "centred_outer")
+        if len(templates) > 1 and first.pool_key() is not None:  # one pooled covariance
+            stacked = {k: np.stack([np.asarray(s[k]) for s in stats]) for k in keys}
+            return regularization_slack(stacked, "tied", first.reg_covar)
+        total = 0.0
+        for t, s in zip(cast("list[Gaussian]", templates), stats, strict=True):
+            if not t._is_map():
+                one = {k: np.asarray(s[k])[None] for k in keys}
+                total += regularization_slack(one, t._kind(), t.reg_covar)
+        return total
 
     @classmethod
     def log_prior_components(cls, components: list[Distribution], live: np.ndarray) -> float:

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, cast
 
 import numpy as np
 
+from ..gaussian.m_step import regularization_slack
 from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights
 
 __all__ = ["LogNormal"]
@@ -76,6 +77,13 @@ class LogNormal(Distribution):
         if np.any(var <= 0):
             raise ValueError("LogNormal: a column of log x is constant; set reg_var > 0")
         return {"mu": stats["sum"] / n, "sigma": np.sqrt(var)}
+
+    def m_step_slack(self, stats: dict[str, np.ndarray]) -> float:
+        """``reg_var``'s exact cost: a diagonal Gaussian's ``reg_covar`` on ``log x`` (the
+        Jacobian ``-sum log x`` does not depend on the parameters)."""
+        one = {"n": np.asarray(stats["n"])[None], "centred_sum": np.asarray(
+            stats["centred_sum"])[None], "centred_outer": np.asarray(stats["centred_sq"])[None]}
+        return regularization_slack(one, "diag", float(self.reg_var))
 
     def sample(self, n: int, rng: Any = None) -> np.ndarray:
         self._check_fitted()

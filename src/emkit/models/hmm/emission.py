@@ -46,7 +46,8 @@ class Emission:
     """
 
     letters = ""
-    #: Relative likelihood decrease tolerated per EM step (see emkit.engine).
+    #: Relative likelihood decrease tolerated per EM step for rounding (see
+    #: emkit.engine); what an inexact M-step may cost is :meth:`monotone_slack`.
     monotone_rtol = 1e-10
 
     def prepare(self, params: dict) -> Any:
@@ -78,6 +79,11 @@ class Emission:
         """
         return 0.0
 
+    def monotone_slack(self, stats: dict, fixed: dict, update: str) -> float:
+        """How much :meth:`m_step` from ``stats`` may fall short of maximizing the
+        emissions' part of EM's expected objective (0: an exact M-step)."""
+        return 0.0
+
     def is_feasible(self, params: dict) -> bool:
         return True
 
@@ -104,9 +110,8 @@ class DistributionEmission(Emission):
         self.parameter_letters = parameter_letters or {}
         self.letters = "".join(self.parameter_letters) or letter
         self.components = Components(templates)
-        # a regularized M-step (reg_covar, a clipped Student-t dof) is not an exact
-        # maximizer, so a converged run may drift down by rounding-sized amounts
-        self.monotone_rtol = 1e-10 if self.components.exact_m_step else 1e-7
+        # the guard stays at rounding level: what a regularized M-step (reg_covar)
+        # costs is monotone_slack, from the distributions' m_step_slack
 
     def _updates(self, update: str) -> bool:
         return any(letter in update for letter in self.letters)
@@ -132,13 +137,26 @@ class DistributionEmission(Emission):
                 else column_sums(gamma))
         return {"post": post, "components": per_state}
 
+    def _frozen(self, fixed: dict, update: str) -> list[dict] | None:
+        """Per state, the parameters whose letter is not in ``update`` (kept as given)."""
+        kept = [name for letter, names in self.parameter_letters.items()
+                if letter not in update for name in names]
+        return [{name: p[name] for name in kept} for p in fixed["emissions"]] if kept else None
+
+    def monotone_slack(self, stats: dict, fixed: dict, update: str) -> float:
+        """The reachable states' :meth:`~emkit.distributions.components.Components.m_step_slack`
+        (an unreachable state's parameters change no likelihood)."""
+        if not self._updates(update):
+            return 0.0
+        live = np.asarray(stats["post"]) >= DEAD_MASS
+        return self.components.m_step_slack(stats["components"], self._frozen(fixed, update),
+                                            live)
+
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
         if not self._updates(update):
             return {}
         start = fixed["emissions"]
-        kept = [name for letter, names in self.parameter_letters.items()
-                if letter not in update for name in names]
-        frozen = [{name: p[name] for name in kept} for p in start] if kept else None
+        frozen = self._frozen(fixed, update)
         dead = np.asarray(stats["post"]) < DEAD_MASS
         templates = self.components.templates
         try:
@@ -179,9 +197,9 @@ class HmmlearnPoissonEmission(DistributionEmission):
 
     ``rate_k = (alpha + N ybar_k) / (beta + N)``, with ``ybar_k`` state ``k``'s
     posterior-weighted mean count and ``N`` the expected visits of *all* states:
-    hmmlearn's rule, kept for compatibility. It is not the MAP of any prior (so
-    a step may lower the likelihood slightly, hence the looser
-    ``monotone_rtol``); without a prior (``alpha = beta = 0``) it is maximum
+    hmmlearn's rule, kept for compatibility. It is not the MAP of any prior (the
+    objective is the likelihood), so a step may lower the likelihood by up to
+    :meth:`monotone_slack`; without a prior (``alpha = beta = 0``) it is maximum
     likelihood, and :class:`DistributionEmission` with ``Poisson`` states is used.
 
     Parameters
@@ -195,20 +213,43 @@ class HmmlearnPoissonEmission(DistributionEmission):
         super().__init__(templates, letter="l")
         self.alphas = np.asarray(lambdas_prior, dtype=float)
         self.betas = np.asarray(lambdas_weight, dtype=float)
-        self.monotone_rtol = 1e-6
 
-    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        if not self._updates(update):
-            return {}
+    def _rates(self, stats: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """hmmlearn's rates (K, D), with the visits (K,), the mean counts (K, D) and the
+        reachable states (K,) they come from."""
         post = np.array([s["n"] for s in stats["components"]], dtype=float)
         obs = np.stack([s["sum"] for s in stats["components"]])
         live = post >= DEAD_MASS
         y_bar = obs / np.where(live, post, 1.0)[:, None]
         n = post.sum()
-        rates = (self.alphas + n * y_bar) / (self.betas + n)
+        return (self.alphas + n * y_bar) / (self.betas + n), post, y_bar, live
+
+    def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        if not self._updates(update):
+            return {}
+        rates, post, _, live = self._rates(stats)
         start = fixed["emissions"]
         return {"emissions": [{"rate": rates[k]} if live[k] else start[k]
                               for k in range(len(post))]}
+
+    def monotone_slack(self, stats: dict, fixed: dict, update: str) -> float:
+        """What hmmlearn's rate costs against the exact maximizer ``ybar_k``.
+
+        State ``k``'s part of EM's expected log-likelihood is, per feature,
+        ``n_k (ybar log(rate) - rate)`` (plus terms free of the rate), maximized
+        by ``rate = ybar``; the update's shortfall is
+        ``n_k (rate - ybar - ybar log(rate / ybar))`` (``n_k rate`` where
+        ``ybar = 0``), summed over the reachable states and features: exact, so
+        the guard stays at rounding level.
+        """
+        if not self._updates(update):
+            return 0.0
+        rates, post, y_bar, live = self._rates(stats)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_term = np.where(y_bar > 0, y_bar * np.log(rates / np.where(y_bar > 0, y_bar,
+                                                                           1.0)), 0.0)
+        shortfall = post[:, None] * (rates - y_bar - log_term)
+        return float(np.sum(shortfall[live]))
 
     def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
         return 0.0

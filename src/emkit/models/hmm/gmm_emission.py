@@ -24,6 +24,7 @@ from scipy.special import logsumexp
 from ...gaussian.map_step import covariance_ok, floor_covariance
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from .emission import DEAD_MASS, Emission
+from .gmm_shortfall import gmm_shortfall
 
 __all__ = ["GMMEmission"]
 
@@ -31,13 +32,15 @@ __all__ = ["GMMEmission"]
 class GMMEmission(Emission):
     """Gaussian-mixture emissions with hmmlearn's ``GMMHMM`` updates and priors.
 
-    hmmlearn's covariance update uses the scatter about the means of the
-    E-step (not the new means): a generalized EM step that may lower the
-    likelihood by a little, hence the looser ``monotone_rtol``.
+    hmmlearn's update is not EM's exact M-step (its covariance is the scatter
+    about the E-step's means, its priors are not in the tracked likelihood, and
+    ``min_covar`` floors the variances), so a step may lower the likelihood:
+    by at most :meth:`monotone_slack`, the update's exact shortfall
+    (:mod:`emkit.models.hmm.gmm_shortfall`), on top of which the engine allows
+    only rounding (its default ``monotone_rtol``).
     """
 
     letters = "wmc"
-    monotone_rtol = 1e-6
 
     def __init__(self, covariance_type: str, n_components: int, n_mix: int, n_features: int,
                  weights_prior: Any = 1.0, means_prior: Any = 0.0, means_weight: Any = 0.0,
@@ -89,11 +92,13 @@ class GMMEmission(Emission):
                "obs": np.einsum("nkm,nd->kmd", resp, Xc)}
         ctype = self.covariance_type
         c_n = []
+        dev = np.empty((self.k, self.m, self.d))  # rows minus the E-step's means (the guard's)
         for k in range(self.k):
             parts = []
             for j in range(self.m):
                 y = Xc - means_c[k, j]
                 r = resp[:, k, j]
+                dev[k, j] = r @ y
                 if ctype in ("full", "tied"):
                     parts.append((y * r[:, None]).T @ y)
                 elif ctype == "diag":
@@ -102,9 +107,31 @@ class GMMEmission(Emission):
                     parts.append(r @ np.einsum("nd,nd->n", y, y))
             c_n.append(np.sum(parts, axis=0) if ctype == "tied" else np.stack(parts))
         out["c_n"] = np.stack(c_n)
+        out["dev"] = dev
         return out
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
+        """hmmlearn's update of the parameters whose letter is in ``update``."""
+        return self.hmmlearn_update(stats, fixed, update)
+
+    def monotone_slack(self, stats: dict, fixed: dict, update: str) -> float:
+        """How much hmmlearn's update from ``stats`` may lower the likelihood: its exact
+        shortfall from EM's maximizer (:func:`~emkit.models.hmm.gmm_shortfall.gmm_shortfall`).
+
+        It is computed for the update as :meth:`hmmlearn_update` defines it, so
+        the guard checks that the E-step's likelihood, its statistics and the
+        parameters the M-step returns agree with EM's bound to rounding.
+        """
+        if not any(letter in update for letter in self.letters):
+            return 0.0
+        new = {**fixed, **self.hmmlearn_update(stats, fixed, update)}
+        means = np.asarray(new["means"], float) - self.center
+        return gmm_shortfall(stats, np.asarray(new["weights"], float), means,
+                             np.asarray(new["covars"], float), self.covariance_type, update,
+                             self.min_covar, DEAD_MASS)
+
+    def hmmlearn_update(self, stats: dict, fixed: dict, update: str) -> dict:
+        """hmmlearn 0.3's ``GMMHMM`` M-step, with its priors and ``min_covar`` as a floor."""
         post_mix, post = stats["post_mix"], stats["post"]
         out: dict = {}
         if "w" in update:

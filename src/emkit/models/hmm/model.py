@@ -260,6 +260,12 @@ class HMMModel:
         out.update(self.emission.m_step(stats["emission"], self.fixed, self.params))
         return out
 
+    def monotone_slack(self, stats: dict) -> float:
+        """How much the M-step from ``stats`` may lower the objective (for the engine's
+        guard): the start and transition updates are the exact MAP, so it is the
+        emissions' :meth:`~emkit.models.hmm.emission.Emission.monotone_slack`."""
+        return self.emission.monotone_slack(stats["emission"], self.fixed, self.params)
+
     # -- objective pieces ----------------------------------------------------
     def log_prior(self, params: dict) -> float:
         """Log prior density (up to a constant) that the MAP M-step adds to the likelihood.

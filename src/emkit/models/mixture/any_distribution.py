@@ -30,6 +30,7 @@ import numpy as np
 
 from ...distributions._base import Distribution
 from ...distributions.components import Components
+from ...engine.run import MONOTONE_RTOL
 from ...numerics.logsumexp import log_normalize
 
 __all__ = ["MixtureEM", "mixture_log_joint", "log_normalize"]
@@ -60,9 +61,10 @@ class MixtureEM:
         self.set = Components(templates)
         self.templates = self.set.templates
         self.pools = self.set.pools
-        # A regularized M-step (reg_covar, a clipped Student-t dof) is not an exact
-        # maximizer, so a converged run may drift down by rounding-sized amounts.
-        self.monotone_rtol = 1e-10 if self.set.exact_m_step else 1e-7
+        # The monotonicity guard: the weights' M-step is exact, and what a
+        # component's M-step may cost (reg_covar; see Distribution.m_step_slack)
+        # is monotone_slack, so only rounding is left: the engine's default.
+        self.monotone_rtol = MONOTONE_RTOL
 
     # -------------------------------------------------------------- conversions
     def components(self, params: dict[str, Any]) -> list[Distribution]:
@@ -96,6 +98,12 @@ class MixtureEM:
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         n = np.asarray(stats["n"], dtype=float)
         return self.pack(n / n.sum(), self.set.fit(stats["components"]))
+
+    def monotone_slack(self, stats: dict[str, Any]) -> float:
+        """How much the M-step from ``stats`` may lower the objective: the weights'
+        update is exact, the components' cost is
+        :meth:`~emkit.distributions.components.Components.m_step_slack`."""
+        return self.set.m_step_slack(stats["components"])
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Weights on the simplex and every component inside its parameter space."""

@@ -36,16 +36,18 @@ from typing import Any
 
 import numpy as np
 
+from ...engine.run import MONOTONE_RTOL
 from ...gaussian.conditional import (
     ConditionalFactors,
     as_full_covariances,
     completed_deviation,
     conditional_factors,
 )
-from ...gaussian.m_step import gaussian_mixture_m_step
+from ...gaussian.m_step import gaussian_mixture_m_step, regularization_slack
 from ...gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
 from ...numerics.logsumexp import log_normalize
-from .gaussian import GaussianMixtureModel
+from .gaussian import FLOAT32_MONOTONE_RTOL, GaussianMixtureModel
+from .gaussian_missing_penalty import penalty, penalty_shift
 from .missing_patterns import (
     RARE_PATTERN_ROWS,
     MissingPatterns,
@@ -61,19 +63,6 @@ __all__ = [
     "RARE_PATTERN_ROWS",
     "find_patterns",
 ]
-
-#: ``monotone_rtol`` of a ``penalized`` model with several non-tied components.
-#: Its objective subtracts ``(reg_covar / 2) N sum_k w_k tr(S_k^-1)``, but the
-#: M-step penalizes ``S_k`` with the previous E-step's count ``n_k``, not with
-#: ``N w_k``; a step can therefore lower the objective by up to
-#: ``sum_k |change of n_k| * reg_covar * tr(S_k^-1) / 2``. That is negligible
-#: unless a component's covariance sits at the ``reg_covar`` floor
-#: (``reg_covar * tr(S_k^-1)`` near 1) while rows move to or from it; over 480
-#: random fits (40 or 120 rows, 2 or 3 components, reg_covar 1e-6 to 1e-4) the
-#: largest such drop was 1.02e-5 relative. One component or tied covariances are
-#: exact and keep the engine's default.
-PENALIZED_MIXTURE_RTOL = 2e-5
-
 
 class MissingGaussianMixtureModel:
     """Gaussian-mixture :class:`~emkit.EMModel` for data with NaN entries.
@@ -106,15 +95,18 @@ class MissingGaussianMixtureModel:
     or the :class:`MissingPatterns` of :func:`find_patterns` (faster when the
     E-step runs many times on the same data; it also carries sample weights).
     Rows with no observed value raise ``ValueError``.
+
+    The monotonicity guard: a step may lower the tracked objective by at most
+    :meth:`monotone_slack` (exact, from the statistics); beyond that only
+    rounding is allowed, ``monotone_rtol`` relative (the engine's default, or
+    :data:`~emkit.models.mixture.gaussian.FLOAT32_MONOTONE_RTOL` for float32).
+    With ``penalized=True`` the statistics carry one more entry,
+    ``penalty_shift`` (a float, additive over rows), for that bound.
     """
 
-    #: ``reg_covar`` makes the M-step maximize a slightly penalized expected
-    #: log-likelihood, so near convergence a step may lower the plain
-    #: log-likelihood by about ``reg_covar`` relative; allow that (as
-    #: :class:`~emkit.models.mixture.gaussian.GaussianMixtureModel` does). With
-    #: ``penalized=True`` the tracked objective accounts for ``reg_covar`` and the
-    #: tolerance is set per instance (see :data:`PENALIZED_MIXTURE_RTOL`).
-    monotone_rtol = 1e-6
+    #: Rounding only (float64; float32 instances set their own): what the M-step
+    #: may cost is :meth:`monotone_slack`.
+    monotone_rtol = MONOTONE_RTOL
 
     def __init__(self, covariance_type: str = "full", reg_covar: float = 1e-6,
                  chunk_size: int | None = None, penalized: bool = False,
@@ -134,46 +126,17 @@ class MissingGaussianMixtureModel:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype}")
-        if self.penalized:
-            self.monotone_rtol = PENALIZED_MIXTURE_RTOL
+        # The M-step is the complete-data one on expected statistics, so EM's bound
+        # holds as for complete data and only rounding is left (see monotone_slack).
+        self.monotone_rtol = FLOAT32_MONOTONE_RTOL if self.dtype == np.float32 \
+            else MONOTONE_RTOL
 
     def penalty(self, params: dict, total_weight: float) -> float:
-        """``reg_covar`` penalty of :meth:`e_step`'s objective when ``penalized``.
-
-        ``(reg_covar / 2) * N * sum_k w_k tr(S_k^-1)`` with ``N`` the total
-        sample weight. For one component (or tied covariances) the M-step
-        ``S = scatter / N + reg_covar * I`` is the exact maximizer of the expected
-        complete-data log-likelihood minus this term, so EM never lowers the
-        penalized observed-data log-likelihood (a generalized EM). With several
-        non-tied components each ``S_k`` is penalized by ``n_k`` of the previous
-        E-step, which ``N w_k`` equals only at a fixed point.
-
-        Parameters
-        ----------
-        params : dict
-            Mixture parameters.
-        total_weight : float
-            ``N``, the number of rows (or the sum of the sample weights).
-
-        Returns
-        -------
-        float
-        """
-        if self.reg_covar == 0.0:
-            return 0.0
-        prec = precision_cholesky(np.asarray(params["covariances"], dtype=float),
-                                  self.covariance_type)
-        d = np.asarray(params["means"]).shape[1]
-        w = np.asarray(params["weights"], dtype=float)
-        if self.covariance_type == "tied":
-            trace = np.full(len(w), np.sum(prec**2))
-        elif self.covariance_type == "full":
-            trace = np.sum(prec**2, axis=(1, 2))
-        elif self.covariance_type == "diag":
-            trace = np.sum(prec**2, axis=1)
-        else:
-            trace = d * prec**2
-        return 0.5 * self.reg_covar * float(total_weight) * float(w @ trace)
+        """``reg_covar`` penalty of :meth:`e_step`'s objective when ``penalized``:
+        ``(reg_covar / 2) * N * sum_k w_k tr(S_k^-1)``, ``N = total_weight`` (the
+        number of rows or the sum of the sample weights); see
+        :mod:`~emkit.models.mixture.gaussian_missing_penalty`."""
+        return penalty(params, self.covariance_type, self.reg_covar, total_weight)
 
     # ------------------------------------------------------------------ factors
     def _factors(self, group: PatternGroup, params: dict,
@@ -327,14 +290,32 @@ class MissingGaussianMixtureModel:
                 else:
                     outer[j] += (z * r[:, None]).T @ z
                     outer[j][np.ix_(m, m)] += n_block[j] * f.cond_cov[j]
-        stats = {"n": n, "sum": total, "centred_sum": centred_sum, "centred_outer": outer}
+        stats: dict[str, Any] = {"n": n, "sum": total, "centred_sum": centred_sum,
+                                 "centred_outer": outer}
         if self.penalized:
             loglik -= self.penalty(params, n.sum())
+            stats["penalty_shift"] = penalty_shift(params, self.covariance_type,
+                                                   self.reg_covar, n)
         return stats, loglik
 
     def m_step(self, stats: dict) -> dict:
         """Parameters from statistics (the shared Gaussian-mixture M-step)."""
         return gaussian_mixture_m_step(stats, self.covariance_type, self.reg_covar)
+
+    def monotone_slack(self, stats: dict) -> float:
+        """How much the M-step from ``stats`` may lower the tracked objective.
+
+        EM's bound holds with the missing entries' expected statistics as for
+        complete data, so the M-step costs what it costs there: for the plain
+        log-likelihood, what ``reg_covar`` moves the covariances off the
+        maximizer (:func:`~emkit.gaussian.m_step.regularization_slack`); with
+        ``penalized``, the statistic ``penalty_shift`` when positive (see
+        :mod:`~emkit.models.mixture.gaussian_missing_penalty`: the penalized
+        M-step is exact but for the weights in the penalty).
+        """
+        if self.penalized:
+            return max(float(stats.get("penalty_shift", 0.0)), 0.0)
+        return regularization_slack(stats, self.covariance_type, self.reg_covar)
 
     def is_feasible(self, params: dict) -> bool:
         """Weights on the simplex and positive-definite covariances."""
