@@ -11,6 +11,9 @@ Packages
     compiled recursions, the emission families and their kernels.
 ``crowd/``
     Dawid-Skene and the other models of labels from several raters.
+``regression/``
+    Mixtures of regressions (Gaussian, Poisson, binomial GLMs) with mixing
+    weights that may depend on concomitant variables.
 
 What it may import
 ------------------
