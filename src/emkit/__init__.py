@@ -31,6 +31,7 @@ _LAZY = {
     "MultinomialHMM": "emkit.estimators.hmm",
     "DawidSkene": "emkit.estimators.dawid_skene",
     "select_model": "emkit.estimators.selection",
+    "select_hmm": "emkit.estimators.hmm_selection",
     "RegressionMixture": "emkit.estimators.regression_mixture",
     "load": "emkit.persistence",
 }
