@@ -208,8 +208,8 @@ def _check_weights(sample_weight: Any, n: int, X: Any, dask: bool) -> tuple[Any,
                (~(w.sum() > 0), "sample_weight sums to zero: at least one row needs weight")]
 
 
-def check_inputs(family: str, X: Any, y: Any, concomitant: Any,
-                 sample_weight: Any) -> RegressionData:
+def check_inputs(family: str, X: Any, y: Any, concomitant: Any, sample_weight: Any,
+                 n_components: int = 1) -> RegressionData:
     """Check the training data of a fit; clear ``ValueError`` naming the argument.
 
     Parameters
@@ -219,6 +219,8 @@ def check_inputs(family: str, X: Any, y: Any, concomitant: Any,
     y : array-like of shape (n_samples,) or (n_samples, 2)
     concomitant : array-like of shape (n_samples, n_concomitant) or None
     sample_weight : array-like of shape (n_samples,) or None
+    n_components : int
+        Fewer rows than this are refused.
     """
     dask = backends.is_dask(X)
     X = as_covariates(X, "X", dask)
@@ -226,6 +228,8 @@ def check_inputs(family: str, X: Any, y: Any, concomitant: Any,
     if n == 0 or X.shape[1] == 0:
         raise ValueError(f"X is empty (shape {X.shape}): at least one row and one column "
                          "are needed")
+    if n < n_components:
+        raise ValueError(f"n_samples={n} must be >= n_components={n_components}")
     y, checks = check_response(family, y, n, dask)
     checks = _design_checks(X, "X") + checks
     Z = None

@@ -167,10 +167,8 @@ class RegressionMixture(BaseEstimator, Persistable):
         self
         """
         self._check_params()
-        data = check_inputs(self.family, X, y, concomitant, sample_weight)
         k = int(self.n_components)
-        if data.n < k:
-            raise ValueError(f"n_samples={data.n} must be >= n_components={k}")
+        data = check_inputs(self.family, X, y, concomitant, sample_weight, k)
         model = RegressionMixtureEM(self.family, k, data.design, concomitant=data.concomitant,
                                     weighted=data.w is not None,
                                     min_scale=1e-10 * data.y_range)
