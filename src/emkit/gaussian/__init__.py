@@ -24,6 +24,10 @@ What lives here
 ``conditional.py``
     Conditional Gaussians: the factors of an observed block, the regression of
     the missing block on it and its conditional covariance.
+``missing_patterns.py``, ``missing_kernels.py``
+    Rows with NaN grouped by missing pattern, and the compiled observed-block
+    log-densities and expected moments of C components over such rows (the
+    missing-data mixture and the HMM states' missing-data path).
 
 What it may import
 ------------------

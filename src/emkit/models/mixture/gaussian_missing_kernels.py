@@ -8,6 +8,9 @@ dominated by call overhead. :func:`small_patterns_e_step` does the same work
 ``S_oo^-1 S_om`` and the conditional covariance; per row the whitened
 distance, the responsibilities and the completed row's moments) in one
 compiled loop. It must match the BLAS path; the tests check that it does.
+The per-pattern factors (:func:`_pattern_factors`, with its Cholesky helpers)
+are those of :mod:`emkit.gaussian.missing_kernels`, shared with the HMM
+states' missing-data path.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import math
 import numpy as np
 from numba import njit
 
+# the helpers stay reachable here, where the kernels' Python twins are tested
+from ...gaussian.missing_kernels import _cholesky_lower, _forward, _pattern_factors  # noqa: F401
+
 __all__ = [
     "small_patterns_e_step",
     "small_patterns_conditional_mean",
@@ -24,84 +30,6 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-@njit(cache=True)
-def _cholesky_lower(a: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Lower Cholesky factor of a small SPD matrix; ``ok`` is False when not SPD."""
-    n = a.shape[0]
-    low = np.zeros((n, n))
-    for j in range(n):
-        s = a[j, j]
-        for p in range(j):
-            s -= low[j, p] * low[j, p]
-        if not s > 0.0:
-            return low, False
-        low[j, j] = math.sqrt(s)
-        for i in range(j + 1, n):
-            t = a[i, j]
-            for p in range(j):
-                t -= low[i, p] * low[j, p]
-            low[i, j] = t / low[j, j]
-    return low, True
-
-
-@njit(cache=True)
-def _forward(low: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve ``low @ y = b`` for each column of ``b`` (shape (n, m))."""
-    n, m = b.shape
-    y = np.empty((n, m))
-    for c in range(m):
-        for i in range(n):
-            s = b[i, c]
-            for p in range(i):
-                s -= low[i, p] * y[p, c]
-            y[i, c] = s / low[i, i]
-    return y
-
-
-@njit(cache=True)
-def _pattern_factors(covariances: np.ndarray, obs: np.ndarray, mis: np.ndarray):
-    """Per component: Cholesky of S_oo, its log-det, S_oo^-1 S_om and the conditional cov."""
-    k_count = covariances.shape[0]
-    d_o, d_m = obs.size, mis.size
-    lows = np.empty((k_count, d_o, d_o))
-    log_dets = np.empty(k_count)
-    regression = np.empty((k_count, d_o, d_m))
-    cond = np.empty((k_count, d_m, d_m))
-    for k in range(k_count):
-        s_oo = np.empty((d_o, d_o))
-        for a in range(d_o):
-            for b in range(d_o):
-                s_oo[a, b] = covariances[k, obs[a], obs[b]]
-        low, ok = _cholesky_lower(s_oo)
-        if not ok:
-            return lows, log_dets, regression, cond, False
-        lows[k] = low
-        log_dets[k] = 0.0
-        for a in range(d_o):
-            log_dets[k] += math.log(low[a, a])
-        s_om = np.empty((d_o, d_m))
-        for a in range(d_o):
-            for b in range(d_m):
-                s_om[a, b] = covariances[k, obs[a], mis[b]]
-        half = _forward(low, s_om)  # L^-1 S_om
-        # S_oo^-1 S_om = L^-T (L^-1 S_om): back substitution
-        reg = np.empty((d_o, d_m))
-        for c in range(d_m):
-            for i in range(d_o - 1, -1, -1):
-                s = half[i, c]
-                for q in range(i + 1, d_o):
-                    s -= low[q, i] * reg[q, c]
-                reg[i, c] = s / low[i, i]
-        regression[k] = reg
-        for a in range(d_m):
-            for b in range(d_m):
-                s = covariances[k, mis[a], mis[b]]
-                for q in range(d_o):
-                    s -= half[q, a] * half[q, b]
-                cond[k, a, b] = s
-    return lows, log_dets, regression, cond, True
 
 
 @njit(cache=True)
