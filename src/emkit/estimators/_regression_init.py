@@ -1,8 +1,8 @@
 """Starting values of :class:`emkit.RegressionMixture`: responsibilities, then GLM starts.
 
-A start gives every row responsibilities (one k-means run on the scaled
-covariates and a transformed response, or uniform random rows normalized to
-one) and turns them into parameters the way ``glm.fit`` starts: per component,
+A start gives every row to a component (the nearest of K lines fitted to a few
+random rows each, or one k-means run on the scaled covariates and a transformed
+response) and turns that into parameters the way ``glm.fit`` starts: per component,
 one weighted least-squares fit of the working response at ``mu0`` (``y``;
 ``log(y + 0.1)`` for counts; ``logit((s + 0.5) / (m + 1))`` for binomial
 outcomes) with working weights ``r * w * var(mu0)``.
@@ -31,19 +31,35 @@ def _response_feature(family: str, y: np.ndarray) -> np.ndarray:
 def start_responsibilities(family: str, how: str, k: int, Xt: np.ndarray, y: np.ndarray,
                            w: np.ndarray | None,
                            random_state: np.random.RandomState) -> np.ndarray:
-    """Responsibilities (n, K) of one start: k-means labels or random rows."""
-    n = Xt.shape[0]
-    if how == "random":
-        resp = random_state.uniform(size=(n, k))
-        return resp / resp.sum(axis=1)[:, None]
-    from sklearn.cluster import KMeans  # heavy import, only when initializing
+    """Responsibilities (n, K) of one start: random lines, or k-means labels.
 
-    target = _response_feature(family, y)
-    spread = target.std()
-    feats = np.column_stack([Xt[:, 1:], (target - target.mean()) / (spread if spread > 0
-                                                                     else 1.0)])
-    labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
-        feats, sample_weight=w).labels_
+    ``"random"``: each component gets a least-squares line through a few rows
+    drawn at random (``2 (p + 1)``, at least 5), on the working response, and
+    every row goes to the nearest line (one step of "k-lines" clustering, as
+    k-means++ seeds k-means). ``"kmeans"``: one k-means run on the scaled
+    covariates and the transformed response.
+    """
+    n, p1 = Xt.shape
+    if how == "random":
+        z, _ = _working(family, y)
+        size = min(n, max(2 * p1, 5))
+        lines = np.empty((k, p1))
+        for j in range(k):
+            rows = random_state.choice(n, size=size, replace=False)
+            A = Xt[rows]
+            gram = A.T @ A
+            gram += 1e-8 * (np.trace(gram) / p1 + 1.0) * np.eye(p1)
+            lines[j] = np.linalg.solve(gram, A.T @ z[rows])
+        labels = np.argmin(np.abs(z[:, None] - Xt @ lines.T), axis=1)
+    else:
+        from sklearn.cluster import KMeans  # heavy import, only when initializing
+
+        target = _response_feature(family, y)
+        spread = target.std()
+        feats = np.column_stack([Xt[:, 1:], (target - target.mean())
+                                 / (spread if spread > 0 else 1.0)])
+        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
+            feats, sample_weight=w).labels_
     resp = np.zeros((n, k))
     resp[np.arange(n), labels] = 1.0
     return resp

@@ -49,12 +49,13 @@ class RegressionMixture(BaseEstimator, Persistable):
         Number of starts; the fit with the highest log-likelihood is kept. A
         start whose component empties or collapses is skipped.
     init_params : {"random", "kmeans"}, default "random"
-        Starting responsibilities: uniform random rows normalized to one (random
-        starts, as flexmix's), or one k-means run on the scaled covariates and
-        the (transformed) response, which finds segments that differ in level
-        more than in slope. Each is turned into a start by one weighted
-        least-squares fit of the working response per component, as
-        ``glm.fit`` starts.
+        How a start assigns the rows: ``"random"`` fits each component's line
+        (on the working response) to a few rows drawn at random and gives every
+        row to its nearest line; ``"kmeans"`` runs k-means once on the scaled
+        covariates and the (transformed) response, which finds segments that
+        differ in level more than in slope. Each assignment becomes a start by
+        one weighted least-squares fit of the working response per component,
+        as ``glm.fit`` starts.
     accelerate : {None, "squarem"}, default None
         Passed to :func:`emkit.em`.
     random_state : int, RandomState or None, default None
