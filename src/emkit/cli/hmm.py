@@ -1,32 +1,168 @@
-"""``emkit hmm``: fit a Gaussian hidden Markov model to sequences in a table, and decode.
+"""``emkit hmm``: fit a hidden Markov model to sequences in a table, choose its states, decode.
 
 ``emkit hmm fit sequences.csv --states 4 --sequence-column id`` groups the rows
 by the ``id`` column (each group is one sequence, its rows in file order),
-fits a :class:`~emkit.GaussianHMM` to the numeric columns and prints the
-parameters. ``--save model.emkit`` keeps the model, with the column names, for
+fits an HMM to the numeric columns (a :class:`~emkit.GaussianHMM` unless
+``--emission`` names another family) and prints the parameters with AIC and
+BIC. ``emkit hmm select`` fits one for every number of states in
+``--n-components`` (:func:`emkit.select_hmm`) and prints the table.
+``--save model.emkit`` keeps the model, with the column names, for
 ``emkit hmm decode model.emkit data.csv -o states.csv``.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 
-from ._common import ColumnsOption, JsonOption, SeedOption, print_block, print_json, split_columns
+from ._common import (
+    ColumnsOption,
+    JsonOption,
+    SeedOption,
+    print_block,
+    print_json,
+    split_columns,
+    warn,
+)
 
-__all__ = ["hmm_app", "register", "fit", "decode"]
+__all__ = ["hmm_app", "register", "fit", "select", "decode", "Emission", "build_hmm"]
 
 hmm_app = typer.Typer(name="hmm", no_args_is_help=True,
-                      help="Hidden Markov models: fit sequences, decode hidden states.")
+                      help="Hidden Markov models: fit sequences, choose the number of "
+                      "states, decode hidden states.")
 
 SequenceOption = Annotated[str | None, typer.Option(
     "--sequence-column", "-s", metavar="NAME",
     help="Column naming the sequence of each row (default: all rows are one sequence).")]
+
+
+class Emission(str, Enum):
+    """What each state emits: an hmmlearn-named HMM or an emkit.distributions family."""
+
+    gaussian = "gaussian"
+    gmm = "gmm"
+    categorical = "categorical"
+    poisson = "poisson"
+    multinomial = "multinomial"
+    exponential = "exponential"
+    gamma = "gamma"
+    lognormal = "lognormal"
+    student_t = "student-t"
+    bernoulli = "bernoulli"
+    weibull = "weibull"
+    negative_binomial = "negative-binomial"
+
+
+class Covariance(str, Enum):
+    full = "full"
+    diag = "diag"
+    tied = "tied"
+    spherical = "spherical"
+
+
+#: --emission families fitted as emkit.HMM(<distribution>(), k)
+_DISTRIBUTIONS = {"exponential": "Exponential", "gamma": "Gamma", "lognormal": "LogNormal",
+                  "student-t": "StudentT", "bernoulli": "Bernoulli", "weibull": "Weibull",
+                  "negative-binomial": "NegativeBinomial"}
+
+EmissionOption = Annotated[Emission, typer.Option(
+    "--emission", "-e", help="What each state emits: gaussian, gmm (a Gaussian mixture), "
+    "categorical (one column of symbols 0, 1, ...), poisson, multinomial (counts per "
+    "category), or one of the emkit.distributions families exponential, gamma, lognormal, "
+    "student-t, bernoulli, weibull, negative-binomial.")]
+CovarianceOption = Annotated[Covariance | None, typer.Option(
+    "--covariance-type", help="full, diag, tied or spherical (gaussian and gmm; default "
+    "diag).")]
+MixOption = Annotated[int | None, typer.Option(
+    "--n-mix", min=1, help="Gaussian components per state (gmm only; default 2).")]
+IterOption = Annotated[int, typer.Option("--n-iter", min=1, help="Most EM iterations.")]
+TolOption = Annotated[float, typer.Option(
+    "--tol", min=0.0, help="Stop when the log-likelihood gains less than this.")]
+InitOption = Annotated[int, typer.Option(
+    "--n-init", min=1, help="Random starts; the best log-likelihood is kept.")]
+
+
+def build_hmm(emission: str, states: int, *, covariance_type: str | None = None,
+              n_mix: int | None = None, **settings: Any) -> Any:
+    """The unfitted HMM estimator that ``--emission`` names, with ``states`` states.
+
+    ``settings`` (``n_iter``, ``tol``, ``n_init``, ``random_state``) go to its
+    constructor. ``typer.BadParameter`` (exit 2) when ``--covariance-type`` or
+    ``--n-mix`` is given for a family that has none.
+    """
+    from .. import distributions
+    from ..estimators import hmm as named
+
+    if covariance_type is not None and emission not in ("gaussian", "gmm"):
+        raise typer.BadParameter(f"--emission {emission} has no covariance type; it "
+                                 "applies to gaussian and gmm", param_hint="--covariance-type")
+    if n_mix is not None and emission != "gmm":
+        raise typer.BadParameter(f"--emission {emission} has no mixture components; it "
+                                 "applies to gmm", param_hint="--n-mix")
+    if emission == "gaussian":
+        return named.GaussianHMM(states, covariance_type or "diag", **settings)
+    if emission == "gmm":
+        return named.GMMHMM(states, n_mix or 2, covariance_type=covariance_type or "diag",
+                            **settings)
+    if emission == "categorical":
+        return named.CategoricalHMM(states, **settings)
+    if emission == "poisson":
+        return named.PoissonHMM(states, **settings)
+    if emission == "multinomial":
+        return named.MultinomialHMM(states, **settings)
+    from ..estimators.hmm_distribution import HMM
+
+    return HMM(getattr(distributions, _DISTRIBUTIONS[emission])(), states, **settings)
+
+
+def _describe(model: Any) -> str:
+    """``GaussianHMM (diag)``, ``GMMHMM (2 components per state, full)``, ``HMM(Gamma)``."""
+    name = type(model).__name__
+    if name == "GaussianHMM":
+        return f"{name} ({model.covariance_type})"
+    if name == "GMMHMM":
+        return f"{name} ({model.n_mix} components per state, {model.covariance_type})"
+    if name == "HMM":
+        return f"HMM({type(model.emission).__name__})"
+    return name
+
+
+def _emission_parameters(model: Any) -> dict[str, Any]:
+    """The fitted emission parameters, one array per name, states along the first axis."""
+    name = type(model).__name__
+    if name == "GaussianHMM":
+        return {"means": model.means_, "covars": model._covars_}
+    if name == "GMMHMM":
+        return {"weights": model.weights_, "means": model.means_, "covars": model.covars_}
+    if name in ("CategoricalHMM", "MultinomialHMM"):
+        return {"emissionprob": model.emissionprob_}
+    if name == "PoissonHMM":
+        return {"lambdas": model.lambdas_}
+    states = [e.parameters() for e in model.emissions_]
+    return {key: np.stack([np.asarray(p[key], dtype=float) for p in states])
+            for key in states[0]}
+
+
+_TITLES = {"means": "Means", "covars": "Covariances", "weights": "Mixture weights",
+           "emissionprob": "Emission probabilities", "lambdas": "Rates"}
+
+
+def _fit_quietly(model: Any, X: np.ndarray, lengths: np.ndarray) -> None:
+    """``model.fit`` with its warnings as ``emkit: warning:`` lines on stderr."""
+    from ..exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X, lengths)
+    for item in caught:
+        warn(str(item.message))
 
 
 def _sequences(table: Any, sequence_column: str | None,
@@ -67,53 +203,162 @@ def fit(
                                         help="Number of hidden states.")] = 2,
     sequence_column: SequenceOption = None,
     columns: ColumnsOption = None,
-    covariance_type: Annotated[str, typer.Option(
-        "--covariance-type", help="full, diag, tied or spherical.")] = "diag",
-    n_iter: Annotated[int, typer.Option("--n-iter", min=1, help="Most EM iterations.")] = 100,
-    tol: Annotated[float, typer.Option(
-        "--tol", min=0.0, help="Stop when the log-likelihood gains less than this.")] = 1e-2,
-    n_init: Annotated[int, typer.Option("--n-init", min=1, help="Random starts.")] = 1,
+    emission: EmissionOption = Emission.gaussian,
+    covariance_type: CovarianceOption = None,
+    n_mix: MixOption = None,
+    n_iter: IterOption = 100,
+    tol: TolOption = 1e-2,
+    n_init: InitOption = 1,
     save: Annotated[Path | None, typer.Option(
         "--save", metavar="PATH", help="Save the fitted model (emkit format).")] = None,
     as_json: JsonOption = False,
     seed: SeedOption = None,
 ) -> None:
-    """Fit a Gaussian HMM with STATES states to the sequences in DATA."""
-    from ..estimators.hmm import GaussianHMM
-    from ..exceptions import ConvergenceWarning
+    """Fit an HMM with STATES states to the sequences in DATA; print it with AIC and BIC."""
+    from ..estimators.hmm_selection import n_free_parameters
     from ..io import read_table
 
+    model = build_hmm(emission.value, states, n_mix=n_mix, n_iter=n_iter, tol=tol,
+                      n_init=n_init, random_state=seed,
+                      covariance_type=None if covariance_type is None else covariance_type.value)
     table = read_table(data)
     X, lengths, _, names, _ = _sequences(table, sequence_column, split_columns(columns))
-    model = GaussianHMM(states, covariance_type, n_iter=n_iter, tol=tol, n_init=n_init,
-                        random_state=seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(X, lengths)
-    for item in caught:
-        print(f"emkit: warning: {' '.join(str(item.message).split())}", file=sys.stderr)
+    _fit_quietly(model, X, lengths)
     model.feature_names_in_ = list(names)
     model.sequence_column_ = sequence_column
     loglik = model.score(X, lengths)
+    aic, bic = model.aic(X, lengths), model.bic(X, lengths)
+    n_parameters = n_free_parameters(model, X, lengths)
+    emission_parameters = _emission_parameters(model)
     if save is not None:
         model.save(save)
     if as_json:
-        print_json({"states": states, "covariance_type": covariance_type,
+        print_json({"states": states, "emission": emission.value, "model": _describe(model),
+                    "covariance_type": getattr(model, "covariance_type", None),
                     "columns": names, "n_sequences": len(lengths), "n_rows": len(X),
-                    "loglik": loglik, "converged": model.monitor_.converged,
-                    "n_iter": model.monitor_.iter, "startprob": model.startprob_,
-                    "transmat": model.transmat_, "means": model.means_,
-                    "covars": model._covars_, "saved": save})
+                    "loglik": loglik, "aic": aic, "bic": bic, "n_parameters": n_parameters,
+                    "converged": model.monitor_.converged, "n_iter": model.monitor_.iter,
+                    "n_init": n_init, "startprob": model.startprob_,
+                    "transmat": model.transmat_,
+                    # the hmmlearn-named classes' attributes also at the top, as before
+                    **({} if emission.value in _DISTRIBUTIONS else emission_parameters),
+                    "emission_parameters": emission_parameters, "saved": save})
         return
-    print(f"GaussianHMM, {states} states ({covariance_type}), {len(lengths)} sequence(s), "
+    print(f"{_describe(model)}, {states} states, {len(lengths)} sequence(s), "
           f"{len(X)} rows, columns {', '.join(names)}")
     print(f"log-likelihood {loglik:.6f} after {model.monitor_.iter} iterations "
           f"(converged: {model.monitor_.converged})")
+    print(f"AIC {aic:.3f}, BIC {bic:.3f} ({n_parameters} free parameters; lower is better)")
     print_block("Start probabilities", model.startprob_)
     print_block("Transition matrix", model.transmat_)
-    print_block("Means", model.means_)
+    for key, value in emission_parameters.items():
+        if key != "covars":
+            print_block(_TITLES.get(key, f"Emission {key}"), value)
     if save is not None:
         print(f"Wrote {save}", file=sys.stderr)
+
+
+def _counts(text: str) -> list[int]:
+    """``--n-components`` as ``emkit select`` reads its ``--k``: 1..6, 2,3,5 or 4."""
+    from .select import parse_components
+
+    try:
+        return parse_components(text)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(exc.message, param_hint="--n-components") from None
+
+
+class Criterion(str, Enum):
+    bic = "bic"
+    aic = "aic"
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _print_table(result: Any) -> None:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 100)
+    criterion = result.criterion
+    table = Table("states", "loglik", "n_parameters", "bic", "aic", "converged",
+                  title=f"{criterion.upper()} by number of states (lower is better)")
+    for row in result.table.itertuples(index=False):
+        chosen = pd.isna(row.error) and int(row.n_components) == result.best_n_components
+        cells = [str(row.n_components), _number(row.loglik),
+                 "-" if pd.isna(row.n_parameters) else str(row.n_parameters),
+                 _number(row.bic), _number(row.aic), str(bool(row.converged))]
+        table.add_row(*(f"[bold]{c}[/bold]" if chosen else c for c in cells))
+    console.print(table)
+    for row in result.table[result.table["error"].notna()].itertuples(index=False):
+        console.print(f"failed: {row.n_components} states: {row.error}")
+    best = result.best
+    chosen_row = result.table[result.table["n_components"] == result.best_n_components].iloc[0]
+    console.print(f"Best by {criterion.upper()}: {result.best_n_components} states "
+                  f"({_describe(best)}), log-likelihood {chosen_row['loglik']:.3f}, "
+                  f"{int(chosen_row['n_parameters'])} free parameters")
+
+
+def select(
+    data: Annotated[str, typer.Argument(help="CSV/TSV/Parquet/NPY table, or - for stdin.")],
+    n_components: Annotated[str, typer.Option(
+        "--n-components", "-k", metavar="COUNTS",
+        help="Numbers of states to try: 1..6, 2,3,5 or 4.")] = "1..6",
+    sequence_column: SequenceOption = None,
+    columns: ColumnsOption = None,
+    emission: EmissionOption = Emission.gaussian,
+    covariance_type: CovarianceOption = None,
+    n_mix: MixOption = None,
+    criterion: Annotated[Criterion, typer.Option(
+        "--criterion", help="Choose by BIC or AIC (lower is better).")] = Criterion.bic,
+    n_iter: IterOption = 100,
+    tol: TolOption = 1e-2,
+    n_init: InitOption = 1,
+    save: Annotated[Path | None, typer.Option(
+        "--save", metavar="PATH", help="Save the chosen model (emkit format).")] = None,
+    as_json: JsonOption = False,
+    seed: SeedOption = None,
+) -> None:
+    """Fit an HMM for each number of states and choose one by BIC (or AIC)."""
+    from ..estimators.hmm_selection import select_hmm
+    from ..exceptions import ConvergenceWarning
+    from ..io import read_table
+
+    counts = _counts(n_components)
+    template = build_hmm(emission.value, counts[0], n_mix=n_mix, n_iter=n_iter, tol=tol,
+                         covariance_type=None if covariance_type is None
+                         else covariance_type.value)
+    table = read_table(data)
+    X, lengths, _, names, _ = _sequences(table, sequence_column, split_columns(columns))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        result = select_hmm(X, lengths, n_components=counts, emission=template,
+                            criterion=criterion.value, n_init=n_init, random_state=seed)
+    for item in caught:
+        warn(str(item.message))
+    best = result.best
+    best.feature_names_in_ = list(names)
+    best.sequence_column_ = sequence_column
+    if save is not None:
+        best.save(save)
+    if as_json:
+        rows = result.table.astype(object).where(result.table.notna(), None)
+        print_json({"criterion": criterion.value, "emission": emission.value,
+                    "columns": names, "n_sequences": len(lengths), "n_rows": len(X),
+                    "best": {"n_components": result.best_n_components,
+                             "model": _describe(best), "startprob": best.startprob_,
+                             "transmat": best.transmat_,
+                             "emission_parameters": _emission_parameters(best)},
+                    "table": rows.to_dict(orient="records"), "saved": save})
+        return
+    _print_table(result)
+    if save is not None:
+        print(f"Saved the chosen model to {save}", file=sys.stderr)
 
 
 def decode(
@@ -160,9 +405,10 @@ def decode(
 
 
 hmm_app.command("fit")(fit)
+hmm_app.command("select")(select)
 hmm_app.command("decode")(decode)
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``emkit hmm fit`` and ``emkit hmm decode`` to ``app``."""
+    """Add ``emkit hmm fit``, ``emkit hmm select`` and ``emkit hmm decode`` to ``app``."""
     app.add_typer(hmm_app, name="hmm")

@@ -26,7 +26,8 @@ from .hmm_base import BaseHMM
 from .mclust_mixture import failure_reason
 from .selection import _components
 
-__all__ = ["select_hmm", "HMMSelectionResult", "HMM_CRITERIA", "HMM_TABLE_COLUMNS"]
+__all__ = ["select_hmm", "HMMSelectionResult", "n_free_parameters", "HMM_CRITERIA",
+           "HMM_TABLE_COLUMNS"]
 
 HMM_CRITERIA = ("bic", "aic")
 HMM_TABLE_COLUMNS = ("n_components", "loglik", "n_parameters", "bic", "aic", "converged",
@@ -104,6 +105,25 @@ def _n_parameters(est: BaseHMM, n_features: int) -> int | None:
         return int(sum(est._n_fit_scalars_per_param(n_features).values()))
     except (ValueError, AttributeError, TypeError):
         return None  # a count that needs the fitted parameters of a failed fit
+
+
+def n_free_parameters(model: BaseHMM, X: Any, lengths: Any = None) -> int:
+    """The ``p`` of ``model.aic(X, lengths)`` and ``model.bic(X, lengths)``.
+
+    Parameters
+    ----------
+    model : BaseHMM
+        A fitted HMM estimator.
+    X : array-like of shape (n_samples, n_features)
+    lengths : array-like of int of shape (n_sequences,), optional
+
+    Returns
+    -------
+    int
+        hmmlearn's count of free start, transition and emission parameters.
+    """
+    n_features = int(model._sequences(X, lengths).X.shape[1])
+    return int(sum(model._n_fit_scalars_per_param(n_features).values()))
 
 
 def select_hmm(
