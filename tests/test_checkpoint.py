@@ -64,8 +64,14 @@ def test_squarem_fit_resumes_to_the_same_optimum(tmp_path):
     emkit.em(model, x, init, tol=1e-10, accelerate="squarem",
              callback=chain_callbacks(Checkpointer(path, every=2), lambda s: s.iteration < 3))
     again = emkit.em(model, x, resume(path), tol=1e-10, accelerate="squarem")
-    for key in init:
-        np.testing.assert_allclose(again.params[key], whole.params[key], rtol=1e-6)
+    # SQUAREM's path depends on where it starts, so the two runs stop at different
+    # points of the same flat top: both within tol of the optimum's log-likelihood
+    # (plain EM run to exhaustion), and the parameters within sqrt(tol) of it
+    optimum = emkit.em(model, x, init, tol=1e-15, max_iter=5000)
+    for run in (whole, again):
+        assert abs(run.loglik - optimum.loglik) <= 1e-10 * abs(optimum.loglik)
+        for key in init:
+            np.testing.assert_allclose(run.params[key], optimum.params[key], rtol=2e-5)
 
 
 def test_checkpoint_round_trips_tuples_floats_and_info(tmp_path):

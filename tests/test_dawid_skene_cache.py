@@ -15,10 +15,14 @@ from emkit.models.crowd.dawid_skene import DawidSkeneEM, Ratings
 N_ITEMS, N_RATERS, N_CLASSES, N_RATINGS = 40, 4, 3, 120
 
 
-def make_ratings(seed: int) -> Ratings:
+def rating_columns(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return Ratings(rng.integers(0, N_ITEMS, N_RATINGS), rng.integers(0, N_RATERS, N_RATINGS),
-                   rng.integers(0, N_CLASSES, N_RATINGS), N_ITEMS, N_RATERS, N_CLASSES)
+    return (rng.integers(0, N_ITEMS, N_RATINGS), rng.integers(0, N_RATERS, N_RATINGS),
+            rng.integers(0, N_CLASSES, N_RATINGS))
+
+
+def make_ratings(seed: int) -> Ratings:
+    return Ratings(*rating_columns(seed), N_ITEMS, N_RATERS, N_CLASSES)
 
 
 def reference_counts(data: Ratings, post: np.ndarray) -> np.ndarray:
@@ -38,10 +42,14 @@ def test_counts_right_after_a_freed_data_id_is_reused():
     np.testing.assert_allclose(model.stats_from_posteriors(first, POST)["confusion_counts"],
                                reference_counts(first, POST), rtol=1e-12)
     freed = id(first)
-    del first
     reused = False
     for seed in range(1, 200):
-        other = make_ratings(seed)
+        # the new value is built right after the old one is freed, with no other
+        # allocation between, so CPython's allocator hands it the freed block
+        columns = rating_columns(seed)
+        if seed == 1:
+            del first
+        other = Ratings(*columns, N_ITEMS, N_RATERS, N_CLASSES)
         np.testing.assert_allclose(model.stats_from_posteriors(other, POST)["confusion_counts"],
                                    reference_counts(other, POST), rtol=1e-12)
         if id(other) == freed:
