@@ -200,7 +200,7 @@ RAW_FILE_CALLS = frozenset({
 })
 #: ``X.save(path)`` where X is an emkit model: Persistable.save writes through
 #: emkit.atomic itself (tested above), so the call needs no wrapping.
-MODEL_SAVE_RECEIVERS = frozenset({"model", "result.best", "self"})
+MODEL_SAVE_RECEIVERS = frozenset({"model", "best", "result.best", "self"})
 OPENERS = frozenset({"open", "ZipFile", "open_array", "open_group"})
 HELPERS = frozenset({"atomic_write", "atomic_path"})
 
