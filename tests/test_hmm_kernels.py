@@ -179,3 +179,55 @@ def test_centred_full_moments_and_full_density_match_references(mode):
     prec = precision_cholesky(cov, "full")
     np.testing.assert_allclose(full_gaussian(X, means, prec),
                                log_gaussian_density(X, means, prec, "full"), rtol=1e-12)
+
+
+def test_full_gaussian_frame_matches_reference(mode):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3001, 4)) * 3 + 1e4  # far from the origin
+    means = X[:5] + rng.normal(size=(5, 4))
+    a = rng.normal(size=(5, 4, 4)) * 0.5
+    prec = precision_cholesky(a @ a.transpose(0, 2, 1) + np.eye(4), "full")
+    ref = log_gaussian_density(X, means, prec, "full")
+    frame, shift = gk.full_gaussian_frame(X, means, prec)
+    np.testing.assert_allclose(shift, ref.max(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(frame, np.exp(ref - ref.max(axis=1, keepdims=True)),
+                               rtol=1e-11, atol=1e-300)
+    np.testing.assert_allclose(gk.full_gaussian(X, means, prec), ref, rtol=1e-12)
+
+
+def test_count_kernels_match_scipy(mode):
+    from scipy import stats
+
+    from emkit.distributions import count_kernels as ck
+
+    rng = np.random.default_rng(9)
+    X = rng.poisson(4.0, size=(2500, 3)).astype(float)
+    X[:5, 0] = [0, 1023, 1024, 5000, 12]  # both sides of the log-factorial table
+    rates = rng.gamma(2.0, 2.0, size=(4, 3))
+    rates[1, 2] = 0.0  # a zero rate counts as the smallest positive float
+    expected = np.column_stack([
+        stats.poisson.logpmf(X, np.maximum(r, np.finfo(float).tiny)).sum(axis=1)
+        for r in rates])
+    values, shift = ck.poisson_log_prob(X, rates)
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    assert np.all(shift == 0.0)
+    np.testing.assert_allclose(values, ck.poisson_log_prob_reference(X, rates), rtol=1e-12)
+    frame, shift = ck.poisson_log_prob(X, rates, as_frame=True)
+    top = expected.max(axis=1)
+    np.testing.assert_allclose(shift, top, rtol=1e-12)
+    np.testing.assert_allclose(frame, np.exp(expected - top[:, None]), rtol=1e-10, atol=1e-300)
+
+    probs = rng.dirichlet(np.ones(3), size=4)
+    probs[2] = [0.5, 0.5, 0.0]  # outcome 2 impossible in state 2
+    expected = np.column_stack([stats.multinomial.logpmf(X, X.sum(axis=1), p) for p in probs])
+    values, _ = ck.multinomial_log_prob(X, probs)
+    np.testing.assert_array_equal(np.isneginf(values), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(values[finite], expected[finite], rtol=1e-11)
+    ref = ck.multinomial_log_prob_reference(X, probs)
+    np.testing.assert_allclose(values[finite], ref[finite], rtol=1e-12)
+    frame, shift = ck.multinomial_log_prob(X, probs, as_frame=True)
+    top = expected.max(axis=1)
+    np.testing.assert_allclose(shift, top, rtol=1e-11)
+    np.testing.assert_allclose(frame, np.exp(expected - top[:, None]), rtol=1e-9, atol=1e-300)
+    assert np.all(frame[~finite] == 0.0)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
-from scipy import special
 
 from ._base import Distribution, _as_array, as_rng, check_weights, column_sums
+from .count_kernels import multinomial_log_prob
 
 __all__ = ["Multinomial"]
 
@@ -66,14 +66,18 @@ class Multinomial(Distribution):
 
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
-        probs = np.stack([np.asarray(c.probs, dtype=float) for c in components])  # (K, C)
-        zero = probs == 0
-        log_p = np.log(np.where(zero, 1.0, probs))
-        coefficient = special.gammaln(X.sum(axis=1) + 1.0) - special.gammaln(X + 1.0).sum(axis=1)
-        out = X @ log_p.T + coefficient[:, None]
-        if np.any(zero):  # a count of an impossible outcome: probability 0 (0 log 0 = 0)
-            out[(X > 0).astype(float) @ zero.T.astype(float) > 0] = -np.inf
-        return out
+        # compiled (count_kernels); a count of an outcome of probability 0 gives -inf
+        return multinomial_log_prob(X, cls._probs(components))[0]
+
+    @classmethod
+    def frame_components(cls, components: list[Distribution],
+                         X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        return multinomial_log_prob(X, cls._probs(components), as_frame=True)
+
+    @staticmethod
+    def _probs(components: list[Distribution]) -> np.ndarray:
+        return np.stack([np.asarray(cast(Multinomial, c).probs, dtype=float)
+                         for c in components])  # (K, C)
 
     def _log_prob(self, X: np.ndarray) -> np.ndarray:
         return self.log_prob_components([self], X)[:, 0]

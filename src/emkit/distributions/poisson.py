@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
 from ._base import EPS_COUNT, Distribution, _as_array, as_rng, check_weights, column_sums
+from .count_kernels import poisson_log_prob
 
 __all__ = ["Poisson"]
 
@@ -45,11 +46,19 @@ class Poisson(Distribution):
 
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:
-        rates = np.stack([np.atleast_1d(c.rate) for c in components])  # (K, D)
-        # a zero rate gives log(tiny) ~ -708 per count instead of 0 * -inf = nan
-        log_rates = np.log(np.maximum(rates, _TINY))
-        const = special.gammaln(X + 1.0).sum(axis=1)
-        return X @ log_rates.T - rates.sum(axis=1) - const[:, None]
+        # compiled (count_kernels); a zero rate gives log(tiny) ~ -708 per count
+        # instead of 0 * -inf = nan
+        return poisson_log_prob(X, cls._rates(components))[0]
+
+    @classmethod
+    def frame_components(cls, components: list[Distribution],
+                         X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        return poisson_log_prob(X, cls._rates(components), as_frame=True)
+
+    @staticmethod
+    def _rates(components: list[Distribution]) -> np.ndarray:
+        return np.stack([np.atleast_1d(np.asarray(cast(Poisson, c).rate, dtype=float))
+                         for c in components])  # (K, D)
 
     @classmethod
     def stats_components(cls, components: list[Distribution], X: np.ndarray,

@@ -32,7 +32,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["exp_nonpositive", "SMALLEST_EXPONENT"]
+__all__ = ["exp_nonpositive", "exp_shifted_row", "SMALLEST_EXPONENT"]
 
 #: Inputs below this give exactly 0 (``exp`` of it is the smallest normal float64).
 SMALLEST_EXPONENT = -708.3964185322641
@@ -85,3 +85,15 @@ def exp_nonpositive(x: float) -> float:
     # Never); compiled code calls it without typingctx and gets the float64
     scale = _bits_as_float((_float_as_bits(shifted) - _SHIFTER_BITS + 1023) << 52)  # type: ignore[call-arg, var-annotated]
     return p * scale if x >= SMALLEST_EXPONENT else 0.0
+
+
+@njit(cache=True, fastmath={"contract"})
+def exp_shifted_row(out, t, m):  # pragma: no cover - compiled
+    """``out[t] = exp(out[t] - m)`` in place, ``m`` the row maximum (arguments <= 0).
+
+    A compiled function of its own, without ``reassoc``, so that kernels compiled
+    with reassociation can call it per row (numba inlines by copying the callee
+    into the caller, flags included; a plain call keeps these).
+    """
+    for j in range(out.shape[1]):
+        out[t, j] = exp_nonpositive(out[t, j] - m)

@@ -58,6 +58,32 @@ def frame_probabilities(log_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
+def _vec_mat(v, m, out):  # pragma: no cover - compiled
+    """``out = v @ m`` for a (K,) vector and a (K, K) matrix.
+
+    Rows of ``m`` are added four at a time into ``out``, so each pass over
+    ``out`` (a contiguous, vectorized loop) does four multiply-adds per entry:
+    measured 1.2x faster than one row at a time and than a dot product per
+    entry at K = 16 (the loop is bound by the chain through ``out``).
+    """
+    k = m.shape[0]
+    full = k - k % 4
+    for j in range(k):
+        out[j] = 0.0
+    for i in range(0, full, 4):
+        a0 = v[i]
+        a1 = v[i + 1]
+        a2 = v[i + 2]
+        a3 = v[i + 3]
+        for j in range(k):
+            out[j] += (a0 * m[i, j] + a1 * m[i + 1, j]) + (a2 * m[i + 2, j] + a3 * m[i + 3, j])
+    for i in range(full, k):
+        a0 = v[i]
+        for j in range(k):
+            out[j] += a0 * m[i, j]
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
 def _forward_step(frame, t, first, startprob, transmat, prev, new):  # pragma: no cover
     """Unnormalized forward vector at row ``t`` into ``new``; returns its sum ``c_t``.
 
@@ -69,12 +95,7 @@ def _forward_step(frame, t, first, startprob, transmat, prev, new):  # pragma: n
         for j in range(k):
             new[j] = startprob[j] * frame[t, j]
     else:
-        for j in range(k):
-            new[j] = 0.0
-        for i in range(k):
-            a = prev[i]
-            for j in range(k):
-                new[j] += a * transmat[i, j]
+        _vec_mat(prev, transmat, new)
         for j in range(k):
             new[j] *= frame[t, j]
     c = 0.0
@@ -84,7 +105,7 @@ def _forward_step(frame, t, first, startprob, transmat, prev, new):  # pragma: n
 
 
 @njit(cache=True, fastmath=_FAST)
-def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma,
+def _fb_one(frame, shift, start, stop, startprob, transmat, transmat_t, alpha, gamma,
             scale):  # pragma: no cover - compiled
     """Forward-backward on rows start..stop-1 of one sequence.
 
@@ -92,7 +113,9 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma,
     (posteriors), and overwrites ``frame[t]`` by ``b_t beta_t / c_t`` (0 on the
     sequence's first row), so that the transition counts are
     ``transmat * (alpha[:-1].T @ frame[1:])``, one matrix product for all
-    sequences. Returns the log-likelihood.
+    sequences. ``transmat_t`` is ``transmat.T``, contiguous: the backward step
+    ``beta_t = transmat @ (b beta / c)_{t+1}`` is then a vector-matrix product like
+    the forward one. Returns the log-likelihood.
     """
     k = startprob.shape[0]
     loglik = 0.0
@@ -123,11 +146,7 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma,
         for j in range(k):
             new[j] = frame[t + 1, j] * beta[j] * inv
             frame[t + 1, j] = new[j]
-        for i in range(k):
-            acc = 0.0
-            for j in range(k):
-                acc += transmat[i, j] * new[j]
-            beta[i] = acc
+        _vec_mat(new, transmat_t, beta)
         s = 0.0
         for j in range(k):
             new[j] = alpha[t, j] * beta[j]
@@ -141,21 +160,21 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, alpha, gamma,
 
 
 @njit(cache=True, parallel=True)
-def _fb_parallel(frame, shift, offsets, startprob, transmat, groups, alpha, gamma, scale,
-                 logliks):  # pragma: no cover - compiled
+def _fb_parallel(frame, shift, offsets, startprob, transmat, transmat_t, groups, alpha, gamma,
+                 scale, logliks):  # pragma: no cover - compiled
     n_seq = offsets.shape[0] - 1
     for g in prange(groups):
         for s in range((n_seq * g) // groups, (n_seq * (g + 1)) // groups):
             logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob,
-                                 transmat, alpha, gamma, scale)
+                                 transmat, transmat_t, alpha, gamma, scale)
 
 
 @njit(cache=True)
-def _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale,
+def _fb_serial(frame, shift, offsets, startprob, transmat, transmat_t, alpha, gamma, scale,
                logliks):  # pragma: no cover - compiled
     for s in range(offsets.shape[0] - 1):
         logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob, transmat,
-                             alpha, gamma, scale)
+                             transmat_t, alpha, gamma, scale)
 
 
 def _buffer(workspace: dict | None, name: str, shape: tuple) -> np.ndarray:
@@ -177,11 +196,13 @@ def _forward_backward(frame, shift, offsets, startprob, transmat, workspace=None
     scale = _buffer(workspace, "scale", (n,))
     logliks = np.empty(n_seq)
     groups = parallel.n_groups(n_seq, n)
+    transmat_t = np.ascontiguousarray(transmat.T)
     if groups == 1:
-        _fb_serial(frame, shift, offsets, startprob, transmat, alpha, gamma, scale, logliks)
+        _fb_serial(frame, shift, offsets, startprob, transmat, transmat_t, alpha, gamma, scale,
+                   logliks)
     else:
-        _fb_parallel(frame, shift, offsets, startprob, transmat, groups, alpha, gamma, scale,
-                     logliks)
+        _fb_parallel(frame, shift, offsets, startprob, transmat, transmat_t, groups, alpha,
+                     gamma, scale, logliks)
     outer = alpha[:-1].T @ frame[1:]  # sum over t of alpha_t (b beta / c)_{t+1}^T
     return logliks, gamma, outer * transmat
 
