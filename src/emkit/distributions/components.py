@@ -39,6 +39,7 @@ from typing import Any, cast
 import numpy as np
 
 from ._base import Distribution
+from .missing import MissingEntries
 
 __all__ = ["Components"]
 
@@ -129,6 +130,46 @@ class Components:
             for k, s in zip(idx, block, strict=True):
                 out[k] = s
         # no None left: the families partition range(K)
+        return cast("list[dict[str, np.ndarray]]", out)
+
+    # ----------------------------------------------- rows with missing entries
+    def log_prob_missing(self, X: np.ndarray, components: Sequence[Distribution],
+                         missing: MissingEntries) -> np.ndarray:
+        """:meth:`log_prob` of rows with NaN entries (missing at random), (n_samples, K).
+
+        Each family's
+        :meth:`~emkit.distributions.Distribution.log_prob_components_missing`: the
+        log-density of the observed entries (a Gaussian's marginal of its observed
+        block), 0 for a row with no observed entry.
+        """
+        out = np.empty((X.shape[0], len(components)))
+        for cls, idx in self.families.items():
+            out[:, idx] = cls.log_prob_components_missing([components[k] for k in idx], X,
+                                                          missing)
+        return out
+
+    def frame_missing(self, X: np.ndarray, components: Sequence[Distribution],
+                      missing: MissingEntries) -> tuple[np.ndarray, np.ndarray] | None:
+        """The one family's fast ``(frame, shift)`` of rows with NaN entries, or ``None``."""
+        if len(self.families) != 1:
+            return None
+        return next(iter(self.families)).frame_components_missing(list(components), X, missing)
+
+    def stats_missing(self, X: np.ndarray, resp: np.ndarray,
+                      components: Sequence[Distribution],
+                      missing: MissingEntries) -> list[dict[str, np.ndarray]]:
+        """:meth:`stats` of rows with NaN entries: each family's expected statistics
+        (:meth:`~emkit.distributions.Distribution.stats_components_missing`), with the
+        same structure as the complete rows' so that blocks add up."""
+        if len(self.families) == 1:  # one family: no copy of the columns of resp
+            return next(iter(self.families)).stats_components_missing(list(components), X,
+                                                                      resp, missing)
+        out: list[dict[str, np.ndarray] | None] = [None] * len(components)
+        for cls, idx in self.families.items():
+            block = cls.stats_components_missing([components[k] for k in idx], X,
+                                                 resp[:, idx], missing)
+            for k, s in zip(idx, block, strict=True):
+                out[k] = s
         return cast("list[dict[str, np.ndarray]]", out)
 
     # ------------------------------------------------------------------ M-step

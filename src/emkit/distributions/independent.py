@@ -8,6 +8,7 @@ from typing import Any, cast
 import numpy as np
 
 from ._base import Distribution, as_rng, check_weights
+from .missing import MissingEntries
 
 __all__ = ["Independent"]
 
@@ -97,7 +98,7 @@ class Independent(Distribution):
         return all(p.is_feasible(q) for p, q in zip(self._parts, params["parts"], strict=True))
 
     # ---------------------------------------------------------------- validation
-    def validate(self, X: Any) -> np.ndarray:
+    def validate(self, X: Any, *, allow_missing: bool = False) -> np.ndarray:
         try:
             X = np.asarray(X, dtype=float)
         except (TypeError, ValueError):
@@ -113,7 +114,7 @@ class Independent(Distribution):
                 f"got shape {X.shape}"
             )
         for p, g in zip(self._parts, groups, strict=True):
-            p.validate(X[:, g])
+            p.validate(X[:, g], allow_missing=allow_missing)
         return X
 
     def prepare(self, X: np.ndarray) -> Independent:
@@ -133,13 +134,49 @@ class Independent(Distribution):
         groups = first._groups()
         total = np.zeros((X.shape[0], len(components)))
         for j, g in enumerate(groups):
-            parts = [c._parts[j] for c in components]
-            kinds = {type(p) for p in parts}
-            if len(kinds) == 1:
-                total += type(parts[0]).log_prob_components(parts, X[:, g])
-            else:
-                total += np.column_stack([p._log_prob(X[:, g]) for p in parts])
+            total += _parts_log_prob([c._parts[j] for c in components], X[:, g])
         return total
+
+    @classmethod
+    def log_prob_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                    missing: MissingEntries) -> np.ndarray:
+        """The sum of the parts' log-densities of their observed entries: a part whose
+        columns are all missing in a row leaves the other parts' factors."""
+        groups = components[0]._groups()
+        total = np.zeros((X.shape[0], len(components)))
+        for j, g in enumerate(groups):
+            parts = [c._parts[j] for c in components]
+            sub = missing.columns(g)
+            if sub is None:
+                total += _parts_log_prob(parts, X[:, g])
+            elif len({type(p) for p in parts}) == 1:
+                total += type(parts[0]).log_prob_components_missing(parts, X[:, g], sub)
+            else:
+                total += np.column_stack([type(p).log_prob_components_missing([p], X[:, g], sub)
+                                          for p in parts])
+        return total
+
+    @classmethod
+    def stats_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                 resp: np.ndarray,
+                                 missing: MissingEntries) -> list[dict[str, Any]]:
+        """Each part's (expected) statistics of its observed entries (see
+        :meth:`log_prob_components_missing`)."""
+        groups = components[0]._groups()
+        per_part = []
+        for j, g in enumerate(groups):
+            parts = [c._parts[j] for c in components]
+            sub = missing.columns(g)
+            if sub is None:  # as stats(): each part's own statistics
+                per_part.append([p.stats(X[:, g], resp[:, k]) for k, p in enumerate(parts)])
+            elif len({type(p) for p in parts}) == 1:
+                per_part.append(type(parts[0]).stats_components_missing(parts, X[:, g], resp,
+                                                                        sub))
+            else:
+                per_part.append([type(p).stats_components_missing([p], X[:, g], resp[:, [k]],
+                                                                  sub)[0]
+                                 for k, p in enumerate(parts)])
+        return [{"parts": [s[k] for s in per_part]} for k in range(len(components))]
 
     def log_prior(self) -> float:
         return float(sum(p.log_prior() for p in self._parts))
@@ -177,3 +214,10 @@ class Independent(Distribution):
         for p, g in zip(self._parts, self._groups(), strict=True):
             out[:, g] = p.sample(n, rng)
         return out
+
+
+def _parts_log_prob(parts: list[Distribution], X: np.ndarray) -> np.ndarray:
+    """Log-densities (n, K) of one part of K products: vectorized when one family."""
+    if len({type(p) for p in parts}) == 1:
+        return type(parts[0]).log_prob_components(parts, X)
+    return np.column_stack([p._log_prob(X) for p in parts])

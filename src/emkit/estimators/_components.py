@@ -84,15 +84,17 @@ def dense_matrix(X: Any, owner: str) -> np.ndarray:
     return X
 
 
-def validate_for(X: np.ndarray, templates: Sequence[Distribution]) -> np.ndarray:
-    """``X`` checked against the support of every distinct template, as a 2-D float array."""
+def validate_for(X: np.ndarray, templates: Sequence[Distribution],
+                 allow_missing: bool = False) -> np.ndarray:
+    """``X`` checked against the support of every distinct template, as a 2-D float array
+    (``allow_missing``: NaN entries are missing values, see ``Distribution.validate``)."""
     checked = None
     seen: set[int] = set()
     for t in templates:
         if id(t) in seen:
             continue
         seen.add(id(t))
-        checked = t.validate(X)
+        checked = t.validate(X, allow_missing=allow_missing)
     assert checked is not None
     return checked
 

@@ -1,37 +1,87 @@
-"""Input checks and starting values shared by the hmmlearn-named HMM estimators."""
+"""Input checks and starting values shared by the hmmlearn-named HMM estimators.
+
+NaN in ``X`` marks an entry missing at random for the Gaussian HMMs and
+:class:`emkit.HMM` (:func:`gaussian_X`); their starts are computed from
+:func:`start_rows`. The count HMMs keep refusing NaN (:func:`float_X`).
+"""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_array
 
+from ..distributions.missing import has_missing
 from ..gaussian.reference import COVARIANCE_TYPES
 
-__all__ = ["float_X", "gaussian_X", "kmeans_fit", "kmeans_centers", "data_covariance",
-           "check_covariance_type", "check_covariances"]
+__all__ = ["float_X", "gaussian_X", "check_observed_columns", "start_rows", "kmeans_fit",
+           "kmeans_centers", "data_covariance", "check_covariance_type", "check_covariances"]
 
 
-def float_X(X: Any) -> np.ndarray:
-    X = check_array(X, dtype=np.float64, ensure_2d=False)
+def float_X(X: Any, allow_missing: bool = False) -> np.ndarray:
+    """``X`` as a 2-D float array (a 1-D one is one feature); NaN only with
+    ``allow_missing`` (missing at random), infinite values never."""
+    X = check_array(X, dtype=np.float64, ensure_2d=False,
+                    ensure_all_finite="allow-nan" if allow_missing else True)
     if X.ndim == 1:
         X = X[:, None]
     return X
 
 
 def gaussian_X(X: Any) -> np.ndarray:
-    """Float X whose centred squares, summed over all rows, stay finite."""
-    X = float_X(X)
+    """Float X, NaN marking missing entries, whose centred squares, summed over all
+    rows, stay finite."""
+    X = float_X(X, allow_missing=True)
     if X.size == 0:
         return X
+    missing = has_missing(X)
     with np.errstate(over="ignore", invalid="ignore"):
-        spread = np.abs(X - X.mean(axis=0)).max()
+        if missing:
+            with warnings.catch_warnings():  # a column of NaN only: refused at the start
+                warnings.simplefilter("ignore", RuntimeWarning)
+                spread = np.nanmax(np.abs(X - np.nanmean(X, axis=0)), initial=0.0)
+        else:
+            spread = np.abs(X - X.mean(axis=0)).max()
         fits = bool(spread * spread * len(X) < 1e307)  # False for inf/NaN as well
     if not fits:
         raise ValueError(f"X has values too large in magnitude (spread {spread:.3g}): the "
                          "sums of their squares overflow; rescale the data")
     return X
+
+
+def check_observed_columns(X: np.ndarray) -> None:
+    """Raise ``ValueError`` when a column of ``X`` has no observed (non-NaN) value."""
+    if not has_missing(X):
+        return
+    empty = np.flatnonzero(np.isnan(X).all(axis=0))
+    if empty.size:
+        raise ValueError(
+            f"X has no observed value in column(s) {empty[:10].tolist()}: every entry is "
+            "NaN (missing), so nothing can be learnt about them; drop those columns"
+        )
+
+
+def start_rows(X: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    """The rows a fit's start is computed from: ``X`` itself without NaN, else ``X`` with
+    each missing entry replaced by an observed value of its column drawn at random
+    (values inside every family's support, each column's spread kept).
+
+    Raises
+    ------
+    ValueError
+        When a column has no observed value (:func:`check_observed_columns`).
+    """
+    if not has_missing(X):
+        return X
+    check_observed_columns(X)
+    out = np.array(X, dtype=float)
+    mask = np.isnan(out)
+    for j in np.flatnonzero(mask.any(axis=0)):
+        seen = out[~mask[:, j], j]
+        out[mask[:, j], j] = seen[rng.randint(seen.size, size=int(mask[:, j].sum()))]
+    return out
 
 
 def kmeans_fit(X: np.ndarray, k: int, rng: np.random.RandomState) -> Any:

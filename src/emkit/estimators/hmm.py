@@ -65,6 +65,7 @@ from ._hmm_inputs import (
     float_X,
     gaussian_X,
     kmeans_centers,
+    start_rows,
 )
 from .hmm_base import BaseHMM, ConvergenceMonitor
 from .hmm_counts import CategoricalHMM, MultinomialHMM, PoissonHMM
@@ -127,6 +128,11 @@ class GaussianHMM(BaseHMM):
         self.covars_prior = covars_prior
         self.covars_weight = covars_weight
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN: an entry missing at random
+        return tags
+
     @property
     def covars_(self) -> np.ndarray:
         """Covariances as full matrices, shape (n_components, n_features, n_features)."""
@@ -158,7 +164,7 @@ class GaussianHMM(BaseHMM):
         self._covars_ = covars
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        checked = float_X(X)
+        checked = float_X(X, allow_missing=True)  # NaN: missing at random
         if not fitting:
             self._check_columns(checked, X)
         return gaussian_X(checked)
@@ -207,6 +213,7 @@ class GaussianHMM(BaseHMM):
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         out = {}
         k, ctype = self.n_components, self.covariance_type
+        X = start_rows(X, rng)  # X itself without NaN
         if self._needs_init("m", "means_"):
             if len(X) < k:
                 raise ValueError(f"n_components={k} states need at least {k} rows, "

@@ -21,8 +21,10 @@ from sklearn.exceptions import NotFittedError
 
 from ..distributions._base import Distribution, as_rng
 from ..distributions.components import Components
+from ..distributions.missing import MissingEntries
 from ..models.hmm.emission import DistributionEmission, Emission
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
+from ._hmm_inputs import check_observed_columns, start_rows
 from .hmm_base import BaseHMM
 
 __all__ = ["HMM"]
@@ -101,6 +103,11 @@ class HMM(BaseHMM):
         self.emission = emission
         self._set_shared_arguments(locals())
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN: an entry missing at random
+        return tags
+
     # -- emissions -----------------------------------------------------------------
     def _templates(self) -> list[Distribution]:
         if hasattr(self, "emissions_") and "e" not in self.init_params:
@@ -113,12 +120,15 @@ class HMM(BaseHMM):
             self._check_columns(X, given)
         if fitting:
             templates = self._templates()
-            if X.ndim == 2 and X.size and np.all(np.isfinite(X)):
-                templates = [t.prepare(X) for t in templates]
+            if X.ndim == 2 and X.size and not np.isinf(X).any():
+                # settings read from the data (a category count) see the observed values
+                missing = MissingEntries.of(X)
+                seen = X if missing is None else missing.support_filled()
+                templates = [t.prepare(seen) for t in templates]
             self._fit_templates = templates
         else:
             templates = self._state_templates()
-        return validate_for(X, templates)
+        return validate_for(X, templates, allow_missing=True)  # NaN: missing at random
 
     def _end_fit(self) -> None:
         self.__dict__.pop("_fit_templates", None)
@@ -148,6 +158,7 @@ class HMM(BaseHMM):
                            for t, p in zip(templates, params["emissions"], strict=True)]
 
     def _start_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
+        check_observed_columns(X)
         templates = self._fit_templates
         emission = DistributionEmission(templates)
         if "e" not in self.init_params and all(t.is_fitted for t in templates):
@@ -155,6 +166,7 @@ class HMM(BaseHMM):
         k = len(templates)
         if len(X) < k:
             raise ValueError(f"n_components={k} states need at least {k} rows, got {len(X)}")
+        X = start_rows(X, rng)  # X itself without NaN
         resp = start_responsibilities(X, templates, "kmeans", rng)
         comps = emission.components.initialize(X, resp, as_rng(rng))
         return {"emissions": emission.components.pack(comps)}

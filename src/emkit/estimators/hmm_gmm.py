@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..distributions.missing import has_missing
 from ..models.hmm.emission import Emission
 from ..models.hmm.gmm_emission import GMMEmission
 from ._hmm_inputs import (
@@ -19,6 +20,7 @@ from ._hmm_inputs import (
     gaussian_X,
     kmeans_centers,
     kmeans_fit,
+    start_rows,
 )
 from .hmm_base import BaseHMM
 
@@ -70,6 +72,11 @@ class GMMHMM(BaseHMM):
         self.covars_weight = covars_weight
         self.covariance_type = covariance_type
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN: an entry missing at random
+        return tags
+
     def _check_settings(self) -> None:
         super()._check_settings()
         check_covariance_type(self.covariance_type)
@@ -78,7 +85,7 @@ class GMMHMM(BaseHMM):
             raise ValueError(f"n_mix must be an integer >= 1, got {self.n_mix!r}")
 
     def _check_X(self, X: Any, fitting: bool) -> np.ndarray:
-        checked = float_X(X)
+        checked = float_X(X, allow_missing=True)  # NaN: missing at random
         if not fitting:
             self._check_columns(checked, X)
         return gaussian_X(checked)
@@ -90,11 +97,12 @@ class GMMHMM(BaseHMM):
         return GMMEmission(self.covariance_type, self.n_components, self.n_mix, X.shape[1],
                            self.weights_prior, self.means_prior, self.means_weight,
                            self.covars_prior, self.covars_weight, self.min_covar,
-                           center=X.mean(axis=0))
+                           center=_centre(X))
 
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         k, m, ctype = self.n_components, self.n_mix, self.covariance_type
         out: dict = {}
+        X = start_rows(X, rng)  # X itself without NaN
         cv = data_covariance(X, self.min_covar)
         if self._needs_init("w", "weights_"):
             out["weights"] = np.full((k, m), 1.0 / m)
@@ -147,3 +155,13 @@ class GMMHMM(BaseHMM):
                "diag": lambda: np.diag(self.covars_[state, j]),
                "spherical": lambda: np.eye(d) * self.covars_[state, j]}[self.covariance_type]()
         return rng.multivariate_normal(self.means_[state, j], cov)
+
+
+def _centre(X: np.ndarray) -> np.ndarray:
+    """The column means the emission centres its statistics on (a numerical choice):
+    of the observed entries where ``X`` has NaN, 0 for a column with none."""
+    if not has_missing(X):
+        return X.mean(axis=0)
+    observed = ~np.isnan(X)
+    counts = observed.sum(axis=0)
+    return np.where(observed, X, 0.0).sum(axis=0) / np.maximum(counts, 1)

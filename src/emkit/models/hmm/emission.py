@@ -28,6 +28,7 @@ import numpy as np
 
 from ...distributions._base import Distribution, column_sums
 from ...distributions.components import Components
+from ...distributions.missing import MissingEntries
 from .recursions import frame_probabilities
 
 __all__ = ["Emission", "DistributionEmission", "HmmlearnPoissonEmission", "DEAD_MASS"]
@@ -120,9 +121,20 @@ class DistributionEmission(Emission):
         return self.components.build(params["emissions"])
 
     def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        missing = MissingEntries.of(X)
+        if missing is not None:  # NaN entries: the observed entries' densities
+            return self.components.log_prob_missing(X, prepared, missing), missing
         return self.components.log_prob(X, prepared), None
 
     def frame(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        missing = MissingEntries.of(X)
+        if missing is not None:
+            fast = self.components.frame_missing(X, prepared, missing)
+            if fast is not None:
+                return fast[0], fast[1], missing
+            frame, shift = frame_probabilities(
+                self.components.log_prob_missing(X, prepared, missing))
+            return frame, shift, missing
         families = self.components.families
         if len(families) == 1:  # the family's own probabilities, when it has them
             fast = next(iter(families)).frame_components(prepared, X)
@@ -131,7 +143,11 @@ class DistributionEmission(Emission):
         return super().frame(X, prepared)
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
-        per_state = self.components.stats(X, gamma, prepared)
+        missing = extra if isinstance(extra, MissingEntries) else MissingEntries.of(X)
+        if missing is not None:  # the missing entries' conditional expectations
+            per_state = self.components.stats_missing(X, gamma, prepared, missing)
+        else:
+            per_state = self.components.stats(X, gamma, prepared)
         # the expected visits: the families' own weight sums ("n") when they all have one
         post = (np.array([float(s["n"]) for s in per_state]) if all("n" in s for s in per_state)
                 else column_sums(gamma))

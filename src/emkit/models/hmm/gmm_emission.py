@@ -21,7 +21,10 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
+from ...distributions.missing import MissingEntries
+from ...gaussian.conditional import as_full_covariances
 from ...gaussian.map_step import covariance_ok, floor_covariance
+from ...gaussian.missing_kernels import pattern_log_densities, pattern_moments
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from .emission import DEAD_MASS, Emission
 from .gmm_shortfall import gmm_shortfall
@@ -70,24 +73,88 @@ class GMMEmission(Emission):
                  for k in range(self.k)]
         with np.errstate(divide="ignore"):
             log_w = np.log(params["weights"])
-        return means_c, chols, log_w
+        return means_c, chols, log_w, params["covars"]
 
     def log_prob(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
-        means_c, chols, log_w = prepared
-        Xc = X - self.center
+        means_c, chols, log_w = prepared[:3]
+        missing = MissingEntries.of(X)
+        Xc = X - self.center if missing is None else missing.zero_filled() - self.center
         per_mix = np.stack([log_gaussian_density(Xc, means_c[k], chols[k], self.covariance_type)
                             + log_w[k] for k in range(self.k)], axis=1)  # (n, K, M)
+        if missing is not None:  # NaN entries: the observed entries' marginal densities
+            rows, log_density = self._observed(missing, prepared)
+            per_mix[rows] = log_density.reshape(-1, self.k, self.m) + log_w
+            per_mix[missing.empty] = log_w  # nothing observed: the frame's density is 1
         with np.errstate(under="ignore"):
             log_frame = logsumexp(per_mix, axis=2)
-        return log_frame, (Xc, per_mix, log_frame)
+        return log_frame, (Xc, per_mix, log_frame, missing)
+
+    def _components(self, prepared: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Means (K M, D) and full covariances (K M, D, D) of every (state, mixture
+        component) pair, in the layout of :mod:`emkit.gaussian.missing_kernels`."""
+        means_c, covars = prepared[0], np.asarray(prepared[3], dtype=float)
+        k, m, d = self.k, self.m, self.d
+        ctype = self.covariance_type
+        if ctype == "tied":
+            full = np.repeat(covars, m, axis=0)
+        else:
+            flat = covars.reshape(k * m, *covars.shape[2:])
+            full = as_full_covariances(flat, ctype, k * m, d)
+        return (means_c + self.center).reshape(k * m, d), np.ascontiguousarray(full)
+
+    def _observed(self, missing: MissingEntries,
+                  prepared: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The partly observed rows and their observed-block log-densities (n, K M)."""
+        packed = missing.packed()
+        if packed.rows.size == 0:
+            return packed.rows, np.zeros((0, self.k * self.m))
+        means, covs = self._components(prepared)
+        log_density, bad = pattern_log_densities(packed.values, packed.bounds, packed.masks,
+                                                 means, covs)
+        _check_pattern(bad, packed.masks)
+        return packed.rows, log_density
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         means_c = prepared[0]
-        Xc, per_mix, log_frame = extra
+        Xc, per_mix, log_frame, missing = extra
         finite = np.isfinite(log_frame)
         with np.errstate(under="ignore", invalid="ignore"):
             resp = np.exp(per_mix - np.where(finite, log_frame, 0.0)[:, :, None])
         resp = np.where(finite[:, :, None], resp, 0.0) * gamma[:, :, None]  # (n, K, M)
+        if missing is not None:
+            return self._missing_stats(Xc, resp, gamma, prepared, missing)
+        return self._complete_stats(Xc, resp, gamma, means_c)
+
+    def _missing_stats(self, Xc: np.ndarray, resp: np.ndarray, gamma: np.ndarray,
+                       prepared: Any, missing: MissingEntries) -> dict:
+        """Expected statistics: the complete rows as they are, the partly observed ones
+        completed by ``E[x_m | x_o, state, component]`` with the conditional covariance
+        added to the scatter, the rows with nothing observed left out."""
+        packed = missing.packed()
+        k, m, d = self.k, self.m, self.d
+        partial = resp[packed.rows].reshape(-1, k * m)
+        resp[~missing.complete] = 0.0
+        out = self._complete_stats(Xc, resp, np.where(missing.empty[:, None], 0.0, gamma),
+                                   prepared[0])
+        if packed.rows.size == 0:
+            return out
+        means, covs = self._components(prepared)
+        n, first, outer, bad = pattern_moments(packed.values, packed.bounds, packed.masks,
+                                               partial, means, covs)
+        _check_pattern(bad, packed.masks)
+        n, first, outer = n.reshape(k, m), first.reshape(k, m, d), outer.reshape(k, m, d, d)
+        out["post_mix"] = out["post_mix"] + n
+        out["obs"] = out["obs"] + first + n[:, :, None] * prepared[0]
+        out["dev"] = out["dev"] + first
+        ctype = self.covariance_type
+        scatter = {"full": lambda: outer, "tied": lambda: outer.sum(axis=1),
+                   "diag": lambda: np.diagonal(outer, axis1=2, axis2=3),
+                   "spherical": lambda: np.trace(outer, axis1=2, axis2=3)}[ctype]()
+        out["c_n"] = out["c_n"] + scatter
+        return out
+
+    def _complete_stats(self, Xc: np.ndarray, resp: np.ndarray, gamma: np.ndarray,
+                        means_c: np.ndarray) -> dict:
         out = {"post_mix": resp.sum(axis=0), "post": gamma.sum(axis=0),
                "obs": np.einsum("nkm,nd->kmd", resp, Xc)}
         ctype = self.covariance_type
@@ -197,3 +264,12 @@ class GMMEmission(Emission):
         ctype = "full" if self.covariance_type == "tied" else self.covariance_type
         return bool(np.all(np.isfinite(params["means"]))) and covariance_ok(
             cov, ctype, self.min_covar)
+
+
+def _check_pattern(bad: int, masks: np.ndarray) -> None:
+    if bad >= 0:
+        raise ValueError(
+            "a covariance is singular or not positive definite on the observed columns "
+            f"{np.flatnonzero(~masks[bad]).tolist()} of some rows; increase min_covar or "
+            "reduce the number of states or mixture components"
+        )
