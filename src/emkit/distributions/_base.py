@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..persistence import Persistable
+from .missing import MissingEntries, check_missing_values
 
 __all__ = ["Distribution", "as_rng", "check_weights", "column_sums", "positive_interval",
            "EPS_COUNT"]
@@ -147,13 +148,17 @@ class Distribution(BaseEstimator, Persistable):
         return all(np.all(np.isfinite(v)) for v in params.values())
 
     # ---------------------------------------------------------------- validation
-    def validate(self, X: Any) -> np.ndarray:
+    def validate(self, X: Any, *, allow_missing: bool = False) -> np.ndarray:
         """Check ``X`` against the family's support and return it as a 2-D float array.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples,)
             A 1-D array is one feature.
+        allow_missing : bool, default False
+            Accept NaN as a missing entry (an HMM's frames): the observed
+            entries are checked against the support; infinite values are
+            still refused.
 
         Returns
         -------
@@ -162,9 +167,9 @@ class Distribution(BaseEstimator, Persistable):
         Raises
         ------
         ValueError
-            When ``X`` is empty, not numeric, has NaN/inf, has a value outside
-            the family's support, or has a different number of features than
-            the fitted parameters.
+            When ``X`` is empty, not numeric, has NaN (unless ``allow_missing``)
+            or inf, has a value outside the family's support, or has a
+            different number of features than the fitted parameters.
         """
         try:
             X = np.asarray(X, dtype=float)
@@ -176,7 +181,11 @@ class Distribution(BaseEstimator, Persistable):
             raise ValueError(
                 f"{type(self).__name__}: X must be a non-empty 2-D array, got shape {X.shape}"
             )
-        if not np.all(np.isfinite(X)):
+        missing = None
+        if allow_missing:
+            check_missing_values(X, f"{type(self).__name__}: X")
+            missing = MissingEntries.of(X)
+        elif not np.all(np.isfinite(X)):
             raise ValueError(f"{type(self).__name__}: X contains NaN or infinite values")
         width = self.n_features if self.is_fitted else None
         if width is not None and X.shape[1] != width:
@@ -184,7 +193,8 @@ class Distribution(BaseEstimator, Persistable):
                 f"{type(self).__name__}: X has {X.shape[1]} features but the distribution "
                 f"has {width}"
             )
-        self._check_support(X)
+        # a missing entry takes an observed value of its column: only those are checked
+        self._check_support(X if missing is None else missing.support_filled())
         return X
 
     def _check_support(self, X: np.ndarray) -> None:
@@ -298,6 +308,52 @@ class Distribution(BaseEstimator, Persistable):
         should exponentiate :meth:`log_prob_components`. Discrete families
         whose probabilities are table look-ups override it.
         """
+        return None
+
+    # ------------------------------------------------- missing entries (NaN)
+    @classmethod
+    def log_prob_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                    missing: MissingEntries) -> np.ndarray:
+        """:meth:`log_prob_components` of rows with missing entries (NaN), shape (n, K).
+
+        The log-density of each row's observed entries: 0 for a row with none
+        (it is left out). The default refuses a partly observed row
+        (:meth:`MissingEntries.refuse_partial`): a family modelling its columns
+        jointly has no marginal of some of them; a one-column family never has
+        one, and the Gaussian uses the marginal of the observed block.
+        """
+        missing.refuse_partial(cls.__name__)
+        out = np.zeros((X.shape[0], len(components)))
+        keep = ~missing.empty
+        if np.any(keep):
+            out[keep] = cls.log_prob_components(components, X[keep])
+        return out
+
+    @classmethod
+    def stats_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                 resp: np.ndarray,
+                                 missing: MissingEntries) -> list[dict[str, np.ndarray]]:
+        """:meth:`stats_components` of rows with missing entries: the expected statistics.
+
+        A row with no observed entry contributes nothing; the default takes the
+        other rows as they are, refusing partly observed ones as
+        :meth:`log_prob_components_missing` does (the Gaussian adds the
+        conditional expectations of the missing entries).
+        """
+        missing.refuse_partial(cls.__name__)
+        keep = ~missing.empty
+        if np.any(keep):
+            return cls.stats_components(components, X[keep], resp[keep])
+        # no row left: the statistics of one in-support row with weight 0
+        return cls.stats_components(components, missing.support_filled()[:1],
+                                    np.zeros((1, len(components))))
+
+    @classmethod
+    def frame_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                 missing: MissingEntries
+                                 ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optional fast path: :meth:`frame_components` of rows with missing entries
+        (the default, ``None``: exponentiate :meth:`log_prob_components_missing`)."""
         return None
 
     def log_prior(self) -> float:

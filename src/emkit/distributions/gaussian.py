@@ -35,10 +35,29 @@ from ..gaussian.map_step import (
     map_log_prior,
     map_m_step,
 )
+from ..gaussian.missing_kernels import pattern_log_densities, pattern_moments
 from ..gaussian.reference import COVARIANCE_TYPES, precision_cholesky
 from ._base import Distribution, _as_array, as_rng, check_weights, column_sums
+from .missing import MissingEntries
 
 __all__ = ["Gaussian"]
+
+
+def _means_and_full_covariances(components: list[Distribution]) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    """Means (K, D) and covariances as full matrices (K, D, D), whatever their types."""
+    gaussians = cast("list[Gaussian]", components)
+    return (np.stack([np.atleast_1d(np.asarray(c.mean)) for c in gaussians]),
+            np.stack([c.full_covariance() for c in gaussians]))
+
+
+def _check_pattern(bad: int, masks: np.ndarray) -> None:
+    if bad >= 0:
+        raise ValueError(
+            "a covariance is singular or not positive definite on the observed columns "
+            f"{np.flatnonzero(~masks[bad]).tolist()} of some rows; increase reg_covar "
+            "(min_covar) or reduce the number of states"
+        )
 
 
 def _stacked_covariances(components: list[Gaussian], kind: str) -> np.ndarray:
@@ -174,6 +193,81 @@ class Gaussian(Distribution):
         sums = n[:, None] * means + obs
         return [{"n": np.asarray(n[k]), "sum": sums[k], "centred_sum": obs[k],
                  "centred_outer": second[k]} for k in range(len(components))]
+
+    # ------------------------------------------- rows with missing entries (NaN)
+    @classmethod
+    def _observed_log_densities(cls, components: list[Distribution],
+                                missing: MissingEntries) -> tuple[np.ndarray, np.ndarray]:
+        """The partly observed rows (indices) and their observed-block log-densities (n, K)."""
+        packed = missing.packed()
+        if packed.rows.size == 0:
+            return packed.rows, np.zeros((0, len(components)))
+        means, covs = _means_and_full_covariances(components)
+        log_density, bad = pattern_log_densities(packed.values, packed.bounds, packed.masks,
+                                                 means, covs)
+        _check_pattern(bad, packed.masks)
+        return packed.rows, log_density
+
+    @classmethod
+    def log_prob_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                    missing: MissingEntries) -> np.ndarray:
+        """The exact marginal log-density of each row's observed entries, (n, K): the
+        complete rows by the compiled complete-data path, the partly observed ones by
+        the Cholesky factor of their observed block
+        (:func:`~emkit.gaussian.missing_kernels.pattern_log_densities`), 0 for rows
+        with nothing observed."""
+        out = cls.log_prob_components(components, missing.zero_filled())
+        rows, log_density = cls._observed_log_densities(components, missing)
+        out[rows] = log_density
+        out[missing.empty] = 0.0
+        return out
+
+    @classmethod
+    def frame_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                 missing: MissingEntries
+                                 ) -> tuple[np.ndarray, np.ndarray] | None:
+        fast = cls.frame_components(components, missing.zero_filled())
+        if fast is None:
+            return None
+        frame, shift = fast
+        rows, log_density = cls._observed_log_densities(components, missing)
+        if rows.size:
+            top = log_density.max(axis=1)
+            top = np.where(np.isfinite(top), top, 0.0)
+            with np.errstate(under="ignore"):
+                frame[rows] = np.exp(log_density - top[:, None])
+            shift[rows] = top
+        frame[missing.empty] = 1.0
+        shift[missing.empty] = 0.0
+        return frame, shift
+
+    @classmethod
+    def stats_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                 resp: np.ndarray,
+                                 missing: MissingEntries) -> list[dict[str, np.ndarray]]:
+        """Expected statistics: each partly observed row completed by
+        ``E[x_m | x_o, state]``, with the conditional covariance added to the second
+        moment (:func:`~emkit.gaussian.missing_kernels.pattern_moments`), as
+        :class:`emkit.GaussianMixture` does with NaN; rows with nothing observed
+        contribute nothing."""
+        observed = np.where(missing.complete[:, None], resp, 0.0)
+        stats = cls.stats_components(components, missing.zero_filled(), observed)
+        packed = missing.packed()
+        if packed.rows.size == 0:
+            return stats
+        means, covs = _means_and_full_covariances(components)
+        n, first, outer, bad = pattern_moments(packed.values, packed.bounds, packed.masks,
+                                               resp[packed.rows], means, covs)
+        _check_pattern(bad, packed.masks)
+        out = []
+        for k, (c, s) in enumerate(zip(cast("list[Gaussian]", components), stats,
+                                       strict=True)):
+            second = outer[k] if c._kind() == "full" else np.diagonal(outer[k]).copy()
+            out.append({"n": np.asarray(s["n"] + n[k]),
+                        "sum": s["sum"] + first[k] + n[k] * means[k],
+                        "centred_sum": s["centred_sum"] + first[k],
+                        "centred_outer": s["centred_outer"] + second})
+        return out
 
     @classmethod
     def fit_components(cls, templates: list[Distribution], stats: list[dict],
