@@ -21,6 +21,7 @@ from .. import backends
 from ..engine import EMResult, best_of, em
 from ..models.hmm.emission import Emission
 from ..models.hmm.model import HMMModel, Sequences
+from ._hmm_weights import check_sample_weight, frame_weights
 from .hmm_criteria import HMMCriteria
 from .hmm_dask import dask_sequences
 from .hmm_monitor import ConvergenceMonitor, decides_convergence
@@ -270,7 +271,7 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
                         self.startprob_prior, self.transmat_prior, total_rows=total_rows)
 
     # -- fitting -------------------------------------------------------------------
-    def fit(self, X: Any, lengths: Any = None) -> BaseHMM:
+    def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None) -> BaseHMM:
         """Estimate the parameters by Baum-Welch (EM) on the emkit engine.
 
         Parameters
@@ -280,27 +281,43 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
         lengths : array-like of int of shape (n_sequences,), optional
             Rows per sequence (they must sum to ``n_samples``); ``None`` means
             one sequence.
+        sample_weight : array-like of shape (n_sequences,), optional
+            Non-negative finite weight of each sequence, not all zero: its
+            statistics and log-likelihood count that many times (an integer
+            weight equals repeating the sequence, 0 dropping it; the priors
+            count once), in the start (k-means, data moments) as in EM; the
+            monitored log-likelihood is the weighted one. ``score`` is not weighted.
 
         Returns
         -------
         self
         """
         try:
-            return self._fit(X, lengths)
+            return self._fit(X, lengths, sample_weight)
         finally:
+            self.__dict__.pop("_start_weights", None)
             self._end_fit()
 
     def _end_fit(self) -> None:
         """Drop what only the fit in progress needed (default: nothing)."""
 
-    def _fit(self, X: Any, lengths: Any) -> BaseHMM:
+    def _row_weights(self) -> np.ndarray | None:
+        """Weight of each row the start is computed from (its sequence's), during a
+        weighted fit; ``None`` otherwise (every row counts once)."""
+        return self.__dict__.get("_start_weights")
+
+    def _fit(self, X: Any, lengths: Any, sample_weight: Any = None) -> BaseHMM:
         self._check_settings()
         data: Sequences | list[Delayed]  # whole sequences, or pieces of them (Dask)
         if backends.is_dask(X):
-            head, data, n_rows = dask_sequences(self, X, lengths)
+            head, data, n_rows, self._start_weights = dask_sequences(self, X, lengths,
+                                                                     sample_weight)
         else:
             data = self._sequences(X, lengths, fitting=True)
+            weights = check_sample_weight(sample_weight, data.n_sequences)
             head, n_rows = data.X, len(data.X)
+            self._start_weights = frame_weights(weights, data.lengths, n_rows)
+            data = Sequences(data.X, data.lengths, weights).grouped_by_weight()
         rng = check_random_state(self.random_state)
         starts = [self._initial_params(head, rng) for _ in range(self.n_init)]
         self._log_init_notes(head, n_rows * int(head.shape[1]), starts[0])

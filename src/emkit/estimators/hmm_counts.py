@@ -18,6 +18,7 @@ from ..distributions.multinomial import Multinomial
 from ..distributions.poisson import Poisson
 from ..models.hmm.emission import DistributionEmission, Emission, HmmlearnPoissonEmission
 from ._hmm_inputs import float_X
+from ._hmm_weights import weighted_mean_var
 from .hmm_base import BaseHMM
 
 __all__ = ["CategoricalHMM", "PoissonHMM", "MultinomialHMM"]
@@ -220,7 +221,7 @@ class PoissonHMM(BaseHMM):
     def _init_emission(self, X: np.ndarray, rng: np.random.RandomState) -> dict:
         if not self._needs_init("l", "lambdas_"):
             return {}
-        mean, var = X.mean(), X.var()
+        mean, var = weighted_mean_var(X, self._row_weights())
         shape = (self.n_components, X.shape[1])
         if mean > 0 and var > 0:
             return {"lambdas": rng.gamma(shape=mean**2 / var, scale=var / mean, size=shape)}
@@ -282,10 +283,10 @@ class MultinomialHMM(BaseHMM):
         tags.input_tags.positive_only = True  # counts
         return tags
 
-    def fit(self, X: Any, lengths: Any = None) -> MultinomialHMM:
+    def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None) -> MultinomialHMM:
         """Baum-Welch, as :meth:`BaseHMM.fit <emkit.estimators.hmm_base.BaseHMM.fit>`;
         then ``n_trials=None`` becomes the rows' common total, if they have one."""
-        super().fit(X, lengths)
+        super().fit(X, lengths, sample_weight)
         if self.n_trials is None and not backends.is_dask(X):
             totals = np.unique(self._check_X(X, fitting=False).sum(axis=1))
             if len(totals) == 1:

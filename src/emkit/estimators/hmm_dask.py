@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import backends
-from ..models.hmm.model import check_lengths
+from ..models.hmm.model import Sequences, check_lengths
+from ._hmm_weights import check_sample_weight, frame_weights
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
@@ -17,20 +18,31 @@ if TYPE_CHECKING:
 __all__ = ["dask_sequences"]
 
 
-def dask_sequences(estimator: BaseHMM, X: Any,
-                   lengths: Any) -> tuple[np.ndarray, list[Delayed], int]:
+def _piece(estimator: BaseHMM, X: Any, lengths: np.ndarray,
+           weights: np.ndarray | None) -> Sequences:
+    """One partition's sequences, validated where they lie, with their weights."""
+    data = estimator._sequences(X, lengths, True)
+    if weights is None:
+        return data
+    return Sequences(data.X, data.lengths, weights).grouped_by_weight()
+
+
+def dask_sequences(estimator: BaseHMM, X: Any, lengths: Any, sample_weight: Any = None
+                   ) -> tuple[np.ndarray, list[Delayed], int, np.ndarray | None]:
     """Dask input: one piece of whole sequences per partition (row chunk) of ``X``.
 
     Returns the rows the start is drawn from (the first
     :data:`emkit.backends.INIT_SAMPLE_ROWS`: whole sequences, not a sample),
     the pieces (``dask.delayed`` :class:`~emkit.models.hmm.model.Sequences`,
-    validated by ``estimator`` where they lie) and the total number of rows.
+    validated by ``estimator`` where they lie, each with its sequences' weights),
+    the total number of rows and the weights of the start's rows (``None``
+    without ``sample_weight``).
 
     Raises
     ------
     ValueError
-        When a partition splits a sequence, or a ``CategoricalHMM`` has no
-        ``n_features``.
+        When a partition splits a sequence, ``sample_weight`` is not one valid
+        weight per sequence, or a ``CategoricalHMM`` has no ``n_features``.
     """
     from dask import delayed
 
@@ -42,6 +54,7 @@ def dask_sequences(estimator: BaseHMM, X: Any,
         X = X.rechunk({1: -1})
     n_rows = int(X.shape[0])
     lengths = check_lengths(lengths, n_rows)
+    weights = check_sample_weight(sample_weight, len(lengths))
     ends = np.cumsum(lengths)
     edges = np.cumsum((0, *X.chunks[0]))
     if not np.isin(edges[1:], ends).all():
@@ -55,8 +68,12 @@ def dask_sequences(estimator: BaseHMM, X: Any,
                          "the first rows need not show every symbol")
     first = np.concatenate([[0], ends[:-1]])
     blocks = X.to_delayed().ravel()
-    check = delayed(estimator._sequences, pure=True)
-    pieces = [check(block, lengths[(first >= a) & (ends <= b)], True)
-              for block, a, b in zip(blocks, edges[:-1], edges[1:], strict=True)]
+    check = delayed(_piece, pure=True)
+    pieces = []
+    for block, a, b in zip(blocks, edges[:-1], edges[1:], strict=True):
+        inside = (first >= a) & (ends <= b)
+        pieces.append(check(estimator, block, lengths[inside],
+                            None if weights is None else weights[inside]))
     head_rows = np.asarray(X[:min(n_rows, backends.INIT_SAMPLE_ROWS)].compute())
-    return estimator._check_X(head_rows, True), pieces, n_rows
+    return (estimator._check_X(head_rows, True), pieces, n_rows,
+            frame_weights(weights, lengths, len(head_rows)))

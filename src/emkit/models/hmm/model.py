@@ -16,7 +16,9 @@ Statistics (a dict, additive over sequences)
 ``start`` (K,): posterior of the first state of each sequence, summed;
 ``trans`` (K, K): expected transition counts ``sum_t xi_t(i, j)``;
 ``emission``: the emission family's weighted statistics, built from the
-posteriors ``gamma_t(k)`` (see the family).
+posteriors ``gamma_t(k)`` (see the family). With sequence weights
+(:attr:`Sequences.weights`), each sequence's posteriors, transition counts and
+log-likelihood are multiplied by its weight; the priors are not.
 
 The E-step streams: it takes consecutive sequences in blocks of at most
 ``block_rows`` rows (a longer sequence is a block of its own), computes the
@@ -48,6 +50,7 @@ objective leaves unreachable states out (:func:`reachable_states`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -128,16 +131,32 @@ class Sequences:
         The rows of every sequence, in order.
     lengths : ndarray of shape (n_sequences,), int64
         Rows per sequence; they sum to ``n_samples``.
+    weights : ndarray of shape (n_sequences,) or None
+        Non-negative weight of each sequence in the E-step (``None``: all 1):
+        its statistics and log-likelihood are multiplied by it, so an integer
+        weight counts the sequence that many times and 0 leaves it out.
     """
 
     X: np.ndarray
     lengths: np.ndarray
+    weights: np.ndarray | None = None
 
     @classmethod
-    def from_arrays(cls, X: np.ndarray, lengths: Any = None) -> Sequences:
-        """Build from ``X`` and ``lengths`` (``None``: one sequence), validating them."""
+    def from_arrays(cls, X: np.ndarray, lengths: Any = None,
+                    weights: np.ndarray | None = None) -> Sequences:
+        """Build from ``X`` and ``lengths`` (``None``: one sequence), validating them.
+
+        ``weights`` (n_sequences,), if given, must already be checked (see
+        :func:`emkit.estimators._hmm_weights.check_sample_weight`).
+        """
         X = np.asarray(X)
-        return cls(X, check_lengths(lengths, len(X)))
+        lengths = check_lengths(lengths, len(X))
+        if weights is not None:
+            weights = np.asarray(weights, dtype=float)
+            if weights.shape != lengths.shape:
+                raise ValueError(f"sample_weight must have one entry per sequence "
+                                 f"({len(lengths)}), got shape {weights.shape}")
+        return cls(X, lengths, weights)
 
     @property
     def offsets(self) -> np.ndarray:
@@ -153,7 +172,43 @@ class Sequences:
         offsets = self.offsets
         chosen = np.arange(self.n_sequences)[index]
         rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in chosen])
-        return Sequences(self.X[rows], self.lengths[chosen])
+        weights = None if self.weights is None else self.weights[chosen]
+        return Sequences(self.X[rows], self.lengths[chosen], weights)
+
+    def grouped_by_weight(self) -> Sequences:
+        """The same sequences with equal weights next to each other (a stable sort by
+        weight), so that :meth:`weighted_blocks` has as few runs as there are weights.
+
+        Returns ``self`` when that changes nothing. Reordering sequences changes
+        no statistic (they add up), only the order of the additions.
+        """
+        w = self.weights
+        if w is None or _n_runs(w) <= len(np.unique(w)):
+            return self
+        return self.subset(np.argsort(w, kind="stable"))
+
+    def weighted_blocks(self, block_rows: int = BLOCK_ROWS
+                        ) -> Iterator[tuple[int, int, np.ndarray, float]]:
+        """Like :meth:`blocks`, with the weight every sequence of the block shares:
+        ``(row_start, row_stop, local_offsets, weight)``.
+
+        A block never mixes weights (each run of consecutive sequences of one
+        weight is cut into blocks of its own); sequences of weight 0 are left out.
+        """
+        if self.weights is None:
+            for lo, hi, local in self.blocks(block_rows):
+                yield lo, hi, local, 1.0
+            return
+        w = self.weights
+        offsets = self.offsets
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(w) != 0) + 1, [len(w)]])
+        for a, b in itertools.pairwise(bounds.tolist()):
+            if w[a] == 0:
+                continue
+            base = int(offsets[a])
+            run = Sequences(self.X[base:offsets[b]], self.lengths[a:b])
+            for lo, hi, local in run.blocks(block_rows):
+                yield lo + base, hi + base, local, float(w[a])
 
     def blocks(self, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield ``(row_start, row_stop, local_offsets)`` for consecutive groups of sequences."""
@@ -222,12 +277,16 @@ class HMMModel:
         emission_stats = None
         total = 0.0
         workspace: dict = {}  # the kernels' scratch arrays, reused from block to block
-        for lo, hi, offsets in data.blocks(self.block_rows):
+        for lo, hi, offsets, weight in data.weighted_blocks(self.block_rows):
             X = data.X[lo:hi]
             frame, shift, extra = self.emission.frame(X, prepared)
             logliks, gamma, xi = kernels.forward_backward(
                 None, offsets, params["startprob"], params["transmat"], frame, shift,
                 overwrite_frame=True, workspace=workspace)
+            if weight != 1.0:  # every statistic is linear in the posteriors
+                logliks = logliks * weight
+                gamma *= weight  # the kernel's scratch array: rewritten by the next block
+                xi = xi * weight
             total += float(logliks.sum())
             start += gamma[offsets[:-1]].sum(axis=0)
             visits += np.ones(len(gamma)) @ gamma  # a BLAS product: faster than sum(axis=0)
@@ -235,6 +294,10 @@ class HMMModel:
             block = self.emission.stats(X, gamma, prepared, extra)
             emission_stats = block if emission_stats is None else tree_add(emission_stats,
                                                                            block)
+        if emission_stats is None:  # every sequence has weight 0: zero statistics
+            _, _, extra = self.emission.frame(data.X[:1], prepared)
+            emission_stats = self.emission.stats(data.X[:1], np.zeros((1, self.n_components)),
+                                                 prepared, extra)
         stats = {"start": start, "trans": trans, "visits": visits,
                  "emission": emission_stats}
         share = 1.0 if self.total_rows is None else len(data.X) / self.total_rows
@@ -329,6 +392,11 @@ class HMMModel:
                 logprobs.append(lp)
                 states.append(path)
         return np.concatenate(logprobs), np.concatenate(states)
+
+
+def _n_runs(values: np.ndarray) -> int:
+    """Number of runs of equal consecutive entries of the 1-D ``values``."""
+    return int(np.count_nonzero(np.diff(values) != 0)) + 1 if len(values) else 0
 
 
 def reachable_states(startprob: np.ndarray, transmat: np.ndarray) -> np.ndarray:
