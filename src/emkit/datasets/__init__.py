@@ -6,7 +6,10 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_faithful", "load_gradebook", "load_scene", "path"]
+from .spoken_digits import SpokenDigits, load_spoken_digits
+
+__all__ = ["load_faithful", "load_gradebook", "load_scene", "load_spoken_digits", "SpokenDigits",
+           "path"]
 
 
 def path(name: str) -> str:
@@ -58,3 +61,4 @@ def load_scene(return_regions: bool = False):
     with Image.open(path("scene.png")) as img:
         image = np.asarray(img.convert("RGB"))
     return (image, scene_regions()) if return_regions else image
+
