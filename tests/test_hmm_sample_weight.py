@@ -390,3 +390,44 @@ def test_poisson_start_uses_the_weighted_moments():
     w_start = emkit.PoissonHMM(K, **start).fit(X_COUNTS, LENGTHS, sample_weight=WEIGHTS)
     plain_start = emkit.PoissonHMM(K, **start).fit(X_COUNTS, LENGTHS)
     assert np.max(np.abs(w_start.lambdas_ - plain_start.lambdas_)) > 1e-3
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: emkit.GaussianHMM(K, "full", random_state=0, **kw),
+    lambda **kw: emkit.GaussianHMM(K, "spherical", random_state=0, **kw),
+    lambda **kw: emkit.GMMHMM(K, 2, covariance_type="diag", random_state=0, **kw),
+    lambda **kw: emkit.HMM(Gaussian(), K, random_state=0, **kw),
+], ids=["gaussian-full", "gaussian-spherical", "gmm-diag", "hmm-gaussian"])
+def test_kmeans_start_uses_the_weights(make):
+    """Each frame carries its sequence's weight into k-means and the data covariance: on
+    clusters k-means finds from any seed, the default start (and so the whole default
+    fit) equals the repeated data's, and differs from the unweighted start."""
+    X_rep, lengths_rep = repeat_sequences(X_GAUSS, LENGTHS, WEIGHTS)
+    starts = [make(n_iter=0).fit(X_GAUSS, LENGTHS, sample_weight=WEIGHTS),
+              make(n_iter=0).fit(X_rep, lengths_rep), make(n_iter=0).fit(X_GAUSS, LENGTHS)]
+
+    def emission(model):
+        if hasattr(model, "emissions_"):
+            return np.concatenate([np.ravel(v) for e in model.emissions_
+                                   for v in e.parameters().values()])
+        covars = model._covars_ if hasattr(model, "_covars_") else model.covars_
+        return np.concatenate([np.ravel(model.means_), np.ravel(covars)])
+
+    np.testing.assert_allclose(emission(starts[0]), emission(starts[1]), rtol=1e-12,
+                               atol=1e-13)
+    assert np.max(np.abs(emission(starts[0]) - emission(starts[2]))) > 1e-2
+    weighted = quiet_fit(make(**FIT), X_GAUSS, LENGTHS, sample_weight=WEIGHTS)
+    repeated = quiet_fit(make(**FIT), X_rep, lengths_rep)
+    np.testing.assert_allclose(history(weighted), history(repeated), rtol=1e-10)
+    np.testing.assert_allclose(weighted.transmat_, repeated.transmat_, rtol=1e-9, atol=1e-12)
+
+
+def test_weight_zero_drops_the_sequence_from_the_start_too():
+    weights = np.array([1.0, 0.0, 2.0, 1.0])
+    kept = np.array([True, False, True, True])
+    X_kept, lengths_kept = repeat_sequences(X_GAUSS, LENGTHS, kept.astype(int))
+    make = lambda: emkit.GaussianHMM(K, "diag", random_state=0, **FIT)  # noqa: E731
+    weighted = quiet_fit(make(), X_GAUSS, LENGTHS, sample_weight=weights)
+    dropped = quiet_fit(make(), X_kept, lengths_kept, sample_weight=weights[kept])
+    np.testing.assert_allclose(history(weighted), history(dropped), rtol=1e-10)
+    np.testing.assert_allclose(weighted.means_, dropped.means_, rtol=1e-10)

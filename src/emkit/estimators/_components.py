@@ -100,19 +100,22 @@ def validate_for(X: np.ndarray, templates: Sequence[Distribution],
 
 
 def start_responsibilities(X: np.ndarray, templates: Sequence[Distribution], how: str,
-                           random_state: np.random.RandomState) -> np.ndarray:
+                           random_state: np.random.RandomState,
+                           sample_weight: np.ndarray | None = None) -> np.ndarray:
     """Starting responsibilities (n_samples, K): one k-means run, or random rows.
 
     ``"kmeans"`` runs k-means once on the first template's ``init_features`` and
-    gives each row to its cluster; ``"random"`` draws uniform rows normalized to
-    one, as scikit-learn does.
+    gives each row to its cluster (``sample_weight`` (n_samples,): the rows'
+    weights in k-means); ``"random"`` draws uniform rows normalized to one, as
+    scikit-learn does.
     """
     from sklearn.cluster import KMeans  # heavy import, only when initializing
 
     k, n = len(templates), X.shape[0]
     if how == "kmeans":
         feats = templates[0].init_features(X)
-        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(feats).labels_
+        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
+            feats, sample_weight=sample_weight).labels_
         resp = np.zeros((n, k))
         resp[np.arange(n), labels] = 1.0
         return resp

@@ -84,30 +84,43 @@ def start_rows(X: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     return out
 
 
-def kmeans_fit(X: np.ndarray, k: int, rng: np.random.RandomState) -> Any:
+def kmeans_fit(X: np.ndarray, k: int, rng: np.random.RandomState,
+               sample_weight: np.ndarray | None = None) -> Any:
     """k-means of the rows of ``X`` that does not depend on their order.
 
     The rows are clustered in sorted order, so permuting them (e.g. listing the
     sequences in another order) gives the same centres; ``labels_`` are in the
-    order of ``X``.
+    order of ``X``. ``sample_weight`` (n_samples,): each row's weight (scikit-learn's).
     """
     from sklearn.cluster import KMeans  # heavy import, only when initializing means
 
     seed = int(rng.randint(np.iinfo(np.int32).max))
     order = np.lexsort(X.T[::-1])
-    km = KMeans(n_clusters=k, random_state=seed, n_init=3).fit(X[order])
+    km = KMeans(n_clusters=k, random_state=seed, n_init=3).fit(
+        X[order], sample_weight=None if sample_weight is None else sample_weight[order])
     labels = np.empty_like(km.labels_)
     labels[order] = km.labels_
     km.labels_ = labels
     return km
 
 
-def kmeans_centers(X: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
-    return kmeans_fit(X, k, rng).cluster_centers_
+def kmeans_centers(X: np.ndarray, k: int, rng: np.random.RandomState,
+                   sample_weight: np.ndarray | None = None) -> np.ndarray:
+    return kmeans_fit(X, k, rng, sample_weight).cluster_centers_
 
 
-def data_covariance(X: np.ndarray, min_covar: float) -> np.ndarray:
+def data_covariance(X: np.ndarray, min_covar: float,
+                    sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """``np.cov`` of the rows plus ``min_covar`` on the diagonal; with ``sample_weight``
+    (n_samples,), row ``i`` counts ``sample_weight[i]`` times (``np.cov``'s ``fweights``,
+    for any non-negative weights)."""
     d = X.shape[1]
+    if sample_weight is not None:
+        total = float(sample_weight.sum())
+        if total <= 1:
+            return min_covar * np.eye(d)
+        dev = X - (sample_weight @ X) / total
+        return (dev * sample_weight[:, None]).T @ dev / (total - 1) + min_covar * np.eye(d)
     cv = np.cov(X.T).reshape(d, d) if len(X) > 1 else np.zeros((d, d))
     return cv + min_covar * np.eye(d)
 

@@ -218,9 +218,9 @@ class GaussianHMM(BaseHMM):
             if len(X) < k:
                 raise ValueError(f"n_components={k} states need at least {k} rows, "
                                  f"got {len(X)}")
-            out["means"] = kmeans_centers(X, k, rng)
+            out["means"] = kmeans_centers(X, k, rng, self._row_weights())
         if self._needs_init("c", "_covars_"):
-            cv = data_covariance(X, self.min_covar)
+            cv = data_covariance(X, self.min_covar, self._row_weights())
             out["covars"] = {"spherical": np.full(k, cv.diagonal().mean()),
                              "diag": np.tile(np.diag(cv), (k, 1)),
                              "full": np.tile(cv, (k, 1, 1)), "tied": cv}[ctype]

@@ -167,7 +167,10 @@ class HMM(BaseHMM):
         if len(X) < k:
             raise ValueError(f"n_components={k} states need at least {k} rows, got {len(X)}")
         X = start_rows(X, rng)  # X itself without NaN
-        resp = start_responsibilities(X, templates, "kmeans", rng)
+        w = self._row_weights()  # each row's sequence weight in a weighted fit
+        resp = start_responsibilities(X, templates, "kmeans", rng, sample_weight=w)
+        if w is not None:
+            resp = resp * w[:, None]
         comps = emission.components.initialize(X, resp, as_rng(rng))
         return {"emissions": emission.components.pack(comps)}
 

@@ -103,20 +103,23 @@ class GMMHMM(BaseHMM):
         k, m, ctype = self.n_components, self.n_mix, self.covariance_type
         out: dict = {}
         X = start_rows(X, rng)  # X itself without NaN
-        cv = data_covariance(X, self.min_covar)
+        w = self._row_weights()  # each row's sequence weight in a weighted fit
+        cv = data_covariance(X, self.min_covar, w)
         if self._needs_init("w", "weights_"):
             out["weights"] = np.full((k, m), 1.0 / m)
         if self._needs_init("m", "means_"):
             if len(X) < k:
                 raise ValueError(f"n_components={k} states need at least {k} rows, "
                                  f"got {len(X)}")
-            km = kmeans_fit(X, k, rng)
+            km = kmeans_fit(X, k, rng, w)
             centre = km.cluster_centers_.mean(axis=0)
             means = []
             for label in range(k):
-                members = X[km.labels_ == label]
-                if len(members) >= m:
-                    means.append(kmeans_centers(members, m, rng))
+                inside = km.labels_ == label
+                members, member_w = X[inside], None if w is None else w[inside]
+                counted = len(members) if member_w is None else np.count_nonzero(member_w)
+                if counted >= m:
+                    means.append(kmeans_centers(members, m, rng, member_w))
                 else:
                     means.append(rng.multivariate_normal(centre, cv, size=m))
             out["means"] = np.stack(means)
