@@ -51,6 +51,23 @@ def _means_and_full_covariances(components: list[Distribution]) -> tuple[np.ndar
             np.stack([c.full_covariance() for c in gaussians]))
 
 
+def _complete_rows_stats(cls: type[Gaussian], components: list[Distribution],
+                         missing: MissingEntries, resp: np.ndarray) -> list[dict]:
+    """The complete-data statistics of the complete rows only: the other rows' weights
+    are set to 0 for the call and put back (a copy of the few rows with NaN, not of
+    ``resp``)."""
+    rows = np.flatnonzero(~missing.complete)
+    if not resp.flags.writeable:
+        return cls.stats_components(components, missing.zero_filled(),
+                                    np.where(missing.complete[:, None], resp, 0.0))
+    saved = resp[rows]
+    resp[rows] = 0.0
+    try:
+        return cls.stats_components(components, missing.zero_filled(), resp)
+    finally:
+        resp[rows] = saved
+
+
 def _check_pattern(bad: int, masks: np.ndarray) -> None:
     if bad >= 0:
         raise ValueError(
@@ -250,8 +267,7 @@ class Gaussian(Distribution):
         moment (:func:`~emkit.gaussian.missing_kernels.pattern_moments`), as
         :class:`emkit.GaussianMixture` does with NaN; rows with nothing observed
         contribute nothing."""
-        observed = np.where(missing.complete[:, None], resp, 0.0)
-        stats = cls.stats_components(components, missing.zero_filled(), observed)
+        stats = _complete_rows_stats(cls, components, missing, resp)
         packed = missing.packed()
         if packed.rows.size == 0:
             return stats

@@ -3,8 +3,9 @@
 :class:`MissingEntries` describes one block (an HMM E-step block, or the
 columns of one part of an :class:`~emkit.distributions.Independent`): which
 rows are complete, which have no observed entry, and which are partly
-observed, grouped by missing pattern in the packed layout of
-:func:`emkit.gaussian.missing_patterns.find_patterns` that the compiled kernels
+observed, grouped by missing pattern
+(:func:`emkit.gaussian.missing_patterns.group_by_pattern`, the grouping of the
+missing-data mixture) in the packed layout that the compiled kernels
 of :mod:`emkit.gaussian.missing_kernels` take. The distributions'
 ``*_components_missing`` class methods read it; :meth:`MissingEntries.of` is
 ``None`` for a block without NaN, so the complete-data path is taken unchanged.
@@ -17,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..gaussian.missing_patterns import find_patterns
+from ..gaussian.missing_patterns import group_by_pattern
+from ..numerics.nan_rows import nan_row_counts
 
 __all__ = ["MissingEntries", "PackedPatterns", "has_missing", "check_missing_values"]
 
@@ -76,13 +78,17 @@ class MissingEntries:
         Rows with no missing entry.
     """
 
-    def __init__(self, X: np.ndarray, mask: np.ndarray):
+    def __init__(self, X: np.ndarray, mask: np.ndarray | None = None,
+                 counts: np.ndarray | None = None):
+        """``mask`` (``np.isnan(X)``) or ``counts`` (NaN per row) when already at hand."""
         self.X = X
-        self.mask = mask
-        some: np.ndarray = np.asarray(mask.any(axis=1))
-        self.empty: np.ndarray = np.asarray(mask.all(axis=1))
-        self.partial: np.ndarray = some & ~self.empty
-        self.complete: np.ndarray = ~some
+        self._mask = mask
+        if counts is None:
+            counts = (np.asarray(mask.sum(axis=1)) if mask is not None
+                      else nan_row_counts(X))
+        self.empty: np.ndarray = counts == X.shape[1]
+        self.complete: np.ndarray = counts == 0
+        self.partial: np.ndarray = ~(self.empty | self.complete)
         self._packed: PackedPatterns | None = None
         self._filled: np.ndarray | None = None
         self._columns: dict[tuple[int, ...], MissingEntries | None] = {}
@@ -91,9 +97,20 @@ class MissingEntries:
     def of(cls, X: Any) -> MissingEntries | None:
         """The missing entries of ``X``, or ``None`` when it has no NaN."""
         X = np.asarray(X)
-        if not has_missing(X):
+        if X.dtype.kind != "f" or X.size == 0:
             return None
-        return cls(X, np.isnan(X))
+        with np.errstate(invalid="ignore", over="ignore"):
+            if not np.isnan(X.sum()):  # one pass; NaN is sticky
+                return None
+        counts = nan_row_counts(X)
+        return cls(X, counts=counts) if counts.any() else None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """True where missing, shape (n, D) (made when first asked for)."""
+        if self._mask is None:
+            self._mask = np.isnan(self.X)
+        return self._mask
 
     @property
     def n_features(self) -> int:
@@ -117,16 +134,20 @@ class MissingEntries:
                 self._packed = PackedPatterns(idx, np.zeros((0, d)), np.zeros(1, np.int64),
                                               np.zeros((0, d), bool))
             else:
-                rare = find_patterns(self.X[idx], rare_rows=idx.size + 1).rare
-                assert rare is not None  # every pattern is "rare" at this threshold
-                self._packed = PackedPatterns(idx[rare.rows], rare.values, rare.bounds,
-                                              rare.masks)
+                rows = self.X[idx]
+                order, bounds, patterns = group_by_pattern(np.isnan(rows))
+                self._packed = PackedPatterns(
+                    idx[order], np.ascontiguousarray(np.nan_to_num(rows[order], nan=0.0)),
+                    bounds.astype(np.int64), np.ascontiguousarray(patterns))
         return self._packed
 
     def zero_filled(self) -> np.ndarray:
         """``X`` with every missing entry set to 0 (a copy, made once)."""
         if self._filled is None:
-            self._filled = np.where(self.mask, 0.0, self.X)
+            filled = np.array(self.X, dtype=float)
+            rows = np.flatnonzero(~self.complete)
+            filled[rows] = np.nan_to_num(filled[rows], nan=0.0)
+            self._filled = filled
         return self._filled
 
     def support_filled(self) -> np.ndarray:

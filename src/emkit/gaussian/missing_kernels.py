@@ -161,13 +161,16 @@ def _component_log_densities(values, bounds, masks, means, covariances, k,
             return p
         const = -0.5 * d_o * _LOG_2PI - log_det
         z = np.empty(d_o)
+        inv_diag = np.empty(d_o)  # multiplications in the row loop, not divisions
+        for a in range(d_o):
+            inv_diag[a] = 1.0 / low[a, a]
         for row in range(bounds[p], bounds[p + 1]):
             maha = 0.0
             for a in range(d_o):
                 s = values[row, obs[a]] - means[k, obs[a]]
                 for q in range(a):
                     s -= low[a, q] * z[q]
-                z[a] = s / low[a, a]
+                z[a] = s * inv_diag[a]
                 maha += z[a] * z[a]
             out[row, k] = const - 0.5 * maha
     return -1

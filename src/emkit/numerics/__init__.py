@@ -8,6 +8,9 @@
     ``tests/test_numerics_agree.py``.
 ``counts.py``
     Weighted counts of integer codes for many weight columns at once (compiled).
+``nan_rows.py``
+    The number of NaN entries of each row (compiled): where an HMM block's
+    missing entries are.
 
 May import NumPy, SciPy and numba only.
 """
