@@ -113,6 +113,7 @@ class DistributionEmission(Emission):
         self.components = Components(templates)
         # the guard stays at rounding level: what a regularized M-step (reg_covar)
         # costs is monotone_slack, from the distributions' m_step_slack
+        self._prior_memo: tuple[Any, tuple[str, bytes], float] | None = None
 
     def _updates(self, update: str) -> bool:
         return any(letter in update for letter in self.letters)
@@ -202,7 +203,17 @@ class DistributionEmission(Emission):
     def log_prior(self, params: dict, update: str, live: np.ndarray) -> float:
         if not self._updates(update):
             return 0.0
-        return self.components.log_prior(self.prepare(params), live)
+        # a fit asks for the prior of each iteration's parameters three times (its
+        # E-step, the monitor, the final history): the last value is kept, keyed by
+        # the parameter list itself (held, so its id is not reused)
+        emissions = params["emissions"]
+        key = (update, np.asarray(live, dtype=bool).tobytes())
+        memo = self._prior_memo
+        if memo is not None and memo[0] is emissions and memo[1] == key:
+            return memo[2]
+        value = self.components.log_prior(self.prepare(params), live)
+        self._prior_memo = (emissions, key, value)
+        return value
 
     def is_feasible(self, params: dict) -> bool:
         return self.components.is_feasible(params["emissions"])
