@@ -33,6 +33,7 @@ _LAZY = {
     "select_model": "emkit.estimators.selection",
     "select_hmm": "emkit.estimators.hmm_selection",
     "RegressionMixture": "emkit.estimators.regression_mixture",
+    "SurvivalMixture": "emkit.estimators.survival_mixture",
     "load": "emkit.persistence",
 }
 _SUBMODULES = {"distributions", "datasets", "plot", "backends", "models", "engine", "gaussian",

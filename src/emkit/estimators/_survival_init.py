@@ -1,0 +1,100 @@
+"""Starting points of :class:`emkit.SurvivalMixture`.
+
+The observed failure times are grouped by a one-dimensional k-means on ``log t``
+(from K distinct failure times drawn at random; one group when K = 1) and every
+row, censored ones included, goes to the nearest group. Each group's start is
+the moment estimate of its failures' ``log t`` (Weibull: mean ``log lam - gamma/k``,
+variance ``pi^2 / (6 k^2)``; log-normal: mean and standard deviation) or, for the
+exponential, its failures over its exposure. A cure fraction starts at half the
+censored share of the rows (between 0.01 and 0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["start_params", "LLOYD_ITERATIONS"]
+
+LLOYD_ITERATIONS = 20
+_EULER_GAMMA = 0.5772156649015329
+
+
+def _groups(y: np.ndarray, seen: np.ndarray, w: np.ndarray, k: int,
+            rng: np.random.RandomState) -> np.ndarray:
+    """Group of each row (0 .. k - 1), ordered by centre, from k-means on failures' log t."""
+    if k == 1:
+        return np.zeros(y.size, dtype=int)
+    values = np.unique(y[seen])
+    centres = np.sort(rng.choice(values, size=k, replace=False))
+    ys, ws = y[seen], w[seen]
+    for _ in range(LLOYD_ITERATIONS):
+        label = np.argmin(np.abs(ys[:, None] - centres[None]), axis=1)
+        new = centres.copy()
+        for j in range(k):
+            mass = ws[label == j].sum()
+            if mass > 0:
+                new[j] = ws[label == j] @ ys[label == j] / mass
+        new = np.sort(new)
+        if np.array_equal(new, centres):
+            break
+        centres = new
+    label = np.argmin(np.abs(y[:, None] - centres[None]), axis=1)
+    for j in range(k):  # a group without failures: quantile centres instead
+        if np.unique(y[seen & (label == j)]).size < 2:
+            q = np.quantile(ys, (np.arange(k) + 0.5) / k)
+            return np.argmin(np.abs(y[:, None] - q[None]), axis=1)
+    return label
+
+
+def start_params(family: str, k: int, cure: bool, time: np.ndarray, event: np.ndarray,
+                 weight: np.ndarray | None, rng: np.random.RandomState, *,
+                 shape_bounds: tuple[float, float] = (1e-3, 1e3)) -> dict[str, Any]:
+    """One start: weights (cure fraction last) and the family's parameters, shape (K,).
+
+    Parameters
+    ----------
+    family : str
+    k : int
+    cure : bool
+    time, event : ndarray of shape (n,)
+    weight : ndarray of shape (n,) or None
+    rng : RandomState
+        Draws the k-means centres.
+    shape_bounds : tuple of float
+    """
+    w = np.ones(time.size) if weight is None else np.asarray(weight, dtype=float)
+    y = np.log(time)
+    seen = (event > 0.5) & (w > 0)
+    label = _groups(y, seen, w, k, rng)
+    spread = float(np.var(y[seen])) if seen.sum() > 1 else 1.0
+    floor = 1e-4 * spread if spread > 0 else 1e-4
+    mass = np.array([w[label == j].sum() for j in range(k)])
+    a, b = np.empty(k), np.empty(k)
+    for j in range(k):
+        g = label == j
+        ge = g & seen
+        if family == "exponential":
+            a[j] = max(w[ge].sum(), 1e-12) / max(w[g] @ time[g], 1e-300)
+            continue
+        wj = w[ge] if ge.any() else w[seen]
+        yj = y[ge] if ge.any() else y[seen]
+        m = float(wj @ yj / wj.sum())
+        v = max(float(wj @ (yj - m) ** 2 / wj.sum()), floor)
+        if family == "weibull":
+            a[j] = float(np.clip(np.pi / np.sqrt(6.0 * v), *shape_bounds))
+            b[j] = float(np.exp(m + _EULER_GAMMA / a[j]))
+        else:
+            a[j], b[j] = m, float(np.sqrt(v))
+    weights = np.maximum(mass, 1e-12)
+    weights = weights / weights.sum()
+    if cure:
+        censored = 1.0 - float(w[seen].sum()) / float(w.sum())
+        c0 = float(np.clip(0.5 * censored, 0.01, 0.5))
+        weights = np.append(weights * (1.0 - c0), c0)
+    if family == "exponential":
+        return {"weights": weights, "rate": a}
+    if family == "weibull":
+        return {"weights": weights, "shape": a, "scale": b}
+    return {"weights": weights, "meanlog": a, "sdlog": b}
