@@ -298,3 +298,15 @@ def test_prediction_inputs_are_checked():
         model.predict_proba([1.0], [3])
     with pytest.raises(NotFittedError):
         emkit.SurvivalMixture().survival_function([1.0])
+
+
+def test_heart_transplant_data_and_its_weibull_mle():
+    heart = emkit.datasets.load_heart_transplant()
+    assert list(heart.columns) == ["time", "event", "age"]
+    assert heart.shape == (69, 3)
+    assert int(heart["event"].sum()) == 45
+    t, d = heart["time"].to_numpy(dtype=float), heart["event"].to_numpy()
+    p, loglik = _numerical_mle("weibull", t, d)
+    model = _fit("weibull", t=t, d=d)
+    np.testing.assert_allclose([model.shape_[0], model.scale_[0]], np.exp(p), rtol=1e-6)
+    np.testing.assert_allclose(model.lower_bound_ * t.size, loglik, rtol=1e-10)

@@ -8,8 +8,8 @@ import pandas as pd
 
 from .spoken_digits import SpokenDigits, load_spoken_digits
 
-__all__ = ["load_faithful", "load_gradebook", "load_scene", "load_spoken_digits", "SpokenDigits",
-           "path"]
+__all__ = ["load_faithful", "load_gradebook", "load_heart_transplant", "load_scene",
+           "load_spoken_digits", "SpokenDigits", "path"]
 
 
 def path(name: str) -> str:
@@ -38,6 +38,19 @@ def load_gradebook() -> pd.DataFrame:
     ``emkit impute`` and :class:`emkit.EMImputer`'s examples.
     """
     return pd.read_csv(path("gradebook.csv"))
+
+
+def load_heart_transplant() -> pd.DataFrame:
+    """Stanford heart-transplant survival: 69 patients, ``time``, ``event`` and ``age``.
+
+    ``time`` is the days from the transplant to death or to the end of follow-up
+    (1 to 1775), ``event`` is 1 where the death was observed (45 patients) and 0
+    where the time is right-censored (24), ``age`` the age at transplant in years.
+    Miller, R. (1976), "Least squares regression with censored data", *Biometrika*
+    63(3), 449-464; the table as distributed with statsmodels
+    (``statsmodels.datasets.heart``, columns ``survival``, ``censors``, ``age``).
+    """
+    return pd.read_csv(path("heart_transplant.csv"))
 
 
 def load_scene(return_regions: bool = False):
