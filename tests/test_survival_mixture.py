@@ -310,3 +310,24 @@ def test_heart_transplant_data_and_its_weibull_mle():
     model = _fit("weibull", t=t, d=d)
     np.testing.assert_allclose([model.shape_[0], model.scale_[0]], np.exp(p), rtol=1e-6)
     np.testing.assert_allclose(model.lower_bound_ * t.size, loglik, rtol=1e-10)
+
+
+@pytest.mark.parametrize("family", ["exponential", "weibull", "lognormal"])
+def test_changing_the_time_unit_rescales_the_fit(family):
+    """Times in other units give the same fit in those units (an invariance, no reference)."""
+    t, d, _ = _two_groups(600, np.random.default_rng(14))
+    a = emkit.SurvivalMixture(family, 2, random_state=0, tol=1e-10, max_iter=3000).fit(t, d)
+    b = emkit.SurvivalMixture(family, 2, random_state=0, tol=1e-10,
+                              max_iter=3000).fit(1000.0 * t, d)
+    np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-5)
+    if family == "exponential":
+        np.testing.assert_allclose(a.rate_, 1000.0 * b.rate_, rtol=1e-5)
+    elif family == "weibull":
+        np.testing.assert_allclose(a.shape_, b.shape_, rtol=1e-5)
+        np.testing.assert_allclose(1000.0 * a.scale_, b.scale_, rtol=1e-5)
+    else:
+        np.testing.assert_allclose(a.meanlog_ + np.log(1000.0), b.meanlog_, rtol=1e-6)
+        np.testing.assert_allclose(a.sdlog_, b.sdlog_, rtol=1e-5)
+    # only the events' densities change units: log L moves by the events' log 1000
+    np.testing.assert_allclose(a.lower_bound_ - b.lower_bound_, d.mean() * np.log(1000.0),
+                               rtol=1e-8)

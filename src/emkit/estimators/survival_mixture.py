@@ -100,6 +100,10 @@ class SurvivalMixture(BaseEstimator, Persistable):
     row's failure time is missing too; each raises EM's ``Q``, so the
     log-likelihood never falls. See :mod:`emkit.models.survival.families`.
 
+    The log-normal step converges linearly, the more slowly the more rows are
+    censored; with heavy censoring the default ``tol`` may stop short of the
+    maximum: lower ``tol`` or pass ``accelerate="squarem"``.
+
     Examples
     --------
     >>> import numpy as np
