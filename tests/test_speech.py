@@ -239,10 +239,13 @@ def test_recipe_recognizes_unseen_voices(small_run, digits):
     assert np.trace(result.confusion) == int(np.sum(result.predicted == result.true))
     np.testing.assert_array_equal(result.predicted, result.scores.argmax(axis=1))
     # every score is the forward log-likelihood of that recording under that model
-    first = np.flatnonzero(speech.held_out_voices(digits) & (digits.labels == 0))[0]
-    np.testing.assert_allclose(
-        result.scores[0], [m.score(digits.features[first]) for m in result.models],
-        rtol=1e-12)
+    held_out = speech.held_out_voices(digits)
+    assert held_out[result.test_index].all() and len(set(result.test_index)) == 80
+    np.testing.assert_array_equal(result.true, digits.labels[result.test_index])
+    for row in (0, 45):
+        features = digits.features[result.test_index[row]]
+        np.testing.assert_allclose(result.scores[row],
+                                   [m.score(features) for m in result.models], rtol=1e-12)
 
 
 def test_frames_without_order_are_not_enough(digits):

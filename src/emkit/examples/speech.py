@@ -66,6 +66,8 @@ class SpeechResult:
         Counts; row = word spoken, column = word recognized.
     predicted, true : ndarray of shape (n_test,)
         Recognized and spoken word of each test utterance.
+    test_index : ndarray of shape (n_test,)
+        Which utterances of the data were tested (word by word), in that order.
     scores : ndarray of shape (n_test, n_words)
         Log-likelihood of each test utterance under each word's model.
     words : tuple of str
@@ -81,6 +83,7 @@ class SpeechResult:
     confusion: np.ndarray
     predicted: np.ndarray
     true: np.ndarray
+    test_index: np.ndarray
     scores: np.ndarray
     words: tuple[str, ...]
     models: list[Any]
@@ -275,7 +278,7 @@ def recognize_digits(data: SpokenDigits | None = None, *, n_states: int = 5, n_m
     np.add.at(confusion, (true, predicted), 1)
     return SpeechResult(
         accuracy=float(np.mean(predicted == true)), confusion=confusion, predicted=predicted,
-        true=true, scores=scores, words=tuple(data.words), models=models,
+        true=true, test_index=test_rows, scores=scores, words=tuple(data.words), models=models,
         n_train=int(sum(len(r) for r in train_rows)), n_test=len(test_rows),
         train_seconds=trained - start, test_seconds=tested - trained)
 
