@@ -20,6 +20,7 @@ from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
+from ._fitting_keywords import check_fitting_keywords
 
 __all__ = ["MixtureModel"]
 
@@ -142,17 +143,7 @@ class MixtureModel(BaseEstimator, Persistable):
         return component_templates(self.distribution, self.n_components)
 
     def _check_params(self) -> None:
-        for name in ("max_iter", "n_init"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if not isinstance(self.tol, (int, float, np.number)) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}, "
-                             f"got {self.init_params!r}")
-        if self.accelerate not in (None, "squarem"):
-            raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
+        check_fitting_keywords(self, ("max_iter", "n_init"), INIT_PARAMS)
 
     @staticmethod
     def _as_matrix(X: Any) -> np.ndarray:

@@ -18,6 +18,7 @@ from ..models.regression.families import FAMILIES, mean_response
 from ..models.regression.model import RegressionMixtureEM
 from ..numerics.logsumexp import log_normalize
 from ..persistence import Persistable
+from ._fitting_keywords import check_fitting_keywords
 from ._regression_init import INIT_PARAMS, start_params, start_responsibilities
 from ._regression_inputs import RegressionData, as_covariates, check_inputs, check_response
 
@@ -130,19 +131,9 @@ class RegressionMixture(BaseEstimator, Persistable):
 
     # ---------------------------------------------------------------- validation
     def _check_params(self) -> None:
-        for name in ("n_components", "max_iter", "n_init"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        check_fitting_keywords(self, ("n_components", "max_iter", "n_init"), INIT_PARAMS)
         if self.family not in FAMILIES:
             raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
-        if not isinstance(self.tol, (int, float, np.number)) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}, "
-                             f"got {self.init_params!r}")
-        if self.accelerate not in (None, "squarem"):
-            raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
 
     # ---------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any, *, concomitant: Any = None,

@@ -18,6 +18,7 @@ from ..models.survival.families import FAMILIES, PARAMETERS, log_density_and_sur
 from ..models.survival.model import SurvivalMixtureEM
 from ..numerics.logsumexp import log_normalize
 from ..persistence import Persistable
+from ._fitting_keywords import check_fitting_keywords
 from ._survival_init import start_params
 from ._survival_inputs import SurvivalData, as_vector, check_survival
 
@@ -140,19 +141,9 @@ class SurvivalMixture(BaseEstimator, Persistable):
         if self.distribution not in FAMILIES:
             raise ValueError(f"distribution must be one of {FAMILIES}, "
                              f"got {self.distribution!r}")
-        for name in ("n_components", "max_iter", "n_init"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        check_fitting_keywords(self, ("n_components", "max_iter", "n_init"), INIT_PARAMS)
         if not isinstance(self.cure, (bool, np.bool_)):
             raise ValueError(f"cure must be True or False, got {self.cure!r}")
-        if not isinstance(self.tol, (int, float, np.number)) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}, "
-                             f"got {self.init_params!r}")
-        if self.accelerate not in (None, "squarem"):
-            raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
         lo, hi = (float(b) for b in self.shape_bounds)
         if not 0 < lo < hi < np.inf:
             raise ValueError(f"shape_bounds must be (low, high) with 0 < low < high, "
