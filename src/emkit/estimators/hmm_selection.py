@@ -24,7 +24,7 @@ from ..distributions._base import Distribution
 from ..exceptions import ConvergenceWarning
 from .hmm_base import BaseHMM
 from .mclust_mixture import failure_reason
-from .selection import _components
+from .selection import RankedFits, _components
 
 __all__ = ["select_hmm", "HMMSelectionResult", "n_free_parameters", "HMM_CRITERIA",
            "HMM_TABLE_COLUMNS"]
@@ -38,7 +38,7 @@ _FIT_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError)
 
 
 @dataclass
-class HMMSelectionResult:
+class HMMSelectionResult(RankedFits):
     """What :func:`select_hmm` returns.
 
     Attributes
@@ -58,16 +58,6 @@ class HMMSelectionResult:
     table: pd.DataFrame
     best: BaseHMM
     criterion: str
-
-    @property
-    def best_n_components(self) -> int:
-        """Number of states of the winner."""
-        return int(self.best.n_components)
-
-    def ranking(self) -> pd.DataFrame:
-        """The successful fits sorted by the criterion, best first."""
-        ok = self.table[self.table["error"].isna()]
-        return ok.sort_values(self.criterion, kind="stable").reset_index(drop=True)
 
 
 def _factory(emission: Any, n_init: int, random_state: Any,

@@ -42,8 +42,30 @@ TABLE_COLUMNS = ("model", "n_components", "loglik", "n_parameters", "bic", "aic"
                  "converged", "init", "error")
 
 
+class RankedFits:
+    """What every grid of fits offers: the winner's size and the ranked table.
+
+    Subclasses are dataclasses with ``table`` (one row per fit, an ``error``
+    column empty where the fit succeeded), ``best`` and ``criterion``.
+    """
+
+    table: pd.DataFrame
+    best: Any
+    criterion: str
+
+    @property
+    def best_n_components(self) -> int:
+        """Number of components (states) of the winner."""
+        return int(self.best.n_components)
+
+    def ranking(self) -> pd.DataFrame:
+        """The successful fits sorted by the criterion, best first."""
+        ok = self.table[self.table["error"].isna()]
+        return ok.sort_values(self.criterion, kind="stable").reset_index(drop=True)
+
+
 @dataclass
-class SelectionResult:
+class SelectionResult(RankedFits):
     """What :func:`select_model` returns.
 
     Attributes
@@ -71,16 +93,6 @@ class SelectionResult:
     def best_model(self) -> str:
         """mclust name of the winner, e.g. ``"EEE"``."""
         return str(self.best.model)
-
-    @property
-    def best_n_components(self) -> int:
-        """Number of components of the winner."""
-        return int(self.best.n_components)
-
-    def ranking(self) -> pd.DataFrame:
-        """The successful fits sorted by the criterion, best first."""
-        ok = self.table[self.table["error"].isna()]
-        return ok.sort_values(self.criterion, kind="stable").reset_index(drop=True)
 
     def pivot(self, value: str | None = None) -> pd.DataFrame:
         """``value`` (default: the criterion) as a K x model grid, like mclust's BIC print."""
