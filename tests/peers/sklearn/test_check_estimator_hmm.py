@@ -56,7 +56,12 @@ _Y_CHECKS = ("check_fit_score_takes_y", "check_estimators_overwrite_params",
              "check_estimators_pickle", "check_f_contiguous_array_estimator",
              "check_methods_sample_order_invariance", "check_methods_subset_invariance",
              "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
-             "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d")
+             "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
+             # fit(X, y, sample_weight=...) since the HMMs take one weight per sequence
+             "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+             "check_sample_weights_list", "check_sample_weights_shape",
+             "check_sample_weights_not_overwritten", "check_all_zero_sample_weights_error",
+             "check_sample_weight_equivalence_on_dense_data")
 #: of those, the ones whose X has several columns (all but check_fit2d_1feature)
 _SEVERAL_COLUMNS = tuple(c for c in _Y_CHECKS if c != "check_fit2d_1feature")
 #: of those, the ones with non-integer data (check_positive_only_tag_during_fit's are
