@@ -12,9 +12,11 @@ folder prints the diff).
 Numba-compiled kernels are not mutated (mutmut leaves decorated functions alone,
 and a mutated jitted kernel would be compiled once and cached anyway).
 
-Usage: ``python tools/mutation.py [GROUP ...] [--without NAME_PREFIX ...] [--retest]``;
+Usage: ``python tools/mutation.py [GROUP ...] [--without NAME_PREFIX ...] [--retest]
+[--children N]``;
 ``--without tests/test_mutation_`` leaves the mutation tests out (the score before
-they were written); ``--retest`` runs only the mutants that an earlier run of the
+they were written); ``--children N`` tests N mutants at once;
+``--retest`` runs only the mutants that an earlier run of the
 group left alive (in ``build/mutation/<group>-retest``, with the current tests) and
 reports the earlier run's verdicts with those replaced (mutants an interrupted
 earlier run did not reach are run too): adding tests can only kill more mutants,
@@ -107,10 +109,11 @@ def prepare(group: str, without: list[str], folder: str | None = None) -> Path:
     return work
 
 
-def run(group: str, without: list[str], names: list[str] | None = None) -> None:
+def run(group: str, without: list[str], names: list[str] | None = None,
+        children: int = 1) -> None:
     work = prepare(group, without, None if names is None else f"{group}-retest")
     mutmut = str(Path(sys.executable).with_name("mutmut"))
-    command = ["nice", "-n", "19", mutmut, "run", "--max-children", "1",
+    command = ["nice", "-n", "19", mutmut, "run", "--max-children", str(children),
                *(GROUPS[group]["patterns"] if names is None else names)]
     with open(work / "mutmut.log", "w", encoding="utf-8") as log:
         subprocess.run(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, check=False,
@@ -167,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--without", action="append", default=[])
     parser.add_argument("--collect-only", action="store_true")
     parser.add_argument("--retest", action="store_true")
+    parser.add_argument("--children", type=int, default=1,
+                        help="mutants tested at once (default 1)")
     args = parser.parse_args(argv)
     unknown = set(args.groups) - set(GROUPS)
     if unknown:
@@ -179,13 +184,13 @@ def main(argv: list[str] | None = None) -> int:
             alive = sorted(n for n, status in earlier.items()
                            if status in (*ALIVE, "not checked"))
             if not args.collect_only and alive:
-                run(group, args.without, alive)
+                run(group, args.without, alive, args.children)
             earlier.update({n: v for n, v in verdicts(group, f"{group}-retest").items()
                             if n in alive})
             results[group] = tally(earlier)
             continue
         if not args.collect_only:
-            run(group, args.without)
+            run(group, args.without, children=args.children)
         results[group] = tally(verdicts(group))
     OUT.mkdir(parents=True, exist_ok=True)
     name = "results-retest.json" if args.retest else "results.json"
