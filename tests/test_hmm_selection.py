@@ -157,3 +157,78 @@ def test_exported_lazily():
     from emkit.estimators.hmm_selection import select_hmm
 
     assert emkit.select_hmm is select_hmm
+
+
+def _repeat_sequences(X, lengths, counts):
+    """The sequences of ``X`` listed ``counts[s]`` times each (an independent reference)."""
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    parts = [X[offsets[s]:offsets[s + 1]] for s, c in enumerate(counts) for _ in range(c)]
+    return np.concatenate(parts), [len(p) for p in parts]
+
+
+def _separated_sequences():
+    """Four sequences from three states whose means (-10, 0, 30) k-means separates the
+    same way from any seed for 1, 2 and 3 clusters (2: {-10, 0} against {30})."""
+    rng = np.random.default_rng(11)
+    trans = np.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.1, 0.1, 0.8]])
+    means = np.array([[-10.0, 0.0], [0.0, 2.0], [30.0, -3.0]])
+    frames, lengths = [], [60, 45, 50, 35]
+    for s, length in enumerate(lengths):
+        z = [s % 3]
+        for _ in range(length - 1):
+            z.append(rng.choice(3, p=trans[z[-1]]))
+        frames.append(means[z] + rng.normal(size=(length, 2)))
+    return np.concatenate(frames), lengths
+
+
+@pytest.mark.parametrize("emission", [None, emkit.GaussianHMM(covariance_type="full")],
+                         ids=["diag", "full"])
+def test_integer_sample_weight_equals_repeated_sequences(emission):
+    X, lengths = _separated_sequences()
+    weights = np.array([1, 3, 0, 2])
+    X_rep, lengths_rep = _repeat_sequences(X, lengths, weights)
+    settings = {"n_components": [1, 2, 3], "emission": emission, "n_iter": 50,
+                "random_state": 0}
+    weighted = emkit.select_hmm(X, lengths, sample_weight=weights, **settings)
+    repeated = emkit.select_hmm(X_rep, lengths_rep, **settings)
+    plain = emkit.select_hmm(X, lengths, **settings)
+    numbers = ["loglik", "bic", "aic"]
+    np.testing.assert_allclose(weighted.table[numbers], repeated.table[numbers], rtol=1e-9)
+    assert list(weighted.table["n_parameters"]) == list(repeated.table["n_parameters"])
+    assert weighted.best_n_components == repeated.best_n_components
+    np.testing.assert_allclose(weighted.best.transmat_, repeated.best.transmat_, atol=1e-8)
+    np.testing.assert_allclose(weighted.best.means_, repeated.best.means_, atol=1e-8)
+    # BIC's n_samples is the weighted row count: 60 + 3 * 45 + 2 * 35 = 265, not 190
+    row = weighted.table.iloc[2]
+    assert row["bic"] == pytest.approx(-2 * row["loglik"] + row["n_parameters"]
+                                       * math.log(265), rel=1e-12)
+    # and the weights change the fits: the unweighted table is another one
+    assert np.max(np.abs(plain.table["loglik"] - weighted.table["loglik"])) > 10.0
+
+
+def test_sample_weight_reaches_a_distribution_hmm():
+    rng = np.random.default_rng(5)
+    rates = np.concatenate([np.repeat([1.0, 12.0], 40), np.repeat([12.0, 1.0], 30)])
+    counts = rng.poisson(rates)[:, None].astype(float)
+    lengths, weights = [80, 60], np.array([2, 1])
+    X_rep, lengths_rep = _repeat_sequences(counts, lengths, weights)
+    # k-means numbers the two states the other way round on the repeated rows: the fits
+    # climb to the same maximum by other paths, so they are run to convergence
+    settings = {"n_components": [1, 2], "emission": Poisson(), "n_iter": 200, "tol": 1e-9,
+                "random_state": 0}
+    weighted = emkit.select_hmm(counts, lengths, sample_weight=weights, **settings)
+    repeated = emkit.select_hmm(X_rep, lengths_rep, **settings)
+    np.testing.assert_allclose(weighted.table[["loglik", "bic", "aic"]],
+                               repeated.table[["loglik", "bic", "aic"]], rtol=1e-9)
+    assert isinstance(weighted.best, emkit.HMM) and weighted.best_n_components == 2
+
+
+@pytest.mark.parametrize("weights, message", [
+    ([1.0], "one weight per sequence"),
+    ([1.0, -1.0], "non-negative"),
+    ([0.0, 0.0], "zero for every sequence"),
+    ([1.0, np.nan], "finite"),
+])
+def test_bad_sample_weight_is_refused_by_name(weights, message):
+    with pytest.raises(ValueError, match=f"sample_weight.*{message}|{message}.*sample_weight"):
+        emkit.select_hmm(X3, LENGTHS3, sample_weight=weights, n_components=[1, 2])

@@ -6,6 +6,9 @@ kept), scored by its own :meth:`~emkit.estimators.hmm_criteria.HMMCriteria.bic`
 and :meth:`~emkit.estimators.hmm_criteria.HMMCriteria.aic` (hmmlearn's parameter
 counts; lower is better). A fit that fails (more states than rows, a state
 with no data to learn from) stays in the table with its reason in a few words.
+With ``sample_weight`` (one weight per sequence) every fit is weighted and so
+are the log-likelihood and the row count the criteria use: an integer weight
+gives the table of the data with that sequence repeated.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sklearn.base import clone
 
 from ..distributions._base import Distribution
 from ..exceptions import ConvergenceWarning
+from ._hmm_weights import check_sample_weight
 from .hmm_base import BaseHMM
 from .mclust_mixture import failure_reason
 from .selection import RankedFits, _components
@@ -97,6 +101,24 @@ def _n_parameters(est: BaseHMM, n_features: int) -> int | None:
         return None  # a count that needs the fitted parameters of a failed fit
 
 
+def _criteria(est: BaseHMM, X: Any, lengths: Any,
+              weights: np.ndarray | None, n_parameters: int | None) -> dict[str, float]:
+    """``loglik``, ``bic`` and ``aic`` of the fitted ``est``; with ``weights`` (one per
+    sequence) the weighted log-likelihood and the weighted number of rows, so that an
+    integer weight counts as that many copies of the sequence."""
+    if weights is None:
+        return {"loglik": float(est.score(X, lengths)), "bic": float(est.bic(X, lengths)),
+                "aic": float(est.aic(X, lengths))}
+    model, data, params = est._inference(X, lengths)
+    kept = weights > 0  # a left-out sequence adds nothing, even where its density is 0
+    per_sequence = model.score_sequences(data, params)
+    loglik = float(np.dot(weights[kept], per_sequence[kept]))
+    n_rows = float(np.dot(weights, data.lengths))
+    p = math.nan if n_parameters is None else float(n_parameters)
+    return {"loglik": loglik, "bic": -2.0 * loglik + p * math.log(n_rows),
+            "aic": -2.0 * loglik + 2.0 * p}
+
+
 def n_free_parameters(model: BaseHMM, X: Any, lengths: Any = None) -> int:
     """The ``p`` of ``model.aic(X, lengths)`` and ``model.bic(X, lengths)``.
 
@@ -122,6 +144,7 @@ def select_hmm(
     *,
     n_components: int | Iterable[int] = range(1, 7),
     emission: Any = None,
+    sample_weight: Any = None,
     criterion: str = "bic",
     n_init: int = 1,
     random_state: Any = None,
@@ -144,6 +167,12 @@ def select_hmm(
         estimator class (``emkit.PoissonHMM``, ...) ``cls(n_components=k)``; an
         estimator instance is cloned with ``n_components=k`` and keeps its other
         settings (``n_init`` and ``random_state`` replace them when given).
+    sample_weight : array-like of shape (n_sequences,), optional
+        Non-negative weight of each sequence, passed to every fit as the HMMs'
+        ``fit(X, lengths, sample_weight)``. The table's ``loglik`` is then the
+        weighted log-likelihood and BIC's ``n_samples`` the weighted number of
+        rows, so an integer weight gives the same table as repeating that
+        sequence (0 as dropping it). Default: every sequence counts once.
     criterion : {"bic", "aic"}, default "bic"
         ``bic = -2 loglik + p log(n_samples)``, ``aic = -2 loglik + 2 p`` with
         hmmlearn's count ``p`` of free parameters; lower is better.
@@ -196,9 +225,11 @@ def select_hmm(
     first._check_settings()  # a bad setting would fail every fit the same way
     try:
         # bad data would fail every fit the same way too
-        n_features = int(first._sequences(X, lengths, fitting=True).X.shape[1])
+        sequences = first._sequences(X, lengths, fitting=True)
     finally:
         first._end_fit()
+    n_features = int(sequences.X.shape[1])
+    weights = check_sample_weight(sample_weight, sequences.n_sequences)
     records: list[dict] = []
     best: tuple[float, BaseHMM] | None = None
     unconverged: list[str] = []
@@ -207,11 +238,11 @@ def select_hmm(
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                est.fit(X, lengths)
+                est.fit(X, lengths, sample_weight=weights)
+            n_parameters = _n_parameters(est, n_features)
             record: dict[str, Any] = {
-                "n_components": k, "loglik": float(est.score(X, lengths)),
-                "n_parameters": _n_parameters(est, n_features),
-                "bic": float(est.bic(X, lengths)), "aic": float(est.aic(X, lengths)),
+                "n_components": k, "n_parameters": n_parameters,
+                **_criteria(est, X, lengths, weights, n_parameters),
                 "converged": bool(est.monitor_.converged), "error": None}
         except _FIT_FAILURES as exc:
             records.append({"n_components": k, "loglik": math.nan,
