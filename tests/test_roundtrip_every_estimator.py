@@ -25,12 +25,29 @@ SYMBOLS = rng.integers(0, 3, (60, 1))
 MIXED = np.c_[X[:, :1], rng.integers(0, 2, 60), rng.integers(0, 3, 60)].astype(float)
 RATINGS = np.where(rng.random((40, 4)) < 0.2, np.nan, rng.integers(0, 3, (40, 4)))
 RATINGS[0] = [0, 1, 2, 0]
+X_REG = rng.uniform(0, 10, (60, 2))
+Z_REG = rng.normal(0, 1, (60, 1))
+Y_GAUSS = np.where(np.arange(60) < 30, 1 + 2 * X_REG[:, 0], 12 - X_REG[:, 1]) + rng.normal(
+    0, 0.5, 60)
+Y_COUNT = rng.poisson(np.exp(0.1 * X_REG[:, 0] + np.where(np.arange(60) < 30, 0.0, 1.5)))
+Y_BINARY = (rng.random(60) < 1 / (1 + np.exp(-(X_REG[:, 0] - 5)))).astype(float)
+SURV_FAIL = np.r_[rng.exponential(1.0, 30), rng.exponential(8.0, 30)]
+SURV_CENSOR = rng.exponential(10.0, 60)
+SURV_TIME = np.minimum(SURV_FAIL, SURV_CENSOR)
+SURV_EVENT = (SURV_FAIL <= SURV_CENSOR).astype(float)
 
 
-def _fit(est, *args):
+def _fit(est, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", emkit.ConvergenceWarning)
-        return est.fit(*args)
+        return est.fit(*args, **kwargs)
+
+
+def _case(name):
+    """``(make, args, kwargs)``: one data argument, or a tuple of them (X, y / time, event)."""
+    make, data, *rest = CASES[name]
+    args = data if isinstance(data, tuple) else (data,)
+    return make, args, (rest[0] if rest else {})
 
 
 CASES = {
@@ -54,16 +71,48 @@ CASES = {
     "PoissonHMM": (lambda: emkit.PoissonHMM(2, random_state=0), COUNTS),
     "DawidSkene": (lambda: emkit.DawidSkene(), RATINGS),
     "MclustMixture": (lambda: MclustMixture("VEV", 2, random_state=0), X),
+    "RegressionMixture gaussian": (lambda: emkit.RegressionMixture(2, random_state=0),
+                                   (X_REG, Y_GAUSS)),
+    "RegressionMixture poisson, concomitant": (
+        lambda: emkit.RegressionMixture(2, family="poisson", random_state=0),
+        (X_REG, Y_COUNT), {"concomitant": Z_REG}),
+    "RegressionMixture binomial": (
+        lambda: emkit.RegressionMixture(2, family="binomial", random_state=0),
+        (X_REG, Y_BINARY)),
+    "SurvivalMixture weibull": (lambda: emkit.SurvivalMixture("weibull", 2, random_state=0),
+                                (SURV_TIME, SURV_EVENT)),
+    "SurvivalMixture lognormal, cure": (
+        lambda: emkit.SurvivalMixture("lognormal", 1, cure=True, random_state=0),
+        (SURV_TIME, SURV_EVENT)),
+    "SurvivalMixture exponential": (
+        lambda: emkit.SurvivalMixture("exponential", 2, random_state=0),
+        (SURV_TIME, SURV_EVENT)),
 }
 
 
-def _outputs(est, data) -> list[np.ndarray]:
+#: Methods compared after loading, and the fit arguments each takes: estimators of
+#: ``(X, y)`` predict from ``X`` alone but score and give posteriors of ``(X, y)``.
+_METHODS = {"predict": 1, "predict_proba": None, "score_samples": None, "score": None,
+            "transform": 1, "bic": None, "aic": None, "survival_function": 1, "hazard": 1,
+            "median_survival_": 0}
+
+
+def _outputs(est, args, kwargs) -> list[np.ndarray]:
     out = []
-    for name in ("predict", "predict_proba", "score_samples", "score", "transform"):
+    two_part = len(args) > 1
+    for name, n_args in _METHODS.items():
+        if not two_part and name in ("bic", "aic", "survival_function", "hazard"):
+            continue  # one-argument estimators: bic/aic checked through score
         fn = getattr(est, name, None)
-        if fn is not None:
-            value = fn(data)
-            out.append(np.asarray(value[0] if isinstance(value, tuple) else value, dtype=float))
+        if fn is None:
+            continue
+        if n_args == 0:
+            value = fn
+        else:
+            used = args if n_args is None else args[:n_args]
+            value = fn(*used, **kwargs) if name not in ("survival_function", "hazard") \
+                else fn(np.linspace(0.1, 5.0, 7))
+        out.append(np.asarray(value[0] if isinstance(value, tuple) else value, dtype=float))
     return out
 
 
@@ -93,8 +142,8 @@ def _same(a, b) -> None:
 
 @pytest.mark.parametrize("name", CASES)
 def test_save_then_load_gives_the_same_estimator(tmp_path, name):
-    make, data = CASES[name]
-    est = _fit(make(), data)
+    make, args, kwargs = _case(name)
+    est = _fit(make(), *args, **kwargs)
     path = tmp_path / "model.emkit"
     est.save(path)
     loaded = emkit.load(path)
@@ -103,7 +152,9 @@ def test_save_then_load_gives_the_same_estimator(tmp_path, name):
     for key, value in _fitted_attrs(est).items():
         assert hasattr(loaded, key), key
         _same(value, getattr(loaded, key))
-    for got, want in zip(_outputs(loaded, data), _outputs(est, data), strict=True):
+    got_all, want_all = _outputs(loaded, args, kwargs), _outputs(est, args, kwargs)
+    assert len(want_all) >= (4 if len(args) > 1 else 1)
+    for got, want in zip(got_all, want_all, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
