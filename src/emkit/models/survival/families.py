@@ -21,16 +21,15 @@ Statistics and M-steps (``r`` the rows' responsibilities times their weights):
   bounds), with ``n`` and ``sum_log`` replaced by ``sum r d`` and ``sum r d log t``,
   and the M-step is that family's minorize-maximize step: it never lowers ``Q``
   (generalized EM) and its fixed point solves the censored profile equation.
-* **log-normal**: EM on the complete data in which a censored row's log failure
-  time ``y* > log t`` is missing too. At the current ``(mu0, sigma0)`` the E-step
-  adds, per component, ``n = sum r``, ``m1 = sum r E[y - mu0]`` and
-  ``m2 = sum r E[(y - mu0)^2]``: for an event ``y = log t``; for a censored row the
-  moments of the normal truncated below at ``a = (log t - mu0) / sigma0``,
-  ``E[y - mu0] = sigma0 lambda(a)`` and ``E[(y - mu0)^2] = sigma0^2 (1 + a lambda(a))``
-  with ``lambda(a) = phi(a) / (1 - Phi(a))`` the inverse Mills ratio, taken in log
-  space. The M-step ``mu = mu0 + m1/n``, ``sigma^2 = m2/n - (m1/n)^2`` maximizes that
-  complete-data ``Q`` exactly, so the observed log-likelihood never falls; the
-  moments are centred at ``mu0`` so that nothing cancels.
+* **log-normal**: the component's ``Q`` is the weighted censored log-normal
+  log-likelihood, concave in Olsen's coordinates ``(mu / sigma, 1 / sigma)``; the
+  E-step adds its gradient and Hessian at the current point, taken in the log
+  times standardized there, and the sums that bound its gain along a step
+  (:mod:`~emkit.models.survival.lognormal`); the M-step is a Newton step with
+  step-halving on that bound, or the exact complete-data step of the
+  data-augmentation view (a censored row's failure time missing too) when that
+  one's guaranteed gain is larger. Either raises ``Q``, so the observed
+  log-likelihood never falls.
 
 Every statistic is a sum over rows at parameters fixed during the E-step, so they
 add up over chunks and Dask partitions; the point they were taken at is recorded
@@ -45,6 +44,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from ...distributions.weibull import Weibull
+from .lognormal import lognormal_m_step, lognormal_stats
 
 __all__ = ["FAMILIES", "PARAMETERS", "log_density_and_survival", "component_stats",
            "family_m_step", "log_hazard_terms"]
@@ -102,11 +102,6 @@ def log_hazard_terms(family: str, params: dict[str, Any], t: np.ndarray,
     return np.where(event[:, None] > 0.5, log_f, log_s)
 
 
-def _inverse_mills(a: np.ndarray) -> np.ndarray:
-    """``phi(a) / (1 - Phi(a))`` in log space (no overflow or 0/0 far in either tail)."""
-    return np.exp(-0.5 * a * a - _HALF_LOG_2PI - log_ndtr(-a))
-
-
 def component_stats(family: str, params: dict[str, Any], t: np.ndarray, event: np.ndarray,
                     r: np.ndarray, *, shape_bounds: tuple[float, float] = (1e-3, 1e3)
                     ) -> dict[str, np.ndarray]:
@@ -127,7 +122,6 @@ def component_stats(family: str, params: dict[str, Any], t: np.ndarray, event: n
     -------
     dict of ndarray, each with leading axis K
     """
-    rows = float(t.shape[0])
     rd = r * event[:, None]
     out: dict[str, np.ndarray] = {"events": rd.sum(axis=0)}
     if family == "exponential":
@@ -146,19 +140,7 @@ def component_stats(family: str, params: dict[str, Any], t: np.ndarray, event: n
         for key in parts[0]:
             out[f"weibull_{key}"] = np.stack([p[key] for p in parts])
         return out
-    mu, sigma = _vec(params, "meanlog"), _vec(params, "sdlog")
-    e = np.log(t)[:, None] - mu  # (n, K), centred at the current means
-    a = e / sigma
-    seen = event[:, None] > 0.5
-    with np.errstate(over="ignore", under="ignore"):
-        mills = np.where(seen, 0.0, _inverse_mills(np.where(seen, 0.0, a)))
-    m1 = np.where(seen, e, sigma * mills)
-    m2 = np.where(seen, e * e, sigma * sigma * (1.0 + a * mills))
-    out["n"] = r.sum(axis=0)
-    out["m1"] = (r * m1).sum(axis=0)
-    out["m2"] = (r * m2).sum(axis=0)
-    out["anchor_meanlog"] = rows * mu
-    out["anchor_sdlog"] = rows * sigma
+    out.update(lognormal_stats(params, t, event, r))
     return out
 
 
@@ -177,8 +159,4 @@ def family_m_step(family: str, stats: dict[str, Any], rows: float, *,
             new = template._fit_stats(part)
             shape[j], scale[j] = float(new["shape"][0]), float(new["scale"][0])
         return {"shape": shape, "scale": scale}
-    n = np.asarray(stats["n"], dtype=float)
-    mu0 = np.asarray(stats["anchor_meanlog"], dtype=float) / rows
-    step = np.asarray(stats["m1"], dtype=float) / n
-    variance = np.asarray(stats["m2"], dtype=float) / n - step * step
-    return {"meanlog": mu0 + step, "sdlog": np.sqrt(np.maximum(variance, 0.0))}
+    return lognormal_m_step(stats, rows)
