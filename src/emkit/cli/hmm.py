@@ -7,7 +7,9 @@ fits an HMM to the numeric columns (a :class:`~emkit.GaussianHMM` unless
 BIC. ``emkit hmm select`` fits one for every number of states in
 ``--n-components`` (:func:`emkit.select_hmm`) and prints the table.
 ``--save model.emkit`` keeps the model, with the column names, for
-``emkit hmm decode model.emkit data.csv -o states.csv``.
+``emkit hmm decode model.emkit data.csv -o states.csv``. Empty cells are missing
+entries for the emissions that take them (see :mod:`emkit.cli._hmm_table`);
+``--weights COLUMN`` weights each sequence by that column.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ._common import (
     split_columns,
     warn,
 )
+from ._hmm_table import SequenceTable, read_sequences
 
 __all__ = ["hmm_app", "register", "fit", "select", "decode", "Emission", "build_hmm"]
 
@@ -87,6 +90,10 @@ TolOption = Annotated[float, typer.Option(
     "--tol", min=0.0, help="Stop when the log-likelihood gains less than this.")]
 InitOption = Annotated[int, typer.Option(
     "--n-init", min=1, help="Random starts; the best log-likelihood is kept.")]
+WeightsOption = Annotated[str | None, typer.Option(
+    "--weights", "-w", metavar="COLUMN", help="Column with each sequence's weight "
+    "(constant within a sequence; an integer weight counts the sequence that many "
+    "times).")]
 
 
 def build_hmm(emission: str, states: int, *, covariance_type: str | None = None,
@@ -154,47 +161,40 @@ _TITLES = {"means": "Means", "covars": "Covariances", "weights": "Mixture weight
            "emissionprob": "Emission probabilities", "lambdas": "Rates"}
 
 
-def _fit_quietly(model: Any, X: np.ndarray, lengths: np.ndarray) -> None:
+def _fit_quietly(model: Any, rows: SequenceTable) -> None:
     """``model.fit`` with its warnings as ``emkit: warning:`` lines on stderr."""
     from ..exceptions import ConvergenceWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(X, lengths)
+        model.fit(rows.X, rows.lengths, sample_weight=rows.weights)
     for item in caught:
         warn(str(item.message))
 
 
-def _sequences(table: Any, sequence_column: str | None,
-               columns: list[str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                     list[str], Any]:
-    """Rows grouped by sequence: (X, lengths, order, feature names, sequence ids per row)."""
-    import pandas as pd
+def _read(data: str, model: Any, family: str, sequence_column: str | None,
+          columns: list[str] | None, weights_column: str | None = None) -> SequenceTable:
+    """The table at ``data`` grouped by sequence, its empty cells accepted as missing
+    where ``model`` takes NaN (refused, naming ``family``, where it does not)."""
+    from ..io import read_table
 
-    from ..io import numeric_matrix
+    return read_sequences(read_table(data), sequence_column, columns,
+                          missing_ok=_takes_missing(model), family=family,
+                          weights_column=weights_column)
 
-    if sequence_column is not None and sequence_column not in table.columns:
-        raise ValueError(f"no column {sequence_column!r}; the table has "
-                         f"{', '.join(map(str, table.columns))}")
-    if columns is None:
-        columns = [str(c) for c in table.columns if c != sequence_column
-                   and pd.api.types.is_numeric_dtype(table[c])]
-        if not columns:
-            raise ValueError("the table has no numeric feature columns")
-    elif sequence_column in columns:
-        raise ValueError(f"the sequence column {sequence_column!r} cannot also be a feature")
-    X = numeric_matrix(table, columns)
-    if np.isnan(X).any() or np.isinf(X).any():
-        raise ValueError("the feature columns have empty or infinite cells; an HMM needs "
-                         "complete rows")
-    if sequence_column is None:
-        return X, np.array([len(X)]), np.arange(len(X)), columns, None
-    ids = table[sequence_column]
-    if ids.isna().any():
-        raise ValueError(f"column {sequence_column!r} has empty cells")
-    codes, _ = pd.factorize(ids)
-    order = np.argsort(codes, kind="stable")
-    return X[order], np.bincount(codes), order, columns, ids
+
+def _takes_missing(model: Any) -> bool:
+    """Whether ``model`` reads NaN entries as missing at random (its scikit-learn tag)."""
+    return bool(model.__sklearn_tags__().input_tags.allow_nan)
+
+
+def _report_lines(rows: SequenceTable, weights_column: str | None) -> None:
+    """The lines that only some fits print: missing cells, the weight column."""
+    if rows.n_missing:
+        print(f"{rows.n_missing} empty cell(s) taken as missing at random")
+    if weights_column is not None:
+        print(f"sequences weighted by column {weights_column}; log-likelihood, AIC and BIC "
+              "are weighted")
 
 
 def fit(
@@ -209,26 +209,31 @@ def fit(
     n_iter: IterOption = 100,
     tol: TolOption = 1e-2,
     n_init: InitOption = 1,
+    weights: WeightsOption = None,
     save: Annotated[Path | None, typer.Option(
         "--save", metavar="PATH", help="Save the fitted model (emkit format).")] = None,
     as_json: JsonOption = False,
     seed: SeedOption = None,
 ) -> None:
-    """Fit an HMM with STATES states to the sequences in DATA; print it with AIC and BIC."""
-    from ..estimators.hmm_selection import n_free_parameters
-    from ..io import read_table
+    """Fit an HMM with STATES states to the sequences in DATA; print it with AIC and BIC.
+
+    Empty cells are missing entries for gaussian, gmm and the emkit.distributions
+    families (refused by categorical, poisson and multinomial).
+    """
+    from ..estimators.hmm_selection import n_free_parameters, weighted_criteria
 
     model = build_hmm(emission.value, states, n_mix=n_mix, n_iter=n_iter, tol=tol,
                       n_init=n_init, random_state=seed,
                       covariance_type=None if covariance_type is None else covariance_type.value)
-    table = read_table(data)
-    X, lengths, _, names, _ = _sequences(table, sequence_column, split_columns(columns))
-    _fit_quietly(model, X, lengths)
+    rows = _read(data, model, f"--emission {emission.value}", sequence_column,
+                 split_columns(columns), weights)
+    X, lengths, names = rows.X, rows.lengths, rows.names
+    _fit_quietly(model, rows)
     model.feature_names_in_ = list(names)
     model.sequence_column_ = sequence_column
-    loglik = model.score(X, lengths)
-    aic, bic = model.aic(X, lengths), model.bic(X, lengths)
     n_parameters = n_free_parameters(model, X, lengths)
+    criteria = weighted_criteria(model, X, lengths, rows.weights, n_parameters)
+    loglik, aic, bic = criteria["loglik"], criteria["aic"], criteria["bic"]
     emission_parameters = _emission_parameters(model)
     if save is not None:
         model.save(save)
@@ -236,6 +241,7 @@ def fit(
         print_json({"states": states, "emission": emission.value, "model": _describe(model),
                     "covariance_type": getattr(model, "covariance_type", None),
                     "columns": names, "n_sequences": len(lengths), "n_rows": len(X),
+                    "n_missing": rows.n_missing, "weights_column": weights,
                     "loglik": loglik, "aic": aic, "bic": bic, "n_parameters": n_parameters,
                     "converged": model.monitor_.converged, "n_iter": model.monitor_.iter,
                     "n_init": n_init, "startprob": model.startprob_,
@@ -246,6 +252,7 @@ def fit(
         return
     print(f"{_describe(model)}, {states} states, {len(lengths)} sequence(s), "
           f"{len(X)} rows, columns {', '.join(names)}")
+    _report_lines(rows, weights)
     print(f"log-likelihood {loglik:.6f} after {model.monitor_.iter} iterations "
           f"(converged: {model.monitor_.converged})")
     print(f"AIC {aic:.3f}, BIC {bic:.3f} ({n_parameters} free parameters; lower is better)")
@@ -319,6 +326,7 @@ def select(
     n_iter: IterOption = 100,
     tol: TolOption = 1e-2,
     n_init: InitOption = 1,
+    weights: WeightsOption = None,
     save: Annotated[Path | None, typer.Option(
         "--save", metavar="PATH", help="Save the chosen model (emkit format).")] = None,
     as_json: JsonOption = False,
@@ -327,18 +335,19 @@ def select(
     """Fit an HMM for each number of states and choose one by BIC (or AIC)."""
     from ..estimators.hmm_selection import select_hmm
     from ..exceptions import ConvergenceWarning
-    from ..io import read_table
 
     counts = _counts(n_components)
     template = build_hmm(emission.value, counts[0], n_mix=n_mix, n_iter=n_iter, tol=tol,
                          covariance_type=None if covariance_type is None
                          else covariance_type.value)
-    table = read_table(data)
-    X, lengths, _, names, _ = _sequences(table, sequence_column, split_columns(columns))
+    rows = _read(data, template, f"--emission {emission.value}", sequence_column,
+                 split_columns(columns), weights)
+    X, lengths, names = rows.X, rows.lengths, rows.names
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = select_hmm(X, lengths, n_components=counts, emission=template,
-                            criterion=criterion.value, n_init=n_init, random_state=seed)
+                            sample_weight=rows.weights, criterion=criterion.value,
+                            n_init=n_init, random_state=seed)
     for item in caught:
         warn(str(item.message))
     best = result.best
@@ -347,15 +356,17 @@ def select(
     if save is not None:
         best.save(save)
     if as_json:
-        rows = result.table.astype(object).where(result.table.notna(), None)
+        records = result.table.astype(object).where(result.table.notna(), None)
         print_json({"criterion": criterion.value, "emission": emission.value,
                     "columns": names, "n_sequences": len(lengths), "n_rows": len(X),
+                    "n_missing": rows.n_missing, "weights_column": weights,
                     "best": {"n_components": result.best_n_components,
                              "model": _describe(best), "startprob": best.startprob_,
                              "transmat": best.transmat_,
                              "emission_parameters": _emission_parameters(best)},
-                    "table": rows.to_dict(orient="records"), "saved": save})
+                    "table": records.to_dict(orient="records"), "saved": save})
         return
+    _report_lines(rows, weights)
     _print_table(result)
     if save is not None:
         print(f"Saved the chosen model to {save}", file=sys.stderr)
@@ -386,14 +397,14 @@ def decode(
         saved = getattr(model, "sequence_column_", None)
         sequence_column = saved if saved in table.columns else None
     names = getattr(model, "feature_names_in_", None)
-    X, lengths, order, _, ids = _sequences(table, sequence_column,
-                                           list(names) if names else None)
-    _, states = model.decode(X, lengths, algorithm=algorithm)
+    rows = read_sequences(table, sequence_column, list(names) if names else None,
+                          missing_ok=_takes_missing(model), family=_describe(model))
+    _, states = model.decode(rows.X, rows.lengths, algorithm=algorithm)
     per_row = np.empty(len(states), dtype=np.int64)
-    per_row[order] = states
+    per_row[rows.order] = states
     result = pd.DataFrame({"row": np.arange(len(per_row)), "state": per_row})
     if sequence_column is not None:
-        result.insert(0, sequence_column, ids.to_numpy())
+        result.insert(0, sequence_column, rows.ids.to_numpy())
     if output is None:
         result.to_csv(sys.stdout, index=False)
     else:

@@ -30,8 +30,8 @@ from .hmm_base import BaseHMM
 from .mclust_mixture import failure_reason
 from .selection import RankedFits, _components
 
-__all__ = ["select_hmm", "HMMSelectionResult", "n_free_parameters", "HMM_CRITERIA",
-           "HMM_TABLE_COLUMNS"]
+__all__ = ["select_hmm", "HMMSelectionResult", "n_free_parameters", "weighted_criteria",
+           "HMM_CRITERIA", "HMM_TABLE_COLUMNS"]
 
 HMM_CRITERIA = ("bic", "aic")
 HMM_TABLE_COLUMNS = ("n_components", "loglik", "n_parameters", "bic", "aic", "converged",
@@ -101,11 +101,29 @@ def _n_parameters(est: BaseHMM, n_features: int) -> int | None:
         return None  # a count that needs the fitted parameters of a failed fit
 
 
-def _criteria(est: BaseHMM, X: Any, lengths: Any,
+def weighted_criteria(est: BaseHMM, X: Any, lengths: Any,
               weights: np.ndarray | None, n_parameters: int | None) -> dict[str, float]:
-    """``loglik``, ``bic`` and ``aic`` of the fitted ``est``; with ``weights`` (one per
-    sequence) the weighted log-likelihood and the weighted number of rows, so that an
-    integer weight counts as that many copies of the sequence."""
+    """``loglik``, ``bic`` and ``aic`` of the fitted ``est`` on ``X``.
+
+    Parameters
+    ----------
+    est : BaseHMM
+        A fitted HMM estimator.
+    X : array-like of shape (n_samples, n_features)
+    lengths : array-like of int of shape (n_sequences,) or None
+    weights : ndarray of shape (n_sequences,) or None
+        Checked weights, one per sequence. With them the log-likelihood is the
+        weighted sum over sequences and BIC's ``n_samples`` the weighted number
+        of rows, so an integer weight counts as that many copies of the
+        sequence; without them, ``est.score``, ``est.bic`` and ``est.aic``.
+    n_parameters : int or None
+        hmmlearn's count of free parameters of ``est`` (None: unknown, NaN criteria).
+
+    Returns
+    -------
+    dict
+        ``{"loglik": float, "bic": float, "aic": float}``.
+    """
     if weights is None:
         return {"loglik": float(est.score(X, lengths)), "bic": float(est.bic(X, lengths)),
                 "aic": float(est.aic(X, lengths))}
@@ -242,7 +260,7 @@ def select_hmm(
             n_parameters = _n_parameters(est, n_features)
             record: dict[str, Any] = {
                 "n_components": k, "n_parameters": n_parameters,
-                **_criteria(est, X, lengths, weights, n_parameters),
+                **weighted_criteria(est, X, lengths, weights, n_parameters),
                 "converged": bool(est.monitor_.converged), "error": None}
         except _FIT_FAILURES as exc:
             records.append({"n_components": k, "loglik": math.nan,
