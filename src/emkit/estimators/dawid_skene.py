@@ -10,8 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..engine import em
-from ..models.crowd.dawid_skene import SMOOTHING, DawidSkeneEM, Ratings
-from ..numerics.logsumexp import log_normalize
+from ..models.crowd.dawid_skene import SMOOTHING, STRUCTURES, DawidSkeneEM, Ratings
 from ..persistence import Persistable
 
 __all__ = ["DawidSkene"]
@@ -34,7 +33,13 @@ class DawidSkene(BaseEstimator, Persistable):
     Parameters
     ----------
     n_classes : int or None, default None
-        Number of classes ``C``; ``None`` takes the largest label seen in ``fit`` plus one.
+        Number of classes ``C``; ``None`` takes the largest label (or known class)
+        seen in ``fit`` plus one.
+    model : {"full", "class_conditional", "one_coin"}, default "full"
+        The raters' confusion matrices: ``"full"``, every row free (Dawid & Skene);
+        ``"class_conditional"``, one accuracy per rater and true class with the
+        errors spread evenly over the other labels; ``"one_coin"``, one accuracy
+        per rater (crowd-kit's ``OneCoinDawidSkene``).
     max_iter : int, default 100
         Most EM iterations.
     tol : float, default 1e-6
@@ -43,7 +48,11 @@ class DawidSkene(BaseEstimator, Persistable):
     init : "majority" or array-like of shape (n_items, n_classes), default "majority"
         ``"majority"`` starts from each item's vote shares (Dawid & Skene's own
         start: the fraction of its ratings giving each label; unrated items
-        uniform); an array gives the initial class posteriors directly.
+        uniform); an array gives the initial class posteriors directly. Items of
+        known class (``y``) start one-hot either way.
+    smoothing : float, default 0.01
+        Dirichlet pseudo-count added to every count in the M-step (see Notes);
+        ``0`` gives the plain maximum-likelihood fit (as crowd-kit's).
 
     Attributes
     ----------
@@ -52,6 +61,10 @@ class DawidSkene(BaseEstimator, Persistable):
     confusion_matrices_ : ndarray of shape (n_raters, n_classes, n_classes)
         ``confusion_matrices_[r, c, l]``: probability that rater ``r`` says ``l``
         about an item whose true class is ``c`` (rows sum to one).
+    accuracies_ : ndarray of shape (n_raters,) or (n_raters, n_classes)
+        Probability that each rater gives the true class: one number per rater
+        for ``model="one_coin"``, one per rater and true class otherwise (the
+        diagonals of ``confusion_matrices_``).
     n_classes_ : int
     n_raters_ : int
     raters_ : list
@@ -61,7 +74,7 @@ class DawidSkene(BaseEstimator, Persistable):
         The items of ``fit``'s data in the order of ``posteriors_`` (row numbers
         for a matrix, the sorted ``item`` values for a table).
     posteriors_ : ndarray of shape (n_items, n_classes)
-        Class posteriors of the training items.
+        Class posteriors of the training items (one-hot for items of known class).
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
@@ -69,8 +82,8 @@ class DawidSkene(BaseEstimator, Persistable):
 
     Notes
     -----
-    Every count gets a Dirichlet pseudo-count of
-    :data:`emkit.models.crowd.dawid_skene.SMOOTHING` (0.01) in the M-step, so that no
+    Every count gets a Dirichlet pseudo-count of ``smoothing`` (by default
+    :data:`emkit.models.crowd.dawid_skene.SMOOTHING`, 0.01) in the M-step, so that no
     confusion probability is exactly zero: a rater who never gave some label in
     the data still has a tiny probability of giving it, ``log 0`` never occurs,
     and a single disagreement can never rule a class out. The fit maximizes the
@@ -85,12 +98,15 @@ class DawidSkene(BaseEstimator, Persistable):
     array([0, 1, 0, 1])
     """
 
-    def __init__(self, n_classes: int | None = None, *, max_iter: int = 100,
-                 tol: float = 1e-6, init: Any = "majority"):
+    def __init__(self, n_classes: int | None = None, *, model: str = "full",
+                 max_iter: int = 100, tol: float = 1e-6, init: Any = "majority",
+                 smoothing: float = SMOOTHING):
         self.n_classes = n_classes
+        self.model = model
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
+        self.smoothing = smoothing
 
     def __sklearn_tags__(self) -> Any:
         # ratings are class labels (categorical), NaN for "not rated"
@@ -110,6 +126,13 @@ class DawidSkene(BaseEstimator, Persistable):
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
         if not isinstance(self.tol, (int, float, np.number)) or not self.tol >= 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+        if not isinstance(self.model, str) or self.model not in STRUCTURES:
+            raise ValueError(f"model must be one of {', '.join(map(repr, STRUCTURES))}, "
+                             f"got {self.model!r}")
+        a = self.smoothing
+        if isinstance(a, bool) or not isinstance(a, (int, float, np.number)) \
+                or not (np.isfinite(a) and a >= 0):
+            raise ValueError(f"smoothing must be a finite number >= 0, got {a!r}")
 
     @staticmethod
     def _is_long(ratings: Any) -> bool:
@@ -131,7 +154,7 @@ class DawidSkene(BaseEstimator, Persistable):
         return bool(present)
 
     def _parse(self, ratings: Any, n_classes: int | None,
-               raters: list | None) -> tuple[Ratings, list, list]:
+               raters: list | None, min_classes: int = 2) -> tuple[Ratings, list, list]:
         """Ratings in long form, plus the item and rater identifiers."""
         if self._is_long(ratings):
             table = ratings.dropna(subset=["label"])
@@ -177,7 +200,7 @@ class DawidSkene(BaseEstimator, Persistable):
         if label.size == 0:
             raise ValueError("ratings contain no rating at all")
         c = int(label.max()) + 1 if n_classes is None else int(n_classes)
-        c = max(c, 2)
+        c = max(c, min_classes)
         data = Ratings(np.asarray(item_code, dtype=np.intp), np.asarray(rater_code, np.intp),
                        label.astype(np.intp), len(item_list), len(raters), c)
         return data, item_list, raters
@@ -190,17 +213,58 @@ class DawidSkene(BaseEstimator, Persistable):
             votes = np.zeros((data.n_items, data.n_classes))
             np.add.at(votes, (data.item, data.label), 1.0)
             total = votes.sum(axis=1, keepdims=True)
-            return np.where(total > 0, votes / np.where(total > 0, total, 1.0),
+            post = np.where(total > 0, votes / np.where(total > 0, total, 1.0),
                             1.0 / data.n_classes)
-        post = np.asarray(self.init, dtype=float)
-        if post.shape != (data.n_items, data.n_classes) or np.any(post < 0) \
-                or not np.allclose(post.sum(axis=1), 1.0):
-            raise ValueError(f"init as an array must have shape ({data.n_items}, "
-                             f"{data.n_classes}) with rows of probabilities summing to one")
+        else:
+            post = np.array(self.init, dtype=float)
+            if post.shape != (data.n_items, data.n_classes) or np.any(post < 0) \
+                    or not np.allclose(post.sum(axis=1), 1.0):
+                raise ValueError(f"init as an array must have shape ({data.n_items}, "
+                                 f"{data.n_classes}) with rows of probabilities summing "
+                                 "to one")
+        if data.known is not None:
+            rows = np.flatnonzero(data.known >= 0)
+            post[rows] = 0.0
+            post[rows, data.known[rows]] = 1.0
         return post
 
+    @staticmethod
+    def _check_y(y: Any, n_items: int, n_classes: int | None) -> np.ndarray | None:
+        """Known classes: integers -1 (unknown) or 0..C-1, one per item."""
+        if y is None:
+            return None
+        try:
+            known = np.asarray(y, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError("y must hold integer classes (-1 for unknown)") from None
+        if known.ndim != 1 or known.shape[0] != n_items:
+            raise ValueError(f"y must have one entry per item ({n_items}), got shape "
+                             f"{known.shape}")
+        if not np.all(np.isfinite(known)) or np.any(known != np.round(known)) \
+                or np.any(known < -1):
+            raise ValueError("y must hold -1 (unknown) or a class 0..n_classes-1 per item")
+        if n_classes is not None and known.size and known.max() >= n_classes:
+            raise ValueError(f"y has class {int(known.max())} but n_classes={n_classes} "
+                             f"(classes 0..{n_classes - 1}, -1 for unknown)")
+        return known.astype(np.intp)
+
+    @staticmethod
+    def _check_weight(sample_weight: Any, n_items: int) -> np.ndarray | None:
+        if sample_weight is None:
+            return None
+        try:
+            w = np.asarray(sample_weight, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError("sample_weight must be numbers, one per item") from None
+        if w.ndim != 1 or w.shape[0] != n_items:
+            raise ValueError(f"sample_weight must have one entry per item ({n_items}), "
+                             f"got shape {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError("sample_weight must be finite and >= 0, not all zero")
+        return w
+
     # ---------------------------------------------------------------------- fit
-    def fit(self, ratings: Any, y: Any = None) -> DawidSkene:
+    def fit(self, ratings: Any, y: Any = None, sample_weight: Any = None) -> DawidSkene:
         """Fit priors and confusion matrices by EM.
 
         Parameters
@@ -209,7 +273,15 @@ class DawidSkene(BaseEstimator, Persistable):
             Labels ``0..C-1`` with NaN for "not rated", or a table with columns
             ``item``, ``rater``, ``label`` (one row per rating; an item may be
             rated several times by the same rater).
-        y : ignored
+        y : array-like of shape (n_items,) or None, default None
+            Known true classes (a gold standard for some items): ``-1`` for
+            unknown, ``0..C-1`` for known, in the order of the matrix's rows or of
+            the table's sorted ``item`` values. Known items keep one-hot
+            posteriors; the fit maximizes the likelihood of the ratings and the
+            known classes together.
+        sample_weight : array-like of shape (n_items,) or None, default None
+            Weight of each item (same order as ``y``); an integer weight is the
+            same as repeating the item.
 
         Returns
         -------
@@ -217,12 +289,21 @@ class DawidSkene(BaseEstimator, Persistable):
         """
         self._check_params()
         data, items, raters = self._parse(ratings, self.n_classes, None)
-        model = DawidSkeneEM(data.n_raters, data.n_classes, SMOOTHING)
+        known = self._check_y(y, data.n_items, self.n_classes)
+        weight = self._check_weight(sample_weight, data.n_items)
+        n_classes = data.n_classes
+        if known is not None and self.n_classes is None and known.size:
+            n_classes = max(n_classes, int(known.max()) + 1)
+        data = Ratings(data.item, data.rater, data.label, data.n_items, data.n_raters,
+                       n_classes, weight, known)
+        model = DawidSkeneEM(data.n_raters, data.n_classes, float(self.smoothing), self.model)
         init = model.m_step(model.stats_from_posteriors(data, self._initial_posteriors(data)))
-        result = em(model, data, init, tol=float(self.tol) * data.n_items,
+        n_eff = data.n_items if weight is None else float(weight.sum())
+        result = em(model, data, init, tol=float(self.tol) * n_eff,
                     max_iter=int(self.max_iter))
         self.class_priors_ = result.params["priors"]
         self.confusion_matrices_ = result.params["confusion"]
+        self.accuracies_ = self._accuracies(result.params["confusion"])
         self.n_classes_ = data.n_classes
         self.n_raters_ = data.n_raters
         self.raters_ = raters
@@ -230,13 +311,16 @@ class DawidSkene(BaseEstimator, Persistable):
         self.posteriors_ = self._posteriors(model, data, result.params)
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.loglik) / data.n_items
+        self.lower_bound_ = float(result.loglik) / n_eff
         return self
+
+    def _accuracies(self, confusion: np.ndarray) -> np.ndarray:
+        diag = np.einsum("rcc->rc", confusion).copy()
+        return diag[:, 0].copy() if self.model == "one_coin" else diag
 
     @staticmethod
     def _posteriors(model: DawidSkeneEM, data: Ratings, params: dict) -> np.ndarray:
-        lj = model.log_joint(data, params)  # a fresh array, normalized in place
-        return log_normalize(lj, out=lj)[1]
+        return model.posteriors(data, params)[1]
 
     def predict_proba(self, ratings: Any) -> np.ndarray:
         """Posterior probability of each true class, shape (n_items, n_classes).

@@ -43,6 +43,8 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "check_estimator_sparse_array": RATINGS_READER,
         "check_estimator_sparse_matrix": RATINGS_READER,
         "check_fit2d_predict1d": RATINGS_READER,
+        "check_sample_weight_equivalence_on_dense_data": RATINGS_READER + " (it rates "
+                                                         "continuous numbers)",
     },
 }
 
