@@ -16,11 +16,19 @@ from ..distributions._base import Distribution, as_rng
 from ..engine import EMResult, best_of, em
 from ..engine.online import StepwiseEM
 from ..models.mixture.any_distribution import MixtureEM
+from ..models.mixture.concomitant import ConcomitantMixtureEM
+from ..numerics.design_scaling import Design
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
 from ._fitting_keywords import check_fitting_keywords
+from ._mixture_concomitant import (
+    check_concomitant,
+    check_predict_concomitant,
+    fitted_coef,
+    start_mixing,
+)
 
 __all__ = ["MixtureModel"]
 
@@ -96,6 +104,14 @@ class MixtureModel(BaseEstimator, Persistable):
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
+        Mixing weights; after a fit with ``concomitant`` the share of the
+        training rows' posterior weight in each component (at convergence the
+        average of the fitted ``pi_k(z_i)``).
+    concomitant_coef_ : ndarray of shape (n_components, n_concomitant + 1)
+        Only after a fit with ``concomitant``: the multinomial logit of the
+        mixing weights, ``pi_k(z) = softmax_k(coef[k, 0] + coef[k, 1:] @ z)``, the
+        intercept in column 0 and component 0 the reference (its row is zero),
+        as flexmix's ``FLXPmultinom`` and :class:`emkit.RegressionMixture`.
     components_ : list of Distribution
         The fitted component distributions.
     converged_ : bool
@@ -152,9 +168,17 @@ class MixtureModel(BaseEstimator, Persistable):
     _validate = staticmethod(validate_for)
 
     # --------------------------------------------------------------------- init
-    def _initialize(self, X: np.ndarray, model: MixtureEM,
+    def _initialize(self, X: np.ndarray, model: MixtureEM | ConcomitantMixtureEM,
                     random_state: np.random.RandomState) -> dict[str, Any]:
         templates = model.templates
+        if isinstance(model, ConcomitantMixtureEM):
+            q = model.concomitant.n_columns
+
+            def pack(weights: np.ndarray,
+                     components: Sequence[Distribution]) -> dict[str, Any]:
+                return model.pack(start_mixing(weights, q), components)
+        else:
+            pack = model.pack
         k = len(templates)
         n = X.shape[0]
         if self.init_params == "given":
@@ -171,15 +195,15 @@ class MixtureModel(BaseEstimator, Persistable):
                         "variances must be positive, probabilities in [0, 1] and probs "
                         "summing to 1 over the categories"
                     )
-            return model.pack(np.full(k, 1.0 / k), templates)
+            return pack(np.full(k, 1.0 / k), templates)
         resp = start_responsibilities(X, templates, self.init_params, random_state)
         rng = as_rng(random_state)
         nk = resp.sum(axis=0) + 10 * np.finfo(float).eps
         # tied parameters: the first M-step pools the scatter (Components.initialize)
-        return model.pack(nk / n, model.set.initialize(X, resp, rng))
+        return pack(nk / n, model.set.initialize(X, resp, rng))
 
     # ---------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any = None) -> MixtureModel:
+    def fit(self, X: Any, y: Any = None, *, concomitant: Any = None) -> MixtureModel:
         """Fit the mixture by EM.
 
         Parameters
@@ -188,6 +212,11 @@ class MixtureModel(BaseEstimator, Persistable):
             Rows to cluster (a pandas DataFrame is accepted; categories coded as
             integers). A 1-D array is one feature.
         y : ignored
+        concomitant : array-like of shape (n_samples, n_concomitant), optional
+            Covariates the mixing weights depend on, a multinomial logit
+            (latent class regression; ``concomitant_coef_``). A 1-D array is one
+            variable; shape (n_samples, 0) is the intercept-only logit, the
+            plain mixture. Dask ``X`` takes Dask or NumPy ``Z``.
 
         Returns
         -------
@@ -196,17 +225,22 @@ class MixtureModel(BaseEstimator, Persistable):
         self._check_params()
         random_state = check_random_state(self.random_state)
         data = X if backends.is_dask(X) else None
-        if data is not None:
+        cz = None if concomitant is None else check_concomitant(X, concomitant, random_state)
+        if cz is not None:
+            X, data = cz.X0, (cz.X, cz.Z) if data is not None else None
+        elif data is not None:
             # Dask input: initialize on a sample, run the E-steps on the partitions.
             X = backends.initialization_rows(data, random_state)
         X, templates = self._prepare(X)
         k = len(templates)
-        n = X.shape[0] if data is None else backends.n_rows(data)
+        n = X.shape[0] if data is None else backends.n_rows(data[0] if cz else data)
         if n < k:
             raise ValueError(f"n_samples={n} must be >= n_components={k}")
-        model = MixtureEM(templates)
+        model: MixtureEM | ConcomitantMixtureEM = (
+            MixtureEM(templates) if cz is None else ConcomitantMixtureEM(templates, cz.design))
+        local = X if cz is None else (X, cz.Z)
         engine_model, engine_data = backends.for_input(
-            model, X if data is None else data, chunk_size=self.chunk_size)
+            model, local if data is None else data, chunk_size=self.chunk_size)
 
         def fit_one(_: int) -> EMResult:
             with _overflow_as_error(X):
@@ -216,6 +250,10 @@ class MixtureModel(BaseEstimator, Persistable):
 
         best, _ = best_of(range(int(self.n_init)), fit_one)
         self._set_fitted(model, best.params, X.shape[1])
+        if cz is not None:
+            self.concomitant_coef_ = fitted_coef(cz.design, best.params["mixing"])
+            nk = np.asarray(best.stats["n"], dtype=float)
+            self.weights_ = nk / nk.sum()
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.loglik) / n
@@ -231,9 +269,12 @@ class MixtureModel(BaseEstimator, Persistable):
             templates = [t.prepare(X) for t in templates]
         return self._validate(X, templates), templates
 
-    def _set_fitted(self, model: MixtureEM, params: dict[str, Any], n_features: int) -> None:
+    def _set_fitted(self, model: MixtureEM | ConcomitantMixtureEM, params: dict[str, Any],
+                    n_features: int) -> None:
         self._model = model
-        self.weights_ = np.asarray(params["weights"], dtype=float)
+        self.__dict__.pop("concomitant_coef_", None)
+        if "weights" in params:
+            self.weights_ = np.asarray(params["weights"], dtype=float)
         self.components_ = model.components(params)
         self.n_features_in_ = int(n_features)
 
@@ -280,12 +321,25 @@ class MixtureModel(BaseEstimator, Persistable):
         self.lower_bound_ = online.loglik_per_row
         return self
 
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: Any = None, *, concomitant: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of each row, shape (n_samples,)."""
-        return self.fit(X).predict(X)
+        return self.fit(X, concomitant=concomitant).predict(X, concomitant=concomitant)
 
     # --------------------------------------------------------------- inference
-    def _log_joint(self, X: Any) -> np.ndarray:
+    def _n_concomitant(self) -> int | None:
+        """Concomitant variables of the fit (None for a fit without them)."""
+        coef = getattr(self, "concomitant_coef_", None)
+        return None if coef is None else int(np.shape(coef)[1]) - 1
+
+    def _inference_model(self) -> tuple[MixtureEM | ConcomitantMixtureEM, dict[str, Any]]:
+        """The fitted model (in the columns' own units) and its parameters."""
+        q = self._n_concomitant()
+        if q is None:
+            return MixtureEM(self.components_), MixtureEM.pack(self.weights_, self.components_)
+        model = ConcomitantMixtureEM(self.components_, Design.identity(q))
+        return model, model.pack(self.concomitant_coef_, self.components_)
+
+    def _log_joint(self, X: Any, Z: np.ndarray | None = None) -> np.ndarray:
         check_is_fitted(self, "components_")
         one_dimensional = np.ndim(X) == 1
         X = self._as_matrix(X)
@@ -295,52 +349,106 @@ class MixtureModel(BaseEstimator, Persistable):
             raise ValueError(f"X has {X.shape[1]} features, but MixtureModel is expecting "
                              f"{self.n_features_in_} features as input{hint}")
         X = self._validate(X, self.components_)
-        model = MixtureEM(self.components_)
-        return model.log_joint(X, model.pack(self.weights_, self.components_))
+        model, params = self._inference_model()
+        if isinstance(model, ConcomitantMixtureEM):
+            if Z is None or not np.all(np.isfinite(Z)):
+                raise ValueError("concomitant contains NaN or infinity")
+            return model.log_joint((X, Z), params)
+        return model.log_joint(X, params)
 
-    def score_samples(self, X: Any) -> np.ndarray:
+    def _map_rows(self, fn: Any, X: Any, concomitant: Any, **kw: Any) -> Any:
+        """``fn(log_joint)`` row block by row block (lazy on Dask input)."""
+        check_is_fitted(self, "components_")
+        Z = check_predict_concomitant(X, concomitant, self._n_concomitant())
+        if Z is None:
+            return backends.map_rows(lambda b: fn(self._log_joint(b)), X, **kw)
+        if not backends.is_dask(X):
+            return fn(self._log_joint(X, Z))
+        import dask.array as da
+
+        Xd = backends.numeric_dask_matrix(self, X, np.float64) if X.ndim == 2 \
+            else X.astype(np.float64)[:, None]
+        if Xd.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {Xd.shape[1]} features, but MixtureModel is expecting "
+                             f"{self.n_features_in_} features as input")
+        p = self.n_features_in_
+        joined = da.concatenate([Xd, Z], axis=1)
+        return backends.map_rows(lambda b: fn(self._log_joint(b[:, :p], b[:, p:])), joined,
+                                 **kw)
+
+    def score_samples(self, X: Any, *, concomitant: Any = None) -> np.ndarray:
         """Log-likelihood of each row under the mixture, shape (n_samples,).
 
         Lazy (a Dask array) on Dask input, as are :meth:`predict` and
-        :meth:`predict_proba`.
+        :meth:`predict_proba`. ``concomitant`` (n_samples, n_concomitant) is
+        required when the fit used concomitant variables (and refused otherwise).
         """
-        return backends.map_rows(lambda b: logsumexp_rows(self._log_joint(b)), X)
+        return self._map_rows(logsumexp_rows, X, concomitant)
 
-    def score(self, X: Any, y: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, *, concomitant: Any = None) -> float:
         """Mean log-likelihood per row."""
-        values = self.score_samples(X)
+        values = self.score_samples(X, concomitant=concomitant)
         return float(values.mean().compute() if backends.is_dask(values) else np.mean(values))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, *, concomitant: Any = None) -> np.ndarray:
         """Posterior probability of each component for each row, shape (n_samples, K)."""
         check_is_fitted(self, "components_")
 
-        def block(b: np.ndarray) -> np.ndarray:
-            lj = self._log_joint(b)  # a fresh array, normalized in place
-            return log_normalize(lj, out=lj)[1]
+        def block(lj: np.ndarray) -> np.ndarray:
+            return log_normalize(lj, out=lj)[1]  # a fresh array, normalized in place
 
-        return backends.map_rows(block, X, n_columns=len(self.weights_))
+        return self._map_rows(block, X, concomitant, n_columns=len(self.weights_))
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, *, concomitant: Any = None) -> np.ndarray:
         """Most probable component of each row, shape (n_samples,)."""
-        check_is_fitted(self, "components_")
-        return backends.map_rows(lambda b: np.argmax(self._log_joint(b), axis=1), X,
-                                 dtype=np.int64)
+        return self._map_rows(lambda lj: np.argmax(lj, axis=1), X, concomitant, dtype=np.int64)
 
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n_samples: int = 1, *,
+               concomitant: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default 1
+        concomitant : array-like of shape (n_rows, n_concomitant), optional
+            Required after a fit with concomitant variables: one row is drawn
+            for each of its rows, from the weights ``pi(z)`` (``n_samples`` is
+            then its number of rows and need not be given).
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
         labels : ndarray of shape (n_samples,)
-            The component each row came from.
+            The component each row came from (in row order only with
+            ``concomitant``; grouped by component otherwise).
         """
         check_is_fitted(self, "components_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
                 or n_samples < 1:
             raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
         rng = as_rng(self.random_state)
+        q = self._n_concomitant()
+        if q is not None:
+            if concomitant is None:
+                raise ValueError(f"concomitant is required: the model was fitted with {q} "
+                                 "concomitant variable(s)")
+            m = int(np.shape(concomitant)[0])
+            if n_samples not in (1, m):
+                raise ValueError(f"n_samples={n_samples} but concomitant has {m} rows")
+            Z = check_predict_concomitant(np.empty((m, 0)), concomitant, q)
+            model, params = self._inference_model()
+            assert isinstance(model, ConcomitantMixtureEM)
+            cum = np.cumsum(np.exp(model.log_mixing(Z, params)), axis=1)
+            labels = np.minimum((rng.random(m)[:, None] > cum).sum(axis=1), cum.shape[1] - 1)
+            X = np.empty((m, self.n_features_in_))
+            for j, c in enumerate(self.components_):
+                rows = np.flatnonzero(labels == j)
+                if rows.size:
+                    X[rows] = c.sample(int(rows.size), rng)
+            return X, labels
+        if concomitant is not None:
+            raise ValueError("concomitant was given, but the model was fitted without "
+                             "concomitant variables")
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         X = np.concatenate([c.sample(int(m), rng) for c, m in zip(self.components_, counts,
                                                                     strict=True)])
@@ -349,18 +457,21 @@ class MixtureModel(BaseEstimator, Persistable):
 
     # ----------------------------------------------------------- model choice
     def n_parameters(self) -> int:
-        """Free parameters: ``K - 1`` weights plus the components' (shared ones once)."""
+        """Free parameters: ``K - 1`` weights (``(K - 1)(n_concomitant + 1)`` logit
+        coefficients after a fit with concomitants) plus the components' (shared
+        ones once)."""
         check_is_fitted(self, "components_")
-        return MixtureEM(self.components_).n_parameters(self.components_)
+        return self._inference_model()[0].n_parameters(self.components_)
 
-    def bic(self, X: Any) -> float:
+    def bic(self, X: Any, *, concomitant: Any = None) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""
         X = self._as_matrix(X)
         n = X.shape[0]
-        return float(-2.0 * self.score(X) * n + self.n_parameters() * np.log(n))
+        return float(-2.0 * self.score(X, concomitant=concomitant) * n
+                     + self.n_parameters() * np.log(n))
 
-    def aic(self, X: Any) -> float:
+    def aic(self, X: Any, *, concomitant: Any = None) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
         X = self._as_matrix(X)
-        return float(-2.0 * self.score(X) * X.shape[0] + 2.0 * self.n_parameters())
-
+        return float(-2.0 * self.score(X, concomitant=concomitant) * X.shape[0]
+                     + 2.0 * self.n_parameters())

@@ -8,6 +8,14 @@
     ``tests/test_numerics_agree.py``.
 ``counts.py``
     Weighted counts of integer codes for many weight columns at once (compiled).
+``newton.py``
+    The safeguarded Newton step of generalized EM from additive gradient and
+    Hessian statistics (step-halving on a lower bound of the gain).
+``multinomial_logit.py``
+    Mixing weights as a multinomial logit of concomitant variables: log-weights,
+    additive statistics and their safeguarded Newton M-step.
+``design_scaling.py``
+    The ``[1, scaled columns]`` design rows of a linear predictor.
 ``nan_rows.py``
     The number of NaN entries of each row (compiled): where an HMM block's
     missing entries are.

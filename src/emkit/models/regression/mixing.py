@@ -1,98 +1,11 @@
 """Mixing weights as a multinomial logit of concomitant variables (flexmix's FLXPmultinom).
 
-With concomitant variables ``z_i`` (a leading 1 for the intercept), row ``i`` comes
-from component ``k`` with probability
-
-    pi_ik = exp(z_i' gamma_k) / sum_j exp(z_i' gamma_j),    gamma_0 = 0,
-
-component 0 being the reference. EM's ``Q`` for ``gamma`` is the multinomial
-log-likelihood of the responsibilities ``r_ik`` (rows weighted by ``w_i``):
-``sum_i w_i sum_k r_ik log pi_ik``. Its gradient in ``gamma_k`` (``k >= 1``) is
-``sum_i w_i (r_ik - pi_ik) z_i`` and minus its Hessian the block matrix
-``sum_i w_i (diag(pi_i) - pi_i pi_i')_{kl} z_i z_i'``: sums over rows, so additive.
-The M-step is one safeguarded Newton step on them
-(:func:`~emkit.models.regression.newton.safeguarded_step`): the curvature at
-``gamma + t`` is at most ``exp(2 rho(t))`` times that at ``gamma`` (a weight ratio
-``pi'_k / pi_k`` lies in ``[exp(-2 rho), exp(2 rho)]``), and Böhning's
-``(I - 11'/K) / 2 (x) sum_i w_i z_i z_i'`` bounds it everywhere.
+The code lives in :mod:`emkit.numerics.multinomial_logit`, shared with
+:class:`emkit.MixtureModel`'s concomitant variables; this module keeps its names here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from ...numerics.logsumexp import logsumexp_rows
-from .newton import safeguarded_step
+from ...numerics.multinomial_logit import log_mixing, mixing_m_step, mixing_stats
 
 __all__ = ["log_mixing", "mixing_stats", "mixing_m_step"]
-
-
-def log_mixing(Zt: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """``log pi_ik``, shape (n, K), for design rows ``Zt`` (n, q + 1) and ``gamma`` (K, q + 1)."""
-    a = Zt @ gamma.T
-    return a - logsumexp_rows(a)[:, None]
-
-
-def mixing_stats(Zt: np.ndarray, resp: np.ndarray, w: np.ndarray | None,
-                 log_pi: np.ndarray) -> dict[str, np.ndarray]:
-    """Additive statistics of the multinomial logit at the current ``gamma``.
-
-    Parameters
-    ----------
-    Zt : ndarray of shape (n, q + 1)
-        Concomitant design rows (leading column of ones).
-    resp : ndarray of shape (n, K)
-        Responsibilities (each row sums to 1, or 0 for a row of zero density).
-    w : ndarray of shape (n,) or None
-        Row weights.
-    log_pi : ndarray of shape (n, K)
-        :func:`log_mixing` at the current ``gamma``.
-
-    Returns
-    -------
-    dict
-        ``grad`` (K - 1, q + 1), ``hess`` ((K - 1)(q + 1), (K - 1)(q + 1)) and
-        ``gram``, ``sum_i w_i z_i z_i'`` (q + 1, q + 1).
-    """
-    n, k = resp.shape
-    q1 = Zt.shape[1]
-    pi = np.exp(log_pi)
-    ww = np.ones(n) if w is None else w
-    # a row whose density is zero everywhere has zero responsibilities: no weight here
-    ww = ww * resp.sum(axis=1)
-    wpi = ww[:, None] * pi
-    grad = (ww[:, None] * resp - wpi)[:, 1:].T @ Zt
-    blocks = np.sqrt(ww)[:, None, None] * pi[:, 1:, None] * Zt[:, None, :]
-    flat = blocks.reshape(n, (k - 1) * q1)
-    hess = -(flat.T @ flat)
-    for j in range(1, k):
-        sl = slice((j - 1) * q1, j * q1)
-        hess[sl, sl] += (Zt * wpi[:, j : j + 1]).T @ Zt
-    gram = (Zt * ww[:, None]).T @ Zt
-    return {"grad": grad, "hess": hess, "gram": gram}
-
-
-def mixing_m_step(gamma: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
-    """The new ``gamma`` (K, q + 1) after one safeguarded Newton step from ``gamma``.
-
-    Row 0 stays zero (the reference component). The design is standardized so
-    that ``|z_ij| <= 1``, which makes ``max_k sum_j |delta_kj|`` a bound of the
-    change of any row's logits.
-    """
-    k, q1 = gamma.shape
-    grad = np.asarray(stats["grad"], dtype=float).ravel()
-    hess = np.asarray(stats["hess"], dtype=float)
-    centre = np.eye(k - 1) - np.full((k - 1, k - 1), 1.0 / k)
-    bound = 0.5 * np.kron(centre, np.asarray(stats["gram"], dtype=float))
-
-    def rho(delta: np.ndarray) -> float:
-        return float(np.abs(delta.reshape(k - 1, q1)).sum(axis=1).max())
-
-    step = safeguarded_step(grad, hess, rho, growth=2.0, bound=bound,
-                            what="the concomitant model (mixing weights)")
-    new = gamma.copy()
-    new[1:] += step.reshape(k - 1, q1)
-    new[0] = 0.0
-    return new
