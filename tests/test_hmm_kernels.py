@@ -6,6 +6,8 @@ cache makes later runs load them in about a second.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,37 @@ def test_forward_backward_matches_reference(seed, mode):
     np.testing.assert_allclose(xi, ref_xi, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gamma.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(hk.forward_loglik(*args), ref_ll, rtol=1e-12)
+
+
+def test_weighted_forward_backward_counts_each_sequence_its_weight(mode):
+    """Per-sequence weights inside the kernel: the unweighted posteriors and counts times
+    each sequence's weight, and an integer weight the same as the sequence repeated."""
+    log_frame, offsets, startprob, transmat = _problem(7)
+    weights = np.array([2.0, 0.0, 0.37, 3.0, 1.0])
+    logliks, gamma, xi = hk.forward_backward(log_frame, offsets, startprob, transmat,
+                                             weights=weights)
+    ref_ll, ref_gamma, _ = hk.forward_backward_reference(log_frame, offsets, startprob,
+                                                              transmat)
+    rows = np.repeat(weights, np.diff(offsets))
+    np.testing.assert_allclose(logliks, ref_ll, rtol=1e-12)  # not weighted
+    np.testing.assert_allclose(gamma, rows[:, None] * ref_gamma, atol=1e-12)
+    per_sequence = [hk.forward_backward_reference(log_frame[a:b], np.array([0, b - a]),
+                                                  startprob, transmat)[2]
+                    for a, b in itertools.pairwise(offsets)]
+    np.testing.assert_allclose(xi, sum(w * x for w, x in zip(weights, per_sequence,
+                                                              strict=True)),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xi, hk.forward_backward_reference(
+        log_frame, offsets, startprob, transmat, weights)[2], rtol=1e-10, atol=1e-12)
+    # weight 3 on sequence 3 equals three copies of it
+    a, b = offsets[3], offsets[4]
+    copies = np.concatenate([log_frame[a:b]] * 3)
+    _, _, xi3 = hk.forward_backward(copies, np.arange(4) * (b - a), startprob, transmat)
+    _, _, xi1 = hk.forward_backward(log_frame[a:b], np.array([0, b - a]), startprob, transmat,
+                                    weights=np.array([3.0]))
+    np.testing.assert_allclose(xi1, xi3, rtol=1e-12)
+    with pytest.raises(ValueError, match="weights"):
+        hk.forward_backward(log_frame, offsets, startprob, transmat, weights=np.ones(3))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

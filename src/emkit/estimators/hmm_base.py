@@ -317,7 +317,7 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
             weights = check_sample_weight(sample_weight, data.n_sequences)
             head, n_rows = data.X, len(data.X)
             self._start_weights = frame_weights(weights, data.lengths, n_rows)
-            data = Sequences(data.X, data.lengths, weights).grouped_by_weight()
+            data = Sequences(data.X, data.lengths, weights)
         rng = check_random_state(self.random_state)
         starts = [self._initial_params(head, rng) for _ in range(self.n_init)]
         self._log_init_notes(head, n_rows * int(head.shape[1]), starts[0])

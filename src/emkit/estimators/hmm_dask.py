@@ -24,7 +24,7 @@ def _piece(estimator: BaseHMM, X: Any, lengths: np.ndarray,
     data = estimator._sequences(X, lengths, True)
     if weights is None:
         return data
-    return Sequences(data.X, data.lengths, weights).grouped_by_weight()
+    return Sequences(data.X, data.lengths, weights)
 
 
 def dask_sequences(estimator: BaseHMM, X: Any, lengths: Any, sample_weight: Any = None

@@ -4,7 +4,9 @@
     Baum-Welch on the engine: the sequences container, the E-step over blocks
     of sequences, the transition M-step, decoding.
 ``recursions.py``
-    Compiled scaled forward-backward and Viterbi, with NumPy references.
+    Compiled scaled forward-backward (weighted sequences in one call) and Viterbi.
+``recursions_reference.py``
+    Their NumPy references, in log space.
 ``emission.py``
     What a state emits: the :class:`~emkit.models.hmm.emission.Emission`
     interface and its implementation by any :mod:`emkit.distributions`

@@ -50,7 +50,6 @@ objective leaves unreachable states out (:func:`reachable_states`).
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -175,40 +174,29 @@ class Sequences:
         weights = None if self.weights is None else self.weights[chosen]
         return Sequences(self.X[rows], self.lengths[chosen], weights)
 
-    def grouped_by_weight(self) -> Sequences:
-        """The same sequences with equal weights next to each other (a stable sort by
-        weight), so that :meth:`weighted_blocks` has as few runs as there are weights.
-
-        Returns ``self`` when that changes nothing. Reordering sequences changes
-        no statistic (they add up), only the order of the additions.
-        """
-        w = self.weights
-        if w is None or _n_runs(w) <= len(np.unique(w)):
-            return self
-        return self.subset(np.argsort(w, kind="stable"))
-
     def weighted_blocks(self, block_rows: int = BLOCK_ROWS
-                        ) -> Iterator[tuple[int, int, np.ndarray, float]]:
-        """Like :meth:`blocks`, with the weight every sequence of the block shares:
-        ``(row_start, row_stop, local_offsets, weight)``.
+                        ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
+        """Like :meth:`blocks`, with the weights of the block's sequences:
+        ``(row_start, row_stop, local_offsets, weights)``, ``weights`` of shape
+        (n_block_sequences,) or ``None`` when there are no weights.
 
-        A block never mixes weights (each run of consecutive sequences of one
-        weight is cut into blocks of its own); sequences of weight 0 are left out.
+        A block holds sequences of any (positive) weights; sequences of weight 0
+        are left out (each run of consecutive positive weights is cut into blocks).
         """
         if self.weights is None:
             for lo, hi, local in self.blocks(block_rows):
-                yield lo, hi, local, 1.0
+                yield lo, hi, local, None
             return
         w = self.weights
         offsets = self.offsets
-        bounds = np.concatenate([[0], np.flatnonzero(np.diff(w) != 0) + 1, [len(w)]])
-        for a, b in itertools.pairwise(bounds.tolist()):
-            if w[a] == 0:
-                continue
+        positive = np.concatenate([[False], w > 0, [False]])
+        edges = np.flatnonzero(np.diff(positive.astype(np.int8)))
+        for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
             base = int(offsets[a])
             run = Sequences(self.X[base:offsets[b]], self.lengths[a:b])
             for lo, hi, local in run.blocks(block_rows):
-                yield lo + base, hi + base, local, float(w[a])
+                first = a + int(np.searchsorted(run.offsets, lo))
+                yield lo + base, hi + base, local, w[first:first + len(local) - 1]
 
     def blocks(self, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield ``(row_start, row_stop, local_offsets)`` for consecutive groups of sequences."""
@@ -277,17 +265,15 @@ class HMMModel:
         emission_stats = None
         total = 0.0
         workspace: dict = {}  # the kernels' scratch arrays, reused from block to block
-        for lo, hi, offsets, weight in data.weighted_blocks(self.block_rows):
+        for lo, hi, offsets, weights in data.weighted_blocks(self.block_rows):
             X = data.X[lo:hi]
             frame, shift, extra = self.emission.frame(X, prepared)
+            # the kernel weights the posteriors and transition counts as it writes them;
+            # every other statistic is linear in the posteriors
             logliks, gamma, xi = kernels.forward_backward(
                 None, offsets, params["startprob"], params["transmat"], frame, shift,
-                overwrite_frame=True, workspace=workspace)
-            if weight != 1.0:  # every statistic is linear in the posteriors
-                logliks = logliks * weight
-                gamma *= weight  # the kernel's scratch array: rewritten by the next block
-                xi = xi * weight
-            total += float(logliks.sum())
+                overwrite_frame=True, workspace=workspace, weights=weights)
+            total += float(logliks.sum() if weights is None else logliks @ weights)
             start += gamma[offsets[:-1]].sum(axis=0)
             visits += np.ones(len(gamma)) @ gamma  # a BLAS product: faster than sum(axis=0)
             trans += xi
@@ -392,11 +378,6 @@ class HMMModel:
                 logprobs.append(lp)
                 states.append(path)
         return np.concatenate(logprobs), np.concatenate(states)
-
-
-def _n_runs(values: np.ndarray) -> int:
-    """Number of runs of equal consecutive entries of the 1-D ``values``."""
-    return int(np.count_nonzero(np.diff(values) != 0)) + 1 if len(values) else 0
 
 
 def reachable_states(startprob: np.ndarray, transmat: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ over groups of sequences, each group with its own transition-count buffer that
 is summed at the end, so no two threads write the same memory). Inputs under
 :data:`emkit.numerics.parallel.PARALLEL_MIN_ROWS` rows run on the calling thread instead.
 
-Each kernel has a plain-NumPy reference (``*_reference``) with the same
-signature; the tests check that they agree.
+Each kernel has a plain-NumPy reference (``*_reference``, in
+:mod:`emkit.models.hmm.recursions_reference`, importable from here too) with the
+same signature; the tests check that they agree.
 
 Numerics
 --------
@@ -34,6 +35,7 @@ from numba import njit, prange
 
 from ...numerics import parallel
 from ...numerics.parallel import FASTMATH as _FAST
+from .recursions_reference import forward_backward_reference, viterbi_reference
 
 __all__ = [
     "forward_backward",
@@ -111,16 +113,18 @@ def _next_forward(frame, t, transmat, prev, new):  # pragma: no cover - compiled
 
 @njit(cache=True, fastmath=_FAST)
 def _fb_one(frame, shift, start, stop, startprob, transmat, transmat_t, alpha, gamma,
-            scale):  # pragma: no cover - compiled
-    """Forward-backward on rows start..stop-1 of one sequence.
+            scale, weight):  # pragma: no cover - compiled
+    """Forward-backward on rows start..stop-1 of one sequence of weight ``weight``.
 
     Fills ``alpha`` (normalized forward vectors), ``scale`` (c_t) and ``gamma``
-    (posteriors), and overwrites ``frame[t]`` by ``b_t beta_t / c_t`` (0 on the
-    sequence's first row), so that the transition counts are
-    ``transmat * (alpha[:-1].T @ frame[1:])``, one matrix product for all
-    sequences. ``transmat_t`` is ``transmat.T``, contiguous: the backward step
+    (posteriors times ``weight``), and overwrites ``frame[t]`` by
+    ``weight b_t beta_t / c_t`` (0 on the sequence's first row), so that the
+    weighted transition counts are ``transmat * (alpha[:-1].T @ frame[1:])``, one
+    matrix product for all sequences whatever their weights. ``transmat_t`` is
+    ``transmat.T``, contiguous: the backward step
     ``beta_t = transmat @ (b beta / c)_{t+1}`` is then a vector-matrix product like
-    the forward one. Returns the log-likelihood.
+    the forward one (on the unweighted vector). Returns the log-likelihood (not
+    weighted).
     """
     k = startprob.shape[0]
     loglik = 0.0
@@ -147,18 +151,18 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, transmat_t, alpha, g
         loglik += np.log(c) + shift[t]
     beta = np.ones(k)
     for j in range(k):
-        gamma[stop - 1, j] = alpha[stop - 1, j]
+        gamma[stop - 1, j] = alpha[stop - 1, j] * weight
     for t in range(stop - 2, start - 1, -1):
         inv = 1.0 / scale[t + 1]
         for j in range(k):
             new[j] = frame[t + 1, j] * beta[j] * inv
-            frame[t + 1, j] = new[j]
+            frame[t + 1, j] = new[j] * weight
         _vec_mat(new, transmat_t, beta)
         s = 0.0
         for j in range(k):
             new[j] = alpha[t, j] * beta[j]
             s += new[j]
-        inv = 1.0 / s if s > 0.0 else 1.0
+        inv = weight / s if s > 0.0 else weight
         for j in range(k):
             gamma[t, j] = new[j] * inv
     for j in range(k):
@@ -168,7 +172,7 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, transmat_t, alpha, g
 
 @njit(cache=True, parallel=True)
 def _fb_parallel(frame, shift, offsets, startprob, transmat, transmat_t, groups, alpha, gamma,
-                 scale, logliks, outer):  # pragma: no cover - compiled
+                 scale, weights, logliks, outer):  # pragma: no cover - compiled
     """Groups of sequences in parallel; group ``g`` also adds up its rows' part of the
     transition counts, ``alpha[lo:hi-1].T @ frame[lo+1:hi]``, into ``outer[g]`` (a
     pair of rows across two sequences adds 0: ``frame`` is 0 on a first row)."""
@@ -178,7 +182,7 @@ def _fb_parallel(frame, shift, offsets, startprob, transmat, transmat_t, groups,
         last = (n_seq * (g + 1)) // groups
         for s in range(first, last):
             logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob,
-                                 transmat, transmat_t, alpha, gamma, scale)
+                                 transmat, transmat_t, alpha, gamma, scale, weights[s])
         lo = offsets[first]
         hi = offsets[last]
         if hi - lo > 1:
@@ -187,10 +191,10 @@ def _fb_parallel(frame, shift, offsets, startprob, transmat, transmat_t, groups,
 
 @njit(cache=True)
 def _fb_serial(frame, shift, offsets, startprob, transmat, transmat_t, alpha, gamma, scale,
-               logliks):  # pragma: no cover - compiled
+               weights, logliks):  # pragma: no cover - compiled
     for s in range(offsets.shape[0] - 1):
         logliks[s] = _fb_one(frame, shift, offsets[s], offsets[s + 1], startprob, transmat,
-                             transmat_t, alpha, gamma, scale)
+                             transmat_t, alpha, gamma, scale, weights[s])
 
 
 def _buffer(workspace: dict | None, name: str, shape: tuple) -> np.ndarray:
@@ -203,8 +207,8 @@ def _buffer(workspace: dict | None, name: str, shape: tuple) -> np.ndarray:
     return held[:shape[0]]
 
 
-def _forward_backward(frame, shift, offsets, startprob, transmat, workspace=None):
-    """Runs on ``frame`` in place (see :func:`_fb_one`)."""
+def _forward_backward(frame, shift, offsets, startprob, transmat, weights, workspace=None):
+    """Runs on ``frame`` in place (see :func:`_fb_one`); ``weights`` (n_sequences,)."""
     n, k = frame.shape
     n_seq = len(offsets) - 1
     gamma = _buffer(workspace, "gamma", (n, k))
@@ -215,12 +219,12 @@ def _forward_backward(frame, shift, offsets, startprob, transmat, workspace=None
     transmat_t = np.ascontiguousarray(transmat.T)
     if groups == 1:
         _fb_serial(frame, shift, offsets, startprob, transmat, transmat_t, alpha, gamma, scale,
-                   logliks)
+                   weights, logliks)
         outer = alpha[:-1].T @ frame[1:]  # sum over t of alpha_t (b beta / c)_{t+1}^T
     else:
         parts = np.zeros((groups, k, k))
         _fb_parallel(frame, shift, offsets, startprob, transmat, transmat_t, groups, alpha,
-                     gamma, scale, logliks, parts)
+                     gamma, scale, weights, logliks, parts)
         outer = parts.sum(axis=0)
     return logliks, gamma, outer * transmat
 
@@ -228,7 +232,7 @@ def _forward_backward(frame, shift, offsets, startprob, transmat, workspace=None
 def forward_backward(log_frame: np.ndarray | None, offsets: np.ndarray, startprob: np.ndarray,
                      transmat: np.ndarray, frame: np.ndarray | None = None,
                      shift: np.ndarray | None = None, overwrite_frame: bool = False,
-                     workspace: dict | None = None
+                     workspace: dict | None = None, weights: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scaled forward-backward over sequences stored back to back.
 
@@ -250,15 +254,21 @@ def forward_backward(log_frame: np.ndarray | None, offsets: np.ndarray, startpro
         Scratch arrays kept between calls (e.g. the blocks of one E-step), so
         large buffers are not allocated and first touched again each time. The
         returned ``gamma`` then lives in it: use it before the next call.
+    weights : ndarray of shape (n_sequences,), optional
+        Weight of each sequence (``None``: all 1). The kernel multiplies each
+        sequence's posteriors and its part of the transition counts by it as it
+        writes them (no pass of its own), so sequences of any weights share one
+        call.
 
     Returns
     -------
     logliks : ndarray of shape (n_sequences,)
-        Log-likelihood of each sequence (``-inf`` for an impossible one).
+        Log-likelihood of each sequence (``-inf`` for an impossible one), not
+        weighted.
     gamma : ndarray of shape (n_samples, n_components)
-        Posterior state probabilities of each row.
+        Posterior state probabilities of each row, times its sequence's weight.
     xi : ndarray of shape (n_components, n_components)
-        Expected transition counts, summed over all sequences.
+        Expected transition counts, each sequence's times its weight, summed.
     """
     if frame is None:
         frame, shift = frame_probabilities(np.asarray(log_frame, dtype=np.float64))
@@ -268,10 +278,16 @@ def forward_backward(log_frame: np.ndarray | None, offsets: np.ndarray, startpro
                          copy=not overwrite_frame or None)
         if shift is None:
             shift = np.zeros(len(frame))
+    n_seq = len(offsets) - 1
+    weights = (np.ones(n_seq) if weights is None
+               else np.ascontiguousarray(weights, dtype=np.float64))
+    if weights.shape != (n_seq,):
+        raise ValueError(f"weights must have one entry per sequence ({n_seq}), "
+                         f"got shape {weights.shape}")
     return _forward_backward(frame, np.ascontiguousarray(shift, dtype=np.float64),
                              np.ascontiguousarray(offsets, dtype=np.int64),
                              np.ascontiguousarray(startprob, dtype=float),
-                             np.ascontiguousarray(transmat, dtype=float), workspace)
+                             np.ascontiguousarray(transmat, dtype=float), weights, workspace)
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -433,64 +449,3 @@ def viterbi(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
                     np.ascontiguousarray(offsets, dtype=np.int64),
                     _safe_log(np.asarray(startprob, dtype=float)),
                     np.ascontiguousarray(_safe_log(np.asarray(transmat, dtype=float)).T))
-
-
-# ---------------------------------------------------------------------------
-# plain NumPy references (log space, one sequence at a time)
-
-
-def forward_backward_reference(log_frame: np.ndarray, offsets: np.ndarray,
-                               startprob: np.ndarray, transmat: np.ndarray
-                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Log-space forward-backward in NumPy; the reference :func:`forward_backward` must match."""
-    from scipy.special import logsumexp
-
-    log_frame = np.asarray(log_frame, dtype=float)
-    n, k = log_frame.shape
-    log_a = _safe_log(transmat)
-    log_pi = _safe_log(startprob)
-    gamma = np.zeros((n, k))
-    xi = np.zeros((k, k))
-    logliks = []
-    for s in range(len(offsets) - 1):
-        lf = log_frame[offsets[s]:offsets[s + 1]]
-        t_len = len(lf)
-        fwd = np.empty((t_len, k))
-        bwd = np.zeros((t_len, k))
-        fwd[0] = log_pi + lf[0]
-        for t in range(1, t_len):
-            fwd[t] = logsumexp(fwd[t - 1][:, None] + log_a, axis=0) + lf[t]
-        for t in range(t_len - 2, -1, -1):
-            bwd[t] = logsumexp(log_a + lf[t + 1] + bwd[t + 1], axis=1)
-        ll = logsumexp(fwd[-1])
-        logliks.append(ll)
-        if not np.isfinite(ll):
-            continue
-        gamma[offsets[s]:offsets[s + 1]] = np.exp(fwd + bwd - ll)
-        for t in range(t_len - 1):
-            xi += np.exp(fwd[t][:, None] + log_a + lf[t + 1] + bwd[t + 1] - ll)
-    return np.asarray(logliks), gamma, xi
-
-
-def viterbi_reference(log_frame: np.ndarray, offsets: np.ndarray, startprob: np.ndarray,
-                      transmat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """NumPy Viterbi; the reference :func:`viterbi` must match."""
-    log_frame = np.asarray(log_frame, dtype=float)
-    log_a = _safe_log(transmat)
-    states = np.empty(len(log_frame), dtype=np.int64)
-    logprobs = []
-    for s in range(len(offsets) - 1):
-        lf = log_frame[offsets[s]:offsets[s + 1]]
-        delta = _safe_log(startprob) + lf[0]
-        back = np.zeros(lf.shape, dtype=np.int64)
-        for t in range(1, len(lf)):
-            scores = delta[:, None] + log_a
-            back[t] = np.argmax(scores, axis=0)
-            delta = scores[back[t], np.arange(lf.shape[1])] + lf[t]
-        path = np.empty(len(lf), dtype=np.int64)
-        path[-1] = int(np.argmax(delta))
-        for t in range(len(lf) - 1, 0, -1):
-            path[t - 1] = back[t, path[t]]
-        states[offsets[s]:offsets[s + 1]] = path
-        logprobs.append(float(delta.max()))
-    return np.asarray(logprobs), states
