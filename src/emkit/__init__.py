@@ -2,9 +2,9 @@
 
 One EM engine (:func:`emkit.em`) drives every model: Gaussian mixtures with
 missing values, mixtures of any distribution, hidden Markov models, the EM
-imputer and Dawid-Skene. Estimators follow scikit-learn's and hmmlearn's
-conventions. Heavy parts (estimators, Dask, matplotlib) load on first use, so
-``import emkit`` stays quick.
+imputer and the crowd-label models (Dawid-Skene, GLAD, MACE). Estimators follow
+scikit-learn's and hmmlearn's conventions. Heavy parts (estimators, Dask,
+matplotlib) load on first use, so ``import emkit`` stays quick.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ _LAZY = {
     "PoissonHMM": "emkit.estimators.hmm",
     "MultinomialHMM": "emkit.estimators.hmm",
     "DawidSkene": "emkit.estimators.dawid_skene",
+    "GLAD": "emkit.estimators.glad",
+    "MACE": "emkit.estimators.mace",
     "select_model": "emkit.estimators.selection",
     "select_hmm": "emkit.estimators.hmm_selection",
     "RegressionMixture": "emkit.estimators.regression_mixture",
