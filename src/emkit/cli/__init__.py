@@ -19,7 +19,8 @@ import typer
 
 __all__ = ["app", "main", "COMMAND_MODULES", "CLIError"]
 
-COMMAND_MODULES: tuple[str, ...] = ("fit", "demo", "impute", "select", "segment", "hmm")
+COMMAND_MODULES: tuple[str, ...] = ("fit", "demo", "impute", "select", "segment", "hmm",
+                                     "regress", "survival")
 
 app = typer.Typer(
     name="emkit",
