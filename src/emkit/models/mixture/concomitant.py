@@ -23,7 +23,9 @@ E-step, at the current parameters: responsibilities
 * ``anchor_mixing``, ``rows * gamma``: the point the logit's statistics were
   taken at, as a row sum (the M-step has nothing else to read it from);
 * ``mixing``, the gradient and Hessian of the logit's part of ``Q``,
-  ``sum_i sum_k r_ik log pi_ik`` (:func:`~emkit.numerics.multinomial_logit.mixing_stats`).
+  ``sum_i sum_k r_ik log pi_ik`` (:func:`~emkit.numerics.multinomial_logit.mixing_stats`;
+  computed with the responsibilities in one compiled pass,
+  :mod:`~emkit.numerics.multinomial_logit_kernel`).
 
 M-step: the components' own M-steps (exact, as in the plain mixture), and for
 the logit one safeguarded Newton step
@@ -44,8 +46,8 @@ from ...distributions._base import Distribution
 from ...distributions.components import Components
 from ...engine.run import MONOTONE_RTOL
 from ...numerics.design_scaling import Design
-from ...numerics.logsumexp import log_normalize
-from ...numerics.multinomial_logit import log_mixing, mixing_m_step, mixing_stats
+from ...numerics.multinomial_logit import log_mixing, mixing_m_step
+from ...numerics.multinomial_logit_kernel import logit_mixture_e_step
 
 __all__ = ["ConcomitantMixtureEM"]
 
@@ -98,12 +100,14 @@ class ConcomitantMixtureEM:
         n = X.shape[0]
         comps = self.components(params)
         gamma = np.asarray(params["mixing"], dtype=float)
-        Zt = self.concomitant.rows(Z)
-        log_pi = log_mixing(Zt, gamma)
-        ll, resp = log_normalize(self.set.log_prob(X, comps) + log_pi)
+        # one compiled pass: row log-likelihoods, responsibilities, the logit's statistics
+        ll, resp, mixing = logit_mixture_e_step(self.set.log_prob(X, comps), Z,
+                                                self.concomitant.centre,
+                                                self.concomitant.half_range, gamma)
         finite = bool(np.all(np.isfinite(ll)))
         if not finite:
             resp = np.zeros_like(resp)
+            mixing = {key: np.zeros_like(value) for key, value in mixing.items()}
         stats: dict[str, Any] = {
             "rows": np.asarray(float(n)),
             "n": resp.sum(axis=0),
@@ -111,7 +115,7 @@ class ConcomitantMixtureEM:
             "anchor_mixing": float(n) * gamma,
         }
         if self.concomitant.n_columns:
-            stats["mixing"] = mixing_stats(Zt, resp, None, log_pi)
+            stats["mixing"] = mixing
         if not finite:
             return stats, -np.inf
         return stats, float(ll.sum()) + self.set.log_prior(comps)

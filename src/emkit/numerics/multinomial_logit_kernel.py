@@ -1,0 +1,148 @@
+"""The E-step of multinomial-logit mixing weights in one compiled pass over the rows.
+
+For a mixture whose weights are ``pi_ik = softmax_k(z~_i' gamma_k)`` (see
+:mod:`emkit.numerics.multinomial_logit`, the NumPy reference), an E-step needs,
+from the components' log-densities ``log f_ik``: each row's log-likelihood
+``logsumexp_k(log pi_ik + log f_ik)``, the responsibilities, and the logit's
+additive statistics (gradient, Hessian, Gram matrix). The NumPy reference makes
+a dozen passes and (n, K) temporaries for that; this kernel scales each row of
+``Z`` on the fly and makes one pass, so the mixing part of the E-step costs less
+than the components' densities. ``tests/test_mixture_concomitant.py`` holds it
+to the reference (:func:`~emkit.numerics.multinomial_logit.log_mixing`,
+:func:`~emkit.numerics.multinomial_logit.mixing_stats`,
+:func:`~emkit.numerics.logsumexp.log_normalize`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["logit_mixture_e_step"]
+
+
+@njit(cache=True)
+def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
+    n, k = logf.shape
+    q = Z.shape[1]
+    q1 = q + 1
+    m = k - 1
+    resp = np.empty((n, k))
+    ll = np.empty(n)
+    grad = np.zeros((m, q1))
+    # sums of h_icd z_iu z_iv for c <= d and u <= v only; the rest by symmetry
+    hsum = np.zeros((m, m, q1, q1))
+    gram = np.zeros((q1, q1))
+    z = np.empty(q1)
+    a = np.empty(k)
+    pi = np.empty(k)
+    for i in range(n):
+        z[0] = 1.0
+        for j in range(q):
+            z[j + 1] = (Z[i, j] - centre[j]) / half[j]
+        top = -np.inf
+        for c in range(k):
+            s = 0.0
+            for j in range(q1):
+                s += z[j] * gamma[c, j]
+            a[c] = s
+            if s > top:
+                top = s
+        total = 0.0
+        for c in range(k):
+            e = math.exp(a[c] - top)
+            pi[c] = e
+            total += e
+        log_total = math.log(total)
+        btop = -np.inf
+        for c in range(k):
+            pi[c] /= total
+            b = logf[i, c] + (a[c] - top - log_total)
+            resp[i, c] = b
+            if b > btop:
+                btop = b
+        if not np.isfinite(btop):
+            # every component impossible (or NaN): no responsibility, no weight
+            ll[i] = btop if btop == btop else np.nan
+            for c in range(k):
+                resp[i, c] = 0.0
+            continue
+        total = 0.0
+        for c in range(k):
+            e = math.exp(resp[i, c] - btop)
+            resp[i, c] = e
+            total += e
+        ll[i] = btop + math.log(total)
+        ww = 0.0
+        for c in range(k):
+            r = resp[i, c] / total
+            resp[i, c] = r
+            ww += r
+        for u in range(q1):
+            wz = ww * z[u]
+            for v in range(u, q1):
+                gram[u, v] += wz * z[v]
+        for c in range(1, k):
+            g = ww * resp[i, c] - ww * pi[c]
+            for u in range(q1):
+                grad[c - 1, u] += g * z[u]
+            for d in range(c, k):
+                h = -ww * pi[c] * pi[d]
+                if c == d:
+                    h += ww * pi[c]
+                for u in range(q1):
+                    hz = h * z[u]
+                    for v in range(u, q1):
+                        hsum[c - 1, d - 1, u, v] += hz * z[v]
+    hess = np.empty((m * q1, m * q1))
+    for c in range(m):
+        for d in range(m):
+            for u in range(q1):
+                for v in range(q1):
+                    cc, dd, uu, vv = (c, d, u, v) if c <= d else (d, c, v, u)
+                    if uu > vv:
+                        uu, vv = vv, uu
+                    hess[c * q1 + u, d * q1 + v] = hsum[cc, dd, uu, vv]
+    for u in range(q1):
+        for v in range(u):
+            gram[u, v] = gram[v, u]
+    return ll, resp, grad, hess, gram
+
+
+def logit_mixture_e_step(logf: np.ndarray, Z: np.ndarray, centre: np.ndarray,
+                         half_range: np.ndarray, gamma: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Row log-likelihoods, responsibilities and the logit's statistics in one pass.
+
+    Parameters
+    ----------
+    logf : ndarray of shape (n, K)
+        The components' log-densities of each row.
+    Z : ndarray of shape (n, q)
+        Concomitant variables in their own units.
+    centre, half_range : ndarray of shape (q,)
+        Their scaling, ``z~ = [1, (z - centre) / half_range]``
+        (:class:`~emkit.numerics.design_scaling.Design`).
+    gamma : ndarray of shape (K, q + 1)
+        Logit coefficients on the scaled design (row 0 the reference).
+
+    Returns
+    -------
+    ll : ndarray of shape (n,)
+        ``logsumexp_k(log pi_ik + log f_ik)``; ``-inf`` (NaN) for a row whose
+        log joint is ``-inf`` (NaN) everywhere.
+    resp : ndarray of shape (n, K)
+        Responsibilities (a zero row where ``ll`` is not finite).
+    stats : dict
+        ``grad`` (K - 1, q + 1), ``hess`` ((K - 1)(q + 1), (K - 1)(q + 1)),
+        ``gram`` (q + 1, q + 1): as
+        :func:`~emkit.numerics.multinomial_logit.mixing_stats`.
+    """
+    ll, resp, grad, hess, gram = _e_step(
+        np.ascontiguousarray(logf, dtype=np.float64), np.ascontiguousarray(Z, dtype=np.float64),
+        np.ascontiguousarray(centre, dtype=np.float64).reshape(-1),
+        np.ascontiguousarray(half_range, dtype=np.float64).reshape(-1),
+        np.ascontiguousarray(gamma, dtype=np.float64))
+    return ll, resp, {"grad": grad, "hess": hess, "gram": gram}
