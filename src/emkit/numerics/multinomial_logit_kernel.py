@@ -29,15 +29,20 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     q = Z.shape[1]
     q1 = q + 1
     m = k - 1
+    n_prod = q1 * (q1 + 1) // 2  # z_u z_v for u <= v
+    n_pair = m * (m + 1) // 2  # components c <= d (of 1 .. K-1)
     resp = np.empty((n, k))
     ll = np.empty(n)
     grad = np.zeros((m, q1))
-    # sums of h_icd z_iu z_iv for c <= d and u <= v only; the rest by symmetry
-    hsum = np.zeros((m, m, q1, q1))
-    gram = np.zeros((q1, q1))
+    # the logit's Hessian and the Gram matrix by their distinct entries only:
+    # hsum[pair(c, d), prod(u, v)] = sum_i h_icd z_iu z_iv, gsum[prod(u, v)] = sum_i w_i z_iu z_iv
+    hsum = np.zeros((n_pair, n_prod))
+    gsum = np.zeros(n_prod)
     z = np.empty(q1)
+    zz = np.empty(n_prod)
     a = np.empty(k)
     pi = np.empty(k)
+    h = np.empty(n_pair)
     for i in range(n):
         z[0] = 1.0
         for j in range(q):
@@ -80,34 +85,50 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
             r = resp[i, c] / total
             resp[i, c] = r
             ww += r
+        t = 0
         for u in range(q1):
-            wz = ww * z[u]
             for v in range(u, q1):
-                gram[u, v] += wz * z[v]
+                zz[t] = z[u] * z[v]
+                t += 1
+        for t in range(n_prod):
+            gsum[t] += ww * zz[t]
+        t = 0
         for c in range(1, k):
             g = ww * resp[i, c] - ww * pi[c]
             for u in range(q1):
                 grad[c - 1, u] += g * z[u]
             for d in range(c, k):
-                h = -ww * pi[c] * pi[d]
-                if c == d:
-                    h += ww * pi[c]
-                for u in range(q1):
-                    hz = h * z[u]
-                    for v in range(u, q1):
-                        hsum[c - 1, d - 1, u, v] += hz * z[v]
+                h[t] = ww * pi[c] * ((1.0 if c == d else 0.0) - pi[d])
+                t += 1
+        for p in range(n_pair):
+            hp = h[p]
+            for t in range(n_prod):
+                hsum[p, t] += hp * zz[t]
+    # unpack the distinct entries into the full symmetric matrices
+    prod = np.empty((q1, q1), dtype=np.int64)
+    t = 0
+    for u in range(q1):
+        for v in range(u, q1):
+            prod[u, v] = t
+            prod[v, u] = t
+            t += 1
+    pair = np.empty((m, m), dtype=np.int64)
+    t = 0
+    for c in range(m):
+        for d in range(c, m):
+            pair[c, d] = t
+            pair[d, c] = t
+            t += 1
     hess = np.empty((m * q1, m * q1))
     for c in range(m):
         for d in range(m):
             for u in range(q1):
                 for v in range(q1):
-                    cc, dd, uu, vv = (c, d, u, v) if c <= d else (d, c, v, u)
-                    if uu > vv:
-                        uu, vv = vv, uu
-                    hess[c * q1 + u, d * q1 + v] = hsum[cc, dd, uu, vv]
+                    hess[c * q1 + u, d * q1 + v] = hsum[pair[c, d], prod[u, v]]
+    gram = np.empty((q1, q1))
     for u in range(q1):
-        for v in range(u):
-            gram[u, v] = gram[v, u]
+        for v in range(q1):
+            gram[u, v] = gsum[prod[u, v]]
     return ll, resp, grad, hess, gram
 
 
