@@ -21,7 +21,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "ConvergenceWarning": "emkit.exceptions",
     "GaussianMixture": "emkit.estimators.gaussian_mixture",
-    "BayesianGaussianMixture": "emkit.estimators.bayesian_gaussian_mixture",
     "MixtureModel": "emkit.estimators.mixture_model",
     "EMImputer": "emkit.estimators.imputer",
     "HMM": "emkit.estimators.hmm_distribution",
