@@ -320,10 +320,15 @@ def test_squarem_reaches_plain_ems_optimum_with_fewer_e_steps_and_reports_steps(
         assert step.param_change == pytest.approx(tree_max_abs_diff(step.params, before),
                                                   rel=1e-12)
     assert steps[0].gain == pytest.approx(steps[0].loglik - fast.logliks[0], rel=1e-12)
-    # every step but a converging one makes three E-steps (two plain, one stabilizing)
-    # plus one at the extrapolated point when it jumps
+    # a cycle that jumps makes three E-steps (theta1, the extrapolated point, its
+    # stabilizing step), four or five when the first jump is below the start (its
+    # stabilizing step, then the shorter jump and its stabilizing step); one that falls
+    # back makes two (theta1, theta2) plus those of the jumps it tried; the converging
+    # one stops after theta1
     counts = np.diff([1] + [s.n_estep for s in steps])
-    assert set(counts[:-1]) <= {3, 4} and counts[-1] in (1, 3, 4)
+    jumped = np.array([s.accelerated for s in steps[:-1]])
+    assert set(counts[:-1][jumped]) <= {3, 4, 5} and set(counts[:-1][~jumped]) <= {2, 3, 4, 5}
+    assert counts[-1] == 1 and 3 in set(counts[:-1][jumped])
     assert any(s.accelerated for s in steps)
 
 
@@ -435,22 +440,33 @@ class Quadratic:
         return self.A @ stats
 
 
-def test_squarem_jumps_along_the_s3_step_and_keeps_the_plain_point_on_a_tie():
+def test_squarem_jumps_along_the_s3_step_and_accepts_a_tie_with_the_start():
     result = emkit.em(Quadratic(), None, np.array([1.0, 0.0]), tol=1e-14, max_iter=200,
                       accelerate="squarem")
     assert any(s.accelerated for s in result.steps)
-    # first cycle: a = 1 (step_max starts at 1), so no jump: theta' = F(theta2) = A^3 x0
+    # first cycle: a = 1 (step_max starts at 1), so no jump: it ends at theta2 = A^2 x0
     first = result.steps[0]
-    assert not first.accelerated
-    np.testing.assert_allclose(first.params, [0.9**3, 0.0], rtol=1e-14)
-    # second cycle: step_max 4; r = (A - I) A^3 x0, v = (A - I)^2 A^3 x0, a = |r|/|v| = 10,
-    # clipped to 4: theta' = x0 + 8 r + 16 v, then one plain step
-    x0 = np.array([0.9**3, 0.0])
+    assert not first.accelerated and first.n_estep == 3
+    np.testing.assert_allclose(first.params, [0.9**2, 0.0], rtol=1e-14)
+    # second cycle: step_max 4; r = (A - I) A^2 x0, v = (A - I)^2 A^2 x0, a = |r|/|v| = 10,
+    # clipped to 4: theta' = x0 + 8 r + 16 v, then one plain step; E-steps at theta1,
+    # theta' and the stabilized point (theta2 is an M-step only)
+    x0 = np.array([0.9**2, 0.0])
     r, v = (0.9 - 1) * x0, (0.9 - 1) ** 2 * x0
     second = result.steps[1]
     assert second.accelerated
     np.testing.assert_allclose(second.params, 0.9 * (x0 + 8 * r + 16 * v), rtol=1e-12)
-    assert second.n_estep - first.n_estep == 4
+    assert second.n_estep - first.n_estep == 3
+
+    class Flat(Quadratic):  # every point ties with the start
+        def e_step(self, data, params):
+            return np.asarray(params, float), -1.0
+
+    with pytest.warns(emkit.ConvergenceWarning):
+        flat = emkit.em(Flat(), None, np.array([1.0, 0.0]), tol=0, max_iter=2,
+                        accelerate="squarem")
+    assert [s.accelerated for s in flat.steps] == [False, True]
+    np.testing.assert_allclose(flat.steps[1].params, 0.9 * (x0 + 8 * r + 16 * v), rtol=1e-12)
 
 
 def test_stepwise_fit_interrupted_before_and_after_its_first_update():

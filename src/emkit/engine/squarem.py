@@ -1,23 +1,34 @@
 """SQUAREM acceleration of the EM loop (Varadhan & Roland 2008, scheme S3).
 
-One cycle from ``theta0`` takes two plain EM steps, ``theta1 = F(theta0)`` and
+One cycle from ``theta0`` takes two EM maps, ``theta1 = F(theta0)`` and
 ``theta2 = F(theta1)``, forms ``r = theta1 - theta0`` and
 ``v = theta2 - 2 theta1 + theta0``, and jumps to
 
     theta' = theta0 + 2 a r + a**2 v,    a = ||r|| / ||v||   (scheme S3)
 
-followed by one stabilizing EM step ``F(theta')``. Safeguards, as in the authors'
-SQUAREM package: ``a`` is clipped to ``[1, step_max]`` (``a = 1`` gives
-``theta' = theta2``, the plain path); ``step_max`` starts at 1 and grows fourfold
-each time the clip binds on an accepted step; a rejected step length ``a`` sets
-``step_max`` to ``max(1, a / 4)``, so a run does not keep proposing jumps of a
-length that just failed (the authors' package shrinks only a clipped step).
+followed by one stabilizing EM step ``F(theta')``. The step length follows the
+authors' SQUAREM package: ``a`` is clipped to ``[1, step_max]`` (``a = 1`` gives
+``theta2``, the plain path); ``step_max`` starts at 1 and grows fourfold each time
+the clip binds (a cycle that falls back counts as ``a = 1``), and a rejected
+cycle whose ``a`` was the clip divides it by four again (never below 1).
 
-The extrapolated point is rejected, and the cycle continues on the plain EM path
-with ``F(theta2)``, when it is infeasible (``model.is_feasible`` says so, or the
-E-step raises), when its log-likelihood is not finite, or when it is below the
-log-likelihood of ``theta2``. So an accelerated cycle never ends below where two
-plain EM steps would have gone, and the run keeps EM's monotone guarantee.
+The E-step gives a point's statistics and its log-likelihood at once, so a cycle
+needs E-steps only where a log-likelihood or the next map is used: at ``theta1``
+(the convergence test), at ``theta'`` (the rejection test; its statistics give the
+stabilizing step) and at ``F(theta')``, which starts the next cycle. ``theta2`` is
+an M-step from ``theta1``'s statistics; its E-step is made only when the cycle
+falls back to it, or to test convergence when ``param_tol`` says it may have.
+
+The cycle is monotone: it ends at a point whose log-likelihood is at least that of
+``theta0``, where it started (the authors' ``objfn.inc = 0``). In order:
+
+1. ``F(theta')``, when ``theta'`` is feasible (``model.is_feasible``, an E-step
+   that does not raise, a finite log-likelihood) and either ``theta'`` or
+   ``F(theta')`` is not below ``theta0`` (when ``theta'`` is below, an M-step or
+   E-step that raises on the way to ``F(theta')`` rejects it too);
+2. otherwise one shorter try, ``a / 2`` (when still above 1), accepted on the same
+   test at the shorter point and followed by its stabilizing step;
+3. otherwise ``theta2``, two plain EM steps from ``theta0``.
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ __all__ = ["squarem_loop"]
 
 STEP_MAX0 = 1.0
 STEP_GROWTH = 4.0
+#: the shorter step tried after a rejected one, as a fraction of it
+BACKTRACK = 0.5
 
 
 def _step_length(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, step_max: float) -> float:
@@ -60,11 +73,43 @@ def _try_extrapolate(run: Run, theta: Any, tdef: Any, alpha: float, x0: np.ndarr
     try:
         with np.errstate(all="ignore"):
             stats, loglik = run.e_step(candidate)
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+    except Exception:  # any failure off the EM path rejects the point (see the docstring)
         return None
     if not math.isfinite(loglik):
         return None
     return stats, loglik
+
+
+def _stabilize(run: Run, point: tuple[Any, float], iteration: int) -> tuple[Any, Any, float]:
+    """One plain EM step from an extrapolated point: ``(params, stats, loglik)``."""
+    stats, loglik = point
+    params = run.model.m_step(stats)
+    new_stats, new_loglik = run.e_step(params)
+    run.accept(params, new_stats, new_loglik)
+    run.check_monotone(loglik, new_loglik, iteration, run.slack(stats))
+    return params, new_stats, new_loglik
+
+
+def _jump(run: Run, params: Any, loglik: float, alpha: float, x: tuple[np.ndarray, ...],
+          tdef: Any, iteration: int) -> tuple[Any, Any, float] | None:
+    """The accepted end of an extrapolating cycle, or ``None`` to fall back to ``theta2``."""
+    point = _try_extrapolate(run, params, tdef, alpha, *x)
+    if point is not None:
+        if point[1] >= loglik:
+            return _stabilize(run, point, iteration)
+        # theta' itself is below the start; its EM step may not be, and costs one E-step
+        try:
+            end = _stabilize(run, point, iteration)
+        except Exception:  # an M-step from a rejected point may leave the model's domain
+            end = None
+        if end is not None and end[2] >= loglik:
+            return end
+    shorter = alpha * BACKTRACK
+    if shorter > 1.0:
+        point = _try_extrapolate(run, params, tdef, shorter, *x)
+        if point is not None and point[1] >= loglik:
+            return _stabilize(run, point, iteration)
+    return None
 
 
 def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
@@ -88,35 +133,47 @@ def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
             return True, "converged"
 
         theta2 = model.m_step(stats1)
-        stats2, loglik2 = run.e_step(theta2)
-        run.accept(theta2, stats2, loglik2)
-        run.check_monotone(loglik1, loglik2, iteration, run.slack(stats1))
+        plain: tuple[Any, float] | None = None  # theta2's E-step, made only when needed
+        change2 = tree_max_abs_diff(theta2, theta1)
+        if run.param_tol is not None and change2 < run.param_tol:
+            plain = _plain_e_step(run, theta2, stats1, loglik1, iteration)
+            if run.is_converged(plain[1] - loglik1, change2):
+                run.record(Step(iteration, plain[1], plain[1] - loglik, tree_max_abs_diff(
+                    theta2, params), time.perf_counter() - start, len(run.logliks), theta2))
+                return True, "converged"
 
         x0, tdef = tree_flatten(params)
         x1, _ = tree_flatten(theta1)
         x2, _ = tree_flatten(theta2)
         alpha = _step_length(x0, x1, x2, step_max)
-        jumped = None
-        if alpha > 1.0:
-            jumped = _try_extrapolate(run, params, tdef, alpha, x0, x1, x2)
-            if jumped is not None and jumped[1] < loglik2:
-                jumped = None
-
-        last_stats = jumped[0] if jumped is not None else stats2
-        new_params = model.m_step(last_stats)
-        if jumped is None and alpha > 1.0:
-            step_max = max(STEP_MAX0, alpha / STEP_GROWTH)
-        elif alpha == step_max:
+        end = _jump(run, params, loglik, alpha, (x0, x1, x2), tdef, iteration) \
+            if alpha > 1.0 else None
+        if end is None:
+            if alpha > 1.0 and alpha == step_max:
+                step_max = max(STEP_MAX0, step_max / STEP_GROWTH)
+            if plain is None:
+                plain = _plain_e_step(run, theta2, stats1, loglik1, iteration)
+            end = (theta2, plain[0], plain[1])
+            used = 1.0
+        else:
+            used = alpha
+        if used == step_max:
             step_max *= STEP_GROWTH
-        new_stats, new_loglik = run.e_step(new_params)
-        run.accept(new_params, new_stats, new_loglik)
-        run.check_monotone(jumped[1] if jumped is not None else loglik2, new_loglik, iteration,
-                           run.slack(last_stats))
 
+        new_params, new_stats, new_loglik = end
         step = Step(iteration, new_loglik, new_loglik - loglik,
                     tree_max_abs_diff(new_params, params), time.perf_counter() - start,
-                    len(run.logliks), new_params, accelerated=jumped is not None)
+                    len(run.logliks), new_params, accelerated=used > 1.0)
         params, stats, loglik = new_params, new_stats, new_loglik
         if not run.record(step):
             return False, "callback"
     return False, "max_iter"
+
+
+def _plain_e_step(run: Run, theta2: Any, stats1: Any, loglik1: float,
+                  iteration: int) -> tuple[Any, float]:
+    """E-step at ``theta2 = F(theta1)``, checked as a plain EM step."""
+    stats2, loglik2 = run.e_step(theta2)
+    run.accept(theta2, stats2, loglik2)
+    run.check_monotone(loglik1, loglik2, iteration, run.slack(stats1))
+    return stats2, loglik2
