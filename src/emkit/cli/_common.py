@@ -3,7 +3,9 @@
 Kept small and stable so every command module can use them:
 
 * :data:`ColumnsOption`, :data:`JsonOption`, :data:`QuietOption`,
-  :data:`SeedOption` - Typer option declarations with one meaning everywhere;
+  :data:`SeedOption`, :data:`SaveOption`, :data:`MaxIterOption`, :data:`TolOption`,
+  :data:`NInitOption`, :data:`AccelerateOption` - Typer option declarations with
+  one meaning everywhere;
 * :func:`load_data` - a data file (or ``-``) to a float matrix and its column names;
 * :func:`array_text`, :func:`print_block` - arrays in the seed's style
   (``"Means:"`` then the array);
@@ -25,6 +27,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +46,12 @@ __all__ = [
     "JsonOption",
     "QuietOption",
     "SeedOption",
+    "SaveOption",
+    "MaxIterOption",
+    "TolOption",
+    "NInitOption",
+    "Accelerate",
+    "AccelerateOption",
     "split_columns",
     "load_data",
     "array_text",
@@ -67,6 +76,22 @@ QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar, no notes on stderr.")
 ]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed (initialization).")]
+SaveOption = Annotated[Path | None, typer.Option(
+    "--save", metavar="FILE", help="Save the fitted model (emkit.load reads it).")]
+MaxIterOption = Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.")]
+TolOption = Annotated[float, typer.Option(
+    "--tol", min=0.0, help="Stop when the mean log-likelihood per row gains less.")]
+NInitOption = Annotated[int, typer.Option("--n-init", min=1, help="Starts; the best is kept.")]
+
+
+class Accelerate(str, Enum):
+    """The ``--accelerate`` choices."""
+
+    squarem = "squarem"
+
+
+AccelerateOption = Annotated[Accelerate | None, typer.Option(
+    "--accelerate", help="Speed EM up with SQUAREM.")]
 
 
 def split_columns(values: list[str] | None) -> list[str] | None:

@@ -14,11 +14,16 @@ from . import CLIError
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    AccelerateOption,
     ColumnsOption,
     FitWatch,
     JsonOption,
+    MaxIterOption,
+    NInitOption,
     QuietOption,
+    SaveOption,
     SeedOption,
+    TolOption,
     load_data,
     print_block,
     print_json,
@@ -37,10 +42,6 @@ class Covariance(str, Enum):
     tied = "tied"
     diag = "diag"
     spherical = "spherical"
-
-
-class Accelerate(str, Enum):
-    squarem = "squarem"
 
 
 def summary(model: Any, frame: Any, watch: FitWatch | None = None) -> dict[str, Any]:
@@ -130,19 +131,13 @@ def fit(
         "--plot", metavar="DIR", help="Write figures (PNG, and a GIF for 2-D data) here.")
     ] = None,
     json_: JsonOption = False,
-    save: Annotated[Path | None, typer.Option(
-        "--save", metavar="FILE", help="Save the fitted model (emkit.load reads it).")] = None,
+    save: SaveOption = None,
     quiet: QuietOption = False,
-    max_iter: Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.")
-                        ] = 100,
-    tol: Annotated[float, typer.Option(
-        "--tol", min=0.0, help="Stop when the mean log-likelihood per row gains less.")
-    ] = 1e-3,
-    n_init: Annotated[int, typer.Option("--n-init", min=1, help="Starts; the best is kept.")
-                      ] = 1,
+    max_iter: MaxIterOption = 100,
+    tol: TolOption = 1e-3,
+    n_init: NInitOption = 1,
     seed: SeedOption = 0,
-    accelerate: Annotated[Accelerate | None, typer.Option(
-        "--accelerate", help="Speed EM up with SQUAREM.")] = None,
+    accelerate: AccelerateOption = None,
 ) -> int:
     """Fit a Gaussian mixture with K components and print its parameters."""
     import pandas as pd

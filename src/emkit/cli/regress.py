@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -14,9 +13,14 @@ from . import CLIError
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    AccelerateOption,
     JsonOption,
+    MaxIterOption,
+    NInitOption,
     QuietOption,
+    SaveOption,
     SeedOption,
+    TolOption,
     print_json,
     split_columns,
     watch_fit,
@@ -38,10 +42,6 @@ class Family(str, Enum):
     gaussian = "gaussian"
     poisson = "poisson"
     binomial = "binomial"
-
-
-class Accelerate(str, Enum):
-    squarem = "squarem"
 
 
 def _check_response(family: str, name: str, y: np.ndarray, trials: tuple[str, np.ndarray] | None
@@ -150,19 +150,13 @@ def regress(
         "--concomitant", metavar="COLS",
         help="Columns the mixing weights depend on (a multinomial logit).")] = None,
     json_: JsonOption = False,
-    save: Annotated[Path | None, typer.Option(
-        "--save", metavar="FILE", help="Save the fitted model (emkit.load reads it).")] = None,
+    save: SaveOption = None,
     quiet: QuietOption = False,
-    max_iter: Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.")
-                        ] = 100,
-    tol: Annotated[float, typer.Option(
-        "--tol", min=0.0, help="Stop when the mean log-likelihood per row gains less.")
-    ] = 1e-3,
-    n_init: Annotated[int, typer.Option("--n-init", min=1, help="Starts; the best is kept.")
-                      ] = 1,
+    max_iter: MaxIterOption = 100,
+    tol: TolOption = 1e-3,
+    n_init: NInitOption = 1,
     seed: SeedOption = 0,
-    accelerate: Annotated[Accelerate | None, typer.Option(
-        "--accelerate", help="Speed EM up with SQUAREM.")] = None,
+    accelerate: AccelerateOption = None,
 ) -> int:
     """Fit a mixture of K regressions of the --y column on the --x columns."""
     from .. import RegressionMixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -14,9 +13,14 @@ from . import CLIError
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    AccelerateOption,
     JsonOption,
+    MaxIterOption,
+    NInitOption,
     QuietOption,
+    SaveOption,
     SeedOption,
+    TolOption,
     print_json,
     watch_fit,
 )
@@ -47,10 +51,6 @@ class Distribution(str, Enum):
     exponential = "exponential"
     weibull = "weibull"
     lognormal = "lognormal"
-
-
-class Accelerate(str, Enum):
-    squarem = "squarem"
 
 
 def component_medians(model: Any) -> np.ndarray:
@@ -148,19 +148,13 @@ def survival(
     cure: Annotated[bool, typer.Option(
         "--cure", help="Add a cure fraction: a component that never fails.")] = False,
     json_: JsonOption = False,
-    save: Annotated[Path | None, typer.Option(
-        "--save", metavar="FILE", help="Save the fitted model (emkit.load reads it).")] = None,
+    save: SaveOption = None,
     quiet: QuietOption = False,
-    max_iter: Annotated[int, typer.Option("--max-iter", min=1, help="Most EM iterations.")
-                        ] = 100,
-    tol: Annotated[float, typer.Option(
-        "--tol", min=0.0, help="Stop when the mean log-likelihood per row gains less.")
-    ] = 1e-3,
-    n_init: Annotated[int, typer.Option("--n-init", min=1, help="Starts; the best is kept.")
-                      ] = 1,
+    max_iter: MaxIterOption = 100,
+    tol: TolOption = 1e-3,
+    n_init: NInitOption = 1,
     seed: SeedOption = 0,
-    accelerate: Annotated[Accelerate | None, typer.Option(
-        "--accelerate", help="Speed EM up with SQUAREM.")] = None,
+    accelerate: AccelerateOption = None,
 ) -> int:
     """Fit a mixture of K survival distributions to right-censored times."""
     from .. import SurvivalMixture
