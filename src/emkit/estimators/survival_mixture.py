@@ -97,13 +97,14 @@ class SurvivalMixture(BaseEstimator, Persistable):
     The E-step returns additive statistics, so fits run in chunks and on Dask
     partitions. The exponential M-step is closed form; the Weibull's is a
     minorize-maximize step of the shape (as :class:`emkit.distributions.Weibull`)
-    and the log-normal's an exact M-step of the complete data in which a censored
-    row's failure time is missing too; each raises EM's ``Q``, so the
-    log-likelihood never falls. See :mod:`emkit.models.survival.families`.
+    and the log-normal's a safeguarded Newton step on the component's censored
+    log-likelihood (or the complete-data step when that guarantees more); each
+    raises EM's ``Q``, so the log-likelihood never falls. See
+    :mod:`emkit.models.survival.families` and :mod:`emkit.models.survival.lognormal`.
 
-    The log-normal step converges linearly, the more slowly the more rows are
-    censored; with heavy censoring the default ``tol`` may stop short of the
-    maximum: lower ``tol`` or pass ``accelerate="squarem"``.
+    With several components convergence is EM's usual linear rate; pass
+    ``accelerate="squarem"`` or a lower ``tol`` when the estimates matter to more
+    than three digits.
 
     Examples
     --------
