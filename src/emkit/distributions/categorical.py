@@ -8,6 +8,7 @@ import numpy as np
 from scipy import special
 
 from ..numerics.counts import weighted_code_counts
+from ..numerics.simplex import on_simplex
 from ._base import Distribution, _as_array, as_rng, check_weights
 
 __all__ = ["Categorical"]
@@ -70,9 +71,7 @@ class Categorical(Distribution):
             )
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
-        p = params["probs"]
-        return bool(np.all(np.isfinite(p)) and np.all(p >= 0)
-                    and np.allclose(p.sum(axis=-1), 1.0, atol=1e-8))
+        return on_simplex(params["probs"])
 
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:

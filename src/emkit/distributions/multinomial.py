@@ -6,6 +6,7 @@ from typing import Any, ClassVar, cast
 
 import numpy as np
 
+from ..numerics.simplex import on_simplex
 from ._base import Distribution, _as_array, as_rng, check_weights, column_sums
 from .count_kernels import multinomial_log_prob
 
@@ -60,9 +61,7 @@ class Multinomial(Distribution):
                                  f"sums to {totals[row]:g}")
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
-        p = params["probs"]
-        return bool(np.all(np.isfinite(p)) and np.all(p >= 0)
-                    and np.allclose(p.sum(axis=-1), 1.0, atol=1e-8))
+        return on_simplex(params["probs"])
 
     @classmethod
     def log_prob_components(cls, components: list[Distribution], X: np.ndarray) -> np.ndarray:

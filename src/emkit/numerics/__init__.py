@@ -16,6 +16,9 @@
     additive statistics and their safeguarded Newton M-step.
 ``design_scaling.py``
     The ``[1, scaled columns]`` design rows of a linear predictor.
+``simplex.py``
+    Whether probability vectors sum to 1 closely enough for an E-step that takes
+    their logs as given (SQUAREM's feasibility screens).
 ``nan_rows.py``
     The number of NaN entries of each row (compiled): where an HMM block's
     missing entries are.

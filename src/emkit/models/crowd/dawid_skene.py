@@ -55,6 +55,7 @@ import numpy as np
 from scipy import sparse
 
 from ...numerics.logsumexp import log_normalize
+from ...numerics.simplex import on_simplex
 
 __all__ = ["SMOOTHING", "STRUCTURES", "Ratings", "DawidSkeneEM", "majority_vote"]
 
@@ -228,11 +229,9 @@ class DawidSkeneEM:
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Priors and every confusion row on the simplex (open when smoothing > 0)."""
-        p, c = params["priors"], params["confusion"]
-        positive = (np.all(p > 0) and np.all(c > 0)) if self.smoothing > 0 else \
-            (np.all(p >= 0) and np.all(c >= 0))
-        return bool(positive and abs(p.sum() - 1) < 1e-8
-                    and np.allclose(c.sum(axis=2), 1.0, atol=1e-8))
+        open_ = self.smoothing > 0
+        return (on_simplex(params["priors"], open_=open_)
+                and on_simplex(params["confusion"], axis=2, open_=open_))
 
 
 def _normalize_rows(conf: np.ndarray) -> np.ndarray:

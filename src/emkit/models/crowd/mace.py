@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ...numerics.logsumexp import log_normalize
+from ...numerics.simplex import on_simplex
 from .dawid_skene import Ratings
 
 __all__ = ["MaceEM", "random_start"]
@@ -107,6 +108,5 @@ class MaceEM:
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Every row of ``spamming`` and ``thetas`` on the open simplex (for SQUAREM)."""
-        s, t = params["spamming"], params["thetas"]
-        return bool(np.all(s > 0) and np.all(t > 0) and np.allclose(s.sum(axis=1), 1.0)
-                    and np.allclose(t.sum(axis=1), 1.0))
+        return (on_simplex(params["spamming"], axis=1, open_=True)
+                and on_simplex(params["thetas"], axis=1, open_=True))

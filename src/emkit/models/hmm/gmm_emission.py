@@ -26,6 +26,7 @@ from ...gaussian.conditional import as_full_covariances
 from ...gaussian.map_step import covariance_ok, floor_covariance
 from ...gaussian.missing_kernels import pattern_log_densities, pattern_moments
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
+from ...numerics.simplex import on_simplex
 from .emission import DEAD_MASS, Emission
 from .gmm_shortfall import gmm_shortfall
 
@@ -257,8 +258,7 @@ class GMMEmission(Emission):
         return floor_covariance(cov, "full" if ctype == "tied" else ctype, self.min_covar)
 
     def is_feasible(self, params: dict) -> bool:
-        w = np.asarray(params["weights"])
-        if np.any(w < 0) or not np.allclose(w.sum(axis=1), 1.0, rtol=0, atol=1e-8):
+        if not on_simplex(params["weights"]):
             return False
         cov = np.asarray(params["covars"])
         ctype = "full" if self.covariance_type == "tied" else self.covariance_type

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from ...engine.stats import tree_add
+from ...numerics.simplex import on_simplex
 from . import recursions as kernels
 from .emission import DEAD_MASS, Emission
 
@@ -334,9 +335,7 @@ class HMMModel:
     def is_feasible(self, params: dict) -> bool:
         """Whether ``params`` are valid (used to screen SQUAREM's extrapolations)."""
         for key in ("startprob", "transmat"):
-            p = np.asarray(params[key])
-            if (not np.all(np.isfinite(p)) or np.any(p < 0)
-                    or not np.allclose(p.sum(axis=-1), 1.0, rtol=0, atol=1e-8)):
+            if not on_simplex(params[key]):
                 return False
         return self.emission.is_feasible(params)
 

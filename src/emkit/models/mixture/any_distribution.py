@@ -32,6 +32,7 @@ from ...distributions._base import Distribution
 from ...distributions.components import Components
 from ...engine.run import MONOTONE_RTOL
 from ...numerics.logsumexp import log_normalize
+from ...numerics.simplex import on_simplex
 
 __all__ = ["MixtureEM", "mixture_log_joint", "log_normalize"]
 
@@ -108,7 +109,7 @@ class MixtureEM:
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Weights on the simplex and every component inside its parameter space."""
         w = params["weights"]
-        if not (np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1.0) < 1e-8):
+        if not on_simplex(w):
             return False
         return self.set.is_feasible(params["components"])
 

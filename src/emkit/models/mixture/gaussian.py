@@ -57,6 +57,7 @@ from ...gaussian.m_step import (
 )
 from ...gaussian.prepared import CENTRING_LIMIT
 from ...gaussian.reference import COVARIANCE_TYPES
+from ...numerics.simplex import on_simplex
 
 __all__ = ["gaussian_mixture_m_step", "GaussianMixtureModel", "auto_chunk_size"]
 
@@ -309,7 +310,7 @@ class GaussianMixtureModel:
         """False for weights off the open simplex or non-positive variances."""
         weights = np.asarray(params["weights"])
         cov = np.asarray(params["covariances"])
-        if not (np.all(weights > 0.0) and np.all(np.isfinite(cov))):
+        if not (on_simplex(weights, open_=True) and np.all(np.isfinite(cov))):
             return False
         if self.covariance_type in ("diag", "spherical"):
             return bool(np.all(cov > 0.0))

@@ -46,6 +46,7 @@ from ...gaussian.conditional import (
 from ...gaussian.m_step import gaussian_mixture_m_step, regularization_slack
 from ...gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precision_cholesky
 from ...numerics.logsumexp import log_normalize
+from ...numerics.simplex import on_simplex
 from .gaussian import FLOAT32_MONOTONE_RTOL, GaussianMixtureModel
 from .gaussian_missing_penalty import penalty, penalty_shift
 from .missing_patterns import (
@@ -319,8 +320,7 @@ class MissingGaussianMixtureModel:
 
     def is_feasible(self, params: dict) -> bool:
         """Weights on the simplex and positive-definite covariances."""
-        w = np.asarray(params["weights"], dtype=float)
-        if np.any(w < 0) or not np.isclose(w.sum(), 1.0, rtol=1e-9, atol=0.0):
+        if not on_simplex(params["weights"]):
             return False
         try:
             precision_cholesky(np.asarray(params["covariances"], dtype=float),

@@ -28,6 +28,7 @@ from ...gaussian.constrained import (
 from ...gaussian.constrained_family import in_family
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from ...numerics.logsumexp import log_normalize
+from ...numerics.simplex import on_simplex
 
 __all__ = [
     "MclustModel",
@@ -324,8 +325,7 @@ class MclustModel:
         M-step from such a point may lower the likelihood, so the point is refused
         and SQUAREM takes a plain EM step instead.
         """
-        w = params["weights"]
-        if np.any(w < 0) or not np.isclose(w.sum(), 1.0):
+        if not on_simplex(params["weights"]):
             return False
         cov = params["covariances"]
         return bool(np.all(np.linalg.eigvalsh(cov) > 0)) and in_family(self.model, cov)

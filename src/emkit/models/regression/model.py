@@ -43,6 +43,7 @@ import numpy as np
 
 from ...engine.run import MONOTONE_RTOL
 from ...numerics.logsumexp import log_normalize
+from ...numerics.simplex import on_simplex
 from .design import Design
 from .families import FAMILIES, constant_term, log_density, score_and_curvature
 from .mixing import log_mixing, mixing_m_step, mixing_stats
@@ -211,8 +212,7 @@ class RegressionMixtureEM:
                 return False
         if "weights" in params:
             w = np.asarray(params["weights"])
-            return bool(np.all(np.isfinite(w)) and np.all(w >= 0)
-                        and abs(w.sum() - 1.0) < 1e-8)
+            return on_simplex(w)
         return bool(np.all(np.isfinite(params["mixing"])))
 
     # ------------------------------------------------------------- utilities

@@ -27,6 +27,7 @@ import numpy as np
 
 from ...engine.run import MONOTONE_RTOL
 from ...numerics.logsumexp import log_normalize
+from ...numerics.simplex import on_simplex
 from .families import FAMILIES, PARAMETERS, component_stats, family_m_step, log_hazard_terms
 
 __all__ = ["SurvivalMixtureEM", "EMPTY_SHARE"]
@@ -143,7 +144,7 @@ class SurvivalMixtureEM:
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Finite positive parameters in range, weights on the simplex."""
         w = np.asarray(params["weights"], dtype=float)
-        if not (np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1.0) < 1e-8):
+        if not on_simplex(w):
             return False
         for name in PARAMETERS[self.family]:
             v = np.asarray(params[name], dtype=float)
