@@ -8,7 +8,8 @@ import numpy as np
 
 from ..numerics.simplex import on_simplex
 from ._base import Distribution, _as_array, as_rng, check_weights, column_sums
-from .count_kernels import multinomial_log_prob
+from .count_kernels import frame_leaving_out_rows, multinomial_log_prob
+from .missing import MissingEntries
 
 __all__ = ["Multinomial"]
 
@@ -72,6 +73,16 @@ class Multinomial(Distribution):
     def frame_components(cls, components: list[Distribution],
                          X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return multinomial_log_prob(X, cls._probs(components), as_frame=True)
+
+    @classmethod
+    def frame_components_missing(cls, components: list[Distribution], X: np.ndarray,
+                                 missing: MissingEntries
+                                 ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Frames with wholly missing rows left out (probability 1), in one compiled pass;
+        a partly observed row is refused, as :meth:`log_prob_components_missing` does."""
+        missing.refuse_partial(cls.__name__)
+        return frame_leaving_out_rows(cls.frame_components(components, missing.zero_filled()),
+                                      missing.empty)
 
     @staticmethod
     def _probs(components: list[Distribution]) -> np.ndarray:
