@@ -131,8 +131,10 @@ def refit(est: Any, X: np.ndarray, weights: np.ndarray | None) -> dict[str, Any]
         total = float(X.shape[0] if weights is None else weights.sum())
         em_model: Any = model if weights is None else WeightedMclustModel(model)
         data: Any = X if weights is None else (X, weights)
-        result = em(em_model, data, start, tol=float(est.tol) * total,
-                    max_iter=int(est.max_iter))
+        with warnings.catch_warnings():  # a replicate at max_iter is kept, as in mclust
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = em(em_model, data, start, tol=float(est.tol) * total,
+                        max_iter=int(est.max_iter))
         return {"weights": np.asarray(result.params["weights"], dtype=float),
                 "means": np.asarray(result.params["means"], dtype=float),
                 "covariances": np.asarray(result.params["covariances"], dtype=float),
