@@ -1,0 +1,141 @@
+"""The prior and the initial parameters of :class:`emkit.BayesianGaussianMixture`.
+
+One job: what scikit-learn's ``BayesianGaussianMixture`` computes before its first
+E-step. :func:`resolve_prior` checks the prior arguments and fills the defaults
+from the data (``_check_parameters``, with scikit-learn's messages);
+:func:`initial_stats` draws the initial responsibilities with the same
+``random_state`` calls in the same order as scikit-learn 1.9
+(``_initialize_parameters``) and turns them into the model's additive
+statistics, which one M-step makes the initial parameters (``_initialize``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn import cluster
+from sklearn.cluster import kmeans_plusplus
+
+from ..models.mixture.bayesian_gaussian import VariationalPrior, resp_entropy
+from ..models.mixture.gaussian import GaussianMixtureModel
+
+__all__ = ["resolve_prior", "initial_stats", "stats_from_resp"]
+
+
+def _vector(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != shape:
+        raise ValueError(f"The parameter '{name}' should have the shape of {shape}, "
+                         f"but got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"The parameter '{name}' has non-finite values")
+    return arr
+
+
+def resolve_prior(est: Any, X: np.ndarray) -> VariationalPrior:
+    """The prior's hyperparameters for ``X``, defaults as in scikit-learn.
+
+    Parameters
+    ----------
+    est : BayesianGaussianMixture
+    X : ndarray of shape (n_samples, n_features)
+
+    Raises
+    ------
+    ValueError
+        For ``degrees_of_freedom_prior <= n_features - 1``, a ``mean_prior`` or
+        ``covariance_prior`` of the wrong shape, or a ``covariance_prior`` that is
+        not positive (definite).
+    """
+    d = X.shape[1]
+    kind = est.covariance_type
+    weight = (1.0 / est.n_components if est.weight_concentration_prior is None
+              else float(est.weight_concentration_prior))
+    mean_precision = 1.0 if est.mean_precision_prior is None else float(est.mean_precision_prior)
+    mean = X.mean(axis=0) if est.mean_prior is None else _vector(est.mean_prior, (d,), "means")
+    if est.degrees_of_freedom_prior is None:
+        dof = float(d)
+    elif est.degrees_of_freedom_prior > d - 1.0:
+        dof = float(est.degrees_of_freedom_prior)
+    else:
+        raise ValueError("The parameter 'degrees_of_freedom_prior' should be greater than "
+                         f"{d - 1}, but got {est.degrees_of_freedom_prior:.3f}.")
+    if est.covariance_prior is None:
+        if kind in ("full", "tied"):
+            cov = np.atleast_2d(np.cov(X.T))
+        else:
+            var = np.var(X, axis=0, ddof=1)
+            cov = var if kind == "diag" else np.asarray(var.mean())
+    elif kind in ("full", "tied"):
+        cov = _vector(est.covariance_prior, (d, d), f"{kind} covariance_prior")
+        if not (np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0.0)):
+            raise ValueError(f"'{kind} covariance_prior' should be symmetric, positive-definite")
+    elif kind == "diag":
+        cov = _vector(est.covariance_prior, (d,), "diag covariance_prior")
+        if np.any(cov <= 0.0):
+            raise ValueError("'diag covariance_prior' should be positive")
+    else:
+        cov = np.asarray(float(est.covariance_prior))
+    return VariationalPrior(weight, mean_precision, np.asarray(mean, dtype=np.float64), dof,
+                            np.asarray(cov, dtype=np.float64))
+
+
+def stats_from_resp(covariance_type: str, X: np.ndarray, resp: np.ndarray,
+                    n_components: int) -> dict:
+    """The model's statistics of given responsibilities, ``entropy`` included.
+
+    Parameters
+    ----------
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    X : ndarray of shape (n_samples, n_features)
+    resp : ndarray of shape (n_samples, n_components), or labels of shape (n_samples,)
+    n_components : int
+    """
+    gaussian = GaussianMixtureModel(covariance_type, 0.0)
+    stats = gaussian.stats_from_resp(X, resp, n_components)
+    stats["entropy"] = np.asarray(0.0 if resp.ndim == 1 else resp_entropy(resp))
+    return stats
+
+
+def _one_row_each(est: Any, X: np.ndarray, rows: np.ndarray) -> dict:
+    """Statistics of one row per component (k-means++, random_from_data).
+
+    scikit-learn's tied estimate takes ``X^T X`` over all rows whatever the
+    responsibilities (it assumes each row's sum to one), so with one row per
+    component it starts from a broad covariance; the tied statistics get the
+    other rows' second moments added to reproduce that start.
+    """
+    k = est.n_components
+    stats = stats_from_resp(est.covariance_type, X[rows], np.arange(k), k)
+    if est.covariance_type == "tied":
+        picked = X[rows]
+        stats["centred_outer"] = stats["centred_outer"].copy()
+        stats["centred_outer"][0] += X.T @ X - picked.T @ picked
+    return stats
+
+
+def initial_stats(est: Any, X: np.ndarray, random_state: np.random.RandomState) -> dict:
+    """Statistics of the initial responsibilities of one start (``init_params``).
+
+    Parameters
+    ----------
+    est : BayesianGaussianMixture
+    X : ndarray of shape (n_samples, n_features)
+    random_state : numpy.random.RandomState
+        Shared across starts, as in scikit-learn.
+    """
+    n = len(X)
+    k = est.n_components
+    if est.init_params == "kmeans":
+        labels = cluster.KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X).labels_
+        return stats_from_resp(est.covariance_type, X, labels, k)
+    if est.init_params == "random":
+        resp = random_state.uniform(size=(n, k))
+        resp /= resp.sum(axis=1)[:, None]
+        return stats_from_resp(est.covariance_type, X, resp, k)
+    if est.init_params == "random_from_data":
+        rows = random_state.choice(n, size=k, replace=False)
+    else:  # k-means++
+        _, rows = kmeans_plusplus(X, k, random_state=random_state)
+    return _one_row_each(est, X, np.asarray(rows))
