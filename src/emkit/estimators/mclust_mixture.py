@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..engine import EMResult, em
+from ..gaussian.conjugate_prior import as_prior_control, default_prior
 from ..gaussian.constrained import check_model_name
 from ..models.mixture.mclust import (
     MclustModel,
@@ -143,6 +144,15 @@ class MclustMixture(Persistable, BaseEstimator):
         ``m (m - 1) / 2`` merge costs for ``m`` rows: 16 MB at 2,000 rows.
     random_state : int, numpy Generator or None
         Seeds the subsample, k-means and :meth:`sample`.
+    prior : None, "default" or dict, default None
+        mclust's conjugate prior (:mod:`emkit.gaussian.conjugate_prior`):
+        ``"default"`` is ``priorControl()`` (``defaultPrior``'s hyperparameters
+        for this model and ``n_components``); a dict overrides some of
+        ``shrinkage``, ``mean``, ``dof`` and ``scale``. The fit is then the MAP
+        estimate; ``loglik_``, ``lower_bound_``, ``score`` and ``bic`` are the
+        log-likelihood at it without the log-prior term (as mclust's BIC), and
+        ``log_prior_`` holds that term. mclust has no prior for ``VEE``,
+        ``EVE``, ``VVE`` and ``EVV``; emkit gives them its ``VVV`` prior.
 
     Attributes
     ----------
@@ -155,7 +165,10 @@ class MclustMixture(Persistable, BaseEstimator):
     lower_bound_ : float
         Mean per-row log-likelihood at the fitted parameters.
     loglik_ : float
-        Total log-likelihood at the fitted parameters.
+        Total log-likelihood at the fitted parameters (no log-prior term).
+    log_prior_ : float
+        The log-prior term of the MAP objective at the fit, without its
+        normalizing constant (0.0 without a prior).
     n_samples_fit_ : int
     n_features_in_ : int
     init_used_ : str
@@ -165,8 +178,9 @@ class MclustMixture(Persistable, BaseEstimator):
     def __init__(self, model: str = "VVV", n_components: int = 1, *, tol: float = 1e-8,
                  reg_covar: float = 0.0, max_iter: int = 1000, init_params: str = "hc",
                  hc_model: str = "VVV", hc_sample_size: int | None = 2000,
-                 random_state: Any = None):
+                 random_state: Any = None, prior: Any = None):
         self.model = model
+        self.prior = prior
         self.n_components = n_components
         self.tol = tol
         self.reg_covar = reg_covar
@@ -201,19 +215,27 @@ class MclustMixture(Persistable, BaseEstimator):
         if size is not None and (isinstance(size, bool) or not isinstance(size, Integral)
                                  or size < 2):
             raise ValueError(f"hc_sample_size must be None or an integer >= 2, got {size!r}")
+        as_prior_control(self.prior)
 
     # ------------------------------------------------------------------ fitting
 
-    def _em_model(self) -> MclustModel:
-        return MclustModel(check_model_name(self.model), reg_covar=float(self.reg_covar))
+    def _em_model(self, X: np.ndarray | None = None) -> MclustModel:
+        """The EM model; a prior takes its hyperparameters from ``X`` (n_samples, n_features)."""
+        model = check_model_name(self.model)
+        control = as_prior_control(self.prior)
+        if control is None or X is None:
+            return MclustModel(model, reg_covar=float(self.reg_covar))
+        hyper = default_prior(X, int(self.n_components), model, control)
+        return MclustModel(model, reg_covar=float(self.reg_covar), prior=hyper,
+                           total_rows=X.shape[0])
 
     def _run(self, X: np.ndarray, init: dict) -> EMResult:
-        return em(self._em_model(), X, init, tol=float(self.tol) * X.shape[0],
+        return em(self._em_model(X), X, init, tol=float(self.tol) * X.shape[0],
                   max_iter=int(self.max_iter))
 
     def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> dict:
         stats = partition_stats(X[rows], labels, int(self.n_components))
-        return self._em_model().m_step(stats)
+        return self._em_model(X).m_step(stats)
 
     def _kmeans_start(self, X: np.ndarray) -> dict:
         labels = kmeans_partition(X, int(self.n_components), self.random_state)
@@ -250,7 +272,9 @@ class MclustMixture(Persistable, BaseEstimator):
         self.precisions_cholesky_ = precision_cholesky_full(self.covariances_)
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
-        self.loglik_ = float(result.loglik)
+        # with a prior the engine climbed loglik + log-prior: report them apart
+        self.log_prior_ = float(self._em_model(X).log_prior(params))
+        self.loglik_ = float(result.loglik) - self.log_prior_
         self.lower_bound_ = self.loglik_ / X.shape[0]
         self.n_samples_fit_ = int(X.shape[0])
         self.n_features_in_ = int(X.shape[1])

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConvergenceWarning
+from ..gaussian.conjugate_prior import as_prior_control
 from ..gaussian.constrained import MCLUST_MODELS, check_model_name
 from ..models.mixture.mclust import n_mixture_parameters
 from ..models.mixture.mclust_init import HC_MODELS, hc_partitions
@@ -149,6 +150,7 @@ def select_model(
     tol: float = 1e-8,
     reg_covar: float = 0.0,
     max_iter: int = 1000,
+    prior: Any = None,
 ) -> SelectionResult:
     """Fit every (covariance model, K) pair and pick the best by ``criterion``.
 
@@ -174,6 +176,11 @@ def select_model(
     hc_sample_size : int or None, default 2000
     tol, reg_covar, max_iter
         Passed to every :class:`~emkit.estimators.mclust_mixture.MclustMixture`.
+    prior : None, "default" or dict, default None
+        mclust's conjugate prior for every fit (``"default"``: ``priorControl()``,
+        as ``Mclust(x, prior = priorControl())``); the table's ``loglik`` and
+        criteria are then those at the MAP fits without the log-prior term, as
+        mclust's BIC.
 
     Returns
     -------
@@ -203,6 +210,7 @@ def select_model(
         raise ValueError(f"hc_model must be one of {HC_MODELS}, got {hc_model!r}")
     if isinstance(reg_covar, bool) or not isinstance(reg_covar, Real) or not reg_covar >= 0:
         raise ValueError(f"reg_covar must be a non-negative number, got {reg_covar!r}")
+    as_prior_control(prior)
     check_spread(X, float(reg_covar))  # else every fit would fail, each for the same reason
     n, d = X.shape
     rows = parts = None
@@ -216,7 +224,8 @@ def select_model(
         for k in ks:
             est = MclustMixture(model, k, tol=tol, reg_covar=reg_covar, max_iter=max_iter,
                                 init_params=init_params, hc_model=hc_model,
-                                hc_sample_size=hc_sample_size, random_state=random_state)
+                                hc_sample_size=hc_sample_size, random_state=random_state,
+                                prior=prior)
             try:
                 if k > n:
                     raise ValueError(f"n_components={k} exceeds the number of samples {n}")

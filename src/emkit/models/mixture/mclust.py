@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...gaussian.conjugate_prior import MIN_COUNT, PriorParams, map_log_prior, map_scatter
 from ...gaussian.constrained import (
     INNER_MAX_ITER,
     INNER_TOL,
@@ -198,6 +199,14 @@ class MclustModel:
         mclust itself uses no regularization (0).
     inner_tol, inner_max_iter : float, int
         Tolerance and cap of the iterative M-steps (VEI, VEE, EVE, VVE, VEV).
+    prior : PriorParams or None, default None
+        mclust's conjugate prior (:mod:`emkit.gaussian.conjugate_prior`): the
+        M-step is then the MAP step, and the E-step's log-likelihood has
+        :meth:`log_prior` added (times ``rows / total_rows``, so that chunks add up to
+        one whole prior): EM climbs the log-posterior.
+    total_rows : int or None
+        Rows of the whole data set, for the prior's share of each E-step (None: the
+        rows of each call).
 
     Notes
     -----
@@ -229,8 +238,11 @@ class MclustModel:
     """
 
     def __init__(self, model: str = "VVV", reg_covar: float = 0.0,
-                 inner_tol: float = INNER_TOL, inner_max_iter: int = INNER_MAX_ITER):
+                 inner_tol: float = INNER_TOL, inner_max_iter: int = INNER_MAX_ITER,
+                 prior: PriorParams | None = None, total_rows: int | None = None):
         self.model = check_model_name(model)
+        self.prior = prior
+        self.total_rows = total_rows
         if not reg_covar >= 0:
             raise ValueError(f"reg_covar must be non-negative, got {reg_covar!r}")
         self.reg_covar = float(reg_covar)
@@ -251,7 +263,18 @@ class MclustModel:
         stats = mixture_stats(X, resp, params["means"])
         if self.model in _CARRIED_ORIENTATION and "orientation" in params:
             stats["orientation"] = np.array(params["orientation"], dtype=float)
-        return stats, float(norm.sum())
+        total = float(norm.sum())
+        if self.prior is not None:
+            share = X.shape[0] / self.total_rows if self.total_rows else 1.0
+            total += share * self.log_prior(params)
+        return stats, total
+
+    def log_prior(self, params: dict) -> float:
+        """The prior term of the MAP objective at ``params`` (0 without a prior)."""
+        if self.prior is None:
+            return 0.0
+        return map_log_prior(self.model, np.asarray(params["means"], dtype=float),
+                             np.asarray(params["covariances"], dtype=float), self.prior)
 
     def scatter(self, stats: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Counts (K,), new means (K, D) and regularized scatter matrices (K, D, D)."""
@@ -267,13 +290,24 @@ class MclustModel:
     def m_step(self, stats: dict) -> dict:
         """Weights, means and constrained covariances from the statistics."""
         n, means, w = self.scatter(stats)
+        counts, family = n, self.model
+        if self.prior is not None:
+            low = np.asarray(stats["n"]) <= MIN_COUNT
+            if np.any(low):
+                j = int(np.argmax(low))
+                raise SingularCovarianceError(
+                    f"mixing proportion fell below threshold: component {j} of the "
+                    f"{self.model} fit has {float(stats['n'][j]):.3g} points (mclust stops "
+                    "here too); use fewer components",
+                    f"mixing proportion fell below threshold (component {j})")
+            family, means, n, w = map_scatter(self.model, counts, means, w, self.prior)
         extra = {}
-        if self.model in _CARRIED_ORIENTATION and "orientation" in stats:
+        if family in _CARRIED_ORIENTATION and "orientation" in stats:
             cov, extra["orientation"] = common_orientation_covariances(
-                self.model, n, w, _polar(stats["orientation"]),
+                family, n, w, _polar(stats["orientation"]),
                 tol=self.inner_tol, max_iter=self.inner_max_iter)
         else:
-            cov = constrained_covariances(self.model, n, w, tol=self.inner_tol,
+            cov = constrained_covariances(family, n, w, tol=self.inner_tol,
                                           max_iter=self.inner_max_iter)
         bad = ~np.all(np.isfinite(cov), axis=(1, 2))
         if np.any(bad):
@@ -284,7 +318,7 @@ class MclustModel:
                 "reg_covar > 0",
                 f"singular covariance: component {j} ({n[j]:.3g} points) collapsed or emptied")
         self._check_not_singular(n, means, w, cov)
-        return {"weights": n / n.sum(), "means": means, "covariances": cov, **extra}
+        return {"weights": counts / counts.sum(), "means": means, "covariances": cov, **extra}
 
     def _check_not_singular(self, n: np.ndarray, means: np.ndarray, w: np.ndarray,
                             cov: np.ndarray) -> None:
