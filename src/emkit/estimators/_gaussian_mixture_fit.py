@@ -7,6 +7,13 @@ the best run, warns when it did not converge, and stores ``weights_``,
 ``means_``, the covariances and precisions, ``converged_``, ``n_iter_`` and the
 lower bounds. ``fit``, the Dask path and ``partial_fit`` share it as methods of
 a mixin.
+
+Partial supervision enters here too: known labels ``y`` and soft evidence
+``priors`` become one per-row log-evidence array that travels with the rows in
+the model's data (``(X, sample_weight, log_evidence)``), and ``freeze`` wraps the
+model of each run in
+:class:`~emkit.models.mixture.constrained_m_step.FrozenGaussianMixtureModel`,
+whose frozen values are that run's start.
 """
 
 from __future__ import annotations
@@ -20,9 +27,17 @@ import numpy as np
 from ..engine import EMResult, Step, best_of, em
 from ..exceptions import ConvergenceWarning
 from ..gaussian.reference import precision_cholesky
+from ..models.mixture.constrained_m_step import FrozenGaussianMixtureModel
 from ..models.mixture.gaussian import GaussianMixtureModel
 from ._gaussian_mixture_guard import Collapsed, CollapseGuard
 from ._gaussian_mixture_init import initial_params
+from ._supervision import (
+    check_freeze,
+    check_labels,
+    check_priors,
+    check_something_free,
+    log_evidence,
+)
 
 if TYPE_CHECKING:
     from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
@@ -52,6 +67,8 @@ class GaussianMixtureFit:
     accelerate: str | None
     verbose: int
     verbose_interval: int
+    n_components: int
+    freeze: Any
 
     if TYPE_CHECKING:  # from GaussianMixtureChecks
         def _dtype(self) -> np.dtype: ...
@@ -65,8 +82,46 @@ class GaussianMixtureFit:
         return GaussianMixtureModel(self.covariance_type, self.reg_covar, self.chunk_size,
                                     self._dtype())
 
-    def _model_data(self, model: Any, X: np.ndarray, sample_weight: np.ndarray | None) -> Any:
+    def _evidence(self, X: np.ndarray, y: Any, priors: Any) -> np.ndarray | None:
+        """Per-row log-evidence (n_samples, K) from ``y`` and ``priors``, or None."""
+        labels = check_labels(y, len(X), self.n_components, name="labels")
+        evidence = log_evidence(labels, check_priors(priors, len(X), self.n_components),
+                                self.n_components)
+        if evidence is not None and np.isnan(X).any():
+            raise ValueError("y and priors are not supported yet for X with missing values "
+                             "(NaN); impute them or drop those rows")
+        return evidence
+
+    def _freeze_masks(self, n_features: int) -> dict[str, np.ndarray]:
+        """``freeze`` as boolean masks keyed by parameter (``weights``, ``means``,
+        ``covariances``), checked against the shapes of the fitted attributes."""
+        k, d, kind = self.n_components, n_features, self.covariance_type
+        cov_shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d),
+                     "spherical": (k,)}[kind]
+        shapes = {"weights_": (k,), "means_": (k, d), "covariances_": cov_shape}
+        aliases = {"precisions_": "covariances_", "precisions_cholesky_": "covariances_"}
+        given = dict(self.freeze) if isinstance(self.freeze, dict) else self.freeze
+        for alias, target in aliases.items():
+            if isinstance(given, dict) and alias in given:
+                if target in given:
+                    raise ValueError(f"freeze names both {alias!r} and {target!r}; give one")
+                given[target] = given.pop(alias)
+        masks = check_freeze(given, shapes)
+        cov = masks.get("covariances_")
+        if cov is not None:
+            whole = {"full": cov.reshape(k, -1), "tied": cov.reshape(1, -1)}.get(kind)
+            if whole is not None and not np.all(whole.all(axis=1) | ~whole.any(axis=1)):
+                raise ValueError(f"freeze['covariances_'] for covariance_type={kind!r} must "
+                                 "freeze whole covariance matrices (all or none of each "
+                                 "component's entries)")
+        check_something_free(masks, shapes)
+        return {name.rstrip("_"): mask for name, mask in masks.items()}
+
+    def _model_data(self, model: Any, X: np.ndarray, sample_weight: np.ndarray | None,
+                    evidence: np.ndarray | None = None) -> Any:
         if isinstance(model, GaussianMixtureModel):
+            if evidence is not None:
+                return (X, sample_weight, evidence)
             return X if sample_weight is None else (X, sample_weight)
         from ..models.mixture.gaussian_missing import find_patterns
 
@@ -74,15 +129,21 @@ class GaussianMixtureFit:
 
     def _fit_from_starts(self, model: Any, data: Any, X_init: np.ndarray,
                          weights: np.ndarray | None, total: float,
-                         random_state: np.random.RandomState) -> None:
-        """Run EM from ``n_init`` starts drawn on ``X_init`` (or warm) and keep the best."""
+                         random_state: np.random.RandomState,
+                         evidence: np.ndarray | None = None) -> None:
+        """Run EM from ``n_init`` starts drawn on ``X_init`` (or warm) and keep the best.
+
+        ``evidence``: the rows' log-evidence, for starts that agree with it (the
+        model's data carry it to the E-steps)."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        self._masks = self._freeze_masks(X_init.shape[1])
 
         def starts():
             for i in range(self.n_init if do_init else 1):
                 self._print_verbose(f"Initialization {i}", level=1)
                 if do_init:
-                    yield initial_params(self, X_init, weights, random_state, KMEANS_MAX_ROWS)
+                    yield initial_params(self, X_init, weights, random_state, KMEANS_MAX_ROWS,
+                                         evidence)
                 else:
                     yield self._fitted_params()
 
@@ -109,6 +170,9 @@ class GaussianMixtureFit:
             )
 
     def _run_em(self, model: Any, data: Any, init: dict, total: float) -> Any:
+        masks = getattr(self, "_masks", None)
+        if masks:
+            model = FrozenGaussianMixtureModel(model, init, masks)
         guard = CollapseGuard(model, self.covariance_type, self._dtype())
         if self.max_iter == 0:
             _, loglik = guard.e_step(data, init)

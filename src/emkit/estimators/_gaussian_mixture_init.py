@@ -9,6 +9,13 @@ included), exactly like scikit-learn's ``_initialize``.
 
 With missing values (NaN) the initialization sees the data with each NaN
 replaced by its column's (weighted) mean; EM then handles the NaN properly.
+
+With known labels or soft evidence (``evidence``, see
+:mod:`emkit.estimators._supervision`) the start uses them: the unsupervised
+start's clusters are renamed to agree with the evidence, each row's
+responsibilities are multiplied by its evidence (labelled rows become one-hot)
+and the start is the M-step from those responsibilities. Labels for every row
+thus start at the supervised maximum-likelihood estimate.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from sklearn import cluster
 from sklearn.cluster import kmeans_plusplus
 
 from ..models.mixture.gaussian import GaussianMixtureModel
+from ._supervision import align_clusters, supervised_responsibilities
 
 __all__ = ["initial_params", "precisions_to_covariances", "check_user_init"]
 
@@ -145,8 +153,15 @@ def _tied_like_sklearn(X: np.ndarray, sample_weight: np.ndarray | None, rows: np
     return cov
 
 
+def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((len(labels), k))
+    out[np.arange(len(labels)), labels] = 1.0
+    return out
+
+
 def initial_params(est: Any, X: np.ndarray, sample_weight: np.ndarray | None,
-                   random_state: np.random.RandomState, max_rows: int) -> dict:
+                   random_state: np.random.RandomState, max_rows: int,
+                   evidence: np.ndarray | None = None) -> dict:
     """Initial ``weights``, ``means`` and ``covariances`` for one EM start.
 
     Parameters
@@ -160,6 +175,8 @@ def initial_params(est: Any, X: np.ndarray, sample_weight: np.ndarray | None,
         Shared across starts, as in scikit-learn.
     max_rows : int
         Largest number of rows k-means is run on.
+    evidence : ndarray of shape (n_samples, n_components) or None
+        Per-row log-evidence (known labels, priors) the start should agree with.
     """
     n, d = X.shape
     k = est.n_components
@@ -185,11 +202,18 @@ def initial_params(est: Any, X: np.ndarray, sample_weight: np.ndarray | None,
             else:  # k-means++
                 _, rows = kmeans_plusplus(Xf, k, random_state=random_state,
                                           sample_weight=sample_weight)
-            params = model.m_step(model.stats_from_resp(
-                Xf[rows], np.arange(k), k, None if sw is None else sw[rows]))
-            if est.covariance_type == "tied":
-                params["covariances"] = _tied_like_sklearn(Xf, sw, rows, params["means"],
-                                                           est.reg_covar)
+            if evidence is None:
+                params = model.m_step(model.stats_from_resp(
+                    Xf[rows], np.arange(k), k, None if sw is None else sw[rows]))
+                if est.covariance_type == "tied":
+                    params["covariances"] = _tied_like_sklearn(Xf, sw, rows, params["means"],
+                                                               est.reg_covar)
+            else:  # every row to its nearest picked row, then as k-means
+                resp = _nearest_centre(Xf, Xf[rows], 8192)
+        if evidence is not None and not params:
+            if resp.ndim == 1:
+                resp = _one_hot(align_clusters(resp, evidence, k), k)
+            resp = supervised_responsibilities(resp, evidence)
         if not params:
             params = model.m_step(model.stats_from_resp(Xf, resp, k, sw))
     return {

@@ -114,6 +114,14 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         None picks :func:`emkit.models.mixture.gaussian.auto_chunk_size` (~1 MiB per chunk).
     online_alpha : float, default=0.6
         Step-size exponent of stepwise EM in :meth:`partial_fit`, in (0.5, 1].
+    freeze : dict or None, default=None
+        Parameters kept at their initial values (from ``*_init``, the drawn start
+        or a warm start): ``{"means_": True, "weights_": mask, ...}`` with
+        ``True`` for the whole attribute or a boolean mask of its shape (True =
+        frozen). Keys: ``weights_``, ``means_``, ``covariances_`` (or
+        ``precisions_``; whole matrices for "full" and "tied"). The free entries
+        get the exact constrained M-step (free weights share the free mass; see
+        :mod:`emkit.models.mixture.constrained_m_step`).
 
     Attributes
     ----------
@@ -162,6 +170,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         "dtype": [StrOptions({"float64", "float32"}), type, np.dtype, None],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "online_alpha": [Interval(Real, 0.5, 1.0, closed="right")],
+        "freeze": [dict, None],
     }
 
     def __init__(
@@ -185,6 +194,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         dtype: Any = None,
         chunk_size: int | None = None,
         online_alpha: float = 0.6,
+        freeze: dict | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -204,6 +214,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         self.dtype = dtype
         self.chunk_size = chunk_size
         self.online_alpha = online_alpha
+        self.freeze = freeze
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -212,7 +223,8 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         return tags
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, *,
+            labels: Any = None, priors: Any = None) -> GaussianMixture:
         """Estimate the parameters by EM (``n_init`` starts, best kept).
 
         Parameters
@@ -220,8 +232,19 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         X : array-like of shape (n_samples, n_features)
             May contain NaN (missing at random); every row needs one observed value.
         y : Ignored
+            Not used, as in scikit-learn: pipelines and searches pass their target
+            here, which must not turn into known components (see ``labels``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; integer weights give the fit of repeated rows.
+        labels : array-like of int of shape (n_samples,), default=None
+            Known components: -1 for an unknown row, 0..n_components-1 for a
+            known one (its responsibilities stay one-hot; the start uses it).
+        priors : array-like of shape (n_samples, n_components), default=None
+            Soft evidence multiplying each row's posterior (a row of ones is no
+            evidence). With ``labels`` or ``priors`` the fitted objective, and
+            ``lower_bound_``, is ``sum_i log sum_k e_ik w_k N(x_i; mu_k, S_k)``
+            (``e_ik`` the evidence; one-hot for a known row). Neither is
+            supported yet with NaN in ``X`` or with Dask input.
 
         Returns
         -------
@@ -241,8 +264,11 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
             if sample_weight is not None:
                 raise ValueError("sample_weight is not supported with Dask input; put the "
                                  "weights in a column and fit a weighted NumPy sample instead")
+            if labels is not None or priors is not None:
+                raise ValueError("labels and priors are not supported yet with Dask input; fit a "
+                                 "NumPy array (chunk_size bounds the memory)")
             return fit_dask(self, X)
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        self.fit_predict(X, y, sample_weight=sample_weight, labels=labels, priors=priors)
         return self
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -273,8 +299,11 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         return partial_fit(self, X, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit as :meth:`fit` and return the labels of ``X`` (same as ``predict(X)``).
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None, *,
+                    labels: Any = None, priors: Any = None) -> np.ndarray:
+        """Fit as :meth:`fit` and return the labels of ``X`` (same as ``predict(X)``;
+        with ``labels`` or ``priors``, the most probable component given that evidence too,
+        so a known row gets its own label).
 
         Returns
         -------
@@ -285,8 +314,15 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         weights = self._check_weights(X, sample_weight)
         total = float(len(X)) if weights is None else float(weights.sum())
         self._check_sizes(X, weights)
+        evidence = self._evidence(X, labels, priors)
         model = self._make_model(X)
-        data = self._model_data(model, X, weights)
+        data = self._model_data(model, X, weights, evidence)
         self._fit_from_starts(model, data, X, weights, total,
-                              check_random_state(self.random_state))
-        return self._predict_validated(X)
+                              check_random_state(self.random_state), evidence)
+        if evidence is None:
+            return self._predict_validated(X)
+        labels = np.empty(len(X), dtype=np.int64)
+        for start, block in self._weighted_log_prob_chunks(X):
+            labels[start:start + len(block)] = (
+                block + evidence[start:start + len(block)]).argmax(axis=1)
+        return labels

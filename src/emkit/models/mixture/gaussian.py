@@ -181,11 +181,15 @@ def _kernel_layout(prep: PreparedGaussians) -> tuple[int, np.ndarray] | None:
     return FULL if prep.covariance_type == "full" else DIAGONAL, cast(np.ndarray, prep.coef)
 
 
-def _split_data(data: Any) -> tuple[np.ndarray, np.ndarray | None]:
+def _split_data(data: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(X, sample_weight, log_evidence)`` from the model's data (see the class notes)."""
     if isinstance(data, tuple):
+        if len(data) == 3:
+            X, sample_weight, evidence = data
+            return X, sample_weight, evidence
         X, sample_weight = data
-        return X, sample_weight
-    return data, None
+        return X, sample_weight, None
+    return data, None, None
 
 
 class GaussianMixtureModel:
@@ -207,8 +211,13 @@ class GaussianMixtureModel:
     -----
     ``data`` is an array ``X`` of shape (N, D) or a tuple ``(X, sample_weight)``
     with ``sample_weight`` of shape (N,) (each row's responsibilities are
-    multiplied by its weight, so integer weights equal repeated rows). ``X``
-    should already be C-contiguous in ``dtype``; chunks are converted otherwise.
+    multiplied by its weight, so integer weights equal repeated rows), or
+    ``(X, sample_weight, log_evidence)`` (``sample_weight`` may be None) with
+    ``log_evidence`` of shape (N, K) added to each row's log-joint before it is
+    normalized: known labels (0 at the component, ``-inf`` elsewhere) and soft
+    evidence (``log priors``), see :mod:`emkit.estimators._supervision`. The
+    log-likelihood is then ``sum_i w_i log sum_k e_ik w_k N(x_i; mu_k, S_k)``.
+    ``X`` should already be C-contiguous in ``dtype``; chunks are converted otherwise.
 
     The monotonicity guard: ``reg_covar`` makes the M-step a perturbed maximizer,
     so a step may lower the log-likelihood by up to :meth:`monotone_slack` (exact,
@@ -241,7 +250,8 @@ class GaussianMixtureModel:
 
         Parameters
         ----------
-        data : ndarray of shape (N, D) or tuple (X, sample_weight)
+        data : ndarray of shape (N, D), tuple (X, sample_weight) or
+            (X, sample_weight, log_evidence)
         params : dict with ``weights`` (K,), ``means`` (K, D), ``covariances``
 
         Returns
@@ -254,9 +264,11 @@ class GaussianMixtureModel:
             return self._e_step(*_split_data(data), params)
 
     def _e_step(self, X: np.ndarray, sample_weight: np.ndarray | None,
-                params: dict) -> tuple[dict, float]:
+                evidence: np.ndarray | None, params: dict) -> tuple[dict, float]:
         prep = self._prepare(params)
-        kernel = _kernel_layout(prep)
+        # evidence is added between the log-densities and the log-sum-exp, which the
+        # one-pass compiled kernel fuses: such rows take the NumPy chunk kernels
+        kernel = _kernel_layout(prep) if evidence is None else None
 
         def run(bounds: tuple[int, int]) -> tuple[dict, float]:
             acc = StatsAccumulator(prep)
@@ -267,8 +279,11 @@ class GaussianMixtureModel:
                     loglik += quadratic_pass(block, weights, prep.centres, coef, layout,
                                              acc.moments, prep.members, prep.bounds)
                 return acc.result(), loglik
-            for _, block, weights in self._chunks(X, sample_weight, len(prep.means), *bounds):
+            for start, block, weights in self._chunks(X, sample_weight, len(prep.means),
+                                                      *bounds):
                 resp, chunk = chunk_weighted_log_prob(block, prep)
+                if evidence is not None:
+                    resp += evidence[start:start + len(block)].T
                 row_loglik = log_resp_inplace(resp)
                 if weights is not None:
                     resp *= weights
