@@ -151,3 +151,16 @@ def test_other_bad_input(X: np.ndarray, fit: MclustMixture) -> None:
         bootstrap(fit, X, kind="nonparametric", draws=np.full((3, X.shape[0]), X.shape[0]))
     with pytest.raises(ValueError, match="n_jobs"):
         bootstrap(fit, X, 5, n_jobs=0)
+
+
+def test_method_equals_function_and_gaussian_mixture_runs(X: np.ndarray,
+                                                          fit: MclustMixture) -> None:
+    from emkit import GaussianMixture
+
+    via_method = fit.bootstrap(X, 4, random_state=2, kind="weighted")
+    via_function = bootstrap(fit, X, 4, "weighted", random_state=2)
+    np.testing.assert_array_equal(via_method.means_se, via_function.means_se)
+    gm = GaussianMixture(2, random_state=0, tol=1e-8, max_iter=500).fit(X)
+    res = gm.bootstrap(X, 4, random_state=0)
+    assert res.means_se.shape == gm.means_.shape
+    assert np.all(np.isfinite(res.covariances_se)) and np.all(res.means_se > 0)

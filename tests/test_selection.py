@@ -323,3 +323,17 @@ def test_cli_select_errors(capsys, faithful_csv):
     assert main(["select", str(faithful_csv), "--models", "ABC"]) == 1
     _, err = capsys.readouterr()
     assert "unknown covariance model" in err
+
+
+def test_cli_select_with_prior_equals_the_library(capsys, faithful_csv, faithful):
+    code = main(["select", str(faithful_csv), "-k", "2,3", "-m", "EEE", "--json",
+                 "--prior", "default", "--seed", "0"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    table = pd.DataFrame(json.loads(out)["table"])
+    ref = select_model(faithful.to_numpy(), n_components=[2, 3], covariance_models=["EEE"],
+                       random_state=0, prior="default").table
+    np.testing.assert_allclose(table["bic"].to_numpy(), ref["bic"].to_numpy(), rtol=1e-12)
+    assert main(["select", str(faithful_csv), "-k", "2", "--prior", "vague"]) != 0
+    _, err = capsys.readouterr()
+    assert "prior" in err and "Traceback" not in err and err.count("\n") == 1

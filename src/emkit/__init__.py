@@ -36,6 +36,11 @@ _LAZY = {
     "select_hmm": "emkit.estimators.hmm_selection",
     "RegressionMixture": "emkit.estimators.regression_mixture",
     "SurvivalMixture": "emkit.estimators.survival_mixture",
+    "MclustMixture": "emkit.estimators.mclust_mixture",
+    "BayesianGaussianMixture": "emkit.estimators.bayesian_gaussian_mixture",
+    "HSMM": "emkit.estimators.hsmm",
+    "InputDrivenHMM": "emkit.estimators.hmm_input_driven",
+    "bootstrap_lrt": "emkit.estimators.bootstrap_lrt",
     "load": "emkit.persistence",
 }
 _SUBMODULES = {"distributions", "datasets", "plot", "backends", "models", "engine", "gaussian",

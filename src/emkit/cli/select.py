@@ -125,6 +125,9 @@ def select(
     save: Annotated[Path | None, typer.Option(
         "--save", metavar="PATH", help="Save the best model (load with emkit.load).")] = None,
     seed: SeedOption = None,
+    prior: Annotated[str | None, typer.Option(
+        "--prior", help="mclust's conjugate prior for every fit: 'default' = "
+        "priorControl().")] = None,
 ) -> None:
     """Fit Gaussian mixtures with mclust's covariance models and pick the best."""
     from ..estimators.selection import select_model
@@ -135,7 +138,7 @@ def select(
         warnings.simplefilter("always", ConvergenceWarning)
         result = select_model(X, n_components=counts, covariance_models=models,
                               criterion=criterion.value, random_state=seed,
-                              init_params=init.value)
+                              init_params=init.value, prior=prior)
     for warning in caught:
         warn(str(warning.message))
     figure_path = None

@@ -326,3 +326,19 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
             labels[start:start + len(block)] = (
                 block + evidence[start:start + len(block)]).argmax(axis=1)
         return labels
+
+    def bootstrap(self, X: Any, n_boot: int = 100, random_state: Any = None, *,
+                  kind: str = "nonparametric", **kwargs: Any) -> Any:
+        """Bootstrap standard errors of the fitted weights, means and covariances.
+
+        See :func:`emkit.estimators.bootstrap.bootstrap` (``kind``, ``n_jobs``,
+        ``client``, ``progress``, ``max_retries``, ``draws``); ``X`` of shape
+        (n_samples, n_features) is the data this estimator was fitted to.
+
+        Returns
+        -------
+        BootstrapResult
+        """
+        from .bootstrap import bootstrap
+
+        return bootstrap(self, X, n_boot, kind, random_state=random_state, **kwargs)

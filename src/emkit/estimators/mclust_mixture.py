@@ -392,3 +392,19 @@ class MclustMixture(Persistable, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         return draw_rows(rng, counts, self.means_, self.covariances_)
+
+    def bootstrap(self, X: Any, n_boot: int = 100, random_state: Any = None, *,
+                  kind: str = "nonparametric", **kwargs: Any) -> Any:
+        """Bootstrap standard errors of the fitted weights, means and covariances.
+
+        See :func:`emkit.estimators.bootstrap.bootstrap` (``kind``, ``n_jobs``,
+        ``client``, ``progress``, ``max_retries``, ``draws``); ``X`` of shape
+        (n_samples, n_features) is the data this estimator was fitted to.
+
+        Returns
+        -------
+        BootstrapResult
+        """
+        from .bootstrap import bootstrap
+
+        return bootstrap(self, X, n_boot, kind, random_state=random_state, **kwargs)
