@@ -14,13 +14,13 @@ import sys
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 
-from ..exceptions import ConvergenceWarning, RegularizationWarning
+if TYPE_CHECKING:  # pandas and scikit-learn are imported when a command runs, not
+    import pandas as pd  # at start-up (`emkit --help` stays quick)
 
 __all__ = ["impute", "register", "impute_table", "print_trace"]
 
@@ -38,7 +38,9 @@ def _columns(values: list[str] | None, table: pd.DataFrame) -> list[str]:
         names = [n.strip() for v in values for n in v.split(",") if n.strip()]
         if names:
             return names
-    numeric = [str(c) for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
+    from pandas.api.types import is_numeric_dtype
+
+    numeric = [str(c) for c in table.columns if is_numeric_dtype(table[c])]
     if not numeric:
         raise ValueError("the table has no numeric column to impute")
     return numeric
@@ -184,6 +186,7 @@ def impute(
     """Fill missing values with their conditional expectations under a normal fitted by EM."""
     from rich.console import Console
 
+    from ..exceptions import ConvergenceWarning, RegularizationWarning
     from ..io import read_table
 
     table = read_table(data)

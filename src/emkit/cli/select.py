@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..exceptions import ConvergenceWarning
 from ._common import ColumnsOption, JsonOption, SeedOption, load_data, print_json, warn
 
 __all__ = ["select", "register", "parse_components"]
@@ -131,6 +130,7 @@ def select(
 ) -> None:
     """Fit Gaussian mixtures with mclust's covariance models and pick the best."""
     from ..estimators.selection import select_model
+    from ..exceptions import ConvergenceWarning  # builds on scikit-learn: not at start-up
 
     counts = parse_components(k)
     X, names = load_data(data, columns)
