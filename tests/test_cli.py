@@ -326,3 +326,16 @@ def test_fit_with_missing_values(capsys, tmp_path):
     reference = emkit.GaussianMixture(2, random_state=0).fit(holes)
     assert doc["n_missing"] == n_missing
     np.testing.assert_allclose(doc["means"], reference.means_, rtol=1e-10)
+
+
+def test_help_imports_neither_scikit_learn_nor_pandas():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom emkit.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print('HEAVY', sorted(m for m in ('sklearn', 'pandas', 'scipy.stats') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "HEAVY []" in out
