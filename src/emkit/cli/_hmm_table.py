@@ -5,16 +5,21 @@ empty cell (or ``NA``) of a feature column is a missing entry, for the
 emissions that take them as missing at random (GaussianHMM, GMMHMM and
 ``emkit.HMM``); the others refuse it, naming the row and the column. A weight
 column gives one weight per sequence, so it must be constant within each one.
+Covariate columns (``emkit hmm fit --covariates``) are read apart from the
+features: numeric and complete, one row per frame, grouped as the features are.
 Rows are numbered as ``emkit hmm decode`` numbers them: the first data row is 0.
+:func:`criteria` and :func:`kind_parameters` report a model fitted to such rows.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["SequenceTable", "read_sequences"]
+__all__ = ["SequenceTable", "read_sequences", "takes_missing", "criteria",
+           "kind_parameters"]
 
 
 class SequenceTable(NamedTuple):
@@ -36,6 +41,8 @@ class SequenceTable(NamedTuple):
         Weight of each sequence, from the weight column.
     n_missing : int
         Empty feature cells.
+    U : ndarray of shape (n_samples, n_covariates) or None
+        Covariate rows, aligned with ``X``; ``None`` without covariate columns.
     """
 
     X: np.ndarray
@@ -45,6 +52,7 @@ class SequenceTable(NamedTuple):
     ids: Any
     weights: np.ndarray | None
     n_missing: int
+    U: np.ndarray | None = None
 
 
 def _first_cell(mask: np.ndarray, names: list[str]) -> tuple[int, str, int]:
@@ -106,9 +114,29 @@ def _sequence_weights(table: Any, column: str, codes: np.ndarray, n_sequences: i
     return per_sequence
 
 
+def _covariates(table: Any, names: list[str]) -> np.ndarray:
+    """The covariate columns ``names`` as a float matrix: numeric and without empty cells."""
+    import pandas as pd
+
+    for name in names:
+        if name not in table.columns:
+            raise ValueError(f"no covariate column {name!r}; the table has "
+                             f"{', '.join(map(str, table.columns))}")
+        if not pd.api.types.is_numeric_dtype(table[name]):
+            raise ValueError(f"the covariate column {name!r} is not numeric")
+    U = table[names].to_numpy(dtype=float)
+    bad = ~np.isfinite(U)
+    if bad.any():
+        row, name, count = _first_cell(bad, names)
+        raise ValueError(f"the covariate column {name!r} is empty or infinite in row "
+                         f"{row}{_more(count)}; covariates must be finite in every row")
+    return U
+
+
 def read_sequences(table: Any, sequence_column: str | None, columns: list[str] | None, *,
                    missing_ok: bool = True, family: str = "this emission",
-                   weights_column: str | None = None) -> SequenceTable:
+                   weights_column: str | None = None,
+                   covariates: list[str] | None = None) -> SequenceTable:
     """Group the rows of ``table`` by ``sequence_column`` (``None``: one sequence).
 
     Parameters
@@ -125,6 +153,8 @@ def read_sequences(table: Any, sequence_column: str | None, columns: list[str] |
         What refuses them, for the message (``"--emission categorical"``).
     weights_column : str or None
         Column with each sequence's weight.
+    covariates : list of str or None
+        Covariate columns (never features, never the sequence or weight column).
 
     Returns
     -------
@@ -147,14 +177,23 @@ def read_sequences(table: Any, sequence_column: str | None, columns: list[str] |
     if weights_column is not None and weights_column == sequence_column:
         raise ValueError(f"the sequence column {sequence_column!r} cannot also be the "
                          "weight column")
+    covariates = list(covariates or [])
+    U = _covariates(table, covariates) if covariates else None
+    for role, name in special.items():
+        if name is not None and name in covariates:
+            raise ValueError(f"the {role} column {name!r} cannot also be a covariate")
     if columns is None:
-        columns = [str(c) for c in table.columns if c not in (sequence_column, weights_column)
+        columns = [str(c) for c in table.columns
+                   if c not in (sequence_column, weights_column, *covariates)
                    and pd.api.types.is_numeric_dtype(table[c])]
         if not columns:
             raise ValueError("the table has no numeric feature columns")
     for role, name in special.items():
         if name is not None and name in columns:
             raise ValueError(f"the {role} column {name!r} cannot also be a feature")
+    both = [name for name in columns if name in covariates]
+    if both:
+        raise ValueError(f"the covariate column {both[0]!r} cannot also be a feature")
     X = numeric_matrix(table, columns)
     n_missing = _check_features(X, list(columns), missing_ok, family)
     if sequence_column is None:
@@ -170,4 +209,56 @@ def read_sequences(table: Any, sequence_column: str | None, columns: list[str] |
     weights = None if weights_column is None else _sequence_weights(
         table, weights_column, codes, len(lengths), labels)
     order = np.argsort(codes, kind="stable")
-    return SequenceTable(X[order], lengths, order, list(columns), ids, weights, n_missing)
+    return SequenceTable(X[order], lengths, order, list(columns), ids, weights, n_missing,
+                         None if U is None else U[order])
+
+
+def takes_missing(model: Any) -> bool:
+    """Whether ``model`` reads NaN entries as missing at random (its scikit-learn tag;
+    InputDrivenHMM, like emkit.HMM, marginalizes them in its emissions)."""
+    if type(model).__name__ == "InputDrivenHMM":
+        return True
+    return bool(model.__sklearn_tags__().input_tags.allow_nan)
+
+
+def criteria(model: Any, rows: SequenceTable) -> tuple[int, dict[str, float]]:
+    """hmmlearn's free-parameter count and the (weighted) log-likelihood, AIC and BIC.
+
+    Parameters
+    ----------
+    model : BaseHMM or InputDrivenHMM
+        Fitted to ``rows`` (with ``rows.U`` as covariates, where there are any).
+    rows : SequenceTable
+
+    Returns
+    -------
+    n_parameters : int
+    criteria : dict
+        ``{"loglik": float, "bic": float, "aic": float}``, weighted by
+        ``rows.weights`` as :func:`emkit.estimators.hmm_selection.weighted_criteria`.
+    """
+    from ..estimators.hmm_selection import n_free_parameters, weighted_criteria
+
+    if rows.U is None:
+        n_parameters = n_free_parameters(model, rows.X, rows.lengths)
+        return n_parameters, weighted_criteria(model, rows.X, rows.lengths, rows.weights,
+                                               n_parameters)
+    p = model._n_parameters()
+    inference, data, params = model._inference(rows.X, rows.lengths, rows.U)
+    per_sequence = inference.score_sequences(data, params)
+    w = np.ones(len(rows.lengths)) if rows.weights is None else rows.weights
+    kept = w > 0  # a left-out sequence adds nothing, even where its density is 0
+    loglik = float(np.dot(w[kept], per_sequence[kept]))
+    n_rows = float(np.dot(w, rows.lengths))
+    return p, {"loglik": loglik, "bic": -2.0 * loglik + p * math.log(n_rows),
+               "aic": -2.0 * loglik + 2.0 * p}
+
+
+def kind_parameters(model: Any, covariates: list[str] | None) -> dict[str, Any]:
+    """What an HSMM (durations) or an InputDrivenHMM (logit coefficients) adds."""
+    if type(model).__name__ == "HSMM":
+        return {"duration": model.duration, "max_duration": model.max_duration_,
+                "duration_params": model.duration_params_, "durations": model.durations_}
+    if covariates:
+        return {"covariates": covariates, "transition_coef": model.transition_coef_}
+    return {"transmat": model.transmat_}

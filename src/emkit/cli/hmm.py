@@ -9,7 +9,10 @@ BIC. ``emkit hmm select`` fits one for every number of states in
 ``--save model.emkit`` keeps the model, with the column names, for
 ``emkit hmm decode model.emkit data.csv -o states.csv``. Empty cells are missing
 entries for the emissions that take them (see :mod:`emkit.cli._hmm_table`);
-``--weights COLUMN`` weights each sequence by that column.
+``--weights COLUMN`` weights each sequence by that column. ``--duration
+poisson|negative_binomial|nonparametric`` (with ``--max-duration``) fits an
+:class:`~emkit.HSMM` instead, and ``--covariates a,b`` an
+:class:`~emkit.InputDrivenHMM` whose transitions depend on those columns.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from ._common import (
     split_columns,
     warn,
 )
-from ._hmm_table import SequenceTable, read_sequences
+from ._hmm_table import SequenceTable, kind_parameters, read_sequences, takes_missing
+from ._hmm_table import criteria as fit_criteria
 
 __all__ = ["hmm_app", "register", "fit", "select", "decode", "Emission", "build_hmm"]
 
@@ -61,6 +65,12 @@ class Emission(str, Enum):
     bernoulli = "bernoulli"
     weibull = "weibull"
     negative_binomial = "negative-binomial"
+
+
+class Duration(str, Enum):
+    poisson = "poisson"
+    negative_binomial = "negative_binomial"
+    nonparametric = "nonparametric"
 
 
 class Covariance(str, Enum):
@@ -96,13 +106,42 @@ WeightsOption = Annotated[str | None, typer.Option(
     "times).")]
 
 
+DurationOption = Annotated[Duration | None, typer.Option(
+    "--duration", help="Fit a hidden semi-Markov model (emkit.HSMM) with this duration "
+    "family: poisson, negative_binomial (both on d - 1) or nonparametric.")]
+MaxDurationOption = Annotated[int | None, typer.Option(
+    "--max-duration", min=1, help="Longest state duration of --duration (default: the "
+    "longest sequence).")]
+CovariatesOption = Annotated[list[str] | None, typer.Option(
+    "--covariates", metavar="NAMES", help="Fit an emkit.InputDrivenHMM whose transitions "
+    "are a multinomial logit of these columns (comma-separated; not features).")]
+
+
+def _distribution(emission: str, covariance_type: str | None) -> Any:
+    """The emkit.distributions template of ``--emission`` for HSMM and InputDrivenHMM."""
+    from .. import distributions
+
+    named = {"gaussian": "Gaussian", "categorical": "Categorical", "poisson": "Poisson",
+             "multinomial": "Multinomial", **_DISTRIBUTIONS}
+    if emission not in named:
+        raise typer.BadParameter(f"--emission {emission} is not available with --duration "
+                                 "or --covariates", param_hint="--emission")
+    if emission == "gaussian":
+        return distributions.Gaussian(covariance_type=covariance_type or "diag")
+    return getattr(distributions, named[emission])()
+
+
 def build_hmm(emission: str, states: int, *, covariance_type: str | None = None,
-              n_mix: int | None = None, **settings: Any) -> Any:
+              n_mix: int | None = None, duration: str | None = None,
+              max_duration: int | None = None, covariates: bool = False,
+              **settings: Any) -> Any:
     """The unfitted HMM estimator that ``--emission`` names, with ``states`` states.
 
     ``settings`` (``n_iter``, ``tol``, ``n_init``, ``random_state``) go to its
-    constructor. ``typer.BadParameter`` (exit 2) when ``--covariance-type`` or
-    ``--n-mix`` is given for a family that has none.
+    constructor. With ``duration`` an :class:`~emkit.HSMM`, with ``covariates``
+    an :class:`~emkit.InputDrivenHMM`, of that emission. ``typer.BadParameter``
+    (exit 2) when ``--covariance-type`` or ``--n-mix`` is given for a family that
+    has none, or the options do not go together.
     """
     from .. import distributions
     from ..estimators import hmm as named
@@ -113,6 +152,20 @@ def build_hmm(emission: str, states: int, *, covariance_type: str | None = None,
     if n_mix is not None and emission != "gmm":
         raise typer.BadParameter(f"--emission {emission} has no mixture components; it "
                                  "applies to gmm", param_hint="--n-mix")
+    if duration is not None and covariates:
+        raise typer.BadParameter("cannot be combined with --covariates (an HSMM or an "
+                                 "input-driven HMM: give one)", param_hint="--duration")
+    if max_duration is not None and duration is None:
+        raise typer.BadParameter("--max-duration needs --duration", param_hint="--max-duration")
+    if duration is not None:
+        from ..estimators.hsmm import HSMM
+
+        return HSMM(_distribution(emission, covariance_type), states, duration=duration,
+                    max_duration=max_duration, **settings)
+    if covariates:
+        from ..estimators.hmm_input_driven import InputDrivenHMM
+
+        return InputDrivenHMM(_distribution(emission, covariance_type), states, **settings)
     if emission == "gaussian":
         return named.GaussianHMM(states, covariance_type or "diag", **settings)
     if emission == "gmm":
@@ -138,6 +191,10 @@ def _describe(model: Any) -> str:
         return f"{name} ({model.n_mix} components per state, {model.covariance_type})"
     if name == "HMM":
         return f"HMM({type(model.emission).__name__})"
+    if name == "HSMM":
+        return f"HSMM({type(model.emission).__name__}, {model.duration} durations)"
+    if name == "InputDrivenHMM":
+        return f"InputDrivenHMM({type(model.emission).__name__})"
     return name
 
 
@@ -167,25 +224,22 @@ def _fit_quietly(model: Any, rows: SequenceTable) -> None:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(rows.X, rows.lengths, sample_weight=rows.weights)
+        extra = {} if rows.U is None else {"covariates": rows.U}
+        model.fit(rows.X, rows.lengths, sample_weight=rows.weights, **extra)
     for item in caught:
         warn(str(item.message))
 
 
 def _read(data: str, model: Any, family: str, sequence_column: str | None,
-          columns: list[str] | None, weights_column: str | None = None) -> SequenceTable:
+          columns: list[str] | None, weights_column: str | None = None,
+          covariates: list[str] | None = None) -> SequenceTable:
     """The table at ``data`` grouped by sequence, its empty cells accepted as missing
     where ``model`` takes NaN (refused, naming ``family``, where it does not)."""
     from ..io import read_table
 
     return read_sequences(read_table(data), sequence_column, columns,
-                          missing_ok=_takes_missing(model), family=family,
-                          weights_column=weights_column)
-
-
-def _takes_missing(model: Any) -> bool:
-    """Whether ``model`` reads NaN entries as missing at random (its scikit-learn tag)."""
-    return bool(model.__sklearn_tags__().input_tags.allow_nan)
+                          missing_ok=takes_missing(model), family=family,
+                          weights_column=weights_column, covariates=covariates)
 
 
 def _report_lines(rows: SequenceTable, weights_column: str | None) -> None:
@@ -206,6 +260,9 @@ def fit(
     emission: EmissionOption = Emission.gaussian,
     covariance_type: CovarianceOption = None,
     n_mix: MixOption = None,
+    duration: DurationOption = None,
+    max_duration: MaxDurationOption = None,
+    covariates: CovariatesOption = None,
     n_iter: IterOption = 100,
     tol: TolOption = 1e-2,
     n_init: InitOption = 1,
@@ -218,23 +275,28 @@ def fit(
     """Fit an HMM with STATES states to the sequences in DATA; print it with AIC and BIC.
 
     Empty cells are missing entries for gaussian, gmm and the emkit.distributions
-    families (refused by categorical, poisson and multinomial).
+    families (refused by categorical, poisson and multinomial). --duration fits an
+    HSMM, --covariates an input-driven HMM (not both).
     """
-    from ..estimators.hmm_selection import n_free_parameters, weighted_criteria
-
+    cov_names = split_columns(covariates)
     model = build_hmm(emission.value, states, n_mix=n_mix, n_iter=n_iter, tol=tol,
                       n_init=n_init, random_state=seed,
+                      duration=None if duration is None else duration.value,
+                      max_duration=max_duration, covariates=cov_names is not None,
                       covariance_type=None if covariance_type is None else covariance_type.value)
     rows = _read(data, model, f"--emission {emission.value}", sequence_column,
-                 split_columns(columns), weights)
+                 split_columns(columns), weights, cov_names)
     X, lengths, names = rows.X, rows.lengths, rows.names
     _fit_quietly(model, rows)
     model.feature_names_in_ = list(names)
     model.sequence_column_ = sequence_column
-    n_parameters = n_free_parameters(model, X, lengths)
-    criteria = weighted_criteria(model, X, lengths, rows.weights, n_parameters)
-    loglik, aic, bic = criteria["loglik"], criteria["aic"], criteria["bic"]
+    if cov_names is not None:
+        model.covariate_names_ = list(cov_names)
+    n_parameters, scores = fit_criteria(model, rows)
+    loglik, aic, bic = scores["loglik"], scores["aic"], scores["bic"]
     emission_parameters = _emission_parameters(model)
+    kind = kind_parameters(model, cov_names)
+    flat = not hasattr(model, "emission")  # hmmlearn-named classes: also at the top
     if save is not None:
         model.save(save)
     if as_json:
@@ -245,9 +307,8 @@ def fit(
                     "loglik": loglik, "aic": aic, "bic": bic, "n_parameters": n_parameters,
                     "converged": model.monitor_.converged, "n_iter": model.monitor_.iter,
                     "n_init": n_init, "startprob": model.startprob_,
-                    "transmat": model.transmat_,
-                    # the hmmlearn-named classes' attributes also at the top, as before
-                    **({} if emission.value in _DISTRIBUTIONS else emission_parameters),
+                    "transmat": getattr(model, "transmat_", None), **kind,
+                    **(emission_parameters if flat else {}),
                     "emission_parameters": emission_parameters, "saved": save})
         return
     print(f"{_describe(model)}, {states} states, {len(lengths)} sequence(s), "
@@ -257,7 +318,14 @@ def fit(
           f"(converged: {model.monitor_.converged})")
     print(f"AIC {aic:.3f}, BIC {bic:.3f} ({n_parameters} free parameters; lower is better)")
     print_block("Start probabilities", model.startprob_)
-    print_block("Transition matrix", model.transmat_)
+    if hasattr(model, "transmat_"):
+        print_block("Transition matrix", model.transmat_)
+    if "durations" in kind:
+        print(f"Durations: {model.duration}, 1 to {model.max_duration_} frames")
+        print_block("Duration parameters", model.duration_params_)
+    if cov_names is not None:
+        for j, name in enumerate(["intercept", *cov_names]):
+            print_block(f"Transition coefficients ({name})", model.transition_coef_[:, :, j])
     for key, value in emission_parameters.items():
         if key != "covars":
             print_block(_TITLES.get(key, f"Emission {key}"), value)
@@ -385,21 +453,28 @@ def decode(
     import pandas as pd
 
     from ..estimators.hmm_base import BaseHMM
+    from ..estimators.hmm_input_driven import InputDrivenHMM
     from ..io import read_table
     from ..persistence import load
     from . import CLIError
 
     model = load(model_path)
-    if not isinstance(model, BaseHMM):
+    if not isinstance(model, (BaseHMM, InputDrivenHMM)):
         raise CLIError(f"{model_path} holds a {type(model).__name__}, not a hidden Markov model")
     table = read_table(data)
     if sequence_column is None:
         saved = getattr(model, "sequence_column_", None)
         sequence_column = saved if saved in table.columns else None
     names = getattr(model, "feature_names_in_", None)
+    covariates = getattr(model, "covariate_names_", None)
+    if isinstance(model, InputDrivenHMM) and model.n_covariates_in_ and not covariates:
+        raise CLIError(f"{model_path} does not name its covariate columns (it was not "
+                       "fitted by emkit hmm fit --covariates)")
     rows = read_sequences(table, sequence_column, list(names) if names else None,
-                          missing_ok=_takes_missing(model), family=_describe(model))
-    _, states = model.decode(rows.X, rows.lengths, algorithm=algorithm)
+                          missing_ok=takes_missing(model), family=_describe(model),
+                          covariates=list(covariates) if covariates else None)
+    extra = {} if rows.U is None else {"covariates": rows.U}
+    _, states = model.decode(rows.X, rows.lengths, algorithm=algorithm, **extra)
     per_row = np.empty(len(states), dtype=np.int64)
     per_row[rows.order] = states
     result = pd.DataFrame({"row": np.arange(len(per_row)), "state": per_row})
