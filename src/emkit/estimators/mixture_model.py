@@ -21,6 +21,7 @@ from ..numerics.design_scaling import Design
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
 from ..validation import check_magnitude
+from . import _supervision as sv
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
 from ._fitting_keywords import check_fitting_keywords
 from ._mixture_concomitant import (
@@ -169,7 +170,10 @@ class MixtureModel(BaseEstimator, Persistable):
 
     # --------------------------------------------------------------------- init
     def _initialize(self, X: np.ndarray, model: MixtureEM | ConcomitantMixtureEM,
-                    random_state: np.random.RandomState) -> dict[str, Any]:
+                    random_state: np.random.RandomState,
+                    evidence: np.ndarray | None = None) -> dict[str, Any]:
+        """Start parameters; with ``evidence`` (n, K) the start's clusters are renamed to
+        agree with it and its responsibilities multiplied by it (labelled rows one-hot)."""
         templates = model.templates
         if isinstance(model, ConcomitantMixtureEM):
             q = model.concomitant.n_columns
@@ -180,7 +184,6 @@ class MixtureModel(BaseEstimator, Persistable):
         else:
             pack = model.pack
         k = len(templates)
-        n = X.shape[0]
         if self.init_params == "given":
             if not all(t.is_fitted for t in templates):
                 raise ValueError('init_params="given" needs a list of distributions with '
@@ -197,13 +200,17 @@ class MixtureModel(BaseEstimator, Persistable):
                     )
             return pack(np.full(k, 1.0 / k), templates)
         resp = start_responsibilities(X, templates, self.init_params, random_state)
-        rng = as_rng(random_state)
+        if evidence is not None:
+            if self.init_params == "kmeans":
+                resp = np.eye(k)[sv.align_clusters(np.argmax(resp, axis=1), evidence, k)]
+            resp = sv.supervised_responsibilities(resp, evidence)
         nk = resp.sum(axis=0) + 10 * np.finfo(float).eps
         # tied parameters: the first M-step pools the scatter (Components.initialize)
-        return pack(nk / n, model.set.initialize(X, resp, rng))
+        return pack(nk / X.shape[0], model.set.initialize(X, resp, as_rng(random_state)))
 
     # ---------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any = None, *, concomitant: Any = None) -> MixtureModel:
+    def fit(self, X: Any, y: Any = None, *, concomitant: Any = None, labels: Any = None,
+            priors: Any = None) -> MixtureModel:
         """Fit the mixture by EM.
 
         Parameters
@@ -217,6 +224,12 @@ class MixtureModel(BaseEstimator, Persistable):
             (latent class regression; ``concomitant_coef_``). A 1-D array is one
             variable; shape (n_samples, 0) is the intercept-only logit, the
             plain mixture. Dask ``X`` takes Dask or NumPy ``Z``.
+        labels : array-like of shape (n_samples,), optional
+            Known components, -1 (or NaN) unknown: one-hot responsibilities, used by the start.
+        priors : array-like of shape (n_samples, K), optional
+            Non-negative soft evidence multiplying each row's posterior (a row of
+            ones is no evidence). ``labels`` and ``priors`` need in-memory ``X`` and
+            no ``concomitant``.
 
         Returns
         -------
@@ -225,6 +238,9 @@ class MixtureModel(BaseEstimator, Persistable):
         self._check_params()
         random_state = check_random_state(self.random_state)
         data = X if backends.is_dask(X) else None
+        if (data is not None or concomitant is not None) and not (
+                labels is None and priors is None):
+            raise ValueError("labels and priors need in-memory X and no concomitant")
         cz = None if concomitant is None else check_concomitant(X, concomitant, random_state)
         if cz is not None:
             X, data = cz.X0, (cz.X, cz.Z) if data is not None else None
@@ -238,13 +254,16 @@ class MixtureModel(BaseEstimator, Persistable):
             raise ValueError(f"n_samples={n} must be >= n_components={k}")
         model: MixtureEM | ConcomitantMixtureEM = (
             MixtureEM(templates) if cz is None else ConcomitantMixtureEM(templates, cz.design))
-        local = X if cz is None else (X, cz.Z)
+        evidence = sv.log_evidence(sv.check_labels(labels, n, k, name="labels"),
+                                   sv.check_priors(priors, n, k), k)
+        local: Any = (X if evidence is None else (X, None, evidence)) if cz is None \
+            else (X, cz.Z)
         engine_model, engine_data = backends.for_input(
             model, local if data is None else data, chunk_size=self.chunk_size)
 
         def fit_one(_: int) -> EMResult:
             with _overflow_as_error(X):
-                init = self._initialize(X, model, random_state)
+                init = self._initialize(X, model, random_state, evidence)
                 return em(engine_model, engine_data, init, tol=float(self.tol) * n,
                           max_iter=int(self.max_iter), accelerate=self.accelerate)
 
@@ -321,9 +340,12 @@ class MixtureModel(BaseEstimator, Persistable):
         self.lower_bound_ = online.loglik_per_row
         return self
 
-    def fit_predict(self, X: Any, y: Any = None, *, concomitant: Any = None) -> np.ndarray:
-        """Fit, then return the most probable component of each row, shape (n_samples,)."""
-        return self.fit(X, concomitant=concomitant).predict(X, concomitant=concomitant)
+    def fit_predict(self, X: Any, y: Any = None, *, concomitant: Any = None,
+                    **supervision: Any) -> np.ndarray:
+        """Fit (``supervision``: :meth:`fit`'s ``labels`` and ``priors``),
+        then return the most probable component of each row, shape (n_samples,)."""
+        return self.fit(X, concomitant=concomitant, **supervision).predict(
+            X, concomitant=concomitant)
 
     # --------------------------------------------------------------- inference
     def _n_concomitant(self) -> int | None:

@@ -15,6 +15,14 @@ E-step, for the rows ``x_i`` and the current parameters:
     log-likelihood is ``sum_i logsumexp_k(...)`` plus the components' log-priors
     (zero without priors), the objective MAP-EM increases.
 
+Data: an array ``X`` (n_samples, n_features), or a tuple ``(X, sample_weight,
+log_evidence)`` (either may be None): ``sample_weight`` (n_samples,) multiplies
+each row's responsibilities and log-likelihood (integer weights equal repeated
+rows); ``log_evidence`` (n_samples, K) is added to each row's log-joint before it
+is normalized (known labels: 0 at the component, ``-inf`` elsewhere; soft
+evidence: ``log priors``; see :mod:`emkit.estimators._supervision`), so the
+log-likelihood is ``sum_i w_i log sum_k e_ik weights[k] p_k(x_i)``.
+
 M-step:
     ``weights = n / sum(n)`` and ``component_k = template_k.from_stats(stats_k)``;
     components sharing parameters (tied-covariance Gaussians, see
@@ -85,16 +93,23 @@ class MixtureEM:
         return self.set.log_prob(X, self.components(params)) + log_w
 
     # ------------------------------------------------------------------- EMModel
-    def e_step(self, X: np.ndarray, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    def e_step(self, data: Any, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        X, weight, evidence = data if isinstance(data, tuple) else (data, None, None)
         comps = self.components(params)
         with np.errstate(divide="ignore"):
             log_w = np.log(params["weights"])
-        ll, resp = log_normalize(self.set.log_prob(X, comps) + log_w)
+        lj = self.set.log_prob(X, comps) + log_w
+        if evidence is not None:
+            lj += evidence
+        ll, resp = log_normalize(lj, out=lj)
         if not np.all(np.isfinite(ll)):
             resp = np.zeros_like(resp)
             return {"n": resp.sum(axis=0), "components": self.set.stats(X, resp, comps)}, -np.inf
+        if weight is not None:
+            resp *= weight[:, None]
         stats = {"n": resp.sum(axis=0), "components": self.set.stats(X, resp, comps)}
-        return stats, float(ll.sum()) + self.set.log_prior(comps)
+        total = float(ll.sum() if weight is None else ll @ weight)
+        return stats, total + self.set.log_prior(comps)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         n = np.asarray(stats["n"], dtype=float)
