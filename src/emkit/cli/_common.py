@@ -50,6 +50,12 @@ __all__ = [
     "MaxIterOption",
     "TolOption",
     "NInitOption",
+    "SepOption",
+    "DecimalOption",
+    "EncodingOption",
+    "NaValuesOption",
+    "NoHeaderOption",
+    "IndexColOption",
     "Accelerate",
     "AccelerateOption",
     "split_columns",
@@ -82,6 +88,21 @@ MaxIterOption = Annotated[int, typer.Option("--max-iter", min=1, help="Most EM i
 TolOption = Annotated[float, typer.Option(
     "--tol", min=0.0, help="Stop when the mean log-likelihood per row gains less.")]
 NInitOption = Annotated[int, typer.Option("--n-init", min=1, help="Starts; the best is kept.")]
+SepOption = Annotated[str | None, typer.Option(
+    "--sep", metavar="CHAR", help="Field separator of a text table (default: guessed among "
+    ", ; tab |; write tab as '\\t').")]
+DecimalOption = Annotated[str | None, typer.Option(
+    "--decimal", metavar="MARK", help="Decimal mark, . or , (default: guessed).")]
+EncodingOption = Annotated[str | None, typer.Option(
+    "--encoding", metavar="NAME", help="Text encoding (default: UTF-8, else latin-1 with a note).")]
+NaValuesOption = Annotated[list[str] | None, typer.Option(
+    "--na-values", metavar="VALUES",
+    help="Cell values meaning missing, comma-separated or repeated (empty cells always are).")]
+NoHeaderOption = Annotated[bool, typer.Option(
+    "--no-header", help="The first row is data; columns are named x0, x1, ...")]
+IndexColOption = Annotated[str | None, typer.Option(
+    "--index-col", metavar="COLUMN",
+    help="A column (name or 0-based position) that is a row index, not data.")]
 
 
 class Accelerate(str, Enum):
@@ -102,8 +123,12 @@ def split_columns(values: list[str] | None) -> list[str] | None:
     return names or None
 
 
-def load_data(path: str, columns: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Read ``path`` (CSV, TSV, Parquet, NPY, or ``-`` for stdin) as a float matrix.
+def load_data(path: str, columns: list[str] | None = None, *, sep: str | None = None,
+              decimal: str | None = None, encoding: str | None = None,
+              na_values: list[str] | None = None, no_header: bool = False,
+              index_col: str | None = None,
+              notes: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Read ``path`` (CSV, TSV, Parquet, NPY, ``.gz`` text, or ``-`` for stdin) as a float matrix.
 
     Parameters
     ----------
@@ -111,6 +136,17 @@ def load_data(path: str, columns: list[str] | None = None) -> tuple[np.ndarray, 
         The data file, or ``"-"``.
     columns : list of str, optional
         Columns to keep (see :func:`split_columns`); default all.
+    sep, decimal, encoding : str, optional
+        As :func:`emkit.io.read_table` (``--sep``, ``--decimal``, ``--encoding``);
+        ``--sep '\\t'`` means a tab.
+    na_values : list of str, optional
+        ``--na-values``, split as :func:`split_columns` splits names.
+    no_header : bool
+        ``--no-header``: the first row is data.
+    index_col : str, optional
+        ``--index-col``: a column name, or a 0-based position given as digits.
+    notes : bool
+        Print the reader's notes (a guessed separator, a latin-1 fallback) on stderr.
 
     Returns
     -------
@@ -126,7 +162,17 @@ def load_data(path: str, columns: list[str] | None = None) -> tuple[np.ndarray, 
     """
     from ..io import numeric_matrix, read_table
 
-    table = read_table(path)
+    if sep in ("\\t", "tab"):
+        sep = "\t"
+    index: int | str | None = index_col
+    if index_col is not None and index_col.strip().isdigit():
+        index = int(index_col)
+    table = read_table(path, sep=sep, decimal=decimal, encoding=encoding,
+                       na_values=split_columns(na_values), header=not no_header,
+                       index_col=index)
+    if notes:
+        for note in table.attrs.get("notes", []):
+            warn(note)
     names = split_columns(columns)
     X = numeric_matrix(table, names)
     if np.isinf(X).any():
