@@ -119,8 +119,9 @@ def test_read_table_raises_only_value_or_os_errors(tmp_path, blob, suffix):
         want = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
     elif suffix == ".parquet":
         want = pd.read_parquet(path)
-    else:
-        want = pd.read_csv(path, sep="," if suffix == ".csv" else "\t")
+    else:  # the dialect the reader chose and reported (separator, decimal, encoding)
+        d = table.attrs["dialect"]
+        want = pd.read_csv(path, sep=d["sep"], decimal=d["decimal"], encoding=d["encoding"])
     pd.testing.assert_frame_equal(table, want)
 
 

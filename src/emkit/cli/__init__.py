@@ -20,7 +20,7 @@ import typer
 __all__ = ["app", "main", "COMMAND_MODULES", "CLIError"]
 
 COMMAND_MODULES: tuple[str, ...] = ("fit", "demo", "impute", "select", "segment", "hmm",
-                                     "regress", "survival")
+                                     "regress", "survival", "report")
 
 app = typer.Typer(
     name="emkit",
