@@ -10,10 +10,45 @@ matplotlib) load on first use, so ``import emkit`` stays quick.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine import EMModel, EMResult, Step, best_of, em
 from .exceptions import ModelFileError, MonotonicityWarning, NumericalError
+
+if TYPE_CHECKING:  # what IDEs and type checkers see; at run time these load on first use
+    from . import backends as backends
+    from . import datasets as datasets
+    from . import distributions as distributions
+    from . import examples as examples
+    from . import gaussian as gaussian
+    from . import io as io
+    from . import models as models
+    from . import plot as plot
+    from .estimators.bayesian_gaussian_mixture import (
+        BayesianGaussianMixture as BayesianGaussianMixture,
+    )
+    from .estimators.bootstrap_lrt import bootstrap_lrt as bootstrap_lrt
+    from .estimators.dawid_skene import DawidSkene as DawidSkene
+    from .estimators.gaussian_mixture import GaussianMixture as GaussianMixture
+    from .estimators.glad import GLAD as GLAD
+    from .estimators.hmm import GMMHMM as GMMHMM
+    from .estimators.hmm import CategoricalHMM as CategoricalHMM
+    from .estimators.hmm import GaussianHMM as GaussianHMM
+    from .estimators.hmm import MultinomialHMM as MultinomialHMM
+    from .estimators.hmm import PoissonHMM as PoissonHMM
+    from .estimators.hmm_distribution import HMM as HMM
+    from .estimators.hmm_input_driven import InputDrivenHMM as InputDrivenHMM
+    from .estimators.hmm_selection import select_hmm as select_hmm
+    from .estimators.hsmm import HSMM as HSMM
+    from .estimators.imputer import EMImputer as EMImputer
+    from .estimators.mace import MACE as MACE
+    from .estimators.mclust_mixture import MclustMixture as MclustMixture
+    from .estimators.mixture_model import MixtureModel as MixtureModel
+    from .estimators.regression_mixture import RegressionMixture as RegressionMixture
+    from .estimators.selection import select_model as select_model
+    from .estimators.survival_mixture import SurvivalMixture as SurvivalMixture
+    from .exceptions import ConvergenceWarning as ConvergenceWarning
+    from .persistence import load as load
 
 __version__ = "0.1.0"
 
