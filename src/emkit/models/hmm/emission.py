@@ -28,7 +28,9 @@ import numpy as np
 
 from ...distributions._base import Distribution, column_sums
 from ...distributions.components import Components
+from ...distributions.gaussian import Gaussian
 from ...distributions.missing import MissingEntries
+from .gaussian_fused import gaussian_e_step
 from .recursions import frame_probabilities
 
 __all__ = ["Emission", "DistributionEmission", "HmmlearnPoissonEmission", "DEAD_MASS"]
@@ -68,6 +70,18 @@ class Emission:
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         """Additive statistics of the rows ``X`` weighted by posteriors ``gamma``."""
         raise NotImplementedError
+
+    def block_e_step(self, X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | None,
+                     prepared: Any, startprob: np.ndarray, transmat: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict] | None:
+        """The whole E-step of one block of sequences in one compiled pass, or ``None``.
+
+        ``None`` (the default) means: use :meth:`frame`, the forward-backward
+        kernel and :meth:`stats`. A family with a fused kernel returns
+        ``(logliks (n_sequences,), start (K,), visits (K,), trans (K, K), stats)``,
+        the sums those three steps give (weighted by ``weights``, as there).
+        """
+        return None
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
         """New emission parameters (those whose letter is in ``update``)."""
@@ -142,6 +156,19 @@ class DistributionEmission(Emission):
             if fast is not None:
                 return fast[0], fast[1], None
         return super().frame(X, prepared)
+
+    def block_e_step(self, X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | None,
+                     prepared: Any, startprob: np.ndarray, transmat: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict] | None:
+        """Gaussian states on complete rows: one pass per sequence
+        (:func:`~emkit.models.hmm.gaussian_fused.gaussian_e_step`); ``None`` otherwise."""
+        if set(self.components.families) != {Gaussian} or MissingEntries.of(X) is not None:
+            return None
+        fused = gaussian_e_step(X, offsets, weights, prepared, startprob, transmat)
+        if fused is None:
+            return None
+        logliks, start, visits, trans, per_state = fused
+        return logliks, start, visits, trans, {"post": visits.copy(), "components": per_state}
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         missing = extra if isinstance(extra, MissingEntries) else MissingEntries.of(X)

@@ -268,6 +268,17 @@ class HMMModel:
         workspace: dict = {}  # the kernels' scratch arrays, reused from block to block
         for lo, hi, offsets, weights in data.weighted_blocks(self.block_rows):
             X = data.X[lo:hi]
+            fused = self.emission.block_e_step(X, offsets, weights, prepared,
+                                               params["startprob"], params["transmat"])
+            if fused is not None:  # the family's one-pass kernel: the same sums
+                logliks, block_start, block_visits, xi, block = fused
+                total += float(logliks.sum() if weights is None else logliks @ weights)
+                start += block_start
+                visits += block_visits
+                trans += xi
+                emission_stats = block if emission_stats is None else tree_add(emission_stats,
+                                                                               block)
+                continue
             frame, shift, extra = self.emission.frame(X, prepared)
             # the kernel weights the posteriors and transition counts as it writes them;
             # every other statistic is linear in the posteriors
