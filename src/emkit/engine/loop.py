@@ -65,6 +65,8 @@ def _validate(tol: float, param_tol: float | None, max_iter: int, accelerate: An
 
 def _plain_loop(run: Run, params: Any, stats: Any, loglik: float,
                 max_iter: int) -> tuple[bool, str]:
+    if not run.record_steps:
+        return _quiet_loop(run, params, stats, loglik, max_iter)
     for iteration in range(1, max_iter + 1):
         start = time.perf_counter()
         new_params = run.model.m_step(stats)
@@ -76,11 +78,33 @@ def _plain_loop(run: Run, params: Any, stats: Any, loglik: float,
         step = Step(iteration, new_loglik, gain, change, time.perf_counter() - start,
                     len(run.logliks), new_params)
         params, stats, loglik = new_params, new_stats, new_loglik
-        if run.is_converged(gain, change):
+        if run.is_converged(gain, change, loglik):
             run.record(step)
             return True, "converged"
         if not run.record(step):
             return False, "callback"
+    return False, "max_iter"
+
+
+def _quiet_loop(run: Run, params: Any, stats: Any, loglik: float,
+                max_iter: int) -> tuple[bool, str]:
+    """The plain loop when nobody reads the steps: the same path, no records.
+
+    No parameter change (``param_tol`` is None here), no timing and no
+    :class:`Step`; the run still counts its iterations and keeps the last gain.
+    """
+    slack = getattr(run.model, "monotone_slack", None)
+    for iteration in range(1, max_iter + 1):
+        new_params = run.model.m_step(stats)
+        new_stats, new_loglik = run.e_step(new_params)
+        run.accept(new_params, new_stats, new_loglik)
+        run.check_monotone(loglik, new_loglik, iteration,
+                           0.0 if slack is None else float(slack(stats)))
+        gain = new_loglik - loglik
+        stats, loglik = new_stats, new_loglik
+        run.n_iter, run.last_gain = iteration, gain
+        if run.is_converged(gain, 0.0, loglik):
+            return True, "converged"
     return False, "max_iter"
 
 
@@ -94,6 +118,8 @@ def em(
     max_iter: int = 1000,
     accelerate: str | None = None,
     callback: Callable[[Step], Any] | None = None,
+    rel_tol: float = 0.0,
+    record: bool = True,
 ) -> EMResult:
     """Fit ``model`` to ``data`` by expectation-maximization, starting at ``init``.
 
@@ -122,6 +148,15 @@ def em(
     callback : callable or None
         Called with each :class:`Step`; returning ``False`` stops the run
         (``converged=False``, best parameters so far).
+    rel_tol : float, default 0.0
+        Adds a relative part to the log-likelihood rule: converged when
+        ``|gain| < tol + rel_tol * (1 + |loglik|)`` (mclust's rule is ``tol=0,
+        rel_tol=1e-5``).
+    record : bool, default True
+        ``False`` keeps no :class:`Step` records (``EMResult.steps`` is empty)
+        when nothing reads them (no callback, no :func:`observe` block, no
+        ``param_tol``): the same iterates and result, less per-iteration work
+        for small data.
 
     Returns
     -------
@@ -148,7 +183,10 @@ def em(
     parameters so far with ``stop_reason="interrupted"`` and ``converged=False``.
     """
     _validate(tol, param_tol, max_iter, accelerate, callback)
-    run = Run(model, data, tol, param_tol, callback)
+    if not isinstance(rel_tol, (int, float, np.floating, np.integer)) or not rel_tol >= 0:
+        raise ValueError(f"rel_tol must be a non-negative number, got {rel_tol!r}")
+    run = Run(model, data, tol, param_tol, callback, float(rel_tol),
+              record or accelerate is not None)
     try:
         stats, loglik = run.e_step(init)
     except (ArithmeticError, np.linalg.LinAlgError) as exc:

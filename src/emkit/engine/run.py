@@ -33,17 +33,27 @@ class Run:
     """State shared by the plain and SQUAREM loops: counting, tracking the best."""
 
     def __init__(self, model: EMModel, data: Any, tol: float, param_tol: float | None,
-                 callback: Callable[[Step], Any] | None):
+                 callback: Callable[[Step], Any] | None, rel_tol: float = 0.0,
+                 record: bool = True):
         self.model = model
         self.data = data
         self.tol = float(tol)
+        self.rel_tol = float(rel_tol)
         self.param_tol = param_tol
         self.callback = callback
+        # iterations done and the last gain, also when steps are not recorded
+        self.n_iter = 0
+        self.last_gain = math.nan
         self.rtol = float(getattr(model, "monotone_rtol", MONOTONE_RTOL))
         self.logliks: list[float] = []
         self.steps: list[Step] = []
         self.best: tuple[float, Any, Any] | None = None
         self.observers = current_observers()
+        #: False when nobody reads the steps: no Step records, no parameter change
+        #: (unless ``param_tol`` needs it), no timing; the path and the result's
+        #: numbers are the same
+        self.record_steps = bool(record or self.observers or callback is not None
+                                 or param_tol is not None)
 
     def e_step(self, params: Any) -> tuple[Any, float]:
         stats, loglik = self.model.e_step(self.data, params)
@@ -83,13 +93,16 @@ class Run:
                 stacklevel=4,
             )
 
-    def is_converged(self, gain: float, change: float) -> bool:
-        if not abs(gain) < self.tol:
+    def is_converged(self, gain: float, change: float, loglik: float = 0.0) -> bool:
+        """``|gain| < tol + rel_tol * (1 + |loglik|)`` and, with ``param_tol``, the change."""
+        if not abs(gain) < self.tol + self.rel_tol * (1.0 + abs(loglik)):
             return False
         return self.param_tol is None or change < self.param_tol
 
     def record(self, step: Step) -> bool:
         """Store a step and run the callback; False means the callback asked to stop."""
+        self.n_iter = step.iteration
+        self.last_gain = step.gain
         self.steps.append(step)
         for fn in self.observers:
             fn(step)
@@ -102,8 +115,8 @@ class Run:
         loglik, params, stats = self.best
         if reason == "max_iter":
             warnings.warn(
-                f"EM did not converge in {len(self.steps)} iterations (last gain "
-                f"{self.steps[-1].gain:.3g}, tol {self.tol:.3g}); raise max_iter, loosen tol "
+                f"EM did not converge in {self.n_iter} iterations (last gain "
+                f"{self.last_gain:.3g}, tol {self.tol:.3g}); raise max_iter, loosen tol "
                 "or try accelerate='squarem'",
                 exceptions.ConvergenceWarning,
                 stacklevel=3,
@@ -111,7 +124,7 @@ class Run:
         return EMResult(
             params=params,
             loglik=loglik,
-            n_iter=len(self.steps),
+            n_iter=self.n_iter,
             n_estep=len(self.logliks),
             converged=converged,
             logliks=np.asarray(self.logliks, dtype=float),

@@ -127,7 +127,7 @@ def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
         run.check_monotone(loglik, loglik1, iteration, run.slack(stats))
         gain1 = loglik1 - loglik
         change1 = tree_max_abs_diff(theta1, params)
-        if run.is_converged(gain1, change1):
+        if run.is_converged(gain1, change1, loglik1):
             run.record(Step(iteration, loglik1, gain1, change1, time.perf_counter() - start,
                             len(run.logliks), theta1))
             return True, "converged"
@@ -137,7 +137,7 @@ def squarem_loop(run: Run, params: Any, stats: Any, loglik: float,
         change2 = tree_max_abs_diff(theta2, theta1)
         if run.param_tol is not None and change2 < run.param_tol:
             plain = _plain_e_step(run, theta2, stats1, loglik1, iteration)
-            if run.is_converged(plain[1] - loglik1, change2):
+            if run.is_converged(plain[1] - loglik1, change2, plain[1]):
                 run.record(Step(iteration, plain[1], plain[1] - loglik, tree_max_abs_diff(
                     theta2, params), time.perf_counter() - start, len(run.logliks), theta2))
                 return True, "converged"

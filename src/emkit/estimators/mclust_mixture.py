@@ -231,7 +231,7 @@ class MclustMixture(Persistable, BaseEstimator):
 
     def _run(self, X: np.ndarray, init: dict) -> EMResult:
         return em(self._em_model(X), X, init, tol=float(self.tol) * X.shape[0],
-                  max_iter=int(self.max_iter))
+                  max_iter=int(self.max_iter), record=False)
 
     def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> dict:
         stats = partition_stats(X[rows], labels, int(self.n_components))

@@ -37,7 +37,7 @@ pass raises the objective (a conditional maximization, as in mclust's Fortran):
   with :math:`M_k = (\\lambda_k A_k)^{-1}`. mclust updates :math:`D` by the
   majorization step of Browne & McNicholas (2014); here one sweep of exact
   plane (Jacobi) rotations does it, each rotation optimal given the rest, which
-  converges in far fewer passes (see :func:`_jacobi_sweep`).
+  converges in far fewer passes (see :func:`_common_orientation`).
 
 References
 ----------
@@ -54,6 +54,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from .constrained_kernels import common_orientation_loop, vee_loop, volume_shape_loop
 
 __all__ = [
     "MCLUST_MODELS",
@@ -189,21 +191,6 @@ def _eig_desc(scatter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.take_along_axis(vectors, order[:, None, :], axis=-1))
 
 
-def _trace_solve(shape: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``tr(C^{-1} W_k)`` for one positive-definite ``C`` (d, d), shape (K,).
-
-    The trace of the batched solve ``C X_k = W_k``; ``C^{-1}`` is never formed.
-    """
-    return np.trace(np.linalg.solve(shape[None], w), axis1=1, axis2=2)
-
-
-def _converged(old: float, new: float, tol: float) -> bool:
-    """Relative change below ``tol``; a non-finite value also stops the loop."""
-    if not np.isfinite(new):
-        return True
-    return abs(new - old) <= tol * max(abs(new), 1.0)
-
-
 # --------------------------------------------------------------------------- closed forms
 
 
@@ -262,115 +249,43 @@ def _vvv(n, w, d, **_):
 
 
 def _vei(n, w, d, tol, max_iter):
-    diag = np.diagonal(w, axis1=1, axis2=2)  # (K, d)
-    shape = np.ones(d)
-    old = -np.inf
-    for _ in range(max_iter):
-        lam = (diag / shape).sum(axis=1) / (d * n)
-        total = (diag / lam[:, None]).sum(axis=0)
-        shape = total / _geo_mean(total)
-        new = -float(np.sum(n * d * np.log(lam)))  # trace term is constant (= d * sum n)
-        if _converged(old, new, tol):
-            break
-        old = new
-    lam = (diag / shape).sum(axis=1) / (d * n)
+    diag = np.ascontiguousarray(np.diagonal(w, axis1=1, axis2=2))  # (K, d)
+    lam, shape = volume_shape_loop(diag, n, tol, max_iter)
     return lam[:, None, None] * np.diag(shape)
 
 
 def _vee(n, w, d, tol, max_iter):
-    shape = np.eye(d)
-    old = -np.inf
-    for _ in range(max_iter):
-        lam = _trace_solve(shape, w) / (d * n)
-        total = (w / lam[:, None, None]).sum(axis=0)
-        _, logdet = np.linalg.slogdet(total)
-        shape = total / np.exp(logdet / d)
-        new = -float(np.sum(n * d * np.log(lam)))
-        if _converged(old, new, tol):
-            break
-        old = new
-    lam = _trace_solve(shape, w) / (d * n)
+    lam, shape = vee_loop(np.ascontiguousarray(w), n, tol, max_iter)
     return lam[:, None, None] * shape
 
 
 def _vev(n, w, d, tol, max_iter):
     omega, vectors = _eig_desc(w)
-    shape = np.ones(d)
-    old = -np.inf
-    for _ in range(max_iter):
-        lam = (omega / shape).sum(axis=1) / (d * n)
-        total = (omega / lam[:, None]).sum(axis=0)
-        shape = total / _geo_mean(total)
-        new = -float(np.sum(n * d * np.log(lam)))
-        if _converged(old, new, tol):
-            break
-        old = new
-    lam = (omega / shape).sum(axis=1) / (d * n)
+    lam, shape = volume_shape_loop(np.ascontiguousarray(omega), n, tol, max_iter)
     return lam[:, None, None] * np.einsum("kij,j,klj->kil", vectors, shape, vectors)
-
-
-def _jacobi_sweep(orient: np.ndarray, w: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """One sweep of exact plane rotations lowering ``sum_k tr(D^T W_k D M_k)``.
-
-    Rotating columns ``i`` and ``j`` of ``D`` by an angle ``t`` changes the
-    objective by ``alpha cos 2t + beta sin 2t`` (plus a constant), with
-    ``alpha = sum_k (m_ki - m_kj)(p_k - q_k) / 2`` and
-    ``beta = sum_k (m_ki - m_kj) r_k``, where ``p, q, r`` are
-    ``d_i' W_k d_i``, ``d_j' W_k d_j`` and ``d_i' W_k d_j``; the best angle is
-    ``2t = atan2(-beta, -alpha)``. Each rotation is optimal given the others,
-    so the objective never rises (Flury & Gautschi's pairwise idea for common
-    principal components).
-    """
-    d = orient.shape[0]
-    orient = orient.copy()
-    for i in range(d - 1):
-        for j in range(i + 1, d):
-            di, dj = orient[:, i], orient[:, j]
-            wi, wj = w @ di, w @ dj  # (K, d)
-            p, q, r = wi @ di, wj @ dj, wi @ dj
-            dm = m[:, i] - m[:, j]
-            alpha = 0.5 * float(dm @ (p - q))
-            beta = float(dm @ r)
-            if alpha * alpha + beta * beta == 0.0:
-                continue
-            half = 0.5 * np.arctan2(-beta, -alpha)
-            c, s_ = np.cos(half), np.sin(half)
-            orient[:, i], orient[:, j] = c * di + s_ * dj, -s_ * di + c * dj
-    return orient
 
 
 def _common_orientation(n, w, d, tol, max_iter, equal_volume: bool, orient=None):
     """EVE (``equal_volume``) and VVE: covariances and the common orientation D.
 
     The rotations start from ``orient`` (default: the pooled scatter's
-    eigenvectors, largest first).
+    eigenvectors, largest first). Each pass is one sweep of exact plane
+    rotations lowering ``sum_k tr(D^T W_k D M_k)`` with ``M_k = (lambda_k
+    A_k)^{-1}``: rotating columns ``i`` and ``j`` of ``D`` by ``t`` changes it
+    by ``alpha cos 2t + beta sin 2t`` (plus a constant), with ``alpha = sum_k
+    (m_ki - m_kj)(p_k - q_k) / 2`` and ``beta = sum_k (m_ki - m_kj) r_k``, where
+    ``p, q, r`` are ``d_i' W_k d_i``, ``d_j' W_k d_j`` and ``d_i' W_k d_j``; the
+    best angle is ``2t = atan2(-beta, -alpha)``. Each rotation is optimal given
+    the others, so the objective never rises (Flury & Gautschi's pairwise idea
+    for common principal components); then the volumes and shapes are updated
+    in closed form (:mod:`emkit.gaussian.constrained_kernels`).
     """
     if orient is None:
         _, vectors = np.linalg.eigh(w.sum(axis=0))
         orient = vectors[:, ::-1]
-
-    def volumes_shapes(orient):
-        t = np.einsum("ji,kjl,li->ki", orient, w, orient)  # diag(D^T W_k D), (K, d)
-        g = _geo_mean(t)
-        shape = t / g[:, None]
-        lam = np.full_like(n, g.sum() / n.sum()) if equal_volume else g / n
-        return lam, shape
-
-    def objective(lam, shape, orient):
-        m = 1.0 / (lam[:, None] * shape)
-        trace = np.einsum("ji,kjl,li,ki->", orient, w, orient, m)
-        return -0.5 * float(np.sum(n * d * np.log(lam)) + trace)
-
-    lam, shape = volumes_shapes(orient)
-    old = objective(lam, shape, orient)
-    for _ in range(max_iter):
-        m = 1.0 / (lam[:, None] * shape)  # (K, d): diagonal of (lam_k A_k)^-1
-        orient = _jacobi_sweep(orient, w, m)
-        lam, shape = volumes_shapes(orient)
-        new = objective(lam, shape, orient)
-        if _converged(old, new, tol):
-            break
-        old = new
+    lam, shape, orient = common_orientation_loop(
+        np.ascontiguousarray(w), np.ascontiguousarray(n, dtype=float),
+        np.ascontiguousarray(orient, dtype=float), equal_volume, tol, max_iter)
     return lam[:, None, None] * np.einsum("ij,kj,lj->kil", orient, shape, orient), orient
 
 

@@ -30,6 +30,7 @@ from ...gaussian.constrained_family import in_family
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from ...numerics.logsumexp import log_normalize
 from ...numerics.simplex import on_simplex
+from .mclust_kernels import covariance_check, full_mixture_estep
 
 __all__ = [
     "MclustModel",
@@ -258,12 +259,25 @@ class MclustModel:
             self.monotone_rtol = 1e-6
 
     def e_step(self, X: np.ndarray, params: dict) -> tuple[dict, float]:
-        """Responsibilities folded into additive statistics, and the log-likelihood."""
+        """Responsibilities folded into additive statistics, and the log-likelihood.
+
+        One compiled pass (:func:`~emkit.models.mixture.mclust_kernels.full_mixture_estep`);
+        :meth:`e_step_reference` is the NumPy path it is tested against.
+        """
+        stats, total = full_mixture_estep(X, params["weights"], params["means"],
+                                          params["covariances"])
+        return self._finish_e_step(X, params, stats, total)
+
+    def e_step_reference(self, X: np.ndarray, params: dict) -> tuple[dict, float]:
+        """:meth:`e_step` in NumPy: log-joint, log-sum-exp, then the statistics."""
         norm, resp = log_normalize(log_joint(X, params))
         stats = mixture_stats(X, resp, params["means"])
+        return self._finish_e_step(X, params, stats, float(norm.sum()))
+
+    def _finish_e_step(self, X: np.ndarray, params: dict, stats: dict,
+                       total: float) -> tuple[dict, float]:
         if self.model in _CARRIED_ORIENTATION and "orientation" in params:
             stats["orientation"] = np.array(params["orientation"], dtype=float)
-        total = float(norm.sum())
         if self.prior is not None:
             share = X.shape[0] / self.total_rows if self.total_rows else 1.0
             total += share * self.log_prior(params)
@@ -309,46 +323,46 @@ class MclustModel:
         else:
             cov = constrained_covariances(family, n, w, tol=self.inner_tol,
                                           max_iter=self.inner_max_iter)
-        bad = ~np.all(np.isfinite(cov), axis=(1, 2))
-        if np.any(bad):
-            j = int(np.argmax(bad)) if not np.all(bad) else int(np.argmin(n))
-            raise SingularCovarianceError(
-                f"the {self.model} covariance estimate is not finite (component {j}, "
-                f"{n[j]:.3g} points, collapsed or emptied); use fewer components or set "
-                "reg_covar > 0",
-                f"singular covariance: component {j} ({n[j]:.3g} points) collapsed or emptied")
         self._check_not_singular(n, means, w, cov)
         return {"weights": counts / counts.sum(), "means": means, "covariances": cov, **extra}
 
     def _check_not_singular(self, n: np.ndarray, means: np.ndarray, w: np.ndarray,
                             cov: np.ndarray) -> None:
-        """Raise 'singular covariance' for a collapsed or numerically rank-deficient component."""
+        """Raise 'singular covariance' for a non-finite, collapsed or rank-deficient component.
+
+        The tests are one compiled pass
+        (:func:`~emkit.models.mixture.mclust_kernels.covariance_check`).
+        """
+        code, j, f, value = covariance_check(n, np.ascontiguousarray(means),
+                                             np.ascontiguousarray(w),
+                                             np.ascontiguousarray(cov), RCOND_MIN)
+        if code == 0:
+            return
         advice = ("use fewer components, a more constrained model or set reg_covar > 0")
-        share = n / n.sum()
-        centre = share @ means
-        data_var = (np.diagonal(w, axis1=1, axis2=2).sum(axis=0) / n.sum()
-                    + share @ (means - centre) ** 2)  # (D,): the data's variances
-        comp_var = np.diagonal(cov, axis1=1, axis2=2)  # (K, D)
-        collapsed = comp_var < RCOND_MIN * data_var
-        if np.any(collapsed):
-            j, f = (int(i) for i in np.argwhere(collapsed)[0])
+        if code == 1:
+            raise SingularCovarianceError(
+                f"the {self.model} covariance estimate is not finite (component {j}, "
+                f"{n[j]:.3g} points, collapsed or emptied); use fewer components or set "
+                "reg_covar > 0",
+                f"singular covariance: component {j} ({n[j]:.3g} points) collapsed or emptied")
+        if code == 2:
+            share = n / n.sum()
+            data_var = (np.diagonal(w, axis1=1, axis2=2).sum(axis=0) / n.sum()
+                        + share @ (means - share @ means) ** 2)  # (D,): the data's variances
             raise SingularCovarianceError(
                 f"singular covariance: in the {self.model} fit, component {j} "
-                f"({n[j]:.3g} points) has variance {comp_var[j, f]:.3g} for feature {f}, "
-                f"a fraction {comp_var[j, f] / data_var[f]:.1e} of the data's (below "
+                f"({n[j]:.3g} points) has variance {value:.3g} for feature {f}, "
+                f"a fraction {value / data_var[f]:.1e} of the data's (below "
                 f"{RCOND_MIN:.0e}: it collapsed onto too few distinct points); {advice}",
                 f"singular covariance: component {j} ({n[j]:.3g} points) collapsed "
                 f"in feature {f}")
-        rcond = correlation_rcond(cov)
-        if np.any(rcond < RCOND_MIN):
-            j = int(np.argmin(rcond))
-            raise SingularCovarianceError(
-                f"singular covariance: the {self.model} covariance of component {j} has "
-                f"reciprocal condition number {rcond[j]:.1e} (below {RCOND_MIN:.0e}; its "
-                f"{n[j]:.3g} points are too few or lie on a lower-dimensional subspace); "
-                f"{advice}",
-                f"singular covariance: component {j} ({n[j]:.3g} points), reciprocal "
-                f"condition number {rcond[j]:.1e}")
+        raise SingularCovarianceError(
+            f"singular covariance: the {self.model} covariance of component {j} has "
+            f"reciprocal condition number {value:.1e} (below {RCOND_MIN:.0e}; its "
+            f"{n[j]:.3g} points are too few or lie on a lower-dimensional subspace); "
+            f"{advice}",
+            f"singular covariance: component {j} ({n[j]:.3g} points), reciprocal "
+            f"condition number {value:.1e}")
 
     def is_feasible(self, params: dict) -> bool:
         """Weights on the simplex and positive-definite covariances in the model's family.

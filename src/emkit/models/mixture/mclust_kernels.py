@@ -1,0 +1,204 @@
+"""Compiled E-step of a full-covariance Gaussian mixture (numba), for :class:`MclustModel`.
+
+One pass over the rows does what :func:`~emkit.models.mixture.mclust.log_joint`,
+:func:`~emkit.numerics.logsumexp.log_normalize` and
+:func:`~emkit.models.mixture.mclust.mixture_stats` do in NumPy: the Cholesky
+factor of every covariance, the log-density of each row under each component
+(the centred row whitened by a triangular solve, never the expanded quadratic
+form), the row's log-sum-exp and responsibilities, and the additive statistics
+centred on the E-step's means. Nothing is allocated per row, so small data
+(hundreds of rows) cost microseconds per E-step rather than the NumPy path's
+hundreds (measured: 272 x 2, K = 3, 19 us against 240 us).
+
+The NumPy path stays the reference (``tests/test_mclust_kernels.py`` compares
+the two to 1e-12).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["full_mixture_estep", "covariance_check"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _estep(X, log_w, means, cov, chol, out_n, out_sum, out_outer):  # pragma: no cover
+    n, d = X.shape
+    k = means.shape[0]
+    logdet = np.empty(k)
+    for j in range(k):
+        acc = 0.0
+        for c in range(d):
+            s = cov[j, c, c]
+            for m in range(c):
+                s -= chol[j, c, m] * chol[j, c, m]
+            if not s > 0.0:
+                return -1.0 - j, 0.0  # component j is not positive definite
+            root = math.sqrt(s)
+            chol[j, c, c] = root
+            acc += math.log(root)
+            for r in range(c + 1, d):
+                t = cov[j, r, c]
+                for m in range(c):
+                    t -= chol[j, r, m] * chol[j, c, m]
+                chol[j, r, c] = t / root
+        logdet[j] = 2.0 * acc
+    const = -0.5 * d * _LOG_2PI
+    lp = np.empty(k)
+    z = np.empty(d)
+    out_n[:] = 0.0
+    out_sum[:] = 0.0
+    out_outer[:] = 0.0
+    total = 0.0
+    for i in range(n):
+        top = -np.inf
+        for j in range(k):
+            quad = 0.0
+            for c in range(d):
+                t = X[i, c] - means[j, c]
+                for m in range(c):
+                    t -= chol[j, c, m] * z[m]
+                z[c] = t / chol[j, c, c]
+                quad += z[c] * z[c]
+            lp[j] = log_w[j] + const - 0.5 * (logdet[j] + quad)
+            if lp[j] > top:
+                top = lp[j]
+        if not math.isfinite(top):
+            total += top if top == top else np.nan
+            continue
+        s = 0.0
+        for j in range(k):
+            s += math.exp(lp[j] - top)
+        norm = top + math.log(s)
+        total += norm
+        for j in range(k):
+            r = math.exp(lp[j] - norm)
+            if r == 0.0:
+                continue
+            out_n[j] += r
+            for a in range(d):
+                xa = X[i, a]
+                out_sum[j, a] += r * xa
+                ca = r * (xa - means[j, a])
+                for b in range(a + 1):
+                    out_outer[j, a, b] += ca * (X[i, b] - means[j, b])
+    for j in range(k):
+        for a in range(d):
+            for b in range(a):
+                out_outer[j, b, a] = out_outer[j, a, b]
+    return 0.0, total
+
+
+def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
+                       covariances: np.ndarray) -> tuple[dict, float]:
+    """Statistics and log-likelihood of one E-step.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+    weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D)
+    covariances : ndarray of shape (K, D, D)
+
+    Returns
+    -------
+    stats : dict
+        ``n`` (K,), ``sum`` (K, D), ``centred_sum`` (K, D) and ``centred_outer``
+        (K, D, D), centred on ``means`` (as :func:`mixture_stats`).
+    loglik : float
+        ``sum_i log sum_k pi_k N(x_i | mu_k, Sigma_k)``.
+
+    Raises
+    ------
+    ValueError
+        When a covariance is not positive definite.
+    """
+    X = np.ascontiguousarray(X, dtype=float)
+    means = np.ascontiguousarray(means, dtype=float)
+    cov = np.ascontiguousarray(covariances, dtype=float)
+    k, d = means.shape
+    with np.errstate(divide="ignore"):
+        log_w = np.log(np.asarray(weights, dtype=float))
+    chol = np.zeros((k, d, d))
+    n = np.empty(k)
+    total_sum = np.empty((k, d))
+    outer = np.empty((k, d, d))
+    flag, loglik = _estep(X, log_w, means, cov, chol, n, total_sum, outer)
+    if flag < 0:
+        raise ValueError(
+            f"the covariance of component {int(-flag - 1)} is singular or not positive "
+            "definite (a component collapsed onto too few points); increase reg_covar or "
+            "reduce the number of components")
+    stats = {"n": n, "sum": total_sum, "centred_sum": total_sum - n[:, None] * means,
+             "centred_outer": outer}
+    return stats, float(loglik)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def covariance_check(n, means, w, cov, rcond_min):  # pragma: no cover
+    """Why an M-step's covariances cannot be used, as ``(code, component, feature, value)``.
+
+    ``code`` 0: usable; 1: a covariance is not finite (the first such component,
+    or the smallest one when all are); 2: component ``j``'s variance of feature
+    ``f`` is below ``rcond_min`` times the data's variance of it (``value`` is
+    that variance); 3: the reciprocal condition number of a component's
+    correlation matrix is below ``rcond_min`` (the smallest one, ``value``).
+    The same tests, in the same order, as
+    :meth:`~emkit.models.mixture.mclust.MclustModel.m_step` made in NumPy with
+    :func:`~emkit.models.mixture.mclust.correlation_rcond`.
+    """
+    k, d = means.shape
+    first_bad = -1
+    n_bad = 0
+    for j in range(k):
+        ok = True
+        for a in range(d):
+            for b in range(d):
+                if not math.isfinite(cov[j, a, b]):
+                    ok = False
+        if not ok:
+            n_bad += 1
+            if first_bad < 0:
+                first_bad = j
+    if n_bad > 0:
+        if n_bad == k:
+            first_bad = int(np.argmin(n))
+        return 1, first_bad, 0, 0.0
+    total = n.sum()
+    centre = np.zeros(d)
+    for j in range(k):
+        for a in range(d):
+            centre[a] += n[j] / total * means[j, a]
+    data_var = np.zeros(d)
+    for a in range(d):
+        s = 0.0
+        for j in range(k):
+            s += w[j, a, a]
+        t = 0.0
+        for j in range(k):
+            t += n[j] / total * (means[j, a] - centre[a]) ** 2
+        data_var[a] = s / total + t
+    for j in range(k):
+        for a in range(d):
+            if cov[j, a, a] < rcond_min * data_var[a]:
+                return 2, j, a, cov[j, a, a]
+    worst, where = np.inf, 0
+    corr = np.empty((d, d))
+    for j in range(k):
+        rc = 0.0
+        if np.all(np.diag(cov[j]) > 0.0):
+            for a in range(d):
+                for b in range(d):
+                    corr[a, b] = cov[j, a, b] / math.sqrt(cov[j, a, a]) / math.sqrt(cov[j, b, b])
+            eig = np.linalg.eigvalsh(corr)
+            rc = max(eig[0], 0.0) / eig[d - 1]
+        if rc < worst:
+            worst, where = rc, j
+    if worst < rcond_min:
+        return 3, where, 0, worst
+    return 0, 0, 0, 0.0
