@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -93,14 +94,21 @@ def test_component_losing_all_responsibility_stays_finite():
 
 def test_collapse_without_regularization_is_a_clear_error():
     # k-means puts the lone row at the origin in a cluster of its own, so the
-    # initial covariance is singular: scikit-learn's ValueError, as scikit-learn.
+    # initial covariance is singular: scikit-learn's ValueError with
+    # degenerate="raise"; the default re-seeds that component and warns.
     X = np.vstack([np.zeros((1, 2)), np.random.default_rng(3).normal(size=(30, 2)) + 50])
     kw = dict(reg_covar=0.0, means_init=[[0.0, 0.0], [50.0, 50.0]], weights_init=[0.5, 0.5])
     message = re.escape(emkit.estimators._gaussian_mixture_checks.COLLAPSE_MESSAGE)
     with pytest.raises(ValueError, match=message):
         SkGaussianMixture(2, **kw).fit(X)
     with pytest.raises(ValueError, match=message):
-        GaussianMixture(2, **kw).fit(X)
+        GaussianMixture(2, degenerate="raise", **kw).fit(X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gm = GaussianMixture(2, **kw).fit(X)
+    assert any(isinstance(w.message, emkit.exceptions.DegenerateComponentWarning)
+               and "collapsed at the drawn start" in str(w.message) for w in caught)
+    assert np.isfinite(gm.score(X))
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "ConvergenceWarning",  # noqa: F822 (made on first use, by __getattr__)
+    "DegenerateComponentWarning",  # noqa: F822 (made on first use, by __getattr__)
     "MonotonicityWarning",
     "NumericalError",
     "ModelFileError",
@@ -35,9 +36,30 @@ def _make_convergence_warning() -> type:
     return ConvergenceWarning
 
 
+def _make_degenerate_warning() -> type:
+    base = globals().get("ConvergenceWarning") or __getattr__("ConvergenceWarning")
+
+    class DegenerateComponentWarning(base):  # type: ignore[valid-type,misc]
+        """A fit re-seeded a component whose covariance collapsed.
+
+        Where scikit-learn raises "ill-defined empirical covariance", emkit's
+        ``GaussianMixture(degenerate="reseed")`` starts the collapsed component
+        again at the worst-explained rows and continues; the message names each
+        component and iteration. ``degenerate="raise"`` raises instead.
+        """
+
+    DegenerateComponentWarning.__module__ = __name__
+    DegenerateComponentWarning.__qualname__ = "DegenerateComponentWarning"
+    return DegenerateComponentWarning
+
+
 def __getattr__(name: str) -> Any:
     if name == "ConvergenceWarning":
         cls = _make_convergence_warning()
+        globals()[name] = cls
+        return cls
+    if name == "DegenerateComponentWarning":
+        cls = _make_degenerate_warning()
         globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

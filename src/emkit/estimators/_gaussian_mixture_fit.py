@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..engine import EMResult, Step, best_of, em
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning, DegenerateComponentWarning
 from ..gaussian.reference import precision_cholesky
 from ..models.mixture.constrained_m_step import FrozenGaussianMixtureModel
 from ..models.mixture.gaussian import GaussianMixtureModel
 from ._gaussian_mixture_guard import Collapsed, CollapseGuard
 from ._gaussian_mixture_init import initial_params
+from ._gaussian_mixture_reseed import Reseeder
 from ._supervision import (
     check_freeze,
     check_labels,
@@ -69,6 +70,7 @@ class GaussianMixtureFit:
     verbose_interval: int
     n_components: int
     freeze: Any
+    degenerate: str
 
     if TYPE_CHECKING:  # from GaussianMixtureChecks
         def _dtype(self) -> np.dtype: ...
@@ -137,6 +139,7 @@ class GaussianMixtureFit:
         model's data carry it to the E-steps)."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         self._masks = self._freeze_masks(X_init.shape[1])
+        self._reseed_rows = (X_init, weights)
 
         def starts():
             for i in range(self.n_init if do_init else 1):
@@ -149,6 +152,19 @@ class GaussianMixtureFit:
 
         best, _ = best_of(starts(), lambda init: self._run_em(model, data, init, total))
         self._set_fitted(best.params, best, total)
+        reseeds = getattr(best, "reseeds", [])
+        self.n_reseeds_ = len(reseeds)
+        if reseeds:
+            shown = "; ".join(e.describe(self.covariance_type) for e in reseeds[:5])
+            more = f"; and {len(reseeds) - 5} more" if len(reseeds) > 5 else ""
+            warnings.warn(
+                f"{len(reseeds)} collapsed component(s) re-seeded where scikit-learn raises "
+                f"'ill-defined empirical covariance': {shown}{more}. "
+                "degenerate='raise' raises instead; increasing reg_covar, decreasing "
+                "n_components or scaling the data avoids the collapse.",
+                DegenerateComponentWarning,
+                stacklevel=4,
+            )
         collapse = getattr(best, "collapse", None)
         if collapse is not None:
             warnings.warn(
@@ -173,7 +189,24 @@ class GaussianMixtureFit:
         masks = getattr(self, "_masks", None)
         if masks:
             model = FrozenGaussianMixtureModel(model, init, masks)
-        guard = CollapseGuard(model, self.covariance_type, self._dtype())
+        guard = CollapseGuard(model, self.covariance_type, self._dtype(),
+                              None if masks else self._reseeder(),
+                              getattr(self, "degenerate", "reseed"))
+        init = guard.start(init)
+        result = self._run_guarded(guard, data, init, total)
+        result.reseeds = [] if guard.reseeder is None else list(guard.reseeder.events)
+        return result
+
+    def _reseeder(self) -> Reseeder | None:
+        """The :class:`Reseeder` of this fit's rows (None with ``degenerate="raise"``)."""
+        if getattr(self, "degenerate", "reseed") != "reseed":
+            return None
+        rows, weights = self._reseed_rows
+        scorer = self._make_model(np.asarray(rows))
+        return Reseeder(np.asarray(rows), scorer.log_prob_rows, self.covariance_type,
+                        self.reg_covar, self._dtype(), weights)
+
+    def _run_guarded(self, guard: CollapseGuard, data: Any, init: dict, total: float) -> Any:
         if self.max_iter == 0:
             _, loglik = guard.e_step(data, init)
             return _Stopped(init, loglik, [])

@@ -10,6 +10,12 @@ the run stops and keeps the last parameters whose likelihood is defined
 the *initial* parameters are already singular there is nothing to keep, and the
 error is scikit-learn's ``ValueError``.
 
+Where scikit-learn raises -- a covariance that is not positive definite, or a
+variance that is not positive, in the stored precision -- the guard first asks
+its :class:`~._gaussian_mixture_reseed.Reseeder` (``degenerate="reseed"``) to
+re-seed the collapsed component, or raises scikit-learn's ``ValueError``
+(``degenerate="raise"``).
+
 (What ``reg_covar`` may cost a step is the model's ``monotone_slack``: see
 :mod:`emkit.gaussian.m_step`.)
 """
@@ -22,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from ._gaussian_mixture_checks import COLLAPSE_MESSAGE
+from ._gaussian_mixture_reseed import Reseeder, singular_components
 
-__all__ = ["CollapseGuard", "Collapsed", "collapse_reason"]
+__all__ = ["CollapseGuard", "Collapsed", "collapse_reason", "rounding_components"]
 
 
 class Collapsed(Exception):
@@ -49,19 +56,65 @@ class CollapseGuard:
     covariance_type : str
     dtype : numpy.dtype
         Precision of the model's E-step arithmetic (see :func:`collapse_reason`).
+    reseeder : Reseeder or None
+        Repairs a component whose covariance is not positive definite
+        (``degenerate="reseed"``); None leaves such a step to ``degenerate``.
+    degenerate : {"reseed", "raise"}
+        ``"raise"``: such a step raises scikit-learn's ``ValueError``.
     """
 
-    def __init__(self, model: Any, covariance_type: str, dtype: Any = np.float64):
+    def __init__(self, model: Any, covariance_type: str, dtype: Any = np.float64,
+                 reseeder: Reseeder | None = None, degenerate: str = "reseed"):
         self.model = model
         self.covariance_type = covariance_type
+        self.dtype = np.dtype(dtype)
         self.eps = float(np.finfo(dtype).eps)
         self.last: tuple[Any, float] | None = None
+        self.reseeder = reseeder
+        self.degenerate = degenerate
+        self.n_m_steps = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)
 
+    def start(self, params: dict) -> dict:
+        """The initial parameters, with collapsed components re-seeded (or refused)."""
+        return self._repair(params, iteration=0)
+
+    def m_step(self, stats: Any) -> dict:
+        self.n_m_steps += 1
+        return self._repair(self.model.m_step(stats), iteration=self.n_m_steps)
+
+    def monotone_slack(self, stats: Any) -> float:
+        """The model's slack, or ``inf`` right after a re-seed (no EM step)."""
+        if self.reseeder is not None and self.reseeder.slack() > 0.0:
+            return float("inf")
+        own = getattr(self.model, "monotone_slack", None)
+        return 0.0 if own is None else float(own(stats))
+
+    def _repair(self, params: dict, iteration: int) -> dict:
+        bad = singular_components(params, self.covariance_type, self.dtype)
+        if iteration == 0 and self.reseeder is not None:
+            # a start below rounding has no earlier parameters to fall back on
+            bad = sorted(set(bad) | set(rounding_components(params, self.covariance_type,
+                                                            self.eps)))
+        if not bad:
+            return params
+        if self.degenerate == "raise":
+            which = ("the tied covariance" if self.covariance_type == "tied"
+                     else f"component {bad[0]}")
+            when = "the start" if iteration == 0 else f"iteration {iteration}"
+            raise ValueError(f"{COLLAPSE_MESSAGE} ({which} at {when} is not positive "
+                             "definite; degenerate='reseed' re-seeds it instead)")
+        if self.reseeder is None or not self.reseeder.can_repair(bad):
+            return params  # the E-step guard stops the run (or refuses the start)
+        current = None if self.last is None or iteration == 0 else self.last[0]
+        return self.reseeder.repair(params, bad, current, iteration)
+
     def e_step(self, data: Any, params: dict) -> tuple[Any, float]:
         reason = collapse_reason(params, self.covariance_type, self.eps)
+        if reason is None and singular_components(params, self.covariance_type, self.dtype):
+            reason = f"a covariance is not positive definite in {self.dtype}"
         if reason is not None:
             if self.last is None:
                 raise ValueError(f"{COLLAPSE_MESSAGE} ({reason})")
@@ -110,3 +163,23 @@ def collapse_reason(params: dict, covariance_type: str, eps: float) -> str | Non
         return (f"{which} has a variance of {float(np.atleast_1d(smallest)[small[0]]):.3g}, "
                 "below the rounding of its mean")
     return None
+
+
+def rounding_components(params: dict, covariance_type: str, eps: float) -> list[int]:
+    """Components (``[0]``: the tied covariance) whose smallest Cholesky pivot is
+    positive but below the rounding of their mean (see :func:`collapse_reason`)."""
+    cov = np.asarray(params["covariances"], dtype=np.float64)
+    means = np.abs(np.asarray(params["means"], dtype=np.float64))
+    if covariance_type in ("full", "tied"):
+        mats = cov[None] if covariance_type == "tied" else cov
+        smallest = np.full(len(mats), np.inf)
+        for k, mat in enumerate(mats):
+            try:
+                smallest[k] = (np.diagonal(np.linalg.cholesky(mat)) ** 2).min()
+            except np.linalg.LinAlgError:
+                continue
+    else:
+        smallest = cov if covariance_type == "spherical" else cov.min(axis=-1)
+    scale = np.atleast_1d(means.max() if covariance_type == "tied" else means.max(axis=-1))
+    floor = (RESOLUTION * eps * scale) ** 2
+    return np.flatnonzero((smallest > 0.0) & (smallest <= floor)).tolist()

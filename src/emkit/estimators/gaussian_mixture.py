@@ -28,14 +28,22 @@ Differences from scikit-learn, stated once
   centre (scikit-learn clusters all rows, which dominates a fast EM's run time).
 * A component that loses all responsibility is handled as scikit-learn does:
   its weight becomes ~0, its mean 0 and its covariance ``reg_covar * I``, so the
-  parameters stay finite. With ``reg_covar=0`` a component can collapse onto one
-  point (a singular covariance, or one whose variance is below the rounding of
-  its mean): when the initial parameters are singular, ``fit`` raises
-  scikit-learn's ``ValueError`` ("Fitting the mixture model failed because some
-  components have ill-defined empirical covariance ..."); when an M-step
-  collapses a component, EM stops there, keeps the last parameters whose
-  likelihood is defined (``converged_=False``) and says so in a
-  ``ConvergenceWarning``. Parameters are never NaN.
+  parameters stay finite.
+* Where scikit-learn raises "Fitting the mixture model failed because some
+  components have ill-defined empirical covariance" (an M-step or the drawn
+  start gives a covariance that is not positive definite, or a variance that is
+  not positive, in the stored precision), ``degenerate="reseed"`` (the default)
+  re-seeds that component at the worst-explained row, with the data's column
+  variances, and continues, warning with a ``DegenerateComponentWarning`` that
+  names the component and the iteration (see :mod:`._gaussian_mixture_reseed`);
+  ``degenerate="raise"`` raises scikit-learn's ``ValueError``. Fits where
+  nothing collapses are unchanged. With ``reg_covar=0`` a component can also
+  collapse onto one point with a positive variance below the rounding of its
+  mean, where scikit-learn goes on with an undefined likelihood: EM stops
+  there, keeps the last parameters whose likelihood is defined
+  (``converged_=False``) and says so in a ``ConvergenceWarning``, as it does
+  after :data:`MAX_RESEEDS_PER_COMPONENT` re-seeds of one component. Parameters
+  are never NaN.
 * A ``MonotonicityWarning`` (a step that lowered the log-likelihood, which exact
   EM never does) allows for rounding and for what ``reg_covar`` can cost a step
   (the model's ``monotone_slack``), so a large ``reg_covar`` does not raise it.
@@ -63,8 +71,9 @@ from ..validation import check_magnitude
 from ._gaussian_mixture_checks import GaussianMixtureChecks
 from ._gaussian_mixture_fit import KMEANS_MAX_ROWS, GaussianMixtureFit
 from ._gaussian_mixture_predict import GaussianMixturePredict
+from ._gaussian_mixture_reseed import MAX_RESEEDS_PER_COMPONENT
 
-__all__ = ["GaussianMixture", "KMEANS_MAX_ROWS"]
+__all__ = ["GaussianMixture", "KMEANS_MAX_ROWS", "MAX_RESEEDS_PER_COMPONENT"]
 
 
 class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixturePredict,
@@ -122,6 +131,14 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         ``precisions_``; whole matrices for "full" and "tied"). The free entries
         get the exact constrained M-step (free weights share the free mass; see
         :mod:`emkit.models.mixture.constrained_m_step`).
+    degenerate : {"reseed", "raise"}, default="reseed"
+        What a component whose covariance collapses (not positive definite, where
+        scikit-learn raises "ill-defined empirical covariance") does: ``"reseed"``
+        starts it again at the worst-explained row (the lowest log-likelihood
+        under the current fit) with the data's column variances and warns
+        (``DegenerateComponentWarning``, naming the component and iteration);
+        ``"raise"`` raises scikit-learn's ``ValueError``. No re-seeding with
+        ``freeze``.
 
     Attributes
     ----------
@@ -137,6 +154,8 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         Mean log-likelihood of the training data at the fitted parameters.
     lower_bounds_ : list of float
         The same after each iteration of the best run.
+    n_reseeds_ : int
+        Components re-seeded in the best run (``degenerate="reseed"``).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` has string feature names.
@@ -171,6 +190,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "online_alpha": [Interval(Real, 0.5, 1.0, closed="right")],
         "freeze": [dict, None],
+        "degenerate": [StrOptions({"reseed", "raise"})],
     }
 
     def __init__(
@@ -195,6 +215,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         chunk_size: int | None = None,
         online_alpha: float = 0.6,
         freeze: dict | None = None,
+        degenerate: str = "reseed",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -215,6 +236,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         self.chunk_size = chunk_size
         self.online_alpha = online_alpha
         self.freeze = freeze
+        self.degenerate = degenerate
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
