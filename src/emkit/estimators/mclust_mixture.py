@@ -39,6 +39,9 @@ from ._mixture_sample import draw_rows
 __all__ = ["MclustMixture", "INIT_METHODS", "check_data", "check_spread", "failure_reason"]
 
 INIT_METHODS = ("hc", "kmeans")
+#: mclust's default EM tolerance, ``emControl()$tol[1]``: relative change of the
+#: log-likelihood, ``|l' - l| / (1 + |l'|)``.
+MCLUST_REL_TOL = 1e-5
 _CHUNK_ROWS = 1 << 16
 
 
@@ -117,10 +120,13 @@ class MclustMixture(Persistable, BaseEstimator):
         One of ``EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV,
         VVV``: volume, shape and orientation Equal, Variable or Identity.
     n_components : int, default 1
-    tol : float, default 1e-8
+    tol : float or "mclust", default 1e-8
         Convergence threshold on the change of the *mean per-row*
         log-likelihood made by one EM step (passed to :func:`emkit.em` as
-        ``tol * n_samples``).
+        ``tol * n_samples``). ``"mclust"`` is mclust's own rule
+        (``emControl()$tol[1]``): stop when the change of the total
+        log-likelihood is at most ``1e-5 * (1 + |loglik|)``, looser than the
+        default, so that a fit stops where ``Mclust()`` stops it.
     reg_covar : float, default 0.0
         Added to each covariance diagonal (mclust uses none; see
         :class:`~emkit.models.mixture.mclust.MclustModel`).
@@ -175,7 +181,7 @@ class MclustMixture(Persistable, BaseEstimator):
         ``"hc"`` or ``"kmeans"``.
     """
 
-    def __init__(self, model: str = "VVV", n_components: int = 1, *, tol: float = 1e-8,
+    def __init__(self, model: str = "VVV", n_components: int = 1, *, tol: float | str = 1e-8,
                  reg_covar: float = 0.0, max_iter: int = 1000, init_params: str = "hc",
                  hc_model: str = "VVV", hc_sample_size: int | None = 2000,
                  random_state: Any = None, prior: Any = None):
@@ -199,8 +205,10 @@ class MclustMixture(Persistable, BaseEstimator):
             raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
         if k > X.shape[0]:
             raise ValueError(f"n_components={k} exceeds the number of samples {X.shape[0]}")
-        if isinstance(self.tol, bool) or not isinstance(self.tol, Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+        if not (isinstance(self.tol, str) and self.tol == "mclust") and (
+                isinstance(self.tol, bool) or not isinstance(self.tol, Real)
+                or not self.tol >= 0):
+            raise ValueError(f"tol must be a non-negative number or 'mclust', got {self.tol!r}")
         if not isinstance(self.reg_covar, Real) or not self.reg_covar >= 0:
             raise ValueError(f"reg_covar must be a non-negative number, got {self.reg_covar!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, Integral) \
@@ -230,7 +238,11 @@ class MclustMixture(Persistable, BaseEstimator):
                            total_rows=X.shape[0])
 
     def _run(self, X: np.ndarray, init: dict) -> EMResult:
-        return em(self._em_model(X), X, init, tol=float(self.tol) * X.shape[0],
+        if isinstance(self.tol, str):  # "mclust": its relative rule
+            tol, rel_tol = 0.0, MCLUST_REL_TOL
+        else:
+            tol, rel_tol = float(self.tol) * X.shape[0], 0.0
+        return em(self._em_model(X), X, init, tol=tol, rel_tol=rel_tol,
                   max_iter=int(self.max_iter), record=False)
 
     def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> dict:
@@ -357,23 +369,31 @@ class MclustMixture(Persistable, BaseEstimator):
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion ``-2 loglik + npar log n`` (lower is better)."""
-        X = check_data(X)
-        return float(-2 * self.score(X) * X.shape[0] + self.n_parameters() * np.log(X.shape[0]))
+        return self.criteria(X)["bic"]
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion ``-2 loglik + 2 npar`` (lower is better)."""
-        X = check_data(X)
-        return float(-2 * self.score(X) * X.shape[0] + 2 * self.n_parameters())
+        return self.criteria(X)["aic"]
 
     def icl(self, X: Any) -> float:
         """Integrated completed likelihood: ``bic(X) - 2 sum_i log z_i,map`` (lower is better).
 
         mclust's ICL is the negative of this (Biernacki, Celeux & Govaert 2000).
         """
+        return self.criteria(X)["icl"]
+
+    def criteria(self, X: Any) -> dict[str, float]:
+        """``loglik``, ``bic``, ``aic`` and ``icl`` of ``X`` from one pass over its rows."""
         logp = self._log_joint(X)
+        n = logp.shape[0]
+        norm = logsumexp_rows(logp)
+        loglik = float(norm.sum())
+        npar = self.n_parameters()
+        bic = float(-2 * loglik + npar * np.log(n))
         # log z_i,map = max_k logp - log-sum-exp (the row's largest log posterior)
-        log_z_map = logp.max(axis=1) - logsumexp_rows(logp)
-        return self.bic(X) - 2.0 * float(log_z_map.sum())
+        log_z_map = logp.max(axis=1) - norm
+        return {"loglik": loglik, "bic": bic, "aic": float(-2 * loglik + 2 * npar),
+                "icl": bic - 2.0 * float(log_z_map.sum())}
 
     # ------------------------------------------------------------------ sampling
 

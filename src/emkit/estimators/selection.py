@@ -147,7 +147,7 @@ def select_model(
     init_params: str = "hc",
     hc_model: str = "VVV",
     hc_sample_size: int | None = 2000,
-    tol: float = 1e-8,
+    tol: float | str = 1e-8,
     reg_covar: float = 0.0,
     max_iter: int = 1000,
     prior: Any = None,
@@ -175,7 +175,9 @@ def select_model(
     hc_model : {"VVV", "EII"}, default "VVV"
     hc_sample_size : int or None, default 2000
     tol, reg_covar, max_iter
-        Passed to every :class:`~emkit.estimators.mclust_mixture.MclustMixture`.
+        Passed to every :class:`~emkit.estimators.mclust_mixture.MclustMixture`;
+        ``tol="mclust"`` stops each fit by mclust's own rule (relative change of
+        the log-likelihood at most 1e-5), as ``Mclust()`` does.
     prior : None, "default" or dict, default None
         mclust's conjugate prior for every fit (``"default"``: ``priorControl()``,
         as ``Mclust(x, prior = priorControl())``); the table's ``loglik`` and
@@ -241,9 +243,10 @@ def select_model(
                     unconverged.append(f"{model},{k}")
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            crit = est.criteria(X)
             record = {"model": model, "n_components": k, "loglik": est.loglik_,
-                      "n_parameters": est.n_parameters(), "bic": est.bic(X),
-                      "aic": est.aic(X), "icl": est.icl(X), "converged": est.converged_,
+                      "n_parameters": est.n_parameters(), "bic": crit["bic"],
+                      "aic": crit["aic"], "icl": crit["icl"], "converged": est.converged_,
                       "init": est.init_used_, "error": None}
             records.append(record)
             score = record[criterion]

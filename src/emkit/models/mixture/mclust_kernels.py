@@ -73,11 +73,11 @@ def _estep(X, log_w, means, cov, chol, out_n, out_sum, out_outer):  # pragma: no
             continue
         s = 0.0
         for j in range(k):
-            s += math.exp(lp[j] - top)
-        norm = top + math.log(s)
-        total += norm
+            lp[j] = math.exp(lp[j] - top)
+            s += lp[j]
+        total += top + math.log(s)
         for j in range(k):
-            r = math.exp(lp[j] - norm)
+            r = lp[j] / s
             if r == 0.0:
                 continue
             out_n[j] += r
