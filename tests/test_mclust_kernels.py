@@ -88,7 +88,7 @@ def test_iterative_m_steps_match_plain_alternation(d):
     for model in ("EVE", "VVE"):
         cov = constrained_covariances(model, n, w)
         best = covariance_objective(cov, n, w)
-        vals, vecs = np.linalg.eigh(cov[0])
+        _, vecs = np.linalg.eigh(cov[0])
         for angle in (1e-3, -1e-3):
             g = np.eye(d)
             g[0, 0] = g[1, 1] = np.cos(angle)
