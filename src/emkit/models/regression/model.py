@@ -14,7 +14,8 @@ model has concomitant variables, then ``w`` when rows are weighted. ``y`` is
 Parameters (a dict): ``coef`` (K, p + 1) on the scaled design, ``scale`` (K,) for
 the Gaussian, and ``weights`` (K,) or ``mixing`` (K, q + 1) with row 0 zero.
 
-E-step, at the current parameters: responsibilities ``r_ik`` (times ``w_i``) and,
+E-step, at the current parameters (one compiled pass over the rows,
+:mod:`~emkit.models.regression.kernel`): responsibilities ``r_ik`` (times ``w_i``) and,
 per component, the additive statistics of its part of EM's ``Q``:
 
 * ``n_k = sum_i r_ik``; ``grad_k = sum_i r_ik u_ik x~_i`` with ``u`` the score of the
@@ -42,10 +43,10 @@ from typing import Any
 import numpy as np
 
 from ...engine.run import MONOTONE_RTOL
-from ...numerics.logsumexp import log_normalize
 from ...numerics.simplex import on_simplex
 from .design import Design
-from .families import FAMILIES, constant_term, log_density, score_and_curvature
+from .families import FAMILIES, log_density
+from .kernel import regression_e_step
 from .mixing import log_mixing, mixing_m_step, mixing_stats
 from .newton import newton_direction, safeguarded_step
 
@@ -124,37 +125,26 @@ class RegressionMixtureEM:
         X, y, Z, w = self.unpack(data)
         n = X.shape[0]
         coef = np.asarray(params["coef"], dtype=float)
-        Xt = self.design.rows(X)
-        eta = Xt @ coef.T
         scale = params.get("scale")
-        log_pi = self.log_mixing(Z, params, n)
-        logf = log_density(self.family, eta, y, scale, constant_term(self.family, y))
-        ll, resp = log_normalize(logf + log_pi)
-        finite = bool(np.all(np.isfinite(ll)))
-        if not finite:
-            resp = np.where(np.isfinite(ll)[:, None], resp, 0.0)
-        loglik = float(ll.sum() if w is None else w @ ll) if finite else -np.inf
-        r = resp if w is None else resp * w[:, None]
-        u, v = score_and_curvature(self.family, eta, y)
-        k = self.n_components
-        stats: dict[str, Any] = {
-            "rows": np.asarray(float(n)),
-            "n": r.sum(axis=0),
-            "anchor_coef": float(n) * coef,
-            "grad": (r * u).T @ Xt,
-            "hess": np.stack([(Xt * (r[:, j] if v is None else r[:, j] * v[:, j])[:, None]).T
-                              @ Xt for j in range(k)]),
-        }
-        if self.family == "gaussian":
-            stats["rss"] = (r * u * u).sum(axis=0)
-        if self.family == "binomial":
-            stats["bohning"] = np.stack([(Xt * (0.25 * r[:, j] * y[:, 1])[:, None]).T @ Xt
-                                         for j in range(k)])
-        if self.concomitant is not None:
+        Zt = None
+        if self.concomitant is None:
+            with np.errstate(divide="ignore"):
+                log_pi = np.log(np.asarray(params["weights"], dtype=float))
+        else:
             assert Z is not None
+            Zt = self.concomitant.rows(Z)
+            log_pi = log_mixing(Zt, np.asarray(params["mixing"], dtype=float))
+        # one compiled pass: densities, responsibilities and the components' sums
+        loglik, n_bad, resp, sums = regression_e_step(
+            X, self.design.centre, self.design.half_range, y, self.family, coef,
+            None if scale is None else np.asarray(scale, dtype=float), log_pi, w,
+            keep_resp=Zt is not None)
+        stats: dict[str, Any] = {"rows": np.asarray(float(n)), "anchor_coef": float(n) * coef,
+                                 **sums}
+        if Zt is not None:
             stats["anchor_mixing"] = float(n) * np.asarray(params["mixing"], dtype=float)
-            stats["mixing"] = mixing_stats(self.concomitant.rows(Z), resp, w, log_pi)
-        return stats, loglik
+            stats["mixing"] = mixing_stats(Zt, resp, w, log_pi)
+        return stats, (-np.inf if n_bad else loglik)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         rows = float(stats["rows"])
