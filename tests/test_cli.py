@@ -255,8 +255,7 @@ def test_ctrl_c_before_em_exits_130(capsys, monkeypatch, faithful_csv):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("emkit.cli._common.load_data", interrupted)
-    monkeypatch.setattr("emkit.cli.fit.load_data", interrupted)
+    monkeypatch.setattr("emkit.cli._reading.read_input", interrupted)
     code, _, err = run(capsys, "fit", faithful_csv)
     assert code == 130 and err == "emkit: interrupted\n"
 

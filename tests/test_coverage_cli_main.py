@@ -29,8 +29,7 @@ def test_ctrl_c_while_reading_the_data(monkeypatch, capsys, table):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("emkit.cli._common.load_data", interrupted)
-    monkeypatch.setattr("emkit.cli.fit.load_data", interrupted)
+    monkeypatch.setattr("emkit.cli._reading.read_input", interrupted)
     assert main(["fit", str(table), "--quiet"]) == 130
     assert capsys.readouterr().err.strip() == "emkit: interrupted"
 

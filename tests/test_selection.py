@@ -320,7 +320,7 @@ def test_cli_select_json(capsys, faithful_csv):
 
 def test_cli_select_errors(capsys, faithful_csv):
     assert main(["select", str(faithful_csv), "--k", "3..1"]) == 2
-    assert main(["select", str(faithful_csv), "--models", "ABC"]) == 1
+    assert main(["select", str(faithful_csv), "--models", "ABC"]) == 2
     _, err = capsys.readouterr()
     assert "unknown covariance model" in err
 

@@ -34,9 +34,35 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("emkit")
+        except PackageNotFoundError:  # a source tree that is not installed
+            number = "unknown"
+        typer.echo(f"emkit {number}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                 help="Print emkit's version and exit."),
+) -> None:
     """Expectation-Maximization from the command line: fit, trace and plot EM."""
+
+
+def _interrupt_inside(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by Ctrl-C (a compiled function interrupted mid-call)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
 
 
 class CLIError(Exception):
@@ -57,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     _register_commands()
+    if not args:  # bare `emkit`: the help, as `emkit --help` shows it
+        args = ["--help"]
     try:
         result = app(args=args, prog_name="emkit", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -78,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         # ``show()`` and ``exit_code`` whichever copy it is.
         if debug:
             raise
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+        if _interrupt_inside(exc):  # e.g. a SystemError from a compiled function
+            print("emkit: interrupted", file=sys.stderr)
+            code = 130
+        elif hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else "emkit"
             message = " ".join(exc.format_message().split())

@@ -18,15 +18,9 @@ Kept small and stable so every command module can use them:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
 import sys
-import threading
-import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,8 +28,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ..engine import Step, observe
-from ..trace import StepRecorder
+from ._watch import FitAbandoned, FitWatch, loading, watch_fit
 
 __all__ = [
     "EXIT_OK",
@@ -66,7 +59,9 @@ __all__ = [
     "print_json",
     "warn",
     "FitWatch",
+    "FitAbandoned",
     "watch_fit",
+    "loading",
 ]
 
 #: Exit codes of every command (also in ``emkit --help`` and docs/cli.md).
@@ -148,6 +143,9 @@ def load_data(path: str, columns: list[str] | None = None, *, sep: str | None = 
     notes : bool
         Print the reader's notes (a guessed separator, a latin-1 fallback) on stderr.
 
+    Options not given here are those of the running command
+    (:func:`emkit.cli._reading.reader_options`).
+
     Returns
     -------
     X : ndarray of shape (n_rows, n_columns)
@@ -160,19 +158,19 @@ def load_data(path: str, columns: list[str] | None = None, *, sep: str | None = 
     FileNotFoundError, ValueError
         With a one-line message naming the problem.
     """
-    from ..io import numeric_matrix, read_table
+    from ..io import numeric_matrix
+    from ._reading import _CURRENT, read_input
 
-    if sep in ("\\t", "tab"):
-        sep = "\t"
-    index: int | str | None = index_col
-    if index_col is not None and index_col.strip().isdigit():
-        index = int(index_col)
-    table = read_table(path, sep=sep, decimal=decimal, encoding=encoding,
-                       na_values=split_columns(na_values), header=not no_header,
-                       index_col=index)
-    if notes:
-        for note in table.attrs.get("notes", []):
-            warn(note)
+    given = {"sep": sep, "decimal": decimal, "encoding": encoding, "na_values": na_values,
+             "no_header": no_header or None, "index_col": index_col}
+    options = {**(_CURRENT.get() or {}), **{k: v for k, v in given.items() if v is not None}}
+    if not notes:
+        options["quiet"] = True
+    token = _CURRENT.set(options)
+    try:
+        table = read_input(path)
+    finally:
+        _CURRENT.reset(token)
     names = split_columns(columns)
     X = numeric_matrix(table, names)
     if np.isinf(X).any():
@@ -216,112 +214,3 @@ def print_json(document: Any) -> None:
 def warn(message: str) -> None:
     """One line on stderr: ``emkit: warning: <message>``."""
     print(f"emkit: warning: {' '.join(str(message).split())}", file=sys.stderr)
-
-
-@dataclass
-class FitWatch:
-    """What :func:`watch_fit` saw during a fit.
-
-    Attributes
-    ----------
-    recorder : StepRecorder
-        The engine's steps, one list per run (``recorder.best_run()``).
-    interrupted : bool
-        True when Ctrl-C stopped the fit (the estimator then holds the best
-        parameters reached, reported as not converged).
-    warnings : list of str
-        Warning messages raised during the fit, in order.
-    """
-
-    recorder: StepRecorder
-    interrupted: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def _sigint_flag(watch: FitWatch) -> Iterator[None]:
-    """Note Ctrl-C in ``watch`` and raise ``KeyboardInterrupt`` as Python does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        watch.interrupted = True
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
-def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM",
-              on_step: Callable[[Step], Any] | None = None) -> Iterator[FitWatch]:
-    """Watch the estimator fit run inside the block.
-
-    Parameters
-    ----------
-    quiet : bool
-        No progress bar and no warning lines.
-    total : int, optional
-        Expected iterations (``max_iter``), for the progress bar.
-    label : str
-        The progress bar's description.
-    on_step : callable, optional
-        Called with every engine :class:`~emkit.Step` (e.g. to print a trace live).
-
-    Yields
-    ------
-    FitWatch
-        Filled in as the fit runs. A progress bar is shown on stderr only when it
-        is a terminal and no ``on_step`` prints its own lines. After Ctrl-C,
-        further runs (``n_init`` starts) stop at their starting point, so the fit
-        returns quickly with the best so far.
-    """
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    progress = None
-    task = None
-    if not quiet and on_step is None and console.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TextColumn("{task.fields[loglik]}"),
-                            console=console, transient=True)
-        task = progress.add_task(label, total=total, loglik="")
-
-    watch: FitWatch
-
-    def step_seen(step: Step) -> None:
-        if watch.interrupted:
-            raise KeyboardInterrupt  # later starts stop at once, keeping the best
-        if on_step is not None:
-            on_step(step)
-        if progress is not None and task is not None:
-            if step.iteration == 0:
-                progress.reset(task, total=total)
-            progress.update(task, completed=step.iteration,
-                            loglik=f"log-likelihood {step.loglik:.6g}")
-
-    watch = FitWatch(StepRecorder(step_seen))
-    with contextlib.ExitStack() as stack:
-        if progress is not None:
-            stack.enter_context(progress)
-        stack.enter_context(_sigint_flag(watch))
-        caught = stack.enter_context(warnings.catch_warnings(record=True))
-        warnings.simplefilter("always")
-        stack.enter_context(observe(watch.recorder))
-        yield watch
-    seen: set[str] = set()
-    for item in caught:
-        message = " ".join(str(item.message).split())
-        if message not in seen:
-            seen.add(message)
-            watch.warnings.append(message)
-    if not quiet:
-        for message in watch.warnings:
-            if not (watch.interrupted and "converge" in message):
-                warn(message)

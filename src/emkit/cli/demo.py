@@ -227,4 +227,6 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    from ._command import add_command
+
+    add_command(app, "demo", demo, reads_data=False)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,17 +26,30 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from ._command import add_command
 from ._common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
     ColumnsOption,
+    FitWatch,
     JsonOption,
+    QuietOption,
     SeedOption,
+    loading,
     print_block,
     print_json,
     split_columns,
     warn,
+    watch_fit,
 )
+from ._hmm_build import TITLES as _TITLES
+from ._hmm_build import build_hmm
+from ._hmm_build import describe as _describe
+from ._hmm_build import emission_parameters as _emission_parameters
 from ._hmm_table import SequenceTable, kind_parameters, read_sequences, takes_missing
 from ._hmm_table import criteria as fit_criteria
+from ._outcome import check_save_path
+from ._reading import current_options
 
 __all__ = ["hmm_app", "register", "fit", "select", "decode", "Emission", "build_hmm"]
 
@@ -80,11 +92,6 @@ class Covariance(str, Enum):
     spherical = "spherical"
 
 
-#: --emission families fitted as emkit.HMM(<distribution>(), k)
-_DISTRIBUTIONS = {"exponential": "Exponential", "gamma": "Gamma", "lognormal": "LogNormal",
-                  "student-t": "StudentT", "bernoulli": "Bernoulli", "weibull": "Weibull",
-                  "negative-binomial": "NegativeBinomial"}
-
 EmissionOption = Annotated[Emission, typer.Option(
     "--emission", "-e", help="What each state emits: gaussian, gmm (a Gaussian mixture), "
     "categorical (one column of symbols 0, 1, ...), poisson, multinomial (counts per "
@@ -95,7 +102,8 @@ CovarianceOption = Annotated[Covariance | None, typer.Option(
     "diag).")]
 MixOption = Annotated[int | None, typer.Option(
     "--n-mix", min=1, help="Gaussian components per state (gmm only; default 2).")]
-IterOption = Annotated[int, typer.Option("--n-iter", min=1, help="Most EM iterations.")]
+IterOption = Annotated[int, typer.Option(
+    "--max-iter", min=1, help="Most EM iterations (the estimators' n_iter).")]
 TolOption = Annotated[float, typer.Option(
     "--tol", min=0.0, help="Stop when the log-likelihood gains less than this.")]
 InitOption = Annotated[int, typer.Option(
@@ -117,117 +125,13 @@ CovariatesOption = Annotated[list[str] | None, typer.Option(
     "are a multinomial logit of these columns (comma-separated; not features).")]
 
 
-def _distribution(emission: str, covariance_type: str | None) -> Any:
-    """The emkit.distributions template of ``--emission`` for HSMM and InputDrivenHMM."""
-    from .. import distributions
-
-    named = {"gaussian": "Gaussian", "categorical": "Categorical", "poisson": "Poisson",
-             "multinomial": "Multinomial", **_DISTRIBUTIONS}
-    if emission not in named:
-        raise typer.BadParameter(f"--emission {emission} is not available with --duration "
-                                 "or --covariates", param_hint="--emission")
-    if emission == "gaussian":
-        return distributions.Gaussian(covariance_type=covariance_type or "diag")
-    return getattr(distributions, named[emission])()
-
-
-def build_hmm(emission: str, states: int, *, covariance_type: str | None = None,
-              n_mix: int | None = None, duration: str | None = None,
-              max_duration: int | None = None, covariates: bool = False,
-              **settings: Any) -> Any:
-    """The unfitted HMM estimator that ``--emission`` names, with ``states`` states.
-
-    ``settings`` (``n_iter``, ``tol``, ``n_init``, ``random_state``) go to its
-    constructor. With ``duration`` an :class:`~emkit.HSMM`, with ``covariates``
-    an :class:`~emkit.InputDrivenHMM`, of that emission. ``typer.BadParameter``
-    (exit 2) when ``--covariance-type`` or ``--n-mix`` is given for a family that
-    has none, or the options do not go together.
-    """
-    from .. import distributions
-    from ..estimators import hmm as named
-
-    if covariance_type is not None and emission not in ("gaussian", "gmm"):
-        raise typer.BadParameter(f"--emission {emission} has no covariance type; it "
-                                 "applies to gaussian and gmm", param_hint="--covariance-type")
-    if n_mix is not None and emission != "gmm":
-        raise typer.BadParameter(f"--emission {emission} has no mixture components; it "
-                                 "applies to gmm", param_hint="--n-mix")
-    if duration is not None and covariates:
-        raise typer.BadParameter("cannot be combined with --covariates (an HSMM or an "
-                                 "input-driven HMM: give one)", param_hint="--duration")
-    if max_duration is not None and duration is None:
-        raise typer.BadParameter("--max-duration needs --duration", param_hint="--max-duration")
-    if duration is not None:
-        from ..estimators.hsmm import HSMM
-
-        return HSMM(_distribution(emission, covariance_type), states, duration=duration,
-                    max_duration=max_duration, **settings)
-    if covariates:
-        from ..estimators.hmm_input_driven import InputDrivenHMM
-
-        return InputDrivenHMM(_distribution(emission, covariance_type), states, **settings)
-    if emission == "gaussian":
-        return named.GaussianHMM(states, covariance_type or "diag", **settings)
-    if emission == "gmm":
-        return named.GMMHMM(states, n_mix or 2, covariance_type=covariance_type or "diag",
-                            **settings)
-    if emission == "categorical":
-        return named.CategoricalHMM(states, **settings)
-    if emission == "poisson":
-        return named.PoissonHMM(states, **settings)
-    if emission == "multinomial":
-        return named.MultinomialHMM(states, **settings)
-    from ..estimators.hmm_distribution import HMM
-
-    return HMM(getattr(distributions, _DISTRIBUTIONS[emission])(), states, **settings)
-
-
-def _describe(model: Any) -> str:
-    """``GaussianHMM (diag)``, ``GMMHMM (2 components per state, full)``, ``HMM(Gamma)``."""
-    name = type(model).__name__
-    if name == "GaussianHMM":
-        return f"{name} ({model.covariance_type})"
-    if name == "GMMHMM":
-        return f"{name} ({model.n_mix} components per state, {model.covariance_type})"
-    if name == "HMM":
-        return f"HMM({type(model.emission).__name__})"
-    if name == "HSMM":
-        return f"HSMM({type(model.emission).__name__}, {model.duration} durations)"
-    if name == "InputDrivenHMM":
-        return f"InputDrivenHMM({type(model.emission).__name__})"
-    return name
-
-
-def _emission_parameters(model: Any) -> dict[str, Any]:
-    """The fitted emission parameters, one array per name, states along the first axis."""
-    name = type(model).__name__
-    if name == "GaussianHMM":
-        return {"means": model.means_, "covars": model._covars_}
-    if name == "GMMHMM":
-        return {"weights": model.weights_, "means": model.means_, "covars": model.covars_}
-    if name in ("CategoricalHMM", "MultinomialHMM"):
-        return {"emissionprob": model.emissionprob_}
-    if name == "PoissonHMM":
-        return {"lambdas": model.lambdas_}
-    states = [e.parameters() for e in model.emissions_]
-    return {key: np.stack([np.asarray(p[key], dtype=float) for p in states])
-            for key in states[0]}
-
-
-_TITLES = {"means": "Means", "covars": "Covariances", "weights": "Mixture weights",
-           "emissionprob": "Emission probabilities", "lambdas": "Rates"}
-
-
-def _fit_quietly(model: Any, rows: SequenceTable) -> None:
-    """``model.fit`` with its warnings as ``emkit: warning:`` lines on stderr."""
-    from ..exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
+def _fit_watched(model: Any, rows: SequenceTable, quiet: bool) -> FitWatch:
+    """``model.fit`` with a progress line, its warnings as ``emkit: warning:`` lines on
+    stderr and Ctrl-C stopping after the running step (the best parameters kept)."""
+    with watch_fit(quiet=quiet, total=model.n_iter, tol=model.tol, label="EM") as watch:
         extra = {} if rows.U is None else {"covariates": rows.U}
         model.fit(rows.X, rows.lengths, sample_weight=rows.weights, **extra)
-    for item in caught:
-        warn(str(item.message))
+    return watch
 
 
 def _read(data: str, model: Any, family: str, sequence_column: str | None,
@@ -235,9 +139,11 @@ def _read(data: str, model: Any, family: str, sequence_column: str | None,
           covariates: list[str] | None = None) -> SequenceTable:
     """The table at ``data`` grouped by sequence, its empty cells accepted as missing
     where ``model`` takes NaN (refused, naming ``family``, where it does not)."""
-    from ..io import read_table
+    from ._reading import read_input
 
-    return read_sequences(read_table(data), sequence_column, columns,
+    with loading(data, bool(current_options().get("quiet"))):
+        table = read_input(data)
+    return read_sequences(table, sequence_column, columns,
                           missing_ok=takes_missing(model), family=family,
                           weights_column=weights_column, covariates=covariates)
 
@@ -270,8 +176,9 @@ def fit(
     save: Annotated[Path | None, typer.Option(
         "--save", metavar="PATH", help="Save the fitted model (emkit format).")] = None,
     as_json: JsonOption = False,
-    seed: SeedOption = None,
-) -> None:
+    seed: SeedOption = 0,
+    quiet: QuietOption = False,
+) -> int:
     """Fit an HMM with STATES states to the sequences in DATA; print it with AIC and BIC.
 
     Empty cells are missing entries for gaussian, gmm and the emkit.distributions
@@ -284,10 +191,13 @@ def fit(
                       duration=None if duration is None else duration.value,
                       max_duration=max_duration, covariates=cov_names is not None,
                       covariance_type=None if covariance_type is None else covariance_type.value)
+    check_save_path(save)
     rows = _read(data, model, f"--emission {emission.value}", sequence_column,
                  split_columns(columns), weights, cov_names)
     X, lengths, names = rows.X, rows.lengths, rows.names
-    _fit_quietly(model, rows)
+    watch = _fit_watched(model, rows, quiet)
+    interrupted = watch.interrupted
+    converged = bool(model.monitor_.converged) and not interrupted
     model.feature_names_in_ = list(names)
     model.sequence_column_ = sequence_column
     if cov_names is not None:
@@ -297,25 +207,31 @@ def fit(
     emission_parameters = _emission_parameters(model)
     kind = kind_parameters(model, cov_names)
     flat = not hasattr(model, "emission")  # hmmlearn-named classes: also at the top
-    if save is not None:
+    if save is not None and not interrupted:
         model.save(save)
+    elif save is not None and not quiet:
+        warn(f"the fit was interrupted, so {save} was not written")
     if as_json:
         print_json({"states": states, "emission": emission.value, "model": _describe(model),
                     "covariance_type": getattr(model, "covariance_type", None),
                     "columns": names, "n_sequences": len(lengths), "n_rows": len(X),
                     "n_missing": rows.n_missing, "weights_column": weights,
                     "loglik": loglik, "aic": aic, "bic": bic, "n_parameters": n_parameters,
-                    "converged": model.monitor_.converged, "n_iter": model.monitor_.iter,
+                    "converged": converged, "n_iter": model.monitor_.iter,
+                    "stop_reason": "interrupted" if interrupted else
+                    ("converged" if converged else "max_iter"),
                     "n_init": n_init, "startprob": model.startprob_,
                     "transmat": getattr(model, "transmat_", None), **kind,
                     **(emission_parameters if flat else {}),
-                    "emission_parameters": emission_parameters, "saved": save})
-        return
+                    "emission_parameters": emission_parameters,
+                    "saved": None if interrupted else save})
+        return EXIT_INTERRUPTED if interrupted else EXIT_OK
     print(f"{_describe(model)}, {states} states, {len(lengths)} sequence(s), "
           f"{len(X)} rows, columns {', '.join(names)}")
     _report_lines(rows, weights)
+    state = "False (interrupted; best parameters so far)" if interrupted else str(converged)
     print(f"log-likelihood {loglik:.6f} after {model.monitor_.iter} iterations "
-          f"(converged: {model.monitor_.converged})")
+          f"(converged: {state})")
     print(f"AIC {aic:.3f}, BIC {bic:.3f} ({n_parameters} free parameters; lower is better)")
     print_block("Start probabilities", model.startprob_)
     if hasattr(model, "transmat_"):
@@ -329,8 +245,9 @@ def fit(
     for key, value in emission_parameters.items():
         if key != "covars":
             print_block(_TITLES.get(key, f"Emission {key}"), value)
-    if save is not None:
+    if save is not None and not interrupted and not quiet:
         print(f"Wrote {save}", file=sys.stderr)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
 def _counts(text: str) -> list[int]:
@@ -346,6 +263,11 @@ def _counts(text: str) -> list[int]:
 class Criterion(str, Enum):
     bic = "bic"
     aic = "aic"
+
+
+class Algorithm(str, Enum):
+    viterbi = "viterbi"
+    map = "map"
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -398,31 +320,32 @@ def select(
     save: Annotated[Path | None, typer.Option(
         "--save", metavar="PATH", help="Save the chosen model (emkit format).")] = None,
     as_json: JsonOption = False,
-    seed: SeedOption = None,
-) -> None:
+    seed: SeedOption = 0,
+    quiet: QuietOption = False,
+) -> int:
     """Fit an HMM for each number of states and choose one by BIC (or AIC)."""
     from ..estimators.hmm_selection import select_hmm
-    from ..exceptions import ConvergenceWarning
 
     counts = _counts(n_components)
+    check_save_path(save)
     template = build_hmm(emission.value, counts[0], n_mix=n_mix, n_iter=n_iter, tol=tol,
                          covariance_type=None if covariance_type is None
                          else covariance_type.value)
     rows = _read(data, template, f"--emission {emission.value}", sequence_column,
                  split_columns(columns), weights)
     X, lengths, names = rows.X, rows.lengths, rows.names
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
+    with watch_fit(quiet=quiet, abandon=True) as watch:
         result = select_hmm(X, lengths, n_components=counts, emission=template,
                             sample_weight=rows.weights, criterion=criterion.value,
                             n_init=n_init, random_state=seed)
-    for item in caught:
-        warn(str(item.message))
+    interrupted = watch.interrupted
     best = result.best
     best.feature_names_in_ = list(names)
     best.sequence_column_ = sequence_column
-    if save is not None:
+    if save is not None and not interrupted:
         best.save(save)
+    elif save is not None and not quiet:
+        warn(f"the selection was interrupted, so {save} was not written")
     if as_json:
         records = result.table.astype(object).where(result.table.notna(), None)
         print_json({"criterion": criterion.value, "emission": emission.value,
@@ -432,36 +355,48 @@ def select(
                              "model": _describe(best), "startprob": best.startprob_,
                              "transmat": best.transmat_,
                              "emission_parameters": _emission_parameters(best)},
-                    "table": records.to_dict(orient="records"), "saved": save})
-        return
+                    "table": records.to_dict(orient="records"), "interrupted": interrupted,
+                    "saved": None if interrupted else save})
+        return EXIT_INTERRUPTED if interrupted else EXIT_OK
     _report_lines(rows, weights)
+    if interrupted:
+        print("Interrupted (Ctrl-C): the fits not run are listed as failed; the best below "
+              "is the best so far")
     _print_table(result)
-    if save is not None:
+    if save is not None and not interrupted and not quiet:
         print(f"Saved the chosen model to {save}", file=sys.stderr)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
 def decode(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A saved emkit HMM.")],
     data: Annotated[str, typer.Argument(help="Table with the model's columns, or -.")],
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the states CSV here (default: stdout).")] = None,
+        "--output", "-o", help="Write the states here: .csv, .tsv, .parquet or .json by the "
+        "suffix (default: CSV on stdout).")] = None,
     sequence_column: SequenceOption = None,
-    algorithm: Annotated[str, typer.Option(
-        "--algorithm", help="viterbi (best path) or map (best state per row).")] = "viterbi",
-) -> None:
+    algorithm: Annotated[Algorithm, typer.Option(
+        "--algorithm", help="viterbi (best path) or map (best state per row).")
+    ] = Algorithm.viterbi,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> int:
     """Most likely hidden state of every row of DATA under MODEL, as CSV (row, state)."""
     import pandas as pd
 
     from ..estimators.hmm_base import BaseHMM
     from ..estimators.hmm_input_driven import InputDrivenHMM
-    from ..io import read_table
     from ..persistence import load
     from . import CLIError
+    from ._output import check_output, write_table
+    from ._reading import read_input
 
+    check_output(output, "--output")
     model = load(model_path)
     if not isinstance(model, (BaseHMM, InputDrivenHMM)):
         raise CLIError(f"{model_path} holds a {type(model).__name__}, not a hidden Markov model")
-    table = read_table(data)
+    with loading(data, quiet):
+        table = read_input(data)
     if sequence_column is None:
         saved = getattr(model, "sequence_column_", None)
         sequence_column = saved if saved in table.columns else None
@@ -474,25 +409,26 @@ def decode(
                           missing_ok=takes_missing(model), family=_describe(model),
                           covariates=list(covariates) if covariates else None)
     extra = {} if rows.U is None else {"covariates": rows.U}
-    _, states = model.decode(rows.X, rows.lengths, algorithm=algorithm, **extra)
+    _, states = model.decode(rows.X, rows.lengths, algorithm=algorithm.value, **extra)
     per_row = np.empty(len(states), dtype=np.int64)
     per_row[rows.order] = states
     result = pd.DataFrame({"row": np.arange(len(per_row)), "state": per_row})
     if sequence_column is not None:
         result.insert(0, sequence_column, rows.ids.to_numpy())
-    if output is None:
-        result.to_csv(sys.stdout, index=False)
-    else:
-        from ..atomic import atomic_write
-
-        with atomic_write(output, "w", encoding="utf-8", newline="") as fh:
-            result.to_csv(fh, index=False)
+    if as_json and output is None:
+        print_json({"n_rows": len(result), "rows": result.to_dict(orient="records")})
+        return EXIT_OK
+    write_table(result, output)
+    if output is not None and as_json:
+        print_json({"n_rows": len(result), "output": str(output)})
+    elif output is not None and not quiet:
         print(f"Wrote {output}", file=sys.stderr)
+    return EXIT_OK
 
 
-hmm_app.command("fit")(fit)
-hmm_app.command("select")(select)
-hmm_app.command("decode")(decode)
+add_command(hmm_app, "fit", fit)
+add_command(hmm_app, "select", select)
+add_command(hmm_app, "decode", decode)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import math
 import sys
-import warnings
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
+
+from ._common import EXIT_INTERRUPTED, EXIT_OK, QuietOption, SeedOption, loading, watch_fit
 
 if TYPE_CHECKING:  # pandas and scikit-learn are imported when a command runs, not
     import pandas as pd  # at start-up (`emkit --help` stays quick)
@@ -40,7 +41,18 @@ def _columns(values: list[str] | None, table: pd.DataFrame) -> list[str]:
             return names
     from pandas.api.types import is_numeric_dtype
 
-    numeric = [str(c) for c in table.columns if is_numeric_dtype(table[c])]
+    def numeric_like(values: Any) -> bool:
+        # a column of numbers with a stray marker ('?', 'n/a') is numeric data whose
+        # marker needs --na-values: numeric_matrix then names the value
+        if is_numeric_dtype(values):
+            return True
+        present = values.dropna()
+        parsed = pd.to_numeric(present, errors="coerce").notna()
+        return bool(len(present)) and float(parsed.mean()) > 0.5
+
+    import pandas as pd
+
+    numeric = [str(c) for c in table.columns if numeric_like(table[c])]
     if not numeric:
         raise ValueError("the table has no numeric column to impute")
     return numeric
@@ -139,12 +151,15 @@ def print_trace(imputer: Any, columns: list[str], console: Any = None) -> None:
 
 
 def _print_summary(console: Any, imputer: Any, columns: list[str], X_missing: np.ndarray,
-                   output: Path | None) -> None:
+                   output: Path | None, interrupted: bool = False) -> None:
     from rich.table import Table
 
     state = "converged" if imputer.converged_ else "stopped at max_iter (not converged)"
+    if interrupted:
+        state = "interrupted (not converged)"
     console.print(
-        f"Filled {int(X_missing.sum())} missing value(s) in {X_missing.shape[0]} rows x "
+        f"{'Would fill' if interrupted else 'Filled'} {int(X_missing.sum())} missing "
+        f"value(s) in {X_missing.shape[0]} rows x "
         f"{len(columns)} columns: EM {state} after {imputer.n_iter_} iterations, "
         f"log-likelihood {imputer.loglik_:.4f}"
     )
@@ -162,8 +177,8 @@ def _print_summary(console: Any, imputer: Any, columns: list[str], X_missing: np
 def impute(
     data: Annotated[str, typer.Argument(help="Data file (CSV, TSV, Parquet, NPY) or '-'.")],
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the filled table here (.csv, .tsv, .parquet); "
-        "without it the filled CSV goes to stdout.")] = None,
+        "--output", "-o", help="Write the filled table here: .csv, .tsv, .parquet or .json "
+        "by the suffix; without it the filled CSV goes to stdout.")] = None,
     columns: Annotated[list[str] | None, typer.Option(
         "--columns", "-c", metavar="NAMES",
         help="Columns to impute, comma-separated or repeated (default: every numeric "
@@ -181,44 +196,56 @@ def impute(
                         ] = 1000,
     tol: Annotated[float, typer.Option(
         "--tol", min=0.0, help="Tolerance on the mean per-row log-likelihood change.")] = 1e-10,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
-) -> None:
+    seed: SeedOption = 0,
+    quiet: QuietOption = False,
+) -> int:
     """Fill missing values with their conditional expectations under a normal fitted by EM."""
     from rich.console import Console
 
-    from ..exceptions import ConvergenceWarning, RegularizationWarning
-    from ..io import read_table
+    from ._output import check_output, write_table
+    from ._reading import read_input
 
-    table = read_table(data)
+    check_output(output, "--output")
+    with loading(data, quiet):
+        table = read_input(data)
     names = _columns(columns, table)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        warnings.simplefilter("always", RegularizationWarning)
+    with watch_fit(quiet=quiet, total=max_iter, tol=tol, label="EM") as watch:
         filled, imputer = impute_table(
             table, names, n_components=n_components, covariance_type=covariance_type.value,
             max_iter=max_iter, tol=tol, random_state=seed,
         )
-    for warning in caught:
-        message = " ".join(str(warning.message).split())
-        print(f"emkit: warning: {message}", file=sys.stderr)
-    if output is not None:
-        _write(filled, output)
+    interrupted = watch.interrupted
+    if output is not None and not interrupted:
+        write_table(filled, output)
     missing = table[names].isna().to_numpy()
     # Human-readable reports go to stderr when stdout carries the filled table.
     console = Console(stderr=output is None and not as_json, highlight=False)
     if as_json:
-        doc = _document(imputer, names, missing, output)
-        if output is None:
+        doc = _document(imputer, names, missing, None if interrupted else output)
+        doc["interrupted"] = interrupted
+        doc["converged"] = bool(imputer.converged_) and not interrupted
+        if output is None and not interrupted:
             doc["filled"] = json.loads(filled.to_json(orient="records"))
         print(json.dumps(doc, indent=2))
-        return
+        return EXIT_INTERRUPTED if interrupted else EXIT_OK
     if trace:
         print_trace(imputer, names, console)
-    _print_summary(console, imputer, names, missing, output)
+    if interrupted:
+        # the estimates so far, on stderr; no filled table is written anywhere
+        console = Console(stderr=True, highlight=False)
+        console.print(f"Interrupted (Ctrl-C) after {imputer.n_iter_} iterations: nothing "
+                      "was written; the estimates so far:")
+        _print_summary(console, imputer, names, missing, None, interrupted=True)
+        return EXIT_INTERRUPTED
+    if not quiet:
+        _print_summary(console, imputer, names, missing, output)
     if output is None:
         filled.to_csv(sys.stdout, index=False)
+    return EXIT_OK
 
 
 def register(app: typer.Typer) -> None:
     """Add ``emkit impute`` to ``app``."""
-    app.command("impute")(impute)
+    from ._command import add_command
+
+    add_command(app, "impute", impute)

@@ -200,4 +200,6 @@ def regress(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("regress")(regress)
+    from ._command import add_command
+
+    add_command(app, "regress", regress)

@@ -89,4 +89,6 @@ def report(
 
 def register(app: typer.Typer) -> None:
     """Add ``emkit report`` to ``app``."""
-    app.command("report")(report)
+    from ._command import add_command
+
+    add_command(app, "report", report)

@@ -13,9 +13,20 @@ from typing import Annotated
 
 import typer
 
-from ._common import JsonOption, SeedOption, print_json
+from ._common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    JsonOption,
+    QuietOption,
+    SeedOption,
+    print_json,
+    watch_fit,
+)
 
-__all__ = ["segment", "register"]
+__all__ = ["segment", "register", "IMAGE_SUFFIXES"]
+
+#: Image formats the segmented image is written in (by the suffix, as Pillow does).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def _read_image(path: Path):
@@ -44,37 +55,48 @@ def segment(
         "--position-weight", min=1e-9,
         help="Scale of the position features (with --position).")] = 1.0,
     table: Annotated[Path | None, typer.Option(
-        "--table", metavar="CSV", help="Write the per-segment colour table as CSV.")] = None,
+        "--table", metavar="FILE", help="Write the per-segment colour table: .csv, .tsv, "
+        ".parquet or .json by the suffix.")] = None,
     sample_size: Annotated[int, typer.Option(
         "--sample-size", min=1, help="Pixels used to fit the mixture.")] = 20000,
     as_json: JsonOption = False,
-    seed: SeedOption = None,
-) -> None:
+    seed: SeedOption = 0,
+    quiet: QuietOption = False,
+) -> int:
     """Segment IMAGE into K colour regions; write the segmented image and colour table."""
     import time
 
     from PIL import Image
 
-    from ..atomic import atomic_path, atomic_write
+    from ..atomic import atomic_path
     from ..segmentation import render_segments, segment_image
+    from ._output import check_output, write_table
 
+    output = output or image.with_name(f"{image.stem}-segmented.png")
+    check_output(output, "--output", IMAGE_SUFFIXES)
+    check_output(table, "--table")
     pixels = _read_image(image)
     start = time.perf_counter()
-    labels, palette = segment_image(pixels, k, use_position=position, sample_size=sample_size,
-                                    random_state=seed, position_weight=position_weight)
+    with watch_fit(quiet=quiet, label="segmenting") as watch:
+        labels, palette = segment_image(pixels, k, use_position=position,
+                                        sample_size=sample_size, random_state=seed,
+                                        position_weight=position_weight)
     seconds = time.perf_counter() - start
-    output = output or image.with_name(f"{image.stem}-segmented.png")
+    if watch.interrupted:
+        print("Interrupted (Ctrl-C): nothing was written; the segment colours so far:",
+              file=sys.stderr)
+        print(palette.to_string(index=False), file=sys.stderr)
+        return EXIT_INTERRUPTED
     with atomic_path(output) as tmp:
         Image.fromarray(render_segments(labels, palette)).save(tmp)
     if table is not None:
-        with atomic_write(table, "w", encoding="utf-8", newline="") as fh:
-            palette.to_csv(fh, index=False)
+        write_table(palette, table)
     if as_json:
         print_json({"image": image, "height": int(labels.shape[0]),
                     "width": int(labels.shape[1]), "k": k, "position": position,
                     "seconds": seconds, "output": output, "table_path": table,
                     "segments": palette.to_dict(orient="records")})
-        return
+        return EXIT_OK
     from rich.console import Console
     from rich.table import Table
 
@@ -87,11 +109,15 @@ def segment(
         view.add_row(str(row.segment), f"[on {hex_colour}]      [/]", str(row.red),
                      str(row.green), str(row.blue), str(row.pixels), f"{row.fraction:.3f}")
     console.print(view)
-    print(f"Wrote {output}", file=sys.stderr)
-    if table is not None:
-        print(f"Wrote {table}", file=sys.stderr)
+    if not quiet:
+        print(f"Wrote {output}", file=sys.stderr)
+        if table is not None:
+            print(f"Wrote {table}", file=sys.stderr)
+    return EXIT_OK
 
 
 def register(app: typer.Typer) -> None:
     """Add ``emkit segment`` to ``app``."""
-    app.command("segment")(segment)
+    from ._command import add_command
+
+    add_command(app, "segment", segment, reads_data=False)

@@ -18,7 +18,21 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import ColumnsOption, JsonOption, SeedOption, load_data, print_json, warn
+from . import CLIError
+from ._common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ColumnsOption,
+    JsonOption,
+    MaxIterOption,
+    QuietOption,
+    SeedOption,
+    load_data,
+    loading,
+    print_json,
+    warn,
+    watch_fit,
+)
 
 __all__ = ["select", "register", "parse_components"]
 
@@ -68,20 +82,28 @@ def _print_report(result: Any, names: list[str], criterion: str) -> None:
     if not console.is_terminal:
         console.width = max(console.width, 160)
     grid = result.pivot(criterion)
-    table = Table("K", *grid.columns,
-                  title=f"{criterion.upper()} by model and K (lower is better; "
-                  f"mclust prints the negative)")
     best_value = float(result.table[criterion].min())
-    for k, row in grid.iterrows():
-        cells = []
-        for value in row:
-            text = _number(value, 2)
-            if math.isfinite(value) and math.isclose(value, best_value, abs_tol=1e-9):
-                text = f"[bold]{text}[/bold]"
-            cells.append(text)
-        table.add_row(str(k), *cells)
-    console.print(table)
-    top = Table("rank", "model", "K", "loglik", "n_parameters", "bic", "aic", "icl",
+    texts = {(k, model): _number(value, 2) for model in grid.columns
+             for k, value in grid[model].items()}
+    cell = max(len(t) for t in [*texts.values(), *map(str, grid.columns)]) + 3
+    per_table = max(1, (console.width - len(str(max(grid.index))) - 4) // cell)
+    models = list(grid.columns)
+    for first in range(0, len(models), per_table):
+        chunk = models[first:first + per_table]
+        table = Table("K", *chunk, title=f"{criterion.upper()} by model and K"
+                      if first == 0 else None)
+        for k in grid.index:
+            cells = []
+            for model in chunk:
+                value = grid.at[k, model]
+                text = texts[(k, model)]
+                if math.isfinite(value) and math.isclose(value, best_value, abs_tol=1e-9):
+                    text = f"[bold]{text}[/bold]"
+                cells.append(text)
+            table.add_row(str(k), *cells)
+        console.print(table)
+    console.print(f"{criterion.upper()}: lower is better (mclust prints the negative)")
+    top = Table("rank", "model", "K", "loglik", "params", "bic", "aic", "icl",
                 title="Best fits")
     for i, row in enumerate(result.ranking().head(5).itertuples(index=False)):
         top.add_row(str(i + 1), row.model, str(row.n_components), _number(row.loglik),
@@ -123,26 +145,55 @@ def select(
         "k-means.")] = Init.hc,
     save: Annotated[Path | None, typer.Option(
         "--save", metavar="PATH", help="Save the best model (load with emkit.load).")] = None,
-    seed: SeedOption = None,
+    seed: SeedOption = 0,
     prior: Annotated[str | None, typer.Option(
         "--prior", help="mclust's conjugate prior for every fit: 'default' = "
         "priorControl().")] = None,
-) -> None:
+    reg_covar: Annotated[float, typer.Option(
+        "--reg-covar", min=0.0, help="Added to every covariance diagonal; > 0 keeps a "
+        "collapsing component from failing the fit.")] = 0.0,
+    max_iter: MaxIterOption = 1000,
+    tol: Annotated[float, typer.Option(
+        "--tol", min=0.0, help="Stop when the mean log-likelihood per row gains less.")
+    ] = 1e-8,
+    quiet: QuietOption = False,
+) -> int:
     """Fit Gaussian mixtures with mclust's covariance models and pick the best."""
+    import numpy as np
+
     from ..estimators.selection import select_model
     from ..exceptions import ConvergenceWarning  # builds on scikit-learn: not at start-up
+    from ._outcome import check_save_path
+    from ._output import check_plot_dir
 
     counts = parse_components(k)
-    X, names = load_data(data, columns)
-    with warnings.catch_warnings(record=True) as caught:
+    check_model_names(models)
+    if prior is not None and prior != "default":
+        raise typer.BadParameter(f"give 'default' (mclust's priorControl()), not {prior!r}",
+                                 param_hint="--prior")
+    check_save_path(save)
+    check_plot_dir(plot)
+    with loading(data, quiet):
+        X, names = load_data(data, columns)
+    incomplete = np.isnan(X).any(axis=1)
+    if incomplete.any():
+        raise CLIError(f"{int(incomplete.sum())} of {len(X)} rows have empty cells (first: data "
+                       f"row {int(np.argmax(incomplete)) + 1}); select fits complete rows "
+                       "only: fill them with emkit impute, or fit them as missing with "
+                       "emkit fit")
+    with watch_fit(quiet=True, abandon=True) as watch, \
+            warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = select_model(X, n_components=counts, covariance_models=models,
                               criterion=criterion.value, random_state=seed,
-                              init_params=init.value, prior=prior)
-    for warning in caught:
-        warn(str(warning.message))
+                              init_params=init.value, prior=prior, reg_covar=reg_covar,
+                              max_iter=max_iter, tol=tol)
+    if not quiet:
+        for warning in caught:
+            warn(str(warning.message))
+    interrupted = watch.interrupted
     figure_path = None
-    if plot is not None:
+    if plot is not None and not interrupted:
         from ..plot.selection import plot_criterion
 
         plot.mkdir(parents=True, exist_ok=True)
@@ -155,8 +206,10 @@ def select(
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-    if save is not None:
+    if save is not None and not interrupted:
         result.best.save(save)
+    elif save is not None and not quiet:
+        warn(f"the selection was interrupted, so {save} was not written")
     if as_json:
         best = result.best
         table = result.table.astype(object).where(result.table.notna(), None)
@@ -164,23 +217,43 @@ def select(
             "criterion": criterion.value,
             "columns": names,
             "n_rows": int(X.shape[0]),
+            "interrupted": interrupted,
             "best": {"model": best.model, "n_components": int(best.n_components),
                      "loglik": best.loglik_, "n_parameters": best.n_parameters(),
                      "bic": best.bic(X), "aic": best.aic(X), "icl": best.icl(X),
+                     "converged": bool(best.converged_) and not interrupted,
                      "weights": best.weights_, "means": best.means_,
                      "covariances": best.covariances_},
             "table": table.to_dict(orient="records"),
             "plot": figure_path,
-            "saved": save,
+            "saved": None if interrupted else save,
         })
-        return
+        return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    if interrupted:
+        print("Interrupted (Ctrl-C): the fits not run are listed as failed; the best "
+              "below is the best so far")
     _print_report(result, names, criterion.value)
-    if figure_path is not None:
+    if figure_path is not None and not quiet:
         print(f"Wrote {figure_path}", file=sys.stderr)
-    if save is not None:
+    if save is not None and not interrupted and not quiet:
         print(f"Saved the best model to {save}", file=sys.stderr)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def check_model_names(models: str | None) -> None:
+    """Refuse an unknown mclust model name as a usage error (exit 2)."""
+    if models is None:
+        return
+    from ..estimators.selection import _models
+
+    try:
+        _models(models)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--models") from None
 
 
 def register(app: typer.Typer) -> None:
     """Add ``emkit select`` to ``app``."""
-    app.command("select")(select)
+    from ._command import add_command
+
+    add_command(app, "select", select)

@@ -181,4 +181,6 @@ def survival(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("survival")(survival)
+    from ._command import add_command
+
+    add_command(app, "survival", survival)

@@ -1,0 +1,132 @@
+"""The reader options every data-reading command takes, and reading with them.
+
+:func:`reader_options` adds ``--sep``, ``--decimal``, ``--encoding``,
+``--na-values``, ``--no-header`` and ``--index-col`` to a command; while the
+command runs, :func:`read_input` (and :func:`emkit.cli._common.load_data`) read
+data files with them through :func:`emkit.io.read_table`, so every command reads
+a file the same way and refuses the same files.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:  # pandas is imported when a command runs, not at start-up
+    import pandas as pd
+
+__all__ = ["reader_options", "current_options", "read_input", "counter_columns"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The options of the running command (empty outside one: the reader's defaults).
+_CURRENT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "emkit_reader_options", default=None)
+
+
+def _parameters() -> list[inspect.Parameter]:
+    from ._common import (
+        DecimalOption,
+        EncodingOption,
+        IndexColOption,
+        NaValuesOption,
+        NoHeaderOption,
+        SepOption,
+    )
+
+    kinds = (("sep", SepOption, None), ("decimal", DecimalOption, None),
+             ("encoding", EncodingOption, None), ("na_values", NaValuesOption, None),
+             ("no_header", NoHeaderOption, False), ("index_col", IndexColOption, None))
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                              annotation=annotation) for name, annotation, default in kinds]
+
+
+def reader_options(func: F) -> F:
+    """Give the command ``func`` the reader options (its own, if it has some, stay).
+
+    The options are taken out of the call and set for :func:`read_input` while
+    ``func`` runs; ``quiet`` (when the command has it) silences the reader's notes.
+    """
+    signature = inspect.signature(func, eval_str=True)
+    added = [p for p in _parameters() if p.name not in signature.parameters]
+    names = [p.name for p in added]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        options = {name: kwargs.pop(name) for name in names if name in kwargs}
+        options["quiet"] = bool(kwargs.get("quiet", False))
+        token = _CURRENT.set(options)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _CURRENT.reset(token)
+
+    parameters = [*signature.parameters.values(), *added]
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper  # type: ignore[return-value]
+
+
+def current_options() -> dict[str, Any]:
+    """The running command's reader options (``sep``, ... ``index_col``, ``quiet``)."""
+    return dict(_CURRENT.get() or {})
+
+
+def read_input(path: str, *, notes: bool = True) -> pd.DataFrame:
+    """Read the data file ``path`` (or ``"-"``) with the running command's reader options.
+
+    Parameters
+    ----------
+    path : str
+        A file :func:`emkit.io.read_table` reads, or ``"-"`` for standard input.
+    notes : bool
+        Print the reader's notes (a guessed separator, a latin-1 fallback) on
+        stderr, unless the command runs with ``--quiet``.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_rows, n_columns)
+        As read; an ``--index-col`` column is the index, not a column.
+    """
+    from ..io import read_table
+    from ._common import split_columns, warn
+
+    options = current_options()
+    sep = options.get("sep")
+    if sep in ("\\t", "tab"):
+        sep = "\t"
+    index_col: int | str | None = options.get("index_col")
+    if isinstance(index_col, str) and index_col.strip().isdigit():
+        index_col = int(index_col)
+    table = read_table(path, sep=sep, decimal=options.get("decimal"),
+                       encoding=options.get("encoding"),
+                       na_values=split_columns(options.get("na_values")),
+                       header=not options.get("no_header", False), index_col=index_col)
+    if notes and not options.get("quiet", False):
+        for note in table.attrs.get("notes", []):
+            warn(note)
+    return table
+
+
+def counter_columns(X: np.ndarray, names: list[str]) -> list[str]:
+    """Columns that count the rows (0, 1, 2, ... or 1, 2, 3, ...): an index, not data.
+
+    A ``DataFrame.to_csv()`` index that was given a name, a time step ``t`` or a
+    row number fitted as a feature makes a mixture split along it; the commands
+    warn about such columns (they still fit them: a user may mean it).
+    """
+    n = X.shape[0]
+    if n < 3:
+        return []
+    found = []
+    steps = np.arange(n, dtype=float)
+    for j, name in enumerate(names):
+        column = X[:, j]
+        if np.array_equal(column, steps) or np.array_equal(column, steps + 1):
+            found.append(name)
+    return found

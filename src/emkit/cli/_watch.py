@@ -1,0 +1,197 @@
+"""Watching a fit from the command line: progress, warnings and Ctrl-C, one way everywhere.
+
+* :func:`loading` - a spinner with the elapsed time while a file is read;
+* :func:`watch_fit` - around an estimator's ``fit``: a progress line on a
+  terminal (iteration, the current gain against ``tol``, the log-likelihood,
+  the elapsed time), the engine's steps recorded, warnings turned into stderr
+  lines, and Ctrl-C turned into "stop after this EM step and keep the best
+  parameters so far".
+
+Ctrl-C during EM is noted and acted on at the end of the running step (a
+compiled E-step is never torn in the middle, which is what used to turn an
+interrupt into a ``SystemError``); a second Ctrl-C, or one before EM has
+started, stops at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine import Step, observe
+from ..trace import StepRecorder
+
+__all__ = ["FitWatch", "FitAbandoned", "watch_fit", "loading"]
+
+
+class FitAbandoned(ValueError):
+    """Raised in the fits that would start after Ctrl-C when a command runs many
+    (``emkit select``): the selection records them as not run and returns the
+    fits made so far."""
+
+
+@dataclass
+class FitWatch:
+    """What :func:`watch_fit` saw during a fit.
+
+    Attributes
+    ----------
+    recorder : StepRecorder
+        The engine's steps, one list per run (``recorder.best_run()``).
+    interrupted : bool
+        True when Ctrl-C stopped the fit (the estimator then holds the best
+        parameters reached, reported as not converged).
+    warnings : list of str
+        Warning messages raised during the fit, in order.
+    """
+
+    recorder: StepRecorder
+    interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)
+    in_em: bool = False
+    presses: int = 0
+
+
+@contextlib.contextmanager
+def _sigint_flag(watch: FitWatch) -> Iterator[None]:
+    """Note Ctrl-C in ``watch``: during EM stop after the running step, else at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        watch.interrupted = True
+        watch.presses += 1
+        if not watch.in_em or watch.presses > 1:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _console(quiet: bool) -> Any:
+    """A rich console on stderr when it is a terminal and not ``quiet``, else None."""
+    if quiet:
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_terminal else None
+
+
+@contextlib.contextmanager
+def loading(what: str, quiet: bool = False) -> Iterator[None]:
+    """A spinner ``reading <what>`` with the elapsed time on a terminal, while the block runs."""
+    console = _console(quiet)
+    if console is None:
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(f"reading {what}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        progress.add_task("read", total=None)
+        yield
+
+
+def _gain_text(step: Step, tol: float | None) -> str:
+    if step.iteration == 0 or step.gain != step.gain:
+        return "starting"
+    against = f" (tol {tol:.1e})" if tol is not None else ""
+    return f"gain {step.gain:.2e}{against}"
+
+
+@contextlib.contextmanager
+def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM",
+              on_step: Callable[[Step], Any] | None = None, tol: float | None = None,
+              abandon: bool = False) -> Iterator[FitWatch]:
+    """Watch the estimator fit run inside the block.
+
+    Parameters
+    ----------
+    quiet : bool
+        No progress line and no warning lines.
+    total : int, optional
+        The most iterations (``--max-iter``), shown as the limit, not as a bar
+        to fill: EM usually stops long before it.
+    label : str
+        The progress line's description.
+    on_step : callable, optional
+        Called with every engine :class:`~emkit.Step` (e.g. to print a trace live).
+    tol : float, optional
+        The tolerance the gain is compared with, shown beside it.
+    abandon : bool
+        After Ctrl-C, runs that start later raise :class:`FitAbandoned` (a
+        ``ValueError``, which a selection records as a failed fit) instead of
+        stopping at their start.
+
+    Yields
+    ------
+    FitWatch
+        Filled in as the fit runs. The progress line is shown on stderr only when
+        it is a terminal and no ``on_step`` prints its own lines. After Ctrl-C,
+        further runs (``n_init`` starts) stop at their starting point, so the fit
+        returns quickly with the best so far.
+    """
+    console = _console(quiet or on_step is not None)
+    progress = None
+    task = None
+    if console is not None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        limit = f" of at most {total}" if total else ""
+        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                            TextColumn("iteration {task.completed:.0f}" + limit),
+                            TextColumn("{task.fields[gain]}"),
+                            TextColumn("{task.fields[loglik]}"), TimeElapsedColumn(),
+                            console=console, transient=True)
+        task = progress.add_task(label, total=None, gain="", loglik="")
+
+    watch: FitWatch
+
+    def step_seen(step: Step) -> None:
+        if watch.interrupted:
+            if abandon and step.iteration == 0:
+                raise FitAbandoned("not run: interrupted (Ctrl-C)")
+            raise KeyboardInterrupt  # stop here, keeping the best parameters so far
+        watch.in_em = True
+        if on_step is not None:
+            on_step(step)
+        if progress is not None and task is not None:
+            progress.update(task, completed=step.iteration, gain=_gain_text(step, tol),
+                            loglik=f"log-likelihood {step.loglik:.6g}")
+        if watch.interrupted:  # Ctrl-C while this step's observers ran
+            raise KeyboardInterrupt
+
+    watch = FitWatch(StepRecorder(step_seen))
+    with contextlib.ExitStack() as stack:
+        if progress is not None:
+            stack.enter_context(progress)
+        stack.enter_context(_sigint_flag(watch))
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.simplefilter("always")
+        stack.enter_context(observe(watch.recorder))
+        try:
+            yield watch
+        except KeyboardInterrupt:
+            watch.interrupted = True
+            raise
+    seen: set[str] = set()
+    for item in caught:
+        message = " ".join(str(item.message).split())
+        if message not in seen:
+            seen.add(message)
+            watch.warnings.append(message)
+    if not quiet:
+        for message in watch.warnings:
+            if not (watch.interrupted and "converge" in message):
+                print(f"emkit: warning: {message}", file=sys.stderr)
