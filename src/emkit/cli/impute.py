@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import typer
 
-from ._common import EXIT_INTERRUPTED, EXIT_OK, QuietOption, SeedOption, loading, watch_fit
+from ._common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    QuietOption,
+    SeedOption,
+    array_text,
+    loading,
+    watch_fit,
+)
 
 if TYPE_CHECKING:  # pandas and scikit-learn are imported when a command runs, not
     import pandas as pd  # at start-up (`emkit --help` stays quick)
@@ -170,6 +178,9 @@ def _print_summary(console: Any, imputer: Any, columns: list[str], X_missing: np
             table.add_row(name, str(int(X_missing[:, j].sum())), f"{first[j]:.4f}",
                           f"{imputer.mean_[j]:.4f}", f"{imputer.standard_errors_[j]:.4f}")
         console.print(table)
+    else:
+        console.print(f"Weights:\n{array_text(imputer.weights_)}\n"
+                      f"Means ({', '.join(columns)}):\n{array_text(imputer.means_)}")
     if output is not None:
         console.print(f"Wrote {output}")
 
