@@ -20,7 +20,7 @@ from sklearn.cluster import kmeans_plusplus
 from ..models.mixture.bayesian_gaussian import VariationalPrior, resp_entropy
 from ..models.mixture.gaussian import GaussianMixtureModel
 
-__all__ = ["resolve_prior", "initial_stats", "stats_from_resp"]
+__all__ = ["data_moments", "resolve_prior", "initial_stats", "stats_from_resp"]
 
 
 def _vector(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -33,13 +33,25 @@ def _vector(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
     return arr
 
 
-def resolve_prior(est: Any, X: np.ndarray) -> VariationalPrior:
+def data_moments(X: np.ndarray, covariance_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """What the default prior takes from ``X``: the column means (D,) and the
+    covariance (D, D) for "full"/"tied", else the column variances (D,) (ddof=1)."""
+    if covariance_type in ("full", "tied"):
+        return X.mean(axis=0), np.atleast_2d(np.cov(X.T))
+    return X.mean(axis=0), np.var(X, axis=0, ddof=1)
+
+
+def resolve_prior(est: Any, X: np.ndarray,
+                  moments: tuple[np.ndarray, np.ndarray] | None = None) -> VariationalPrior:
     """The prior's hyperparameters for ``X``, defaults as in scikit-learn.
 
     Parameters
     ----------
     est : BayesianGaussianMixture
     X : ndarray of shape (n_samples, n_features)
+        Only its shape is read when ``moments`` is given.
+    moments : tuple of ndarray, optional
+        :func:`data_moments` of the data, computed elsewhere (e.g. on Dask).
 
     Raises
     ------
@@ -50,10 +62,11 @@ def resolve_prior(est: Any, X: np.ndarray) -> VariationalPrior:
     """
     d = X.shape[1]
     kind = est.covariance_type
+    data_mean, data_cov = data_moments(X, kind) if moments is None else moments
     weight = (1.0 / est.n_components if est.weight_concentration_prior is None
               else float(est.weight_concentration_prior))
     mean_precision = 1.0 if est.mean_precision_prior is None else float(est.mean_precision_prior)
-    mean = X.mean(axis=0) if est.mean_prior is None else _vector(est.mean_prior, (d,), "means")
+    mean = data_mean if est.mean_prior is None else _vector(est.mean_prior, (d,), "means")
     if est.degrees_of_freedom_prior is None:
         dof = float(d)
     elif est.degrees_of_freedom_prior > d - 1.0:
@@ -62,11 +75,7 @@ def resolve_prior(est: Any, X: np.ndarray) -> VariationalPrior:
         raise ValueError("The parameter 'degrees_of_freedom_prior' should be greater than "
                          f"{d - 1}, but got {est.degrees_of_freedom_prior:.3f}.")
     if est.covariance_prior is None:
-        if kind in ("full", "tied"):
-            cov = np.atleast_2d(np.cov(X.T))
-        else:
-            var = np.var(X, axis=0, ddof=1)
-            cov = var if kind == "diag" else np.asarray(var.mean())
+        cov = data_cov if kind in ("full", "tied", "diag") else np.asarray(data_cov.mean())
     elif kind in ("full", "tied"):
         cov = _vector(est.covariance_prior, (d, d), f"{kind} covariance_prior")
         if not (np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0.0)):

@@ -215,9 +215,24 @@ default="dirichlet_process"
         check_magnitude(X)
         return X
 
-    def _check_parameters(self, X: np.ndarray) -> None:
-        """Resolve the prior for ``X`` and store it (scikit-learn's ``*_prior_``)."""
-        prior = resolve_prior(self, X)
+    def _check_constant_columns_width(self, width: np.ndarray) -> None:
+        """Refuse constant columns (``width``: max - min per column, (D,)) with
+        ``reg_covar=0`` (not for "spherical"): the default ``covariance_prior`` and
+        every posterior covariance are singular there, where scikit-learn raises
+        "ill-defined empirical covariance" mid-fit."""
+        if self.reg_covar > 0.0 or self.covariance_type == "spherical":
+            return
+        constant = np.flatnonzero(~(np.asarray(width) > 0.0))
+        if constant.size:
+            raise ValueError(
+                f"column(s) {constant.tolist()} of X are constant, so with reg_covar=0 the "
+                f"{self.covariance_type!r} covariances (and the default covariance_prior) "
+                "are singular; drop them or set reg_covar > 0")
+
+    def _check_parameters(self, X: np.ndarray, moments: Any = None) -> None:
+        """Resolve the prior for ``X`` (or its ``moments``, see
+        :func:`._bgm_init.data_moments`) and store it (scikit-learn's ``*_prior_``)."""
+        prior = resolve_prior(self, X, moments)
         self.weight_concentration_prior_ = prior.weight_concentration
         self.mean_precision_prior_ = prior.mean_precision
         self.mean_prior_ = prior.mean
@@ -244,12 +259,19 @@ default="dirichlet_process"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Or a ``dask.array.Array`` / Dask DataFrame, fitted where it lies (each
+            E-step on its partitions; see :mod:`._bgm_dask`).
         y : Ignored
 
         Returns
         -------
         self : BayesianGaussianMixture
         """
+        if backends.is_dask(X):
+            from ._bgm_dask import fit_dask
+
+            self._validate_params()
+            return fit_dask(self, X)
         self.fit_predict(X, y)
         return self
 
@@ -270,17 +292,24 @@ default="dirichlet_process"
         if X.shape[0] < self.n_components:
             raise ValueError("Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {X.shape[0]}")
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        self._check_constant_columns_width(np.ptp(X, axis=0))
         self._check_parameters(X)
         model = self._make_model(len(X))
         fit_model, data = backends.for_input(model, X, chunk_size=self.chunk_size)
         random_state = check_random_state(self.random_state)
+        self._fit_from_starts(fit_model, data, lambda: model.m_step(
+            initial_stats(self, X, random_state)))
+        return self._predict_validated(X)
+
+    def _fit_from_starts(self, fit_model: Any, data: Any, draw: Any) -> None:
+        """Run ``n_init`` starts (``draw()`` gives one's parameters) or the warm one,
+        keep the best bound and set the fitted attributes."""
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
 
         def starts():
             for i in range(self.n_init if do_init else 1):
                 self._print_verbose(f"Initialization {i}", level=1)
-                yield (model.m_step(initial_stats(self, X, random_state)) if do_init
-                       else self._fitted_params())
+                yield draw() if do_init else self._fitted_params()
 
         if self.max_iter == 0:  # scikit-learn keeps the last start, bound -inf
             for init in starts():
@@ -293,8 +322,7 @@ default="dirichlet_process"
         if not self.converged_ and self.max_iter > 0:
             warnings.warn("Best performing initialization did not converge. Try different "
                           "init parameters, or increase max_iter, tol, or check for "
-                          "degenerate data.", ConvergenceWarning, stacklevel=3)
-        return self._predict_validated(X)
+                          "degenerate data.", ConvergenceWarning, stacklevel=4)
 
     def _run(self, model: Any, data: Any, init: dict, fresh: bool) -> _Run:
         """One start: scikit-learn's iterations, the engine running all but the first.

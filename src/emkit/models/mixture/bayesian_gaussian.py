@@ -244,20 +244,24 @@ class BayesianGaussianMixtureModel:
             dof[..., None, None] if self.covariance_type == "full"
             else dof[..., None] if self.covariance_type == "diag" else dof)
         kind = self.covariance_type
-        if kind == "full":
-            lam = np.linalg.eigvalsh(scale)  # (K, D)
-            t, weight = nk[:, None] * self.reg_covar / lam, dof[:, None] / 2.0
-        elif kind == "tied":
-            lam = np.linalg.eigvalsh(scale)
-            t = nk.sum() / self.n_components * self.reg_covar / lam
-            weight = np.asarray(self.n_components * float(dof) / 2.0)
-        elif kind == "diag":
-            t, weight = nk[:, None] * self.reg_covar / scale, dof[:, None] / 2.0
-        else:
-            d = np.shape(params["means"])[1]
-            t, weight = nk * self.reg_covar / scale, d * dof / 2.0
+        # a singular exact update (a constant column) has an eigenvalue 0: t = inf,
+        # an unbounded cost, so the step is not checked
         with np.errstate(divide="ignore", invalid="ignore"):
-            loss = np.where(t >= 0.0, np.log1p(t) - t / (1.0 + t), np.inf)
+            if kind == "full":
+                lam = np.linalg.eigvalsh(scale)  # (K, D)
+                t, weight = nk[:, None] * self.reg_covar / lam, dof[:, None] / 2.0
+            elif kind == "tied":
+                lam = np.linalg.eigvalsh(scale)
+                t = nk.sum() / self.n_components * self.reg_covar / lam
+                weight = np.asarray(self.n_components * float(dof) / 2.0)
+            elif kind == "diag":
+                t, weight = nk[:, None] * self.reg_covar / scale, dof[:, None] / 2.0
+            else:
+                d = np.shape(params["means"])[1]
+                t, weight = nk * self.reg_covar / scale, d * dof / 2.0
+            finite = np.isfinite(t) & (t >= 0.0)
+            safe = np.where(finite, t, 0.0)
+            loss = np.where(finite, np.log1p(safe) - safe / (1.0 + safe), np.inf)
         return float(np.sum(weight * loss))
 
     def gaussian_params(self, params: dict) -> tuple[dict, float]:
