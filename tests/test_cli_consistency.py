@@ -263,3 +263,18 @@ def test_select_refuses_missing_values_saying_what_to_do(capsys, files):
     code, out, err = run(capsys, "select", files["missing"], "-c", "a,b", "-k", "2")
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "emkit impute" in err and "29 of 200 rows" in err
+
+
+def test_hmm_non_convergence_advice_names_n_iter(capsys, files):
+    import warnings
+
+    import emkit
+
+    X = pd.read_csv(files["data"])[["a", "b"]].to_numpy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        emkit.GaussianHMM(2, n_iter=1, random_state=0).fit(X)
+    messages = [str(w.message) for w in caught if "did not converge" in str(w.message)]
+    assert messages and all("raise n_iter" in m and "max_iter" not in m for m in messages)
+    code, _, err = run(capsys, "hmm", "fit", files["data"], "-c", "a,b", "--max-iter", "1")
+    assert code == 0 and "raise n_iter" in err

@@ -9,6 +9,7 @@ hmmlearn's attribute names. All math lives in :mod:`emkit.models.hmm.model`.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -48,6 +49,17 @@ def _check_letters(value: Any, allowed: str, name: str) -> str:
                          f"use letters from {allowed!r}")
     return value
 
+
+
+def _em_naming_n_iter(*args: Any, **kwargs: Any) -> EMResult:
+    """:func:`~emkit.engine.em`, its non-convergence advice naming the HMMs' ``n_iter``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = em(*args, **kwargs)
+    for item in caught:
+        message = str(item.message).replace("raise max_iter", "raise n_iter")
+        warnings.warn_explicit(message, item.category, item.filename, item.lineno)
+    return result
 
 class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
     """Common machinery; subclasses add an emission family.
@@ -346,8 +358,9 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
                 monitor.report(step.loglik - model.log_prior(step.params))
                 return not (decides and monitor.converged)
 
-            result = em(engine_model, data, init, tol=self.tol, max_iter=self.n_iter,
-                        accelerate=self.accelerate, callback=report)
+            result = _em_naming_n_iter(engine_model, data, init, tol=self.tol,
+                                       max_iter=self.n_iter, accelerate=self.accelerate,
+                                       callback=report)
             runs[id(result)] = (model, init)
             return result
 
