@@ -60,3 +60,58 @@ def test_report_refusals_are_one_line(capsys, faithful_csv, tmp_path, args, code
     _, err = capsys.readouterr()
     assert words in err and err.count("\n") == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("*.html"))
+
+
+def _table_errors(html, caption_start):
+    """The ± values of the table whose caption starts with ``caption_start``, by row."""
+    match = re.search(r"<table[^>]*>\s*<caption>" + re.escape(caption_start)
+                      + r".*?</table>", html, flags=re.S)
+    assert match, caption_start
+    rows = re.findall(r"<tr>(.*?)</tr>", match.group(0), flags=re.S)
+    out = []
+    for row in rows:
+        errors = [float(v) for v in re.findall(r"± ([-+0-9.e]+)", row)]
+        if errors:
+            out.append(errors)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kind", ["nonparametric", "weighted"])
+def test_report_bootstrap_standard_errors(capsys, faithful_csv, tmp_path, kind):
+    out = tmp_path / "boot.html"
+    argv = ["report", str(faithful_csv), "-k", "2", "-o", str(out), "--bootstrap", "30",
+            "--bootstrap-kind", kind]
+    assert main(argv) == 0
+    stdout, _ = capsys.readouterr()
+    assert "30 bootstrap refits" in stdout
+    html = out.read_text(encoding="utf-8")
+    assert "± bootstrap standard error" in html
+    errors = _table_errors(html, "Weights and means")  # rows: weight, then the means
+    X = emkit.datasets.load_faithful().to_numpy(float)
+    model = emkit.GaussianMixture(2, random_state=0).fit(X)
+    result = model.bootstrap(X, 30, random_state=0, kind=kind)
+    # the page shows the library's standard errors (2 significant digits)
+    want = np.column_stack([result.weights_se, result.means_se])
+    np.testing.assert_allclose(errors, want, rtol=0.051)
+    # and they are what a closed form gives for two well-separated components:
+    # sd of a weight sqrt(w (1 - w) / n), of a mean sqrt(var_k / (n w_k)), within
+    # the spread of a 30-replicate estimate of a standard deviation (~13%)
+    n = len(X)
+    w = model.weights_
+    np.testing.assert_allclose(errors[:, 0], np.sqrt(w * (1 - w) / n), rtol=0.45)
+    var = np.diagonal(model.covariances_, axis1=1, axis2=2)
+    np.testing.assert_allclose(errors[:, 1:], np.sqrt(var / (n * w[:, None])), rtol=0.45)
+    # the covariance tables carry errors too
+    assert _table_errors(html, "Covariance of component 1").shape == (2, 2)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--bootstrap", "1"], "--bootstrap"),
+    (["--bootstrap", "5", "--bootstrap-kind", "parametric"], "--bootstrap-kind"),
+])
+def test_report_bootstrap_refusals(capsys, faithful_csv, tmp_path, args, words):
+    argv = ["report", str(faithful_csv), "-k", "2", "-o", str(tmp_path / "x.html"), *args]
+    assert main(argv) == 2
+    _, err = capsys.readouterr()
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not list(tmp_path.glob("*.html"))

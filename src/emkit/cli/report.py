@@ -5,7 +5,10 @@ play button over the iterations with the clusters and their ellipses moving and
 the log-likelihood rising, the fitted parameters, convergence diagnostics and
 warnings, and provenance (data hash, emkit version, this command). With
 ``--select`` the number of components and the covariance model are chosen by BIC
-over ``-k`` (a range such as ``1..6``) and the page adds the BIC/ICL grid.
+over ``-k`` (a range such as ``1..6``) and the page adds the BIC/ICL grid. With
+``--bootstrap N`` the parameter tables show standard errors from ``N`` bootstrap
+refits of the model (``model.bootstrap``; ``--bootstrap-kind weighted`` for the
+weighted-likelihood bootstrap), seeded by ``--seed``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ def report(
         "--max-points", min=10, help="Most points drawn (a larger table is subsampled "
         "and the page says so).")] = 2000,
     seed: SeedOption = 0,
+    bootstrap: Annotated[int | None, typer.Option(
+        "--bootstrap", min=2, metavar="N", help="Show bootstrap standard errors of the "
+        "weights, means and covariances from N refits.")] = None,
+    bootstrap_kind: Annotated[str, typer.Option(
+        "--bootstrap-kind", help="nonparametric (resample rows) or weighted "
+        "(weighted-likelihood bootstrap).")] = "nonparametric",
 ) -> None:
     """Fit a Gaussian mixture and write an HTML page that shows EM step by step."""
     from ..engine import observe
@@ -51,6 +60,9 @@ def report(
     if output.suffix.lower() not in (".html", ".htm"):
         raise typer.BadParameter(f"the report is HTML: give a .html path, not {output}",
                                  param_hint="--output")
+    if bootstrap_kind not in ("nonparametric", "weighted"):
+        raise typer.BadParameter(f"nonparametric or weighted, not {bootstrap_kind!r}",
+                                 param_hint="--bootstrap-kind")
     counts = parse_components(k)
     if not select and len(counts) != 1:
         raise typer.BadParameter("give one count, or --select for a range", param_hint="--k")
@@ -73,6 +85,11 @@ def report(
             with observe(recorder):
                 model = GaussianMixture(counts[0], covariance_type=covariance_type,
                                         random_state=seed).fit(X)
+        errors = None
+        if bootstrap is not None:
+            result = model.bootstrap(X, bootstrap, random_state=seed, kind=bootstrap_kind)
+            errors = {"weights": result.weights_se, "means": result.means_se,
+                      "covariances": result.covariances_se}
     messages = [str(w.message) for w in caught]
     for message in messages:
         warn(message)
@@ -82,9 +99,10 @@ def report(
     path = write_html(model, frame, recorder.best_run(), output, selection=selection,
                       warnings=messages, command=shlex.join(["emkit", *sys.argv[1:]]),
                       data_name=Path(data).name if data != "-" else "stdin",
-                      max_points=max_points)
+                      max_points=max_points, standard_errors=errors)
+    extra = "" if bootstrap is None else f", {bootstrap} bootstrap refits"
     typer.echo(f"Wrote {path} ({len(recorder.best_run())} steps, "
-               f"{len(X)} rows)")
+               f"{len(X)} rows{extra})")
 
 
 def register(app: typer.Typer) -> None:
