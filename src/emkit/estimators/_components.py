@@ -59,10 +59,14 @@ def as_matrix(X: Any) -> np.ndarray:
     """
     if hasattr(X, "to_numpy"):
         X = X.to_numpy()
-    if np.iscomplexobj(X):
+    # to an array first: np.iscomplexobj on an array-like that is not one (a
+    # __array__ object with __array_function__) would be a NumPy function call on it
+    X = np.asarray(X)
+    if np.iscomplexobj(X) or (X.dtype == object
+                              and any(isinstance(v, complex) for v in X.ravel())):
         raise ValueError("Complex data not supported: X must hold real numbers")
     try:
-        X = np.asarray(X, dtype=float)
+        X = X.astype(float, copy=False)
     except ValueError:
         raise ValueError("X must be numeric (code categories as 0, 1, 2, ...)") from None
     return X[:, None] if X.ndim == 1 else X

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,47 +19,20 @@ from ..models.mixture.concomitant import ConcomitantMixtureEM
 from ..numerics.design_scaling import Design
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
-from ..validation import check_magnitude
 from . import _supervision as sv
-from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
+from ._components import component_templates, dense_matrix, validate_for
 from ._fitting_keywords import check_fitting_keywords
 from ._mixture_concomitant import (
     check_concomitant,
     check_predict_concomitant,
     fitted_coef,
-    start_mixing,
 )
+from ._mixture_inputs import check_sample_weight, dask_sample_weight_total, dask_with_weights
+from ._mixture_start import check_weights_init, frozen_model, initial_params, overflow_as_error
 
 __all__ = ["MixtureModel"]
 
 INIT_PARAMS = ("kmeans", "random", "given")
-
-
-@contextmanager
-def _overflow_as_error(X: np.ndarray) -> Iterator[None]:
-    """Turn a floating-point overflow while fitting ``X`` into a ``ValueError``.
-
-    The data are not refused up front by magnitude: Gaussian components square
-    them, yet data scaled by 1e150 fit (their squares stay below the float
-    maximum). When a square does overflow, :func:`emkit.validation.check_magnitude`
-    names the cause and how to rescale.
-    """
-    try:
-        with np.errstate(over="raise"):
-            yield
-    except FloatingPointError as exc:
-        check_magnitude(X)
-        raise ValueError(f"floating-point overflow while fitting ({exc}): the data are too "
-                         "large for these component families; rescale them") from exc
-
-
-def _short(value: Any) -> str:
-    """A compact text of a parameter value for an error message."""
-    if isinstance(value, dict):
-        return "{...}"
-    if isinstance(value, (list, tuple)):
-        return "[...]"
-    return np.array2string(np.asarray(value), precision=4, threshold=8)
 
 
 class MixtureModel(BaseEstimator, Persistable):
@@ -101,6 +73,19 @@ class MixtureModel(BaseEstimator, Persistable):
         partition on the current ``dask.distributed`` client.
     online_alpha : float, default 0.6
         Step-size exponent of stepwise EM in :meth:`partial_fit`, in (0.5, 1].
+    weights_init : array-like of shape (n_components,) or None, default None
+        The start's mixing weights (summing to 1); None takes the start's
+        responsibilities' shares (equal weights for ``init_params="given"``).
+    freeze : dict or None, default None
+        Parameters kept at their start (``weights_init`` and the given
+        distributions with ``init_params="given"``, else the drawn start):
+        ``{"weights_": mask, "components_": [True, {"rate": mask}, ...]}`` or a
+        parameter name shared by the components with a mask of shape
+        (n_components, *its shape*), e.g. ``{"mean": mask}``; ``True`` freezes a
+        whole attribute. The free entries get the exact constrained M-step
+        (free weights share the free mass; see
+        :mod:`emkit.estimators._mixture_freeze` and
+        :mod:`emkit.models.mixture.frozen_components` for the families).
 
     Attributes
     ----------
@@ -143,7 +128,8 @@ class MixtureModel(BaseEstimator, Persistable):
                  n_components: int = 1, *, max_iter: int = 100, tol: float = 1e-3,
                  n_init: int = 1, init_params: str = "kmeans", accelerate: str | None = None,
                  random_state: Any = None, chunk_size: int | None = None,
-                 online_alpha: float = 0.6):
+                 online_alpha: float = 0.6, weights_init: Any = None,
+                 freeze: dict | None = None):
         self.distribution = distribution
         self.n_components = n_components
         self.max_iter = max_iter
@@ -154,6 +140,8 @@ class MixtureModel(BaseEstimator, Persistable):
         self.random_state = random_state
         self.chunk_size = chunk_size
         self.online_alpha = online_alpha
+        self.weights_init = weights_init
+        self.freeze = freeze
 
     # ---------------------------------------------------------------- validation
     def _templates(self) -> list[Distribution]:
@@ -168,49 +156,17 @@ class MixtureModel(BaseEstimator, Persistable):
         return dense_matrix(X, "MixtureModel")
     _validate = staticmethod(validate_for)
 
-    # --------------------------------------------------------------------- init
     def _initialize(self, X: np.ndarray, model: MixtureEM | ConcomitantMixtureEM,
                     random_state: np.random.RandomState,
                     evidence: np.ndarray | None = None) -> dict[str, Any]:
-        """Start parameters; with ``evidence`` (n, K) the start's clusters are renamed to
-        agree with it and its responsibilities multiplied by it (labelled rows one-hot)."""
-        templates = model.templates
-        if isinstance(model, ConcomitantMixtureEM):
-            q = model.concomitant.n_columns
-
-            def pack(weights: np.ndarray,
-                     components: Sequence[Distribution]) -> dict[str, Any]:
-                return model.pack(start_mixing(weights, q), components)
-        else:
-            pack = model.pack
-        k = len(templates)
-        if self.init_params == "given":
-            if not all(t.is_fitted for t in templates):
-                raise ValueError('init_params="given" needs a list of distributions with '
-                                 "parameters (fitted or set in the constructor)")
-            for j, t in enumerate(templates):
-                params = t.parameters()
-                if not t.is_feasible(params):
-                    shown = ", ".join(f"{name}={_short(value)}" for name, value in params.items())
-                    raise ValueError(
-                        f'init_params="given": component {j} ({type(t).__name__}) has '
-                        f"parameters outside its parameter space ({shown}); e.g. rates and "
-                        "variances must be positive, probabilities in [0, 1] and probs "
-                        "summing to 1 over the categories"
-                    )
-            return pack(np.full(k, 1.0 / k), templates)
-        resp = start_responsibilities(X, templates, self.init_params, random_state)
-        if evidence is not None:
-            if self.init_params == "kmeans":
-                resp = np.eye(k)[sv.align_clusters(np.argmax(resp, axis=1), evidence, k)]
-            resp = sv.supervised_responsibilities(resp, evidence)
-        nk = resp.sum(axis=0) + 10 * np.finfo(float).eps
-        # tied parameters: the first M-step pools the scatter (Components.initialize)
-        return pack(nk / X.shape[0], model.set.initialize(X, resp, as_rng(random_state)))
+        """Start parameters of one run (see :func:`._mixture_start.initial_params`)."""
+        return initial_params(self.init_params, X, model, random_state, evidence,
+                              weights_init=check_weights_init(self.weights_init,
+                                                              len(model.templates)))
 
     # ---------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None, *, concomitant: Any = None, labels: Any = None,
-            priors: Any = None) -> MixtureModel:
+            priors: Any = None, sample_weight: Any = None) -> MixtureModel:
         """Fit the mixture by EM.
 
         Parameters
@@ -230,6 +186,11 @@ class MixtureModel(BaseEstimator, Persistable):
             Non-negative soft evidence multiplying each row's posterior (a row of
             ones is no evidence). ``labels`` and ``priors`` need in-memory ``X`` and
             no ``concomitant``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative row weights multiplying each row's log-likelihood and
+            responsibilities (an integer weight equals repeating the row), also
+            used by the k-means start; NumPy or Dask weights for Dask ``X``. Not
+            with ``concomitant``. ``lower_bound_`` is then per unit of weight.
 
         Returns
         -------
@@ -241,30 +202,48 @@ class MixtureModel(BaseEstimator, Persistable):
         if (data is not None or concomitant is not None) and not (
                 labels is None and priors is None):
             raise ValueError("labels and priors need in-memory X and no concomitant")
+        if concomitant is not None and sample_weight is not None:
+            raise ValueError("sample_weight is not supported with concomitant yet")
         cz = None if concomitant is None else check_concomitant(X, concomitant, random_state)
         if cz is not None:
             X, data = cz.X0, (cz.X, cz.Z) if data is not None else None
         elif data is not None:
+            if sample_weight is not None:
+                data = dask_with_weights(data, sample_weight)
             # Dask input: initialize on a sample, run the E-steps on the partitions.
-            X = backends.initialization_rows(data, random_state)
+            X = backends.initialization_rows(data if sample_weight is None else data[0],
+                                             random_state)
         X, templates = self._prepare(X)
         k = len(templates)
-        n = X.shape[0] if data is None else backends.n_rows(data[0] if cz else data)
+        n = X.shape[0] if data is None else backends.n_rows(
+            data[0] if isinstance(data, tuple) else data)
         if n < k:
             raise ValueError(f"n_samples={n} must be >= n_components={k}")
+        weights_init = check_weights_init(self.weights_init, k)
         model: MixtureEM | ConcomitantMixtureEM = (
             MixtureEM(templates) if cz is None else ConcomitantMixtureEM(templates, cz.design))
         evidence = sv.log_evidence(sv.check_labels(labels, n, k, name="labels"),
                                    sv.check_priors(priors, n, k), k)
-        local: Any = (X if evidence is None else (X, None, evidence)) if cz is None \
-            else (X, cz.Z)
-        engine_model, engine_data = backends.for_input(
-            model, local if data is None else data, chunk_size=self.chunk_size)
+        if data is None:
+            sw = check_sample_weight(sample_weight, n)
+            total = float(n if sw is None else sw.sum())
+            local: Any = ((X if evidence is None and sw is None else (X, sw, evidence))
+                          if cz is None else (X, cz.Z))
+        else:
+            sw = None  # the start's sample is unweighted; the E-steps carry the weights
+            total = float(n) if sample_weight is None else dask_sample_weight_total(data[1])
+        if self.freeze is not None and cz is not None:
+            raise ValueError("freeze is not supported with concomitant yet")
 
         def fit_one(_: int) -> EMResult:
-            with _overflow_as_error(X):
-                init = self._initialize(X, model, random_state, evidence)
-                return em(engine_model, engine_data, init, tol=float(self.tol) * n,
+            with overflow_as_error(X):
+                init = initial_params(self.init_params, X, model, random_state, evidence, sw,
+                                      weights_init)
+                fitting = (frozen_model(model, self.freeze, init)
+                           if isinstance(model, MixtureEM) else model)
+                engine_model, engine_data = backends.for_input(
+                    fitting, local if data is None else data, chunk_size=self.chunk_size)
+                return em(engine_model, engine_data, init, tol=float(self.tol) * total,
                           max_iter=int(self.max_iter), accelerate=self.accelerate)
 
         best, _ = best_of(range(int(self.n_init)), fit_one)
@@ -275,9 +254,9 @@ class MixtureModel(BaseEstimator, Persistable):
             self.weights_ = nk / nk.sum()
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
-        self.lower_bound_ = float(best.loglik) / n
+        self.lower_bound_ = float(best.loglik) / total
         # one value per iteration (after it), as GaussianMixture and scikit-learn
-        self.lower_bounds_ = np.array([s.loglik for s in best.steps], dtype=float) / n
+        self.lower_bounds_ = np.array([s.loglik for s in best.steps], dtype=float) / total
         return self
 
     def _prepare(self, X: Any) -> tuple[np.ndarray, list[Distribution]]:
@@ -324,15 +303,18 @@ class MixtureModel(BaseEstimator, Persistable):
                 raise ValueError(f"the first batch needs at least n_components="
                                  f"{len(templates)} rows, got {X.shape[0]}")
             model = MixtureEM(templates)
-            with _overflow_as_error(X):
-                init = self._initialize(X, model, check_random_state(self.random_state))
+            with overflow_as_error(X):
+                init = initial_params(self.init_params, X, model,
+                                      check_random_state(self.random_state),
+                                      weights_init=check_weights_init(self.weights_init,
+                                                                      len(templates)))
             online = self._online = StepwiseEM(model, init, alpha=self.online_alpha)
         else:
             X = self._validate(self._as_matrix(X), online.model.templates)
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {X.shape[1]} features, but MixtureModel is "
                                  f"expecting {self.n_features_in_} features as input")
-        with _overflow_as_error(X):
+        with overflow_as_error(X):
             online.partial_fit(X)
         self._set_fitted(online.model, online.params, X.shape[1])
         self.converged_ = False

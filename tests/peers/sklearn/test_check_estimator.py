@@ -27,7 +27,14 @@ RATINGS_READER = ("ratings go through DawidSkene's own reader (a wide item x rat
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "GaussianMixture": {},
     "EMImputer": {},
-    "MixtureModel": {"check_fit1d": ONE_D_IS_ONE_FEATURE},
+    "MixtureModel": {
+        "check_fit1d": ONE_D_IS_ONE_FEATURE,
+        "check_sample_weight_equivalence_on_dense_data": (
+            "the k-means start sees the weights as k-means weights, and weighted k-means++ "
+            "seeding draws other centres than seeding on the repeated rows, so the two fits "
+            "start (and end) elsewhere; from the same start, integer weights equal repeated "
+            "rows (tests/test_mixture_model_weights.py)"),
+    },
     "MclustMixture": {"check_fit1d": ONE_D_IS_ONE_FEATURE},
     "DawidSkene": {
         "check_n_features_in": "the columns are raters: fit records n_raters_ and raters_ "

@@ -16,12 +16,13 @@ E-step, for the rows ``x_i`` and the current parameters:
     (zero without priors), the objective MAP-EM increases.
 
 Data: an array ``X`` (n_samples, n_features), or a tuple ``(X, sample_weight,
-log_evidence)`` (either may be None): ``sample_weight`` (n_samples,) multiplies
-each row's responsibilities and log-likelihood (integer weights equal repeated
-rows); ``log_evidence`` (n_samples, K) is added to each row's log-joint before it
-is normalized (known labels: 0 at the component, ``-inf`` elsewhere; soft
-evidence: ``log priors``; see :mod:`emkit.estimators._supervision`), so the
-log-likelihood is ``sum_i w_i log sum_k e_ik weights[k] p_k(x_i)``.
+log_evidence)`` (either may be None; Dask pieces come as ``(X, sample_weight)``).
+``sample_weight`` (n_samples,) multiplies each row's responsibilities and
+log-likelihood (integer weights equal repeated rows); ``log_evidence`` (n_samples,
+K) is added to each row's log-joint before it is normalized (known labels: 0 at
+the component, ``-inf`` elsewhere; soft evidence: ``log priors``; see
+:mod:`emkit.estimators._supervision`), so the log-likelihood is
+``sum_i w_i log sum_k e_ik weights[k] p_k(x_i)``.
 
 M-step:
     ``weights = n / sum(n)`` and ``component_k = template_k.from_stats(stats_k)``;
@@ -94,7 +95,8 @@ class MixtureEM:
 
     # ------------------------------------------------------------------- EMModel
     def e_step(self, data: Any, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        X, weight, evidence = data if isinstance(data, tuple) else (data, None, None)
+        X, weight, evidence = (*data, None)[:3] if isinstance(data, tuple) \
+            else (data, None, None)
         comps = self.components(params)
         with np.errstate(divide="ignore"):
             log_w = np.log(params["weights"])

@@ -1,0 +1,80 @@
+"""Row weights for :class:`~emkit.MixtureModel` fits, in memory and on Dask.
+
+One job: check ``sample_weight`` and put it beside the rows so that it travels
+with them, whichever backend runs the E-steps (the model's data is then
+``(X, sample_weight, log_evidence)``; on Dask a tuple of Dask arrays with the
+same row chunks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backends
+
+__all__ = ["check_sample_weight", "dask_with_weights", "dask_sample_weight_total"]
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` as a float64 (n_samples,) array, or None.
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, a negative or non-finite weight, or weights summing to 0.
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must have shape ({n_samples},) (one weight per row), "
+                         f"got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight is zero for every row: at least one row needs a "
+                         "positive weight")
+    return w
+
+
+def dask_with_weights(X: Any, sample_weight: Any) -> tuple[Any, Any]:
+    """Dask ``X`` (array or DataFrame) and its weights as two Dask arrays chunked alike.
+
+    ``sample_weight`` may be a NumPy array or a Dask array of shape (n_rows,).
+
+    Raises
+    ------
+    ValueError
+        For weights of another length (or, for NumPy weights, bad values).
+    """
+    import dask.array as da
+
+    Xd = X.to_dask_array(lengths=True) if hasattr(X, "to_dask_array") else X
+    if np.isnan(Xd.shape[0]):
+        Xd = Xd.compute_chunk_sizes()
+    if Xd.ndim == 1:
+        Xd = Xd[:, None]
+    Xd = Xd.astype(np.float64)
+    n = int(Xd.shape[0])
+    if backends.is_dask(sample_weight):
+        w = sample_weight.astype(np.float64)
+        if np.isnan(w.shape[0]):
+            w = w.compute_chunk_sizes()
+        if w.ndim != 1 or int(w.shape[0]) != n:
+            raise ValueError(f"sample_weight must have shape ({n},) (one weight per row), "
+                             f"got shape {w.shape}")
+        low, total = da.compute(w.min(), w.sum())
+        if not (np.isfinite(total) and low >= 0 and total > 0):
+            raise ValueError("sample_weight must be finite and non-negative, with a positive sum")
+    else:
+        checked = check_sample_weight(sample_weight, n)
+        assert checked is not None
+        w = da.from_array(checked, chunks=(Xd.chunks[0],))
+    return Xd, w.rechunk({0: Xd.chunks[0]})
+
+
+def dask_sample_weight_total(w: Any) -> float:
+    """The sum of Dask weights (the fit's effective number of rows)."""
+    return float(w.sum().compute())
