@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from ..validation import check_observed_columns
+
 __all__ = ["GaussianMixtureChecks", "COLLAPSE_MESSAGE"]
 
 #: scikit-learn's words for a component whose covariance is singular, kept so that
@@ -67,6 +69,7 @@ class GaussianMixtureChecks:
         )
         if reset:
             self._fit_dtype = dtype
+            check_observed_columns(X)
         if X.shape[0] == 0:
             raise ValueError("X is empty: at least one row is needed")
         if np.isnan(X).all(axis=1).any():
