@@ -60,7 +60,7 @@ def test_default_prior_is_mclusts():
 @pytest.fixture(scope="module")
 def faithful_table():
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning of the slow EEI cells
+        warnings.simplefilter("ignore")  # ConvergenceWarning of slow cells
         return select_model(data("faithful"), range(1, 7), prior="default", tol=1e-10,
                             max_iter=2000)
 
@@ -68,8 +68,8 @@ def faithful_table():
 def test_faithful_bic_table_matches_mclust(faithful_table):
     """Every cell where mclust's converged run fits and emkit's converged fit started
     from the hc partition: |BIC difference| <= 1e-2 (emkit at tol=1e-10 per row,
-    mclust at 1e-12; EEI crawls, up to 2,000 mclust iterations, and is left out
-    beyond G = 2)."""
+    mclust at 1e-12), EEI included (mclust's EEI step keeps the means unshrunk:
+    see test_eei_fixed_points_are_mclusts)."""
     theirs = mclust_cells("faithful")
     compared, worst = 0, 0.0
     for row in faithful_table.table.itertuples(index=False):
@@ -81,7 +81,7 @@ def test_faithful_bic_table_matches_mclust(faithful_table):
         if np.isnan(ref):  # "mixing proportion fell below threshold" in mclust
             assert theirs.loc[(row.model, row.n_components), "return_code"] == -3
             continue
-        if not row.converged or (row.model == "EEI" and row.n_components > 2):
+        if not row.converged:
             continue
         assert row.init == "hc", row
         assert -row.bic == pytest.approx(ref, abs=1e-2), row
@@ -115,8 +115,8 @@ def test_map_parameters_match_mclust(name):
     """MAP weights, means and covariances of the fixture's cells (mclust run to
     convergence) from mclust's hc start: within rtol=1e-3 of the largest entry."""
     for X, d, model, g, cell in _fit_cells(name):
-        if (model == "EEI" and g > 2) or np.isnan(cell["loglik"].iloc[0]):
-            continue  # EEI crawls (see above); NA: mclust's run stopped (mixing proportion)
+        if np.isnan(cell["loglik"].iloc[0]):
+            continue  # NA: mclust's run stopped (mixing proportion)
         est = MclustMixture(model, g, prior="default", tol=1e-11, max_iter=3000).fit(X)
         assert est.init_used_ == "hc" and est.converged_, (model, g)
         assert est.loglik_ == pytest.approx(cell["loglik"].iloc[0], abs=2e-3), (model, g)
@@ -127,6 +127,30 @@ def test_map_parameters_match_mclust(name):
         np.testing.assert_allclose(est.weights_[order], cell["weight"], atol=1e-3)
         np.testing.assert_allclose(est.means_[order], means, atol=1e-3 * np.abs(means).max())
         np.testing.assert_allclose(est.covariances_[order], cov, atol=1e-3 * np.abs(cov).max())
+
+
+def test_eei_fixed_points_are_mclusts():
+    """EEI, G = 2..9: mclust's Fortran (meeeip) leaves the means unshrunk; emkit's step
+    does the same, and EM run long from mclust's hc start ends on mclust's converged
+    fits (the fixture's tol = 1e-12 runs) to 1e-6, where the exact MAP step ended up
+    to 0.67 log-likelihood units away (G = 9). A semi-direct check of the step: with a
+    prior, the EEI means equal the weighted means of the E-step's responsibilities."""
+    X = data("faithful")
+    theirs = mclust_cells("faithful")
+    for g in range(2, 10):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tol=0 runs to max_iter
+            est = MclustMixture("EEI", g, prior="default", tol=0.0, max_iter=2500).fit(X)
+        assert est.init_used_ == "hc"
+        assert est.loglik_ == pytest.approx(theirs.loc[("EEI", g), "loglik"], abs=1e-6), g
+        resp = est.predict_proba(X)
+        xbar = (resp.T @ X) / resp.sum(axis=0)[:, None]
+        np.testing.assert_allclose(est.means_, xbar, rtol=1e-8)
+    # the other diagonal models do shrink their means towards the prior mean
+    est = MclustMixture("VVI", 3, prior="default", tol=1e-10).fit(X)
+    resp = est.predict_proba(X)
+    xbar = (resp.T @ X) / resp.sum(axis=0)[:, None]
+    assert not np.allclose(est.means_, xbar, rtol=1e-8)
 
 
 def test_prior_makes_failing_fit_finite():

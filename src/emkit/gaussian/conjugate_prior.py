@@ -49,6 +49,15 @@ The M-step is the exact maximizer of the expected complete log-likelihood plus
 monotone. :func:`map_log_prior` omits every term that does not depend on the
 parameters (the normalizing constants).
 
+One exception, mclust's own: for ``EEI`` with ``G > 1`` mclust's Fortran
+(``meeeip``, ``mseeip``) leaves each mean at the weighted mean ``xbar_k``,
+unshrunk, while ``B_k`` keeps the shrinkage term ``c_k d_k d_k^T``. That step
+maximizes no fixed objective, so EM with it need not be monotone (on Old
+Faithful the log-posterior falls by up to 9e-7 relative in some of its steps);
+emkit reproduces it, and the fixed points it reaches equal mclust's converged
+``EEI`` fits (G = 2..9 on Old Faithful, log-likelihoods to 1.4e-10), where the
+exact MAP step reaches fits up to 0.67 log-likelihood units away at G = 9.
+
 References
 ----------
 C. Fraley and A. E. Raftery (2007). Bayesian regularization for normal mixture
@@ -277,7 +286,12 @@ def map_scatter(model: str, n: np.ndarray, means: np.ndarray, scatter: np.ndarra
     d = means - prior.mean
     c = n * kappa / (n + kappa)
     b = scatter + share[None] + c[:, None, None] * d[:, :, None] * d[:, None, :]
-    new_means = (n[:, None] * means + kappa * prior.mean) / (n + kappa)[:, None]
+    if model == "EEI" and k > 1:
+        # mclust's meeeip / mseeip keep the weighted means unshrunk (the scale still
+        # holds the shrinkage term): reproduced, see the module docstring
+        new_means = means.copy()
+    else:
+        new_means = (n[:, None] * means + kappa * prior.mean) / (n + kappa)[:, None]
     return family, new_means, n + extra, 0.5 * (b + np.swapaxes(b, 1, 2))
 
 

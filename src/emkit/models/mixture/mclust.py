@@ -15,6 +15,8 @@ Free parameters (for BIC) are ``(K - 1)`` weights, ``K * D`` means and mclust's
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...gaussian.conjugate_prior import MIN_COUNT, PriorParams, map_log_prior, map_scatter
@@ -251,7 +253,12 @@ class MclustModel:
         self.inner_max_iter = int(inner_max_iter)
         if self.model in _CARRIED_ORIENTATION:
             self.monotone_rtol = 1e-7  # for parameters without an orientation (see Notes)
-        if self.reg_covar > 0:
+        if self.prior is not None and self.model == "EEI":
+            # mclust's EEI prior step is not the maximizer of a fixed objective (see
+            # emkit.gaussian.conjugate_prior): no monotonicity check, and the run
+            # ends at its last iterate, as mclust's
+            self.monotone_rtol = math.inf
+        elif self.reg_covar > 0:
             # W_k + reg_covar * n_k * I in place of W_k: the M-step then maximizes a
             # penalized objective, not the expected log-likelihood, so a step may
             # lower the likelihood slightly (measured: about 1e-8 relative with
