@@ -10,7 +10,8 @@ a mixin.
 
 Partial supervision enters here too: known labels ``y`` and soft evidence
 ``priors`` become one per-row log-evidence array that travels with the rows in
-the model's data (``(X, sample_weight, log_evidence)``), and ``freeze`` wraps the
+the model's data (``(X, sample_weight, log_evidence)``; with missing values
+``(patterns, None, log_evidence)``), and ``freeze`` wraps the
 model of each run in
 :class:`~emkit.models.mixture.constrained_m_step.FrozenGaussianMixtureModel`,
 whose frozen values are that run's start.
@@ -87,12 +88,8 @@ class GaussianMixtureFit:
     def _evidence(self, X: np.ndarray, y: Any, priors: Any) -> np.ndarray | None:
         """Per-row log-evidence (n_samples, K) from ``y`` and ``priors``, or None."""
         labels = check_labels(y, len(X), self.n_components, name="labels")
-        evidence = log_evidence(labels, check_priors(priors, len(X), self.n_components),
-                                self.n_components)
-        if evidence is not None and np.isnan(X).any():
-            raise ValueError("y and priors are not supported yet for X with missing values "
-                             "(NaN); impute them or drop those rows")
-        return evidence
+        return log_evidence(labels, check_priors(priors, len(X), self.n_components),
+                            self.n_components)
 
     def _freeze_masks(self, n_features: int) -> dict[str, np.ndarray]:
         """``freeze`` as boolean masks keyed by parameter (``weights``, ``means``,
@@ -127,7 +124,9 @@ class GaussianMixtureFit:
             return X if sample_weight is None else (X, sample_weight)
         from ..models.mixture.gaussian_missing import find_patterns
 
-        return find_patterns(X, sample_weight)
+        patterns = find_patterns(X, sample_weight)
+        # the evidence is indexed by row, as the patterns' rows are
+        return patterns if evidence is None else (patterns, None, evidence)
 
     def _fit_from_starts(self, model: Any, data: Any, X_init: np.ndarray,
                          weights: np.ndarray | None, total: float,

@@ -30,13 +30,16 @@ def _model_for(est: Any, has_nan: bool) -> Any:
     return GaussianMixtureModel(est.covariance_type, est.reg_covar, est.chunk_size, est._dtype())
 
 
-def fit_dask(est: Any, X: Any) -> Any:
+def fit_dask(est: Any, X: Any, labels: Any = None, priors: Any = None) -> Any:
     """Fit ``est`` on a Dask array or DataFrame; E-steps run on its partitions.
 
     One pass computes what validation needs (NaN, infinities, magnitude), the
     start is drawn from :func:`emkit.backends.initialization_rows`, and
     each EM iteration ships the parameters to the workers and brings back only
-    the statistics.
+    the statistics. ``labels`` (n,) and ``priors`` (n, K), NumPy or Dask, become
+    one (n, K) log-evidence array on the client, chunked as ``X``'s rows, so each
+    partition's E-step gets its rows' evidence; the start's sample of rows takes
+    its rows' evidence with it.
     """
     import dask
     import dask.array as da
@@ -55,11 +58,40 @@ def fit_dask(est: Any, X: Any) -> Any:
         raise ValueError("X has rows with no observed value (all NaN); drop them before fitting")
     est.n_features_in_ = d
     random_state = check_random_state(est.random_state)
-    sample = backends.initialization_rows(X, random_state)
+    evidence = _dask_evidence(est, X, n, labels, priors)
+    if evidence is None:
+        sample = backends.initialization_rows(X, random_state)
+        sample_evidence = None
+    else:  # the same rows as without evidence (the draw depends on n and the seed only)
+        both = backends.initialization_rows(da.concatenate([X.astype(np.float64), evidence],
+                                                           axis=1), random_state)
+        sample, sample_evidence = both[:, :d].astype(X.dtype), both[:, d:]
     check_magnitude(sample)
-    model, data = backends.for_input(_model_for(est, bool(has_nan)), X)
-    est._fit_from_starts(model, data, sample, None, float(n), random_state)
+    model, data = backends.for_input(
+        _model_for(est, bool(has_nan)),
+        X if evidence is None else (X, da.ones(n, chunks=(X.chunks[0],)), evidence))
+    est._fit_from_starts(model, data, sample, None, float(n), random_state, sample_evidence)
     return est
+
+
+def _dask_evidence(est: Any, X: Any, n: int, labels: Any, priors: Any) -> Any:
+    """The rows' log-evidence (n, K) as a Dask array chunked as ``X``, or None."""
+    if labels is None and priors is None:
+        return None
+    import dask.array as da
+
+    from ._supervision import check_labels, check_priors, log_evidence
+
+    def local(value: Any) -> Any:
+        return None if value is None else np.asarray(
+            value.compute() if backends.is_dask(value) else value)
+
+    k = est.n_components
+    evidence = log_evidence(check_labels(local(labels), n, k, name="labels"),
+                            check_priors(local(priors), n, k), k)
+    if evidence is None:
+        return None
+    return da.from_array(evidence, chunks=(X.chunks[0], k))
 
 
 def predict_dask(est: Any, X: Any, what: str) -> Any:

@@ -265,8 +265,10 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
             Soft evidence multiplying each row's posterior (a row of ones is no
             evidence). With ``labels`` or ``priors`` the fitted objective, and
             ``lower_bound_``, is ``sum_i log sum_k e_ik w_k N(x_i; mu_k, S_k)``
-            (``e_ik`` the evidence; one-hot for a known row). Neither is
-            supported yet with NaN in ``X`` or with Dask input.
+            (``e_ik`` the evidence; one-hot for a known row; with NaN in ``X``,
+            ``N`` of each row's observed entries). With Dask ``X`` both may be
+            NumPy or Dask; they are brought to the client as one (n_samples, K)
+            array and travel to the partitions with their rows.
 
         Returns
         -------
@@ -286,10 +288,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
             if sample_weight is not None:
                 raise ValueError("sample_weight is not supported with Dask input; put the "
                                  "weights in a column and fit a weighted NumPy sample instead")
-            if labels is not None or priors is not None:
-                raise ValueError("labels and priors are not supported yet with Dask input; fit a "
-                                 "NumPy array (chunk_size bounds the memory)")
-            return fit_dask(self, X)
+            return fit_dask(self, X, labels, priors)
         self.fit_predict(X, y, sample_weight=sample_weight, labels=labels, priors=priors)
         return self
 

@@ -230,8 +230,11 @@ class MissingGaussianMixtureModel:
 
         Parameters
         ----------
-        data : ndarray of shape (n_samples, n_features) or MissingPatterns
-            NaN marks a missing entry.
+        data : ndarray of shape (n_samples, n_features), MissingPatterns, or tuple
+            NaN marks a missing entry. A tuple ``(X, sample_weight, log_evidence)``
+            (``X`` an array or MissingPatterns; the others may be None) carries row
+            weights and per-row log-evidence (n_samples, K) added to the log-joint
+            before normalizing (see :mod:`.gaussian_missing_evidence`).
         params : dict
             ``weights`` (K,), ``means`` (K, D), ``covariances`` (scikit-learn shape).
 
@@ -244,7 +247,15 @@ class MissingGaussianMixtureModel:
             Observed-data log-likelihood (weighted by the sample weights), minus
             :meth:`penalty` when ``penalized``.
         """
+        evidence = None
+        if isinstance(data, tuple):  # (X or MissingPatterns, sample_weight, log_evidence)
+            rows, weight, evidence = (*data, None)[:3]
+            data = rows if isinstance(rows, MissingPatterns) else find_patterns(rows, weight)
         data = find_patterns(data)
+        if evidence is not None:
+            from .gaussian_missing_evidence import evidence_e_step
+
+            return self._penalize(*evidence_e_step(self, data, evidence, params), params)
         means = np.asarray(params["means"], dtype=float)
         k, d = means.shape
         diag_stats = self.covariance_type in ("diag", "spherical")
@@ -293,7 +304,12 @@ class MissingGaussianMixtureModel:
                     outer[j][np.ix_(m, m)] += n_block[j] * f.cond_cov[j]
         stats: dict[str, Any] = {"n": n, "sum": total, "centred_sum": centred_sum,
                                  "centred_outer": outer}
+        return self._penalize(stats, loglik, params)
+
+    def _penalize(self, stats: dict, loglik: float, params: dict) -> tuple[dict, float]:
+        """With ``penalized``: the objective less :meth:`penalty`, and ``penalty_shift``."""
         if self.penalized:
+            n = stats["n"]
             loglik -= self.penalty(params, n.sum())
             stats["penalty_shift"] = penalty_shift(params, self.covariance_type,
                                                    self.reg_covar, n)
