@@ -216,3 +216,26 @@ def test_degenerate_parameter_is_a_constructor_parameter(tmp_path):
     np.testing.assert_array_equal(back.means_, gm.means_)
     with pytest.raises(ValueError, match="degenerate"):
         GaussianMixture(2, degenerate="drop").fit(X)
+
+
+def test_reseed_on_dask_input_and_with_missing_values():
+    # Dask: the candidate rows are the sample the start is drawn from (all rows here)
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    X = (np.random.RandomState(0).normal(size=(30, 16)) * 100).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught, \
+            dask.config.set(scheduler="synchronous"):
+        warnings.simplefilter("always")
+        gm = GaussianMixture(5, random_state=0).fit(da.from_array(X, chunks=10))
+    assert any(isinstance(w.message, DegenerateComponentWarning) for w in caught)
+    _valid_fit(gm, X)
+    # NaN: rows are scored by the missing-value model, a missing entry of the
+    # picked row takes its column's mean
+    Xn = np.random.RandomState(0).normal(size=(30, 16)) * 100
+    Xn = np.vstack([Xn, np.tile(Xn[:1], (6, 1))])  # 6 copies of row 0
+    Xn[3, 2] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gm = GaussianMixture(3, reg_covar=0.0, random_state=0).fit(Xn)
+    assert gm.n_reseeds_ >= 1
+    assert np.isfinite(gm.score(Xn)) and np.all(np.isfinite(gm.means_))
