@@ -181,6 +181,8 @@ import time, numpy as np
 from emkit.gaussian import component_kernels as gk
 from emkit.models.hmm import recursions as hk
 from emkit.distributions import count_kernels as ck
+from emkit.distributions import Gaussian
+from emkit.models.hmm import gaussian_fused as fused
 t1 = time.perf_counter()
 lf = np.zeros((6, 2)); off = np.array([0, 3, 6]); p = np.full(2, .5); a = np.full((2, 2), .5)
 from emkit.numerics import parallel
@@ -195,6 +197,9 @@ for parallel.PARALLEL_MIN_ROWS in (10**9, 0):  # the serial and the parallel var
     gk.full_gaussian(np.zeros((6, 1)), np.zeros((2, 1)), np.ones((2, 1, 1)))
     gk.centred_diag_moments(np.zeros((6, 1)), lf, np.zeros((2, 1)))
     gk.centred_full_moments(np.zeros((6, 1)), lf, np.zeros((2, 1)))
+    for ct, cov in (("diag", np.ones(1)), ("full", np.ones((1, 1)))):  # one-pass E-step
+        fused.gaussian_e_step(np.zeros((6, 1)), off, None,
+                              [Gaussian(np.zeros(1), cov, covariance_type=ct)] * 2, p, a)
 from emkit.numerics.counts import weighted_code_counts
 weighted_code_counts(np.zeros(6, dtype=np.int64), lf, 2)
 print(time.perf_counter() - t1)

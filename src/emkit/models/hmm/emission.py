@@ -160,15 +160,17 @@ class DistributionEmission(Emission):
     def block_e_step(self, X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | None,
                      prepared: Any, startprob: np.ndarray, transmat: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict] | None:
-        """Gaussian states on complete rows: one pass per sequence
+        """Gaussian states (rows with NaN included): one pass per sequence
         (:func:`~emkit.models.hmm.gaussian_fused.gaussian_e_step`); ``None`` otherwise."""
-        if set(self.components.families) != {Gaussian} or MissingEntries.of(X) is not None:
+        if set(self.components.families) != {Gaussian}:
             return None
-        fused = gaussian_e_step(X, offsets, weights, prepared, startprob, transmat)
+        fused = gaussian_e_step(X, offsets, weights, prepared, startprob, transmat,
+                                MissingEntries.of(X))
         if fused is None:
             return None
         logliks, start, visits, trans, per_state = fused
-        return logliks, start, visits, trans, {"post": visits.copy(), "components": per_state}
+        post = np.array([float(s["n"]) for s in per_state])
+        return logliks, start, visits, trans, {"post": post, "components": per_state}
 
     def stats(self, X: np.ndarray, gamma: np.ndarray, prepared: Any, extra: Any) -> dict:
         missing = extra if isinstance(extra, MissingEntries) else MissingEntries.of(X)

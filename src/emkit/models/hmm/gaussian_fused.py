@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from ...distributions.gaussian import Gaussian
+from ...distributions.gaussian import Gaussian, _check_pattern, _means_and_full_covariances
+from ...distributions.missing import MissingEntries
 from ...gaussian.component_kernels import _diag_rows, _full_rows, _moment_rows, _outer_rows
+from ...gaussian.missing_kernels import pattern_moments
 from ...gaussian.reference import LOG_2PI, precision_cholesky
 from ...numerics import parallel
 from .recursions import _fb_one
@@ -37,12 +39,18 @@ __all__ = ["gaussian_e_step"]
 
 @njit(cache=True)
 def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transmat_t,
-           means_t, factor, log_norm, full, max_len, logliks, start, visits, trans, first,
+           means_t, factor, log_norm, full, max_len, patch_rows, patch_frame, patch_shift,
+           seq_patch, patch_gamma, logliks, start, visits, complete, trans, first,
            second):  # pragma: no cover - compiled
     """Sequences first_seq..last_seq-1, their sums added into this group's accumulators.
 
     ``factor`` is the (D, K) precision per feature (diag) or the (D, D, K) upper
-    precision factor (full); ``second`` is (D, K) or (D, D, K) accordingly.
+    precision factor (full); ``second`` is (D, K) or (D, D, K) accordingly. Rows
+    ``patch_rows`` (sorted; those of sequence ``s`` are
+    ``seq_patch[s]:seq_patch[s + 1]``) have NaN entries: their frame probabilities
+    are given (``patch_frame``, ``patch_shift``), their posteriors go to
+    ``patch_gamma`` and they are left out of the moments and of ``complete`` (the
+    posteriors of the complete rows, summed).
     """
     k = startprob.shape[0]
     frame = np.empty((max_len, k))
@@ -59,6 +67,11 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
             _full_rows(rows, means_t, factor, log_norm, True, 0, n, frame, shift)
         else:
             _diag_rows(rows, means_t, factor[0], log_norm, True, 0, n, frame, shift)
+        for p in range(seq_patch[s], seq_patch[s + 1]):
+            r = patch_rows[p] - lo
+            shift[r] = patch_shift[p]
+            for j in range(k):
+                frame[r, j] = patch_frame[p, j]
         logliks[s] = _fb_one(frame, shift, 0, n, startprob, transmat, transmat_t, alpha,
                              gamma, scale, weights[s])
         if n > 1:  # frame[1:n] now holds weight * b beta / c (see _fb_one)
@@ -68,21 +81,34 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
         for t in range(n):
             for j in range(k):
                 visits[j] += gamma[t, j]
-        if full:
-            _outer_rows(rows, gamma, means_t, 0, n, first, second)
-        else:
-            _moment_rows(rows, gamma, means_t, 0, n, first, second[0])
+        cut = 0
+        for p in range(seq_patch[s], seq_patch[s + 1] + 1):
+            stop = patch_rows[p] - lo if p < seq_patch[s + 1] else n
+            if p < seq_patch[s + 1]:
+                for j in range(k):
+                    patch_gamma[p, j] = gamma[stop, j]
+            if stop > cut:  # the complete rows cut..stop-1
+                for t in range(cut, stop):
+                    for j in range(k):
+                        complete[j] += gamma[t, j]
+                if full:
+                    _outer_rows(rows, gamma, means_t, cut, stop, first, second)
+                else:
+                    _moment_rows(rows, gamma, means_t, cut, stop, first, second[0])
+            cut = stop + 1
 
 
 @njit(cache=True, parallel=True)
 def _parallel(X, offsets, weights, startprob, transmat, transmat_t, means_t, factor, log_norm,
-              full, max_len, groups, logliks, start, visits, trans, first,
+              full, max_len, patch_rows, patch_frame, patch_shift, seq_patch, patch_gamma,
+              groups, logliks, start, visits, complete, trans, first,
               second):  # pragma: no cover - compiled
     n_seq = offsets.shape[0] - 1
     for g in prange(groups):
         _group(X, offsets, (n_seq * g) // groups, (n_seq * (g + 1)) // groups, weights,
                startprob, transmat, transmat_t, means_t, factor, log_norm, full, max_len,
-               logliks, start[g], visits[g], trans[g], first[g], second[g])
+               patch_rows, patch_frame, patch_shift, seq_patch, patch_gamma, logliks,
+               start[g], visits[g], complete[g], trans[g], first[g], second[g])
 
 
 def _parameters(components: list[Any], n_features: int
@@ -110,21 +136,50 @@ def _parameters(components: list[Any], n_features: int
     return False, means, means_t, factor, log_norm
 
 
+def _patches(components: list[Any], missing: MissingEntries | None, k: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any, np.ndarray]:
+    """The rows with NaN entries, sorted, with their frame probabilities and shifts, as
+    :meth:`emkit.distributions.Gaussian.frame_components_missing` gives them (the
+    observed entries' exact marginal density; 1 and 0 for a row with nothing
+    observed), the packed partly observed rows, and their places among the sorted ones."""
+    if missing is None:
+        none = np.zeros(0, dtype=np.int64)
+        return none, np.zeros((0, k)), np.zeros(0), None, none
+    rows, log_density = Gaussian._observed_log_densities(components, missing)
+    patch_rows = np.flatnonzero(~missing.complete).astype(np.int64)
+    frame = np.ones((len(patch_rows), k))
+    shift = np.zeros(len(patch_rows))
+    place = np.searchsorted(patch_rows, rows)
+    if rows.size:
+        top = log_density.max(axis=1)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(under="ignore"):
+            frame[place] = np.exp(log_density - top[:, None])
+        shift[place] = top
+    return patch_rows, frame, shift, missing.packed(), place
+
+
 def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | None,
-                    components: list[Any], startprob: np.ndarray, transmat: np.ndarray
+                    components: list[Any], startprob: np.ndarray, transmat: np.ndarray,
+                    missing: MissingEntries | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict]] | None:
-    """The E-step of sequences with Gaussian states and no missing entry, in one pass.
+    """The E-step of sequences with Gaussian states, in one pass per sequence.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        The rows of the sequences, back to back (no NaN).
+        The rows of the sequences, back to back.
     offsets : ndarray of shape (n_sequences + 1,)
     weights : ndarray of shape (n_sequences,) or None
     components : list of K Gaussian
         The states' distributions at the E-step's parameters.
     startprob : ndarray of shape (K,)
     transmat : ndarray of shape (K, K)
+    missing : MissingEntries or None
+        The NaN entries of ``X`` (missing at random): their rows take the
+        observed entries' marginal density and, in the statistics, the
+        conditional expectations, exactly as
+        :meth:`~emkit.distributions.Gaussian.stats_components_missing` does.
 
     Returns
     -------
@@ -137,16 +192,17 @@ def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | No
         Weighted expected transition counts.
     stats : list of K dict
         Each state's statistics, as :meth:`emkit.distributions.Gaussian.stats_components`
-        gives them.
+        (or ``stats_components_missing``) gives them.
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
     stacked = _parameters(components, X.shape[1])
     if stacked is None:
         return None
     full, means, means_t, factor, log_norm = stacked
+    k, d = means.shape
+    patch_rows, patch_frame, patch_shift, packed, place = _patches(components, missing, k)
+    X = np.ascontiguousarray(X if missing is None else missing.zero_filled(), dtype=np.float64)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     n_seq = len(offsets) - 1
-    k, d = means.shape
     weights = (np.ones(n_seq) if weights is None
                else np.ascontiguousarray(weights, dtype=np.float64))
     startprob = np.ascontiguousarray(startprob, dtype=np.float64)
@@ -154,19 +210,22 @@ def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | No
     groups = parallel.n_groups(n_seq, len(X))
     max_len = int(np.max(np.diff(offsets)))
     logliks = np.empty(n_seq)
+    patch_gamma = np.empty((len(patch_rows), k))
     start = np.zeros((groups, k))
     visits = np.zeros((groups, k))
+    complete = np.zeros((groups, k))
     trans = np.zeros((groups, k, k))
     first = np.zeros((groups, d, k))
     second = np.zeros((groups, d, d, k) if full else (groups, 1, d, k))
     args = (X, offsets, weights, startprob, transmat, np.ascontiguousarray(transmat.T),
-            means_t, factor, log_norm, full, max_len)
+            means_t, factor, log_norm, full, max_len, patch_rows, patch_frame, patch_shift,
+            np.searchsorted(patch_rows, offsets).astype(np.int64), patch_gamma)
     if groups == 1:
-        _group(*args[:2], 0, n_seq, *args[2:], logliks, start[0], visits[0], trans[0],
-               first[0], second[0])
+        _group(*args[:2], 0, n_seq, *args[2:], logliks, start[0], visits[0], complete[0],
+               trans[0], first[0], second[0])
     else:
-        _parallel(*args, groups, logliks, start, visits, trans, first, second)
-    n = visits.sum(axis=0)
+        _parallel(*args, groups, logliks, start, visits, complete, trans, first, second)
+    n = complete.sum(axis=0)
     obs = np.ascontiguousarray(first.sum(axis=0).T)  # (K, D)
     if full:
         upper = second.sum(axis=0).transpose(2, 0, 1)  # (K, D, D), upper triangle filled
@@ -178,4 +237,25 @@ def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | No
     sums = n[:, None] * means + obs
     stats = [{"n": np.asarray(n[j]), "sum": sums[j], "centred_sum": obs[j],
               "centred_outer": outer[j]} for j in range(k)]
-    return logliks, start.sum(axis=0), n, trans.sum(axis=0) * transmat, stats
+    if packed is not None and packed.rows.size:
+        stats = _with_partial_rows(stats, components, packed, patch_gamma[place], full)
+    return logliks, start.sum(axis=0), visits.sum(axis=0), trans.sum(axis=0) * transmat, stats
+
+
+def _with_partial_rows(stats: list[dict], components: list[Any], packed: Any,
+                       resp: np.ndarray, full: bool) -> list[dict]:
+    """The partly observed rows' expected statistics added, as
+    :meth:`emkit.distributions.Gaussian.stats_components_missing` adds them (``resp``
+    their posteriors, in the packed order)."""
+    means, covs = _means_and_full_covariances(components)
+    n, first, outer, bad = pattern_moments(packed.values, packed.bounds, packed.masks, resp,
+                                           means, covs)
+    _check_pattern(bad, packed.masks)
+    out = []
+    for j, s in enumerate(stats):
+        second = outer[j] if full else np.diagonal(outer[j]).copy()
+        out.append({"n": np.asarray(s["n"] + n[j]),
+                    "sum": s["sum"] + first[j] + n[j] * means[j],
+                    "centred_sum": s["centred_sum"] + first[j],
+                    "centred_outer": s["centred_outer"] + second})
+    return out
