@@ -115,3 +115,15 @@ def test_report_bootstrap_refusals(capsys, faithful_csv, tmp_path, args, words):
     _, err = capsys.readouterr()
     assert words in err and err.count("\n") == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("*.html"))
+
+
+def test_report_bootstrap_of_a_selected_model(capsys, faithful_csv, tmp_path):
+    # --select picks an MclustMixture; its bootstrap fills the same tables
+    out = tmp_path / "select_boot.html"
+    argv = ["report", str(faithful_csv), "-k", "2..3", "--select", "-o", str(out),
+            "--bootstrap", "5"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    html = out.read_text(encoding="utf-8")
+    errors = _table_errors(html, "Weights and means")
+    assert errors.shape[1] == 3 and np.all(errors > 0)
