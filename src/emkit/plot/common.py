@@ -15,7 +15,12 @@ from ..engine import EMResult, Step
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["COLORS", "plot_loglik"]
+__all__ = ["COLORS", "MAX_POINTS", "plot_loglik"]
+
+#: Most points a scatter plot draws; larger data are shown by a seeded random
+#: subsample and the figure's caption says so (2,000,000 points would take
+#: minutes to draw and hide the ellipses under solid blobs).
+MAX_POINTS = 20_000
 
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
           "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
@@ -43,6 +48,39 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.8)) -> Axes:
         return ax
     _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
     return ax
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 component"``, ``"3 components"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def subsample(n_rows: int, max_points: int = MAX_POINTS,
+              seed: int = 0) -> tuple[np.ndarray | None, str | None]:
+    """Rows to draw of ``n_rows`` and the caption saying so (``None, None``: all).
+
+    Returns
+    -------
+    index : ndarray of int of shape (max_points,) or None
+        Sorted row positions of a seeded random subsample, or None for all rows.
+    caption : str or None
+        ``"showing 20,000 of 2,000,000 points, a random subsample"``.
+    """
+    if n_rows <= max_points:
+        return None, None
+    index = np.sort(np.random.default_rng(seed).choice(n_rows, max_points, replace=False))
+    return index, f"showing {max_points:,} of {n_rows:,} points, a random subsample"
+
+
+def caption(ax: Axes, text: str | None) -> None:
+    """Add ``text`` under the x-axis label, as the figure's caption (nothing for None).
+
+    Call it after ``set_xlabel``; being part of the label, the caption takes
+    part in the layout and never overlaps the axes.
+    """
+    if text:
+        label = ax.get_xlabel()
+        ax.set_xlabel(f"{label}\n({text})" if label else f"({text})")
 
 
 def _as_matrix(X: Any, name: str = "X") -> np.ndarray:

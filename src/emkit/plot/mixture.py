@@ -11,7 +11,17 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..engine import EMResult, Step
-from .common import _as_matrix, _axes, _color, _column_labels, _pyplot, plot_loglik
+from .common import (
+    _as_matrix,
+    _axes,
+    _color,
+    _column_labels,
+    _pyplot,
+    caption,
+    plot_loglik,
+    plural,
+    subsample,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -113,7 +123,7 @@ def plot_density_1d(X: Any, model: Any, ax: Axes | None = None, *,
     data = data[np.isfinite(data)]
     weights, means, cov = mixture_params(model, covariance_type)
     mu, sd = means[:, dim], np.sqrt(cov[:, dim, dim])
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(7.6, 4.8))
     ax.hist(data, bins=bins, density=True, color="0.85", edgecolor="0.6", label="data")
     lo, hi = data.min(), data.max()
     pad = 0.1 * (hi - lo or 1.0)
@@ -128,8 +138,10 @@ def plot_density_1d(X: Any, model: Any, ax: Axes | None = None, *,
                 label=f"component {k + 1} (weight {weights[k]:.2f})")
     ax.set_xlabel(labels[0])
     ax.set_ylabel("density")
-    ax.set_title(title or f"Gaussian mixture, {len(weights)} components")
-    ax.legend(fontsize="small", loc="upper center", framealpha=0.85)
+    ax.set_title(title or f"Gaussian mixture, {plural(len(weights), 'component')}")
+    # outside the data, to the right of the axes
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              borderaxespad=0.0, frameon=False)
     return ax
 
 
@@ -143,18 +155,39 @@ def _ellipse_geometry(cov2: np.ndarray) -> tuple[float, float, float]:
 
 def _draw_mixture_2d(ax: Axes, X2: np.ndarray, weights: np.ndarray, means2: np.ndarray,
                      cov2: np.ndarray, labels: np.ndarray, sigmas: Sequence[float]) -> None:
+    from matplotlib import patheffects
+    from matplotlib.colors import to_rgb
     from matplotlib.patches import Ellipse
 
     colors = [_color(int(k)) for k in labels]
-    ax.scatter(X2[:, 0], X2[:, 1], c=colors, s=14, alpha=0.65, linewidths=0)
+    # many points are drawn small and light, so that the ellipses stay visible
+    size, alpha = (14, 0.65) if len(X2) <= 2000 else (3, 0.15)
+    ax.scatter(X2[:, 0], X2[:, 1], c=colors, s=size, alpha=alpha, linewidths=0,
+               rasterized=len(X2) > 2000)
+    halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
     for k in range(len(weights)):
+        edge = tuple(0.65 * c for c in to_rgb(_color(k)))  # darker than its points
         width, height, angle = _ellipse_geometry(cov2[k])
-        for s, style in zip(sigmas, ("-", "--", ":", "-."), strict=False):
+        for j, (s, style) in enumerate(zip(sigmas, ("-", "--", ":", "-."), strict=False)):
             ax.add_patch(Ellipse(tuple(means2[k]), s * width, s * height, angle=angle,
-                                 fill=False, edgecolor=_color(k), linestyle=style,
-                                 linewidth=2.0))
+                                 fill=False, edgecolor=edge, linestyle=style,
+                                 linewidth=2.0, zorder=2.5, path_effects=halo,
+                                 label=f"component {k + 1}, weight {weights[k]:.2f}"
+                                 if j == 0 else None))
     ax.scatter(means2[:, 0], means2[:, 1], marker="X", s=110, c=[_color(k) for k in
                range(len(weights))], edgecolors="black", linewidths=1.2, zorder=3)
+
+
+#: Equal axis scales (true ellipse shapes) when the two ranges differ by at most this
+#: factor; beyond it the picture would be a thin strip (Old Faithful: 15x).
+EQUAL_ASPECT_RATIO = 4.0
+
+
+def _equal_aspect(ax: Axes, x_range: float, y_range: float) -> None:
+    """One unit the same length on both axes, when the ranges are comparable."""
+    if x_range > 0 and y_range > 0 and max(x_range / y_range,
+                                           y_range / x_range) <= EQUAL_ASPECT_RATIO:
+        ax.set_aspect("equal", adjustable="box")
 
 
 def _limits(X2: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -203,18 +236,26 @@ def plot_clusters_2d(X: Any, model: Any, ax: Axes | None = None, *,
     X2 = X2[np.isfinite(X2).all(axis=1)] if labels is None else X2
     weights, means, cov = mixture_params(model, covariance_type)
     means2, cov2 = means[:, dims], cov[:, dims][:, :, dims]
+    (x0, x1), (y0, y1) = _limits(X2)
+    index, note = subsample(len(X2))
+    if index is not None:
+        X2 = X2[index]
+        labels = None if labels is None else np.asarray(labels)[index]
     if labels is None:
         labels = _log_joint(X2, weights, means2, cov2).argmax(axis=1)
     labels = np.asarray(labels, dtype=int)
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(7.6, 4.8))
     _draw_mixture_2d(ax, X2, weights, means2, cov2, labels, sigmas)
-    (x0, x1), (y0, y1) = _limits(X2)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    _equal_aspect(ax, x1 - x0, y1 - y0)
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
+    caption(ax, note)
     shown = " and ".join(f"{s:g}σ" for s in sigmas)
-    ax.set_title(title or f"{len(weights)} clusters with {shown} ellipses")
+    ax.set_title(title or f"{plural(len(weights), 'cluster')} with {shown} ellipses")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              borderaxespad=0.0, frameon=False)
     return ax
 
 
@@ -269,12 +310,17 @@ def animate_fit(X: Any, steps: EMResult | Iterable[Step], path: str | Path, *,
     X2 = _as_matrix(X)[:, dims]
     X2 = X2[np.isfinite(X2).all(axis=1)]
     (x0, x1), (y0, y1) = _limits(X2)
+    index, note = subsample(len(X2))
+    if index is not None:
+        X2 = X2[index]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.8), layout="constrained")
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    _equal_aspect(ax, x1 - x0, y1 - y0)
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
+    caption(ax, note)
 
     def geometry(i: int) -> tuple:
         weights, means, cov = mixture_params(frames[i][2], covariance_type)
