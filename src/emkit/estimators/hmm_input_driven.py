@@ -24,18 +24,18 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
+from .. import backends
 from ..distributions._base import Distribution, as_rng
 from ..distributions.components import Components
-from ..distributions.missing import MissingEntries
 from ..engine import EMResult, best_of, em
 from ..models.hmm.emission import DistributionEmission
 from ..models.hmm.input_driven import CovariateSequences, InputDrivenHMMModel, log_transitions
 from ..numerics.design_scaling import Design
 from ..persistence import Persistable
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
-from ._hmm_covariates import check_covariates, covariate_design, n_rows, stationary
+from ._hmm_covariates import check_covariates, n_rows, stationary
+from ._hmm_input_driven_data import fit_data
 from ._hmm_inputs import check_observed_columns, start_rows
-from ._hmm_weights import check_sample_weight, frame_weights
 from .hmm_base import ALGORITHMS, _check_letters
 from .hmm_monitor import ConvergenceMonitor
 
@@ -72,6 +72,10 @@ class InputDrivenHMM(Persistable, BaseEstimator):
         ``init_params`` starts from the attribute already set.
     n_init : int, default 1
         Starts; the best final log-likelihood is kept.
+    accelerate : {None, "squarem"}, default None
+        SQUAREM extrapolation of the generalized EM map (the emissions' M-step and
+        one Newton step of the coefficients, a smooth map with EM's fixed points);
+        each cycle is screened to stay monotone, as for :func:`emkit.em`.
 
     Attributes
     ----------
@@ -109,7 +113,7 @@ class InputDrivenHMM(Persistable, BaseEstimator):
                  start_covariates: bool = False, algorithm: str = "viterbi",
                  random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
                  verbose: bool = False, params: str = "ste", init_params: str = "ste",
-                 n_init: int = 1):
+                 n_init: int = 1, accelerate: str | None = None):
         self.emission = emission
         self.n_components = n_components
         self.start_covariates = start_covariates
@@ -121,6 +125,7 @@ class InputDrivenHMM(Persistable, BaseEstimator):
         self.params = params
         self.init_params = init_params
         self.n_init = n_init
+        self.accelerate = accelerate
 
     @property
     def monitor_(self) -> ConvergenceMonitor:
@@ -148,6 +153,8 @@ class InputDrivenHMM(Persistable, BaseEstimator):
         if not isinstance(self.start_covariates, (bool, np.bool_)):
             raise ValueError(f"start_covariates must be True or False, got "
                              f"{self.start_covariates!r}")
+        if self.accelerate not in (None, "squarem"):
+            raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
         _check_letters(self.params, "ste", "params")
         _check_letters(self.init_params, "ste", "init_params")
 
@@ -275,14 +282,17 @@ class InputDrivenHMM(Persistable, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            All sequences' frames, back to back (NaN: missing at random).
+        X : array-like or Dask array/DataFrame of shape (n_samples, n_features)
+            All sequences' frames, back to back (NaN: missing at random). A Dask
+            ``X`` must hold whole sequences in each partition; each partition's
+            E-step runs where it lies.
         lengths : array-like of int of shape (n_sequences,), optional
             Rows per sequence; ``None`` means one sequence.
-        covariates : array-like of shape (n_samples, n_covariates), optional
+        covariates : array-like or Dask array of shape (n_samples, n_covariates), optional
             Finite covariates, one row per frame; row ``t`` drives the transition
             into frame ``t`` (and the start, with ``start_covariates``). ``None``:
-            no covariates (intercepts only, the plain HMM).
+            no covariates (intercepts only, the plain HMM). With a Dask ``X`` they
+            are cut at ``X``'s partitions.
         sample_weight : array-like of shape (n_sequences,), optional
             Non-negative weight of each sequence.
 
@@ -291,25 +301,15 @@ class InputDrivenHMM(Persistable, BaseEstimator):
         self
         """
         self._check_settings()
-        templates = self._templates()
-        X = dense_matrix(X, "InputDrivenHMM")
-        if X.ndim == 2 and X.size and not np.isinf(X).any():
-            missing = MissingEntries.of(X)
-            seen = X if missing is None else missing.support_filled()
-            templates = [t.prepare(seen) for t in templates]
-        X = self._check_X(X, templates)
-        U = check_covariates(covariates, len(X), None)
-        data = CovariateSequences.from_arrays(X, U, lengths)
-        weights = check_sample_weight(sample_weight, data.n_sequences)
-        data = CovariateSequences(data.X, data.U, data.lengths, weights)
-        design = covariate_design(U)
+        prepared = fit_data(self, X, lengths, covariates, sample_weight, self._templates())
+        X, data, design, templates = (prepared.X, prepared.data, prepared.design,
+                                      prepared.templates)
         rng = check_random_state(self.random_state)
-        w = frame_weights(weights, data.lengths, len(X))
-        starts = [self._initial_params(X, templates, design, rng, w)
+        starts = [self._initial_params(X, templates, design, rng, prepared.start_weights)
                   for _ in range(self.n_init)]
         monitor = self._monitor = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         self.n_features_in_ = int(X.shape[1])
-        self.n_covariates_in_ = int(U.shape[1])
+        self.n_covariates_in_ = prepared.n_covariates
         if self.n_iter == 0:
             self._set_params(starts[0], design, templates)
             return self
@@ -319,7 +319,8 @@ class InputDrivenHMM(Persistable, BaseEstimator):
             model = InputDrivenHMMModel(DistributionEmission(templates), self.n_components,
                                         design, self.params, init,
                                         start_covariates=self.start_covariates,
-                                        total_rows=len(X))
+                                        total_rows=prepared.n_rows)
+            engine_model = backends.DaskModel(model) if isinstance(data, list) else model
             monitor._reset()
 
             def report(step: Any) -> None:
@@ -327,8 +328,8 @@ class InputDrivenHMM(Persistable, BaseEstimator):
                     monitor.history.append(step.loglik - step.gain - model.log_prior(init))
                 monitor.report(step.loglik - model.log_prior(step.params))
 
-            result = em(model, data, init, tol=self.tol, max_iter=self.n_iter,
-                        callback=report)
+            result = em(engine_model, data, init, tol=self.tol, max_iter=self.n_iter,
+                        accelerate=self.accelerate, callback=report)
             runs[id(result)] = model
             return result
 

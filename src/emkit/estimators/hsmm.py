@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import backends
 from ..models.hmm import semi_markov_durations as durations
-from ..models.hmm.model import Sequences
+from ..models.hmm.model import Sequences, check_lengths
 from ..models.hmm.semi_markov import HSMMModel
 from .hmm_distribution import HMM
 
@@ -46,9 +47,9 @@ class HSMM(HMM):
         Dirichlet concentration of each nonparametric duration row (1: none).
     params, init_params : str, default "stde"
         ``s`` startprob, ``t`` transmat, ``d`` durations, ``e`` emissions.
-    **kwargs
-        The other keywords of :class:`emkit.HMM` (``n_iter``, ``tol``,
-        ``random_state``, ``n_init``, ``startprob_prior``, ``transmat_prior``, ...).
+    startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol, verbose, \
+implementation, n_init, accelerate
+        As for :class:`emkit.HMM`.
 
     Attributes
     ----------
@@ -94,10 +95,18 @@ class HSMM(HMM):
 
     def _sequences(self, X: Any, lengths: Any, fitting: bool = False) -> Sequences:
         data = super()._sequences(X, lengths, fitting)
-        if fitting:
+        if fitting and "_fit_dmax" not in self.__dict__:  # a Dask piece: set by _fit
             self._fit_dmax = (int(data.lengths.max()) if self.max_duration is None
                               else int(self.max_duration))
         return data
+
+    def _fit(self, X: Any, lengths: Any, sample_weight: Any = None) -> HSMM:
+        if backends.is_dask(X):  # the longest sequence of all partitions, not of one
+            rows = len(X) if hasattr(X, "columns") else int(X.shape[0])
+            self._fit_dmax = (int(check_lengths(lengths, rows).max())
+                              if self.max_duration is None else int(self.max_duration))
+        super()._fit(X, lengths, sample_weight)
+        return self
 
     def _dmax(self) -> int:
         fitting = self.__dict__.get("_fit_dmax")

@@ -54,9 +54,10 @@ from ...engine.stats import tree_add
 from ...numerics.design_scaling import Design
 from ...numerics.logsumexp import logsumexp_rows
 from ...numerics.multinomial_logit import mixing_m_step, mixing_stats
+from ...numerics.simplex import on_simplex
 from .emission import DEAD_MASS, DistributionEmission
 from .input_driven_recursions import forward_backward_tv, viterbi_tv
-from .model import Sequences, check_lengths, reachable_states, single_threaded_blas
+from .model import Sequences, check_lengths, reachable_states, sequence_groups, single_threaded_blas
 
 __all__ = ["CovariateSequences", "InputDrivenHMMModel", "log_transitions"]
 
@@ -103,6 +104,18 @@ class CovariateSequences:
         rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in chosen])
         weights = None if self.weights is None else self.weights[chosen]
         return CovariateSequences(self.X[rows], self.U[rows], self.lengths[chosen], weights)
+
+    def split(self, n_pieces: int) -> list[CovariateSequences]:
+        """At most ``n_pieces`` groups of whole consecutive sequences, each with its
+        frames' covariates and its sequences' weights (chunked and Dask backends)."""
+        offsets = self.offsets
+        out = []
+        for a, b in sequence_groups(self.lengths, n_pieces):
+            lo, hi = offsets[a], offsets[b]
+            weights = None if self.weights is None else self.weights[a:b]
+            out.append(CovariateSequences(self.X[lo:hi], self.U[lo:hi], self.lengths[a:b],
+                                          weights))
+        return out
 
     def blocks(self, block_rows: int = BLOCK_ROWS
                ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
@@ -313,8 +326,13 @@ class InputDrivenHMMModel:
         return self.emission.log_prior(params, self.params, live)
 
     def is_feasible(self, params: dict) -> bool:
+        """Whether ``params`` are valid (screens SQUAREM's extrapolations)."""
         coef = np.asarray(params["trans"], dtype=float)
         if np.any(np.isnan(coef)) or np.any(coef == np.inf):
+            return False
+        if "startprob" in params and not on_simplex(params["startprob"]):
+            return False
+        if "start_coef" in params and not np.all(np.isfinite(params["start_coef"])):
             return False
         return self.emission.is_feasible(params)
 

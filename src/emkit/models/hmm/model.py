@@ -50,6 +50,7 @@ objective leaves unreachable states out (:func:`reachable_states`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,7 +63,8 @@ from ...numerics.simplex import on_simplex
 from . import recursions as kernels
 from .emission import DEAD_MASS, Emission
 
-__all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths", "reachable_states"]
+__all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths", "reachable_states",
+           "sequence_groups"]
 
 #: Default most rows in one E-step block.
 BLOCK_ROWS = 1 << 18
@@ -121,6 +123,19 @@ def check_lengths(lengths: Any, n_samples: int) -> np.ndarray:
     return arr
 
 
+def sequence_groups(lengths: np.ndarray, n_pieces: int) -> list[tuple[int, int]]:
+    """``(first, stop)`` sequence ranges of at most ``n_pieces`` consecutive groups with
+    balanced row counts (each group holds at least one sequence)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.size == 0:
+        return [(0, 0)]
+    ends = np.cumsum(lengths)
+    targets = np.linspace(0, ends[-1], max(1, int(n_pieces)) + 1)[1:-1]
+    cuts = np.unique(np.searchsorted(ends, targets, side="left") + 1)
+    edges = [0, *[int(c) for c in cuts if 0 < c < lengths.size], int(lengths.size)]
+    return list(itertools.pairwise(edges))
+
+
 @dataclass(frozen=True)
 class Sequences:
     """Several sequences stored back to back.
@@ -174,6 +189,16 @@ class Sequences:
         rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in chosen])
         weights = None if self.weights is None else self.weights[chosen]
         return Sequences(self.X[rows], self.lengths[chosen], weights)
+
+    def split(self, n_pieces: int) -> list[Sequences]:
+        """At most ``n_pieces`` groups of whole consecutive sequences with balanced row
+        counts, each with its own sequences' weights (for the chunked and Dask backends)."""
+        offsets = self.offsets
+        out = []
+        for a, b in sequence_groups(self.lengths, n_pieces):
+            weights = None if self.weights is None else self.weights[a:b]
+            out.append(Sequences(self.X[offsets[a]:offsets[b]], self.lengths[a:b], weights))
+        return out
 
     def weighted_blocks(self, block_rows: int = BLOCK_ROWS
                         ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
