@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from emkit.estimators.gaussian_mixture import GaussianMixture
+from emkit.estimators.imputer import EMImputer
 
 CAPPED = pytest.mark.filterwarnings("ignore::emkit.exceptions.ConvergenceWarning")
 
@@ -110,7 +111,7 @@ def test_gaussian_mixture_dask_labels_and_priors_equal_in_memory(with_nan):
     rng = np.random.default_rng(4)
     labels = np.where(rng.random(len(X)) < 0.3, y, -1)
     priors = rng.uniform(0.2, 1.0, (len(X), 2))
-    kw = dict(means_init=START["means"], max_iter=8, tol=0.0)
+    kw = dict(means_init=START["means"], max_iter=8, tol=0.0, random_state=1)
     ref = GaussianMixture(2, **kw).fit(X, labels=labels, priors=priors)
     with dask.config.set(scheduler="synchronous"):
         got = GaussianMixture(2, **kw).fit(da.from_array(X, chunks=(70, 3)),
@@ -126,3 +127,51 @@ def test_gaussian_mixture_dask_labels_and_priors_equal_in_memory(with_nan):
         got2 = GaussianMixture(2, random_state=0, max_iter=8, tol=0.0).fit(
             da.from_array(X, chunks=(70, 3)), labels=labels)
     np.testing.assert_allclose(got2.means_, ref2.means_, rtol=1e-8, atol=1e-10)
+
+
+def _imputer_data(seed=5):
+    X, y = _data(seed, n=90, frac=0.15)
+    return X, y
+
+
+@CAPPED
+def test_imputer_integer_weights_equal_repeated_rows():
+    X, _ = _imputer_data()
+    w = np.random.default_rng(6).integers(0, 4, len(X)).astype(float)
+    a = EMImputer(tol=1e-14).fit(X, sample_weight=w)
+    b = EMImputer(tol=1e-14).fit(np.repeat(X, w.astype(int), axis=0))
+    np.testing.assert_allclose(a.mean_, b.mean_, rtol=1e-9)
+    np.testing.assert_allclose(a.covariance_, b.covariance_, rtol=1e-9)
+    np.testing.assert_allclose(a.loglik_, b.loglik_, rtol=1e-10)
+    np.testing.assert_allclose(a.standard_errors_, b.standard_errors_, rtol=1e-7)
+    np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_imputer_mixture_with_labels_is_a_fixed_point_of_the_reference(weighted):
+    X, y = _imputer_data(7)
+    rng = np.random.default_rng(8)
+    labels = np.where(rng.random(len(X)) < 0.3, y, -1)
+    priors = rng.uniform(0.3, 1.0, (len(X), 2))
+    sw = rng.integers(1, 4, len(X)).astype(float) if weighted else np.ones(len(X))
+    imp = EMImputer(2, tol=1e-14, max_iter=5000, random_state=0).fit(
+        X, labels=labels, priors=priors, sample_weight=sw if weighted else None)
+    assert imp.reg_covar_ == 0.0
+    ev = _evidence(labels, priors, len(X), 2)
+    w, mu, S = _ref_em(X, ev, sw, imp.weights_, imp.means_, imp.covariances_, 0.0, 1)
+    np.testing.assert_allclose(w, imp.weights_, rtol=1e-7)
+    np.testing.assert_allclose(mu, imp.means_, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(S, imp.covariances_, rtol=1e-6, atol=1e-7)
+    # the evidence mattered: the unsupervised fit is not a fixed point of this map
+    free = EMImputer(2, tol=1e-14, max_iter=5000, random_state=0).fit(X)
+    assert not np.allclose(free.means_, imp.means_, rtol=1e-4)
+
+
+def test_imputer_supervision_bad_input():
+    X, _ = _imputer_data()
+    with pytest.raises(ValueError, match="labels"):
+        EMImputer(2).fit(X, labels=np.full(len(X), 5))
+    with pytest.raises(ValueError, match="priors"):
+        EMImputer(2).fit(X, priors=np.ones((len(X), 3)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        EMImputer().fit(X, sample_weight=np.ones(2))

@@ -22,11 +22,12 @@ from ..engine import MONOTONE_RTOL, Step, em
 from ..models.mixture.gaussian import gaussian_mixture_m_step
 from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 from ._imputer_checks import FALLBACK_REG_COVAR, warn_regularized
+from ._supervision import align_clusters, supervised_responsibilities
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["ImputerFit", "SINGULAR_EIGENVALUE"]
+__all__ = ["ImputerFit", "SINGULAR_EIGENVALUE", "weighted_nan_moments"]
 
 #: The default's unregularized EM gives up, and refits with
 #: :data:`~._imputer_checks.FALLBACK_REG_COVAR`, once a covariance eigenvalue
@@ -37,6 +38,20 @@ __all__ = ["ImputerFit", "SINGULAR_EIGENVALUE"]
 #: and at 1e-16 (iteration 700) the arithmetic breaks down. An estimate with an
 #: eigenvalue this small is singular to ten digits anyway.
 SINGULAR_EIGENVALUE = 1e-10
+
+
+def weighted_nan_moments(X: np.ndarray, sample_weight: np.ndarray | None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation over its observed entries (NaN for a
+    column with none), weighted by ``sample_weight`` when given."""
+    if sample_weight is None:
+        return np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+    observed = ~np.isnan(X)
+    w = sample_weight[:, None] * observed
+    total = w.sum(axis=0)
+    mean = np.where(observed, X, 0.0).T @ sample_weight / total
+    var = (w * np.where(observed, X - mean, 0.0) ** 2).sum(axis=0) / total
+    return mean, np.sqrt(var)
 
 
 class _SingularFit(ValueError):
@@ -84,22 +99,27 @@ class ImputerFit:
         def _set_fitted(self, params: dict, data: Any, center: np.ndarray,
                         scale: np.ndarray, n_observed: np.ndarray) -> None: ...
 
-    def _initial_params(self, X: np.ndarray) -> dict:
+    def _initial_params(self, X: np.ndarray, sample_weight: np.ndarray | None = None,
+                        evidence: np.ndarray | None = None) -> dict:
         """First guess: the teacher's, each missing entry filled with its column's mean.
 
         The class statistics of the filled table give the starting means (the
         observed column means) and covariance; where that covariance is singular
         (few rows), the observed variances with no correlation are used, as R's
-        ``norm`` does.
+        ``norm`` does. ``sample_weight`` weights every summary (and k-means);
+        ``evidence`` (n, K) renames the k-means clusters to agree with known
+        labels or priors and multiplies the start's responsibilities by it.
         """
-        col_mean = np.nanmean(X, axis=0)
+        col_mean, col_sd = weighted_nan_moments(X, sample_weight)
         d = X.shape[1]
+        w = np.ones(len(X)) if sample_weight is None else sample_weight
         if self.n_components == 1:
             filled = np.where(np.isnan(X), col_mean, X)
-            cov = np.cov(filled, rowvar=False, bias=True).reshape(d, d)
+            cov = np.cov(filled, rowvar=False, bias=True, aweights=w).reshape(d, d)
             cov.flat[:: d + 1] += self.reg_covar_
             if np.linalg.eigvalsh(cov)[0] <= 1e-12 * np.abs(cov).max():
-                cov = np.diag(np.nanvar(X, axis=0) + self.reg_covar_)
+                var = np.nanvar(X, axis=0) if sample_weight is None else col_sd**2
+                cov = np.diag(var + self.reg_covar_)
             if self.covariance_type == "full":
                 cov = cov[None]
             elif self.covariance_type == "diag":
@@ -110,9 +130,12 @@ class ImputerFit:
         from sklearn.cluster import KMeans
 
         filled = np.where(np.isnan(X), col_mean, X)
-        labels = KMeans(self.n_components, n_init=1,
-                        random_state=check_random_state(self.random_state)).fit_predict(filled)
-        resp = np.eye(self.n_components)[labels]
+        k = self.n_components
+        labels = KMeans(k, n_init=1, random_state=check_random_state(self.random_state)
+                        ).fit_predict(filled, sample_weight=sample_weight)
+        if evidence is not None:
+            labels = align_clusters(labels, evidence, k)
+        resp = supervised_responsibilities(np.eye(k)[labels], evidence) * w[:, None]
         n = resp.sum(axis=0)
         means = resp.T @ filled / n[:, None]
         outer = np.stack([(filled - means[k]).T @ ((filled - means[k]) * resp[:, k, None])
@@ -178,7 +201,7 @@ class ImputerFit:
             n_observed, n))
 
     def _run_em(self, data: Any, info_data: Any, init: dict, center: np.ndarray,
-                scale: np.ndarray, n_observed: np.ndarray, n_rows: int) -> Self:
+                scale: np.ndarray, n_observed: np.ndarray, n_rows: float) -> Self:
         # log-likelihood of X = that of the standardized data - log-Jacobian
         log_jacobian = float(n_observed @ np.log(scale))
         # EM tracks the log-likelihood minus the reg_covar penalty, the objective

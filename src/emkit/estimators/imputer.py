@@ -31,8 +31,10 @@ from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel, find_
 from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._imputer_checks import ImputerChecks
-from ._imputer_fit import ImputerFit
+from ._imputer_fit import ImputerFit, weighted_nan_moments
 from ._imputer_units import ImputerUnits
+from ._mixture_inputs import check_sample_weight
+from ._supervision import check_labels, check_priors, log_evidence
 
 __all__ = ["EMImputer"]
 
@@ -141,7 +143,8 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         return tags
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Any = None) -> EMImputer:
+    def fit(self, X: Any, y: Any = None, *, labels: Any = None, priors: Any = None,
+            sample_weight: Any = None) -> EMImputer:
         """Fit the normal (or mixture) to ``X`` by EM, using every observed entry.
 
         Parameters
@@ -149,6 +152,16 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         X : array-like of shape (n_samples, n_features)
             Numeric data, NaN where missing (missing at random).
         y : ignored
+        labels : array-like of int of shape (n_samples,), optional
+            Known mixture components: -1 unknown, ``0 .. n_components - 1`` known
+            (those rows keep one-hot responsibilities; the k-means start agrees
+            with them).
+        priors : array-like of shape (n_samples, n_components), optional
+            Soft evidence multiplying each row's posterior (a row of ones is none).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative row weights (an integer weight equals repeating the row),
+            in the column summaries, the start and every E-step. ``labels``,
+            ``priors`` and ``sample_weight`` need in-memory ``X``.
 
         Returns
         -------
@@ -163,12 +176,18 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         """
         self._check_params()
         if backends.is_dask(X):
+            if not (labels is None and priors is None and sample_weight is None):
+                raise ValueError("labels, priors and sample_weight need in-memory X (not "
+                                 "Dask input)")
             return self._fit_dask(X)
         X = self._validate_X(X, reset=True)
+        weights = check_sample_weight(sample_weight, len(X))
+        k = int(self.n_components)
+        evidence = log_evidence(check_labels(labels, len(X), k, name="labels"),
+                                check_priors(priors, len(X), k), k)
         with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # empty columns: checked below
-            center = np.nanmean(X, axis=0)
-            spread = np.nanstd(X, axis=0)
+            center, spread = weighted_nan_moments(X, weights)
         self._check_spread(X, spread)
         self._check_fit_data(X, spread=spread)
         self.reg_covar_ = self._regularization(len(X), spread)
@@ -177,10 +196,14 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         # are mapped back exactly (an affine change of variables).
         scale = self._column_scale(spread)
         Z = (X - center) / scale
-        data = find_patterns(Z)
-        n_observed = (~np.isnan(X)).sum(axis=0)
+        data = find_patterns(Z, weights)
+        observed = ~np.isnan(X)
+        n_observed = observed.sum(axis=0) if weights is None else weights @ observed
+        total = len(X) if weights is None else float(weights.sum())
+        em_data = data if evidence is None else (data, None, evidence)
         return self._fit_regularized(lambda: self._run_em(
-            data, data, self._initial_params(Z), center, scale, n_observed, len(X)))
+            em_data, data, self._initial_params(Z, weights, evidence), center, scale,
+            n_observed, total))
 
     # ------------------------------------------------------------------ transforming
     def transform(self, X: Any) -> np.ndarray:
