@@ -251,8 +251,11 @@ def test_select_advice_names_an_option_select_has(capsys, tmp_path):
     code, out, err = run(capsys, "select", path, "-k", "2..3", "-m", "VVV", "--init",
                          "kmeans")
     text = out + err
-    if "reg_covar" in text or "reg-covar" in text:
-        assert "--reg-covar" in text
+    assert "--reg-covar 1e-6" in text and "reg_covar" not in text
+    same = tmp_path / "same.csv"
+    pd.DataFrame(np.tile([[1.0, 2.0]], (10, 1)), columns=["a", "b"]).to_csv(same, index=False)
+    code, out, err = run(capsys, "select", same, "-k", "1..2")
+    assert code == 1 and "--reg-covar" in err and "reg_covar" not in err
     code, out, err = run(capsys, "select", path, "-k", "2..3", "-m", "VVV", "--init", "kmeans",
                          "--reg-covar", "1e-3", "--json", "-q")
     assert code == 0, err

@@ -103,17 +103,19 @@ def loading(what: str, quiet: bool = False) -> Iterator[None]:
         yield
 
 
-def _gain_text(step: Step, tol: float | None) -> str:
+def _gain_text(step: Step, tol: float | None, n_rows: int | None) -> str:
     if step.iteration == 0 or step.gain != step.gain:
         return "starting"
     against = f" (tol {tol:.1e})" if tol is not None else ""
+    if n_rows:
+        return f"gain per row {step.gain / n_rows:.2e}{against}"
     return f"gain {step.gain:.2e}{against}"
 
 
 @contextlib.contextmanager
 def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM",
               on_step: Callable[[Step], Any] | None = None, tol: float | None = None,
-              abandon: bool = False) -> Iterator[FitWatch]:
+              n_rows: int | None = None, abandon: bool = False) -> Iterator[FitWatch]:
     """Watch the estimator fit run inside the block.
 
     Parameters
@@ -129,6 +131,8 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
         Called with every engine :class:`~emkit.Step` (e.g. to print a trace live).
     tol : float, optional
         The tolerance the gain is compared with, shown beside it.
+    n_rows : int, optional
+        Show the gain per row (for estimators whose ``tol`` is per row).
     abandon : bool
         After Ctrl-C, runs that start later raise :class:`FitAbandoned` (a
         ``ValueError``, which a selection records as a failed fit) instead of
@@ -167,7 +171,7 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
         if on_step is not None:
             on_step(step)
         if progress is not None and task is not None:
-            progress.update(task, completed=step.iteration, gain=_gain_text(step, tol),
+            progress.update(task, completed=step.iteration, gain=_gain_text(step, tol, n_rows),
                             loglik=f"log-likelihood {step.loglik:.6g}")
         if watch.interrupted:  # Ctrl-C while this step's observers ran
             raise KeyboardInterrupt

@@ -244,7 +244,8 @@ def fit(
         accelerate=accelerate.value if accelerate is not None else None,
     )
     live = _live_trace(n_init) if trace and not json_ else None
-    with watch_fit(quiet=quiet, total=max_iter, label="EM", on_step=live, tol=tol) as watch:
+    with watch_fit(quiet=quiet, total=max_iter, label="EM", on_step=live, tol=tol,
+                   n_rows=len(X)) as watch:
         model.fit(frame, **extra)
     facts = summary(model, frame, watch)
     if labels is not None:

@@ -220,7 +220,8 @@ def impute(
     with loading(data, quiet):
         table = read_input(data)
     names = _columns(columns, table)
-    with watch_fit(quiet=quiet, total=max_iter, tol=tol, label="EM") as watch:
+    with watch_fit(quiet=quiet, total=max_iter, tol=tol, label="EM",
+                   n_rows=len(table)) as watch:
         filled, imputer = impute_table(
             table, names, n_components=n_components, covariance_type=covariance_type.value,
             max_iter=max_iter, tol=tol, random_state=seed,

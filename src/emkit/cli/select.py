@@ -113,6 +113,9 @@ def _print_report(result: Any, names: list[str], criterion: str) -> None:
     failed = result.table[result.table["error"].notna()]
     for row in failed.itertuples(index=False):
         console.print(f"failed: {row.model},{row.n_components}: {row.error}")
+    if failed["error"].astype(str).str.contains("singular|collapsed").any():
+        console.print("a component that collapses fails its fit; --reg-covar 1e-6 (added to "
+                      "every covariance diagonal) keeps it")
     best = result.best
     from ..gaussian.constrained import MODEL_DESCRIPTIONS
 
@@ -184,13 +187,16 @@ def select(
     with watch_fit(quiet=True, abandon=True) as watch, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        result = select_model(X, n_components=counts, covariance_models=models,
-                              criterion=criterion.value, random_state=seed,
-                              init_params=init.value, prior=prior, reg_covar=reg_covar,
-                              max_iter=max_iter, tol=tol)
+        try:
+            result = select_model(X, n_components=counts, covariance_models=models,
+                                  criterion=criterion.value, random_state=seed,
+                                  init_params=init.value, prior=prior, reg_covar=reg_covar,
+                                  max_iter=max_iter, tol=tol)
+        except ValueError as exc:  # the library's advice, in this command's option names
+            raise CLIError(_option_names(str(exc))) from None
     if not quiet:
         for warning in caught:
-            warn(str(warning.message))
+            warn(_option_names(str(warning.message)))
     interrupted = watch.interrupted
     figure_path = None
     if plot is not None and not interrupted:
@@ -238,6 +244,17 @@ def select(
     if save is not None and not interrupted and not quiet:
         print(f"Saved the best model to {save}", file=sys.stderr)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _option_names(message: str) -> str:
+    """The library's advice (``reg_covar``, ``max_iter``) in this command's option names."""
+    message = (message.replace("reg_covar > 0", "--reg-covar 1e-6 (or larger)")
+               .replace("reg_covar=0", "--reg-covar 0")
+               .replace("raise max_iter", "raise --max-iter"))
+    if ("singular" in message or "collapsed" in message) and "--reg-covar" not in message:
+        message += "; --reg-covar 1e-6 (added to every covariance diagonal) keeps a " \
+            "collapsing component"
+    return message
 
 
 def check_model_names(models: str | None) -> None:
