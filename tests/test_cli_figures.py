@@ -102,3 +102,24 @@ def test_fit_plot_on_many_rows_writes_all_figures(tmp_path, capsys):
     out = tmp_path / "figs"
     assert main(["fit", str(path), "-k", "3", "-q", "--max-iter", "5", "--plot", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["clusters.png", "fit.gif", "loglik.png"]
+
+
+def test_demo_eruptions_figure_shows_the_printed_fit(tmp_path, capsys, monkeypatch):
+    import re
+
+    from emkit.cli import main
+
+    drawn = []
+    import emkit.plot as plot_module
+
+    original = plot_module.plot_density_1d
+
+    def spy(X, model, *args, **kwargs):
+        drawn.append(np.asarray(model.weights_))
+        return original(X, model, *args, **kwargs)
+
+    monkeypatch.setattr(plot_module, "plot_density_1d", spy)
+    assert main(["demo", "--out", str(tmp_path), "-q"]) == 0
+    out = capsys.readouterr().out
+    printed = [float(v) for v in re.search(r"Weights:\n\[([^\]]+)\]", out).group(1).split()]
+    assert len(drawn) == 1 and np.allclose(drawn[0], printed, atol=5e-5)

@@ -87,9 +87,9 @@ def _faithful(out: Path, quiet: bool) -> dict[str, Any]:
         f"{m[1 - short, 0]:.1f} min, then {m[1 - short, 1]:.0f} min). The log-likelihood "
         "never fell from one iteration to the next: that is EM's guarantee.", width=79))
     plots = save_mixture_plots(out, data, model, steps)
-    one_d = GaussianMixture(n_components=2, random_state=0).fit(data[["eruptions"]])
-    ax = plot_density_1d(data[["eruptions"]], one_d,
-                         title="Eruption durations: two Gaussian components")
+    # the fit above, seen on its first column: the weights are those printed above
+    ax = plot_density_1d(data, model, dim=0,
+                         title="Eruption durations: the two components of the fit")
     figure = cast("Figure", ax.figure)  # plot_density_1d drew on a new figure
     from ..atomic import atomic_path
 
