@@ -81,6 +81,8 @@ GAUSSIAN_LETTERS = {"m": ("mean",), "c": ("covariance",)}
 class GaussianHMM(BaseHMM):
     """Hidden Markov model with Gaussian emissions (hmmlearn's ``GaussianHMM``).
 
+    The arguments not listed below are described in the module docstring.
+
     Parameters
     ----------
     covariance_type : {"diag", "full", "tied", "spherical"}, default "diag"
@@ -91,8 +93,6 @@ class GaussianHMM(BaseHMM):
     covars_prior, covars_weight : float or array-like
         Inverse-gamma / inverse-Wishart prior on the covariances, in hmmlearn's
         parametrization.
-
-    The other arguments are described in the module docstring.
 
     Attributes
     ----------

@@ -246,6 +246,8 @@ class MultinomialHMM(BaseHMM):
     The log-likelihood includes the multinomial coefficient, as hmmlearn's.
     With ``n_trials=1`` it is a :class:`CategoricalHMM` on one-hot rows.
 
+    The arguments not listed below are described in :mod:`emkit.estimators.hmm`.
+
     Parameters
     ----------
     n_trials : int, array-like of int of shape (n_samples,), or None
@@ -253,8 +255,6 @@ class MultinomialHMM(BaseHMM):
         entry). ``None``: each row's total is its number of trials, and fit
         then sets ``n_trials`` to the rows' common total when they all have
         one (as hmmlearn, so the model can :meth:`sample`).
-
-    The other arguments are described in :mod:`emkit.estimators.hmm`.
 
     Attributes
     ----------
