@@ -20,10 +20,23 @@ import math
 import numpy as np
 from numba import njit
 
+from .fast_exp import exp_nonpositive
+
 __all__ = ["logit_mixture_e_step"]
 
 
-@njit(cache=True)
+#: Rows per block: their exponentials are taken together, in one loop that vectorizes.
+_BLOCK = 128
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _exp_block(buf, size):  # pragma: no cover - compiled
+    """``buf[:size] = exp(buf[:size])`` for arguments ``<= 0`` (vectorized)."""
+    for t in range(size):
+        buf[t] = exp_nonpositive(buf[t])
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     n, k = logf.shape
     q = Z.shape[1]
@@ -33,77 +46,103 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     n_pair = m * (m + 1) // 2  # components c <= d (of 1 .. K-1)
     resp = np.empty((n, k))
     ll = np.empty(n)
+    nk = np.zeros(k)
     grad = np.zeros((m, q1))
     # the logit's Hessian and the Gram matrix by their distinct entries only:
     # hsum[pair(c, d), prod(u, v)] = sum_i h_icd z_iu z_iv, gsum[prod(u, v)] = sum_i w_i z_iu z_iv
     hsum = np.zeros((n_pair, n_prod))
     gsum = np.zeros(n_prod)
-    z = np.empty(q1)
+    zb = np.empty((_BLOCK, q1))
+    # per block row: a_c - max a (the logits), then b_c - max b (b = a + log f)
+    buf = np.empty(2 * _BLOCK * k)
+    shift = np.empty(_BLOCK)
+    bad = np.empty(_BLOCK, dtype=np.bool_)
     zz = np.empty(n_prod)
-    a = np.empty(k)
     pi = np.empty(k)
     h = np.empty(n_pair)
-    for i in range(n):
-        z[0] = 1.0
-        for j in range(q):
-            z[j + 1] = (Z[i, j] - centre[j]) / half[j]
-        top = -np.inf
-        for c in range(k):
-            s = 0.0
-            for j in range(q1):
-                s += z[j] * gamma[c, j]
-            a[c] = s
-            if s > top:
-                top = s
-        total = 0.0
-        for c in range(k):
-            e = math.exp(a[c] - top)
-            pi[c] = e
-            total += e
-        log_total = math.log(total)
-        btop = -np.inf
-        for c in range(k):
-            pi[c] /= total
-            b = logf[i, c] + (a[c] - top - log_total)
-            resp[i, c] = b
-            if b > btop:
-                btop = b
-        if not np.isfinite(btop):
-            # every component impossible (or NaN): no responsibility, no weight
-            ll[i] = btop if btop == btop else np.nan
+    inv_half = 1.0 / half
+    for start in range(0, n, _BLOCK):
+        size = min(_BLOCK, n - start)
+        for r in range(size):
+            i = start + r
+            z = zb[r]
+            z[0] = 1.0
+            for j in range(q):
+                z[j + 1] = (Z[i, j] - centre[j]) * inv_half[j]
+            top = -np.inf
+            base = 2 * k * r
             for c in range(k):
-                resp[i, c] = 0.0
-            continue
-        total = 0.0
-        for c in range(k):
-            e = math.exp(resp[i, c] - btop)
-            resp[i, c] = e
-            total += e
-        ll[i] = btop + math.log(total)
-        ww = 0.0
-        for c in range(k):
-            r = resp[i, c] / total
-            resp[i, c] = r
-            ww += r
-        t = 0
-        for u in range(q1):
-            for v in range(u, q1):
-                zz[t] = z[u] * z[v]
-                t += 1
-        for t in range(n_prod):
-            gsum[t] += ww * zz[t]
-        t = 0
-        for c in range(1, k):
-            g = ww * resp[i, c] - ww * pi[c]
+                s = 0.0
+                for j in range(q1):
+                    s += z[j] * gamma[c, j]
+                buf[base + c] = s
+                if s > top:
+                    top = s
+            btop = -np.inf
+            nan = False
+            for c in range(k):
+                bc = logf[i, c] + buf[base + c]
+                buf[base + k + c] = bc
+                nan |= bc != bc
+                if bc > btop:
+                    btop = bc
+            bad[r] = nan or not math.isfinite(btop)
+            if bad[r]:
+                # every component impossible (or NaN): no responsibility, no weight
+                ll[i] = np.nan if nan else btop
+                btop = 0.0
+                for c in range(k):
+                    buf[base + k + c] = -np.inf
+            for c in range(k):
+                buf[base + c] -= top
+                buf[base + k + c] -= btop
+            # log pi_c + log f_c = b_c - top - log S: the row's log-likelihood is
+            # max b - top + log(T / S), S and T the sums of the exponentials
+            shift[r] = btop - top
+        _exp_block(buf, 2 * k * size)
+        for r in range(size):
+            i = start + r
+            if bad[r]:
+                for c in range(k):
+                    resp[i, c] = 0.0
+                continue
+            base = 2 * k * r
+            total = 0.0
+            acc = 0.0
+            for c in range(k):
+                total += buf[base + c]
+                acc += buf[base + k + c]
+            inv_total = 1.0 / total
+            ll[i] = shift[r] + math.log(acc * inv_total)
+            inv_acc = 1.0 / acc
+            ww = 0.0
+            for c in range(k):
+                pi[c] = buf[base + c] * inv_total
+                rc = buf[base + k + c] * inv_acc
+                resp[i, c] = rc
+                nk[c] += rc
+                ww += rc
+            z = zb[r]
+            t = 0
             for u in range(q1):
-                grad[c - 1, u] += g * z[u]
-            for d in range(c, k):
-                h[t] = ww * pi[c] * ((1.0 if c == d else 0.0) - pi[d])
-                t += 1
-        for p in range(n_pair):
-            hp = h[p]
+                for v in range(u, q1):
+                    zz[t] = z[u] * z[v]
+                    t += 1
             for t in range(n_prod):
-                hsum[p, t] += hp * zz[t]
+                gsum[t] += ww * zz[t]
+            t = 0
+            for c in range(1, k):
+                g = ww * resp[i, c] - ww * pi[c]
+                for u in range(q1):
+                    grad[c - 1, u] += g * z[u]
+                wp = ww * pi[c]
+                for d in range(c, k):
+                    h[t] = wp * ((1.0 if c == d else 0.0) - pi[d])
+                    t += 1
+            for p in range(n_pair):
+                hp = h[p]
+                for t in range(n_prod):
+                    hsum[p, t] += hp * zz[t]
     # unpack the distinct entries into the full symmetric matrices
     prod = np.empty((q1, q1), dtype=np.int64)
     t = 0
@@ -129,7 +168,7 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     for u in range(q1):
         for v in range(q1):
             gram[u, v] = gsum[prod[u, v]]
-    return ll, resp, grad, hess, gram
+    return ll, resp, nk, grad, hess, gram
 
 
 def logit_mixture_e_step(logf: np.ndarray, Z: np.ndarray, centre: np.ndarray,
@@ -159,11 +198,12 @@ def logit_mixture_e_step(logf: np.ndarray, Z: np.ndarray, centre: np.ndarray,
     stats : dict
         ``grad`` (K - 1, q + 1), ``hess`` ((K - 1)(q + 1), (K - 1)(q + 1)),
         ``gram`` (q + 1, q + 1): as
-        :func:`~emkit.numerics.multinomial_logit.mixing_stats`.
+        :func:`~emkit.numerics.multinomial_logit.mixing_stats`; and ``n`` (K,), the
+        column sums of ``resp``.
     """
-    ll, resp, grad, hess, gram = _e_step(
+    ll, resp, nk, grad, hess, gram = _e_step(
         np.ascontiguousarray(logf, dtype=np.float64), np.ascontiguousarray(Z, dtype=np.float64),
         np.ascontiguousarray(centre, dtype=np.float64).reshape(-1),
         np.ascontiguousarray(half_range, dtype=np.float64).reshape(-1),
         np.ascontiguousarray(gamma, dtype=np.float64))
-    return ll, resp, {"grad": grad, "hess": hess, "gram": gram}
+    return ll, resp, {"grad": grad, "hess": hess, "gram": gram, "n": nk}

@@ -37,6 +37,7 @@ form, ``gamma_k = log(n_k / n_0)``: the plain mixture's ``weights = n / sum(n)``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,13 +105,16 @@ class ConcomitantMixtureEM:
         ll, resp, mixing = logit_mixture_e_step(self.set.log_prob(X, comps), Z,
                                                 self.concomitant.centre,
                                                 self.concomitant.half_range, gamma)
-        finite = bool(np.all(np.isfinite(ll)))
+        total = float(ll.sum())
+        finite = math.isfinite(total)  # a row of -inf or NaN makes the sum so
+        nk = mixing.pop("n")
         if not finite:
             resp = np.zeros_like(resp)
+            nk = np.zeros_like(nk)
             mixing = {key: np.zeros_like(value) for key, value in mixing.items()}
         stats: dict[str, Any] = {
             "rows": np.asarray(float(n)),
-            "n": resp.sum(axis=0),
+            "n": nk,
             "components": self.set.stats(X, resp, comps),
             "anchor_mixing": float(n) * gamma,
         }
@@ -118,7 +122,7 @@ class ConcomitantMixtureEM:
             stats["mixing"] = mixing
         if not finite:
             return stats, -np.inf
-        return stats, float(ll.sum()) + self.set.log_prior(comps)
+        return stats, total + self.set.log_prior(comps)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         n = np.asarray(stats["n"], dtype=float)
