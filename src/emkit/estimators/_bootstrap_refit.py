@@ -133,7 +133,8 @@ def refit(est: Any, X: np.ndarray, weights: np.ndarray | None) -> dict[str, Any]
         data: Any = X if weights is None else (X, weights)
         with warnings.catch_warnings():  # a replicate at max_iter is kept, as in mclust
             warnings.simplefilter("ignore", ConvergenceWarning)
-            result = em(em_model, data, start, tol=float(est.tol) * total,
+            tol, rel_tol = est._engine_tol(total)
+            result = em(em_model, data, start, tol=tol, rel_tol=rel_tol,
                         max_iter=int(est.max_iter))
         return {"weights": np.asarray(result.params["weights"], dtype=float),
                 "means": np.asarray(result.params["means"], dtype=float),

@@ -29,12 +29,21 @@ from ..models.mixture.mclust import (
     log_joint,
     partition_stats,
     precision_cholesky_full,
+    responsibility_stats,
 )
 from ..models.mixture.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
+from ..models.mixture.mclust_start import check_start
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._mixture_sample import draw_rows
+from ._supervision import (
+    align_clusters,
+    check_labels,
+    check_priors,
+    log_evidence,
+    supervised_responsibilities,
+)
 
 __all__ = ["MclustMixture", "INIT_METHODS", "check_data", "check_spread", "failure_reason"]
 
@@ -178,7 +187,7 @@ class MclustMixture(Persistable, BaseEstimator):
     n_samples_fit_ : int
     n_features_in_ : int
     init_used_ : str
-        ``"hc"`` or ``"kmeans"``.
+        ``"hc"``, ``"kmeans"`` or ``"user"`` (``fit(X, init=...)``).
     """
 
     def __init__(self, model: str = "VVV", n_components: int = 1, *, tol: float | str = 1e-8,
@@ -237,35 +246,52 @@ class MclustMixture(Persistable, BaseEstimator):
         return MclustModel(model, reg_covar=float(self.reg_covar), prior=hyper,
                            total_rows=X.shape[0])
 
-    def _run(self, X: np.ndarray, init: dict) -> EMResult:
+    def _engine_tol(self, total: float) -> tuple[float, float]:
+        """The engine's ``(tol, rel_tol)`` for ``total`` rows (``tol="mclust"``: relative)."""
         if isinstance(self.tol, str):  # "mclust": its relative rule
-            tol, rel_tol = 0.0, MCLUST_REL_TOL
-        else:
-            tol, rel_tol = float(self.tol) * X.shape[0], 0.0
-        return em(self._em_model(X), X, init, tol=tol, rel_tol=rel_tol,
+            return 0.0, MCLUST_REL_TOL
+        return float(self.tol) * total, 0.0
+
+    def _run(self, X: np.ndarray, init: dict, evidence: np.ndarray | None = None) -> EMResult:
+        tol, rel_tol = self._engine_tol(X.shape[0])
+        data = X if evidence is None else (X, evidence)
+        return em(self._em_model(X), data, init, tol=tol, rel_tol=rel_tol,
                   max_iter=int(self.max_iter), record=False)
 
-    def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> dict:
-        stats = partition_stats(X[rows], labels, int(self.n_components))
-        return self._em_model(X).m_step(stats)
+    def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray,
+                    evidence: np.ndarray | None = None) -> dict:
+        """One M-step from a partition of ``X[rows]``; with evidence, renamed to agree
+        with it and the labelled rows one-hot (``evidence`` is per row of ``X``)."""
+        k = int(self.n_components)
+        if evidence is None:
+            return self._em_model(X).m_step(partition_stats(X[rows], labels, k))
+        ev = evidence[rows]
+        labels = align_clusters(np.asarray(labels), ev, k)
+        resp = np.zeros((len(rows), k))
+        resp[np.arange(len(rows)), labels] = 1.0
+        return self._start_resp(X, rows, supervised_responsibilities(resp, ev))
 
-    def _kmeans_start(self, X: np.ndarray) -> dict:
+    def _start_resp(self, X: np.ndarray, rows: np.ndarray | slice, resp: np.ndarray) -> dict:
+        return self._em_model(X).m_step(responsibility_stats(X[rows], resp))
+
+    def _kmeans_start(self, X: np.ndarray, evidence: np.ndarray | None = None) -> dict:
         labels = kmeans_partition(X, int(self.n_components), self.random_state)
-        return self._start_from(X, np.arange(X.shape[0]), labels)
+        return self._start_from(X, np.arange(X.shape[0]), labels, evidence)
 
     def _fit_partition(self, X: np.ndarray, rows: np.ndarray | None,
-                       labels: np.ndarray | None) -> MclustMixture:
+                       labels: np.ndarray | None,
+                       evidence: np.ndarray | None = None) -> MclustMixture:
         """Fit from a given hc partition of ``X[rows]`` (k-means when it fails or is None)."""
         result, used, first_error = None, "hc", None
         if labels is not None and rows is not None:  # the callers pass both or neither
             try:
-                result = self._run(X, self._start_from(X, rows, labels))
+                result = self._run(X, self._start_from(X, rows, labels, evidence), evidence)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                 first_error = exc
         if result is None:
             used = "kmeans"
             try:
-                result = self._run(X, self._kmeans_start(X))
+                result = self._run(X, self._kmeans_start(X, evidence), evidence)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                 if first_error is not None:
                     raise _StartsFailed(
@@ -274,6 +300,16 @@ class MclustMixture(Persistable, BaseEstimator):
                         f"k-means start: {failure_reason(exc)}") from exc
                 raise
         self._store(X, result, used)
+        return self
+
+    def _fit_start(self, X: np.ndarray, kind: str, start: Any,
+                   evidence: np.ndarray | None = None) -> MclustMixture:
+        """Fit from a user start (checked by ``mclust_start.check_start``)."""
+        if kind == "resp":
+            init = self._start_resp(X, slice(None), supervised_responsibilities(start, evidence))
+        else:
+            init = start
+        self._store(X, self._run(X, init, evidence), "user")
         return self
 
     def _store(self, X: np.ndarray, result: EMResult, used: str) -> None:
@@ -292,8 +328,35 @@ class MclustMixture(Persistable, BaseEstimator):
         self.n_features_in_ = int(X.shape[1])
         self.init_used_ = used
 
-    def fit(self, X: Any, y: Any = None) -> MclustMixture:
+    def fit(self, X: Any, y: Any = None, *, init: Any = None, labels: Any = None,
+            priors: Any = None) -> MclustMixture:
         """Estimate the mixture from ``X`` of shape (n_samples, n_features).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+            Not used, as in scikit-learn (see ``labels``).
+        init : labels, responsibilities, parameters or None, default None
+            A start of the user's in place of ``init_params``: integer labels of
+            shape (n_samples,) in ``0..n_components-1`` (a partition, as mclust's
+            ``me(z = unmap(classification))``), responsibilities of shape
+            (n_samples, n_components) (rows normalized), or a dict of
+            ``weights``, ``means`` and ``covariances`` (as ``em(parameters = ...)``).
+            A partition or responsibilities become parameters through one
+            M-step; EM then runs from them, so another program's fit is
+            reproduced from its partition. ``init_used_`` is ``"user"``; a start
+            that fails is an error (no k-means fallback).
+        labels : array-like of int of shape (n_samples,), default None
+            Known components: -1 for an unknown row, 0..n_components-1 for a
+            known one (its responsibilities stay one-hot; the hc or k-means
+            start is renamed to agree with the labelled rows, which start
+            one-hot). As :meth:`emkit.GaussianMixture.fit`.
+        priors : array-like of shape (n_samples, n_components), default None
+            Soft evidence multiplying each row's posterior (a row of ones is no
+            evidence). With ``labels`` or ``priors``, ``loglik_`` and the criteria
+            are those of the fitted objective ``sum_i log sum_k e_ik w_k N(x_i;
+            mu_k, S_k)`` (``e_ik`` the evidence, one-hot for a known row).
 
         Returns
         -------
@@ -307,13 +370,18 @@ class MclustMixture(Persistable, BaseEstimator):
         X = check_data(X)
         self._validate(X)
         check_spread(X, float(self.reg_covar))
-        k = int(self.n_components)
+        n, k = X.shape[0], int(self.n_components)
+        evidence = log_evidence(check_labels(labels, n, k, name="labels"),
+                                check_priors(priors, n, k), k)
+        if init is not None:
+            kind, start = check_start(init, n, X.shape[1], k)
+            return self._fit_start(X, kind, start, evidence)
         if self.init_params == "kmeans":
-            return self._fit_partition(X, None, None)
+            return self._fit_partition(X, None, None, evidence)
         rows, parts = hc_partitions(X, [k], model=self.hc_model,
                                     sample_size=self.hc_sample_size,
                                     random_state=self.random_state)
-        return self._fit_partition(X, rows, parts.get(k))
+        return self._fit_partition(X, rows, parts.get(k), evidence)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of each row of ``X``."""

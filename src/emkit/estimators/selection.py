@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -28,6 +28,7 @@ from ..gaussian.conjugate_prior import as_prior_control
 from ..gaussian.constrained import MCLUST_MODELS, check_model_name
 from ..models.mixture.mclust import n_mixture_parameters
 from ..models.mixture.mclust_init import HC_MODELS, hc_partitions
+from ..models.mixture.mclust_start import check_start, start_components
 from .mclust_mixture import (
     INIT_METHODS,
     MclustMixture,
@@ -130,6 +131,16 @@ def _models(covariance_models: Sequence[str] | str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _starts(init: Any) -> dict[int, Any]:
+    """A user's start (or a dict of them by K) as {K: start}."""
+    if init is None:
+        return {}
+    if isinstance(init, Mapping) and init and all(
+            isinstance(key, Integral) and not isinstance(key, bool) for key in init):
+        return {int(key): value for key, value in init.items()}
+    return {start_components(init): init}
+
+
 def _failed_row(model: str, k: int, n_features: int, exc: BaseException) -> dict:
     return {"model": model, "n_components": k, "loglik": math.nan,
             "n_parameters": n_mixture_parameters(model, k, n_features), "bic": math.nan,
@@ -151,6 +162,7 @@ def select_model(
     reg_covar: float = 0.0,
     max_iter: int = 1000,
     prior: Any = None,
+    init: Any = None,
 ) -> SelectionResult:
     """Fit every (covariance model, K) pair and pick the best by ``criterion``.
 
@@ -183,6 +195,14 @@ def select_model(
         as ``Mclust(x, prior = priorControl())``); the table's ``loglik`` and
         criteria are then those at the MAP fits without the log-prior term, as
         mclust's BIC.
+    init : labels, responsibilities, parameters, dict of them by K, or None
+        A user's start (as :meth:`MclustMixture.fit`'s ``init``: integer labels
+        (n_samples,), responsibilities (n_samples, K) or a dict of ``weights``,
+        ``means`` and ``covariances``) for every model at its number of
+        components (labels: the largest label + 1), or a dict from K to such a
+        start; the other K start from ``init_params``. Their ``init`` in the
+        table is ``"user"``. E.g. ``init=mclust_classification`` refits all
+        fourteen models from another program's partition.
 
     Returns
     -------
@@ -215,6 +235,8 @@ def select_model(
     as_prior_control(prior)
     check_spread(X, float(reg_covar))  # else every fit would fail, each for the same reason
     n, d = X.shape
+    starts = {k: check_start(start, n, d, k, what=f"init (K={k})")
+              for k, start in _starts(init).items() if k in ks}
     rows = parts = None
     if init_params == "hc":
         rows, parts = hc_partitions(X, ks, model=hc_model, sample_size=hc_sample_size,
@@ -234,7 +256,10 @@ def select_model(
                 est._validate(X)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    est._fit_partition(X, rows, None if parts is None else parts.get(k))
+                    if k in starts:
+                        est._fit_start(X, *starts[k])
+                    else:
+                        est._fit_partition(X, rows, None if parts is None else parts.get(k))
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                 records.append(_failed_row(model, k, d, exc))
                 continue

@@ -40,6 +40,7 @@ __all__ = [
     "log_gaussian_full",
     "mixture_stats",
     "partition_stats",
+    "responsibility_stats",
     "log_joint",
     "n_mixture_parameters",
     "correlation_rcond",
@@ -179,6 +180,15 @@ def partition_stats(X: np.ndarray, labels: np.ndarray, n_components: int) -> dic
     labels = np.asarray(labels)
     resp = np.zeros((X.shape[0], n_components))
     resp[np.arange(X.shape[0]), labels] = 1.0
+    return responsibility_stats(X, resp)
+
+
+def responsibility_stats(X: np.ndarray, resp: np.ndarray) -> dict:
+    """Statistics of responsibilities ``resp`` (N, K), centred on their weighted means.
+
+    As :func:`partition_stats` (``orientation`` the identity), for a soft start:
+    mclust's ``me(z = ...)``.
+    """
     counts = resp.sum(axis=0)
     centres = (resp.T @ X) / np.maximum(counts, 1.0)[:, None]
     stats = mixture_stats(X, resp, centres)
@@ -265,19 +275,26 @@ class MclustModel:
             # reg_covar=1e-6); GaussianMixtureModel uses the same 1e-6 for the same reason
             self.monotone_rtol = 1e-6
 
-    def e_step(self, X: np.ndarray, params: dict) -> tuple[dict, float]:
+    def e_step(self, data: np.ndarray | tuple, params: dict) -> tuple[dict, float]:
         """Responsibilities folded into additive statistics, and the log-likelihood.
 
+        ``data`` is ``X`` (N, D) or ``(X, log_evidence)`` with per-row
+        log-evidence (N, K) added to the log-joint (known labels, soft evidence).
         One compiled pass (:func:`~emkit.models.mixture.mclust_kernels.full_mixture_estep`);
         :meth:`e_step_reference` is the NumPy path it is tested against.
         """
+        X, evidence = data if isinstance(data, tuple) else (data, None)
         stats, total = full_mixture_estep(X, params["weights"], params["means"],
-                                          params["covariances"])
+                                          params["covariances"], evidence)
         return self._finish_e_step(X, params, stats, total)
 
-    def e_step_reference(self, X: np.ndarray, params: dict) -> tuple[dict, float]:
+    def e_step_reference(self, data: np.ndarray | tuple, params: dict) -> tuple[dict, float]:
         """:meth:`e_step` in NumPy: log-joint, log-sum-exp, then the statistics."""
-        norm, resp = log_normalize(log_joint(X, params))
+        X, evidence = data if isinstance(data, tuple) else (data, None)
+        logp = log_joint(X, params)
+        if evidence is not None:
+            logp = logp + evidence
+        norm, resp = log_normalize(logp)
         stats = mixture_stats(X, resp, params["means"])
         return self._finish_e_step(X, params, stats, float(norm.sum()))
 

@@ -64,11 +64,15 @@ def _factor(cov, linv, logdet):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _responsibilities(X, log_w, means, linv, logdet, resp):  # pragma: no cover
-    """Fill ``resp`` (N, K) with the posteriors; return the log-likelihood."""
+def _responsibilities(X, log_w, means, linv, logdet, evidence, resp):  # pragma: no cover
+    """Fill ``resp`` (N, K) with the posteriors; return the log-likelihood.
+
+    ``evidence`` (N, K) is added to each row's log-joint when it has N rows.
+    """
     n, d = X.shape
     k = means.shape[0]
     const = -0.5 * d * _LOG_2PI
+    with_evidence = evidence.shape[0] == n
     y = np.empty(d)
     total = 0.0
     for i in range(n):
@@ -83,6 +87,8 @@ def _responsibilities(X, log_w, means, linv, logdet, resp):  # pragma: no cover
                     t += linv[j, c, m] * y[m]
                 quad += t * t
             v = log_w[j] + const - 0.5 * (logdet[j] + quad)
+            if with_evidence:
+                v += evidence[i, j]
             resp[i, j] = v
             if v > top:
                 top = v
@@ -130,7 +136,8 @@ def _moments(X, resp, means, out_n, out_sum, out_outer):  # pragma: no cover
 
 
 def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
-                       covariances: np.ndarray) -> tuple[dict, float]:
+                       covariances: np.ndarray,
+                       evidence: np.ndarray | None = None) -> tuple[dict, float]:
     """Statistics and log-likelihood of one E-step.
 
     Parameters
@@ -139,6 +146,10 @@ def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
     weights : ndarray of shape (K,)
     means : ndarray of shape (K, D)
     covariances : ndarray of shape (K, D, D)
+    evidence : ndarray of shape (N, K) or None
+        Per-row log-evidence added to the log-joint (known labels, soft
+        evidence: :func:`emkit.estimators._supervision.log_evidence`); the
+        log-likelihood is then ``sum_i log sum_k e_ik pi_k N(x_i | mu_k, Sigma_k)``.
 
     Returns
     -------
@@ -168,7 +179,8 @@ def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
             "definite (a component collapsed onto too few points); increase reg_covar or "
             "reduce the number of components")
     resp = np.empty((X.shape[0], k))
-    loglik = _responsibilities(X, log_w, means, linv, logdet, resp)
+    ev = np.zeros((0, k)) if evidence is None else np.ascontiguousarray(evidence, dtype=float)
+    loglik = _responsibilities(X, log_w, means, linv, logdet, ev, resp)
     n = np.empty(k)
     total_sum = np.empty((k, d))
     outer = np.empty((k, d, d))
