@@ -239,3 +239,21 @@ def test_reseed_on_dask_input_and_with_missing_values():
         gm = GaussianMixture(3, reg_covar=0.0, random_state=0).fit(Xn)
     assert gm.n_reseeds_ >= 1
     assert np.isfinite(gm.score(Xn)) and np.all(np.isfinite(gm.means_))
+
+
+def test_partial_fit_reseeds_among_the_batch_rows():
+    # 25 components on float32 batches of 30 rows in 16 dimensions: the start's
+    # covariances are not positive definite in float32
+    X = (np.random.RandomState(0).normal(size=(300, 16)) * 100).astype(np.float32)
+    gm = GaussianMixture(25, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for start in range(0, 300, 30):
+            gm.partial_fit(X[start:start + 30])
+    told = [str(w.message) for w in caught if isinstance(w.message, DegenerateComponentWarning)]
+    assert told and "re-seeded" in told[0]
+    assert gm.n_reseeds_ >= 1
+    _valid_fit(gm, X)
+    raising = GaussianMixture(25, random_state=0, degenerate="raise")
+    with pytest.raises(ValueError, match=re.escape(COLLAPSE_MESSAGE)):
+        raising.partial_fit(X[:30])

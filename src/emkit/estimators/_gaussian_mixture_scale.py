@@ -7,6 +7,7 @@ E-step runs changes (:mod:`emkit.backends`), or how its statistics are averaged
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.utils import check_random_state
 from .. import backends
 from ..engine.online import StepwiseEM
 from ..validation import check_magnitude
+from ._gaussian_mixture_guard import CollapseGuard
 from ._gaussian_mixture_init import initial_params
 
 __all__ = ["fit_dask", "partial_fit", "predict_dask"]
@@ -115,17 +117,33 @@ def partial_fit(est: Any, X: Any, sample_weight: Any = None) -> Any:
     weights = est._check_weights(X, sample_weight)
     rows = float(len(X)) if weights is None else float(weights.sum())
     model = _model_for(est, bool(np.isnan(X).any()))
+    # a collapsed component is re-seeded among this batch's rows (degenerate="reseed")
+    est._reseed_rows = (X, weights)
+    guard = CollapseGuard(model, est.covariance_type, est._dtype(), est._reseeder(),
+                          est.degenerate)
     if online is None:
         est._check_sizes(X, weights)
         init = initial_params(est, X, weights, check_random_state(est.random_state),
                               backends.INIT_SAMPLE_ROWS)
-        online = est._online = StepwiseEM(model, init, alpha=est.online_alpha)
+        online = est._online = StepwiseEM(model, guard.start(init), alpha=est.online_alpha)
     # Both Gaussian-mixture models share statistics and M-step: a stream may mix
     # complete batches and batches with missing values.
-    online.model = model
+    online.model = guard
+    guard.n_m_steps = online.n_batches
     online.partial_fit(est._model_data(model, X, weights), rows=rows)
     est._set_fitted(online.params, _OnlineResult(online), 1.0)
     est.lower_bound_ = online.loglik_per_row
+    events = [] if guard.reseeder is None else guard.reseeder.events
+    est.n_reseeds_ = getattr(est, "_online_reseeds", 0) + len(events)
+    est._online_reseeds = est.n_reseeds_
+    if events:
+        from ..exceptions import DegenerateComponentWarning
+
+        warnings.warn(
+            f"{len(events)} collapsed component(s) re-seeded at this mini-batch: "
+            + "; ".join(e.describe(est.covariance_type).replace("iteration", "update")
+                        for e in events[:5]),
+            DegenerateComponentWarning, stacklevel=3)
     return est
 
 
