@@ -194,6 +194,10 @@ def test_unknown_output_suffix_is_a_usage_error(capsys, files, args):
     ["regress", "{data}", "--y", "a", "--x", "b", "--family", "bogus"],
     ["survival", "{data}", "--time", "a", "--event", "b", "--distribution", "bogus"],
     ["fit", "{data}", "--no-such-option"],
+    ["fit", "{data}", "--sep", "ab"],
+    ["select", "{data}", "--decimal", "x"],
+    ["hmm", "fit", "{data}", "--encoding", "no-such-codec"],
+    ["impute", "{missing}", "--sep", "a"],
 ])
 def test_bad_option_values_are_exit_2_everywhere(capsys, files, args):
     code, out, err = run(capsys, *_args(files, args))
@@ -281,3 +285,13 @@ def test_hmm_non_convergence_advice_names_n_iter(capsys, files):
     assert messages and all("raise n_iter" in m and "max_iter" not in m for m in messages)
     code, _, err = run(capsys, "hmm", "fit", files["data"], "-c", "a,b", "--max-iter", "1")
     assert code == 0 and "raise n_iter" in err
+
+
+def test_counts_of_one_are_singular(capsys, files):
+    code, out, _ = run(capsys, "fit", files["data"], "-c", "a,b", "-k", "1", "-q")
+    assert code == 0 and out.startswith("Gaussian mixture: 1 component, full covariances")
+    code, out, _ = run(capsys, "hmm", "fit", files["data"], "-c", "a,b", "-k", "1", "-q")
+    assert code == 0 and out.startswith("GaussianHMM (diag), 1 state, ")
+    code, out, _ = run(capsys, "select", files["data"], "-c", "a,b", "-k", "1", "-m", "VVV",
+                       "-q")
+    assert code == 0 and "with 1 component, log-likelihood" in out

@@ -53,6 +53,7 @@ __all__ = [
     "AccelerateOption",
     "split_columns",
     "load_data",
+    "plural",
     "array_text",
     "print_block",
     "jsonable",
@@ -176,6 +177,11 @@ def load_data(path: str, columns: list[str] | None = None, *, sep: str | None = 
     if np.isinf(X).any():
         raise ValueError("the data contain infinite values; remove or replace them")
     return X, [str(c) for c in (names or table.columns)]
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 component"``, ``"3 components"`` (``word`` takes an ``s``)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def array_text(array: Any, precision: int = 4) -> str:

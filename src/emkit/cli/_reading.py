@@ -100,6 +100,7 @@ def read_input(path: str, *, notes: bool = True) -> pd.DataFrame:
     sep = options.get("sep")
     if sep in ("\\t", "tab"):
         sep = "\t"
+    _check_values(sep, options.get("decimal"), options.get("encoding"))
     index_col: int | str | None = options.get("index_col")
     if isinstance(index_col, str) and index_col.strip().isdigit():
         index_col = int(index_col)
@@ -111,6 +112,26 @@ def read_input(path: str, *, notes: bool = True) -> pd.DataFrame:
         for note in table.attrs.get("notes", []):
             warn(note)
     return table
+
+
+def _check_values(sep: str | None, decimal: str | None, encoding: str | None) -> None:
+    """Refuse option values that no file could make right: a usage error (exit 2)."""
+    import codecs
+
+    import typer
+
+    if sep is not None and (len(sep) != 1 or sep.isalnum() or sep in "\"'.\n\r"):
+        raise typer.BadParameter(f"{sep!r} is not a field separator: give one character "
+                                 "such as , ; | or '\\t' for a tab", param_hint="--sep")
+    if decimal is not None and decimal not in (".", ","):
+        raise typer.BadParameter(f"give . or , (not {decimal!r})", param_hint="--decimal")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise typer.BadParameter(f"unknown encoding {encoding!r}: use e.g. utf-8, "
+                                     "latin-1, cp1252, utf-16", param_hint="--encoding"
+                                     ) from None
 
 
 def counter_columns(X: np.ndarray, names: list[str]) -> list[str]:

@@ -25,6 +25,7 @@ from ._common import (
     SeedOption,
     TolOption,
     loading,
+    plural,
     print_block,
     print_json,
     split_columns,
@@ -81,7 +82,7 @@ def print_summary(facts: dict[str, Any], file: Any = None) -> None:
     """Print :func:`summary` in the readable form (``Means:`` then the array)."""
     out = file or sys.stdout
     shown = ", ".join(facts["columns"][:8]) + (", ..." if len(facts["columns"]) > 8 else "")
-    print(f"Gaussian mixture: {facts['n_components']} components, "
+    print(f"Gaussian mixture: {plural(facts['n_components'], 'component')}, "
           f"{facts['covariance_type']} covariances, {facts['n_rows']} rows x "
           f"{len(facts['columns'])} columns ({shown})", file=out)
     if facts["n_missing"]:

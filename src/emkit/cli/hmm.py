@@ -36,6 +36,7 @@ from ._common import (
     QuietOption,
     SeedOption,
     loading,
+    plural,
     print_block,
     print_json,
     split_columns,
@@ -226,7 +227,7 @@ def fit(
                     "emission_parameters": emission_parameters,
                     "saved": None if interrupted else save})
         return EXIT_INTERRUPTED if interrupted else EXIT_OK
-    print(f"{_describe(model)}, {states} states, {len(lengths)} sequence(s), "
+    print(f"{_describe(model)}, {plural(states, 'state')}, {len(lengths)} sequence(s), "
           f"{len(X)} rows, columns {', '.join(names)}")
     _report_lines(rows, weights)
     state = "False (interrupted; best parameters so far)" if interrupted else str(converged)
@@ -293,10 +294,10 @@ def _print_table(result: Any) -> None:
         table.add_row(*(f"[bold]{c}[/bold]" if chosen else c for c in cells))
     console.print(table)
     for row in result.table[result.table["error"].notna()].itertuples(index=False):
-        console.print(f"failed: {row.n_components} states: {row.error}")
+        console.print(f"failed: {plural(int(row.n_components), 'state')}: {row.error}")
     best = result.best
     chosen_row = result.table[result.table["n_components"] == result.best_n_components].iloc[0]
-    console.print(f"Best by {criterion.upper()}: {result.best_n_components} states "
+    console.print(f"Best by {criterion.upper()}: {plural(result.best_n_components, 'state')} "
                   f"({_describe(best)}), log-likelihood {chosen_row['loglik']:.3f}, "
                   f"{int(chosen_row['n_parameters'])} free parameters")
 

@@ -19,6 +19,7 @@ from ._common import (
     JsonOption,
     QuietOption,
     SeedOption,
+    plural,
     print_json,
     watch_fit,
 )
@@ -103,7 +104,7 @@ def segment(
     console = Console(highlight=False)
     view = Table("segment", "colour", "red", "green", "blue", "pixels", "fraction",
                  title=f"{image.name}: {labels.shape[1]} x {labels.shape[0]} pixels, "
-                 f"{k} segments ({seconds:.2f} s)")
+                 f"{plural(k, 'segment')} ({seconds:.2f} s)")
     for row in palette.itertuples(index=False):
         hex_colour = f"#{int(row.red):02x}{int(row.green):02x}{int(row.blue):02x}"
         view.add_row(str(row.segment), f"[on {hex_colour}]      [/]", str(row.red),

@@ -29,6 +29,7 @@ from ._common import (
     SeedOption,
     load_data,
     loading,
+    plural,
     print_json,
     warn,
     watch_fit,
@@ -121,7 +122,7 @@ def _print_report(result: Any, names: list[str], criterion: str) -> None:
 
     console.print(
         f"Best by {criterion.upper()}: {best.model} ({MODEL_DESCRIPTIONS[best.model]}) with "
-        f"{best.n_components} components, log-likelihood {best.loglik_:.3f}, "
+        f"{plural(best.n_components, 'component')}, log-likelihood {best.loglik_:.3f}, "
         f"{best.n_parameters()} parameters"
     )
     from ._common import print_block
