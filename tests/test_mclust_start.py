@@ -207,3 +207,16 @@ def test_bad_labels_and_priors(faithful):
         MclustMixture("EEE", 3).fit(faithful, labels=np.full(272, 5))
     with pytest.raises(ValueError, match="priors"):
         MclustMixture("EEE", 3).fit(faithful, priors=np.ones((272, 2)))
+
+
+def test_grid_in_parallel_equals_the_serial_grid(faithful):
+    serial = select_model(faithful, n_components=[1, 2, 3], covariance_models="EII,VEV,EVE",
+                          random_state=0)
+    parallel = select_model(faithful, n_components=[1, 2, 3], covariance_models="EII,VEV,EVE",
+                            random_state=0, n_jobs=2)
+    pd.testing.assert_frame_equal(parallel.table, serial.table, rtol=1e-12)
+    assert (parallel.best_model, parallel.best_n_components) == (serial.best_model,
+                                                                serial.best_n_components)
+    np.testing.assert_allclose(parallel.best.means_, serial.best.means_, rtol=1e-12)
+    with pytest.raises(ValueError, match="n_jobs"):
+        select_model(faithful, n_components=2, covariance_models="EII", n_jobs=0)

@@ -14,6 +14,7 @@ better: ``bic = -2 loglik + npar log n``. mclust prints ``2 loglik - npar log n`
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,49 @@ def _starts(init: Any) -> dict[int, Any]:
     return {start_components(init): init}
 
 
+def _n_jobs(n_jobs: Any, n_cells: int) -> int:
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be None, a positive integer or -1, got {n_jobs!r}")
+    jobs = int(n_jobs)
+    if jobs < 0:
+        jobs = max(1, (os.cpu_count() or 1) + 1 + jobs)
+    return max(1, min(jobs, n_cells))
+
+
+def _fit_cells(X: np.ndarray, cells: list[tuple[str, int]], settings: dict,
+               rows: np.ndarray | None, parts: dict | None,
+               starts: dict) -> list[tuple[dict, MclustMixture | None, list[tuple]]]:
+    """Fit each (model, K) cell: its table row, the fitted estimator (None if it
+    failed) and the warnings it raised as ``(message, category, filename, lineno)``."""
+    n, d = X.shape
+    out: list[tuple[dict, MclustMixture | None, list[tuple]]] = []
+    for model, k in cells:
+        est = MclustMixture(model, k, **settings)
+        try:
+            if k > n:
+                raise ValueError(f"n_components={k} exceeds the number of samples {n}")
+            est._validate(X)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                if k in starts:
+                    est._fit_start(X, *starts[k])
+                else:
+                    est._fit_partition(X, rows, None if parts is None else parts.get(k))
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            out.append((_failed_row(model, k, d, exc), None, []))
+            continue
+        crit = est.criteria(X)
+        record = {"model": model, "n_components": k, "loglik": est.loglik_,
+                  "n_parameters": est.n_parameters(), "bic": crit["bic"],
+                  "aic": crit["aic"], "icl": crit["icl"], "converged": est.converged_,
+                  "init": est.init_used_, "error": None}
+        out.append((record, est, [(w.message, w.category, w.filename, w.lineno)
+                                  for w in caught]))
+    return out
+
+
 def _failed_row(model: str, k: int, n_features: int, exc: BaseException) -> dict:
     return {"model": model, "n_components": k, "loglik": math.nan,
             "n_parameters": n_mixture_parameters(model, k, n_features), "bic": math.nan,
@@ -163,6 +207,7 @@ def select_model(
     max_iter: int = 1000,
     prior: Any = None,
     init: Any = None,
+    n_jobs: int | None = None,
 ) -> SelectionResult:
     """Fit every (covariance model, K) pair and pick the best by ``criterion``.
 
@@ -203,6 +248,13 @@ def select_model(
         start; the other K start from ``init_params``. Their ``init`` in the
         table is ``"user"``. E.g. ``init=mclust_classification`` refits all
         fourteen models from another program's partition.
+    n_jobs : int or None, default None
+        Fit the grid's cells in this many local processes (joblib; ``-1``: one
+        per core). The table is the same as a serial run's (each cell's fit does
+        not depend on the others'), except that a k-means fallback seeded by a
+        shared NumPy ``Generator`` draws from copies of it. Worth it where the
+        fits take seconds (thousands of rows); on Old Faithful starting the
+        processes costs more than the fits.
 
     Returns
     -------
@@ -241,42 +293,35 @@ def select_model(
     if init_params == "hc":
         rows, parts = hc_partitions(X, ks, model=hc_model, sample_size=hc_sample_size,
                                     random_state=random_state)
+    settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter,
+                "init_params": init_params, "hc_model": hc_model,
+                "hc_sample_size": hc_sample_size, "random_state": random_state,
+                "prior": prior}
+    cells = [(model, k) for model in models for k in ks]
+    jobs = _n_jobs(n_jobs, len(cells))
+    if jobs == 1:
+        outcomes = _fit_cells(X, cells, settings, rows, parts, starts)
+    else:
+        from joblib import Parallel, delayed  # type: ignore[import-untyped]
+
+        groups = [cells[i::jobs] for i in range(jobs)]
+        done = Parallel(n_jobs=jobs)(delayed(_fit_cells)(X, group, settings, rows, parts, starts)
+                                     for group in groups)
+        by_cell = {(o[0]["model"], o[0]["n_components"]): o for part in done for o in part}
+        outcomes = [by_cell[cell] for cell in cells]
     records: list[dict] = []
     best: tuple[float, MclustMixture] | None = None
     unconverged: list[str] = []
-    for model in models:
-        for k in ks:
-            est = MclustMixture(model, k, tol=tol, reg_covar=reg_covar, max_iter=max_iter,
-                                init_params=init_params, hc_model=hc_model,
-                                hc_sample_size=hc_sample_size, random_state=random_state,
-                                prior=prior)
-            try:
-                if k > n:
-                    raise ValueError(f"n_components={k} exceeds the number of samples {n}")
-                est._validate(X)
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    if k in starts:
-                        est._fit_start(X, *starts[k])
-                    else:
-                        est._fit_partition(X, rows, None if parts is None else parts.get(k))
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-                records.append(_failed_row(model, k, d, exc))
-                continue
-            for w in caught:
-                if issubclass(w.category, ConvergenceWarning):
-                    unconverged.append(f"{model},{k}")
-                else:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            crit = est.criteria(X)
-            record = {"model": model, "n_components": k, "loglik": est.loglik_,
-                      "n_parameters": est.n_parameters(), "bic": crit["bic"],
-                      "aic": crit["aic"], "icl": crit["icl"], "converged": est.converged_,
-                      "init": est.init_used_, "error": None}
-            records.append(record)
-            score = record[criterion]
-            if np.isfinite(score) and (best is None or score < best[0]):
-                best = (score, est)
+    for record, est, caught in outcomes:
+        records.append(record)
+        for message, category, filename, lineno in caught:
+            if issubclass(category, ConvergenceWarning):
+                unconverged.append(f"{record['model']},{record['n_components']}")
+            else:
+                warnings.warn_explicit(message, category, filename, lineno)
+        score = record[criterion]
+        if est is not None and np.isfinite(score) and (best is None or score < best[0]):
+            best = (score, est)
     if unconverged:
         warnings.warn(f"EM hit max_iter={max_iter} for {', '.join(unconverged)}; "
                       "raise max_iter or loosen tol", ConvergenceWarning, stacklevel=2)
