@@ -140,6 +140,7 @@ def plot_loglik(source: EMResult | Iterable[Step] | Sequence[float], ax: Axes | 
     ax.set_ylabel("log-likelihood")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # whole values, no 1e6
     # matplotlib's stubs give Locator.set_params no keywords, though every locator's
     # accepts them at run time; the default one here is a MaxNLocator, which uses it
     ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
