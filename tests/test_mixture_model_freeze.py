@@ -304,3 +304,30 @@ def test_save_load_keeps_freeze(tmp_path):
     refit = back.fit(X)
     np.testing.assert_array_equal(np.stack([c.rate for c in refit.components_])[1],
                                   START_RATES[1])
+
+
+@CAPPED
+def test_frozen_fit_chunked_and_dask_equal_in_memory():
+    import dask
+    import dask.array as da
+
+    X = _poisson2d(9)
+    mask = np.array([[True, False], [False, False], [False, True]])
+    kw = dict(init_params="given", weights_init=START_W, tol=0.0, max_iter=6,
+              freeze={"rate": mask, "weights_": [False, True, False]})
+    ref = MixtureModel([Poisson(rate=r) for r in START_RATES], **kw).fit(X)
+    chunked = MixtureModel([Poisson(rate=r) for r in START_RATES], chunk_size=41,
+                           **kw).fit(X)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = MixtureModel([Poisson(rate=r) for r in START_RATES], **kw).fit(
+            da.from_array(X, chunks=(90, 2)))
+    for got in (chunked, lazy):
+        np.testing.assert_allclose(got.weights_, ref.weights_, rtol=1e-12)
+        np.testing.assert_allclose(np.stack([c.rate for c in got.components_]),
+                                   np.stack([c.rate for c in ref.components_]), rtol=1e-12)
+
+
+def test_partial_fit_refuses_freeze():
+    X = _poisson2d(10)
+    with pytest.raises(ValueError, match="partial_fit"):
+        MixtureModel(Poisson(), n_components=2, freeze={"weights_": True}).partial_fit(X)

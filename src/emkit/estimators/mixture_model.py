@@ -296,6 +296,8 @@ class MixtureModel(BaseEstimator, Persistable):
         self
         """
         online = getattr(self, "_online", None)
+        if self.freeze is not None:
+            raise ValueError("freeze is not supported by partial_fit (stepwise EM); use fit")
         if online is None:
             self._check_params()
             X, templates = self._prepare(X)
