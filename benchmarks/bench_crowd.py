@@ -108,7 +108,7 @@ def main(quick: bool = False) -> str:
         "probas_ after N, which come from the E-step before the last M-step). Both times "
         "are medians of 3 fits, side by side in one process. GLAD's conjugate-gradient "
         "M-steps amplify rounding from one iteration to the next, so its posteriors agree to "
-        "about 1e-3 after 3 iterations (1e-10 after one; tests/test_crowd_glad_mace.py). "
+        "about 1e-8 after 3 iterations (1e-10 after one; tests/test_crowd_glad_mace.py). "
         "MACE runs one start each, from each library's own random start.\n\n"
         + markdown_table(header, rows) + "\n"
     )
