@@ -43,8 +43,13 @@ class HSMM(HMM):
     duration : {"poisson", "negative_binomial", "nonparametric"}, default "poisson"
     max_duration : int or None, default None
         Longest duration; ``None`` means the longest sequence of the fit.
-    duration_prior : float, default 1.0
-        Dirichlet concentration of each nonparametric duration row (1: none).
+    duration_prior : float or (float, float), default 1.0
+        Nonparametric durations: the Dirichlet concentration of each row (1: none).
+        Poisson durations: ``(shape, rate)`` of a Gamma prior on each rate of
+        ``d - 1`` (shape >= 1, rate >= 0; the MAP M-step solves
+        ``N m(lambda) + rate lambda = N xbar + shape - 1``, ``m`` the truncated
+        mean; without truncation ``(N xbar + shape - 1) / (N + rate)``); 1.0: none.
+        Negative binomial durations take no prior (1.0).
     params, init_params : str, default "stde"
         ``s`` startprob, ``t`` transmat, ``d`` durations, ``e`` emissions.
     startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol, verbose, \
@@ -70,7 +75,7 @@ implementation, n_init, accelerate
 
     def __init__(self, emission: Any = None, n_components: int = 1, *,
                  duration: str = "poisson", max_duration: int | None = None,
-                 duration_prior: float = 1.0, startprob_prior: Any = 1.0,
+                 duration_prior: Any = 1.0, startprob_prior: Any = 1.0,
                  transmat_prior: Any = 1.0, algorithm: str = "viterbi",
                  random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
                  verbose: bool = False, params: str = "stde", init_params: str = "stde",
@@ -88,10 +93,34 @@ implementation, n_init, accelerate
         if self.duration not in durations.DURATIONS:
             raise ValueError(f"duration must be one of {durations.DURATIONS}, got "
                              f"{self.duration!r}")
+        self._check_duration_prior()
         d = self.max_duration
         if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer))
                               or d < 1):
             raise ValueError(f"max_duration must be an integer >= 1 or None, got {d!r}")
+
+    def _check_duration_prior(self) -> None:
+        prior = self.duration_prior
+        if np.shape(prior) == (2,) and self.duration == "poisson":
+            shape, rate = (float(v) for v in prior)
+            if not (np.isfinite(shape) and np.isfinite(rate) and shape >= 1 and rate >= 0):
+                raise ValueError(f"duration_prior for Poisson durations must be (shape, rate) "
+                                 f"with shape >= 1 and rate >= 0, got {prior!r}")
+            return
+        try:
+            scalar = (np.ndim(prior) == 0 and not isinstance(prior, (bool, str))
+                      and bool(np.isfinite(float(prior))))
+        except (TypeError, ValueError):
+            scalar = False
+        if self.duration == "nonparametric" and scalar and float(prior) > 0:
+            return
+        if scalar and float(prior) == 1.0:
+            return
+        wanted = {"nonparametric": "a positive Dirichlet concentration",
+                  "poisson": "1.0 (none) or a Gamma (shape, rate) pair",
+                  "negative_binomial": "1.0 (no prior)"}[self.duration]
+        raise ValueError(f"duration_prior for {self.duration!r} durations must be {wanted}, "
+                         f"got {prior!r}")
 
     def _sequences(self, X: Any, lengths: Any, fitting: bool = False) -> Sequences:
         data = super()._sequences(X, lengths, fitting)

@@ -56,8 +56,9 @@ class HSMMModel:
         a nonparametric duration table) are kept.
     startprob_prior, transmat_prior : float or ndarray
         Dirichlet concentrations (1: none).
-    duration_prior : float
-        Dirichlet concentration of each nonparametric duration row (1: none).
+    duration_prior : float or (float, float)
+        Dirichlet concentration of each nonparametric duration row (1: none), or
+        for Poisson durations ``(shape, rate)`` of a Gamma prior on each rate.
     block_rows : int
     total_rows : int or None
         Rows of the whole data set, to share the log prior between pieces.
@@ -65,7 +66,7 @@ class HSMMModel:
 
     def __init__(self, emission: Emission, n_components: int, duration: str,
                  max_duration: int, params: str, fixed: dict, startprob_prior: Any = 1.0,
-                 transmat_prior: Any = 1.0, duration_prior: float = 1.0,
+                 transmat_prior: Any = 1.0, duration_prior: Any = 1.0,
                  block_rows: int = BLOCK_ROWS, total_rows: int | None = None):
         k = n_components
         self.emission = emission
@@ -76,7 +77,8 @@ class HSMMModel:
         self.fixed = fixed
         self.startprob_prior = np.broadcast_to(np.asarray(startprob_prior, float), (k,))
         self.transmat_prior = np.broadcast_to(np.asarray(transmat_prior, float), (k, k))
-        self.duration_prior = float(duration_prior)
+        self.duration_prior = float(duration_prior) if duration == "nonparametric" else 1.0
+        self.rate_prior = durations.gamma_prior(duration_prior)
         self.start_mask = np.asarray(fixed["startprob"]) > 0
         self.trans_mask = (np.asarray(fixed["transmat"]) > 0) & ~np.eye(k, dtype=bool)
         self.duration_mask = (np.asarray(fixed["duration"]) > 0
@@ -149,7 +151,9 @@ class HSMMModel:
             anchor = (np.asarray(stats["anchor"]) / rows if rows > 0
                       else np.asarray(self.fixed["duration"]))
             out["duration"] = durations.fit_durations(self.duration, stats["durations"],
-                                                      anchor, self.duration_prior,
+                                                      anchor, self.duration_prior
+                                                      if self.duration == "nonparametric"
+                                                      else self.rate_prior,
                                                       self.duration_mask)
         out.update(self.emission.m_step(stats["emission"], self.fixed, self.params))
         return out
@@ -170,6 +174,12 @@ class HSMMModel:
         if "d" in self.params and self.duration == "nonparametric":
             table = np.asarray(params["duration"])[live]
             total += _dirichlet_log(np.full(table.shape, self.duration_prior), table)
+        if "d" in self.params and self.duration == "poisson":
+            shape, rate = self.rate_prior  # Gamma on the rates, up to constants
+            lam = np.asarray(params["duration"], dtype=float)[live, 0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                total += float(np.sum(np.where(shape == 1.0, 0.0, (shape - 1.0) * np.log(lam))
+                                      - rate * lam))
         return total + self.emission.log_prior(params, self.params, live)
 
     def is_feasible(self, params: dict) -> bool:

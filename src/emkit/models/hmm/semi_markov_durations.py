@@ -22,7 +22,7 @@ import numpy as np
 from scipy import optimize
 from scipy.special import gammaln, logsumexp
 
-__all__ = ["DURATIONS", "log_pmf_table", "fit_durations", "initial_durations",
+__all__ = ["DURATIONS", "log_pmf_table", "fit_durations", "gamma_prior", "initial_durations",
            "n_duration_parameters", "impute_censored", "check_duration_params"]
 
 DURATIONS = ("poisson", "negative_binomial", "nonparametric")
@@ -107,19 +107,31 @@ def _nb_objective(theta: np.ndarray, w: np.ndarray, dmax: int) -> float:
     return -float(w @ _nbinom_log(np.array([r]), np.array([p]), dmax)[0])
 
 
+def gamma_prior(prior: object) -> tuple[float, float]:
+    """``(shape, rate)`` of the Gamma prior on Poisson duration rates; ``1.0``
+    (or any bare number) means none, ``(1, 0)``."""
+    if isinstance(prior, (tuple, list, np.ndarray)) and np.shape(prior) == (2,):
+        return float(prior[0]), float(prior[1])
+    return 1.0, 0.0
+
+
 def fit_durations(family: str, counts: np.ndarray, anchor: np.ndarray | None,
-                  prior: float = 1.0, mask: np.ndarray | None = None) -> np.ndarray:
+                  prior: object = 1.0, mask: np.ndarray | None = None) -> np.ndarray:
     """The duration M-step from expected counts (n_components, dmax).
 
     ``anchor`` (the current parameters) is where the negative binomial's search
     starts, and kept when the search does not improve on it; a state without
-    counts keeps its anchor. ``prior`` is a Dirichlet concentration for the
-    nonparametric table; ``mask`` its allowed entries.
+    counts keeps its anchor. ``prior``: for the nonparametric table a Dirichlet
+    concentration (``mask`` its allowed entries); for the Poisson a pair
+    ``(a, b)``, a Gamma(shape a >= 1, rate b >= 0) prior on each rate ``lambda``
+    of ``d - 1``, whose MAP solves ``N m(lambda) + b lambda = N xbar + a - 1``
+    (``m``: the truncated Poisson mean, ``N`` the segments, ``xbar`` their mean
+    ``d - 1``); untruncated this is ``(N xbar + a - 1) / (N + b)``.
     """
     k, dmax = counts.shape
     tot = counts.sum(axis=1)
     if family == "nonparametric":
-        w = np.maximum(counts + prior - 1.0, 0.0)
+        w = np.maximum(counts + float(prior) - 1.0, 0.0)  # type: ignore[arg-type]
         if mask is not None:
             w = np.where(mask, w, 0.0)
         sums = w.sum(axis=1, keepdims=True)
@@ -129,19 +141,22 @@ def fit_durations(family: str, counts: np.ndarray, anchor: np.ndarray | None,
         return out
     x = np.arange(dmax, dtype=float)
     out = np.array(anchor, dtype=float, copy=True)
+    shape, rate = gamma_prior(prior) if family == "poisson" else (1.0, 0.0)
     for j in range(k):
         if tot[j] <= 1e-12:
             continue
         w = counts[j]
         if family == "poisson":
-            xbar = float(w @ x / tot[j])
-            if xbar <= 1e-12:
+            n_seg = float(tot[j])
+            target = float(w @ x) + shape - 1.0  # N xbar + a - 1
+            if target <= 1e-12:
                 out[j, 0] = 0.0
                 continue
 
-            def gap(log_rate: float, xbar: float = xbar) -> float:
-                p = np.exp(_poisson_log(np.array([np.exp(log_rate)]), dmax)[0])
-                return float(p @ x) - xbar
+            def gap(log_rate: float, n_seg: float = n_seg, target: float = target) -> float:
+                lam = np.exp(log_rate)
+                p = np.exp(_poisson_log(np.array([lam]), dmax)[0])
+                return n_seg * float(p @ x) + rate * lam - target
 
             lo, hi = np.log(1e-10), np.log(10.0 * dmax + 10.0)
             if gap(hi) < 0:
