@@ -151,3 +151,28 @@ def test_a_row_counter_column_is_warned_about(capsys, tmp_path):
     assert code == 0 and "column t counts the rows" in err
     code, _, err = _run(capsys, ["fit", path, "-k", "1", "--index-col", "t"])
     assert code == 0 and "counts the rows" not in err
+
+
+def test_a_time_step_restarting_per_sequence_is_warned_about_in_hmm_fit(capsys, tmp_path):
+    path = tmp_path / "steps.csv"
+    rng = np.random.default_rng(1)
+    pd.DataFrame({"id": np.repeat([0, 1, 2], 20), "t": np.tile(np.arange(20), 3),
+                  "x": rng.normal(size=60)}).to_csv(path, index=False)
+    code, _, err = _run(capsys, ["hmm", "fit", path, "-s", "id"])
+    assert code == 0 and "column t counts the rows" in err
+    code, _, err = _run(capsys, ["hmm", "fit", path, "-s", "id", "-c", "x"])
+    assert code == 0 and "counts the rows" not in err
+    # without the sequences a restarting count is not a row counter
+    code, _, err = _run(capsys, ["fit", path, "-c", "t,x", "-k", "1"])
+    assert code == 0 and "counts the rows" not in err
+
+
+def test_counter_columns_rules():
+    from emkit.cli._reading import counter_columns
+
+    X = np.c_[np.arange(6), np.arange(1, 7), [0, 1, 2, 0, 1, 2], [0, 2, 4, 6, 8, 10],
+              [0, 1, np.nan, 3, 4, 5]]
+    names = ["a", "b", "c", "d", "e"]
+    assert counter_columns(X, names) == ["a", "b"]
+    assert counter_columns(X, names, lengths=[3, 3]) == ["c"]
+    assert counter_columns(X[:2], names) == []

@@ -176,6 +176,10 @@ def load_data(path: str, columns: list[str] | None = None, *, sep: str | None = 
     X = numeric_matrix(table, names)
     if np.isinf(X).any():
         raise ValueError("the data contain infinite values; remove or replace them")
+    if names is None and notes:
+        from ._reading import warn_counters
+
+        warn_counters(X, [str(c) for c in table.columns])
     return X, [str(c) for c in (names or table.columns)]
 
 

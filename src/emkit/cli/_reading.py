@@ -20,7 +20,8 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is imported when a command runs, not at start-up
     import pandas as pd
 
-__all__ = ["reader_options", "current_options", "read_input", "counter_columns"]
+__all__ = ["reader_options", "current_options", "read_input", "counter_columns",
+           "warn_counters"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,8 +135,10 @@ def _check_values(sep: str | None, decimal: str | None, encoding: str | None) ->
                                      ) from None
 
 
-def counter_columns(X: np.ndarray, names: list[str]) -> list[str]:
-    """Columns that count the rows (0, 1, 2, ... or 1, 2, 3, ...): an index, not data.
+def counter_columns(X: np.ndarray, names: list[str],
+                    lengths: Any = None) -> list[str]:
+    """Columns that count the rows (0, 1, 2, ... or 1, 2, 3, ..., restarting at each
+    sequence when ``lengths`` gives them): an index or a time step, not data.
 
     A ``DataFrame.to_csv()`` index that was given a name, a time step ``t`` or a
     row number fitted as a feature makes a mixture split along it; the commands
@@ -144,10 +147,29 @@ def counter_columns(X: np.ndarray, names: list[str]) -> list[str]:
     n = X.shape[0]
     if n < 3:
         return []
+    starts = np.zeros(n, dtype=bool)
+    starts[0] = True
+    if lengths is not None:
+        starts[np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]] = True
     found = []
-    steps = np.arange(n, dtype=float)
     for j, name in enumerate(names):
         column = X[:, j]
-        if np.array_equal(column, steps) or np.array_equal(column, steps + 1):
+        if not np.all(np.isfinite(column)) or column[0] not in (0.0, 1.0):
+            continue
+        previous = np.r_[column[0] - 1.0, column[:-1]]
+        counts = (column == previous + 1) & ~starts
+        restarts = starts & (column == column[0])
+        if np.all(counts | restarts) and np.count_nonzero(counts) >= 2:
             found.append(name)
     return found
+
+
+def warn_counters(X: np.ndarray, names: list[str], lengths: Any = None) -> None:
+    """One warning line per column of ``X`` that counts the rows (:func:`counter_columns`)."""
+    from ._common import warn
+
+    if current_options().get("quiet"):
+        return
+    for name in counter_columns(X, names, lengths):
+        warn(f"column {name} counts the rows (0, 1, 2, ...): it is fitted as a feature; "
+             "leave it out with --columns or make it the index with --index-col")

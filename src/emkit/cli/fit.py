@@ -29,7 +29,6 @@ from ._common import (
     print_block,
     print_json,
     split_columns,
-    warn,
     watch_fit,
 )
 
@@ -215,7 +214,7 @@ def fit(
     from ..io import numeric_matrix
     from ._outcome import check_save_path, save_model
     from ._output import check_plot_dir
-    from ._reading import counter_columns, read_input
+    from ._reading import read_input, warn_counters
 
     check_save_path(save)
     check_plot_dir(plot)
@@ -229,10 +228,8 @@ def fit(
     X = numeric_matrix(table, names)
     if np.isinf(X).any():
         raise ValueError("the data contain infinite values; remove or replace them")
-    if not quiet:
-        for name in counter_columns(X, names):
-            warn(f"column {name} counts the rows (0, 1, 2, ...): it is fitted as a feature; "
-                 "leave it out with --columns or make it the index with --index-col")
+    if not columns:
+        warn_counters(X, names)
     frame = pd.DataFrame(X, columns=names)
     extra: dict[str, Any] = {}
     if labels is not None:

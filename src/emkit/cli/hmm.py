@@ -50,7 +50,7 @@ from ._hmm_build import emission_parameters as _emission_parameters
 from ._hmm_table import SequenceTable, kind_parameters, read_sequences, takes_missing
 from ._hmm_table import criteria as fit_criteria
 from ._outcome import check_save_path
-from ._reading import current_options
+from ._reading import current_options, warn_counters
 
 __all__ = ["hmm_app", "register", "fit", "select", "decode", "Emission", "build_hmm"]
 
@@ -144,9 +144,12 @@ def _read(data: str, model: Any, family: str, sequence_column: str | None,
 
     with loading(data, bool(current_options().get("quiet"))):
         table = read_input(data)
-    return read_sequences(table, sequence_column, columns,
+    rows = read_sequences(table, sequence_column, columns,
                           missing_ok=takes_missing(model), family=family,
                           weights_column=weights_column, covariates=covariates)
+    if columns is None:
+        warn_counters(rows.X, list(rows.names), rows.lengths)
+    return rows
 
 
 def _report_lines(rows: SequenceTable, weights_column: str | None) -> None:
