@@ -331,3 +331,23 @@ def test_partial_fit_refuses_freeze():
     X = _poisson2d(10)
     with pytest.raises(ValueError, match="partial_fit"):
         MixtureModel(Poisson(), n_components=2, freeze={"weights_": True}).partial_fit(X)
+
+
+@pytest.mark.parametrize("accelerate", [None, "squarem"])
+def test_partial_freezes_fit_to_convergence_without_warnings(accelerate):
+    """EM with the constrained steps stays monotone (warnings are errors here) and the
+    frozen entries stay put, for a full Gaussian (default reg_covar) and a Gamma."""
+    rng = np.random.default_rng(11)
+    X = np.vstack([rng.multivariate_normal([0, 0], [[1, .6], [.6, 1]], 200),
+                   rng.multivariate_normal([3, 3], [[1, -.4], [-.4, 1]], 200)])
+    g = MixtureModel([Gaussian(mean=[0.3, 0.0], covariance=np.eye(2)),
+                      Gaussian(mean=[3.0, 3.0], covariance=np.eye(2))], init_params="given",
+                     freeze={"mean": np.array([[True, False], [False, False]])},
+                     tol=1e-10, max_iter=2000, accelerate=accelerate).fit(X)
+    assert g.converged_ and g.components_[0].mean[0] == 0.3
+    x = np.r_[rng.gamma(2.0, 1.0, 300), rng.gamma(12.0, 0.5, 200)][:, None]
+    m = MixtureModel([Gamma(shape=[2.5], rate=[1.0]), Gamma(shape=[10.0], rate=[2.0])],
+                     init_params="given", freeze={"rate": np.array([[True], [False]])},
+                     tol=1e-10, max_iter=2000, accelerate=accelerate).fit(x)
+    assert m.converged_ and float(m.components_[0].rate[0]) == 1.0
+    assert abs(float(m.components_[0].shape[0]) - 2.0) < 0.4
