@@ -5,12 +5,18 @@ For a mixture whose weights are ``pi_ik = softmax_k(z~_i' gamma_k)`` (see
 from the components' log-densities ``log f_ik``: each row's log-likelihood
 ``logsumexp_k(log pi_ik + log f_ik)``, the responsibilities, and the logit's
 additive statistics (gradient, Hessian, Gram matrix). The NumPy reference makes
-a dozen passes and (n, K) temporaries for that; this kernel scales each row of
-``Z`` on the fly and makes one pass, so the mixing part of the E-step costs less
-than the components' densities. ``tests/test_mixture_concomitant.py`` holds it
-to the reference (:func:`~emkit.numerics.multinomial_logit.log_mixing`,
+a dozen passes and (n, K) temporaries for that; this kernel scales the rows of
+``Z`` on the fly and makes one pass, by blocks of ``_BLOCK`` rows held component
+by component so that the loops over a block's rows vectorize: the logits, the
+exponentials (:func:`~emkit.numerics.fast_exp.exp_nonpositive`) and the block's
+sums, whose reductions are compiled with reassociation; one logarithm per row.
+Measured on one thread (CPU time) at 100,000 rows, K=3, two covariates: 4.0 ms,
+against 10 ms for the row-by-row pass before it. ``tests/test_mixture_concomitant.py``
+holds it to the reference (:func:`~emkit.numerics.multinomial_logit.log_mixing`,
 :func:`~emkit.numerics.multinomial_logit.mixing_stats`,
-:func:`~emkit.numerics.logsumexp.log_normalize`).
+:func:`~emkit.numerics.logsumexp.log_normalize`), and
+``tests/test_multinomial_logit_kernel.py`` to SciPy across block edges and with
+rows of zero or undefined density.
 """
 
 from __future__ import annotations
@@ -25,15 +31,39 @@ from .fast_exp import exp_nonpositive
 __all__ = ["logit_mixture_e_step"]
 
 
-#: Rows per block: their exponentials are taken together, in one loop that vectorizes.
-_BLOCK = 128
+#: Rows per block: a block's logits, joint densities and weights are held component
+#: by component (rows contiguous), so the loops over its rows vectorize.
+_BLOCK = 256
+
+#: Fast-math for the block sums alone: reassociation lets the compiler vectorize
+#: their reductions (they hold no exponential, see :mod:`emkit.numerics.fast_exp`).
+_SUMS = {"reassoc", "contract", "arcp", "nsz"}
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _exp_block(buf, size):  # pragma: no cover - compiled
-    """``buf[:size] = exp(buf[:size])`` for arguments ``<= 0`` (vectorized)."""
-    for t in range(size):
-        buf[t] = exp_nonpositive(buf[t])
+@njit(cache=True, nogil=True, fastmath=_SUMS)
+def _block_sums(zt, rt, gt, wt, m, nk, grad, outer, wa):  # pragma: no cover - compiled
+    """The block's column sums of ``rt``, ``grad += gt z'`` and ``outer[s] += sum wt[s] z z'``."""
+    k, q1 = rt.shape[0], zt.shape[0]
+    for c in range(k):
+        s = 0.0
+        for r in range(m):
+            s += rt[c, r]
+        nk[c] += s
+    for c in range(k - 1):
+        for u in range(q1):
+            s = 0.0
+            for r in range(m):
+                s += gt[c, r] * zt[u, r]
+            grad[c, u] += s
+    for t in range(wt.shape[0]):
+        for u in range(q1):
+            for r in range(m):
+                wa[r] = wt[t, r] * zt[u, r]
+            for v in range(u, q1):
+                s = 0.0
+                for r in range(m):
+                    s += wa[r] * zt[v, r]
+                outer[t, u, v] += s
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -41,133 +71,112 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     n, k = logf.shape
     q = Z.shape[1]
     q1 = q + 1
-    m = k - 1
-    n_prod = q1 * (q1 + 1) // 2  # z_u z_v for u <= v
-    n_pair = m * (m + 1) // 2  # components c <= d (of 1 .. K-1)
-    resp = np.empty((n, k))
-    ll = np.empty(n)
-    nk = np.zeros(k)
-    grad = np.zeros((m, q1))
-    # the logit's Hessian and the Gram matrix by their distinct entries only:
-    # hsum[pair(c, d), prod(u, v)] = sum_i h_icd z_iu z_iv, gsum[prod(u, v)] = sum_i w_i z_iu z_iv
-    hsum = np.zeros((n_pair, n_prod))
-    gsum = np.zeros(n_prod)
-    zb = np.empty((_BLOCK, q1))
-    # per block row: a_c - max a (the logits), then b_c - max b (b = a + log f)
-    buf = np.empty(2 * _BLOCK * k)
-    shift = np.empty(_BLOCK)
-    bad = np.empty(_BLOCK, dtype=np.bool_)
-    zz = np.empty(n_prod)
-    pi = np.empty(k)
-    h = np.empty(n_pair)
-    inv_half = 1.0 / half
-    for start in range(0, n, _BLOCK):
-        size = min(_BLOCK, n - start)
-        for r in range(size):
-            i = start + r
-            z = zb[r]
-            z[0] = 1.0
-            for j in range(q):
-                z[j + 1] = (Z[i, j] - centre[j]) * inv_half[j]
-            top = -np.inf
-            base = 2 * k * r
-            for c in range(k):
-                s = 0.0
-                for j in range(q1):
-                    s += z[j] * gamma[c, j]
-                buf[base + c] = s
-                if s > top:
-                    top = s
-            btop = -np.inf
-            nan = False
-            for c in range(k):
-                bc = logf[i, c] + buf[base + c]
-                buf[base + k + c] = bc
-                nan |= bc != bc
-                if bc > btop:
-                    btop = bc
-            bad[r] = nan or not math.isfinite(btop)
-            if bad[r]:
-                # every component impossible (or NaN): no responsibility, no weight
-                ll[i] = np.nan if nan else btop
-                btop = 0.0
-                for c in range(k):
-                    buf[base + k + c] = -np.inf
-            for c in range(k):
-                buf[base + c] -= top
-                buf[base + k + c] -= btop
-            # log pi_c + log f_c = b_c - top - log S: the row's log-likelihood is
-            # max b - top + log(T / S), S and T the sums of the exponentials
-            shift[r] = btop - top
-        _exp_block(buf, 2 * k * size)
-        for r in range(size):
-            i = start + r
-            if bad[r]:
-                for c in range(k):
-                    resp[i, c] = 0.0
-                continue
-            base = 2 * k * r
-            total = 0.0
-            acc = 0.0
-            for c in range(k):
-                total += buf[base + c]
-                acc += buf[base + k + c]
-            inv_total = 1.0 / total
-            ll[i] = shift[r] + math.log(acc * inv_total)
-            inv_acc = 1.0 / acc
-            ww = 0.0
-            for c in range(k):
-                pi[c] = buf[base + c] * inv_total
-                rc = buf[base + k + c] * inv_acc
-                resp[i, c] = rc
-                nk[c] += rc
-                ww += rc
-            z = zb[r]
-            t = 0
-            for u in range(q1):
-                for v in range(u, q1):
-                    zz[t] = z[u] * z[v]
-                    t += 1
-            for t in range(n_prod):
-                gsum[t] += ww * zz[t]
-            t = 0
-            for c in range(1, k):
-                g = ww * resp[i, c] - ww * pi[c]
-                for u in range(q1):
-                    grad[c - 1, u] += g * z[u]
-                wp = ww * pi[c]
-                for d in range(c, k):
-                    h[t] = wp * ((1.0 if c == d else 0.0) - pi[d])
-                    t += 1
-            for p in range(n_pair):
-                hp = h[p]
-                for t in range(n_prod):
-                    hsum[p, t] += hp * zz[t]
-    # unpack the distinct entries into the full symmetric matrices
-    prod = np.empty((q1, q1), dtype=np.int64)
+    m1 = k - 1
+    n_pair = m1 * (m1 + 1) // 2  # components c <= d (of 1 .. K-1)
+    pair = np.empty((m1, m1), dtype=np.int64)
     t = 0
-    for u in range(q1):
-        for v in range(u, q1):
-            prod[u, v] = t
-            prod[v, u] = t
-            t += 1
-    pair = np.empty((m, m), dtype=np.int64)
-    t = 0
-    for c in range(m):
-        for d in range(c, m):
+    for c in range(m1):
+        for d in range(c, m1):
             pair[c, d] = t
             pair[d, c] = t
             t += 1
-    hess = np.empty((m * q1, m * q1))
-    for c in range(m):
-        for d in range(m):
+    resp = np.empty((n, k))
+    ll = np.empty(n)
+    nk = np.zeros(k)
+    grad = np.zeros((m1, q1))
+    # outer[0] = sum_i w_i z_i z_i' (the Gram matrix), outer[1 + pair(c, d)] = the
+    # Hessian's block (c, d), sum_i h_icd z_i z_i' (upper triangles)
+    outer = np.zeros((n_pair + 1, q1, q1))
+    # the block: design rows, logits (then pi), joint log-densities (then the
+    # responsibilities), the gradient's weights and the outer products' weights
+    zt = np.empty((q1, _BLOCK))
+    at = np.empty((k, _BLOCK))
+    bt = np.empty((k, _BLOCK))
+    gt = np.empty((max(m1, 1), _BLOCK))
+    wt = np.empty((n_pair + 1, _BLOCK))
+    top = np.empty(_BLOCK)
+    btop = np.empty(_BLOCK)
+    wa = np.empty(_BLOCK)
+    inv_half = 1.0 / half
+    for start in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - start)
+        for r in range(m):
+            zt[0, r] = 1.0
+            for j in range(q):
+                zt[j + 1, r] = (Z[start + r, j] - centre[j]) * inv_half[j]
+        for r in range(m):
+            top[r] = -np.inf
+            btop[r] = -np.inf
+        for c in range(k):
+            a, b = at[c], bt[c]
+            for r in range(m):
+                a[r] = gamma[c, 0]
+            for j in range(1, q1):
+                gj = gamma[c, j]
+                zj = zt[j]
+                for r in range(m):
+                    a[r] += gj * zj[r]
+            for r in range(m):
+                if a[r] > top[r]:
+                    top[r] = a[r]
+                b[r] = logf[start + r, c] + a[r]
+                if b[r] > btop[r] or b[r] != b[r]:
+                    btop[r] = b[r]  # NaN sticks: NaN > x is false, and NaN != NaN
+        for c in range(k):
+            a, b = at[c], bt[c]
+            for r in range(m):
+                a[r] = exp_nonpositive(a[r] - top[r])
+                if math.isfinite(btop[r]):
+                    b[r] = exp_nonpositive(b[r] - btop[r])
+                else:
+                    b[r] = 0.0
+        for r in range(m):
+            i = start + r
+            if not math.isfinite(btop[r]):
+                # every component impossible (or NaN): no responsibility, no weight
+                ll[i] = btop[r]
+                for c in range(k):
+                    bt[c, r] = 0.0
+                    resp[i, c] = 0.0
+                for c in range(m1):
+                    gt[c, r] = 0.0
+                for t in range(n_pair + 1):
+                    wt[t, r] = 0.0
+                continue
+            total = 0.0
+            acc = 0.0
+            for c in range(k):
+                total += at[c, r]
+                acc += bt[c, r]
+            # log pi_c + log f_c = b_c - max a - log S: the row's log-likelihood is
+            # max b - max a + log(T / S), S and T the sums of the exponentials
+            inv_total = 1.0 / total
+            ll[i] = btop[r] - top[r] + math.log(acc * inv_total)
+            inv_acc = 1.0 / acc
+            ww = 0.0
+            for c in range(k):
+                at[c, r] *= inv_total
+                rc = bt[c, r] * inv_acc
+                bt[c, r] = rc
+                resp[i, c] = rc
+                ww += rc
+            wt[0, r] = ww
+            for c in range(1, k):
+                gt[c - 1, r] = ww * bt[c, r] - ww * at[c, r]
+                wp = ww * at[c, r]
+                for d in range(c, k):
+                    wt[1 + pair[c - 1, d - 1], r] = wp * ((1.0 if c == d else 0.0) - at[d, r])
+        _block_sums(zt, bt, gt, wt, m, nk, grad, outer, wa)
+    hess = np.empty((m1 * q1, m1 * q1))
+    for c in range(m1):
+        for d in range(m1):
             for u in range(q1):
                 for v in range(q1):
-                    hess[c * q1 + u, d * q1 + v] = hsum[pair[c, d], prod[u, v]]
+                    hess[c * q1 + u, d * q1 + v] = outer[1 + pair[c, d], min(u, v), max(u, v)]
     gram = np.empty((q1, q1))
     for u in range(q1):
         for v in range(q1):
-            gram[u, v] = gsum[prod[u, v]]
+            gram[u, v] = outer[0, min(u, v), max(u, v)]
     return ll, resp, nk, grad, hess, gram
 
 
