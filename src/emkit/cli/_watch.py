@@ -70,6 +70,8 @@ def _sigint_flag(watch: FitWatch) -> Iterator[None]:
         watch.presses += 1
         if not watch.in_em or watch.presses > 1:
             raise KeyboardInterrupt
+        print("emkit: stopping after the running EM step (Ctrl-C again stops at once)",
+              file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
