@@ -50,8 +50,8 @@ __all__ = ["gaussian_e_step"]
 
 @njit(cache=True)
 def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transmat_t,
-           means_t, factor, log_norm, full, max_len, patch_rows, patch_frame, patch_shift,
-           seq_patch, patch_gamma, logliks, start, visits, complete, trans, first,
+           means_t, factor, log_norm, full, patch_rows, patch_frame, patch_shift, seq_patch,
+           patch_gamma, logliks, start, visits, complete, trans, first,
            second):  # pragma: no cover - compiled
     """Sequences first_seq..last_seq-1, their sums added into this group's accumulators.
 
@@ -61,9 +61,13 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
     ``seq_patch[s]:seq_patch[s + 1]``) have NaN entries: their frame probabilities
     are given (``patch_frame``, ``patch_shift``), their posteriors go to
     ``patch_gamma`` and they are left out of the moments and of ``complete`` (the
-    posteriors of the complete rows, summed).
+    posteriors of the complete rows, summed). The scratch arrays are as long as the
+    group's longest sequence.
     """
     k = startprob.shape[0]
+    max_len = 1
+    for s in range(first_seq, last_seq):
+        max_len = max(max_len, offsets[s + 1] - offsets[s])
     frame = np.empty((max_len, k))
     shift = np.empty(max_len)
     alpha = np.empty((max_len, k))
@@ -111,15 +115,15 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
 
 @njit(cache=True, parallel=True)
 def _parallel(X, offsets, weights, startprob, transmat, transmat_t, means_t, factor, log_norm,
-              full, max_len, patch_rows, patch_frame, patch_shift, seq_patch, patch_gamma,
-              groups, logliks, start, visits, complete, trans, first,
+              full, patch_rows, patch_frame, patch_shift, seq_patch, patch_gamma, groups,
+              logliks, start, visits, complete, trans, first,
               second):  # pragma: no cover - compiled
     n_seq = offsets.shape[0] - 1
     for g in prange(groups):
         _group(X, offsets, (n_seq * g) // groups, (n_seq * (g + 1)) // groups, weights,
-               startprob, transmat, transmat_t, means_t, factor, log_norm, full, max_len,
-               patch_rows, patch_frame, patch_shift, seq_patch, patch_gamma, logliks,
-               start[g], visits[g], complete[g], trans[g], first[g], second[g])
+               startprob, transmat, transmat_t, means_t, factor, log_norm, full, patch_rows,
+               patch_frame, patch_shift, seq_patch, patch_gamma, logliks, start[g], visits[g],
+               complete[g], trans[g], first[g], second[g])
 
 
 def _parameters(components: list[Any], n_features: int
@@ -219,7 +223,6 @@ def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | No
     startprob = np.ascontiguousarray(startprob, dtype=np.float64)
     transmat = np.ascontiguousarray(transmat, dtype=np.float64)
     groups = parallel.n_groups(n_seq, len(X))
-    max_len = int(np.max(np.diff(offsets)))
     logliks = np.empty(n_seq)
     patch_gamma = np.empty((len(patch_rows), k))
     start = np.zeros((groups, k))
@@ -229,7 +232,7 @@ def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | No
     first = np.zeros((groups, d, k))
     second = np.zeros((groups, d, d, k) if full else (groups, 1, d, k))
     args = (X, offsets, weights, startprob, transmat, np.ascontiguousarray(transmat.T),
-            means_t, factor, log_norm, full, max_len, patch_rows, patch_frame, patch_shift,
+            means_t, factor, log_norm, full, patch_rows, patch_frame, patch_shift,
             np.searchsorted(patch_rows, offsets).astype(np.int64), patch_gamma)
     if groups == 1:
         _group(*args[:2], 0, n_seq, *args[2:], logliks, start[0], visits[0], complete[0],
