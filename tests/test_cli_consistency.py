@@ -295,3 +295,13 @@ def test_counts_of_one_are_singular(capsys, files):
     code, out, _ = run(capsys, "select", files["data"], "-c", "a,b", "-k", "1", "-m", "VVV",
                        "-q")
     assert code == 0 and "with 1 component, log-likelihood" in out
+
+
+@pytest.mark.parametrize("spelling", ["-k", "--k", "--n-components", "--states"])
+def test_the_count_has_every_spelling_on_every_command(capsys, files, spelling):
+    for command, key in ((["fit", "{data}", "-c", "a,b"], "n_components"),
+                         (["hmm", "fit", "{data}", "-c", "a,b"], "states"),
+                         (["impute", "{missing}", "-c", "a,b"], "n_components")):
+        code, out, err = run(capsys, *_args(files, command), spelling, "3", "--json", "-q")
+        assert code == 0, err
+        assert json.loads(out)[key] == 3

@@ -19,9 +19,16 @@ from ._reading import reader_options
 
 __all__ = ["ALIASES", "EmkitCommand", "add_command"]
 
-#: Old spelling -> the shared name, accepted where a command has the shared name.
-ALIASES = {"--covariance": "--covariance-type", "--n-iter": "--max-iter",
-           "--iter": "--max-iter"}
+#: Another spelling -> the names it stands for, the first the command has wins:
+#: old spellings of renamed options, and the count of components or states, which
+#: every command takes as -k whatever its long name.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "--covariance": ("--covariance-type",),
+    "--n-iter": ("--max-iter",),
+    "--k": ("--n-components", "--states"),
+    "--n-components": ("--k", "--states"),
+    "--states": ("--k", "--n-components"),
+}
 
 
 class EmkitCommand(TyperCommand):
@@ -35,9 +42,10 @@ class EmkitCommand(TyperCommand):
                 rewritten.extend(args[position:])
                 break
             head, eq, tail = arg.partition("=")
-            target = ALIASES.get(head)
-            if target is not None and head not in names and target in names:
-                arg = target + eq + tail
+            if head in ALIASES and head not in names:
+                target = next((t for t in ALIASES[head] if t in names), None)
+                if target is not None:
+                    arg = target + eq + tail
             rewritten.append(arg)
         return list(super().parse_args(ctx, rewritten))
 
