@@ -175,3 +175,26 @@ def test_imputer_supervision_bad_input():
         EMImputer(2).fit(X, priors=np.ones((len(X), 3)))
     with pytest.raises(ValueError, match="sample_weight"):
         EMImputer().fit(X, sample_weight=np.ones(2))
+
+
+@CAPPED
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_gaussian_mixture_dask_sample_weight_equals_in_memory(with_nan):
+    import dask
+    import dask.array as da
+
+    X, y = _data(9, frac=0.2 if with_nan else 0.0)
+    rng = np.random.default_rng(10)
+    w = rng.integers(0, 4, len(X)).astype(float)
+    labels = np.where(rng.random(len(X)) < 0.3, y, -1)
+    kw = dict(max_iter=8, tol=0.0, random_state=2)
+    for extra in ({}, {"labels": labels}):
+        ref = GaussianMixture(2, **kw).fit(X, sample_weight=w, **extra)
+        with dask.config.set(scheduler="synchronous"):
+            got = GaussianMixture(2, **kw).fit(da.from_array(X, chunks=(70, 3)),
+                                               sample_weight=da.from_array(w, chunks=100),
+                                               **extra)
+        np.testing.assert_allclose(got.weights_, ref.weights_, rtol=1e-8)
+        np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(got.covariances_, ref.covariances_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(got.lower_bound_, ref.lower_bound_, rtol=1e-10)

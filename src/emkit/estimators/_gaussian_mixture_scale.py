@@ -18,6 +18,7 @@ from ..engine.online import StepwiseEM
 from ..validation import check_magnitude
 from ._gaussian_mixture_guard import CollapseGuard
 from ._gaussian_mixture_init import initial_params
+from ._mixture_inputs import dask_with_weights
 
 __all__ = ["fit_dask", "partial_fit", "predict_dask"]
 
@@ -32,7 +33,8 @@ def _model_for(est: Any, has_nan: bool) -> Any:
     return GaussianMixtureModel(est.covariance_type, est.reg_covar, est.chunk_size, est._dtype())
 
 
-def fit_dask(est: Any, X: Any, labels: Any = None, priors: Any = None) -> Any:
+def fit_dask(est: Any, X: Any, labels: Any = None, priors: Any = None,
+             sample_weight: Any = None) -> Any:
     """Fit ``est`` on a Dask array or DataFrame; E-steps run on its partitions.
 
     One pass computes what validation needs (NaN, infinities, magnitude), the
@@ -41,7 +43,8 @@ def fit_dask(est: Any, X: Any, labels: Any = None, priors: Any = None) -> Any:
     the statistics. ``labels`` (n,) and ``priors`` (n, K), NumPy or Dask, become
     one (n, K) log-evidence array on the client, chunked as ``X``'s rows, so each
     partition's E-step gets its rows' evidence; the start's sample of rows takes
-    its rows' evidence with it.
+    its rows' evidence with it. ``sample_weight`` (n,), NumPy or Dask, is chunked
+    as ``X``'s rows too; the start's sample is weighted by its rows' weights.
     """
     import dask
     import dask.array as da
@@ -61,18 +64,29 @@ def fit_dask(est: Any, X: Any, labels: Any = None, priors: Any = None) -> Any:
     est.n_features_in_ = d
     random_state = check_random_state(est.random_state)
     evidence = _dask_evidence(est, X, n, labels, priors)
-    if evidence is None:
+    weights = None if sample_weight is None else dask_with_weights(X, sample_weight)[1]
+    extra = [m for m in (None if weights is None else weights[:, None], evidence)
+             if m is not None]
+    if not extra:
         sample = backends.initialization_rows(X, random_state)
-        sample_evidence = None
-    else:  # the same rows as without evidence (the draw depends on n and the seed only)
-        both = backends.initialization_rows(da.concatenate([X.astype(np.float64), evidence],
-                                                           axis=1), random_state)
-        sample, sample_evidence = both[:, :d].astype(X.dtype), both[:, d:]
+        sample_weights = sample_evidence = None
+    else:  # the same rows as without them (the draw depends on n and the seed only)
+        both = backends.initialization_rows(
+            da.concatenate([X.astype(np.float64), *extra], axis=1), random_state)
+        sample = both[:, :d].astype(X.dtype)
+        sample_weights = None if weights is None else both[:, d]
+        sample_evidence = None if evidence is None else both[:, d + (weights is not None):]
     check_magnitude(sample)
-    model, data = backends.for_input(
-        _model_for(est, bool(has_nan)),
-        X if evidence is None else (X, da.ones(n, chunks=(X.chunks[0],)), evidence))
-    est._fit_from_starts(model, data, sample, None, float(n), random_state, sample_evidence)
+    if sample_weights is not None:
+        est._check_sizes(sample, sample_weights)
+    total = float(n) if weights is None else float(weights.sum().compute())
+    members = [X, da.ones(n, chunks=(X.chunks[0],)) if weights is None else weights,
+               evidence]
+    data_in = X if evidence is None and weights is None else tuple(
+        m for m in members if m is not None)
+    model, data = backends.for_input(_model_for(est, bool(has_nan)), data_in)
+    est._fit_from_starts(model, data, sample, sample_weights, total, random_state,
+                         sample_evidence)
     return est
 
 

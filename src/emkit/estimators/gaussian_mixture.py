@@ -279,16 +279,14 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         A ``dask.array.Array`` or Dask DataFrame is fitted where it lies: each
         E-step runs on its partitions (on the current ``dask.distributed``
         client) and only the statistics come back; the start is drawn from a
-        sample of rows. ``sample_weight`` is not supported with Dask input.
+        sample of rows. ``sample_weight`` (NumPy or Dask) is rechunked as ``X``'s
+        rows and travels to the partitions with them.
         """
         if backends.is_dask(X):
             from ._gaussian_mixture_scale import fit_dask
 
             self._validate_params()
-            if sample_weight is not None:
-                raise ValueError("sample_weight is not supported with Dask input; put the "
-                                 "weights in a column and fit a weighted NumPy sample instead")
-            return fit_dask(self, X, labels, priors)
+            return fit_dask(self, X, labels, priors, sample_weight)
         self.fit_predict(X, y, sample_weight=sample_weight, labels=labels, priors=priors)
         return self
 
