@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time these load on 
     from .estimators.selection import select_model as select_model
     from .estimators.survival_mixture import SurvivalMixture as SurvivalMixture
     from .exceptions import ConvergenceWarning as ConvergenceWarning
+    from .exceptions import DegenerateComponentWarning as DegenerateComponentWarning
     from .persistence import load as load
 
 __version__ = "0.1.0"
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY = {
     "ConvergenceWarning": "emkit.exceptions",
+    "DegenerateComponentWarning": "emkit.exceptions",
     "GaussianMixture": "emkit.estimators.gaussian_mixture",
     "MixtureModel": "emkit.estimators.mixture_model",
     "EMImputer": "emkit.estimators.imputer",
