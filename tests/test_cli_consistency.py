@@ -305,3 +305,13 @@ def test_the_count_has_every_spelling_on_every_command(capsys, files, spelling):
         code, out, err = run(capsys, *_args(files, command), spelling, "3", "--json", "-q")
         assert code == 0, err
         assert json.loads(out)[key] == 3
+
+
+def test_log_warnings_are_warning_lines_and_quiet_silences_them(capsys, tmp_path):
+    path = tmp_path / "short.csv"
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 1.5, 2.5, 3.1, 0.9, 2.2]}).to_csv(path, index=False)
+    code, _, err = run(capsys, "hmm", "fit", path, "-k", "3")
+    assert code == 0
+    assert "emkit: warning: Fitting a model with 14 free scalar parameters" in err
+    code, _, err = run(capsys, "hmm", "fit", path, "-k", "3", "-q")
+    assert code == 0 and err == ""

@@ -16,6 +16,7 @@ started, stops at once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -78,6 +79,32 @@ def _sigint_flag(watch: FitWatch) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _Collect(logging.Handler):
+    """Log records of emkit's loggers as warning lines, like the warnings of a fit."""
+
+    def __init__(self, into: list[str]):
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _logged(into: list[str]) -> Iterator[None]:
+    """While the block runs, emkit's log warnings go to ``into``, not to stderr."""
+    logger = logging.getLogger("emkit")
+    handler = _Collect(into)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _console(quiet: bool) -> Any:
@@ -183,6 +210,8 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
         if progress is not None:
             stack.enter_context(progress)
         stack.enter_context(_sigint_flag(watch))
+        logged: list[str] = []
+        stack.enter_context(_logged(logged))
         caught = stack.enter_context(warnings.catch_warnings(record=True))
         warnings.simplefilter("always")
         stack.enter_context(observe(watch.recorder))
@@ -192,8 +221,8 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
             watch.interrupted = True
             raise
     seen: set[str] = set()
-    for item in caught:
-        message = " ".join(str(item.message).split())
+    for text in [*(str(item.message) for item in caught), *logged]:
+        message = " ".join(text.split())
         if message not in seen:
             seen.add(message)
             watch.warnings.append(message)
