@@ -10,6 +10,7 @@ from scipy.stats import multivariate_normal
 
 from emkit.estimators.gaussian_mixture import GaussianMixture
 from emkit.estimators.imputer import EMImputer
+from emkit.exceptions import ConvergenceWarning
 
 CAPPED = pytest.mark.filterwarnings("ignore::emkit.exceptions.ConvergenceWarning")
 
@@ -198,3 +199,27 @@ def test_gaussian_mixture_dask_sample_weight_equals_in_memory(with_nan):
         np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-8, atol=1e-10)
         np.testing.assert_allclose(got.covariances_, ref.covariances_, rtol=1e-8, atol=1e-10)
         np.testing.assert_allclose(got.lower_bound_, ref.lower_bound_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n_components", [1, 2])
+def test_imputer_dask_weights_and_labels_equal_in_memory(n_components):
+    import dask
+    import dask.array as da
+
+    X, y = _imputer_data(11)
+    rng = np.random.default_rng(12)
+    w = rng.integers(1, 4, len(X)).astype(float)
+    extra = {} if n_components == 1 else {
+        "labels": np.where(rng.random(len(X)) < 0.3, y, -1),
+        "priors": rng.uniform(0.3, 1.0, (len(X), 2))}
+    kw = dict(n_components=n_components, tol=0.0, max_iter=10, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        ref = EMImputer(**kw).fit(X, sample_weight=w, **extra)
+    with dask.config.set(scheduler="synchronous"), pytest.warns(ConvergenceWarning):
+        got = EMImputer(**kw).fit(da.from_array(X, chunks=(50, 3)),
+                                  sample_weight=da.from_array(w, chunks=64), **extra)
+    for name in (("mean_", "covariance_", "standard_errors_") if n_components == 1
+                 else ("weights_", "means_", "covariances_")):
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-8,
+                                   atol=1e-10)
+    np.testing.assert_allclose(got.loglik_, ref.loglik_, rtol=1e-10)

@@ -18,7 +18,7 @@ from ..engine.online import StepwiseEM
 from ..validation import check_magnitude
 from ._gaussian_mixture_guard import CollapseGuard
 from ._gaussian_mixture_init import initial_params
-from ._mixture_inputs import dask_with_weights
+from ._mixture_inputs import dask_evidence, dask_with_weights
 
 __all__ = ["fit_dask", "partial_fit", "predict_dask"]
 
@@ -63,7 +63,7 @@ def fit_dask(est: Any, X: Any, labels: Any = None, priors: Any = None,
         raise ValueError("X has rows with no observed value (all NaN); drop them before fitting")
     est.n_features_in_ = d
     random_state = check_random_state(est.random_state)
-    evidence = _dask_evidence(est, X, n, labels, priors)
+    evidence = dask_evidence(n, X.chunks[0], labels, priors, est.n_components)
     weights = None if sample_weight is None else dask_with_weights(X, sample_weight)[1]
     extra = [m for m in (None if weights is None else weights[:, None], evidence)
              if m is not None]
@@ -88,26 +88,6 @@ def fit_dask(est: Any, X: Any, labels: Any = None, priors: Any = None,
     est._fit_from_starts(model, data, sample, sample_weights, total, random_state,
                          sample_evidence)
     return est
-
-
-def _dask_evidence(est: Any, X: Any, n: int, labels: Any, priors: Any) -> Any:
-    """The rows' log-evidence (n, K) as a Dask array chunked as ``X``, or None."""
-    if labels is None and priors is None:
-        return None
-    import dask.array as da
-
-    from ._supervision import check_labels, check_priors, log_evidence
-
-    def local(value: Any) -> Any:
-        return None if value is None else np.asarray(
-            value.compute() if backends.is_dask(value) else value)
-
-    k = est.n_components
-    evidence = log_evidence(check_labels(local(labels), n, k, name="labels"),
-                            check_priors(local(priors), n, k), k)
-    if evidence is None:
-        return None
-    return da.from_array(evidence, chunks=(X.chunks[0], k))
 
 
 def predict_dask(est: Any, X: Any, what: str) -> Any:

@@ -22,6 +22,7 @@ from ..engine import MONOTONE_RTOL, Step, em
 from ..models.mixture.gaussian import gaussian_mixture_m_step
 from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 from ._imputer_checks import FALLBACK_REG_COVAR, warn_regularized
+from ._mixture_inputs import dask_evidence, dask_with_weights
 from ._supervision import align_clusters, supervised_responsibilities
 
 if TYPE_CHECKING:
@@ -165,17 +166,27 @@ class ImputerFit:
             self.reg_covar_ = FALLBACK_REG_COVAR
             return fit_once()
 
-    def _fit_dask(self, X: Any) -> Self:
+    def _fit_dask(self, X: Any, sample_weight: Any = None, labels: Any = None,
+                  priors: Any = None) -> Self:
         """:meth:`fit` on a Dask array or DataFrame: E-steps run on its partitions.
 
-        The column summaries are computed in one pass, the first guess on a
-        sample of rows, and the standard errors from information matrices summed
-        over the partitions (the observed information adds up over rows).
+        The column summaries are computed in one pass (two with ``sample_weight``:
+        the weighted means, then the weighted spreads about them), the first guess
+        on a sample of rows (with those rows' weights and ``evidence``), and the
+        standard errors from information matrices summed over the partitions (the
+        observed information adds up over rows). ``sample_weight`` (n,) and
+        the log-evidence of ``labels`` and ``priors`` (NumPy or Dask) travel with
+        their rows.
         """
         import dask
         import dask.array as da
 
         X = backends.numeric_dask_matrix(self, X, np.float64)
+        if np.isnan(X.shape[0]):
+            X = X.compute_chunk_sizes()
+        weight = None if sample_weight is None else dask_with_weights(X, sample_weight)[1]
+        evidence = dask_evidence(int(X.shape[0]), X.chunks[0], labels, priors,
+                                 int(self.n_components))
         observed = ~da.isnan(X)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # empty columns and overflowing squares are refused below
@@ -183,6 +194,14 @@ class ImputerFit:
                 observed.sum(axis=0), da.isinf(X).sum(), (~observed).all(axis=1).sum(),
                 da.nanmean(X, axis=0), da.nanstd(X, axis=0),
                 da.nanmax(da.where(observed, abs(X), 0.0)))
+            if weight is not None:
+                wo = weight[:, None] * observed
+                w_observed, w_sum = dask.compute(wo.sum(axis=0),
+                                                 (wo * da.where(observed, X, 0.0)).sum(axis=0))
+                center = w_sum / w_observed
+                spread = np.sqrt(dask.compute(
+                    (wo * da.where(observed, X - center, 0.0) ** 2).sum(axis=0))[0]
+                    / w_observed)
         if n_inf:
             raise ValueError("X contains infinite values; mark missing entries with NaN")
         self._check_spread(np.array([largest], dtype=float), spread)
@@ -191,14 +210,31 @@ class ImputerFit:
                              "to condition on: drop them")
         n, d = int(X.shape[0]), int(X.shape[1])
         self.n_features_in_ = d
-        sample = backends.initialization_rows(X, self.random_state)
+        extra = [m for m in (None if weight is None else weight[:, None], evidence)
+                 if m is not None]
+        sample_weight_ = sample_evidence = None
+        if not extra:
+            sample = backends.initialization_rows(X, self.random_state)
+        else:  # the same rows as without them (the draw depends on n and the seed only)
+            both = backends.initialization_rows(da.concatenate([X, *extra], axis=1),
+                                                self.random_state)
+            sample = both[:, :d]
+            sample_weight_ = None if weight is None else both[:, d]
+            sample_evidence = None if evidence is None else both[:, d + (weight is not None):]
         self._check_fit_data(sample, n_rows=n, n_observed=n_observed, spread=spread)
         self.reg_covar_ = self._regularization(n, spread)
         scale = self._column_scale(spread)
         Z = (X - center) / scale
+        total: float = n if weight is None else float(weight.sum().compute())
+        counted = n_observed if weight is None else w_observed
+        em_data: Any = Z if weight is None and evidence is None else tuple(
+            m for m in (Z, da.ones(n, chunks=(Z.chunks[0],)) if weight is None else weight,
+                        evidence) if m is not None)
+        info_data: Any = Z if weight is None else (Z, weight)
         return self._fit_regularized(lambda: self._run_em(
-            Z, Z, self._initial_params((sample - center) / scale), center, scale,
-            n_observed, n))
+            em_data, info_data,
+            self._initial_params((sample - center) / scale, sample_weight_, sample_evidence),
+            center, scale, counted, total))
 
     def _run_em(self, data: Any, info_data: Any, init: dict, center: np.ndarray,
                 scale: np.ndarray, n_observed: np.ndarray, n_rows: float) -> Self:

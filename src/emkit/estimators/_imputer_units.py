@@ -20,12 +20,26 @@ from scipy import linalg
 from .. import backends
 from ..exceptions import ConvergenceWarning
 from ..models.mixture.missing_information import normal_observed_information
+from ..models.mixture.missing_patterns import find_patterns
 
 __all__ = ["ImputerUnits"]
 
 
+def _weighted_information(X: np.ndarray, weight: np.ndarray, mean: np.ndarray,
+                          covariance: np.ndarray) -> np.ndarray:
+    return normal_observed_information(find_patterns(X, weight), mean, covariance)
+
+
 def _summed_information(data: Any, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
-    """Observed information of the normal, summed over Dask partitions when ``data`` is Dask."""
+    """Observed information of the normal, summed over Dask partitions when ``data`` is Dask
+    (a Dask array, or a tuple of the Dask rows and their Dask weights)."""
+    if isinstance(data, tuple):
+        import dask
+
+        rows, weight = data
+        pairs = zip(rows.to_delayed().ravel(), weight.to_delayed().ravel(), strict=True)
+        parts = [dask.delayed(_weighted_information)(b, w, mean, covariance) for b, w in pairs]
+        return np.sum(dask.compute(*parts), axis=0)
     if not backends.is_dask(data):
         return normal_observed_information(data, mean, covariance)
     import dask

@@ -1,9 +1,11 @@
-"""Row weights for :class:`~emkit.MixtureModel` fits, in memory and on Dask.
+"""Per-row inputs beside the rows (weights, log-evidence), in memory and on Dask.
 
-One job: check ``sample_weight`` and put it beside the rows so that it travels
-with them, whichever backend runs the E-steps (the model's data is then
-``(X, sample_weight, log_evidence)``; on Dask a tuple of Dask arrays with the
-same row chunks).
+One job: check ``sample_weight`` (and, for Dask, the labels' and priors'
+log-evidence) and put them beside the rows so that they travel with them,
+whichever backend runs the E-steps (the model's data is then ``(X,
+sample_weight, log_evidence)``; on Dask a tuple of Dask arrays with the same row
+chunks). Used by :class:`~emkit.MixtureModel`, ``GaussianMixture`` and
+``EMImputer``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from .. import backends
+from ._supervision import check_labels, check_priors, log_evidence
 
-__all__ = ["check_sample_weight", "dask_with_weights", "dask_sample_weight_total"]
+__all__ = ["check_sample_weight", "dask_with_weights", "dask_sample_weight_total",
+           "dask_evidence"]
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
@@ -78,3 +82,29 @@ def dask_with_weights(X: Any, sample_weight: Any) -> tuple[Any, Any]:
 def dask_sample_weight_total(w: Any) -> float:
     """The sum of Dask weights (the fit's effective number of rows)."""
     return float(w.sum().compute())
+
+
+def dask_evidence(n_rows: int, row_chunks: tuple[int, ...], labels: Any, priors: Any,
+                  n_components: int) -> Any:
+    """The log-evidence (n_rows, K) of ``labels`` and ``priors`` as a Dask array with the
+    rows' chunks, or None; both may be NumPy or Dask (brought to the client: n x K floats).
+
+    Raises
+    ------
+    ValueError
+        As :func:`~._supervision.check_labels` and :func:`~._supervision.check_priors`.
+    """
+    if labels is None and priors is None:
+        return None
+    import dask.array as da
+
+    def local(value: Any) -> Any:
+        return None if value is None else np.asarray(
+            value.compute() if backends.is_dask(value) else value)
+
+    k = int(n_components)
+    evidence = log_evidence(check_labels(local(labels), n_rows, k, name="labels"),
+                            check_priors(local(priors), n_rows, k), k)
+    if evidence is None:
+        return None
+    return da.from_array(evidence, chunks=(tuple(row_chunks), k))

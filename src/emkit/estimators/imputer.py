@@ -160,8 +160,9 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
             Soft evidence multiplying each row's posterior (a row of ones is none).
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative row weights (an integer weight equals repeating the row),
-            in the column summaries, the start and every E-step. ``labels``,
-            ``priors`` and ``sample_weight`` need in-memory ``X``.
+            in the column summaries, the start and every E-step. With Dask ``X``,
+            ``labels``, ``priors`` and ``sample_weight`` may be NumPy or Dask and
+            travel to the partitions with their rows.
 
         Returns
         -------
@@ -176,10 +177,7 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         """
         self._check_params()
         if backends.is_dask(X):
-            if not (labels is None and priors is None and sample_weight is None):
-                raise ValueError("labels, priors and sample_weight need in-memory X (not "
-                                 "Dask input)")
-            return self._fit_dask(X)
+            return self._fit_dask(X, sample_weight, labels, priors)
         X = self._validate_X(X, reset=True)
         weights = check_sample_weight(sample_weight, len(X))
         k = int(self.n_components)
