@@ -134,3 +134,26 @@ def test_bad_weights():
     with pytest.raises(ValueError, match="sample_weight must have shape"), \
             dask.config.set(scheduler="synchronous"):
         est.fit(da.from_array(X, chunks=50), sample_weight=np.ones(3))
+
+
+@CAPPED
+@pytest.mark.parametrize("init_params", ["given", "kmeans"])
+def test_dask_labels_priors_and_weights_equal_in_memory(init_params):
+    X, w = _poisson_rows(8)
+    rng = np.random.default_rng(9)
+    y = (np.arange(len(X)) >= 120).astype(int)
+    labels = np.where(rng.random(len(X)) < 0.2, y, -1)
+    priors = rng.uniform(0.2, 1.0, (len(X), 2))
+    dist = _given_poisson() if init_params == "given" else Poisson()
+    kw = dict(n_components=1 if init_params == "given" else 2, init_params=init_params,
+              tol=0.0, max_iter=6, random_state=0)
+    ref = MixtureModel(dist, **kw).fit(X, sample_weight=w, labels=labels, priors=priors)
+    with dask.config.set(scheduler="synchronous"):
+        got = MixtureModel(dist, **kw).fit(da.from_array(X, chunks=(45, 1)),
+                                           sample_weight=da.from_array(w, chunks=60),
+                                           labels=da.from_array(labels, chunks=70),
+                                           priors=priors)
+    np.testing.assert_allclose(got.weights_, ref.weights_, rtol=1e-10)
+    np.testing.assert_allclose([c.rate for c in got.components_],
+                               [c.rate for c in ref.components_], rtol=1e-10)
+    np.testing.assert_allclose(got.lower_bound_, ref.lower_bound_, rtol=1e-10)

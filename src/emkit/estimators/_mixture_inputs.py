@@ -10,6 +10,7 @@ chunks). Used by :class:`~emkit.MixtureModel`, ``GaussianMixture`` and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from .. import backends
 from ._supervision import check_labels, check_priors, log_evidence
 
 __all__ = ["check_sample_weight", "dask_with_weights", "dask_sample_weight_total",
-           "dask_evidence"]
+           "dask_evidence", "DaskInput", "dask_input"]
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
@@ -108,3 +109,48 @@ def dask_evidence(n_rows: int, row_chunks: tuple[int, ...], labels: Any, priors:
     if evidence is None:
         return None
     return da.from_array(evidence, chunks=(tuple(row_chunks), k))
+
+
+@dataclass(frozen=True)
+class DaskInput:
+    """What a mixture fit on Dask rows needs: the E-steps' data and the start's sample.
+
+    ``data`` is the Dask rows, or a tuple ``(X, sample_weight, log_evidence)`` of
+    Dask arrays chunked alike (weights of one when none were given; the
+    evidence left out when there is none); ``sample`` the start's rows with
+    their ``sample_weight`` and ``sample_evidence`` (None when not given).
+    """
+
+    data: Any
+    sample: np.ndarray
+    sample_weight: np.ndarray | None
+    sample_evidence: np.ndarray | None
+    n_rows: int
+    total_weight: float
+
+
+def dask_input(X: Any, sample_weight: Any, labels: Any, priors: Any, n_components: int,
+               random_state: Any) -> DaskInput:
+    """:class:`DaskInput` of Dask ``X`` with optional weights, labels and priors.
+
+    The start's sample is the rows :func:`emkit.backends.initialization_rows`
+    draws without them (the draw depends on the number of rows and the seed
+    only), each with its weight and evidence.
+    """
+    import dask.array as da
+
+    if sample_weight is None and labels is None and priors is None:
+        n = int(backends.n_rows(X))
+        return DaskInput(X, backends.initialization_rows(X, random_state), None, None, n,
+                         float(n))
+    Xd, w = dask_with_weights(X, np.ones(int(backends.n_rows(X))) if sample_weight is None
+                              else sample_weight)
+    n, d = int(Xd.shape[0]), int(Xd.shape[1])
+    evidence = dask_evidence(n, Xd.chunks[0], labels, priors, n_components)
+    both = backends.initialization_rows(
+        da.concatenate([Xd, w[:, None]] + ([] if evidence is None else [evidence]), axis=1),
+        random_state)
+    members = (Xd, w) if evidence is None else (Xd, w, evidence)
+    total = float(n) if sample_weight is None else dask_sample_weight_total(w)
+    return DaskInput(members, both[:, :d], None if sample_weight is None else both[:, d],
+                     None if evidence is None else both[:, d + 1:], n, total)

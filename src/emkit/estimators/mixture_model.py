@@ -27,7 +27,7 @@ from ._mixture_concomitant import (
     check_predict_concomitant,
     fitted_coef,
 )
-from ._mixture_inputs import check_sample_weight, dask_sample_weight_total, dask_with_weights
+from ._mixture_inputs import check_sample_weight, dask_input
 from ._mixture_start import check_weights_init, frozen_model, initial_params, overflow_as_error
 
 __all__ = ["MixtureModel"]
@@ -184,8 +184,9 @@ class MixtureModel(BaseEstimator, Persistable):
             Known components, -1 (or NaN) unknown: one-hot responsibilities, used by the start.
         priors : array-like of shape (n_samples, K), optional
             Non-negative soft evidence multiplying each row's posterior (a row of
-            ones is no evidence). ``labels`` and ``priors`` need in-memory ``X`` and
-            no ``concomitant``.
+            ones is no evidence). ``labels`` and ``priors`` need no
+            ``concomitant``; with Dask ``X`` they may be NumPy or Dask and travel to
+            the partitions with their rows.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative row weights multiplying each row's log-likelihood and
             responsibilities (an integer weight equals repeating the row), also
@@ -199,20 +200,20 @@ class MixtureModel(BaseEstimator, Persistable):
         self._check_params()
         random_state = check_random_state(self.random_state)
         data = X if backends.is_dask(X) else None
-        if (data is not None or concomitant is not None) and not (
-                labels is None and priors is None):
-            raise ValueError("labels and priors need in-memory X and no concomitant")
-        if concomitant is not None and sample_weight is not None:
-            raise ValueError("sample_weight is not supported with concomitant yet")
+        if concomitant is not None and not (labels is None and priors is None
+                                            and sample_weight is None):
+            raise ValueError("labels, priors and sample_weight are not supported with "
+                             "concomitant yet")
         cz = None if concomitant is None else check_concomitant(X, concomitant, random_state)
+        sw = evidence = None
         if cz is not None:
             X, data = cz.X0, (cz.X, cz.Z) if data is not None else None
         elif data is not None:
-            if sample_weight is not None:
-                data = dask_with_weights(data, sample_weight)
             # Dask input: initialize on a sample, run the E-steps on the partitions.
-            X = backends.initialization_rows(data if sample_weight is None else data[0],
-                                             random_state)
+            rows = dask_input(data, sample_weight, labels, priors, len(self._templates()),
+                              random_state)
+            data, X, sw, evidence = rows.data, rows.sample, rows.sample_weight, \
+                rows.sample_evidence
         X, templates = self._prepare(X)
         k = len(templates)
         n = X.shape[0] if data is None else backends.n_rows(
@@ -222,16 +223,15 @@ class MixtureModel(BaseEstimator, Persistable):
         weights_init = check_weights_init(self.weights_init, k)
         model: MixtureEM | ConcomitantMixtureEM = (
             MixtureEM(templates) if cz is None else ConcomitantMixtureEM(templates, cz.design))
-        evidence = sv.log_evidence(sv.check_labels(labels, n, k, name="labels"),
-                                   sv.check_priors(priors, n, k), k)
         if data is None:
+            evidence = sv.log_evidence(sv.check_labels(labels, n, k, name="labels"),
+                                       sv.check_priors(priors, n, k), k)
             sw = check_sample_weight(sample_weight, n)
             total = float(n if sw is None else sw.sum())
             local: Any = ((X if evidence is None and sw is None else (X, sw, evidence))
                           if cz is None else (X, cz.Z))
         else:
-            sw = None  # the start's sample is unweighted; the E-steps carry the weights
-            total = float(n) if sample_weight is None else dask_sample_weight_total(data[1])
+            total = rows.total_weight if cz is None else float(n)
         if self.freeze is not None and cz is not None:
             raise ValueError("freeze is not supported with concomitant yet")
 
