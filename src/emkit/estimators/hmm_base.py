@@ -22,6 +22,8 @@ from .. import backends
 from ..engine import EMResult, best_of, em
 from ..models.hmm.emission import Emission
 from ..models.hmm.model import HMMModel, Sequences
+from ._hmm_hooks import HMMHooks
+from ._hmm_supervision import Supervision, apply_freeze, hmm_supervision
 from ._hmm_weights import check_sample_weight, frame_weights
 from .hmm_criteria import HMMCriteria
 from .hmm_dask import dask_sequences
@@ -61,7 +63,7 @@ def _em_naming_n_iter(*args: Any, **kwargs: Any) -> EMResult:
         warnings.warn_explicit(message, item.category, item.filename, item.lineno)
     return result
 
-class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
+class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
     """Common machinery; subclasses add an emission family.
 
     Subclasses define ``_letters`` (emission letters), ``_param_attrs``
@@ -283,7 +285,8 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
                         self.startprob_prior, self.transmat_prior, total_rows=total_rows)
 
     # -- fitting -------------------------------------------------------------------
-    def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None) -> BaseHMM:
+    def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None, *,
+            labels: Any = None, priors: Any = None, freeze: Any = None) -> BaseHMM:
         """Estimate the parameters by Baum-Welch (EM) on the emkit engine.
 
         Parameters
@@ -299,16 +302,35 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
             weight equals repeating the sequence, 0 dropping it; the priors
             count once), in the start (k-means, data moments) as in EM; the
             monitored log-likelihood is the weighted one. ``score`` is not weighted.
+        labels : array-like of int of shape (n_samples,), optional
+            Known state of each frame, -1 for unknown: a known frame's posterior is
+            one-hot at its state throughout (the rest is EM).
+        priors : array-like of shape (n_samples, n_components), optional
+            Soft evidence multiplying each frame's emission likelihood (a row of
+            ones changes nothing). With ``labels``, the fit's log-likelihood is
+            that of the frames jointly with the evidence.
+        freeze : dict, optional
+            Attribute -> ``True`` (kept whole at its start) or, for ``startprob_``
+            and ``transmat_``, a boolean mask of its shape; the free entries share
+            the rest of their row (see :mod:`emkit.estimators._hmm_supervision`).
 
         Returns
         -------
         self
         """
         try:
+            self._supervision = (labels, priors, freeze)
             return self._fit(X, lengths, sample_weight)
         finally:
+            self.__dict__.pop("_supervision", None)
             self.__dict__.pop("_start_weights", None)
             self._end_fit()
+
+    def _supervised(self, n_rows: int, lengths: np.ndarray | None) -> Supervision:
+        """The fit's checked ``labels``/``priors``/``freeze`` (see :meth:`fit`) for
+        ``n_rows`` frames in sequences of ``lengths``."""
+        labels, priors, freeze = self.__dict__.get("_supervision", (None, None, None))
+        return hmm_supervision(self, n_rows, labels, priors, freeze)
 
     def _end_fit(self) -> None:
         """Drop what only the fit in progress needed (default: nothing)."""
@@ -324,12 +346,17 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
         if backends.is_dask(X):
             head, data, n_rows, self._start_weights = dask_sequences(self, X, lengths,
                                                                      sample_weight)
+            sup = self._supervised(n_rows, None)
+            if sup.log_evidence is not None:
+                raise ValueError("labels and priors are not supported with Dask input yet; "
+                                 "fit in memory or chunked")
         else:
             data = self._sequences(X, lengths, fitting=True)
             weights = check_sample_weight(sample_weight, data.n_sequences)
             head, n_rows = data.X, len(data.X)
             self._start_weights = frame_weights(weights, data.lengths, n_rows)
-            data = Sequences(data.X, data.lengths, weights)
+            sup = self._supervised(n_rows, data.lengths)
+            data = Sequences(data.X, data.lengths, weights, sup.log_evidence)
         rng = check_random_state(self.random_state)
         starts = [self._initial_params(head, rng) for _ in range(self.n_init)]
         self._log_init_notes(head, n_rows * int(head.shape[1]), starts[0])
@@ -346,7 +373,7 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
         runs: dict[int, tuple[HMMModel, dict]] = {}
 
         def fit_one(init: dict) -> EMResult:
-            model = self._model(head, init, total_rows=n_rows)
+            model = apply_freeze(self._model(head, init, total_rows=n_rows), sup)
             engine_model = backends.DaskModel(model) if isinstance(data, list) else model
             monitor._reset()
 
@@ -389,41 +416,6 @@ class BaseHMM(HMMCriteria, HMMPersistence, BaseEstimator):
         except NotFittedError:
             return False
         return True
-
-    # -- hmmlearn's initialization and checking hooks ----------------------------------
-    def _init(self, X: Any, lengths: Any = None) -> None:
-        """Set the starting parameters as ``fit`` would, without fitting (hmmlearn's hook).
-
-        Parameters named in ``init_params``, and those not set, are
-        initialized from ``X``; the others keep their values. ``lengths`` is
-        accepted for hmmlearn's signature and not used.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        lengths : array-like of int, optional
-        """
-        self._check_settings()
-        try:
-            X = self._check_X(X, fitting=True)
-            start = self._initial_params(X, check_random_state(self.random_state))
-            self._log_init_notes(X, int(X.size), start)
-            self._set_params_from(start)
-            self._set_n_features(X)
-            self.n_features_in_ = int(X.shape[1])
-        finally:
-            self._end_fit()
-
-    def _check(self) -> None:
-        """Raise ``ValueError`` when the parameters as set are invalid (hmmlearn's hook):
-        settings, ``startprob_``/``transmat_`` shapes and sums, emission parameters."""
-        self._check_settings()
-        k = self.n_components
-        startprob = self._given("startprob_", (k,))
-        transmat = self._given("transmat_", (k, k))
-        self._check_stochastic(startprob, "startprob_")
-        self._check_stochastic(transmat, "transmat_")
-        self._check_emission_params(self._emission_params(), None)
 
     # -- inference -------------------------------------------------------------------
     def _inference(self, X: Any, lengths: Any) -> tuple[HMMModel, Sequences, dict]:

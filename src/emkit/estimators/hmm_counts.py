@@ -283,10 +283,11 @@ class MultinomialHMM(BaseHMM):
         tags.input_tags.positive_only = True  # counts
         return tags
 
-    def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None) -> MultinomialHMM:
+    def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None, *,
+            labels: Any = None, priors: Any = None, freeze: Any = None) -> MultinomialHMM:
         """Baum-Welch, as :meth:`BaseHMM.fit <emkit.estimators.hmm_base.BaseHMM.fit>`;
         then ``n_trials=None`` becomes the rows' common total, if they have one."""
-        super().fit(X, lengths, sample_weight)
+        super().fit(X, lengths, sample_weight, labels=labels, priors=priors, freeze=freeze)
         if self.n_trials is None and not backends.is_dask(X):
             totals = np.unique(self._check_X(X, fitting=False).sum(axis=1))
             if len(totals) == 1:

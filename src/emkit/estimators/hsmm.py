@@ -18,6 +18,7 @@ from .. import backends
 from ..models.hmm import semi_markov_durations as durations
 from ..models.hmm.model import Sequences, check_lengths
 from ..models.hmm.semi_markov import HSMMModel
+from ._hmm_supervision import Supervision, longest_labelled_run
 from .hmm_distribution import HMM
 
 __all__ = ["HSMM"]
@@ -136,6 +137,19 @@ implementation, n_init, accelerate
                               if self.max_duration is None else int(self.max_duration))
         super()._fit(X, lengths, sample_weight)
         return self
+
+    def _supervised(self, n_rows: int, lengths: np.ndarray | None) -> Supervision:
+        sup = super()._supervised(n_rows, lengths)
+        labels = self.__dict__.get("_supervision", (None,))[0]
+        if labels is not None and lengths is not None:
+            longest = longest_labelled_run(np.asarray(labels), lengths)
+            if longest[0] > self._dmax():
+                raise ValueError(
+                    f"max_duration={self._dmax()} is shorter than a run of {longest[0]} "
+                    f"consecutive frames labelled state {longest[1]} (from row {longest[2]}): "
+                    "an HSMM has no self-transitions, so such a run is one segment; raise "
+                    "max_duration")
+        return sup
 
     def _dmax(self) -> int:
         fitting = self.__dict__.get("_fit_dmax")

@@ -62,6 +62,7 @@ from ...engine.stats import tree_add
 from ...numerics.simplex import on_simplex
 from . import recursions as kernels
 from .emission import DEAD_MASS, Emission
+from .supervision import constrained_rows, with_evidence
 
 __all__ = ["Sequences", "HMMModel", "DEAD_MASS", "check_lengths", "reachable_states",
            "sequence_groups"]
@@ -146,6 +147,10 @@ class Sequences:
         The rows of every sequence, in order.
     lengths : ndarray of shape (n_sequences,), int64
         Rows per sequence; they sum to ``n_samples``.
+    log_evidence : ndarray of shape (n_samples, n_components) or None
+        Per-frame log-evidence added to each frame's emission log-likelihood
+        (known states: 0 at the state, ``-inf`` elsewhere; soft evidence: the log
+        of its row), see :mod:`emkit.estimators._supervision`.
     weights : ndarray of shape (n_sequences,) or None
         Non-negative weight of each sequence in the E-step (``None``: all 1):
         its statistics and log-likelihood are multiplied by it, so an integer
@@ -155,6 +160,7 @@ class Sequences:
     X: np.ndarray
     lengths: np.ndarray
     weights: np.ndarray | None = None
+    log_evidence: np.ndarray | None = None
 
     @classmethod
     def from_arrays(cls, X: np.ndarray, lengths: Any = None,
@@ -188,7 +194,8 @@ class Sequences:
         chosen = np.arange(self.n_sequences)[index]
         rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in chosen])
         weights = None if self.weights is None else self.weights[chosen]
-        return Sequences(self.X[rows], self.lengths[chosen], weights)
+        evidence = None if self.log_evidence is None else self.log_evidence[rows]
+        return Sequences(self.X[rows], self.lengths[chosen], weights, evidence)
 
     def split(self, n_pieces: int) -> list[Sequences]:
         """At most ``n_pieces`` groups of whole consecutive sequences with balanced row
@@ -196,8 +203,10 @@ class Sequences:
         offsets = self.offsets
         out = []
         for a, b in sequence_groups(self.lengths, n_pieces):
+            lo, hi = offsets[a], offsets[b]
             weights = None if self.weights is None else self.weights[a:b]
-            out.append(Sequences(self.X[offsets[a]:offsets[b]], self.lengths[a:b], weights))
+            evidence = None if self.log_evidence is None else self.log_evidence[lo:hi]
+            out.append(Sequences(self.X[lo:hi], self.lengths[a:b], weights, evidence))
         return out
 
     def weighted_blocks(self, block_rows: int = BLOCK_ROWS
@@ -263,12 +272,15 @@ class HMMModel:
 
     def __init__(self, emission: Emission, n_components: int, params: str, fixed: dict,
                  startprob_prior: Any = 1.0, transmat_prior: Any = 1.0,
-                 block_rows: int = BLOCK_ROWS, total_rows: int | None = None):
+                 block_rows: int = BLOCK_ROWS, total_rows: int | None = None,
+                 frozen: dict | None = None):
         k = n_components
         self.emission = emission
         self.n_components = k
         self.params = params
         self.fixed = fixed
+        #: "startprob" / "transmat" -> boolean mask of entries kept at ``fixed``'s values
+        self.frozen = {} if frozen is None else dict(frozen)
         self.startprob_prior = np.broadcast_to(np.asarray(startprob_prior, float), (k,))
         self.transmat_prior = np.broadcast_to(np.asarray(transmat_prior, float), (k, k))
         self.start_mask = np.asarray(fixed["startprob"]) > 0
@@ -291,10 +303,11 @@ class HMMModel:
         emission_stats = None
         total = 0.0
         workspace: dict = {}  # the kernels' scratch arrays, reused from block to block
+        evidence = data.log_evidence
         for lo, hi, offsets, weights in data.weighted_blocks(self.block_rows):
             X = data.X[lo:hi]
-            fused = self.emission.block_e_step(X, offsets, weights, prepared,
-                                               params["startprob"], params["transmat"])
+            fused = None if evidence is not None else self.emission.block_e_step(
+                X, offsets, weights, prepared, params["startprob"], params["transmat"])
             if fused is not None:  # the family's one-pass kernel: the same sums
                 logliks, block_start, block_visits, xi, block = fused
                 total += float(logliks.sum() if weights is None else logliks @ weights)
@@ -305,6 +318,8 @@ class HMMModel:
                                                                                block)
                 continue
             frame, shift, extra = self.emission.frame(X, prepared)
+            if evidence is not None:
+                frame, shift = with_evidence(frame, shift, evidence[lo:hi])
             # the kernel weights the posteriors and transition counts as it writes them;
             # every other statistic is linear in the posteriors
             logliks, gamma, xi = kernels.forward_backward(
@@ -343,6 +358,10 @@ class HMMModel:
                 a = np.where(kept.sum(axis=1, keepdims=True) > 0,
                              _normalize_rows(kept, self.trans_mask), a)
             out["transmat"] = a
+        for key, rows in constrained_rows(self, stats, dead).items():
+            partly = np.atleast_2d(self.frozen[key]).any(axis=1, keepdims=True)
+            merged = np.where(partly, np.atleast_2d(rows), np.atleast_2d(out[key]))
+            out[key] = merged[0] if key == "startprob" else merged
         out.update(self.emission.m_step(stats["emission"], self.fixed, self.params))
         return out
 

@@ -35,6 +35,7 @@ from .model import (
     single_threaded_blas,
 )
 from .semi_markov_recursions import hsmm_forward_backward, hsmm_loglik, hsmm_viterbi
+from .supervision import constrained_rows
 
 __all__ = ["HSMMModel"]
 
@@ -85,6 +86,8 @@ class HSMMModel:
                               if duration == "nonparametric" else None)
         self.block_rows = int(block_rows)
         self.total_rows = total_rows
+        #: "startprob" / "transmat" -> boolean mask of entries kept at ``fixed``'s values
+        self.frozen: dict = {}
         self.monotone_rtol = emission.monotone_rtol
 
     def log_pmf(self, params: dict) -> np.ndarray:
@@ -106,9 +109,12 @@ class HSMMModel:
         censored = np.zeros((k, dmax))
         emission_stats = None
         total = 0.0
+        evidence = data.log_evidence
         for lo, hi, offsets, weights in data.weighted_blocks(self.block_rows):
             X = data.X[lo:hi]
             log_frame, extra = self.emission.log_prob(X, prepared)
+            if evidence is not None:  # known states / soft evidence per frame
+                log_frame = log_frame + evidence[lo:hi]
             out = hsmm_forward_backward(log_frame, offsets, params["startprob"],
                                         params["transmat"], log_pmf, weights)
             ll = out["logliks"]
@@ -155,6 +161,10 @@ class HSMMModel:
                                                       if self.duration == "nonparametric"
                                                       else self.rate_prior,
                                                       self.duration_mask)
+        for key, rows in constrained_rows(self, stats, dead).items():
+            partly = np.atleast_2d(self.frozen[key]).any(axis=1, keepdims=True)
+            merged = np.where(partly, np.atleast_2d(rows), np.atleast_2d(out[key]))
+            out[key] = merged[0] if key == "startprob" else merged
         out.update(self.emission.m_step(stats["emission"], self.fixed, self.params))
         return out
 
