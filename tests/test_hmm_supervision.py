@@ -239,5 +239,36 @@ def test_bad_supervision_is_named(data):
         fit(X, 1, freeze={"startprob_": True, "transmat_": True, "lambdas_": True})
     with pytest.raises(ValueError, match="nothing to fit"):  # one free entry per row
         fit(X, 1, params="t", freeze={"transmat_": ~np.eye(K, dtype=bool)})
-    with pytest.raises(ValueError, match="not supported with Dask"):
-        fit(da.from_array(X, chunks=((200, 150), 1)), 1, labels=labels)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        fit(da.from_array(X, chunks=((200, 150), 1)), 1, labels=labels[1:])
+
+
+@pytest.mark.parametrize("case", ["labels", "priors+weights"])
+def test_dask_partitions_carry_their_frames_evidence(data, case):
+    import dask
+
+    X, _, labels, priors = data
+    kw = ({"labels": labels} if case == "labels"
+          else {"priors": priors, "sample_weight": np.array([1.0, 2.0, 0.5])})
+    local = fit(X, 5, **kw)
+    with dask.config.set(scheduler="synchronous"):
+        remote = fit(da.from_array(X, chunks=((200, 150), 1)), 5, **kw)
+    assert_params(remote, {"startprob": local.startprob_, "transmat": local.transmat_,
+                           "lambdas": local.lambdas_}, rtol=1e-10)
+    np.testing.assert_allclose(remote.monitor_.history, local.monitor_.history, rtol=1e-12)
+
+
+def test_squarem_keeps_frozen_entries(data):
+    X, _, labels, _ = data
+    mask = np.zeros((K, K), bool)
+    mask[1, 0] = True
+    est = PoissonHMM(K, init_params="", n_iter=200, tol=1e-8, accelerate="squarem")
+    start = start_params()
+    est.startprob_, est.transmat_, est.lambdas_ = (start["startprob"], start["transmat"],
+                                                   start["lambdas"])
+    est.fit(X, LENGTHS, labels=labels, freeze={"transmat_": mask})
+    assert est.transmat_[1, 0] == start["transmat"][1, 0]
+    plain = fit(X, 200, labels=labels, freeze={"transmat_": mask})
+    np.testing.assert_allclose(est.transmat_, plain.transmat_, atol=1e-4)
+    history = np.array(est.monitor_.history)
+    assert np.all(np.diff(history) >= -1e-8 * np.abs(history[1:]))

@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from .. import backends
 from ..engine import EMResult, best_of, em
 from ..models.hmm.emission import Emission
-from ..models.hmm.model import HMMModel, Sequences
+from ..models.hmm.model import HMMModel, Sequences, check_lengths
 from ._hmm_hooks import HMMHooks
 from ._hmm_supervision import Supervision, apply_freeze, hmm_supervision
 from ._hmm_weights import check_sample_weight, frame_weights
@@ -344,12 +344,12 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
         self._check_settings()
         data: Sequences | list[Delayed]  # whole sequences, or pieces of them (Dask)
         if backends.is_dask(X):
-            head, data, n_rows, self._start_weights = dask_sequences(self, X, lengths,
-                                                                     sample_weight)
-            sup = self._supervised(n_rows, None)
-            if sup.log_evidence is not None:
-                raise ValueError("labels and priors are not supported with Dask input yet; "
-                                 "fit in memory or chunked")
+            rows = int(len(X) if hasattr(X, "columns") else X.shape[0])
+            sup = self._supervised(rows, check_lengths(lengths, rows))
+            ev = sup.log_evidence
+            head, data, n_rows, self._start_weights = dask_sequences(
+                self, X, lengths, sample_weight,
+                None if ev is None else (lambda a, b: ev[a:b]))
         else:
             data = self._sequences(X, lengths, fitting=True)
             weights = check_sample_weight(sample_weight, data.n_sequences)

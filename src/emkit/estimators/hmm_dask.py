@@ -19,22 +19,25 @@ __all__ = ["dask_sequences"]
 
 
 def _piece(estimator: BaseHMM, X: Any, lengths: np.ndarray,
-           weights: np.ndarray | None) -> Sequences:
-    """One partition's sequences, validated where they lie, with their weights."""
+           weights: np.ndarray | None, log_evidence: np.ndarray | None = None) -> Sequences:
+    """One partition's sequences, validated where they lie, with their weights and
+    their frames' log-evidence (known states, soft evidence)."""
     data = estimator._sequences(X, lengths, True)
-    if weights is None:
+    if weights is None and log_evidence is None:
         return data
-    return Sequences(data.X, data.lengths, weights)
+    return Sequences(data.X, data.lengths, weights, log_evidence)
 
 
-def dask_sequences(estimator: BaseHMM, X: Any, lengths: Any, sample_weight: Any = None
+def dask_sequences(estimator: BaseHMM, X: Any, lengths: Any, sample_weight: Any = None,
+                   log_evidence: Any = None
                    ) -> tuple[np.ndarray, list[Delayed], int, np.ndarray | None]:
     """Dask input: one piece of whole sequences per partition (row chunk) of ``X``.
 
     Returns the rows the start is drawn from (the first
     :data:`emkit.backends.INIT_SAMPLE_ROWS`: whole sequences, not a sample),
     the pieces (``dask.delayed`` :class:`~emkit.models.hmm.model.Sequences`,
-    validated by ``estimator`` where they lie, each with its sequences' weights),
+    validated by ``estimator`` where they lie, each with its sequences' weights and,
+    given ``log_evidence(row_start, row_stop)``, its frames' log-evidence),
     the total number of rows and the weights of the start's rows (``None``
     without ``sample_weight``).
 
@@ -72,8 +75,9 @@ def dask_sequences(estimator: BaseHMM, X: Any, lengths: Any, sample_weight: Any 
     pieces = []
     for block, a, b in zip(blocks, edges[:-1], edges[1:], strict=True):
         inside = (first >= a) & (ends <= b)
+        evidence = None if log_evidence is None else log_evidence(int(a), int(b))
         pieces.append(check(estimator, block, lengths[inside],
-                            None if weights is None else weights[inside]))
+                            None if weights is None else weights[inside], evidence))
     head_rows = np.asarray(X[:min(n_rows, backends.INIT_SAMPLE_ROWS)].compute())
     return (estimator._check_X(head_rows, True), pieces, n_rows,
             frame_weights(weights, lengths, len(head_rows)))
