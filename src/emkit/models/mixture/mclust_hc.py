@@ -167,30 +167,26 @@ def _stored(g, count, out):
 
 
 @njit(nogil=True, cache=True)
-def _union(a, b, fresh, count, mean, scat, trace, as_mclust, tmp_mean, tmp_w, tmp_a, tmp_b):
+def _union(a, b, fresh, count, mean, scat, stored, trace, as_mclust, tmp_mean, tmp_w):
     """Count and trace of the union of slots ``a`` and ``b``; mean, scatter into tmp_mean, tmp_w.
 
     Exactly ``W_a + W_b + c d d^T``; with ``as_mclust``, the scatter mclust's
     Fortran forms: the cluster it merged last (``fresh``) enters with the factor
-    it holds in memory, any other with what it stored (see :func:`_stored`).
+    it holds in memory, any other with what it stored (``stored``, kept per slot
+    by :func:`_stored` when the slot's cluster forms).
     """
     if as_mclust:
-        if a == fresh:
-            tmp_a[:, :] = scat[a]
-        else:
-            _stored(scat[a], count[a], tmp_a)
-        if b == fresh:
-            tmp_b[:, :] = scat[b]
-        else:
-            _stored(scat[b], count[b], tmp_b)
-        return _merge_stats(count[a], mean[a], tmp_a, trace[a], count[b], mean[b], tmp_b,
+        wa = scat[a] if a == fresh else stored[a]
+        wb = scat[b] if b == fresh else stored[b]
+        return _merge_stats(count[a], mean[a], wa, trace[a], count[b], mean[b], wb,
                             trace[b], tmp_mean, tmp_w)
     return _merge_stats(count[a], mean[a], scat[a], trace[a], count[b], mean[b], scat[b],
                         trace[b], tmp_mean, tmp_w)
 
 
 @njit(nogil=True, cache=True)
-def _cost(a, b, fresh, count, mean, scat, trace, term, alpha, beta, as_mclust, work, chol):
+def _cost(a, b, fresh, count, mean, scat, stored, trace, term, alpha, beta, as_mclust, work,
+          chol):
     """Change of the criterion if slots ``a`` and ``b`` merge."""
     if count[a] == 1.0 and count[b] == 1.0:
         # mclust's Fortran scores two singletons from the trace alone, whatever p
@@ -198,8 +194,8 @@ def _cost(a, b, fresh, count, mean, scat, trace, term, alpha, beta, as_mclust, w
         for r in range(mean.shape[1]):
             t2 += 0.5 * (mean[a, r] - mean[b, r]) ** 2
         return 2.0 * math.log(beta * (t2 + alpha) / 2.0) - term[a] - term[b]
-    nab, tr = _union(a, b, fresh, count, mean, scat, trace, as_mclust, work[0, 0], work[1],
-                     work[2], work[3])
+    nab, tr = _union(a, b, fresh, count, mean, scat, stored, trace, as_mclust, work[0, 0],
+                     work[1])
     return _term(nab, work[1], tr, alpha, beta, chol) - term[a] - term[b]
 
 
@@ -235,6 +231,7 @@ def _hc_vvv_slots(Z, alpha, beta, as_mclust):
     count = np.ones(n)
     mean = Z.copy()
     scat = np.zeros((n, p, p))
+    stored = np.zeros((n, p, p))  # what mclust reads back: zero for a singleton
     trace = np.zeros(n)
     term = np.full(n, math.log(beta * alpha))
     d = np.empty(n * (n - 1) // 2)
@@ -247,8 +244,8 @@ def _hc_vvv_slots(Z, alpha, beta, as_mclust):
     fresh = -1  # the slot of the cluster merged last
     for j in range(1, n):
         for i in range(j):
-            d[_pair(i, j)] = _cost(i, j, fresh, count, mean, scat, trace, term, alpha, beta,
-                                   as_mclust, work, chol)
+            d[_pair(i, j)] = _cost(i, j, fresh, count, mean, scat, stored, trace, term, alpha,
+                                   beta, as_mclust, work, chol)
         _rescan(d, j, colmin, colarg)
     lg = n
     for step in range(n - 1):
@@ -262,19 +259,22 @@ def _hc_vvv_slots(Z, alpha, beta, as_mclust):
         i = colarg[j]
         merges[step, 0] = i
         merges[step, 1] = j
-        nij, tr = _union(i, j, fresh, count, mean, scat, trace, as_mclust, work[0, 0],
-                         work[1], work[2], work[3])
+        nij, tr = _union(i, j, fresh, count, mean, scat, stored, trace, as_mclust, work[0, 0],
+                         work[1])
         term[i] = best + term[i] + term[j]
         count[i] = nij
         trace[i] = tr
         mean[i] = work[0, 0]
         scat[i] = work[1]
+        if as_mclust:
+            _stored(scat[i], count[i], stored[i])
         fresh = i
         last = lg - 1
         if j != last:  # the last slot moves into the freed one
             count[j] = count[last]
             mean[j] = mean[last]
             scat[j] = scat[last]
+            stored[j] = stored[last]
             trace[j] = trace[last]
             term[j] = term[last]
             for k in range(j):
@@ -288,8 +288,8 @@ def _hc_vvv_slots(Z, alpha, beta, as_mclust):
             if k == i:
                 continue
             a, b = (k, i) if k < i else (i, k)
-            d[_pair(a, b)] = _cost(a, b, fresh, count, mean, scat, trace, term, alpha, beta,
-                                   as_mclust, work, chol)
+            d[_pair(a, b)] = _cost(a, b, fresh, count, mean, scat, stored, trace, term, alpha,
+                                   beta, as_mclust, work, chol)
             if k > i:
                 _changed(d, k, i, colmin, colarg, stale)
         stale[i] = True
