@@ -9,8 +9,9 @@ a dozen passes and (n, K) temporaries for that; this kernel scales the rows of
 ``Z`` on the fly and makes one pass, by blocks of ``_BLOCK`` rows held component
 by component so that the loops over a block's rows vectorize: the logits, the
 exponentials (:func:`~emkit.numerics.fast_exp.exp_nonpositive`) and the block's
-sums, whose reductions are compiled with reassociation; one logarithm per row.
-Measured on one thread (CPU time) at 100,000 rows, K=3, two covariates: 4.0 ms,
+sums, whose reductions are compiled with reassociation, and the per-row
+normalization too (one logarithm per row).
+Measured on one thread (CPU time) at 100,000 rows, K=3, two covariates: 2.0 ms,
 against 10 ms for the row-by-row pass before it. ``tests/test_mixture_concomitant.py``
 holds it to the reference (:func:`~emkit.numerics.multinomial_logit.log_mixing`,
 :func:`~emkit.numerics.multinomial_logit.mixing_stats`,
@@ -66,7 +67,9 @@ def _block_sums(zt, rt, gt, wt, m, nk, grad, outer, wa):  # pragma: no cover - c
                 outer[t, u, v] += s
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+# error_model="numpy": a row of zero density divides by zero (to inf or NaN, not an
+# exception) before it is set apart
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     n, k = logf.shape
     q = Z.shape[1]
@@ -96,6 +99,9 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     wt = np.empty((n_pair + 1, _BLOCK))
     top = np.empty(_BLOCK)
     btop = np.empty(_BLOCK)
+    nan = np.empty(_BLOCK)
+    ssum = np.empty(_BLOCK)
+    tsum = np.empty(_BLOCK)
     wa = np.empty(_BLOCK)
     inv_half = 1.0 / half
     for start in range(0, n, _BLOCK):
@@ -107,6 +113,7 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
         for r in range(m):
             top[r] = -np.inf
             btop[r] = -np.inf
+            nan[r] = 0.0
         for c in range(k):
             a, b = at[c], bt[c]
             for r in range(m):
@@ -117,55 +124,58 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
                 for r in range(m):
                     a[r] += gj * zj[r]
             for r in range(m):
-                if a[r] > top[r]:
-                    top[r] = a[r]
                 b[r] = logf[start + r, c] + a[r]
-                if b[r] > btop[r] or b[r] != b[r]:
-                    btop[r] = b[r]  # NaN sticks: NaN > x is false, and NaN != NaN
+                top[r] = max(top[r], a[r])
+                btop[r] = max(btop[r], b[r])
+                nan[r] += 1.0 if b[r] != b[r] else 0.0
+        # exponentials of every row (a row whose b is nowhere finite is set apart below)
         for c in range(k):
             a, b = at[c], bt[c]
             for r in range(m):
                 a[r] = exp_nonpositive(a[r] - top[r])
-                if math.isfinite(btop[r]):
-                    b[r] = exp_nonpositive(b[r] - btop[r])
-                else:
-                    b[r] = 0.0
+                b[r] = exp_nonpositive(b[r] - btop[r])
+        # log pi_c + log f_c = b_c - max a - log S: the row's log-likelihood is
+        # max b - max a + log(T / S), S and T the sums of the exponentials
         for r in range(m):
-            i = start + r
-            if not math.isfinite(btop[r]):
+            ssum[r] = 0.0
+            tsum[r] = 0.0
+        for c in range(k):
+            for r in range(m):
+                ssum[r] += at[c, r]
+                tsum[r] += bt[c, r]
+        for r in range(m):
+            ll[start + r] = btop[r] - top[r] + math.log(tsum[r] / ssum[r])
+            ssum[r] = 1.0 / ssum[r]
+            tsum[r] = 1.0 / tsum[r]
+            wt[0, r] = 0.0
+        for c in range(k):
+            a, b = at[c], bt[c]
+            for r in range(m):
+                a[r] *= ssum[r]
+                b[r] *= tsum[r]
+                wt[0, r] += b[r]
+        for c in range(1, k):
+            for r in range(m):
+                gt[c - 1, r] = wt[0, r] * (bt[c, r] - at[c, r])
+            for d in range(c, k):
+                row = wt[1 + pair[c - 1, d - 1]]
+                same = 1.0 if c == d else 0.0
+                for r in range(m):
+                    row[r] = wt[0, r] * at[c, r] * (same - at[d, r])
+        for r in range(m):
+            if nan[r] > 0.0 or not math.isfinite(btop[r]):
                 # every component impossible (or NaN): no responsibility, no weight
-                ll[i] = btop[r]
+                ll[start + r] = np.nan if nan[r] > 0.0 else btop[r]
                 for c in range(k):
                     bt[c, r] = 0.0
-                    resp[i, c] = 0.0
                 for c in range(m1):
                     gt[c, r] = 0.0
                 for t in range(n_pair + 1):
                     wt[t, r] = 0.0
-                continue
-            total = 0.0
-            acc = 0.0
-            for c in range(k):
-                total += at[c, r]
-                acc += bt[c, r]
-            # log pi_c + log f_c = b_c - max a - log S: the row's log-likelihood is
-            # max b - max a + log(T / S), S and T the sums of the exponentials
-            inv_total = 1.0 / total
-            ll[i] = btop[r] - top[r] + math.log(acc * inv_total)
-            inv_acc = 1.0 / acc
-            ww = 0.0
-            for c in range(k):
-                at[c, r] *= inv_total
-                rc = bt[c, r] * inv_acc
-                bt[c, r] = rc
-                resp[i, c] = rc
-                ww += rc
-            wt[0, r] = ww
-            for c in range(1, k):
-                gt[c - 1, r] = ww * bt[c, r] - ww * at[c, r]
-                wp = ww * at[c, r]
-                for d in range(c, k):
-                    wt[1 + pair[c - 1, d - 1], r] = wp * ((1.0 if c == d else 0.0) - at[d, r])
+        for c in range(k):
+            b = bt[c]
+            for r in range(m):
+                resp[start + r, c] = b[r]
         _block_sums(zt, bt, gt, wt, m, nk, grad, outer, wa)
     hess = np.empty((m1 * q1, m1 * q1))
     for c in range(m1):
