@@ -19,10 +19,13 @@ from emkit.distributions import (
     Gaussian,
     Independent,
     LogNormal,
+    NegativeBinomial,
     Poisson,
     StudentT,
+    Weibull,
 )
 from emkit.estimators.mixture_model import MixtureModel
+from emkit.exceptions import ConvergenceWarning
 from emkit.models.mixture.any_distribution import MixtureEM
 from emkit.models.mixture.frozen_mixture import FrozenMixtureEM
 from emkit.persistence import load
@@ -351,3 +354,53 @@ def test_partial_freezes_fit_to_convergence_without_warnings(accelerate):
                      tol=1e-10, max_iter=2000, accelerate=accelerate).fit(x)
     assert m.converged_ and float(m.components_[0].rate[0]) == 1.0
     assert abs(float(m.components_[0].shape[0]) - 2.0) < 0.4
+
+
+def _family_case(name):
+    rng = np.random.default_rng(12)
+    pos = np.r_[rng.gamma(2.0, 1.0, 150), rng.gamma(9.0, 1.0, 150)][:, None]
+    real = np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(3, 1, (150, 2))])
+    counts = np.r_[rng.poisson(2, 150), rng.poisson(9, 150)][:, None].astype(float)
+    cases = {
+        "poisson": (counts, lambda: Poisson(), 2),
+        "gamma": (pos, lambda: Gamma(), 2),
+        "lognormal": (pos, lambda: LogNormal(), 2),
+        "weibull": (pos, lambda: Weibull(), 2),
+        "negative_binomial": (counts, lambda: NegativeBinomial(), 2),
+        "student_t": (real, lambda: StudentT(), 2),
+        "gaussian_full": (real, lambda: Gaussian(), 2),
+        "gaussian_tied": (real, lambda: Gaussian(covariance_type="tied"), 2),
+        "independent": (np.column_stack([counts, real[:, :1]]),
+                        lambda: Independent([Poisson(), Gaussian()]), 2),
+    }
+    return cases[name]
+
+
+@pytest.mark.parametrize("name", ["poisson", "gamma", "lognormal", "weibull",
+                                  "negative_binomial", "student_t", "gaussian_full",
+                                  "gaussian_tied", "independent"])
+def test_freezing_every_component_returns_the_start_for_every_family(name):
+    X, make, k = _family_case(name)
+    start = MixtureModel(make(), n_components=k, max_iter=3, tol=0.0, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        start.fit(X)
+    given = start.components_
+    m = MixtureModel(given, init_params="given", freeze={"components_": True},
+                     max_iter=50).fit(X)
+    for a, b in zip(m.components_, given, strict=True):
+        pa, pb = a.parameters(), b.parameters()
+        flat_a = np.concatenate([np.ravel(v) for v in _leaves(pa)])
+        flat_b = np.concatenate([np.ravel(v) for v in _leaves(pb)])
+        np.testing.assert_array_equal(flat_a, flat_b)
+    assert not np.allclose(m.weights_, 0.5)  # the weights did move
+    with pytest.raises(ValueError, match="nothing to fit"):
+        MixtureModel(given, init_params="given",
+                     freeze={"components_": True, "weights_": True}).fit(X)
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in _leaves(v)]
+    if isinstance(tree, list):
+        return [leaf for v in tree for leaf in _leaves(v)]
+    return [np.asarray(tree)]
