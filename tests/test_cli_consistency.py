@@ -315,3 +315,23 @@ def test_log_warnings_are_warning_lines_and_quiet_silences_them(capsys, tmp_path
     assert "emkit: warning: Fitting a model with 14 free scalar parameters" in err
     code, _, err = run(capsys, "hmm", "fit", path, "-k", "3", "-q")
     assert code == 0 and err == ""
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["fit", "{data}", "-c", "a,b", "--tol", "1e-9"], ["reading", "EM", "iteration",
+                                                       "/100", "gain/row", "(tol 1e-09)"]),
+    (["select", "{data}", "-c", "a,b", "-k", "1..2", "-m", "VVV"], ["select: fit 2 of 2",
+                                                                    "gain/row"]),
+    (["hmm", "fit", "{data}", "-c", "a,b", "--tol", "0"], ["EM", "iteration", "/100", "gain"]),
+], ids=["fit", "select", "hmm fit"])
+def test_progress_line_shows_clock_iteration_and_gain(capsys, monkeypatch, files, args, words):
+    from rich.console import Console
+
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    code, _, err = run(capsys, *_args(files, args))
+    assert code == 0
+    assert "0:00:0" in err  # the elapsed time
+    for word in words:
+        assert word in err
+    code, _, err = run(capsys, *_args(files, args), "--quiet")
+    assert code == 0 and err == ""

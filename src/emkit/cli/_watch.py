@@ -135,16 +135,17 @@ def loading(what: str, quiet: bool = False) -> Iterator[None]:
 def _gain_text(step: Step, tol: float | None, n_rows: int | None) -> str:
     if step.iteration == 0 or step.gain != step.gain:
         return "starting"
-    against = f" (tol {tol:.1e})" if tol is not None else ""
+    against = f" (tol {tol:.0e})" if tol is not None else ""
     if n_rows:
-        return f"gain per row {step.gain / n_rows:.2e}{against}"
-    return f"gain {step.gain:.2e}{against}"
+        return f"gain/row {step.gain / n_rows:.1e}{against}"
+    return f"gain {step.gain:.1e}{against}"
 
 
 @contextlib.contextmanager
 def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM",
               on_step: Callable[[Step], Any] | None = None, tol: float | None = None,
-              n_rows: int | None = None, abandon: bool = False) -> Iterator[FitWatch]:
+              n_rows: int | None = None, abandon: bool = False,
+              fits: int | None = None) -> Iterator[FitWatch]:
     """Watch the estimator fit run inside the block.
 
     Parameters
@@ -162,6 +163,9 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
         The tolerance the gain is compared with, shown beside it.
     n_rows : int, optional
         Show the gain per row (for estimators whose ``tol`` is per row).
+    fits : int, optional
+        How many EM runs the block makes (a selection): the progress line then
+        counts them, ``fit 3 of 126``.
     abandon : bool
         After Ctrl-C, runs that start later raise :class:`FitAbandoned` (a
         ``ValueError``, which a selection records as a failed fit) instead of
@@ -181,13 +185,19 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
     if console is not None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        limit = f" of at most {total}" if total else ""
-        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                            TextColumn("iteration {task.completed:.0f}" + limit),
-                            TextColumn("{task.fields[gain]}"),
-                            TextColumn("{task.fields[loglik]}"), TimeElapsedColumn(),
+        limit = f"/{total}" if total else ""
+        # one text after the clock, the most useful first: a narrow terminal cuts its end
+        from rich.table import Column
+
+        fixed = Column(no_wrap=True,
+                       min_width=len(label) + (len(f": fit {fits} of {fits}") if fits else 0))
+        progress = Progress(SpinnerColumn(), TextColumn("{task.description}",
+                                                        table_column=fixed),
+                            TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+                            TextColumn("{task.fields[status]}", table_column=Column(
+                                no_wrap=True, overflow="ellipsis", ratio=1)),
                             console=console, transient=True)
-        task = progress.add_task(label, total=None, gain="", loglik="")
+        task = progress.add_task(label, total=None, status="")
 
     watch: FitWatch
 
@@ -200,8 +210,12 @@ def watch_fit(*, quiet: bool = False, total: int | None = None, label: str = "EM
         if on_step is not None:
             on_step(step)
         if progress is not None and task is not None:
-            progress.update(task, completed=step.iteration, gain=_gain_text(step, tol, n_rows),
-                            loglik=f"log-likelihood {step.loglik:.6g}")
+            if fits and step.iteration == 0:
+                progress.update(task, description=f"{label}: fit {len(watch.recorder.runs)} "
+                                f"of {fits}")
+            progress.update(task, completed=step.iteration,
+                            status=f"iteration {step.iteration}{limit}  "
+                            f"{_gain_text(step, tol, n_rows)}  loglik {step.loglik:.6g}")
         if watch.interrupted:  # Ctrl-C while this step's observers ran
             raise KeyboardInterrupt
 

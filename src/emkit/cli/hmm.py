@@ -338,7 +338,8 @@ def select(
     rows = _read(data, template, f"--emission {emission.value}", sequence_column,
                  split_columns(columns), weights)
     X, lengths, names = rows.X, rows.lengths, rows.names
-    with watch_fit(quiet=quiet, abandon=True) as watch:
+    with watch_fit(quiet=quiet, abandon=True, label="hmm select", total=n_iter, tol=tol,
+                   fits=len(counts) * n_init) as watch:
         result = select_hmm(X, lengths, n_components=counts, emission=template,
                             sample_weight=rows.weights, criterion=criterion.value,
                             n_init=n_init, random_state=seed)

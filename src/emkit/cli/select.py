@@ -185,7 +185,9 @@ def select(
                        f"row {int(np.argmax(incomplete)) + 1}); select fits complete rows "
                        "only: fill them with emkit impute, or fit them as missing with "
                        "emkit fit")
-    with watch_fit(quiet=True, abandon=True) as watch, \
+    n_models = 14 if models is None else len([m for m in models.split(",") if m.strip()])
+    with watch_fit(quiet=quiet, abandon=True, label="select", total=max_iter,
+                   fits=n_models * len(counts), n_rows=len(X), tol=tol) as watch, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
