@@ -26,6 +26,7 @@ from ..numerics.design_scaling import Design
 from ._components import dense_matrix
 from ._hmm_covariates import check_covariates, covariate_design
 from ._hmm_weights import check_sample_weight, frame_weights
+from ._supervision import check_labels, check_priors, log_evidence
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
@@ -72,19 +73,31 @@ def _prepared(templates: list[Distribution], X: np.ndarray) -> list[Distribution
     return templates
 
 
+def _evidence(est: InputDrivenHMM, n_rows: int, labels: Any, priors: Any
+              ) -> np.ndarray | None:
+    k = int(est.n_components)
+    return log_evidence(check_labels(labels, n_rows, k, name="labels"),
+                        check_priors(priors, n_rows, k, name="priors"), k)
+
+
 def fit_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
-             sample_weight: Any, templates: list[Distribution]) -> FitData:
+             sample_weight: Any, templates: list[Distribution], labels: Any = None,
+             priors: Any = None) -> FitData:
     """Check and assemble the training data (in memory or Dask).
+
+    ``labels`` (known state per frame, -1 unknown) and ``priors`` (soft evidence,
+    n_frames x K) become the frames' log-evidence, kept with their frames.
 
     Raises
     ------
     ValueError
         Naming ``covariates`` (row count other than ``X``'s, NaN or infinite
-        entries, constant columns), ``lengths``, ``sample_weight`` or a Dask
-        partition that cuts a sequence.
+        entries, constant columns), ``lengths``, ``sample_weight``, ``labels``,
+        ``priors`` or a Dask partition that cuts a sequence.
     """
     if backends.is_dask(X):
-        return _dask_data(est, X, lengths, covariates, sample_weight, templates)
+        return _dask_data(est, X, lengths, covariates, sample_weight, templates, labels,
+                          priors)
     X = dense_matrix(X, "InputDrivenHMM")
     if backends.is_dask(covariates):
         covariates = np.asarray(covariates.compute())
@@ -93,17 +106,20 @@ def fit_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
     U = check_covariates(covariates, len(X), None)
     data = CovariateSequences.from_arrays(X, U, lengths)
     weights = check_sample_weight(sample_weight, data.n_sequences)
-    data = CovariateSequences(data.X, data.U, data.lengths, weights)
+    data = CovariateSequences(data.X, data.U, data.lengths, weights,
+                              _evidence(est, len(X), labels, priors))
     return FitData(X, data, covariate_design(U), len(X), int(U.shape[1]),
                    frame_weights(weights, data.lengths, len(X)), templates)
 
 
 def _piece(est: InputDrivenHMM, templates: list[Distribution], X: Any, U: Any,
-           lengths: np.ndarray, weights: np.ndarray | None) -> CovariateSequences:
-    """One partition's sequences with their covariates, checked where they lie."""
+           lengths: np.ndarray, weights: np.ndarray | None,
+           evidence: np.ndarray | None = None) -> CovariateSequences:
+    """One partition's sequences with their covariates (and their frames' evidence),
+    checked where they lie."""
     X = est._check_X(dense_matrix(X, "InputDrivenHMM"), templates)
     U = check_covariates(U, len(X), None)
-    return CovariateSequences(X, U, lengths, weights)
+    return CovariateSequences(X, U, lengths, weights, evidence)
 
 
 def _as_dask_rows(covariates: Any, n_rows: int, chunks: tuple[int, ...]) -> Any:
@@ -134,7 +150,8 @@ def _as_dask_rows(covariates: Any, n_rows: int, chunks: tuple[int, ...]) -> Any:
 
 
 def _dask_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
-               sample_weight: Any, templates: list[Distribution]) -> FitData:
+               sample_weight: Any, templates: list[Distribution], labels: Any,
+               priors: Any) -> FitData:
     import dask
     import dask.array as da
     from dask import delayed
@@ -148,6 +165,7 @@ def _dask_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
     n_rows = int(X.shape[0])
     lengths = check_lengths(lengths, n_rows)
     weights = check_sample_weight(sample_weight, len(lengths))
+    ev = _evidence(est, n_rows, labels, priors)
     ends = np.cumsum(lengths)
     edges = np.cumsum((0, *X.chunks[0]))
     if not np.isin(edges[1:], ends).all():
@@ -181,6 +199,7 @@ def _dask_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
                             edges[1:], strict=True):
         inside = (first >= a) & (ends <= b)
         pieces.append(check(est, templates, xb, ub, lengths[inside],
-                            None if weights is None else weights[inside]))
+                            None if weights is None else weights[inside],
+                            None if ev is None else ev[a:b]))
     return FitData(head, pieces, design, n_rows, q,
                    frame_weights(weights, lengths, len(head)), templates)

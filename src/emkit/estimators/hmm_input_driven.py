@@ -34,6 +34,7 @@ from ..numerics.design_scaling import Design
 from ..persistence import Persistable
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
 from ._hmm_covariates import check_covariates, n_rows, stationary
+from ._hmm_input_driven_criteria import InputDrivenCriteria
 from ._hmm_input_driven_data import fit_data
 from ._hmm_inputs import check_observed_columns, start_rows
 from .hmm_base import ALGORITHMS, _check_letters
@@ -42,7 +43,7 @@ from .hmm_monitor import ConvergenceMonitor
 __all__ = ["InputDrivenHMM"]
 
 
-class InputDrivenHMM(Persistable, BaseEstimator):
+class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
     """Hidden Markov model with covariate-driven transitions and any emission.
 
     Parameters
@@ -277,7 +278,8 @@ class InputDrivenHMM(Persistable, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------
     def fit(self, X: Any, lengths: Any = None, *, covariates: Any = None,
-            sample_weight: Any = None) -> InputDrivenHMM:
+            sample_weight: Any = None, labels: Any = None,
+            priors: Any = None) -> InputDrivenHMM:
         """Estimate the parameters by generalized EM.
 
         Parameters
@@ -295,13 +297,18 @@ class InputDrivenHMM(Persistable, BaseEstimator):
             are cut at ``X``'s partitions.
         sample_weight : array-like of shape (n_sequences,), optional
             Non-negative weight of each sequence.
+        labels : array-like of int of shape (n_samples,), optional
+            Known state of each frame, -1 for unknown (one-hot posteriors there).
+        priors : array-like of shape (n_samples, n_components), optional
+            Soft evidence multiplying each frame's emission likelihood.
 
         Returns
         -------
         self
         """
         self._check_settings()
-        prepared = fit_data(self, X, lengths, covariates, sample_weight, self._templates())
+        prepared = fit_data(self, X, lengths, covariates, sample_weight, self._templates(),
+                            labels, priors)
         X, data, design, templates = (prepared.X, prepared.data, prepared.design,
                                       prepared.templates)
         rng = check_random_state(self.random_state)
@@ -479,20 +486,3 @@ class InputDrivenHMM(Persistable, BaseEstimator):
             states.append(state)
         rows = [np.asarray(emissions[s].sample(1, rng))[0] for s in states]
         return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
-
-    # -- model selection -------------------------------------------------------------------
-    def _n_parameters(self) -> int:
-        k, q1 = self.n_components, self._n_covariates() + 1
-        start = (k - 1) * q1 if self.start_covariates else k - 1
-        emissions = self._fitted_emissions()
-        return start + k * (k - 1) * q1 + Components(emissions).n_parameters(emissions)
-
-    def aic(self, X: Any, lengths: Any = None, *, covariates: Any = None) -> float:
-        """Akaike's criterion ``-2 log L + 2 p`` (lower is better)."""
-        return -2.0 * self.score(X, lengths, covariates=covariates) + 2.0 * self._n_parameters()
-
-    def bic(self, X: Any, lengths: Any = None, *, covariates: Any = None) -> float:
-        """Schwarz's criterion ``-2 log L + p log(n_samples)``."""
-        n = len(dense_matrix(X, "InputDrivenHMM"))
-        return (-2.0 * self.score(X, lengths, covariates=covariates)
-                + np.log(n) * self._n_parameters())

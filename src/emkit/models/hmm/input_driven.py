@@ -58,6 +58,7 @@ from ...numerics.simplex import on_simplex
 from .emission import DEAD_MASS, DistributionEmission
 from .input_driven_recursions import forward_backward_tv, viterbi_tv
 from .model import Sequences, check_lengths, reachable_states, sequence_groups, single_threaded_blas
+from .supervision import with_evidence
 
 __all__ = ["CovariateSequences", "InputDrivenHMMModel", "log_transitions"]
 
@@ -76,12 +77,16 @@ class CovariateSequences:
         Finite covariates; ``U[t]`` drives the transition into frame ``t``.
     lengths : ndarray of shape (n_sequences,), int64
     weights : ndarray of shape (n_sequences,) or None
+    log_evidence : ndarray of shape (n_samples, n_components) or None
+        Per-frame log-evidence (known states, soft evidence) added to each
+        frame's emission log-likelihood.
     """
 
     X: np.ndarray
     U: np.ndarray
     lengths: np.ndarray
     weights: np.ndarray | None = None
+    log_evidence: np.ndarray | None = None
 
     @classmethod
     def from_arrays(cls, X: np.ndarray, U: np.ndarray, lengths: Any = None,
@@ -103,7 +108,9 @@ class CovariateSequences:
         chosen = np.arange(self.n_sequences)[index]
         rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in chosen])
         weights = None if self.weights is None else self.weights[chosen]
-        return CovariateSequences(self.X[rows], self.U[rows], self.lengths[chosen], weights)
+        evidence = None if self.log_evidence is None else self.log_evidence[rows]
+        return CovariateSequences(self.X[rows], self.U[rows], self.lengths[chosen], weights,
+                                  evidence)
 
     def split(self, n_pieces: int) -> list[CovariateSequences]:
         """At most ``n_pieces`` groups of whole consecutive sequences, each with its
@@ -113,8 +120,9 @@ class CovariateSequences:
         for a, b in sequence_groups(self.lengths, n_pieces):
             lo, hi = offsets[a], offsets[b]
             weights = None if self.weights is None else self.weights[a:b]
+            evidence = None if self.log_evidence is None else self.log_evidence[lo:hi]
             out.append(CovariateSequences(self.X[lo:hi], self.U[lo:hi], self.lengths[a:b],
-                                          weights))
+                                          weights, evidence))
         return out
 
     def blocks(self, block_rows: int = BLOCK_ROWS
@@ -226,6 +234,8 @@ class InputDrivenHMMModel:
                                                                            prepared):
             X = data.X[lo:hi]
             frame, shift, extra = self.emission.frame(X, prepared)
+            if data.log_evidence is not None:
+                frame, shift = with_evidence(frame, shift, data.log_evidence[lo:hi])
             logliks, gamma, xi = forward_backward_tv(frame, shift, offsets, np.exp(log_start),
                                                      np.exp(log_a), weights)
             total += float(logliks.sum() if weights is None else logliks @ weights)
