@@ -85,7 +85,9 @@ def print_summary(facts: dict[str, Any], file: Any = None) -> None:
           f"{facts['covariance_type']} covariances, {facts['n_rows']} rows x "
           f"{len(facts['columns'])} columns ({shown})", file=out)
     if facts["n_missing"]:
-        print(f"{facts['n_missing']} values are missing: EM treats them as hidden, like the "
+        n = facts["n_missing"]
+        print(f"{plural(n, 'value')} {'is' if n == 1 else 'are'} missing: EM treats "
+              f"{'it' if n == 1 else 'them'} as hidden, like the "
               "components", file=out)
     print(file=out)
     for title, key in (("Weights", "weights"), ("Means", "means"),
