@@ -123,3 +123,17 @@ def test_demo_eruptions_figure_shows_the_printed_fit(tmp_path, capsys, monkeypat
     out = capsys.readouterr().out
     printed = [float(v) for v in re.search(r"Weights:\n\[([^\]]+)\]", out).group(1).split()]
     assert len(drawn) == 1 and np.allclose(drawn[0], printed, atol=5e-5)
+
+
+def test_hmm_states_legend_names_each_state_outside_the_data():
+    from emkit.plot import plot_hmm_states
+
+    rng = np.random.default_rng(0)
+    states = np.repeat([0, 1, 2, 1], 25)
+    fig = plot_hmm_states(np.c_[rng.normal(states, 0.3), rng.normal(-states, 0.3)], states)
+    top = fig.axes[0]
+    legend = top.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["x0", "x1", "state 0", "state 1",
+                                                          "state 2"]
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 >= top.get_window_extent().x1 - 1

@@ -61,8 +61,14 @@ def plot_hmm_states(X: Any, states: Any, *, title: str = "Decoded hidden states"
                  label=name if data.shape[1] > 1 else None)
     top.set_ylabel("observation")
     top.set_title(title)
-    if data.shape[1] > 1:
-        top.legend(fontsize="small", loc="upper right", framealpha=0.85)
+    from matplotlib.patches import Patch
+
+    handles, _ = top.get_legend_handles_labels()
+    bands = [Patch(facecolor=_color(k), alpha=0.25, label=f"state {k}")
+             for k in range(n_states)]
+    # outside the data, to the right: the columns drawn, then the state colours
+    top.legend(handles=[*handles, *bands], fontsize="small", loc="upper left",
+               bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     bottom.step(t, states, where="mid", color="black", linewidth=1.2)
     bottom.set_yticks(range(n_states))
     bottom.set_ylim(-0.5, n_states - 0.5)
