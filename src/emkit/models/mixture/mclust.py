@@ -32,7 +32,7 @@ from ...gaussian.constrained_family import in_family
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from ...numerics.logsumexp import log_normalize
 from ...numerics.simplex import on_simplex
-from .mclust_kernels import covariance_check, full_mixture_estep
+from .mclust_kernels import covariance_check, full_mixture_estep, scatter_matrices
 
 __all__ = [
     "MclustModel",
@@ -316,14 +316,11 @@ class MclustModel:
 
     def scatter(self, stats: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Counts (K,), new means (K, D) and regularized scatter matrices (K, D, D)."""
-        n = stats["n"] + _EPS
-        means = stats["sum"] / n[:, None]
-        shift = stats["centred_sum"] / n[:, None]
-        w = stats["centred_outer"] - n[:, None, None] * shift[:, :, None] * shift[:, None, :]
-        w = 0.5 * (w + np.swapaxes(w, 1, 2))
-        d = w.shape[-1]
-        w[:, np.arange(d), np.arange(d)] += self.reg_covar * n[:, None]
-        return n, means, w
+        def arr(key: str) -> np.ndarray:
+            return np.ascontiguousarray(stats[key], dtype=float)
+
+        return scatter_matrices(arr("n"), arr("sum"), arr("centred_sum"),
+                                arr("centred_outer"), _EPS, self.reg_covar)
 
     def m_step(self, stats: dict) -> dict:
         """Weights, means and constrained covariances from the statistics."""

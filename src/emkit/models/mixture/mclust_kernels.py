@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["full_mixture_estep", "covariance_check"]
+__all__ = ["full_mixture_estep", "covariance_check", "scatter_matrices"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -135,6 +135,30 @@ def _moments(X, resp, means, out_n, out_sum, out_outer):  # pragma: no cover
                 out_outer[j, b, a] = out_outer[j, a, b]
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _estep(X, weights, means, cov, evidence):  # pragma: no cover
+    """The whole E-step in one call: (flag, loglik, n, sum, centred sum, second moments)."""
+    n, d = X.shape
+    k = means.shape[0]
+    linv = np.empty((k, d, d))
+    logdet = np.empty(k)
+    out_n = np.empty(k)
+    out_sum = np.empty((k, d))
+    centred = np.empty((k, d))
+    outer = np.empty((k, d, d))
+    flag = _factor(cov, linv, logdet)
+    if flag < 0:
+        return flag, 0.0, out_n, out_sum, centred, outer
+    log_w = np.log(weights)
+    resp = np.empty((n, k))
+    loglik = _responsibilities(X, log_w, means, linv, logdet, evidence, resp)
+    _moments(X, resp, means, out_n, out_sum, outer)
+    for j in range(k):
+        for a in range(d):
+            centred[j, a] = out_sum[j, a] - out_n[j] * means[j, a]
+    return 0, loglik, out_n, out_sum, centred, outer
+
+
 def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
                        covariances: np.ndarray,
                        evidence: np.ndarray | None = None) -> tuple[dict, float]:
@@ -166,27 +190,17 @@ def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
     """
     X = np.ascontiguousarray(X, dtype=float)
     means = np.ascontiguousarray(means, dtype=float)
-    cov = np.ascontiguousarray(covariances, dtype=float)
-    k, d = means.shape
-    with np.errstate(divide="ignore"):
-        log_w = np.log(np.asarray(weights, dtype=float))
-    linv = np.empty((k, d, d))
-    logdet = np.empty(k)
-    flag = _factor(cov, linv, logdet)
+    k = means.shape[0]
+    ev = np.zeros((0, k)) if evidence is None else np.ascontiguousarray(evidence, dtype=float)
+    flag, loglik, n, total_sum, centred, outer = _estep(
+        X, np.ascontiguousarray(weights, dtype=float), means,
+        np.ascontiguousarray(covariances, dtype=float), ev)
     if flag < 0:
         raise ValueError(
             f"the covariance of component {-flag - 1} is singular or not positive "
             "definite (a component collapsed onto too few points); increase reg_covar or "
             "reduce the number of components")
-    resp = np.empty((X.shape[0], k))
-    ev = np.zeros((0, k)) if evidence is None else np.ascontiguousarray(evidence, dtype=float)
-    loglik = _responsibilities(X, log_w, means, linv, logdet, ev, resp)
-    n = np.empty(k)
-    total_sum = np.empty((k, d))
-    outer = np.empty((k, d, d))
-    _moments(X, resp, means, n, total_sum, outer)
-    stats = {"n": n, "sum": total_sum, "centred_sum": total_sum - n[:, None] * means,
-             "centred_outer": outer}
+    stats = {"n": n, "sum": total_sum, "centred_sum": centred, "centred_outer": outer}
     return stats, float(loglik)
 
 
@@ -253,3 +267,33 @@ def covariance_check(n, means, w, cov, rcond_min):  # pragma: no cover
     if worst < rcond_min:
         return 3, where, 0, worst
     return 0, 0, 0, 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def scatter_matrices(counts, sums, centred_sum, centred_outer, eps, reg_covar):  # pragma: no cover
+    """Counts ``n_k + eps`` (K,), means (K, D) and symmetric scatter matrices (K, D, D).
+
+    ``W_k = outer_k - n_k s_k s_k^T`` with ``s_k`` the centred sum over ``n_k``
+    (the second moments moved from the E-step's means to the new ones), then
+    ``reg_covar * n_k`` on the diagonal: the arithmetic of
+    :meth:`~emkit.models.mixture.mclust.MclustModel.scatter`, in one call.
+    """
+    k, d = sums.shape
+    n = counts + eps
+    means = np.empty((k, d))
+    shift = np.empty(d)
+    w = np.empty((k, d, d))
+    for j in range(k):
+        for a in range(d):
+            means[j, a] = sums[j, a] / n[j]
+            shift[a] = centred_sum[j, a] / n[j]
+        for a in range(d):
+            for b in range(d):
+                w[j, a, b] = centred_outer[j, a, b] - n[j] * shift[a] * shift[b]
+        for a in range(d):
+            for b in range(a):
+                v = 0.5 * (w[j, a, b] + w[j, b, a])
+                w[j, a, b] = v
+                w[j, b, a] = v
+            w[j, a, a] = 0.5 * (w[j, a, a] + w[j, a, a]) + reg_covar * n[j]
+    return n, means, w
