@@ -335,3 +335,22 @@ def test_progress_line_shows_clock_iteration_and_gain(capsys, monkeypatch, files
         assert word in err
     code, _, err = run(capsys, *_args(files, args), "--quiet")
     assert code == 0 and err == ""
+
+
+@pytest.mark.parametrize(("name", "args", "option", "target"), FITTING,
+                         ids=[f[0] for f in FITTING])
+def test_ctrl_c_with_json_prints_one_document_saying_so(capsys, files, tmp_path, name, args,
+                                                        option, target):
+    steps = []
+
+    def press_ctrl_c(step):
+        steps.append(step.iteration)
+        if len(steps) == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    with observe(press_ctrl_c):
+        code, out, err = run(capsys, *_args(files, args), option, tmp_path / target, "--json")
+    assert code == 130, err
+    doc = json.loads(out)
+    assert doc.get("interrupted") is True or doc.get("stop_reason") == "interrupted"
+    assert not (tmp_path / target).exists()

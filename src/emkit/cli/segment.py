@@ -84,6 +84,10 @@ def segment(
                                         position_weight=position_weight)
     seconds = time.perf_counter() - start
     if watch.interrupted:
+        if as_json:
+            print_json({"image": image, "k": k, "interrupted": True, "output": None,
+                        "table_path": None, "segments": palette.to_dict(orient="records")})
+            return EXIT_INTERRUPTED
         print("Interrupted (Ctrl-C): nothing was written; the segment colours so far:",
               file=sys.stderr)
         print(palette.to_string(index=False), file=sys.stderr)
@@ -96,6 +100,7 @@ def segment(
         print_json({"image": image, "height": int(labels.shape[0]),
                     "width": int(labels.shape[1]), "k": k, "position": position,
                     "seconds": seconds, "output": output, "table_path": table,
+                    "interrupted": False,
                     "segments": palette.to_dict(orient="records")})
         return EXIT_OK
     from rich.console import Console
