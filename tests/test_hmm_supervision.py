@@ -272,3 +272,18 @@ def test_squarem_keeps_frozen_entries(data):
     np.testing.assert_allclose(est.transmat_, plain.transmat_, atol=1e-4)
     history = np.array(est.monitor_.history)
     assert np.all(np.diff(history) >= -1e-8 * np.abs(history[1:]))
+
+
+def test_the_start_uses_the_labelled_frames(data):
+    X, z, labels, _ = data
+    # every frame labelled: the start's rates are the per-state means of the frames
+    est = PoissonHMM(K, n_iter=0, random_state=0).fit(X, LENGTHS, labels=z)
+    means = np.array([X[z == s, 0].mean() for s in range(K)])
+    np.testing.assert_allclose(est.lambdas_[:, 0], means, rtol=1e-12)
+    # 30 % labelled: the start's states are named as the labels, so the fit decodes them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.ConvergenceWarning)
+        for seed in range(3):
+            est = PoissonHMM(K, n_iter=30, random_state=seed).fit(X, LENGTHS, labels=labels)
+            assert np.mean(est.predict(X, LENGTHS) == z) > 0.85
+            np.testing.assert_array_equal(np.argsort(est.lambdas_[:, 0]), [0, 1, 2])

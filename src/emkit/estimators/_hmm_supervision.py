@@ -22,12 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._supervision import check_labels, check_priors, log_evidence
+from ._supervision import (
+    align_clusters,
+    check_labels,
+    check_priors,
+    log_evidence,
+    supervised_responsibilities,
+)
 
 if TYPE_CHECKING:
     from .hmm_base import BaseHMM
 
-__all__ = ["Supervision", "hmm_supervision", "apply_freeze", "longest_labelled_run"]
+__all__ = ["Supervision", "hmm_supervision", "apply_freeze", "longest_labelled_run",
+           "labelled_start"]
 
 #: the transition-side attributes that take a mask
 _MASKABLE = {"startprob_": "startprob", "transmat_": "transmat"}
@@ -40,6 +47,8 @@ class Supervision:
     log_evidence: np.ndarray | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     frozen_letters: str = ""
+    #: whether some frame's state is known (the start then follows the labels)
+    labelled: bool = False
 
     @property
     def empty(self) -> bool:
@@ -127,7 +136,7 @@ def hmm_supervision(est: BaseHMM, n_rows: int, labels: Any, priors: Any,
     y = check_labels(labels, n_rows, k, name="labels")
     p = check_priors(priors, n_rows, k, name="priors")
     masks, letters = _freeze_masks(est, freeze)
-    sup = Supervision(log_evidence(y, p, k), masks, letters)
+    sup = Supervision(log_evidence(y, p, k), masks, letters, y is not None)
     _check_something_free(est, sup)
     return sup
 
@@ -161,3 +170,30 @@ def longest_labelled_run(labels: np.ndarray, lengths: np.ndarray) -> tuple[int, 
         return 0, -1, 0
     best = int(np.flatnonzero(known)[np.argmax(run_len[known])])
     return int(run_len[best]), int(labels[first[best]]), int(first[best])
+
+
+def labelled_start(est: BaseHMM, X: np.ndarray, start: dict, evidence: np.ndarray) -> dict:
+    """The start's emissions refitted so that its states agree with the labels.
+
+    Each frame of ``X`` goes to the state its emission likelihood favours at
+    ``start``; those clusters are renamed by the one-to-one map that best agrees
+    with the ``evidence`` (:func:`~emkit.estimators._supervision.align_clusters`),
+    the evidence is applied (labelled frames one-hot) and one emission M-step
+    from those responsibilities gives the starting emissions. Only the emission
+    letters in ``init_params`` are refitted; ``start`` is returned unchanged
+    without any.
+    """
+    update = "".join(c for c in est._letters if c in est.init_params)
+    if not update:
+        return start
+    k = int(est.n_components)
+    model = est._model(X, start)
+    prepared = model.emission.prepare(start)
+    frame, _, extra = model.emission.frame(X, prepared)
+    clusters = align_clusters(np.argmax(frame, axis=1), evidence, k)
+    resp = supervised_responsibilities(np.eye(k)[clusters], evidence)
+    weights = est._row_weights()
+    if weights is not None:
+        resp = resp * weights[:, None]
+    stats = model.emission.stats(X, resp, prepared, extra)
+    return {**start, **model.emission.m_step(stats, start, update)}

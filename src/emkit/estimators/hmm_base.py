@@ -23,7 +23,7 @@ from ..engine import EMResult, best_of, em
 from ..models.hmm.emission import Emission
 from ..models.hmm.model import HMMModel, Sequences, check_lengths
 from ._hmm_hooks import HMMHooks
-from ._hmm_supervision import Supervision, apply_freeze, hmm_supervision
+from ._hmm_supervision import Supervision, apply_freeze, hmm_supervision, labelled_start
 from ._hmm_weights import check_sample_weight, frame_weights
 from .hmm_criteria import HMMCriteria
 from .hmm_dask import dask_sequences
@@ -359,6 +359,8 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
             data = Sequences(data.X, data.lengths, weights, sup.log_evidence)
         rng = check_random_state(self.random_state)
         starts = [self._initial_params(head, rng) for _ in range(self.n_init)]
+        if sup.labelled and sup.log_evidence is not None:  # start's states named as labels
+            starts = [labelled_start(self, head, s, sup.log_evidence[:len(head)]) for s in starts]
         self._log_init_notes(head, n_rows * int(head.shape[1]), starts[0])
         monitor = self.monitor_
         if type(monitor) is ConvergenceMonitor:  # emkit's own: this fit's settings
