@@ -287,3 +287,20 @@ def test_the_start_uses_the_labelled_frames(data):
             est = PoissonHMM(K, n_iter=30, random_state=seed).fit(X, LENGTHS, labels=labels)
             assert np.mean(est.predict(X, LENGTHS) == z) > 0.85
             np.testing.assert_array_equal(np.argsort(est.lambdas_[:, 0]), [0, 1, 2])
+
+
+def test_frozen_gaussian_means_stay_and_the_covariances_fit_about_them():
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(m, 1.0, size=(50, 1)) for m in (0.0, 5.0) * 4])
+    est = GaussianHMM(2, "diag", n_iter=0, random_state=0).fit(X)
+    start_means = est.means_.copy()
+    est.set_params(n_iter=1, init_params="", params="stmc", tol=0.0,
+                   covars_prior=0.0, covars_weight=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.ConvergenceWarning)
+        gamma = est.predict_proba(X)
+        est.fit(X, freeze={"means_": True})
+    np.testing.assert_array_equal(est.means_, start_means)
+    # the covariance step about the frozen means (hmmlearn's rule with flat priors)
+    expected = (gamma * (X - start_means[:, 0]) ** 2).sum(axis=0) / gamma.sum(axis=0)
+    np.testing.assert_allclose(est.covars_[:, 0, 0], expected, rtol=1e-8)
