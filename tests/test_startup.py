@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -58,15 +59,16 @@ def test_the_e_step_side_never_imports_scikit_learn_or_pandas():
     assert not roots(loaded_after(imports=modules)) & {"sklearn", "pandas", "typer", "rich"}
 
 
-def test_help_loads_no_fitting_library():
+def test_help_loads_no_fitting_library_and_no_command_module():
     loaded = loaded_after(run=[["--help"]])
     assert not roots(loaded) & {"sklearn", "pandas", "scipy", "numba", "matplotlib", "dask",
                                 "pydantic", "PIL"}
+    assert {m for m in loaded if m.startswith("emkit.cli.")} == {"emkit.cli._listing"}
 
 
 def test_version_loads_no_command_module():
     loaded = loaded_after(run=[["--version"]])
-    assert not {m for m in loaded if m.startswith("emkit.cli.")}
+    assert {m for m in loaded if m.startswith("emkit.cli.")} == {"emkit.cli._listing"}
     assert not roots(loaded) & {"sklearn", "pandas", "scipy", "numba", "rich", "pydantic"}
 
 
@@ -89,16 +91,59 @@ def test_commands_table_says_which_module_registers_each_command():
     assert set(COMMANDS.values()) == set(COMMAND_MODULES)
 
 
-def test_help_lists_commands_in_the_same_order_whichever_ran_first():
-    # each in a fresh interpreter: the help alone, and after two single commands
-    code = ("import sys\nfrom emkit.cli import main\n"
-            "for args in {runs!r}:\n    main(args)\n")
-    outputs = []
-    for runs in ([["--help"]], [["hmm", "--help"], ["select", "--help"], ["--help"]]):
-        out = subprocess.run([sys.executable, "-c", code.format(runs=runs)],
-                             capture_output=True, text=True, check=True).stdout
-        outputs.append(out[out.rindex("Usage: emkit [OPTIONS]"):])
-    assert outputs[0] == outputs[1]
-    listed = [line.split()[1] for line in outputs[0].splitlines()
-              if line.startswith("│ ") and line.split()[1] in COMMANDS]
-    assert listed == list(COMMANDS)
+_HELPS = """
+import contextlib, io, sys
+from emkit.cli import _register_commands, app, main
+
+def shown(call):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = call()
+    return [code, out.getvalue(), err.getvalue()]
+
+def real(args):
+    try:
+        app(args=args, prog_name="emkit", standalone_mode=False)
+    except Exception as exc:
+        return type(exc).__name__ + ": " + exc.format_message()
+    return 0
+
+runs = {runs!r}
+quick = [shown(lambda: main(list(args))) for args in runs]
+for args in {first!r}:
+    shown(lambda: main(list(args)))
+_register_commands()
+full = [shown(lambda: real(list(args))) for args in runs]
+print(json.dumps([quick, full]))
+"""
+
+
+def helps(first: list[list[str]], columns: int) -> tuple[list, list]:
+    """The help of the placeholders and of the real commands, in one fresh interpreter."""
+    runs = [["--help"], [], ["--version"], ["fitt"]]
+    code = "import json\n" + _HELPS.format(runs=runs, first=first)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "COLUMNS": str(columns)}).stdout
+    quick, full = json.loads(out.splitlines()[-1])
+    return quick, full
+
+
+def test_help_without_the_commands_equals_the_help_of_the_real_commands():
+    for columns, first in ((80, []), (52, [["hmm", "--help"], ["select", "--help"]])):
+        quick, full = helps(first, columns)
+        assert quick[0][1] == full[0][1] == quick[1][1], (  # --help, and bare emkit
+            "emkit.cli._listing.SUMMARIES must hold the first paragraph of each command's help")
+        assert "Usage: emkit [OPTIONS] COMMAND" in quick[0][1]
+        assert quick[2][1] == full[2][1] and quick[2][1].startswith("emkit ")  # --version
+        assert "No such command 'fitt'. Did you mean 'fit'?" in quick[3][2]
+        assert "No such command 'fitt'. Did you mean 'fit'?" in full[3][0]
+
+
+def test_summaries_are_the_commands_in_help_order():
+    from emkit.cli._listing import GROUPS, SUMMARIES
+
+    assert list(SUMMARIES) == list(COMMANDS)
+    hmm = importlib.import_module("emkit.cli.hmm")
+    one = typer.Typer()
+    hmm.register(one)
+    assert GROUPS == {g.name for g in one.registered_groups}

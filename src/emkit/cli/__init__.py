@@ -32,18 +32,6 @@ COMMANDS: dict[str, str] = {
     "hmm": "hmm",
 }
 
-app = typer.Typer(
-    name="emkit",
-    help="Expectation-Maximization from the command line: fit, trace and plot EM.\n\n"
-    "Exit codes: 0 success; 1 the data, a file or the fit failed (one line on stderr "
-    "says why); 2 a usage error (unknown option, bad value); 130 interrupted by Ctrl-C "
-    "(a fit then reports its best parameters so far). Add --debug to see a traceback.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
 def _show_version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
@@ -56,12 +44,31 @@ def _show_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
                                  help="Print emkit's version and exit."),
 ) -> None:
     """Expectation-Maximization from the command line: fit, trace and plot EM."""
+
+
+def _new_app() -> typer.Typer:
+    """The root app (its help, ``--version``), with no commands yet."""
+    root = typer.Typer(
+        name="emkit",
+        help="Expectation-Maximization from the command line: fit, trace and plot EM.\n\n"
+        "Exit codes: 0 success; 1 the data, a file or the fit failed (one line on stderr "
+        "says why); 2 a usage error (unknown option, bad value); 130 interrupted by Ctrl-C "
+        "(a fit then reports its best parameters so far). Add --debug to see a traceback.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    root.callback()(_root)
+    return root
+
+
+#: The root app with the commands :func:`main` has run so far (all after ``_register_commands()``).
+app = _new_app()
 
 
 def _interrupt_inside(exc: BaseException) -> bool:
@@ -80,16 +87,14 @@ class CLIError(Exception):
 
 
 def _register_commands(args: list[str] | None = None) -> None:
-    """Register the command that ``args`` runs, or every command (help, a typo).
+    """Register the command that ``args`` runs on :data:`app`, or every command.
 
-    Only the invoked command's module is imported (none for ``--version``); the
-    commands stay in help order whichever were registered first.
+    Only the invoked command's module is imported; the commands stay in help order
+    whichever were registered first.
     """
     done: set[str] = app.__dict__.setdefault("_emkit_registered", set())
     first = args[0] if args else None
-    wanted: tuple[str, ...] = (
-        (COMMANDS[first],) if first in COMMANDS else () if first == "--version"
-        else COMMAND_MODULES)
+    wanted = (COMMANDS[first],) if first in COMMANDS else COMMAND_MODULES
     for name in wanted:
         if name not in done:
             importlib.import_module(f"emkit.cli.{name}").register(app)
@@ -104,11 +109,17 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
-    _register_commands(args)
+    if args and args[0] in COMMANDS:
+        _register_commands(args)
+        target = app
+    else:  # no command runs (the help, --version, a usage error): their summaries suffice
+        from ._listing import add_placeholders
+
+        target = add_placeholders(_new_app())
     if not args:  # bare `emkit`: the help, as `emkit --help` shows it
         args = ["--help"]
     try:
-        result = app(args=args, prog_name="emkit", standalone_mode=False)
+        result = target(args=args, prog_name="emkit", standalone_mode=False)
         code = result if isinstance(result, int) else 0
         if code == 130:  # Ctrl-C: typer returns 130; a fit returns it after its report
             print("emkit: interrupted", file=sys.stderr)
