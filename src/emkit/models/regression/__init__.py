@@ -12,6 +12,9 @@ Modules
 ``mixing``
     Mixing weights as a multinomial logit of concomitant variables
     (``FLXPmultinom``): log-weights, statistics and their M-step.
+``kernel``
+    The compiled E-step: densities, responsibilities and the additive
+    statistics of a chunk of rows in one pass.
 ``model``
     :class:`~emkit.models.regression.model.RegressionMixtureEM`, the EM model.
 
