@@ -99,3 +99,32 @@ def test_dask_carries_the_evidence_and_bad_labels_are_named():
     with pytest.raises(ValueError, match="priors"):
         InputDrivenHMM(emkit.distributions.Gaussian(), 2).fit(X, covariates=U,
                                                               priors=-np.ones((400, 2)))
+
+
+def test_frozen_attributes_keep_their_start_and_bad_freezes_are_named():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 1)) + np.repeat([0.0, 3.0, 0.0], 100)[:, None]
+    U = rng.normal(size=(300, 1))
+    kw = {"n_iter": 4, "tol": 0.0, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.ConvergenceWarning)
+        start = InputDrivenHMM(emkit.distributions.Gaussian(), 2, n_iter=0,
+                               random_state=0).fit(X, covariates=U)
+        est = InputDrivenHMM(emkit.distributions.Gaussian(), 2, **kw).fit(
+            X, covariates=U, freeze={"transition_coef_": True})
+        np.testing.assert_allclose(est.transition_coef_, start.transition_coef_, rtol=1e-12,
+                                   atol=1e-12)
+        assert not np.allclose(est.emissions_[0].mean, start.emissions_[0].mean)
+        est = InputDrivenHMM(emkit.distributions.Gaussian(), 2, **kw).fit(
+            X, covariates=U, freeze={"emissions_": True})
+        for a, b in zip(est.emissions_, start.emissions_, strict=True):
+            np.testing.assert_array_equal(a.mean, b.mean)
+        assert not np.allclose(est.transition_coef_, start.transition_coef_)
+    bad = InputDrivenHMM(emkit.distributions.Gaussian(), 2, n_iter=1)
+    with pytest.raises(ValueError, match="nothing to fit"):
+        bad.fit(X, covariates=U, freeze={"transition_coef_": True, "emissions_": True,
+                                         "startprob_": True})
+    with pytest.raises(ValueError, match="freezes whole attributes"):
+        bad.fit(X, covariates=U, freeze={"transition_coef_": np.ones((2, 2, 2), bool)})
+    with pytest.raises(ValueError, match="unknown attribute 'transmat_'"):
+        bad.fit(X, covariates=U, freeze={"transmat_": True})

@@ -35,7 +35,7 @@ from ..persistence import Persistable
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
 from ._hmm_covariates import check_covariates, n_rows, stationary
 from ._hmm_input_driven_criteria import InputDrivenCriteria
-from ._hmm_input_driven_data import fit_data
+from ._hmm_input_driven_data import fit_data, frozen_params
 from ._hmm_inputs import check_observed_columns, start_rows
 from .hmm_base import ALGORITHMS, _check_letters
 from .hmm_monitor import ConvergenceMonitor
@@ -278,8 +278,8 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------
     def fit(self, X: Any, lengths: Any = None, *, covariates: Any = None,
-            sample_weight: Any = None, labels: Any = None,
-            priors: Any = None) -> InputDrivenHMM:
+            sample_weight: Any = None, labels: Any = None, priors: Any = None,
+            freeze: Any = None) -> InputDrivenHMM:
         """Estimate the parameters by generalized EM.
 
         Parameters
@@ -301,12 +301,16 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
             Known state of each frame, -1 for unknown (one-hot posteriors there).
         priors : array-like of shape (n_samples, n_components), optional
             Soft evidence multiplying each frame's emission likelihood.
+        freeze : dict, optional
+            ``{"transition_coef_": True, "emissions_": True, "startprob_": True}``:
+            attributes kept whole at their start.
 
         Returns
         -------
         self
         """
         self._check_settings()
+        letters = frozen_params(self, freeze)
         prepared = fit_data(self, X, lengths, covariates, sample_weight, self._templates(),
                             labels, priors)
         X, data, design, templates = (prepared.X, prepared.data, prepared.design,
@@ -324,7 +328,7 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
 
         def fit_one(init: dict) -> EMResult:
             model = InputDrivenHMMModel(DistributionEmission(templates), self.n_components,
-                                        design, self.params, init,
+                                        design, letters, init,
                                         start_covariates=self.start_covariates,
                                         total_rows=prepared.n_rows)
             engine_model = backends.DaskModel(model) if isinstance(data, list) else model
