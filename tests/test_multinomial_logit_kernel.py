@@ -79,3 +79,30 @@ def test_far_apart_logits_and_densities_keep_their_precision():
     np.testing.assert_allclose(resp, want_resp, rtol=1e-12, atol=1e-300)
     for key, value in want.items():
         np.testing.assert_allclose(got[key], value, rtol=1e-11, atol=1e-11, err_msg=key)
+
+
+@pytest.mark.parametrize("n", [1, _BLOCK + 3])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(("k", "q"), [(2, 1), (4, 2)])
+def test_log_mixing_rows_and_logit_stats_equal_the_numpy_reference(n, weighted, k, q):
+    from emkit.numerics.multinomial_logit import log_mixing, mixing_stats
+    from emkit.numerics.multinomial_logit_kernel import log_mixing_rows, logit_stats
+
+    rng = np.random.default_rng(7 * n + k)
+    Z = rng.normal(1.0, 2.0, size=(n, q))
+    centre, half = rng.normal(size=q), rng.uniform(0.5, 3.0, q)
+    gamma = rng.normal(size=(k, q + 1))
+    gamma[0] = 0.0
+    Zt = np.column_stack([np.ones(n), (Z - centre) / half])
+    want_log_pi = log_softmax(Zt @ gamma.T, axis=1)
+    log_pi = log_mixing_rows(Z, centre, half, gamma)
+    np.testing.assert_allclose(log_pi, want_log_pi, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(log_pi, log_mixing(Zt, gamma), rtol=1e-13, atol=1e-13)
+    resp = rng.dirichlet(np.ones(k), n)
+    resp[::3] = 0.0  # rows of zero density: no responsibility, no weight
+    w = rng.uniform(0.1, 3.0, n) if weighted else None
+    got = logit_stats(Z, centre, half, resp, w, log_pi)
+    want = mixing_stats(Zt, resp, w, want_log_pi)
+    assert sorted(got) == sorted(want)
+    for key, value in want.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-11, atol=1e-12, err_msg=key)

@@ -43,11 +43,12 @@ from typing import Any
 import numpy as np
 
 from ...engine.run import MONOTONE_RTOL
+from ...numerics.multinomial_logit_kernel import log_mixing_rows, logit_stats
 from ...numerics.simplex import on_simplex
 from .design import Design
 from .families import FAMILIES, log_density
 from .kernel import regression_e_step
-from .mixing import log_mixing, mixing_m_step, mixing_stats
+from .mixing import log_mixing, mixing_m_step
 from .newton import newton_direction, safeguarded_step
 
 __all__ = ["RegressionMixtureEM"]
@@ -126,24 +127,25 @@ class RegressionMixtureEM:
         n = X.shape[0]
         coef = np.asarray(params["coef"], dtype=float)
         scale = params.get("scale")
-        Zt = None
-        if self.concomitant is None:
+        con = self.concomitant
+        if con is None:
             with np.errstate(divide="ignore"):
                 log_pi = np.log(np.asarray(params["weights"], dtype=float))
         else:
             assert Z is not None
-            Zt = self.concomitant.rows(Z)
-            log_pi = log_mixing(Zt, np.asarray(params["mixing"], dtype=float))
+            log_pi = log_mixing_rows(Z, con.centre, con.half_range,
+                                     np.asarray(params["mixing"], dtype=float))
         # one compiled pass: densities, responsibilities and the components' sums
         loglik, n_bad, resp, sums = regression_e_step(
             X, self.design.centre, self.design.half_range, y, self.family, coef,
             None if scale is None else np.asarray(scale, dtype=float), log_pi, w,
-            keep_resp=Zt is not None)
+            keep_resp=con is not None)
         stats: dict[str, Any] = {"rows": np.asarray(float(n)), "anchor_coef": float(n) * coef,
                                  **sums}
-        if Zt is not None:
+        if con is not None:
+            assert Z is not None
             stats["anchor_mixing"] = float(n) * np.asarray(params["mixing"], dtype=float)
-            stats["mixing"] = mixing_stats(Zt, resp, w, log_pi)
+            stats["mixing"] = logit_stats(Z, con.centre, con.half_range, resp, w, log_pi)
         return stats, (-np.inf if n_bad else loglik)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
