@@ -217,6 +217,7 @@ def fit(
     from ._outcome import check_save_path, save_model
     from ._output import check_plot_dir
     from ._reading import read_input, warn_counters
+    from ._threads import few_threads
 
     check_save_path(save)
     check_plot_dir(plot)
@@ -244,10 +245,11 @@ def fit(
         accelerate=accelerate.value if accelerate is not None else None,
     )
     live = _live_trace(n_init) if trace and not json_ else None
-    with watch_fit(quiet=quiet, total=max_iter, label="EM", on_step=live, tol=tol,
-                   n_rows=len(X)) as watch:
-        model.fit(frame, **extra)
-    facts = summary(model, frame, watch)
+    with few_threads(X.size):
+        with watch_fit(quiet=quiet, total=max_iter, label="EM", on_step=live, tol=tol,
+                       n_rows=len(X)) as watch:
+            model.fit(frame, **extra)
+        facts = summary(model, frame, watch)
     if labels is not None:
         facts["labels_column"] = labels
         facts["n_labelled"] = int((extra["labels"] >= 0).sum())
