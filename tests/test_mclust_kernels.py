@@ -138,3 +138,27 @@ def test_model_e_step_equals_its_numpy_reference():
         assert fast[1] == pytest.approx(ref[1], rel=1e-13)
         for key in ("n", "sum", "centred_sum", "centred_outer"):
             np.testing.assert_allclose(fast[0][key], ref[0][key], rtol=1e-11, atol=1e-11)
+
+
+def test_closed_forms_match_the_formulas():
+    rng = np.random.default_rng(9)
+    k, d = 4, 3
+    a = rng.normal(size=(k, d, 4 * d))
+    w = a @ np.swapaxes(a, 1, 2)
+    n = rng.uniform(5.0, 50.0, k)
+    pooled = w.sum(axis=0) / n.sum()
+    diag = np.diagonal(w, axis1=1, axis2=2)
+    g = np.prod(diag, axis=1) ** (1 / d)
+    expected = {
+        "EII": np.broadcast_to(np.trace(pooled) / d * np.eye(d), w.shape),
+        "VII": (np.trace(w, axis1=1, axis2=2) / (d * n))[:, None, None] * np.eye(d),
+        "EEI": np.broadcast_to(np.diag(np.diag(pooled)), w.shape),
+        "VVI": np.stack([np.diag(diag[j] / n[j]) for j in range(k)]),
+        "EEE": np.broadcast_to(pooled, w.shape),
+        "VVV": w / n[:, None, None],
+        "EVI": np.stack([g.sum() / n.sum() * np.diag(diag[j] / g[j]) for j in range(k)]),
+    }
+    for name, ref in expected.items():
+        np.testing.assert_allclose(constrained_covariances(name, n, w), ref, rtol=1e-12,
+                                   err_msg=name)
+    assert np.all(np.isnan(constrained_covariances("EEE", np.array([1.0, 0.0, 2.0, 3.0]), w)))

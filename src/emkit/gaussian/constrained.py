@@ -55,7 +55,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .constrained_kernels import common_orientation_loop, vee_loop, volume_shape_loop
+from .constrained_kernels import (
+    CLOSED_FORM_CODES,
+    closed_form_covariances,
+    common_orientation_loop,
+    vee_loop,
+    volume_shape_loop,
+)
 
 __all__ = [
     "MCLUST_MODELS",
@@ -385,6 +391,10 @@ def constrained_covariances(
     model = check_model_name(model)
     n = np.asarray(n, dtype=float)
     scatter = np.asarray(scatter, dtype=float)
+    code = CLOSED_FORM_CODES.get(model)
+    if code is not None:  # one compiled call, the formulas of _eii ... _evi
+        return closed_form_covariances(code, np.ascontiguousarray(n),
+                                       np.ascontiguousarray(scatter))
     d = scatter.shape[-1]
     if not np.all(n > 0) or not np.all(np.isfinite(scatter)):
         return np.full_like(scatter, np.nan)

@@ -209,3 +209,75 @@ def common_orientation_loop(w, n, orient, equal_volume, tol, max_iter):  # pragm
             break
         old = new
     return lam, shape, orient
+
+
+#: Codes of the closed-form models :func:`closed_form_covariances` computes.
+CLOSED_FORM_CODES = {"EII": 0, "VII": 1, "EEI": 2, "VVI": 3, "EEE": 4, "VVV": 5, "EVI": 6}
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def closed_form_covariances(code, n, w):  # pragma: no cover
+    """Covariances (K, d, d) of a closed-form model (:data:`CLOSED_FORM_CODES`).
+
+    The same formulas as :mod:`emkit.gaussian.constrained`'s ``_eii`` ...
+    ``_evi``, then symmetrized; NaN everywhere when a count is not positive or
+    a scatter entry is not finite.
+    """
+    k, d = w.shape[0], w.shape[1]
+    cov = np.zeros((k, d, d))
+    for j in range(k):
+        if not n[j] > 0.0:
+            cov[:] = np.nan
+            return cov
+        for a in range(d):
+            for b in range(d):
+                if not math.isfinite(w[j, a, b]):
+                    cov[:] = np.nan
+                    return cov
+    total_n = n.sum()
+    if code == 0 or code == 2 or code == 4:  # pooled scatter
+        pooled = np.zeros((d, d))
+        for j in range(k):
+            pooled += w[j]
+        if code == 0:
+            lam = np.trace(pooled) / (total_n * d)
+            for j in range(k):
+                for a in range(d):
+                    cov[j, a, a] = lam
+        else:
+            for j in range(k):
+                for a in range(d):
+                    if code == 2:
+                        cov[j, a, a] = pooled[a, a] / total_n
+                    else:
+                        for b in range(d):
+                            cov[j, a, b] = pooled[a, b] / total_n
+    elif code == 1:
+        for j in range(k):
+            lam = np.trace(w[j]) / (n[j] * d)
+            for a in range(d):
+                cov[j, a, a] = lam
+    elif code == 3:
+        for j in range(k):
+            for a in range(d):
+                cov[j, a, a] = w[j, a, a] / n[j]
+    elif code == 5:
+        for j in range(k):
+            for a in range(d):
+                for b in range(d):
+                    cov[j, a, b] = w[j, a, b] / n[j]
+    else:  # EVI
+        g = np.empty(k)
+        for j in range(k):
+            g[j] = _geo_mean(np.diag(w[j]).copy())
+        lam = g.sum() / total_n
+        for j in range(k):
+            for a in range(d):
+                cov[j, a, a] = lam * (w[j, a, a] / g[j])
+    for j in range(k):
+        for a in range(d):
+            for b in range(a):
+                v = 0.5 * (cov[j, a, b] + cov[j, b, a])
+                cov[j, a, b] = v
+                cov[j, b, a] = v
+    return cov
