@@ -147,3 +147,14 @@ def test_summaries_are_the_commands_in_help_order():
     one = typer.Typer()
     hmm.register(one)
     assert GROUPS == {g.name for g in one.registered_groups}
+
+
+def test_the_command_line_process_skips_the_last_full_garbage_collection():
+    # main() as the console script runs it: the objects left are frozen before the exit
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('FROZEN', gc.get_freeze_count() > 0))\n"
+            "sys.argv = ['emkit', '--version']\n"
+            "from emkit.cli import main\nmain()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout.startswith("emkit ") and done.stdout.rstrip().endswith("FROZEN True")

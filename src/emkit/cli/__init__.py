@@ -154,5 +154,20 @@ def main(argv: list[str] | None = None) -> int:
                   "for the traceback)", file=sys.stderr)
             code = 1
     if argv is None:
+        _before_exit()
         sys.exit(code)
     return code
+
+
+def _before_exit() -> None:
+    """Spare the process the interpreter's last full garbage collection.
+
+    Once SciPy, pandas, scikit-learn and numba are loaded it walks millions of
+    objects and took 0.24-0.47 s of a 2 s ``emkit fit`` (0.04-0.08 s after this):
+    the young generations, where a command's own garbage is, are collected and the
+    rest is frozen (``gc.freeze``), so the exit skips it. atexit handlers still run.
+    """
+    import gc
+
+    gc.collect(1)
+    gc.freeze()
