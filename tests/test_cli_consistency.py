@@ -62,6 +62,10 @@ FITTING = [
                  "500"], "--save", "m.emkit"),
     ("hmm select", ["hmm", "select", "{data}", "-c", "a,b", "-s", "s", "-k", "1..3", "--tol",
                     "0", "--max-iter", "500"], "--save", "m.emkit"),
+    ("report", ["report", "{data}", "-c", "a,b", "-k", "3", "--covariance-type", "spherical"],
+     "--output", "r.html"),
+    ("report select", ["report", "{data}", "-c", "a,b", "-k", "1..3", "--select"], "--output",
+     "r.html"),
 ]
 
 
@@ -92,7 +96,8 @@ def test_ctrl_c_stops_after_the_step_exits_130_and_writes_nothing(
     assert signal.getsignal(signal.SIGINT) is before
     report = out + err
     assert any(word in report for word in ("Means", "Weights", "Start probabilities",
-                                           "EM mean", "red", "Best by"))  # the best so far
+                                           "EM mean", "red", "Best by",
+                                           "best log-likelihood so far"))  # the best so far
 
 
 @pytest.mark.parametrize(("name", "args"), [
@@ -235,7 +240,7 @@ def test_old_option_spellings_still_work_but_are_not_listed(capsys, files):
 
 @pytest.mark.parametrize("command", [
     ["fit"], ["predict"], ["select"], ["impute"], ["segment"], ["hmm", "fit"],
-    ["hmm", "select"], ["hmm", "decode"], ["regress"], ["survival"],
+    ["hmm", "select"], ["hmm", "decode"], ["regress"], ["survival"], ["report"],
 ])
 def test_every_command_has_quiet_json_and_a_documented_seed(capsys, command):
     code, out, _ = run(capsys, *command, "--help")
