@@ -220,3 +220,15 @@ def test_grid_in_parallel_equals_the_serial_grid(faithful):
     np.testing.assert_allclose(parallel.best.means_, serial.best.means_, rtol=1e-12)
     with pytest.raises(ValueError, match="n_jobs"):
         select_model(faithful, n_components=2, covariance_models="EII", n_jobs=0)
+
+
+def test_a_failing_user_start_is_a_failed_cell_not_a_kmeans_fit(faithful):
+    labels = np.zeros(272, dtype=int)
+    labels[:150] = 1
+    labels[200] = 2  # a one-point component: VVV's covariance is singular from this start
+    result = select_model(faithful, n_components=[3], covariance_models="EII,VVV", init=labels)
+    table = result.table.set_index("model")
+    assert table.loc["EII", "init"] == "user" and pd.isna(table.loc["EII", "error"])
+    assert "singular" in table.loc["VVV", "error"] and pd.isna(table.loc["VVV", "init"])
+    with pytest.raises(ValueError, match="singular"):
+        MclustMixture("VVV", 3).fit(faithful, init=labels)
