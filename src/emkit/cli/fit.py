@@ -210,14 +210,17 @@ def fit(
     accelerate: AccelerateOption = None,
 ) -> int:
     """Fit a Gaussian mixture with K components and print its parameters."""
-    import pandas as pd
+    from ._gc import loading_libraries
 
-    from .. import GaussianMixture
-    from ..io import numeric_matrix
-    from ._outcome import check_save_path, save_model
-    from ._output import check_plot_dir
-    from ._reading import read_input, warn_counters
-    from ._threads import few_threads
+    with loading_libraries():
+        import pandas as pd
+
+        from .. import GaussianMixture
+        from ..io import numeric_matrix
+        from ._outcome import check_save_path, save_model
+        from ._output import check_plot_dir
+        from ._reading import read_input, warn_counters
+        from ._threads import few_threads
 
     check_save_path(save)
     check_plot_dir(plot)
