@@ -14,14 +14,13 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from test_hmm_input_driven import (forward_reference, log_emission, set_by_hand,
-                                   softmax_transmat)
 
 import emkit
 from emkit.estimators.hmm_input_driven import InputDrivenHMM
 from emkit.models.hmm.emission import DistributionEmission
 from emkit.models.hmm.input_driven import CovariateSequences, InputDrivenHMMModel
 from emkit.numerics.design_scaling import Design
+from test_hmm_input_driven import forward_reference, log_emission, set_by_hand, softmax_transmat
 
 
 def evidence(labels, priors, k):
@@ -50,7 +49,7 @@ def test_log_likelihood_with_evidence_equals_the_forward_reference(k, q):
                                 Design.identity(q), "ste", params)
     data = CovariateSequences.from_arrays(X, U, [30, 30])
     data = CovariateSequences(data.X, data.U, data.lengths, None, log_ev)
-    stats, objective = model.e_step(data, params)
+    _, objective = model.e_step(data, params)
     assert objective - model.log_prior(params) == pytest.approx(ref, rel=1e-10)
     pieces = data.split(2)
     assert sum(model.e_step(p, params)[1] for p in pieces) == pytest.approx(objective,
@@ -110,21 +109,22 @@ def test_frozen_attributes_keep_their_start_and_bad_freezes_are_named():
         warnings.simplefilter("ignore", emkit.ConvergenceWarning)
         start = InputDrivenHMM(emkit.distributions.Gaussian(), 2, n_iter=0,
                                random_state=0).fit(X, covariates=U)
-        est = InputDrivenHMM(emkit.distributions.Gaussian(), 2, **kw).fit(
-            X, covariates=U, freeze={"transition_coef_": True})
+        est = InputDrivenHMM(emkit.distributions.Gaussian(), 2, **kw,
+                             freeze={"transition_coef_": True}).fit(X, covariates=U)
         np.testing.assert_allclose(est.transition_coef_, start.transition_coef_, rtol=1e-12,
                                    atol=1e-12)
         assert not np.allclose(est.emissions_[0].mean, start.emissions_[0].mean)
-        est = InputDrivenHMM(emkit.distributions.Gaussian(), 2, **kw).fit(
-            X, covariates=U, freeze={"emissions_": True})
+        est = InputDrivenHMM(emkit.distributions.Gaussian(), 2, **kw,
+                             freeze={"emissions_": True}).fit(X, covariates=U)
         for a, b in zip(est.emissions_, start.emissions_, strict=True):
             np.testing.assert_array_equal(a.mean, b.mean)
         assert not np.allclose(est.transition_coef_, start.transition_coef_)
     bad = InputDrivenHMM(emkit.distributions.Gaussian(), 2, n_iter=1)
     with pytest.raises(ValueError, match="nothing to fit"):
-        bad.fit(X, covariates=U, freeze={"transition_coef_": True, "emissions_": True,
-                                         "startprob_": True})
+        bad.set_params(freeze={"transition_coef_": True, "emissions_": True,
+                               "startprob_": True}).fit(X, covariates=U)
     with pytest.raises(ValueError, match="freezes whole attributes"):
-        bad.fit(X, covariates=U, freeze={"transition_coef_": np.ones((2, 2, 2), bool)})
+        bad.set_params(freeze={"transition_coef_": np.ones((2, 2, 2), bool)}).fit(
+            X, covariates=U)
     with pytest.raises(ValueError, match="unknown attribute 'transmat_'"):
-        bad.fit(X, covariates=U, freeze={"transmat_": True})
+        bad.set_params(freeze={"transmat_": True}).fit(X, covariates=U)

@@ -39,6 +39,11 @@ n_init : int
     Number of starts; the best final log-likelihood is kept.
 accelerate : {None, "squarem"}
     SQUAREM acceleration from the engine.
+freeze : dict or None
+    Fitted attribute -> ``True`` (kept whole at its start) or, for
+    ``startprob_`` and ``transmat_``, a boolean mask of its shape (the free
+    entries share the rest of their row); checked by ``fit``, see
+    :mod:`emkit.estimators._hmm_supervision`.
 
 Every class also follows scikit-learn's conventions where they do not change
 hmmlearn's: ``fit`` sets ``n_features_in_`` (the columns of ``X``), and using a
@@ -119,7 +124,7 @@ class GaussianHMM(BaseHMM):
                  algorithm: str = "viterbi", random_state: Any = None, n_iter: int = 10,
                  tol: float = 1e-2, verbose: bool = False, params: str = "stmc",
                  init_params: str = "stmc", implementation: str = "log", n_init: int = 1,
-                 accelerate: str | None = None):
+                 accelerate: str | None = None, freeze: Any = None):
         self._set_shared_arguments(locals())
         self.covariance_type = covariance_type
         self.min_covar = min_covar

@@ -52,7 +52,6 @@ def _check_letters(value: Any, allowed: str, name: str) -> str:
     return value
 
 
-
 def _em_naming_n_iter(*args: Any, **kwargs: Any) -> EMResult:
     """:func:`~emkit.engine.em`, its non-convergence advice naming the HMMs' ``n_iter``."""
     with warnings.catch_warnings(record=True) as caught:
@@ -82,7 +81,7 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
     #: argument where the subclass has one (then possibly None).
     n_features: int | None
 
-    #: Constructor arguments every HMM estimator has (hmmlearn's shared ones).
+    #: Constructor arguments every HMM estimator has (hmmlearn's; emkit's add ``freeze``).
     _SHARED_ARGUMENTS = ("n_components", "startprob_prior", "transmat_prior", "algorithm",
                          "random_state", "n_iter", "tol", "verbose", "params", "init_params",
                          "implementation", "n_init", "accelerate")
@@ -92,6 +91,8 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
         constructor's ``locals()``), as scikit-learn requires: no checks here."""
         for name in self._SHARED_ARGUMENTS:
             setattr(self, name, arguments[name])
+        if "freeze" in arguments:  # a subclass without it fits with nothing frozen
+            self.freeze = arguments["freeze"]
 
     @property
     def monitor_(self) -> Any:
@@ -286,7 +287,7 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------
     def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None, *,
-            labels: Any = None, priors: Any = None, freeze: Any = None) -> BaseHMM:
+            labels: Any = None, priors: Any = None) -> BaseHMM:
         """Estimate the parameters by Baum-Welch (EM) on the emkit engine.
 
         Parameters
@@ -309,17 +310,16 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
             Soft evidence multiplying each frame's emission likelihood (a row of
             ones changes nothing). With ``labels``, the fit's log-likelihood is
             that of the frames jointly with the evidence.
-        freeze : dict, optional
-            Attribute -> ``True`` (kept whole at its start) or, for ``startprob_``
-            and ``transmat_``, a boolean mask of its shape; the free entries share
-            the rest of their row (see :mod:`emkit.estimators._hmm_supervision`).
+
+        The constructor's ``freeze`` (checked here) keeps attributes, or entries
+        of ``startprob_``/``transmat_``, at their start.
 
         Returns
         -------
         self
         """
         try:
-            self._supervision = (labels, priors, freeze)
+            self._supervision = (labels, priors)
             return self._fit(X, lengths, sample_weight)
         finally:
             self.__dict__.pop("_supervision", None)
@@ -327,10 +327,10 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
             self._end_fit()
 
     def _supervised(self, n_rows: int, lengths: np.ndarray | None) -> Supervision:
-        """The fit's checked ``labels``/``priors``/``freeze`` (see :meth:`fit`) for
+        """The fit's checked ``labels``/``priors`` (see :meth:`fit`) and ``freeze`` for
         ``n_rows`` frames in sequences of ``lengths``."""
-        labels, priors, freeze = self.__dict__.get("_supervision", (None, None, None))
-        return hmm_supervision(self, n_rows, labels, priors, freeze)
+        labels, priors = self.__dict__.get("_supervision", (None, None))
+        return hmm_supervision(self, n_rows, labels, priors, getattr(self, "freeze", None))
 
     def _end_fit(self) -> None:
         """Drop what only the fit in progress needed (default: nothing)."""

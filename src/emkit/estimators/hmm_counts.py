@@ -54,7 +54,7 @@ class CategoricalHMM(BaseHMM):
                  random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
                  verbose: bool = False, params: str = "ste", init_params: str = "ste",
                  implementation: str = "log", n_init: int = 1,
-                 accelerate: str | None = None):
+                 accelerate: str | None = None, freeze: Any = None):
         self._set_shared_arguments(locals())
         self.emissionprob_prior = emissionprob_prior
         self.n_features = n_features
@@ -177,7 +177,7 @@ class PoissonHMM(BaseHMM):
                  random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
                  verbose: bool = False, params: str = "stl", init_params: str = "stl",
                  implementation: str = "log", n_init: int = 1,
-                 accelerate: str | None = None):
+                 accelerate: str | None = None, freeze: Any = None):
         self._set_shared_arguments(locals())
         self.lambdas_prior = lambdas_prior
         self.lambdas_weight = lambdas_weight
@@ -274,7 +274,7 @@ class MultinomialHMM(BaseHMM):
                  algorithm: str = "viterbi", random_state: Any = None, n_iter: int = 10,
                  tol: float = 1e-2, verbose: bool = False, params: str = "ste",
                  init_params: str = "ste", implementation: str = "log", n_init: int = 1,
-                 accelerate: str | None = None):
+                 accelerate: str | None = None, freeze: Any = None):
         self._set_shared_arguments(locals())
         self.n_trials = n_trials
 
@@ -284,10 +284,10 @@ class MultinomialHMM(BaseHMM):
         return tags
 
     def fit(self, X: Any, lengths: Any = None, sample_weight: Any = None, *,
-            labels: Any = None, priors: Any = None, freeze: Any = None) -> MultinomialHMM:
+            labels: Any = None, priors: Any = None) -> MultinomialHMM:
         """Baum-Welch, as :meth:`BaseHMM.fit <emkit.estimators.hmm_base.BaseHMM.fit>`;
         then ``n_trials=None`` becomes the rows' common total, if they have one."""
-        super().fit(X, lengths, sample_weight, labels=labels, priors=priors, freeze=freeze)
+        super().fit(X, lengths, sample_weight, labels=labels, priors=priors)
         if self.n_trials is None and not backends.is_dask(X):
             totals = np.unique(self._check_X(X, fitting=False).sum(axis=1))
             if len(totals) == 1:

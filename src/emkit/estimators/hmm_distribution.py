@@ -68,6 +68,11 @@ class HMM(BaseHMM):
         Number of starts; the best final log-likelihood is kept.
     accelerate : {None, "squarem"}, default None
         SQUAREM acceleration from the engine.
+    freeze : dict or None, default None
+        Fitted attribute -> ``True`` (``emissions_`` and the rest kept whole at
+        their start) or, for ``startprob_`` and ``transmat_``, a boolean mask of
+        its shape (the free entries share the rest of their row); checked by
+        ``fit``.
 
     Attributes
     ----------
@@ -99,7 +104,7 @@ class HMM(BaseHMM):
                  algorithm: str = "viterbi", random_state: Any = None, n_iter: int = 10,
                  tol: float = 1e-2, verbose: bool = False, params: str = "ste",
                  init_params: str = "ste", implementation: str = "log", n_init: int = 1,
-                 accelerate: str | None = None):
+                 accelerate: str | None = None, freeze: Any = None):
         self.emission = emission
         self._set_shared_arguments(locals())
 

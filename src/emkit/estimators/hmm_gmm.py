@@ -61,7 +61,7 @@ class GMMHMM(BaseHMM):
                  random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
                  verbose: bool = False, params: str = "stmcw", init_params: str = "stmcw",
                  implementation: str = "log", n_init: int = 1,
-                 accelerate: str | None = None):
+                 accelerate: str | None = None, freeze: Any = None):
         self._set_shared_arguments(locals())
         self.n_mix = n_mix
         self.min_covar = min_covar

@@ -77,6 +77,10 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
         SQUAREM extrapolation of the generalized EM map (the emissions' M-step and
         one Newton step of the coefficients, a smooth map with EM's fixed points);
         each cycle is screened to stay monotone, as for :func:`emkit.em`.
+    freeze : dict or None, default None
+        ``{"transition_coef_": True, "emissions_": True, "startprob_": True}``
+        (or ``"start_coef_"``): attributes kept whole at their start; checked by
+        ``fit``.
 
     Attributes
     ----------
@@ -114,7 +118,7 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
                  start_covariates: bool = False, algorithm: str = "viterbi",
                  random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
                  verbose: bool = False, params: str = "ste", init_params: str = "ste",
-                 n_init: int = 1, accelerate: str | None = None):
+                 n_init: int = 1, accelerate: str | None = None, freeze: Any = None):
         self.emission = emission
         self.n_components = n_components
         self.start_covariates = start_covariates
@@ -127,6 +131,7 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
         self.init_params = init_params
         self.n_init = n_init
         self.accelerate = accelerate
+        self.freeze = freeze
 
     @property
     def monitor_(self) -> ConvergenceMonitor:
@@ -278,8 +283,8 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------
     def fit(self, X: Any, lengths: Any = None, *, covariates: Any = None,
-            sample_weight: Any = None, labels: Any = None, priors: Any = None,
-            freeze: Any = None) -> InputDrivenHMM:
+            sample_weight: Any = None, labels: Any = None,
+            priors: Any = None) -> InputDrivenHMM:
         """Estimate the parameters by generalized EM.
 
         Parameters
@@ -301,16 +306,13 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
             Known state of each frame, -1 for unknown (one-hot posteriors there).
         priors : array-like of shape (n_samples, n_components), optional
             Soft evidence multiplying each frame's emission likelihood.
-        freeze : dict, optional
-            ``{"transition_coef_": True, "emissions_": True, "startprob_": True}``:
-            attributes kept whole at their start.
 
         Returns
         -------
         self
         """
         self._check_settings()
-        letters = frozen_params(self, freeze)
+        letters = frozen_params(self, self.freeze)
         prepared = fit_data(self, X, lengths, covariates, sample_weight, self._templates(),
                             labels, priors)
         X, data, design, templates = (prepared.X, prepared.data, prepared.design,
@@ -324,7 +326,7 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
         if self.n_iter == 0:
             self._set_params(starts[0], design, templates)
             return self
-        runs: dict[int, InputDrivenHMMModel] = {}
+        runs: dict[int, tuple[InputDrivenHMMModel, dict]] = {}
 
         def fit_one(init: dict) -> EMResult:
             model = InputDrivenHMMModel(DistributionEmission(templates), self.n_components,
@@ -341,13 +343,13 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
 
             result = em(engine_model, data, init, tol=self.tol, max_iter=self.n_iter,
                         accelerate=self.accelerate, callback=report)
-            runs[id(result)] = model
+            runs[id(result)] = (model, init)
             return result
 
         best, _ = best_of(starts, fit_one)
-        model = runs[id(best)]
+        model, best_start = runs[id(best)]
         self._set_params(best.params, design, templates)
-        history = [best.logliks[0] - model.log_prior(starts[0])] + [
+        history = [best.logliks[0] - model.log_prior(best_start)] + [
             s.loglik - model.log_prior(s.params) for s in best.steps]
         monitor.history = deque(float(h) for h in history)
         monitor.iter = best.n_iter

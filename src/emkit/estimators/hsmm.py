@@ -54,8 +54,8 @@ class HSMM(HMM):
     params, init_params : str, default "stde"
         ``s`` startprob, ``t`` transmat, ``d`` durations, ``e`` emissions.
     startprob_prior, transmat_prior, algorithm, random_state, n_iter, tol, verbose, \
-implementation, n_init, accelerate
-        As for :class:`emkit.HMM`.
+implementation, n_init, accelerate, freeze
+        As for :class:`emkit.HMM` (``freeze`` may also name ``duration_params_``).
 
     Attributes
     ----------
@@ -81,7 +81,7 @@ implementation, n_init, accelerate
                  random_state: Any = None, n_iter: int = 10, tol: float = 1e-2,
                  verbose: bool = False, params: str = "stde", init_params: str = "stde",
                  implementation: str = "log", n_init: int = 1,
-                 accelerate: str | None = None):
+                 accelerate: str | None = None, freeze: Any = None):
         self.emission = emission
         self.duration = duration
         self.max_duration = max_duration
