@@ -31,8 +31,9 @@ moments are summed in runs between them.
 
 Measured on one thread (CPU time of one E-step, 100 sequences x 1,000 frames,
 16 states, 8 features, against the three passes): diagonal covariances 23 ->
-17.7 ms, full 49.5 -> 44 ms; with 1 % of the entries NaN, the NaN E-step over
-the complete one went from 1.98x to 1.13x (diagonal) and 1.40x to 1.20x (full).
+17.7 ms, full 49.5 -> 44 ms. With 1 % of the entries NaN, the NaN fit takes 1.10x
+(diagonal) and 1.13x (full) the complete fit's time per iteration
+(``benchmarks/bench_hmm_missing.py``; 1.98x and 1.40x before, on one thread).
 """
 
 from __future__ import annotations
