@@ -57,7 +57,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..numerics.logsumexp import log_normalize
-from .prepared import PreparedGaussians, prepare_gaussians, quadratic_full
+from .prepared import PreparedGaussians, prepare_gaussians, quadratic_full, upper_pairs
 
 __all__ = [
     "PreparedGaussians",
@@ -249,7 +249,7 @@ class StatsAccumulator:
             centred = blocks[:, :d] - shifted[:, :, None] * blocks[:, d][:, None, :]
             outer = np.matmul(centred, prep.chol.transpose(0, 2, 1))
         elif kind == "full":
-            rows, cols = np.triu_indices(d)
+            rows, cols, _ = upper_pairs(d)
             n_pairs = len(rows)
             rx = self.moments[:, n_pairs:n_pairs + d]
             second = np.empty((len(n), d, d))  # sum r (x - c)(x - c)^T

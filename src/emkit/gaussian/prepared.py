@@ -26,14 +26,15 @@ features; the matrix products keep their total size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
-from scipy import linalg
 
+from .cholesky_kernels import cholesky_factors
 from .reference import COVARIANCE_TYPES, LOG_2PI
 
 __all__ = ["PreparedGaussians", "prepare_gaussians", "quadratic_full", "centring_groups",
-           "CENTRING_LIMIT"]
+           "upper_pairs", "CENTRING_LIMIT"]
 
 #: Largest ``m = |mu_k - c|^T |P_k| |mu_k - c|`` (see the module notes) at which
 #: component k's quadratic form may be expanded about a centre ``c``: the
@@ -130,16 +131,10 @@ def _spread(centres: np.ndarray, members: np.ndarray, bounds: np.ndarray,
 
 
 def _cholesky_full(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k, d, _ = covariances.shape
-    lower = np.empty_like(covariances)
-    upper = np.empty_like(covariances)
-    eye = np.eye(d)
-    for j in range(k):
-        try:
-            lower[j] = linalg.cholesky(covariances[j], lower=True, check_finite=True)
-        except (linalg.LinAlgError, ValueError):
-            raise ValueError(_SINGULAR.format(k=j)) from None
-        upper[j] = linalg.solve_triangular(lower[j], eye, lower=True).T
+    """``L`` and ``U = L^-T`` of each (K, D, D) covariance (:func:`cholesky_factors`)."""
+    lower, upper, failed = cholesky_factors(covariances)
+    if failed >= 0:
+        raise ValueError(_SINGULAR.format(k=failed))
     return lower, upper
 
 
@@ -327,6 +322,18 @@ def quadratic_full(n_components: int, n_features: int) -> bool:
     return n_features <= 8 * n_components + 8
 
 
+@lru_cache(maxsize=64)
+def upper_pairs(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.triu_indices(d)`` and each pair's multiplicity (1 on the diagonal, else
+    2: ``x_i x_j`` and ``x_j x_i`` share a feature), read-only and cached per ``d``
+    (building them took ~10 microseconds of every small E-step)."""
+    rows, cols = np.triu_indices(d)
+    twice = np.where(rows == cols, 1.0, 2.0)
+    for arr in (rows, cols, twice):
+        arr.flags.writeable = False
+    return rows, cols, twice
+
+
 def _quadratic_coefficients(covariance_type: str, whiten: np.ndarray, shifted: np.ndarray,
                             log_const: np.ndarray) -> np.ndarray:
     """Coefficients ``B`` with ``log w_k + log N = B @ [f(x), 1]`` for one GEMM per chunk.
@@ -339,8 +346,7 @@ def _quadratic_coefficients(covariance_type: str, whiten: np.ndarray, shifted: n
     """
     n_comp, d = shifted.shape
     if covariance_type == "full":
-        rows, cols = np.triu_indices(d)
-        twice = np.where(rows == cols, 1.0, 2.0)  # x_i x_j and x_j x_i share a feature
+        rows, cols, twice = upper_pairs(d)
         quad = whiten[:, rows, cols] * twice
         p_d = np.einsum("kij,kj->ki", whiten, shifted)
         lin = -2.0 * p_d
