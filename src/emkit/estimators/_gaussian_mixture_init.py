@@ -20,6 +20,7 @@ thus start at the supervised maximum-likelihood estimate.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -120,16 +121,56 @@ def _nearest_centre(X: np.ndarray, centres: np.ndarray, chunk: int) -> np.ndarra
     return labels
 
 
+def _lloyd_like_kmeans(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
+                       random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and centres of ``KMeans(k, n_init=1, random_state=random_state).fit(X)``.
+
+    The same steps on the same arrays as scikit-learn's ``KMeans.fit`` (dense
+    ``X``, Lloyd, one start): the tolerance from the data's variances, the data
+    centred on their mean, k-means++ seeding, Lloyd's iterations with as many
+    OpenMP threads, so the labels, the centres and the draws taken from
+    ``random_state`` are those of ``KMeans``. What it leaves out is the
+    estimator's validation and set-up, ~0.3 ms of a 0.8 ms k-means on 1,000 x 2
+    rows (the whole fit of a small mixture takes a few ms). Falls back to
+    ``KMeans`` where scikit-learn's private functions are not there.
+    """
+    try:
+        from sklearn.cluster._kmeans import _kmeans_plusplus, _kmeans_single_lloyd, _tolerance
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+        from sklearn.utils.extmath import row_norms
+        from sklearn.utils.validation import _check_sample_weight
+    except ImportError:  # pragma: no cover - another scikit-learn layout
+        km = cluster.KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
+            X, sample_weight=sample_weight)
+        return km.labels_, km.cluster_centers_
+    if len(X) < k:  # KMeans's own error
+        cluster.KMeans(n_clusters=k, n_init=1).fit(X)
+    X = np.array(X, dtype=np.float64, order="C", copy=True)
+    tol = _tolerance(X, 1e-4)
+    weights = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+    x_mean = X.mean(axis=0)
+    X -= x_mean
+    seeds, _ = _kmeans_plusplus(X, k, row_norms(X, squared=True), weights, random_state)
+    labels, _, centres, _ = _kmeans_single_lloyd(
+        X, weights, seeds, max_iter=300, tol=tol, n_threads=_openmp_effective_n_threads())
+    distinct = len(set(labels))
+    if distinct < k:
+        from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
+
+        warnings.warn(f"Number of distinct clusters ({distinct}) found smaller than "
+                      f"n_clusters ({k}). Possibly due to duplicate points in X.",
+                      SkConvergenceWarning, stacklevel=4)
+    return labels, centres + x_mean
+
+
 def _kmeans_labels(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
                    random_state: np.random.RandomState, max_rows: int) -> np.ndarray:
     if len(X) <= max_rows:
-        return cluster.KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
-            X, sample_weight=sample_weight).labels_
+        return _lloyd_like_kmeans(X, k, sample_weight, random_state)[0]
     rows = np.sort(random_state.choice(len(X), size=max_rows, replace=False))
     sub_w = None if sample_weight is None else sample_weight[rows]
-    km = cluster.KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
-        X[rows], sample_weight=sub_w)
-    return _nearest_centre(X, km.cluster_centers_.astype(X.dtype), 8192)
+    _, centres = _lloyd_like_kmeans(X[rows], k, sub_w, random_state)
+    return _nearest_centre(X, centres.astype(X.dtype), 8192)
 
 
 def _tied_like_sklearn(X: np.ndarray, sample_weight: np.ndarray | None, rows: np.ndarray,
