@@ -20,14 +20,20 @@ an M-step from ``theta1``'s statistics; its E-step is made only when the cycle
 falls back to it, or to test convergence when ``param_tol`` says it may have.
 
 The cycle is monotone: it ends at a point whose log-likelihood is at least that of
-``theta0``, where it started (the authors' ``objfn.inc = 0``). In order:
+``theta0``, where it started (the authors' ``objfn.inc = 0``), up to rounding: a
+point lower by at most ``SCREEN_RTOL * max(|loglik|, 1)`` (about 450 units in the
+last place, far inside the engine's own allowance ``MONOTONE_RTOL``) counts as a
+tie, so that near the maximum, where the log-likelihood is flat to rounding, a
+step is not refused for its last bits. In order:
 
 1. ``F(theta')``, when ``theta'`` is feasible (``model.is_feasible``, an E-step
    that does not raise, a finite log-likelihood) and either ``theta'`` or
    ``F(theta')`` is not below ``theta0`` (when ``theta'`` is below, an M-step or
    E-step that raises on the way to ``F(theta')`` rejects it too);
 2. otherwise one shorter try, ``a / 2`` (when still above 1), accepted on the same
-   test at the shorter point and followed by its stabilizing step;
+   test; the cycle ends at that point itself, whose E-step gives the next cycle's
+   statistics (its stabilizing step is the next cycle's ``theta1``), so a
+   backtracked cycle costs one E-step more than an accepted one, not two;
 3. otherwise ``theta2``, two plain EM steps from ``theta0``.
 """
 
@@ -49,6 +55,8 @@ STEP_MAX0 = 1.0
 STEP_GROWTH = 4.0
 #: the shorter step tried after a rejected one, as a fraction of it
 BACKTRACK = 0.5
+#: a point this much (relative) below the cycle's start ties with it: rounding
+SCREEN_RTOL = 1e-13
 
 
 def _step_length(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, step_max: float) -> float:
@@ -61,12 +69,18 @@ def _step_length(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, step_max: float
     return float(np.clip(math.sqrt(sr2 / sv2), 1.0, step_max))
 
 
+def _extrapolated(tdef: Any, alpha: float, x0: np.ndarray, x1: np.ndarray,
+                  x2: np.ndarray) -> Any:
+    """The S3 point ``theta0 + 2 a r + a**2 v`` as a parameter tree."""
+    r = x1 - x0
+    v = x2 - 2.0 * x1 + x0
+    return tdef.unflatten(x0 + 2.0 * alpha * r + alpha * alpha * v)
+
+
 def _try_extrapolate(run: Run, theta: Any, tdef: Any, alpha: float, x0: np.ndarray,
                      x1: np.ndarray, x2: np.ndarray) -> tuple[Any, float] | None:
     """E-step at the extrapolated point; ``None`` when it is infeasible."""
-    r = x1 - x0
-    v = x2 - 2.0 * x1 + x0
-    candidate = tdef.unflatten(x0 + 2.0 * alpha * r + alpha * alpha * v)
+    candidate = _extrapolated(tdef, alpha, x0, x1, x2)
     is_feasible = getattr(run.model, "is_feasible", None)
     if is_feasible is not None and not is_feasible(candidate):
         return None
@@ -93,22 +107,25 @@ def _stabilize(run: Run, point: tuple[Any, float], iteration: int) -> tuple[Any,
 def _jump(run: Run, params: Any, loglik: float, alpha: float, x: tuple[np.ndarray, ...],
           tdef: Any, iteration: int) -> tuple[Any, Any, float] | None:
     """The accepted end of an extrapolating cycle, or ``None`` to fall back to ``theta2``."""
+    floor = loglik - SCREEN_RTOL * max(abs(loglik), 1.0)
     point = _try_extrapolate(run, params, tdef, alpha, *x)
     if point is not None:
-        if point[1] >= loglik:
+        if point[1] >= floor:
             return _stabilize(run, point, iteration)
         # theta' itself is below the start; its EM step may not be, and costs one E-step
         try:
             end = _stabilize(run, point, iteration)
         except Exception:  # an M-step from a rejected point may leave the model's domain
             end = None
-        if end is not None and end[2] >= loglik:
+        if end is not None and end[2] >= floor:
             return end
     shorter = alpha * BACKTRACK
     if shorter > 1.0:
         point = _try_extrapolate(run, params, tdef, shorter, *x)
-        if point is not None and point[1] >= loglik:
-            return _stabilize(run, point, iteration)
+        if point is not None and point[1] >= floor:
+            candidate = _extrapolated(tdef, shorter, *x)
+            run.accept(candidate, *point)
+            return candidate, point[0], point[1]
     return None
 
 
