@@ -1,8 +1,10 @@
 # R's SQUAREM on its own demo problems (demo/poissonmix.R, demo/factoranalysis.R of the
 # SQUAREM package), run by benchmarks/bench_squarem.py.
 #
-# Usage: Rscript squarem_demo.R OBJFN_INC TOL
+# Usage: Rscript squarem_demo.R OBJFN_INC TOL [STARTS]
 # Prints one line per problem: name fpevals objfevals value.objfn par[1] par[2] ...
+# With STARTS (a whitespace table, one Poisson-mixture start p, mu1, mu2 a row), it
+# prints one such line per row instead, named poissmix_<row>.
 suppressMessages(library(SQUAREM))
 args <- commandArgs(trailingOnly = TRUE)
 objfn.inc <- as.numeric(args[1])
@@ -95,6 +97,14 @@ report <- function(name, fit) {
       sprintf("%.17g", fit$par), "\n")
 }
 ctrl <- list(tol = tol, objfn.inc = objfn.inc, maxiter = 100000)
+if (length(args) >= 3) {
+  starts <- as.matrix(read.table(args[3]))
+  for (k in seq_len(nrow(starts))) {
+    report(paste0("poissmix_", k), squarem(starts[k, ], y = y, fixptfn = poissmix.em,
+                                           objfn = poissmix.loglik, control = ctrl))
+  }
+  quit(save = "no")
+}
 report("poissmix", squarem(p0, y = y, fixptfn = poissmix.em, objfn = poissmix.loglik,
                            control = ctrl))
 report("factor_demo", squarem(param.start, cyy = cyy, fixptfn = factor.em,
