@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..gaussian.cholesky_kernels import cholesky_factors
 from ._gaussian_mixture_checks import COLLAPSE_MESSAGE
 from ._gaussian_mixture_reseed import Reseeder, singular_components
 
@@ -147,11 +148,13 @@ def collapse_reason(params: dict, covariance_type: str, eps: float) -> str | Non
     if not np.all(np.isfinite(cov)):
         return "a covariance is not finite"
     if covariance_type in ("full", "tied"):
-        try:
-            pivots = np.diagonal(np.linalg.cholesky(cov), axis1=-2, axis2=-1) ** 2
-        except np.linalg.LinAlgError:
+        lower, _, failed = cholesky_factors(cov.reshape(-1, *cov.shape[-2:]))
+        if failed >= 0:
             return "a covariance is not positive definite"
+        pivots = np.diagonal(lower, axis1=-2, axis2=-1) ** 2
         smallest = pivots.min(axis=-1)
+        if covariance_type == "tied":
+            smallest = smallest[0]
     else:
         smallest = cov if covariance_type == "spherical" else cov.min(axis=-1)
         if not np.all(smallest > 0.0):

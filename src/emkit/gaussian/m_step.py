@@ -30,6 +30,9 @@ import numpy as np
 
 __all__ = ["gaussian_mixture_m_step", "regularization_slack"]
 
+#: scikit-learn's 10 machine epsilons added to each count (see the M-step)
+_COUNT_EPS = 10 * float(np.finfo(float).eps)
+
 
 def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float) -> dict:
     """Weights, means and covariances maximizing the expected complete log-likelihood.
@@ -59,7 +62,7 @@ def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float)
     """
     # scikit-learn adds 10 machine epsilons to each count so that an empty
     # component gives finite (if meaningless) means instead of 0/0.
-    n = stats["n"] + 10 * np.finfo(float).eps
+    n = stats["n"] + _COUNT_EPS
     means = stats["sum"] / n[:, None]
     shift = stats["centred_sum"] / n[:, None]  # new mean minus the E-step's mean
     outer = stats["centred_outer"]
@@ -115,7 +118,7 @@ def regularization_slack(stats: dict, covariance_type: str, reg_covar: float) ->
 
 
 def _slack(stats: dict, covariance_type: str, reg_covar: float) -> float:
-    n = stats["n"] + 10 * np.finfo(float).eps
+    n = stats["n"] + _COUNT_EPS
     shift = stats["centred_sum"] / n[:, None]
     outer = stats["centred_outer"]
     if covariance_type in ("full", "tied"):
