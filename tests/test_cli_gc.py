@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import sys
+import types
 
 import pytest
 
@@ -23,8 +25,19 @@ def test_paused_inside_then_running_again_with_the_objects_frozen(collector):
     with loading_libraries():
         assert not gc.isenabled()
         made = [[] for _ in range(100)]
+        sys.modules["emkit_loaded_for_this_test"] = types.ModuleType("emkit_loaded_for_this_test")
+    del sys.modules["emkit_loaded_for_this_test"]
     assert gc.isenabled()
     assert gc.get_freeze_count() >= len(made)
+
+
+def test_nothing_is_frozen_when_no_module_was_loaded(collector):
+    gc.enable()
+    gc.unfreeze()
+    with loading_libraries():
+        made = [[] for _ in range(100)]
+    assert gc.isenabled() and made
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_failed_import_still_turns_it_back_on(collector):

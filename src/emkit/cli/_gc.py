@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 from collections.abc import Iterator
 
 __all__ = ["loading_libraries"]
@@ -20,14 +21,18 @@ __all__ = ["loading_libraries"]
 def loading_libraries() -> Iterator[None]:
     """No garbage collection inside (for imports only); afterwards it runs as before.
 
-    The objects alive on leaving are frozen: they stay, as modules do, and later
-    collections skip them.
+    When modules were loaded inside, the objects alive on leaving are frozen: they
+    stay, as modules do, and later collections skip them. When none were (the
+    libraries were already there, as on a second command in one process), nothing
+    is frozen.
     """
     was_enabled = gc.isenabled()
+    n_modules = len(sys.modules)
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if len(sys.modules) > n_modules:
+            gc.freeze()
         if was_enabled:
             gc.enable()
