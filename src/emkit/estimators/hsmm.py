@@ -36,6 +36,14 @@ class HSMM(HMM):
     (probability ``P(duration >= observed length)``). ``score``,
     ``predict_proba``, ``predict`` and ``fit`` all use this convention.
 
+    **Left-right topologies.** Zeros of ``startprob_`` and ``transmat_`` stay
+    zero through fitting. A row of ``transmat_`` may be all zero: a *terminal*
+    state, whose segment can only end with the sequence (it is the censored last
+    segment; its durations are fitted from those). A sequence with probability
+    zero under the parameters (say longer than a left-right chain's states can
+    last, ``max_duration`` frames each) makes ``fit``, ``predict``, ``decode``
+    and ``predict_proba`` raise ``ValueError``; its ``score`` is ``-inf``.
+
     Parameters
     ----------
     emission : Distribution or list of Distribution
@@ -60,7 +68,8 @@ implementation, n_init, accelerate, freeze
     Attributes
     ----------
     startprob_ : ndarray of shape (n_components,)
-    transmat_ : ndarray of shape (n_components, n_components), zero diagonal
+    transmat_ : ndarray of shape (n_components, n_components)
+        Zero diagonal; each row sums to 1, or is all zero (a terminal state).
     durations_ : ndarray of shape (n_components, max_duration_)
         ``P(duration = d | state)``, d = 1 .. max_duration_.
     duration_params_ : ndarray
@@ -196,9 +205,16 @@ implementation, n_init, accelerate, freeze
 
     @staticmethod
     def _check_stochastic(p: np.ndarray, name: str) -> None:
-        if p.shape == (1, 1) and p[0, 0] == 0:  # one state: no transitions at all
+        if name != "transmat_":
+            HMM._check_stochastic(p, name)
             return
-        HMM._check_stochastic(p, name)
+        sums = p.sum(axis=-1)
+        terminal = np.all(p == 0, axis=-1)  # a terminal state (one state: no transitions)
+        if np.any(p < 0) or not np.allclose(sums[~terminal], 1.0, rtol=0, atol=1e-6):
+            raise ValueError("transmat_ must be non-negative with each row summing to 1, or "
+                             "all zero for a terminal state (the end of a left-right chain; "
+                             f"its segment lasts to the end of the sequence) (row sums "
+                             f"{np.round(sums, 6)})")
 
     def _current_params(self) -> dict:
         out = super()._current_params()
@@ -233,6 +249,9 @@ implementation, n_init, accelerate, freeze
                currstate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw one sequence of ``n_samples`` rows (the last segment cut at the end).
 
+        A terminal state (an all-zero row of ``transmat_``) has nowhere to go: once
+        entered, its segment runs to the end of the sample.
+
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
@@ -250,11 +269,14 @@ implementation, n_init, accelerate, freeze
         state = (int(rng.choice(self.n_components, p=params["startprob"]))
                  if currstate is None else int(currstate))
         states: list[int] = []
+        transmat = params["transmat"]
         while len(states) < n_samples:
+            if not np.any(transmat[state] > 0):  # terminal: its segment runs to the end
+                states.extend([state] * (n_samples - len(states)))
+                break
             d = 1 + int(rng.choice(table.shape[1], p=table[state]))
             states.extend([state] * d)
-            if self.n_components > 1:
-                state = int(rng.choice(self.n_components, p=params["transmat"][state]))
+            state = int(rng.choice(self.n_components, p=transmat[state]))
         states = states[:n_samples]
         rows = [self._sample_state(s, rng) for s in states]
         return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)

@@ -3,7 +3,8 @@
 Each state, once entered, lasts ``d >= 1`` frames with probability
 ``P(d | state)`` (see :mod:`emkit.models.hmm.semi_markov_durations`), emits
 every frame from its emission distribution, then moves to *another* state by
-``transmat`` (zero diagonal). The first segment starts at the first frame; the
+``transmat`` (zero diagonal; an all-zero row is a terminal state, whose segment
+can only be the censored last one). The first segment starts at the first frame; the
 last is right-censored (see :mod:`emkit.models.hmm.semi_markov_recursions`).
 
 Parameters (a dict): ``startprob`` (K,), ``transmat`` (K, K), ``duration``
@@ -118,6 +119,7 @@ class HSMMModel:
             out = hsmm_forward_backward(log_frame, offsets, params["startprob"],
                                         params["transmat"], log_pmf, weights)
             ll = out["logliks"]
+            self._check_possible(ll, offsets, lo)
             total += float(ll.sum() if weights is None else ll @ weights)
             gamma = out["gamma"]
             stats["start"] += out["start"]
@@ -194,10 +196,12 @@ class HSMMModel:
 
     def is_feasible(self, params: dict) -> bool:
         """Whether ``params`` are valid (screens SQUAREM's extrapolations)."""
-        for key in ("startprob", "transmat"):
-            if not on_simplex(params[key]):
-                return False
-        if np.any(np.diag(params["transmat"]) != 0):
+        transmat = np.asarray(params["transmat"])
+        terminal = ~self.trans_mask.any(axis=1)  # all-zero rows stay all zero
+        if not (on_simplex(params["startprob"]) and on_simplex(transmat[~terminal])
+                and np.all(transmat[terminal] == 0)):
+            return False
+        if np.any(np.diag(transmat) != 0):
             return False
         try:
             durations.check_duration_params(self.duration, np.asarray(params["duration"]),
@@ -207,10 +211,28 @@ class HSMMModel:
         return self.emission.is_feasible(params)
 
     # -- inference -------------------------------------------------------------
+    def _check_possible(self, logliks: np.ndarray, offsets: np.ndarray, lo: int) -> None:
+        """Raise ``ValueError`` for the first sequence of a block with probability zero.
+
+        ``logliks`` (n_block_sequences,), ``offsets`` the block's local offsets and
+        ``lo`` its first row.
+        """
+        bad = np.flatnonzero(~(np.asarray(logliks) > -np.inf))
+        if bad.size == 0:
+            return
+        i = int(bad[0])
+        raise ValueError(
+            f"the sequence of {int(offsets[i + 1] - offsets[i])} rows from row "
+            f"{lo + int(offsets[i])} has probability zero under startprob_, transmat_, "
+            f"the durations (max_duration={self.max_duration}) and the emissions: no "
+            "segmentation of it is possible (e.g. a left-right chain whose states, at most "
+            "max_duration frames each, cannot cover it; raise max_duration or check the "
+            "zeros of startprob_ and transmat_)")
+
     def _log_frames(self, data: Sequences, params: dict) -> Any:
         prepared = self.emission.prepare(params)
         for lo, hi, offsets in data.blocks(self.block_rows):
-            yield self.emission.log_prob(data.X[lo:hi], prepared)[0], offsets
+            yield self.emission.log_prob(data.X[lo:hi], prepared)[0], offsets, lo
 
     def score_sequences(self, data: Sequences, params: dict) -> np.ndarray:
         """Log-likelihood of each sequence, shape (n_sequences,)."""
@@ -218,16 +240,17 @@ class HSMMModel:
         with single_threaded_blas():
             return np.concatenate([
                 hsmm_loglik(lf, off, params["startprob"], params["transmat"], log_pmf)
-                for lf, off in self._log_frames(data, params)])
+                for lf, off, _ in self._log_frames(data, params)])
 
     def posteriors(self, data: Sequences, params: dict) -> tuple[np.ndarray, np.ndarray]:
         """Per-sequence log-likelihoods (n_sequences,) and state posteriors (n_samples, K)."""
         log_pmf = self.log_pmf(params)
         logliks, gammas = [], []
         with single_threaded_blas():
-            for lf, off in self._log_frames(data, params):
+            for lf, off, lo in self._log_frames(data, params):
                 out = hsmm_forward_backward(lf, off, params["startprob"], params["transmat"],
                                             log_pmf)
+                self._check_possible(out["logliks"], off, lo)
                 logliks.append(out["logliks"])
                 gammas.append(out["gamma"])
         return np.concatenate(logliks), np.concatenate(gammas)
@@ -237,9 +260,10 @@ class HSMMModel:
         log_pmf = self.log_pmf(params)
         logprobs, states = [], []
         with single_threaded_blas():
-            for lf, off in self._log_frames(data, params):
+            for lf, off, lo in self._log_frames(data, params):
                 lp, path = hsmm_viterbi(lf, off, params["startprob"], params["transmat"],
                                         log_pmf)
+                self._check_possible(lp, off, lo)
                 logprobs.append(lp)
                 states.append(path)
         return np.concatenate(logprobs), np.concatenate(states)
