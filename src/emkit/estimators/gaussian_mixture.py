@@ -287,7 +287,7 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
 
             self._validate_params()
             return fit_dask(self, X, labels, priors, sample_weight)
-        self.fit_predict(X, y, sample_weight=sample_weight, labels=labels, priors=priors)
+        self._fit_array(X, sample_weight, labels, priors)  # fit_predict without the labels
         return self
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -318,16 +318,10 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         return partial_fit(self, X, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None, *,
-                    labels: Any = None, priors: Any = None) -> np.ndarray:
-        """Fit as :meth:`fit` and return the labels of ``X`` (same as ``predict(X)``;
-        with ``labels`` or ``priors``, the most probable component given that evidence too,
-        so a known row gets its own label).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
+    def _fit_array(self, X: Any, sample_weight: Any, labels: Any,
+                   priors: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate ``X`` (NumPy or array-like) and fit; the validated ``X`` and the
+        rows' log-evidence (None without ``labels`` and ``priors``)."""
         X = self._validate_X(X, reset=True)
         check_magnitude(X)
         weights = self._check_weights(X, sample_weight)
@@ -338,6 +332,19 @@ class GaussianMixture(GaussianMixtureChecks, GaussianMixtureFit, GaussianMixture
         data = self._model_data(model, X, weights, evidence)
         self._fit_from_starts(model, data, X, weights, total,
                               check_random_state(self.random_state), evidence)
+        return X, evidence
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None, *,
+                    labels: Any = None, priors: Any = None) -> np.ndarray:
+        """Fit as :meth:`fit` and return the labels of ``X`` (same as ``predict(X)``;
+        with ``labels`` or ``priors``, the most probable component given that evidence too,
+        so a known row gets its own label).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X, evidence = self._fit_array(X, sample_weight, labels, priors)
         if evidence is None:
             return self._predict_validated(X)
         labels = np.empty(len(X), dtype=np.int64)
