@@ -227,7 +227,7 @@ class HSMMModel:
             f"the durations (max_duration={self.max_duration}) and the emissions: no "
             "segmentation of it is possible (e.g. a left-right chain whose states, at most "
             "max_duration frames each, cannot cover it; raise max_duration or check the "
-            "zeros of startprob_ and transmat_)")
+            "zeros of startprob_ and transmat_, and the fit's labels or priors)")
 
     def _log_frames(self, data: Sequences, params: dict) -> Any:
         prepared = self.emission.prepare(params)
