@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .engine import EMModel, EMResult, Step, best_of, em
 from .exceptions import ModelFileError, MonotonicityWarning, NumericalError
 
 if TYPE_CHECKING:  # what IDEs and type checkers see; at run time these load on first use
@@ -24,6 +23,11 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time these load on 
     from . import io as io
     from . import models as models
     from . import plot as plot
+    from .engine import EMModel as EMModel
+    from .engine import EMResult as EMResult
+    from .engine import Step as Step
+    from .engine import best_of as best_of
+    from .engine import em as em
     from .estimators.bayesian_gaussian_mixture import (
         BayesianGaussianMixture as BayesianGaussianMixture,
     )
@@ -55,6 +59,11 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first access)
 _LAZY = {
+    "EMModel": "emkit.engine",
+    "EMResult": "emkit.engine",
+    "Step": "emkit.engine",
+    "best_of": "emkit.engine",
+    "em": "emkit.engine",
     "ConvergenceWarning": "emkit.exceptions",
     "DegenerateComponentWarning": "emkit.exceptions",
     "GaussianMixture": "emkit.estimators.gaussian_mixture",
@@ -84,11 +93,6 @@ _SUBMODULES = {"distributions", "datasets", "plot", "backends", "models", "engin
                "examples", "io"}
 
 __all__ = [
-    "em",
-    "EMModel",
-    "EMResult",
-    "Step",
-    "best_of",
     "MonotonicityWarning",
     "NumericalError",
     "ModelFileError",
