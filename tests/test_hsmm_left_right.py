@@ -238,3 +238,24 @@ def test_transmat_rows_must_sum_to_one_or_be_all_zero():
     m.startprob_ = np.zeros(3)
     with pytest.raises(ValueError, match="startprob_ must be non-negative"):
         m.fit(X)
+
+
+def test_aic_bic_count_no_free_transitions_in_a_chain():
+    X, _, lengths = simulate_left_right(n_seq=10)
+    m = fit_left_right(X, lengths)
+    p = 0 + 0 + 3 + 3 * 2  # start and transitions fixed by the zeros, rates, mean + variance
+    score = m.score(X, lengths)
+    np.testing.assert_allclose(m.bic(X, lengths), -2 * score + np.log(len(X)) * p, rtol=1e-12)
+    np.testing.assert_allclose(m.aic(X, lengths), -2 * score + 2 * p, rtol=1e-12)
+
+
+def test_labels_against_the_chain_order_are_a_clear_error():
+    X, _, lengths = simulate_left_right(n_seq=3)
+    labels = np.full(len(X), -1)
+    labels[0] = 2  # a chain starts in state 0
+    m = HSMM([Gaussian(mean=[mu], covariance=[[2.0]]) for mu in MEANS], 3,
+             duration="poisson", max_duration=60, init_params="", n_iter=2)
+    m.startprob_, m.transmat_ = np.array([1.0, 0.0, 0.0]), LEFT_RIGHT.copy()
+    m.duration_params_, m.emissions_ = np.full((3, 1), 8.0), list(m.emission)
+    with pytest.raises(ValueError, match=r"probability zero.*labels or priors"):
+        m.fit(X, lengths, labels=labels)

@@ -240,7 +240,14 @@ implementation, n_init, accelerate, freeze
     def _n_fit_scalars_per_param(self, n_features: int,
                                  start: dict | None = None) -> dict[str, int]:
         k = self.n_components
-        return {"s": k - 1, "t": k * max(k - 2, 0),
+        # entries that are zero stay zero: a left-right chain has no free transitions
+        source = start if start is not None else self.__dict__
+        sp = source.get("startprob", source.get("startprob_"))
+        tm = source.get("transmat", source.get("transmat_"))
+        n_start = k - 1 if sp is None else max(int(np.count_nonzero(sp)) - 1, 0)
+        n_trans = (k * max(k - 2, 0) if tm is None else
+                   int(np.maximum(np.count_nonzero(np.asarray(tm), axis=1) - 1, 0).sum()))
+        return {"s": n_start, "t": n_trans,
                 "d": durations.n_duration_parameters(self.duration, k, self._dmax()),
                 **self._emission_scalars(n_features, start)}
 
