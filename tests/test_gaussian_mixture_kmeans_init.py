@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
-from emkit.estimators._gaussian_mixture_init import _kmeans_labels, _lloyd_like_kmeans
+from emkit.estimators._gaussian_mixture_init import (
+    KMEANS_ONE_THREAD_VALUES,
+    _kmeans_labels,
+    _lloyd_like_kmeans,
+)
 
 
 def _data(n: int, d: int, seed: int) -> np.ndarray:
@@ -20,15 +25,28 @@ def _data(n: int, d: int, seed: int) -> np.ndarray:
 def test_same_labels_centres_and_draws_as_kmeans(weighted: bool, n: int, d: int,
                                                  k: int) -> None:
     X = _data(n, d, n + d)
+    assert X.size <= KMEANS_ONE_THREAD_VALUES  # one thread: KMeans under one thread
     w = np.random.default_rng(1).uniform(0.1, 3.0, n) if weighted else None
     for seed in range(5):
         ours_rs, ref_rs = np.random.RandomState(seed), np.random.RandomState(seed)
         labels, centres = _lloyd_like_kmeans(X, k, w, ours_rs)
-        ref = KMeans(n_clusters=k, n_init=1, random_state=ref_rs).fit(X, sample_weight=w)
+        with threadpool_limits(1):
+            ref = KMeans(n_clusters=k, n_init=1, random_state=ref_rs).fit(
+                X, sample_weight=w)
         np.testing.assert_array_equal(labels, ref.labels_)
         np.testing.assert_array_equal(centres, ref.cluster_centers_)
         # the shared random state moved on by as many draws
         assert ours_rs.randint(2**30) == ref_rs.randint(2**30)
+
+
+def test_larger_data_agree_with_kmeans_on_its_threads() -> None:
+    X = _data(40_000, 2, 7)
+    assert X.size > KMEANS_ONE_THREAD_VALUES
+    labels, centres = _lloyd_like_kmeans(X, 4, None, np.random.RandomState(3))
+    ref = KMeans(n_clusters=4, n_init=1, random_state=np.random.RandomState(3)).fit(X)
+    # several threads add their partial sums in the order they finish: rounding only
+    assert np.mean(labels == ref.labels_) > 0.999
+    np.testing.assert_allclose(centres, ref.cluster_centers_, rtol=1e-9, atol=1e-9)
 
 
 def test_input_is_not_modified_and_subsample_labels_every_row() -> None:

@@ -121,6 +121,10 @@ def _nearest_centre(X: np.ndarray, centres: np.ndarray, chunk: int) -> np.ndarra
     return labels
 
 
+#: Largest ``n_samples * n_features`` whose k-means runs on one thread.
+KMEANS_ONE_THREAD_VALUES = 2**16
+
+
 def _lloyd_like_kmeans(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
                        random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
     """Labels and centres of ``KMeans(k, n_init=1, random_state=random_state).fit(X)``.
@@ -131,7 +135,13 @@ def _lloyd_like_kmeans(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
     OpenMP threads, so the labels, the centres and the draws taken from
     ``random_state`` are those of ``KMeans``. What it leaves out is the
     estimator's validation and set-up, ~0.3 ms of a 0.8 ms k-means on 1,000 x 2
-    rows (the whole fit of a small mixture takes a few ms). Falls back to
+    rows (the whole fit of a small mixture takes a few ms). Up to
+    :data:`KMEANS_ONE_THREAD_VALUES` values the iterations run on one thread, as
+    ``KMeans`` does under ``threadpoolctl.threadpool_limits(1)`` (waking OpenMP
+    threads for a few 256-row chunks per iteration made the 1,000 x 2 k-means
+    take 3.5 ms instead of 0.8 ms on a busy 2-core machine; with several threads
+    ``KMeans`` adds the threads' partial sums in the order they finish, so its
+    centres are not reproducible to the last bit anyway). Falls back to
     ``KMeans`` where scikit-learn's private functions are not there.
     """
     try:
@@ -151,8 +161,9 @@ def _lloyd_like_kmeans(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
     x_mean = X.mean(axis=0)
     X -= x_mean
     seeds, _ = _kmeans_plusplus(X, k, row_norms(X, squared=True), weights, random_state)
+    threads = 1 if X.size <= KMEANS_ONE_THREAD_VALUES else _openmp_effective_n_threads()
     labels, _, centres, _ = _kmeans_single_lloyd(
-        X, weights, seeds, max_iter=300, tol=tol, n_threads=_openmp_effective_n_threads())
+        X, weights, seeds, max_iter=300, tol=tol, n_threads=threads)
     distinct = len(set(labels))
     if distinct < k:
         from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
