@@ -48,6 +48,7 @@ from ...gaussian.reference import COVARIANCE_TYPES, log_gaussian_density, precis
 from ...numerics.logsumexp import log_normalize
 from ...numerics.simplex import on_simplex
 from .gaussian import FLOAT32_MONOTONE_RTOL, GaussianMixtureModel
+from .gaussian_missing_evidence import add_completed_moments
 from .gaussian_missing_penalty import penalty, penalty_shift
 from .missing_patterns import (
     RARE_PATTERN_ROWS,
@@ -287,21 +288,8 @@ class MissingGaussianMixtureModel:
             log_norm, resp = log_normalize(log_prob, out=log_prob)
             loglik += float(weights @ log_norm)
             resp *= weights[:, None]
-            n_block = resp.sum(axis=0)
-            n += n_block
-            m = group.missing
-            for j in range(k):
-                z = self._completed(values, group, means, j, f)
-                r = resp[:, j]
-                rz = r @ z
-                centred_sum[j] += rz
-                total[j] += rz + n_block[j] * means[j]
-                if diag_stats:
-                    outer[j] += r @ (z * z)
-                    outer[j, m] += n_block[j] * f.cond_cov[j]
-                else:
-                    outer[j] += (z * r[:, None]).T @ z
-                    outer[j][np.ix_(m, m)] += n_block[j] * f.cond_cov[j]
+            n += add_completed_moments(self, values, group, means, f, resp,
+                                       (centred_sum, total, outer))
         stats: dict[str, Any] = {"n": n, "sum": total, "centred_sum": centred_sum,
                                  "centred_outer": outer}
         return self._penalize(stats, loglik, params)

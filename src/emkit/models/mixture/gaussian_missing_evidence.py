@@ -26,7 +26,7 @@ from ...gaussian.conditional import ConditionalFactors
 from ...numerics.logsumexp import log_normalize
 from .missing_patterns import MissingPatterns
 
-__all__ = ["evidence_e_step"]
+__all__ = ["evidence_e_step", "add_completed_moments"]
 
 
 def evidence_e_step(model: Any, data: MissingPatterns, evidence: np.ndarray,
@@ -68,21 +68,38 @@ def evidence_e_step(model: Any, data: MissingPatterns, evidence: np.ndarray,
         log_norm, resp = log_normalize(log_prob, out=log_prob)
         loglik += float(weights @ log_norm)
         resp *= weights[:, None]
-        n_block = resp.sum(axis=0)
-        n += n_block
-        m = group.missing
-        for j in range(k):
-            z = model._completed(values, group, means, j, f)
-            r = resp[:, j]
-            rz = r @ z
-            centred_sum[j] += rz
-            total[j] += rz + n_block[j] * means[j]
-            if diag_stats:
-                outer[j] += r @ (z * z)
-                if m.size:
-                    outer[j, m] += n_block[j] * f.cond_cov[j]
-            else:
-                outer[j] += (z * r[:, None]).T @ z
-                if m.size:
-                    outer[j][np.ix_(m, m)] += n_block[j] * f.cond_cov[j]
+        n += add_completed_moments(model, values, group, means, f, resp,
+                                   (centred_sum, total, outer))
     return {"n": n, "sum": total, "centred_sum": centred_sum, "centred_outer": outer}, loglik
+
+
+def add_completed_moments(model: Any, values: np.ndarray, group: Any, means: np.ndarray,
+                          f: Any, resp: np.ndarray,
+                          into: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Add one block's completed-data moments to ``into`` and return its counts.
+
+    ``resp`` (n_block, K) holds the weighted responsibilities of the block's rows;
+    ``into`` is ``(centred_sum, sum, centred_outer)``: the sums of each component's
+    completed rows centred at ``means``, uncentred, and their outer products (or
+    squares, with diagonal statistics) plus the conditional covariance of the missing
+    block. Returns ``resp.sum(axis=0)``, shape (K,).
+    """
+    centred_sum, total, outer = into
+    n_block = resp.sum(axis=0)
+    m = group.missing
+    for j in range(means.shape[0]):
+        z = model._completed(values, group, means, j, f)
+        r = resp[:, j]
+        rz = r @ z
+        centred_sum[j] += rz
+        total[j] += rz + n_block[j] * means[j]
+        if outer.ndim == 2:  # diagonal statistics
+            outer[j] += r @ (z * z)
+            if m.size:
+                outer[j, m] += n_block[j] * f.cond_cov[j]
+        else:
+            outer[j] += (z * r[:, None]).T @ z
+            if m.size:
+                outer[j][np.ix_(m, m)] += n_block[j] * f.cond_cov[j]
+    return n_block
+
