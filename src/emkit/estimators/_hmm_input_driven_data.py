@@ -21,7 +21,6 @@ from .. import backends
 from ..distributions._base import Distribution
 from ..distributions.missing import MissingEntries
 from ..models.hmm.input_driven import CovariateSequences
-from ..models.hmm.model import check_lengths
 from ..numerics.design_scaling import Design
 from ._components import dense_matrix
 from ._hmm_covariates import check_covariates, covariate_design
@@ -156,23 +155,11 @@ def _dask_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
     import dask.array as da
     from dask import delayed
 
-    if hasattr(X, "columns"):
-        X = X.to_dask_array(lengths=True)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim == 2 and len(X.chunks[1]) != 1:
-        X = X.rechunk({1: -1})
+    from .hmm_dask import whole_sequence_partitions
+
+    X, lengths, weights, ends, edges = whole_sequence_partitions(X, lengths, sample_weight)
     n_rows = int(X.shape[0])
-    lengths = check_lengths(lengths, n_rows)
-    weights = check_sample_weight(sample_weight, len(lengths))
     ev = _evidence(est, n_rows, labels, priors)
-    ends = np.cumsum(lengths)
-    edges = np.cumsum((0, *X.chunks[0]))
-    if not np.isin(edges[1:], ends).all():
-        raise ValueError(
-            "every partition of a Dask X must hold whole sequences: rechunk the rows "
-            "at sequence boundaries, e.g. X.rechunk({0: rows_per_partition}) with "
-            "each entry a sum of consecutive lengths")
     U = _as_dask_rows(covariates, n_rows, X.chunks[0])
     q = int(U.shape[1])
     design = Design.identity(0)

@@ -28,6 +28,40 @@ def _piece(estimator: BaseHMM, X: Any, lengths: np.ndarray,
     return Sequences(data.X, data.lengths, weights, log_evidence)
 
 
+def whole_sequence_partitions(X: Any, lengths: Any, sample_weight: Any
+                              ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray,
+                                         np.ndarray]:
+    """A Dask ``X`` (array or DataFrame) as a 2-D array whose partitions hold whole sequences.
+
+    Returns ``X`` (one chunk across the columns), the checked ``lengths`` and
+    per-sequence weights (``None`` without ``sample_weight``), the row where each
+    sequence ends and the partitions' row edges, shape (n_partitions + 1,).
+
+    Raises
+    ------
+    ValueError
+        When ``lengths`` does not sum to the rows, a weight is invalid, or a
+        partition splits a sequence.
+    """
+    if hasattr(X, "columns"):
+        X = X.to_dask_array(lengths=True)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim == 2 and len(X.chunks[1]) != 1:
+        X = X.rechunk({1: -1})
+    lengths = check_lengths(lengths, int(X.shape[0]))
+    weights = check_sample_weight(sample_weight, len(lengths))
+    ends = np.cumsum(lengths)
+    edges = np.cumsum((0, *X.chunks[0]))
+    if not np.isin(edges[1:], ends).all():
+        raise ValueError(
+            "every partition of a Dask X must hold whole sequences: rechunk the rows "
+            "at sequence boundaries, e.g. X.rechunk({0: rows_per_partition}) with "
+            "each entry a sum of consecutive lengths"
+        )
+    return X, lengths, weights, ends, edges
+
+
 def dask_sequences(estimator: BaseHMM, X: Any, lengths: Any, sample_weight: Any = None,
                    log_evidence: Any = None
                    ) -> tuple[np.ndarray, list[Delayed], int, np.ndarray | None]:
@@ -49,23 +83,8 @@ def dask_sequences(estimator: BaseHMM, X: Any, lengths: Any, sample_weight: Any 
     """
     from dask import delayed
 
-    if hasattr(X, "columns"):
-        X = X.to_dask_array(lengths=True)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim == 2 and len(X.chunks[1]) != 1:
-        X = X.rechunk({1: -1})
+    X, lengths, weights, ends, edges = whole_sequence_partitions(X, lengths, sample_weight)
     n_rows = int(X.shape[0])
-    lengths = check_lengths(lengths, n_rows)
-    weights = check_sample_weight(sample_weight, len(lengths))
-    ends = np.cumsum(lengths)
-    edges = np.cumsum((0, *X.chunks[0]))
-    if not np.isin(edges[1:], ends).all():
-        raise ValueError(
-            "every partition of a Dask X must hold whole sequences: rechunk the rows "
-            "at sequence boundaries, e.g. X.rechunk({0: rows_per_partition}) with "
-            "each entry a sum of consecutive lengths"
-        )
     if not estimator._sets_n_features and getattr(estimator, "n_features", None) is None:
         raise ValueError("with Dask input, give n_features (the number of symbols): "
                          "the first rows need not show every symbol")
