@@ -239,7 +239,8 @@ class StatsAccumulator:
         prep = self.prep
         kind = prep.covariance_type
         d = prep.means.shape[1]
-        shifted = prep.shifted_means
+        centres = prep.component_centres
+        shifted = prep.means - centres  # prep.shifted_means, its centres spread once
         n = self.moments[:, -1].copy()
         if prep.method == "whiten":
             rx = self.moments[:, :d]
@@ -274,7 +275,7 @@ class StatsAccumulator:
             outer = 0.5 * (outer + outer.transpose(0, 2, 1))
         return {
             "n": n,
-            "sum": rx + n[:, None] * prep.component_centres,
+            "sum": rx + n[:, None] * centres,
             "centred_sum": rx - n[:, None] * shifted,
             "centred_outer": outer,
         }

@@ -122,9 +122,10 @@ class PreparedGaussians:
 def _spread(centres: np.ndarray, members: np.ndarray, bounds: np.ndarray,
             shape: tuple[int, ...]) -> np.ndarray:
     """Each component's group centre, shape (K, D)."""
-    if len(centres) == 1:
-        return np.broadcast_to(centres[0], shape)
     out = np.empty(shape)
+    if len(centres) == 1:  # filled, not np.broadcast_to: ~1 us instead of ~5 us
+        out[...] = centres[0]
+        return out
     for g in range(len(centres)):
         out[members[bounds[g]:bounds[g + 1]]] = centres[g]
     return out
