@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .slack_kernels import full_slack
-
 __all__ = ["gaussian_mixture_m_step", "regularization_slack"]
 
 #: scikit-learn's 10 machine epsilons added to each count (see the M-step)
@@ -124,6 +122,8 @@ def _slack(stats: dict, covariance_type: str, reg_covar: float) -> float:
     shift = stats["centred_sum"] / n[:, None]
     outer = stats["centred_outer"]
     if covariance_type == "full":
+        from .slack_kernels import full_slack  # compiled; numba loads on first use
+
         return full_slack(n, shift, outer, reg_covar)
     if covariance_type in ("full", "tied"):
         if covariance_type == "tied":

@@ -30,7 +30,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from .cholesky_kernels import cholesky_factors
 from .reference import COVARIANCE_TYPES, LOG_2PI
 
 __all__ = ["PreparedGaussians", "prepare_gaussians", "quadratic_full", "centring_groups",
@@ -132,7 +131,11 @@ def _spread(centres: np.ndarray, members: np.ndarray, bounds: np.ndarray,
 
 
 def _cholesky_full(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``L`` and ``U = L^-T`` of each (K, D, D) covariance (:func:`cholesky_factors`)."""
+    """``L`` and ``U = L^-T`` of each (K, D, D) covariance (compiled:
+    :func:`~emkit.gaussian.cholesky_kernels.cholesky_factors`, imported on first use
+    so that importing this module does not load numba)."""
+    from .cholesky_kernels import cholesky_factors
+
     lower, upper, failed = cholesky_factors(covariances)
     if failed >= 0:
         raise ValueError(_SINGULAR.format(k=failed))
