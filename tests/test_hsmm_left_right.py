@@ -16,6 +16,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+import emkit
 from emkit import persistence
 from emkit.distributions import Gaussian
 from emkit.estimators.hsmm import HSMM
@@ -247,6 +248,32 @@ def test_aic_bic_count_no_free_transitions_in_a_chain():
     score = m.score(X, lengths)
     np.testing.assert_allclose(m.bic(X, lengths), -2 * score + np.log(len(X)) * p, rtol=1e-12)
     np.testing.assert_allclose(m.aic(X, lengths), -2 * score + 2 * p, rtol=1e-12)
+
+
+LEFT_RIGHT_FILLED = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+
+
+def test_zeros_reached_by_em_are_still_counted_as_free(tmp_path):
+    """Only the start's zeros are structure: a full chain keeps hmmlearn's K - 1 and
+    K (K - 2) even where the fitted probabilities came out zero, and a save/load keeps
+    the count."""
+    X, _, lengths = simulate_left_right(n_seq=10)
+    m = HSMM(Gaussian(), 3, duration="poisson", max_duration=60, random_state=0, n_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(X, lengths)
+    full = m._n_fit_scalars_per_param(1)
+    assert (full["s"], full["t"]) == (2, 3)
+    m.startprob_ = np.array([1.0, 0.0, 0.0])  # as if EM had driven them to zero
+    m.transmat_ = LEFT_RIGHT_FILLED.copy()
+    assert m._n_fit_scalars_per_param(1) == full
+    chain = fit_left_right(X, lengths)
+    counts = chain._n_fit_scalars_per_param(1)
+    assert (counts["s"], counts["t"]) == (0, 0)
+    chain.save(tmp_path / "chain.emkit")
+    back = emkit.load(tmp_path / "chain.emkit")
+    assert back._n_fit_scalars_per_param(1) == counts
+    np.testing.assert_allclose(back.bic(X, lengths), chain.bic(X, lengths), rtol=1e-12)
 
 
 def test_labels_against_the_chain_order_are_a_clear_error():

@@ -201,6 +201,8 @@ implementation, n_init, accelerate, freeze
                              "self-transitions; the durations replace them)")
         params["duration"] = self._duration_start(X)
         durations.check_duration_params(self.duration, params["duration"], k, self._dmax())
+        # zeros of the start stay zero through EM: they are structure, not fitted values
+        self.n_free_chain_ = _free_chain(params["startprob"], params["transmat"])
         return params
 
     @staticmethod
@@ -240,13 +242,14 @@ implementation, n_init, accelerate, freeze
     def _n_fit_scalars_per_param(self, n_features: int,
                                  start: dict | None = None) -> dict[str, int]:
         k = self.n_components
-        # entries that are zero stay zero: a left-right chain has no free transitions
-        source = start if start is not None else self.__dict__
-        sp = source.get("startprob", source.get("startprob_"))
-        tm = source.get("transmat", source.get("transmat_"))
-        n_start = k - 1 if sp is None else max(int(np.count_nonzero(sp)) - 1, 0)
-        n_trans = (k * max(k - 2, 0) if tm is None else
-                   int(np.maximum(np.count_nonzero(np.asarray(tm), axis=1) - 1, 0).sum()))
+        # the start's zeros stay zero (a left-right chain has no free transitions); entries
+        # that EM drives to zero are still counted, as hmmlearn counts them
+        if start is not None:
+            n_start, n_trans = _free_chain(start["startprob"], start["transmat"])
+        elif getattr(self, "n_free_chain_", None) is not None:
+            n_start, n_trans = (int(v) for v in self.n_free_chain_)
+        else:
+            n_start, n_trans = k - 1, k * max(k - 2, 0)
         return {"s": n_start, "t": n_trans,
                 "d": durations.n_duration_parameters(self.duration, k, self._dmax()),
                 **self._emission_scalars(n_features, start)}
@@ -294,15 +297,31 @@ implementation, n_init, accelerate, freeze
         if state and hasattr(self, "duration_params_"):
             state["duration_params_"] = self.duration_params_
             state["max_duration_"] = int(getattr(self, "max_duration_", self._dmax()))
+            if getattr(self, "n_free_chain_", None) is not None:
+                state["n_free_chain_"] = [int(v) for v in self.n_free_chain_]
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
         state = dict(state)
         params = state.pop("duration_params_", None)
         dmax = state.pop("max_duration_", None)
+        chain = state.pop("n_free_chain_", None)
         super()._set_state(state)
+        if chain is not None:
+            self.n_free_chain_ = (int(chain[0]), int(chain[1]))
         if params is not None:
             self.duration_params_ = np.asarray(params, float)
             self.max_duration_ = int(dmax)
             self.durations_ = np.exp(durations.log_pmf_table(
                 self.duration, self.duration_params_, self.max_duration_))
+
+
+def _free_chain(startprob: np.ndarray, transmat: np.ndarray) -> tuple[int, int]:
+    """Free start and transition probabilities of a chain whose zeros are fixed.
+
+    Each row (and the start vector) with ``m`` nonzero entries has ``m - 1`` free
+    ones: a full K-state HSMM chain ``(K - 1, K (K - 2))``, a left-right one ``(0, 0)``.
+    """
+    n_start = max(int(np.count_nonzero(startprob)) - 1, 0)
+    per_row = np.count_nonzero(np.asarray(transmat), axis=1) - 1
+    return n_start, int(np.maximum(per_row, 0).sum())
