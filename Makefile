@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck mutation bench clean
+.PHONY: run test lint typecheck docs mutation bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The documentation site (docs/ and the API reference from the docstrings) in site/;
+# --strict fails on any warning, as tests/test_docs_site.py does.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 # Mutation testing of the engine, stats and the M-step modules (docs/mutation-testing.md):
 # long (about an hour and a half on two cores), one worker, lowest CPU priority; not part of make test.
 mutation: $(STAMP)
@@ -34,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist site src/*.egg-info
