@@ -17,7 +17,6 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -35,7 +34,8 @@ from ..models.mixture.mclust_init import HC_MODELS, hc_partitions, kmeans_partit
 from ..models.mixture.mclust_start import check_start
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
-from ..validation import check_magnitude
+from ._mclust_checks import StartsFailed, check_data, check_spread, failure_reason
+from ._mixture_inputs import check_sample_weight
 from ._mixture_sample import draw_rows
 from ._supervision import (
     align_clusters,
@@ -52,72 +52,6 @@ INIT_METHODS = ("hc", "kmeans")
 #: log-likelihood, ``|l' - l| / (1 + |l'|)``.
 MCLUST_REL_TOL = 1e-5
 _CHUNK_ROWS = 1 << 16
-
-
-def check_data(X: Any, what: str = "X") -> np.ndarray:
-    """``X`` as a finite 2-D float array (a 1-D array becomes one column).
-
-    Raises
-    ------
-    ValueError
-        When ``X`` is not 2-D, is empty, has NaN or infinite entries, or has values
-        so large that their squares overflow (see :func:`emkit.validation.check_magnitude`).
-    """
-    if sparse.issparse(X):
-        raise ValueError(f"Sparse data was passed as {what}, but dense data is required: "
-                         "convert it with .toarray()")
-    if np.iscomplexobj(X):
-        raise ValueError(f"Complex data not supported: {what} must hold real numbers")
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2:
-        raise ValueError(f"{what} must be 2-D (n_samples, n_features), got {X.ndim}-D")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        part = "sample" if X.shape[0] == 0 else "feature"
-        raise ValueError(f"{what} is empty: 0 {part}(s) (shape={X.shape}) while a minimum "
-                         "of 1 is required.")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{what} contains NaN or infinite values; this model needs complete data")
-    check_magnitude(X, what)
-    return X
-
-
-def failure_reason(exc: BaseException) -> str:
-    """A fit's failure in a few words: the exception's ``reason``, else its first clause."""
-    reason = getattr(exc, "reason", None)
-    if reason:
-        return str(reason)
-    text = " ".join(str(exc).split())
-    return text.split("; ")[0] or type(exc).__name__
-
-
-class _StartsFailed(ValueError):
-    """Both starts of a fit failed; ``reason`` names each start's failure briefly."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
-    """Refuse identical rows when nothing regularizes the covariances.
-
-    With every row of ``X`` equal, each covariance estimate is the zero matrix
-    whatever the model, so EM cannot start (mclust fails on such data as well).
-
-    Raises
-    ------
-    ValueError
-        When ``reg_covar`` is 0 and all rows of ``X`` (n_samples, n_features) are equal.
-    """
-    if reg_covar > 0 or np.any(X != X[0]):
-        return
-    n = X.shape[0]
-    rows = (f"{what} has a single row (1 sample)" if n == 1
-            else f"all {n} rows of {what} are identical")
-    raise ValueError(f"{rows}: every column is constant (zero variance), so no covariance "
-                     "can be estimated; give data with distinct rows or set reg_covar > 0")
 
 
 class MclustMixture(Persistable, BaseEstimator):
@@ -178,13 +112,15 @@ class MclustMixture(Persistable, BaseEstimator):
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Mean per-row log-likelihood at the fitted parameters.
+        Mean per-row log-likelihood at the fitted parameters (with
+        ``sample_weight``: ``loglik_`` over the sum of the weights).
     loglik_ : float
         Total log-likelihood at the fitted parameters (no log-prior term).
     log_prior_ : float
         The log-prior term of the MAP objective at the fit, without its
         normalizing constant (0.0 without a prior).
     n_samples_fit_ : int
+        Rows fitted (with ``sample_weight``: those of positive weight).
     n_features_in_ : int
     init_used_ : str
         ``"hc"``, ``"kmeans"`` or ``"user"`` (``fit(X, init=...)``).
@@ -252,67 +188,82 @@ class MclustMixture(Persistable, BaseEstimator):
             return 0.0, MCLUST_REL_TOL
         return float(self.tol) * total, 0.0
 
-    def _run(self, X: np.ndarray, init: dict, evidence: np.ndarray | None = None) -> EMResult:
-        tol, rel_tol = self._engine_tol(X.shape[0])
-        data = X if evidence is None else (X, evidence)
+    def _run(self, X: np.ndarray, init: dict, evidence: np.ndarray | None = None,
+             weight: np.ndarray | None = None) -> EMResult:
+        tol, rel_tol = self._engine_tol(_total(X, weight))
+        data = X if evidence is None and weight is None else (X, evidence, weight)
         return em(self._em_model(X), data, init, tol=tol, rel_tol=rel_tol,
                   max_iter=int(self.max_iter), record=False)
 
     def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray,
-                    evidence: np.ndarray | None = None) -> dict:
+                    evidence: np.ndarray | None = None,
+                    weight: np.ndarray | None = None) -> dict:
         """One M-step from a partition of ``X[rows]``; with evidence, renamed to agree
-        with it and the labelled rows one-hot (``evidence`` is per row of ``X``)."""
+        with it and the labelled rows one-hot (``evidence`` and ``weight`` are per
+        row of ``X``; the weights multiply the one-hot responsibilities)."""
         k = int(self.n_components)
-        if evidence is None:
+        if evidence is None and weight is None:
             return self._em_model(X).m_step(partition_stats(X[rows], labels, k))
-        ev = evidence[rows]
-        labels = align_clusters(np.asarray(labels), ev, k)
+        if evidence is not None:
+            labels = align_clusters(np.asarray(labels), evidence[rows], k)
         resp = np.zeros((len(rows), k))
         resp[np.arange(len(rows)), labels] = 1.0
-        return self._start_resp(X, rows, supervised_responsibilities(resp, ev))
+        if evidence is not None:
+            resp = supervised_responsibilities(resp, evidence[rows])
+        return self._start_resp(X, rows, resp, weight)
 
-    def _start_resp(self, X: np.ndarray, rows: np.ndarray | slice, resp: np.ndarray) -> dict:
+    def _start_resp(self, X: np.ndarray, rows: np.ndarray | slice, resp: np.ndarray,
+                    weight: np.ndarray | None = None) -> dict:
+        if weight is not None:
+            resp = resp * weight[rows][:, None]
         return self._em_model(X).m_step(responsibility_stats(X[rows], resp))
 
-    def _kmeans_start(self, X: np.ndarray, evidence: np.ndarray | None = None) -> dict:
+    def _kmeans_start(self, X: np.ndarray, evidence: np.ndarray | None = None,
+                      weight: np.ndarray | None = None) -> dict:
         labels = kmeans_partition(X, int(self.n_components), self.random_state)
-        return self._start_from(X, np.arange(X.shape[0]), labels, evidence)
+        return self._start_from(X, np.arange(X.shape[0]), labels, evidence, weight)
 
     def _fit_partition(self, X: np.ndarray, rows: np.ndarray | None,
                        labels: np.ndarray | None,
-                       evidence: np.ndarray | None = None) -> MclustMixture:
+                       evidence: np.ndarray | None = None,
+                       weight: np.ndarray | None = None) -> MclustMixture:
         """Fit from a given hc partition of ``X[rows]`` (k-means when it fails or is None)."""
         result, used, first_error = None, "hc", None
         if labels is not None and rows is not None:  # the callers pass both or neither
             try:
-                result = self._run(X, self._start_from(X, rows, labels, evidence), evidence)
+                result = self._run(X, self._start_from(X, rows, labels, evidence, weight),
+                                   evidence, weight)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                 first_error = exc
         if result is None:
             used = "kmeans"
             try:
-                result = self._run(X, self._kmeans_start(X, evidence), evidence)
+                result = self._run(X, self._kmeans_start(X, evidence, weight), evidence,
+                                   weight)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                 if first_error is not None:
-                    raise _StartsFailed(
+                    raise StartsFailed(
                         f"{exc} (the hc start also failed: {first_error})",
                         f"hc start: {failure_reason(first_error)}; "
                         f"k-means start: {failure_reason(exc)}") from exc
                 raise
-        self._store(X, result, used)
+        self._store(X, result, used, weight)
         return self
 
     def _fit_start(self, X: np.ndarray, kind: str, start: Any,
-                   evidence: np.ndarray | None = None) -> MclustMixture:
+                   evidence: np.ndarray | None = None,
+                   weight: np.ndarray | None = None) -> MclustMixture:
         """Fit from a user start (checked by ``mclust_start.check_start``)."""
         if kind == "resp":
-            init = self._start_resp(X, slice(None), supervised_responsibilities(start, evidence))
+            init = self._start_resp(X, slice(None), supervised_responsibilities(start, evidence),
+                                    weight)
         else:
             init = start
-        self._store(X, self._run(X, init, evidence), "user")
+        self._store(X, self._run(X, init, evidence, weight), "user", weight)
         return self
 
-    def _store(self, X: np.ndarray, result: EMResult, used: str) -> None:
+    def _store(self, X: np.ndarray, result: EMResult, used: str,
+               weight: np.ndarray | None = None) -> None:
         params = result.params
         self.weights_ = np.asarray(params["weights"], dtype=float)
         self.means_ = np.asarray(params["means"], dtype=float)
@@ -323,13 +274,13 @@ class MclustMixture(Persistable, BaseEstimator):
         # with a prior the engine climbed loglik + log-prior: report them apart
         self.log_prior_ = float(self._em_model(X).log_prior(params))
         self.loglik_ = float(result.loglik) - self.log_prior_
-        self.lower_bound_ = self.loglik_ / X.shape[0]
+        self.lower_bound_ = self.loglik_ / _total(X, weight)
         self.n_samples_fit_ = int(X.shape[0])
         self.n_features_in_ = int(X.shape[1])
         self.init_used_ = used
 
-    def fit(self, X: Any, y: Any = None, *, init: Any = None, labels: Any = None,
-            priors: Any = None) -> MclustMixture:
+    def fit(self, X: Any, y: Any = None, *, sample_weight: Any = None, init: Any = None,
+            labels: Any = None, priors: Any = None) -> MclustMixture:
         """Estimate the mixture from ``X`` of shape (n_samples, n_features).
 
         Parameters
@@ -337,6 +288,17 @@ class MclustMixture(Persistable, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : Ignored
             Not used, as in scikit-learn (see ``labels``).
+        sample_weight : array-like of shape (n_samples,), default None
+            Non-negative weight of each row: it multiplies the row's
+            responsibilities in every E-step and in the start's M-step, so an
+            integer weight equals repeating the row. Rows of weight 0 are dropped
+            before anything else (the fit equals one without them). The ``"hc"``
+            and ``"kmeans"`` partitions are found on the rows with positive
+            weight, unweighted; the M-step from the partition is weighted.
+            ``loglik_`` is then ``sum_i w_i log f(x_i)``, ``lower_bound_`` its
+            mean over ``n = sum_i w_i``, and :meth:`bic` with the same weights
+            uses that ``n``. Not available with ``prior`` (its hyperparameters
+            come from unweighted data moments).
         init : labels, responsibilities, parameters or None, default None
             A start of the user's in place of ``init_params``: integer labels of
             shape (n_samples,) in ``0..n_components-1`` (a partition, as mclust's
@@ -369,19 +331,29 @@ class MclustMixture(Persistable, BaseEstimator):
         """
         X = check_data(X)
         self._validate(X)
-        check_spread(X, float(self.reg_covar))
         n, k = X.shape[0], int(self.n_components)
+        weight = check_sample_weight(sample_weight, n)
+        if weight is not None and as_prior_control(self.prior) is not None:
+            raise ValueError("sample_weight cannot be combined with prior: the prior's "
+                             "hyperparameters come from unweighted data moments")
         evidence = log_evidence(check_labels(labels, n, k, name="labels"),
                                 check_priors(priors, n, k), k)
+        kind, start = ("", {}) if init is None else check_start(init, n, X.shape[1], k)
+        if weight is not None and not np.all(weight > 0):  # rows of weight 0 are dropped
+            keep = weight > 0
+            X, weight = X[keep], weight[keep]
+            evidence = None if evidence is None else evidence[keep]
+            start = np.asarray(start)[keep] if kind == "resp" else start
+            self._validate(X)
+        check_spread(X, float(self.reg_covar))
         if init is not None:
-            kind, start = check_start(init, n, X.shape[1], k)
-            return self._fit_start(X, kind, start, evidence)
+            return self._fit_start(X, kind, start, evidence, weight)
         if self.init_params == "kmeans":
-            return self._fit_partition(X, None, None, evidence)
+            return self._fit_partition(X, None, None, evidence, weight)
         rows, parts = hc_partitions(X, [k], model=self.hc_model,
                                     sample_size=self.hc_sample_size,
                                     random_state=self.random_state)
-        return self._fit_partition(X, rows, parts.get(k), evidence)
+        return self._fit_partition(X, rows, parts.get(k), evidence, weight)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of each row of ``X``."""
@@ -415,9 +387,14 @@ class MclustMixture(Persistable, BaseEstimator):
         """Log-density of each row of ``X``, shape (n_samples,)."""
         return logsumexp_rows(self._log_joint(X))
 
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean per-row log-likelihood of ``X``."""
-        return float(self.score_samples(X).mean())
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean per-row log-likelihood of ``X`` (weighted by ``sample_weight`` (n_samples,))."""
+        ll = self.score_samples(X)
+        weight = check_sample_weight(sample_weight, ll.shape[0])
+        if weight is None:
+            return float(ll.mean())
+        pos = weight > 0
+        return float(weight[pos] @ ll[pos] / weight.sum())
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior component probabilities, shape (n_samples, n_components)."""
@@ -435,33 +412,42 @@ class MclustMixture(Persistable, BaseEstimator):
         self._check_fitted()
         return self._em_model().n_parameters(len(self.weights_), self.n_features_in_)
 
-    def bic(self, X: Any) -> float:
+    def bic(self, X: Any, sample_weight: Any = None) -> float:
         """Bayesian information criterion ``-2 loglik + npar log n`` (lower is better)."""
-        return self.criteria(X)["bic"]
+        return self.criteria(X, sample_weight)["bic"]
 
-    def aic(self, X: Any) -> float:
+    def aic(self, X: Any, sample_weight: Any = None) -> float:
         """Akaike information criterion ``-2 loglik + 2 npar`` (lower is better)."""
-        return self.criteria(X)["aic"]
+        return self.criteria(X, sample_weight)["aic"]
 
-    def icl(self, X: Any) -> float:
+    def icl(self, X: Any, sample_weight: Any = None) -> float:
         """Integrated completed likelihood: ``bic(X) - 2 sum_i log z_i,map`` (lower is better).
 
         mclust's ICL is the negative of this (Biernacki, Celeux & Govaert 2000).
         """
-        return self.criteria(X)["icl"]
+        return self.criteria(X, sample_weight)["icl"]
 
-    def criteria(self, X: Any) -> dict[str, float]:
-        """``loglik``, ``bic``, ``aic`` and ``icl`` of ``X`` from one pass over its rows."""
+    def criteria(self, X: Any, sample_weight: Any = None) -> dict[str, float]:
+        """``loglik``, ``bic``, ``aic`` and ``icl`` of ``X`` from one pass over its rows.
+
+        With ``sample_weight`` (n_samples,), each row's terms are weighted and
+        BIC's ``n`` is the sum of the weights (rows of weight 0 are left out).
+        """
         logp = self._log_joint(X)
-        n = logp.shape[0]
+        weight = check_sample_weight(sample_weight, logp.shape[0])
+        if weight is None:
+            weight = np.ones(logp.shape[0])
+        else:
+            logp, weight = logp[weight > 0], weight[weight > 0]
+        n = float(weight.sum())
         norm = logsumexp_rows(logp)
-        loglik = float(norm.sum())
+        loglik = float(weight @ norm)
         npar = self.n_parameters()
         bic = float(-2 * loglik + npar * np.log(n))
         # log z_i,map = max_k logp - log-sum-exp (the row's largest log posterior)
         log_z_map = logp.max(axis=1) - norm
         return {"loglik": loglik, "bic": bic, "aic": float(-2 * loglik + 2 * npar),
-                "icl": bic - 2.0 * float(log_z_map.sum())}
+                "icl": bic - 2.0 * float(weight @ log_z_map)}
 
     # ------------------------------------------------------------------ sampling
 
@@ -496,3 +482,8 @@ class MclustMixture(Persistable, BaseEstimator):
         from .bootstrap import bootstrap
 
         return bootstrap(self, X, n_boot, kind, random_state=random_state, **kwargs)
+
+
+def _total(X: np.ndarray, weight: np.ndarray | None) -> float:
+    """The data's size: rows of ``X`` (n_samples, n_features), or the sum of their weights."""
+    return float(X.shape[0]) if weight is None else float(weight.sum())

@@ -36,7 +36,14 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
             "start (and end) elsewhere; from the same start, integer weights equal repeated "
             "rows (tests/test_mixture_model_weights.py)"),
     },
-    "MclustMixture": {"check_fit1d": ONE_D_IS_ONE_FEATURE},
+    "MclustMixture": {
+        "check_fit1d": ONE_D_IS_ONE_FEATURE,
+        "check_sample_weight_equivalence_on_dense_data": (
+            "the hc and k-means partitions are found on the rows of positive weight, "
+            "unweighted, so the weighted fit and the fit to the repeated rows start (and "
+            "end) elsewhere; from the same start, integer weights equal repeated rows "
+            "(tests/test_mclust_sample_weight.py)"),
+    },
     "DawidSkene": {
         "check_n_features_in": "the columns are raters: fit records n_raters_ and raters_ "
                                "(a long table's columns are item, rater, label, not features)",

@@ -278,25 +278,38 @@ class MclustModel:
     def e_step(self, data: np.ndarray | tuple, params: dict) -> tuple[dict, float]:
         """Responsibilities folded into additive statistics, and the log-likelihood.
 
-        ``data`` is ``X`` (N, D) or ``(X, log_evidence)`` with per-row
-        log-evidence (N, K) added to the log-joint (known labels, soft evidence).
-        One compiled pass (:func:`~emkit.models.mixture.mclust_kernels.full_mixture_estep`);
-        :meth:`e_step_reference` is the NumPy path it is tested against.
+        ``data`` is ``X`` (N, D), ``(X, log_evidence)`` with per-row
+        log-evidence (N, K) added to the log-joint (known labels, soft evidence;
+        may be None), or ``(X, log_evidence, sample_weight)`` with ``sample_weight``
+        (N,) multiplying each row's responsibilities and log-likelihood (the
+        statistics are additive, so a weight of 2 is a repeated row). One
+        compiled pass (:func:`~emkit.models.mixture.mclust_kernels.full_mixture_estep`);
+        :meth:`e_step_reference` is the NumPy path it is tested against, and the
+        path of weighted data.
         """
-        X, evidence = data if isinstance(data, tuple) else (data, None)
+        if isinstance(data, tuple) and len(data) == 3 and data[2] is not None:
+            return self.e_step_reference(data, params)
+        X, evidence = data[:2] if isinstance(data, tuple) else (data, None)
         stats, total = full_mixture_estep(X, params["weights"], params["means"],
                                           params["covariances"], evidence)
         return self._finish_e_step(X, params, stats, total)
 
     def e_step_reference(self, data: np.ndarray | tuple, params: dict) -> tuple[dict, float]:
         """:meth:`e_step` in NumPy: log-joint, log-sum-exp, then the statistics."""
-        X, evidence = data if isinstance(data, tuple) else (data, None)
+        X, evidence, weight = (data + (None,) * (3 - len(data)) if isinstance(data, tuple)
+                               else (data, None, None))
         logp = log_joint(X, params)
         if evidence is not None:
             logp = logp + evidence
         norm, resp = log_normalize(logp)
+        if weight is None:
+            total = float(norm.sum())
+        else:
+            weight = np.asarray(weight, dtype=float)
+            resp *= weight[:, None]
+            total = float(weight @ norm)
         stats = mixture_stats(X, resp, params["means"])
-        return self._finish_e_step(X, params, stats, float(norm.sum()))
+        return self._finish_e_step(X, params, stats, total)
 
     def _finish_e_step(self, X: np.ndarray, params: dict, stats: dict,
                        total: float) -> tuple[dict, float]:
