@@ -216,25 +216,3 @@ def test_other_emission_attributes_still_freeze_whole_only():
                                  freeze={"covars_": np.ones((K, 3), bool)}), X)
     with pytest.raises(ValueError, match="emission attributes are frozen whole"):
         _quiet(emkit.GMMHMM(K, n_mix=1, n_iter=1, freeze={"means_": np.ones((K, 1, 3), bool)}), X)
-
-
-def test_dask_partitions_and_missing_values_keep_the_masked_entries():
-    import dask.array as da
-
-    X = _gaussian_data()
-
-    def fit(data, lengths):
-        est = emkit.GaussianHMM(K, "full", n_iter=15, random_state=0, init_params="stc",
-                                freeze={"means_": MEAN_MASK})
-        est.means_ = np.array([[0.3, 1.3, -0.7], [3.3, -1.7, 2.3]])
-        return _quiet(est, data, lengths)
-
-    plain = fit(X, [100, 100])
-    chunked = fit(da.from_array(X, chunks=(100, 3)), [100, 100])
-    np.testing.assert_allclose(chunked.means_, plain.means_, rtol=1e-10, atol=1e-12)
-    assert np.all(chunked.means_[MEAN_MASK] == plain.means_[MEAN_MASK])
-    holes = X.copy()
-    holes[::7, 1] = np.nan
-    missing = fit(holes, [100, 100])
-    np.testing.assert_array_equal(missing.means_[MEAN_MASK], [0.3, -1.7, 2.3])
-    assert np.all(np.isfinite(missing.means_))
