@@ -156,3 +156,22 @@ def test_weighted_em_step_matches_a_reference_step() -> None:
     np.testing.assert_allclose(est.weights_, nk / w.sum(), atol=1e-12)
     np.testing.assert_allclose(est.means_, means, atol=1e-10)
     np.testing.assert_allclose(est.covariances_, cov, atol=1e-10)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_compiled_weighted_e_step_matches_numpy(model: str) -> None:
+    from emkit.models.mixture.mclust import MclustModel, partition_stats
+
+    X, labels = _data(9)
+    w = np.random.default_rng(10).uniform(0.0, 2.0, size=X.shape[0])
+    w[::7] = 0.0
+    em_model = MclustModel(model)
+    params = em_model.m_step(partition_stats(X, labels, 3))
+    evidence = np.zeros((X.shape[0], 3))
+    evidence[::5] = np.log(np.array([0.7, 0.2, 0.1]))
+    for data in ((X, None, w), (X, evidence, w)):
+        stats, ll = em_model.e_step(data, params)
+        ref_stats, ref_ll = em_model.e_step_reference(data, params)
+        assert ll == pytest.approx(ref_ll, rel=1e-12)
+        for key in ("n", "sum", "centred_sum", "centred_outer"):
+            np.testing.assert_allclose(stats[key], ref_stats[key], rtol=1e-12, atol=1e-10)

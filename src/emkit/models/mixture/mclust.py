@@ -284,14 +284,12 @@ class MclustModel:
         (N,) multiplying each row's responsibilities and log-likelihood (the
         statistics are additive, so a weight of 2 is a repeated row). One
         compiled pass (:func:`~emkit.models.mixture.mclust_kernels.full_mixture_estep`);
-        :meth:`e_step_reference` is the NumPy path it is tested against, and the
-        path of weighted data.
+        :meth:`e_step_reference` is the NumPy path it is tested against.
         """
-        if isinstance(data, tuple) and len(data) == 3 and data[2] is not None:
-            return self.e_step_reference(data, params)
-        X, evidence = data[:2] if isinstance(data, tuple) else (data, None)
+        X, evidence, weight = (data + (None,) * (3 - len(data)) if isinstance(data, tuple)
+                               else (data, None, None))
         stats, total = full_mixture_estep(X, params["weights"], params["means"],
-                                          params["covariances"], evidence)
+                                          params["covariances"], evidence, weight)
         return self._finish_e_step(X, params, stats, total)
 
     def e_step_reference(self, data: np.ndarray | tuple, params: dict) -> tuple[dict, float]:

@@ -64,18 +64,25 @@ def _factor(cov, linv, logdet):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _responsibilities(X, log_w, means, linv, logdet, evidence, resp):  # pragma: no cover
+def _responsibilities(X, log_w, means, linv, logdet, evidence, sw, resp):  # pragma: no cover
     """Fill ``resp`` (N, K) with the posteriors; return the log-likelihood.
 
-    ``evidence`` (N, K) is added to each row's log-joint when it has N rows.
+    ``evidence`` (N, K) is added to each row's log-joint when it has N rows;
+    ``sw`` (N,), when it has N entries, multiplies each row's posteriors and
+    log-likelihood (a row of weight 0 adds nothing).
     """
     n, d = X.shape
     k = means.shape[0]
     const = -0.5 * d * _LOG_2PI
     with_evidence = evidence.shape[0] == n
+    with_weight = sw.shape[0] == n
     y = np.empty(d)
     total = 0.0
     for i in range(n):
+        wi = sw[i] if with_weight else 1.0
+        if wi == 0.0:
+            resp[i, :] = 0.0
+            continue
         top = -np.inf
         for j in range(k):
             for c in range(d):
@@ -101,9 +108,9 @@ def _responsibilities(X, log_w, means, linv, logdet, evidence, resp):  # pragma:
             e = math.exp(resp[i, j] - top)
             resp[i, j] = e
             s += e
-        total += top + math.log(s)
+        total += wi * (top + math.log(s))
         for j in range(k):
-            resp[i, j] /= s
+            resp[i, j] = resp[i, j] / s * wi
     return total
 
 
@@ -136,7 +143,7 @@ def _moments(X, resp, means, out_n, out_sum, out_outer):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _estep(X, weights, means, cov, evidence):  # pragma: no cover
+def _estep(X, weights, means, cov, evidence, sw):  # pragma: no cover
     """The whole E-step in one call: (flag, loglik, n, sum, centred sum, second moments)."""
     n, d = X.shape
     k = means.shape[0]
@@ -151,7 +158,7 @@ def _estep(X, weights, means, cov, evidence):  # pragma: no cover
         return flag, 0.0, out_n, out_sum, centred, outer
     log_w = np.log(weights)
     resp = np.empty((n, k))
-    loglik = _responsibilities(X, log_w, means, linv, logdet, evidence, resp)
+    loglik = _responsibilities(X, log_w, means, linv, logdet, evidence, sw, resp)
     _moments(X, resp, means, out_n, out_sum, outer)
     for j in range(k):
         for a in range(d):
@@ -161,7 +168,8 @@ def _estep(X, weights, means, cov, evidence):  # pragma: no cover
 
 def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
                        covariances: np.ndarray,
-                       evidence: np.ndarray | None = None) -> tuple[dict, float]:
+                       evidence: np.ndarray | None = None,
+                       sample_weight: np.ndarray | None = None) -> tuple[dict, float]:
     """Statistics and log-likelihood of one E-step.
 
     Parameters
@@ -174,6 +182,9 @@ def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
         Per-row log-evidence added to the log-joint (known labels, soft
         evidence: :func:`emkit.estimators._supervision.log_evidence`); the
         log-likelihood is then ``sum_i log sum_k e_ik pi_k N(x_i | mu_k, Sigma_k)``.
+    sample_weight : ndarray of shape (N,) or None
+        Non-negative row weights multiplying each row's responsibilities and
+        log-likelihood term (rows of weight 0 are skipped).
 
     Returns
     -------
@@ -192,9 +203,11 @@ def full_mixture_estep(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
     means = np.ascontiguousarray(means, dtype=float)
     k = means.shape[0]
     ev = np.zeros((0, k)) if evidence is None else np.ascontiguousarray(evidence, dtype=float)
+    sw = (np.zeros(0) if sample_weight is None
+          else np.ascontiguousarray(sample_weight, dtype=float))
     flag, loglik, n, total_sum, centred, outer = _estep(
         X, np.ascontiguousarray(weights, dtype=float), means,
-        np.ascontiguousarray(covariances, dtype=float), ev)
+        np.ascontiguousarray(covariances, dtype=float), ev, sw)
     if flag < 0:
         raise ValueError(
             f"the covariance of component {-flag - 1} is singular or not positive "
