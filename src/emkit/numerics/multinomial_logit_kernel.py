@@ -48,6 +48,72 @@ _BLOCK = 256
 _SUMS = {"reassoc", "contract", "arcp", "nsz"}
 
 
+@njit(cache=True, nogil=True)
+def _pair_index(m1):  # pragma: no cover - compiled
+    """The position of each pair of components c <= d (of 1 .. K-1) in the Hessian blocks."""
+    pair = np.empty((m1, m1), dtype=np.int64)
+    t = 0
+    for c in range(m1):
+        for d in range(c, m1):
+            pair[c, d] = t
+            pair[d, c] = t
+            t += 1
+    return pair
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _design_block(Z, start, m, centre, inv_half, zt):  # pragma: no cover - compiled
+    """``zt[:, :m]``: the intercept and the scaled covariates of rows ``start .. start+m``."""
+    q = Z.shape[1]
+    for r in range(m):
+        zt[0, r] = 1.0
+        for j in range(q):
+            zt[j + 1, r] = (Z[start + r, j] - centre[j]) * inv_half[j]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _logit_block(gamma, c, zt, m, a):  # pragma: no cover - compiled
+    """``a[:m]``: component ``c``'s logits ``gamma[c] . z`` of the block's rows."""
+    for r in range(m):
+        a[r] = gamma[c, 0]
+    for j in range(1, zt.shape[0]):
+        gj = gamma[c, j]
+        zj = zt[j]
+        for r in range(m):
+            a[r] += gj * zj[r]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _newton_weights(wt, rt, pt, gt, pair, k, m):  # pragma: no cover - compiled
+    """The block's gradient weights ``w (r_c - pi_c)`` into ``gt`` and the Hessian's
+    ``w pi_c (delta_cd - pi_d)`` into ``wt[1 + pair]``, ``w`` the row weights in ``wt[0]``."""
+    for c in range(1, k):
+        for r in range(m):
+            gt[c - 1, r] = wt[0, r] * (rt[c, r] - pt[c, r])
+        for d in range(c, k):
+            row = wt[1 + pair[c - 1, d - 1]]
+            same = 1.0 if c == d else 0.0
+            for r in range(m):
+                row[r] = wt[0, r] * pt[c, r] * (same - pt[d, r])
+
+
+@njit(cache=True, nogil=True)
+def _unpack_outer(outer, pair, m1, q1):  # pragma: no cover - compiled
+    """The full Hessian ((K-1) q1, (K-1) q1) and Gram matrix (q1, q1) from the upper
+    triangles summed in ``outer``."""
+    hess = np.empty((m1 * q1, m1 * q1))
+    for c in range(m1):
+        for d in range(m1):
+            for u in range(q1):
+                for v in range(q1):
+                    hess[c * q1 + u, d * q1 + v] = outer[1 + pair[c, d], min(u, v), max(u, v)]
+    gram = np.empty((q1, q1))
+    for u in range(q1):
+        for v in range(q1):
+            gram[u, v] = outer[0, min(u, v), max(u, v)]
+    return hess, gram
+
+
 @njit(cache=True, nogil=True, fastmath=_SUMS)
 def _block_sums(zt, rt, gt, wt, m, nk, grad, outer, wa):  # pragma: no cover - compiled
     """The block's column sums of ``rt``, ``grad += gt z'`` and ``outer[s] += sum wt[s] z z'``."""
@@ -83,13 +149,7 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     q1 = q + 1
     m1 = k - 1
     n_pair = m1 * (m1 + 1) // 2  # components c <= d (of 1 .. K-1)
-    pair = np.empty((m1, m1), dtype=np.int64)
-    t = 0
-    for c in range(m1):
-        for d in range(c, m1):
-            pair[c, d] = t
-            pair[d, c] = t
-            t += 1
+    pair = _pair_index(m1)
     resp = np.empty((n, k))
     ll = np.empty(n)
     nk = np.zeros(k)
@@ -113,23 +173,14 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     inv_half = 1.0 / half
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
-        for r in range(m):
-            zt[0, r] = 1.0
-            for j in range(q):
-                zt[j + 1, r] = (Z[start + r, j] - centre[j]) * inv_half[j]
+        _design_block(Z, start, m, centre, inv_half, zt)
         for r in range(m):
             top[r] = -np.inf
             btop[r] = -np.inf
             nan[r] = 0.0
         for c in range(k):
             a, b = at[c], bt[c]
-            for r in range(m):
-                a[r] = gamma[c, 0]
-            for j in range(1, q1):
-                gj = gamma[c, j]
-                zj = zt[j]
-                for r in range(m):
-                    a[r] += gj * zj[r]
+            _logit_block(gamma, c, zt, m, a)
             for r in range(m):
                 b[r] = logf[start + r, c] + a[r]
                 top[r] = max(top[r], a[r])
@@ -161,14 +212,7 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
                 a[r] *= ssum[r]
                 b[r] *= tsum[r]
                 wt[0, r] += b[r]
-        for c in range(1, k):
-            for r in range(m):
-                gt[c - 1, r] = wt[0, r] * (bt[c, r] - at[c, r])
-            for d in range(c, k):
-                row = wt[1 + pair[c - 1, d - 1]]
-                same = 1.0 if c == d else 0.0
-                for r in range(m):
-                    row[r] = wt[0, r] * at[c, r] * (same - at[d, r])
+        _newton_weights(wt, bt, at, gt, pair, k, m)
         for r in range(m):
             if nan[r] > 0.0 or not math.isfinite(btop[r]):
                 # every component impossible (or NaN): no responsibility, no weight
@@ -184,16 +228,7 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
             for r in range(m):
                 resp[start + r, c] = b[r]
         _block_sums(zt, bt, gt, wt, m, nk, grad, outer, wa)
-    hess = np.empty((m1 * q1, m1 * q1))
-    for c in range(m1):
-        for d in range(m1):
-            for u in range(q1):
-                for v in range(q1):
-                    hess[c * q1 + u, d * q1 + v] = outer[1 + pair[c, d], min(u, v), max(u, v)]
-    gram = np.empty((q1, q1))
-    for u in range(q1):
-        for v in range(q1):
-            gram[u, v] = outer[0, min(u, v), max(u, v)]
+    hess, gram = _unpack_outer(outer, pair, m1, q1)
     return ll, resp, nk, grad, hess, gram
 
 
@@ -248,21 +283,13 @@ def _log_mixing(Z, centre, half, gamma):  # pragma: no cover - compiled
     inv_half = 1.0 / half
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
+        _design_block(Z, start, m, centre, inv_half, zt)
         for r in range(m):
-            zt[0, r] = 1.0
-            for j in range(q):
-                zt[j + 1, r] = (Z[start + r, j] - centre[j]) * inv_half[j]
             top[r] = -np.inf
             ssum[r] = 0.0
         for c in range(k):
             a = at[c]
-            for r in range(m):
-                a[r] = gamma[c, 0]
-            for j in range(1, q1):
-                gj = gamma[c, j]
-                zj = zt[j]
-                for r in range(m):
-                    a[r] += gj * zj[r]
+            _logit_block(gamma, c, zt, m, a)
             for r in range(m):
                 top[r] = max(top[r], a[r])
         for c in range(k):
@@ -286,13 +313,7 @@ def _logit_stats(Z, centre, half, resp, w, log_pi):  # pragma: no cover - compil
     q1 = q + 1
     m1 = k - 1
     n_pair = m1 * (m1 + 1) // 2
-    pair = np.empty((m1, m1), dtype=np.int64)
-    t = 0
-    for c in range(m1):
-        for d in range(c, m1):
-            pair[c, d] = t
-            pair[d, c] = t
-            t += 1
+    pair = _pair_index(m1)
     weighted = w.shape[0] > 0
     nk = np.zeros(k)
     grad = np.zeros((m1, q1))
@@ -306,10 +327,8 @@ def _logit_stats(Z, centre, half, resp, w, log_pi):  # pragma: no cover - compil
     inv_half = 1.0 / half
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
+        _design_block(Z, start, m, centre, inv_half, zt)
         for r in range(m):
-            zt[0, r] = 1.0
-            for j in range(q):
-                zt[j + 1, r] = (Z[start + r, j] - centre[j]) * inv_half[j]
             wt[0, r] = 0.0
         # a row's weight: w_i times the sum of its responsibilities (0 for a row of
         # zero density), as in mixing_stats
@@ -321,25 +340,9 @@ def _logit_stats(Z, centre, half, resp, w, log_pi):  # pragma: no cover - compil
         if weighted:
             for r in range(m):
                 wt[0, r] *= w[start + r]
-        for c in range(1, k):
-            for r in range(m):
-                gt[c - 1, r] = wt[0, r] * (rt[c, r] - pt[c, r])
-            for d in range(c, k):
-                row = wt[1 + pair[c - 1, d - 1]]
-                same = 1.0 if c == d else 0.0
-                for r in range(m):
-                    row[r] = wt[0, r] * pt[c, r] * (same - pt[d, r])
+        _newton_weights(wt, rt, pt, gt, pair, k, m)
         _block_sums(zt, rt, gt, wt, m, nk, grad, outer, wa)
-    hess = np.empty((m1 * q1, m1 * q1))
-    for c in range(m1):
-        for d in range(m1):
-            for u in range(q1):
-                for v in range(q1):
-                    hess[c * q1 + u, d * q1 + v] = outer[1 + pair[c, d], min(u, v), max(u, v)]
-    gram = np.empty((q1, q1))
-    for u in range(q1):
-        for v in range(q1):
-            gram[u, v] = outer[0, min(u, v), max(u, v)]
+    hess, gram = _unpack_outer(outer, pair, m1, q1)
     return grad, hess, gram
 
 
