@@ -34,6 +34,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .design_blocks import design_block, linear_predictor_block
 from .fast_exp import exp_nonpositive
 
 __all__ = ["logit_mixture_e_step", "log_mixing_rows", "logit_stats"]
@@ -59,28 +60,6 @@ def _pair_index(m1):  # pragma: no cover - compiled
             pair[d, c] = t
             t += 1
     return pair
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _design_block(Z, start, m, centre, inv_half, zt):  # pragma: no cover - compiled
-    """``zt[:, :m]``: the intercept and the scaled covariates of rows ``start .. start+m``."""
-    q = Z.shape[1]
-    for r in range(m):
-        zt[0, r] = 1.0
-        for j in range(q):
-            zt[j + 1, r] = (Z[start + r, j] - centre[j]) * inv_half[j]
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _logit_block(gamma, c, zt, m, a):  # pragma: no cover - compiled
-    """``a[:m]``: component ``c``'s logits ``gamma[c] . z`` of the block's rows."""
-    for r in range(m):
-        a[r] = gamma[c, 0]
-    for j in range(1, zt.shape[0]):
-        gj = gamma[c, j]
-        zj = zt[j]
-        for r in range(m):
-            a[r] += gj * zj[r]
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -173,14 +152,14 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
     inv_half = 1.0 / half
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
-        _design_block(Z, start, m, centre, inv_half, zt)
+        design_block(Z, start, m, centre, inv_half, zt)
         for r in range(m):
             top[r] = -np.inf
             btop[r] = -np.inf
             nan[r] = 0.0
         for c in range(k):
             a, b = at[c], bt[c]
-            _logit_block(gamma, c, zt, m, a)
+            linear_predictor_block(gamma, c, zt, m, a)
             for r in range(m):
                 b[r] = logf[start + r, c] + a[r]
                 top[r] = max(top[r], a[r])
@@ -283,13 +262,13 @@ def _log_mixing(Z, centre, half, gamma):  # pragma: no cover - compiled
     inv_half = 1.0 / half
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
-        _design_block(Z, start, m, centre, inv_half, zt)
+        design_block(Z, start, m, centre, inv_half, zt)
         for r in range(m):
             top[r] = -np.inf
             ssum[r] = 0.0
         for c in range(k):
             a = at[c]
-            _logit_block(gamma, c, zt, m, a)
+            linear_predictor_block(gamma, c, zt, m, a)
             for r in range(m):
                 top[r] = max(top[r], a[r])
         for c in range(k):
@@ -327,7 +306,7 @@ def _logit_stats(Z, centre, half, resp, w, log_pi):  # pragma: no cover - compil
     inv_half = 1.0 / half
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
-        _design_block(Z, start, m, centre, inv_half, zt)
+        design_block(Z, start, m, centre, inv_half, zt)
         for r in range(m):
             wt[0, r] = 0.0
         # a row's weight: w_i times the sum of its responsibilities (0 for a row of

@@ -37,6 +37,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ...numerics.design_blocks import design_block, linear_predictor_block
 from ...numerics.fast_exp import exp_nonpositive
 
 __all__ = ["FAMILY_CODES", "regression_e_step"]
@@ -135,19 +136,9 @@ def _pass(X, centre, half, y, family, coef, scale, log_pi, w, keep_resp):  # pra
     n_bad = 0
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
-        for r in range(m):
-            xt[0, r] = 1.0
-            for j in range(p):
-                xt[j + 1, r] = (X[start + r, j] - centre[j]) * inv_half[j]
+        design_block(X, start, m, centre, inv_half, xt)
         for c in range(k):
-            e = lt[c]
-            for r in range(m):
-                e[r] = coef[c, 0]
-            for j in range(1, p1):
-                cj = coef[c, j]
-                xj = xt[j]
-                for r in range(m):
-                    e[r] += cj * xj[r]
+            linear_predictor_block(coef, c, xt, m, lt[c])
         # log-densities without the parameter-free term (added to the total below),
         # the score u and the curvature v, all in place of the linear predictors
         for c in range(k):
