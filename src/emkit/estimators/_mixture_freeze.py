@@ -30,21 +30,9 @@ from typing import Any
 import numpy as np
 
 from ..models.mixture.frozen_components import all_frozen
+from ._supervision import freeze_mask
 
 __all__ = ["mixture_freeze_masks"]
-
-
-def _bool_mask(value: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
-    if value is True or value is False or isinstance(value, np.bool_):
-        return np.full(shape, bool(value))
-    arr = np.asarray(value)
-    if arr.dtype != np.bool_:
-        raise ValueError(f"{where} must be True, False or a boolean mask of shape {shape}, "
-                         f"got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"{where} must be True or a boolean mask of shape {shape} (the "
-                         f"parameter's shape), got shape {arr.shape}")
-    return arr.copy()
 
 
 def _tree_mask(spec: Any, params: Any, where: str) -> Any:
@@ -71,7 +59,7 @@ def _tree_mask(spec: Any, params: Any, where: str) -> Any:
             raise ValueError(f"{where} must be True, False or a list of {len(params)} entries")
         return [_tree_mask(s, p, f"{where}[{j}]")
                 for j, (s, p) in enumerate(zip(spec, params, strict=True))]
-    return _bool_mask(spec, tuple(np.shape(params)), where)
+    return freeze_mask(spec, tuple(np.shape(params)), where)
 
 
 def mixture_freeze_masks(freeze: Any, start: dict) -> tuple[np.ndarray | None, list[Any]]:
@@ -107,7 +95,7 @@ def mixture_freeze_masks(freeze: Any, start: dict) -> tuple[np.ndarray | None, l
     weight_mask = None
     for key, value in freeze.items():
         if key == "weights_":
-            weight_mask = _bool_mask(value, (k,), "freeze['weights_']")
+            weight_mask = freeze_mask(value, (k,), "freeze['weights_']")
         elif key == "components_":
             if value is True or value is False or isinstance(value, np.bool_):
                 value = [bool(value)] * k
@@ -122,7 +110,7 @@ def mixture_freeze_masks(freeze: Any, start: dict) -> tuple[np.ndarray | None, l
             if any(np.shape(p[key]) != shape[1:] for p in comps):
                 raise ValueError(f"freeze[{key!r}]: the components' {key!r} differ in shape; "
                                  "give per-component masks in freeze['components_']")
-            mask = _bool_mask(value, shape, f"freeze[{key!r}]")
+            mask = freeze_mask(value, shape, f"freeze[{key!r}]")
             masks = [_merge(m, {key: mask[j]}) for j, m in enumerate(masks)]
         else:
             names = sorted({"weights_", "components_"} | (shared - {"parts"}))

@@ -44,6 +44,7 @@ __all__ = [
     "check_priors",
     "log_evidence",
     "check_freeze",
+    "freeze_mask",
     "check_something_free",
     "align_clusters",
     "supervised_responsibilities",
@@ -147,16 +148,22 @@ def log_evidence(labels: np.ndarray | None, priors: np.ndarray | None,
     return out
 
 
-def _mask(value: Any, shape: tuple[int, ...], key: str) -> np.ndarray:
+def freeze_mask(value: Any, shape: tuple[int, ...], where: str,
+                shape_of: str = "the parameter's shape") -> np.ndarray:
+    """``value`` (True, False or a boolean array of ``shape``) as a boolean mask.
+
+    ``where`` names the entry in errors (e.g. ``freeze['means_']``), ``shape_of`` says
+    whose shape ``shape`` is. A copy, so later changes to the user's array do not reach it.
+    """
     if value is True or value is False or isinstance(value, np.bool_):
         return np.full(shape, bool(value))
     arr = np.asarray(value)
     if arr.dtype != np.bool_:
-        raise ValueError(f"freeze[{key!r}] must be True or a boolean mask of shape {shape}, "
+        raise ValueError(f"{where} must be True or a boolean mask of shape {shape}, "
                          f"got dtype {arr.dtype}")
     if arr.shape != shape:
-        raise ValueError(f"freeze[{key!r}] must be True or a boolean mask of shape {shape} "
-                         f"(the shape of {key}), got shape {arr.shape}")
+        raise ValueError(f"{where} must be True or a boolean mask of shape {shape} "
+                         f"({shape_of}), got shape {arr.shape}")
     return arr.copy()
 
 
@@ -191,7 +198,7 @@ def check_freeze(freeze: Any, shapes: Mapping[str, tuple[int, ...]]) -> dict[str
         if key not in shapes:
             raise ValueError(f"freeze: unknown attribute {key!r}; the ones that may be frozen "
                              f"are {sorted(shapes)}")
-        mask = _mask(value, tuple(shapes[key]), key)
+        mask = freeze_mask(value, tuple(shapes[key]), f"freeze[{key!r}]", f"the shape of {key}")
         if mask.any():
             out[key] = mask
     return out
