@@ -8,7 +8,8 @@ import numpy as np
 
 from ..numerics.design_scaling import Design
 
-__all__ = ["check_covariates", "covariate_design", "n_rows", "stationary"]
+__all__ = ["check_covariates", "covariate_design", "covariate_rows", "n_rows", "numeric_covariates",
+           "stationary"]
 
 
 def check_covariates(covariates: Any, n_rows: int, n_covariates: int | None) -> np.ndarray:
@@ -29,20 +30,7 @@ def check_covariates(covariates: Any, n_rows: int, n_covariates: int | None) -> 
                              f"{n_covariates} covariate column(s); pass covariates=U with "
                              "one row per row of X")
         return np.zeros((n_rows, 0))
-    if hasattr(covariates, "to_numpy"):
-        covariates = covariates.to_numpy()
-    try:
-        U = np.asarray(covariates, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError("covariates must be numeric") from None
-    if U.ndim == 1:
-        U = U[:, None]
-    if U.ndim != 2:
-        raise ValueError(f"covariates must be 2-D (n_samples, n_covariates), got shape "
-                         f"{U.shape}")
-    if U.shape[0] != n_rows:
-        raise ValueError(f"covariates has {U.shape[0]} rows but X has {n_rows}: give one "
-                         "covariate row per row of X")
+    U = covariate_rows(numeric_covariates(covariates), n_rows)
     if n_covariates is not None and U.shape[1] != n_covariates:
         raise ValueError(f"covariates has {U.shape[1]} columns, but the model was fitted "
                          f"with {n_covariates}")
@@ -51,6 +39,30 @@ def check_covariates(covariates: Any, n_rows: int, n_covariates: int | None) -> 
         r, c = np.argwhere(bad)[0]
         raise ValueError(f"covariates must be finite: entry ({r}, {c}) is {U[r, c]} "
                          f"({int(bad.sum())} non-finite entries); impute or drop those rows")
+    return U
+
+
+def numeric_covariates(covariates: Any) -> np.ndarray:
+    """A table or array-like of covariates as a float array (a clear error if not numeric)."""
+    if hasattr(covariates, "to_numpy"):
+        covariates = covariates.to_numpy()
+    try:
+        return np.asarray(covariates, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("covariates must be numeric") from None
+
+
+def covariate_rows(U: Any, n_rows: int) -> Any:
+    """``U`` (NumPy or Dask) as (n_rows, n_covariates): one column if 1-D, else an error
+    naming the shape, or the row count when it differs from X's."""
+    if U.ndim == 1:
+        U = U[:, None]
+    if U.ndim != 2:
+        raise ValueError(f"covariates must be 2-D (n_samples, n_covariates), got shape "
+                         f"{U.shape}")
+    if U.shape[0] != n_rows:
+        raise ValueError(f"covariates has {U.shape[0]} rows but X has {n_rows}: give one "
+                         "covariate row per row of X")
     return U
 
 

@@ -23,7 +23,12 @@ from ..distributions.missing import MissingEntries
 from ..models.hmm.input_driven import CovariateSequences
 from ..numerics.design_scaling import Design
 from ._components import dense_matrix
-from ._hmm_covariates import check_covariates, covariate_design
+from ._hmm_covariates import (
+    check_covariates,
+    covariate_design,
+    covariate_rows,
+    numeric_covariates,
+)
 from ._hmm_weights import check_sample_weight, frame_weights
 from ._supervision import check_labels, check_priors, log_evidence
 
@@ -130,22 +135,8 @@ def _as_dask_rows(covariates: Any, n_rows: int, chunks: tuple[int, ...]) -> Any:
     if hasattr(covariates, "columns") and backends.is_dask(covariates):
         covariates = covariates.to_dask_array(lengths=True)
     if not backends.is_dask(covariates):
-        if hasattr(covariates, "to_numpy"):
-            covariates = covariates.to_numpy()
-        try:
-            covariates = np.asarray(covariates, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError("covariates must be numeric") from None
-        covariates = da.from_array(covariates, chunks=-1)
-    if covariates.ndim == 1:
-        covariates = covariates[:, None]
-    if covariates.ndim != 2:
-        raise ValueError(f"covariates must be 2-D (n_samples, n_covariates), got shape "
-                         f"{covariates.shape}")
-    if covariates.shape[0] != n_rows:
-        raise ValueError(f"covariates has {covariates.shape[0]} rows but X has {n_rows}: "
-                         "give one covariate row per row of X")
-    return covariates.astype(float).rechunk((chunks, -1))
+        covariates = da.from_array(numeric_covariates(covariates), chunks=-1)
+    return covariate_rows(covariates, n_rows).astype(float).rechunk((chunks, -1))
 
 
 def _dask_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
