@@ -1,35 +1,20 @@
-"""The Gaussian-mixture M-step with frozen parameters, and the model that uses it.
+"""The Gaussian-mixture model with frozen parameters.
 
-One job: maximize the expected complete log-likelihood over the *free* entries of
-``weights``, ``means`` and ``covariances`` while the frozen ones keep given values
-(``fixed``), from the same additive statistics as the unconstrained step
-(:mod:`emkit.gaussian.m_step`). ``masks`` are boolean arrays of the parameters'
-shapes, True = frozen.
-
-Weights
-    Frozen weights keep their values; the free ones share the remaining mass in
-    proportion to their counts, ``w_F = (1 - sum w_C) n_F / sum n_F``.
-Means
-    A frozen entry keeps its value. With ``d = xbar - mu`` (``xbar`` the
-    component's weighted mean) and the covariance ``S`` coupling the entries, the
-    free part maximizing ``-1/2 n d^T S^-1 d`` given the frozen part is the
-    conditional mean ``d_F = S_FC S_CC^-1 d_C``. For a free covariance the joint
-    maximizer over ``(mu_F, S)`` is the same formula with ``S`` replaced by the
-    scatter about ``xbar`` (plus ``reg_covar``): ``S = S0 + d d^T`` and the
-    Sherman-Morrison identity give ``S_FC S_CC^-1 d_C = S0_FC S0_CC^-1 d_C``.
-    Diagonal and spherical covariances do not couple entries: ``mu_F = xbar_F``.
-    A free tied covariance couples the components; its means and covariance are
-    then found by alternating the two exact conditional steps to convergence.
-Covariances
-    A frozen covariance stays as given (no ``reg_covar`` added). A free one is the
-    scatter about the constrained mean plus ``reg_covar``. ``full`` covariances
-    are frozen whole per component, ``tied`` whole, ``diag`` per entry and
-    ``spherical`` per component (their entries are separate maximizations).
-
-:class:`FrozenGaussianMixtureModel` wraps any model with these statistics (the
-complete-data, missing-data or Dask-wrapped Gaussian mixture) and replaces its
-M-step. The frozen entries are copied from ``fixed`` bit for bit, so SQUAREM's
+:class:`FrozenGaussianMixtureModel` wraps any model with the Gaussian-mixture
+statistics (the complete-data, missing-data or Dask-wrapped Gaussian mixture)
+and replaces its M-step by
+:func:`~emkit.gaussian.constrained_mean.constrained_gaussian_m_step`: the
+expected complete log-likelihood maximized over the *free* entries of
+``weights``, ``means`` and ``covariances`` while the frozen ones keep given
+values (``fixed``; the rules per parameter and covariance type are documented
+there). ``masks`` are boolean arrays of the parameters' shapes, True = frozen.
+The frozen entries are copied from ``fixed`` bit for bit, so SQUAREM's
 extrapolation (a combination of three points that agree there) keeps them too.
+
+The model-free pieces live in :mod:`emkit.gaussian.constrained_mean` (below
+every model package, so the HMM states use the same code); their former names
+here (``_conditional``, ``_solve``, ``_scatter``, ``_weights``, ``_tied``,
+``constrained_gaussian_m_step``, ``TIED_MAX_ITER``) stay importable.
 """
 
 from __future__ import annotations
@@ -37,154 +22,26 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
+from ...gaussian.constrained_mean import (
+    TIED_MAX_ITER,
+    conditional_mean,
+    constrained_gaussian_m_step,
+    constrained_weights,
+    gaussian_scatter,
+    solve_psd,
+    tied_constrained,
+)
 from ...gaussian.m_step import regularization_slack
 
 __all__ = ["constrained_gaussian_m_step", "FrozenGaussianMixtureModel", "TIED_MAX_ITER"]
 
-#: Most alternations of a tied covariance with partly frozen means (each raises
-#: the objective; they stop when the means move less than ~1e-13 relative).
-TIED_MAX_ITER = 500
-
-
-def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a^-1 b`` for a symmetric positive (semi)definite ``a``, through Cholesky."""
-    try:
-        return cho_solve(cho_factor(a, lower=True), b)
-    except (LinAlgError, ValueError):
-        return np.linalg.lstsq(a, b, rcond=None)[0]
-
-
-def _conditional(xbar: np.ndarray, fixed: np.ndarray, frozen: np.ndarray,
-                 cov: np.ndarray) -> np.ndarray:
-    """The mean whose frozen entries are ``fixed`` and free ones maximize the
-    Gaussian log-density of ``xbar`` under covariance ``cov``."""
-    mean = xbar.copy()
-    if not frozen.any():
-        return mean
-    mean[frozen] = fixed[frozen]
-    free = ~frozen
-    if free.any():
-        delta_c = xbar[frozen] - fixed[frozen]
-        mean[free] = xbar[free] - cov[np.ix_(free, frozen)] @ _solve(
-            cov[np.ix_(frozen, frozen)], delta_c)
-    return mean
-
-
-def _scatter(stats: dict, covariance_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Counts (with scikit-learn's 10 eps), weighted means and scatter about them, per
-    component: (K, D, D) for full and tied, the diagonal (K, D) otherwise."""
-    n = np.asarray(stats["n"], dtype=np.float64) + 10 * np.finfo(float).eps
-    xbar = stats["sum"] / n[:, None]
-    shift = stats["centred_sum"] / n[:, None]
-    outer = stats["centred_outer"]
-    if covariance_type in ("full", "tied"):
-        s0 = outer / n[:, None, None] - shift[:, :, None] * shift[:, None, :]
-    else:
-        s0 = outer / n[:, None] - shift**2
-    return n, xbar, s0
-
-
-def _weights(n: np.ndarray, fixed: np.ndarray, frozen: np.ndarray | None) -> np.ndarray:
-    if frozen is None or not frozen.any():
-        return n / n.sum()
-    out = np.array(fixed, dtype=np.float64, copy=True)
-    free = ~frozen
-    if free.any():
-        out[free] = (1.0 - fixed[frozen].sum()) * n[free] / n[free].sum()
-    return out
-
-
-def constrained_gaussian_m_step(stats: dict, covariance_type: str, reg_covar: float,
-                                fixed: dict, masks: dict) -> dict:
-    """Weights, means and covariances maximizing the expected complete log-likelihood
-    over the free entries (see the module notes).
-
-    Parameters
-    ----------
-    stats : dict
-        ``n`` (K,), ``sum`` (K, D), ``centred_sum`` (K, D), ``centred_outer``
-        ((K, D, D) or (K, D)), as :func:`emkit.gaussian.m_step.gaussian_mixture_m_step`.
-    covariance_type : {"full", "tied", "diag", "spherical"}
-    reg_covar : float
-        Added to the diagonals of the free covariances.
-    fixed : dict
-        ``weights`` (K,), ``means`` (K, D), ``covariances``: the frozen values
-        (entries not frozen are ignored).
-    masks : dict
-        Optional ``weights``, ``means``, ``covariances``: boolean arrays of the
-        parameters' shapes, True = frozen.
-
-    Returns
-    -------
-    dict
-        ``weights``, ``means``, ``covariances``.
-    """
-    n, xbar, s0 = _scatter(stats, covariance_type)
-    k, d = xbar.shape
-    eye = np.eye(d)
-    mean_mask = masks.get("means")
-    mean_mask = np.zeros((k, d), dtype=bool) if mean_mask is None else mean_mask
-    cov_mask = masks.get("covariances")
-    fixed_means = np.asarray(fixed["means"], dtype=np.float64)
-    fixed_cov = np.asarray(fixed["covariances"], dtype=np.float64)
-    weights = _weights(n, np.asarray(fixed["weights"], dtype=np.float64), masks.get("weights"))
-    if covariance_type == "full":
-        frozen_cov = (np.zeros(k, dtype=bool) if cov_mask is None
-                      else cov_mask.reshape(k, -1).all(axis=1))
-        means = np.empty((k, d))
-        cov = np.empty((k, d, d))
-        for j in range(k):
-            coupling = fixed_cov[j] if frozen_cov[j] else s0[j] + reg_covar * eye
-            means[j] = _conditional(xbar[j], fixed_means[j], mean_mask[j], coupling)
-            delta = xbar[j] - means[j]
-            cov[j] = fixed_cov[j] if frozen_cov[j] else coupling + np.outer(delta, delta)
-    elif covariance_type == "tied":
-        means, cov = _tied(n, xbar, s0, reg_covar, fixed_means, mean_mask,
-                           fixed_cov if cov_mask is not None and cov_mask.all() else None)
-    else:
-        means = np.where(mean_mask, fixed_means, xbar)
-        var = s0 + (xbar - means) ** 2 + reg_covar
-        if covariance_type == "spherical":
-            var = var.mean(axis=1)
-        cov = var if cov_mask is None else np.where(cov_mask, fixed_cov, var)
-    return {"weights": weights, "means": means, "covariances": cov}
-
-
-def _tied(n: np.ndarray, xbar: np.ndarray, s0: np.ndarray, reg_covar: float,
-          fixed_means: np.ndarray, mean_mask: np.ndarray,
-          fixed_cov: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Means and the shared covariance: closed form when the covariance is frozen or no
-    component has a partly frozen mean, else alternating exact conditional steps."""
-    d = xbar.shape[1]
-    pooled = np.einsum("k,kij->ij", n, s0) / n.sum()
-    means = np.where(mean_mask, fixed_means, xbar)
-
-    def covariance(m: np.ndarray) -> np.ndarray:
-        delta = xbar - m
-        out = pooled + np.einsum("k,ki,kj->ij", n, delta, delta) / n.sum()
-        out.flat[:: d + 1] += reg_covar
-        return out
-
-    if fixed_cov is not None:
-        return np.stack([_conditional(xbar[j], fixed_means[j], mean_mask[j], fixed_cov)
-                         for j in range(len(xbar))]), fixed_cov.copy()
-    partial = mean_mask.any(axis=1) & ~mean_mask.all(axis=1)
-    cov = covariance(means)
-    if not partial.any():
-        return means, cov
-    scale = max(float(np.abs(xbar).max()), float(np.sqrt(np.diag(cov)).max()), 1e-300)
-    for _ in range(TIED_MAX_ITER):
-        new = means.copy()
-        for j in np.flatnonzero(partial):
-            new[j] = _conditional(xbar[j], fixed_means[j], mean_mask[j], cov)
-        moved = float(np.abs(new - means).max())
-        means = new
-        cov = covariance(means)
-        if moved <= 1e-13 * scale:
-            break
-    return means, cov
+# the former private names of the shared pieces, still importable from here
+_solve = solve_psd
+_conditional = conditional_mean
+_scatter = gaussian_scatter
+_weights = constrained_weights
+_tied = tied_constrained
 
 
 class FrozenGaussianMixtureModel:

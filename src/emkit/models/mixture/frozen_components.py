@@ -13,9 +13,9 @@ Categorical, Multinomial
     In each probability table the free entries share the free mass
     ``1 - sum(frozen)`` in proportion to their (prior-adjusted) counts, the
     Lagrangian solution; a table whose free entries have no count shares it
-    equally.
+    equally (:func:`~emkit.numerics.shared_mass.shared_mass`).
 Gaussian (no prior, no floor)
-    :func:`~emkit.models.mixture.constrained_m_step.constrained_gaussian_m_step`:
+    :func:`~emkit.gaussian.constrained_mean.constrained_gaussian_m_step`:
     free mean entries by the Gaussian conditional given the frozen ones, a free
     covariance as the scatter about the constrained mean plus ``reg_covar``.
     ``full`` covariances freeze whole; ``diag`` per entry; ``spherical`` whole.
@@ -54,7 +54,8 @@ from ...distributions.independent import Independent
 from ...distributions.lognormal import LogNormal
 from ...distributions.multinomial import Multinomial
 from ...distributions.poisson import Poisson
-from .constrained_m_step import constrained_gaussian_m_step
+from ...gaussian.constrained_mean import constrained_gaussian_m_step, stack_gaussian_stats
+from ...numerics.shared_mass import shared_mass as _shared_mass
 
 __all__ = ["constrained_parameters", "check_supported", "any_frozen", "all_frozen",
            "stack_gaussian_stats"]
@@ -113,27 +114,6 @@ def check_supported(template: Distribution, mask: dict, where: str) -> None:
         return
     raise ValueError(f"{where}: {name} has no exact M-step with part of its parameters "
                      "frozen; freeze the whole component or none of it")
-
-
-def stack_gaussian_stats(stats: list[dict]) -> dict:
-    """The Gaussian statistics of several components stacked along a first axis."""
-    keys = ("n", "sum", "centred_sum", "centred_outer")
-    return {key: np.stack([np.asarray(s[key], dtype=np.float64) for s in stats])
-            for key in keys}
-
-
-def _shared_mass(counts: np.ndarray, fixed: np.ndarray, frozen: np.ndarray) -> np.ndarray:
-    """Rows of a probability table: frozen entries kept, the free ones sharing the free
-    mass of their row in proportion to ``counts`` (equally where those are all 0)."""
-    out = np.where(frozen, fixed, 0.0)
-    free = ~frozen
-    mass = 1.0 - out.sum(axis=-1, keepdims=True)
-    c = np.where(free, np.maximum(counts, 0.0), 0.0)
-    total = c.sum(axis=-1, keepdims=True)
-    n_free = free.sum(axis=-1, keepdims=True)
-    share = np.where(total > 0, c / np.where(total > 0, total, 1.0),
-                     free / np.maximum(n_free, 1))
-    return np.where(free, np.maximum(mass, 0.0) * share, out)
 
 
 def _gamma_shape(log_rate_plus_mean_log: np.ndarray, start: np.ndarray) -> np.ndarray:
