@@ -75,6 +75,8 @@ def reference_em(X, log_ev, params, n_steps, frozen=None):
         new = {"startprob": start / start.sum(),
                "transmat": trans / trans.sum(axis=1, keepdims=True),
                "lambdas": ((gamma.T @ X) / gamma.sum(axis=0)[:, None])}
+        if "lambdas" in frozen:  # each rate entry is its own maximization
+            new["lambdas"] = np.where(frozen["lambdas"], p["lambdas"], new["lambdas"])
         for key, counts in (("startprob", start[None, :]), ("transmat", trans)):
             if key not in frozen:
                 continue
@@ -194,6 +196,19 @@ def test_frozen_transition_entries_get_the_constrained_m_step(data):
     np.testing.assert_allclose(est.transmat_.sum(axis=1), 1.0, rtol=1e-12)
 
 
+def test_frozen_rate_entries_match_the_reference_with_labels(data):
+    X, _, labels, _ = data
+    lmask = np.array([[False], [True], [False]])
+    tmask = np.zeros((K, K), bool)
+    tmask[2, 0] = True
+    est = fit(X, 6, labels=labels, freeze={"lambdas_": lmask, "transmat_": tmask})
+    ref = reference_em(X, evidence(labels, None), start_params(), 6,
+                       frozen={"lambdas": lmask, "transmat": tmask})
+    assert_params(est, ref)
+    assert est.lambdas_[1, 0] == start_params()["lambdas"][1, 0]
+    assert est.transmat_[2, 0] == start_params()["transmat"][2, 0]
+
+
 def test_freezing_the_chain_returns_its_start_and_frozen_emissions_stay(data):
     X, _, _, _ = data
     est = fit(X, 4, freeze={"startprob_": True, "transmat_": True})
@@ -232,8 +247,9 @@ def test_bad_supervision_is_named(data):
     with pytest.raises(ValueError, match=r"freeze\['transmat_'\] must be True or a boolean "
                                          r"mask of shape \(3, 3\)"):
         fit(X, 1, freeze={"transmat_": np.ones((2, 3), bool)})
-    with pytest.raises(ValueError, match="emission attributes are frozen whole"):
-        fit(X, 1, freeze={"lambdas_": np.ones((3, 1), bool)})
+    with pytest.raises(ValueError, match=r"freeze\['lambdas_'\] must be True or a boolean "
+                                         r"mask of shape \(3, 1\)"):
+        fit(X, 1, freeze={"lambdas_": np.ones((2, 1), bool)})
     with pytest.raises(ValueError, match="unknown attribute 'means_'"):
         fit(X, 1, freeze={"means_": True})
     with pytest.raises(ValueError, match="nothing to fit"):

@@ -10,9 +10,10 @@ that travels with its frames in :class:`~emkit.models.hmm.model.Sequences`.
 values (``init_params`` without the letter, or a warm start). Free start and
 transition entries share the rest of their row's mass (the exact constrained
 M-step, :func:`~emkit.models.hmm.supervision.constrained_rows`). An emission
-attribute is frozen whole, by leaving its letter out of the M-step: the other
+attribute frozen whole leaves its letter out of the M-step: the other
 emission parameters are then updated given it (hmmlearn's ``params`` rule, e.g.
-covariances about the frozen means).
+covariances about the frozen means). ``lambdas_`` and ``emissionprob_`` also take
+a mask of their shape (:mod:`emkit.estimators._hmm_freeze_masks`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._hmm_freeze_masks import attach_emission_masks, maskable_emissions, read_emission_mask
 from ._supervision import (
     align_clusters,
     check_labels,
@@ -47,12 +49,15 @@ class Supervision:
     log_evidence: np.ndarray | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     frozen_letters: str = ""
+    #: emission attribute -> boolean mask (shape checked when the model is built)
+    emission_masks: dict[str, np.ndarray] = field(default_factory=dict)
     #: whether some frame's state is known (the start then follows the labels)
     labelled: bool = False
 
     @property
     def empty(self) -> bool:
-        return self.log_evidence is None and not self.masks and not self.frozen_letters
+        return (self.log_evidence is None and not self.masks and not self.frozen_letters
+                and not self.emission_masks)
 
 
 def _emission_attrs(est: BaseHMM) -> dict[str, str]:
@@ -61,9 +66,10 @@ def _emission_attrs(est: BaseHMM) -> dict[str, str]:
             for letter, attr in est._letter_attrs.items()}
 
 
-def _freeze_masks(est: BaseHMM, freeze: Any) -> tuple[dict[str, np.ndarray], str]:
+def _freeze_masks(est: BaseHMM, freeze: Any
+                  ) -> tuple[dict[str, np.ndarray], str, dict[str, np.ndarray]]:
     if freeze is None:
-        return {}, ""
+        return {}, "", {}
     if not isinstance(freeze, dict):
         raise ValueError("freeze must be a dict from a fitted attribute's name to True or a "
                          f"boolean mask, got {type(freeze).__name__}")
@@ -72,6 +78,8 @@ def _freeze_masks(est: BaseHMM, freeze: Any) -> tuple[dict[str, np.ndarray], str
     emission = _emission_attrs(est)
     masks: dict[str, np.ndarray] = {}
     letters = ""
+    emission_masks: dict[str, np.ndarray] = {}
+    maskable = maskable_emissions(est)
     for key, value in freeze.items():
         if key in shapes:
             if value is True or value is False or isinstance(value, np.bool_):
@@ -90,14 +98,20 @@ def _freeze_masks(est: BaseHMM, freeze: Any) -> tuple[dict[str, np.ndarray], str
         elif key in emission:
             if value is False or (isinstance(value, np.bool_) and not value):
                 continue
+            if key in maskable and value is not True and not isinstance(value, np.bool_):
+                emission_masks[key] = read_emission_mask(key, value)
+                if emission_masks[key].size and emission_masks[key].all():
+                    letters += emission[key]
+                continue
             if value is not True and not isinstance(value, np.bool_):
                 raise ValueError(f"freeze[{key!r}] must be True: emission attributes are "
-                                 "frozen whole (masks are for startprob_ and transmat_)")
+                                 "frozen whole (masks are for startprob_, transmat_"
+                                 f"{''.join(', ' + m for m in maskable)})")
             letters += emission[key]
         else:
             raise ValueError(f"freeze: unknown attribute {key!r}; the ones that may be "
                              f"frozen are {sorted([*shapes, *emission])}")
-    return masks, letters
+    return masks, letters, emission_masks
 
 
 def _check_something_free(est: BaseHMM, sup: Supervision) -> None:
@@ -135,15 +149,19 @@ def hmm_supervision(est: BaseHMM, n_rows: int, labels: Any, priors: Any,
     k = int(est.n_components)
     y = check_labels(labels, n_rows, k, name="labels")
     p = check_priors(priors, n_rows, k, name="priors")
-    masks, letters = _freeze_masks(est, freeze)
-    sup = Supervision(log_evidence(y, p, k), masks, letters, y is not None)
+    masks, letters, emission_masks = _freeze_masks(est, freeze)
+    sup = Supervision(log_evidence(y, p, k), masks, letters, emission_masks, y is not None)
     _check_something_free(est, sup)
     return sup
 
 
-def apply_freeze(model: Any, sup: Supervision) -> Any:
-    """Give ``model`` (an :class:`~emkit.models.hmm.model.HMMModel`) the frozen masks and
-    drop the frozen emission letters from what its M-step updates."""
+def apply_freeze(model: Any, sup: Supervision, est: BaseHMM) -> Any:
+    """Give ``model`` (an :class:`~emkit.models.hmm.model.HMMModel`) the frozen masks,
+    drop the frozen emission letters from what its M-step updates and wrap its
+    emission for the emission masks (checked against the start's shapes: ``est``
+    names them)."""
+    if sup.emission_masks:
+        model = attach_emission_masks(est, model, sup.emission_masks)
     if sup.masks:
         model.frozen = dict(sup.masks)
     if sup.frozen_letters:

@@ -375,7 +375,7 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
         runs: dict[int, tuple[HMMModel, dict]] = {}
 
         def fit_one(init: dict) -> EMResult:
-            model = apply_freeze(self._model(head, init, total_rows=n_rows), sup)
+            model = apply_freeze(self._model(head, init, total_rows=n_rows), sup, self)
             engine_model = backends.DaskModel(model) if isinstance(data, list) else model
             monitor._reset()
 
