@@ -71,6 +71,20 @@ def parse_components(text: str) -> list[int]:
     return sorted(set(values))
 
 
+def parse_tolerance(text: str) -> float | str:
+    """``"1e-8"`` -> 1e-8 (a finite number >= 0); ``"mclust"`` -> ``"mclust"``."""
+    if text.strip().lower() == "mclust":
+        return "mclust"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0.0):
+        raise typer.BadParameter(f"give a number >= 0 or 'mclust', not {text!r}",
+                                 param_hint="--tol")
+    return value
+
+
 def _number(value: Any, digits: int = 3) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -157,9 +171,12 @@ def select(
         "--reg-covar", min=0.0, help="Added to every covariance diagonal; > 0 keeps a "
         "collapsing component from failing the fit.")] = 0.0,
     max_iter: MaxIterOption = 1000,
-    tol: Annotated[float, typer.Option(
-        "--tol", min=0.0, help="Stop when the mean log-likelihood per row gains less.")
-    ] = 1e-8,
+    tol: Annotated[str, typer.Option(
+        "--tol", metavar="TOL|mclust",
+        help="Stop when the mean log-likelihood per row gains less; 'mclust' stops each "
+        "fit by mclust's rule (relative change of the log-likelihood at most 1e-5), as "
+        "R's Mclust() does.")
+    ] = "1e-8",
     quiet: QuietOption = False,
 ) -> int:
     """Fit Gaussian mixtures with mclust's covariance models and pick the best."""
@@ -171,6 +188,7 @@ def select(
     from ._output import check_plot_dir
 
     counts = parse_components(k)
+    tolerance = parse_tolerance(tol)
     check_model_names(models)
     if prior is not None and prior != "default":
         raise typer.BadParameter(f"give 'default' (mclust's priorControl()), not {prior!r}",
@@ -187,14 +205,15 @@ def select(
                        "emkit fit")
     n_models = 14 if models is None else len([m for m in models.split(",") if m.strip()])
     with watch_fit(quiet=quiet, abandon=True, label="select", total=max_iter,
-                   fits=n_models * len(counts), n_rows=len(X), tol=tol) as watch, \
+                   fits=n_models * len(counts), n_rows=len(X),
+                   tol=None if tolerance == "mclust" else tolerance) as watch, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
             result = select_model(X, n_components=counts, covariance_models=models,
                                   criterion=criterion.value, random_state=seed,
                                   init_params=init.value, prior=prior, reg_covar=reg_covar,
-                                  max_iter=max_iter, tol=tol)
+                                  max_iter=max_iter, tol=tolerance)
         except ValueError as exc:  # the library's advice, in this command's option names
             raise CLIError(_option_names(str(exc))) from None
     if not quiet:
