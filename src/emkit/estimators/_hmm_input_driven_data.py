@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from .hmm_input_driven import InputDrivenHMM
 
-__all__ = ["FitData", "fit_data", "frozen_params"]
+__all__ = ["FitData", "fit_data"]
 
 
 @dataclass
@@ -181,38 +181,3 @@ def _dask_data(est: InputDrivenHMM, X: Any, lengths: Any, covariates: Any,
                             None if ev is None else ev[a:b]))
     return FitData(head, pieces, design, n_rows, q,
                    frame_weights(weights, lengths, len(head)), templates)
-
-
-def frozen_params(est: InputDrivenHMM, freeze: Any) -> str:
-    """The ``params`` letters left to fit under ``freeze`` (whole attributes only:
-    ``startprob_`` or ``start_coef_``, ``transition_coef_``, ``emissions_``).
-
-    Raises
-    ------
-    ValueError
-        Naming ``freeze``: not a dict, an unknown attribute, a mask (the logit
-        coefficients' Newton step has no exact constrained form here), or nothing
-        left to fit.
-    """
-    params = str(est.params)
-    if freeze is None:
-        return params
-    if not isinstance(freeze, dict):
-        raise ValueError("freeze must be a dict from a fitted attribute's name to True, got "
-                         f"{type(freeze).__name__}")
-    letters = {"start_coef_" if est.start_covariates else "startprob_": "s",
-               "transition_coef_": "t", "emissions_": "e"}
-    for key, value in freeze.items():
-        if key not in letters:
-            raise ValueError(f"freeze: unknown attribute {key!r}; the ones that may be "
-                             f"frozen are {sorted(letters)}")
-        if value is False or (isinstance(value, np.bool_) and not value):
-            continue
-        if value is not True and not isinstance(value, np.bool_):
-            raise ValueError(f"freeze[{key!r}] must be True: InputDrivenHMM freezes whole "
-                             "attributes")
-        params = params.replace(letters[key], "")
-    if not params:
-        raise ValueError("freeze leaves nothing to fit: the start, the transition "
-                         "coefficients and the emissions are all frozen or not in params")
-    return params

@@ -8,10 +8,9 @@ Transition probabilities out of state ``i`` at frame ``t`` are
 intercept first, the covariates ``u_t`` of frame ``t`` (the frame entered);
 a fit reports staying as the reference (``transition_coef_[i, i] = 0``). States
 emit from any :mod:`emkit.distributions` instance, as :class:`emkit.HMM`. Fitting
-is generalized EM on :func:`emkit.em`
-(:class:`~emkit.models.hmm.input_driven.InputDrivenHMMModel`): the emissions'
-exact M-step and one safeguarded Newton step per row of coefficients, so the
-log-likelihood never falls.
+is generalized EM on :func:`emkit.em` (:class:`~emkit.models.hmm.input_driven.InputDrivenHMMModel`):
+the emissions' exact M-step and one safeguarded Newton step per row of
+coefficients, so the log-likelihood never falls.
 """
 
 from __future__ import annotations
@@ -35,7 +34,8 @@ from ..persistence import Persistable
 from ._components import component_templates, dense_matrix, start_responsibilities, validate_for
 from ._hmm_covariates import check_covariates, n_rows, stationary
 from ._hmm_input_driven_criteria import InputDrivenCriteria
-from ._hmm_input_driven_data import fit_data, frozen_params
+from ._hmm_input_driven_data import fit_data
+from ._hmm_input_driven_freeze import freeze_plan, restore_frozen, start_values
 from ._hmm_inputs import check_observed_columns, start_rows
 from .hmm_base import ALGORITHMS, _check_letters
 from .hmm_monitor import ConvergenceMonitor
@@ -78,9 +78,11 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
         one Newton step of the coefficients, a smooth map with EM's fixed points);
         each cycle is screened to stay monotone, as for :func:`emkit.em`.
     freeze : dict or None, default None
-        ``{"transition_coef_": True, "emissions_": True, "startprob_": True}``
-        (or ``"start_coef_"``): attributes kept whole at their start; checked by
-        ``fit``.
+        ``{"transition_coef_": mask, "emissions_": True, "startprob_": mask}`` (or
+        ``"start_coef_"``): True keeps an attribute at its start, a boolean mask of
+        its shape the entries where it is True, bit for bit; the free coefficients
+        get the M-step restricted to them. References (``transition_coef_[i, i]``,
+        ``start_coef_[0]``) are not fitted; a partly frozen row needs them 0.
 
     Attributes
     ----------
@@ -312,27 +314,30 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
         self
         """
         self._check_settings()
-        letters = frozen_params(self, self.freeze)
         prepared = fit_data(self, X, lengths, covariates, sample_weight, self._templates(),
                             labels, priors)
+        plan = freeze_plan(self, self.freeze, prepared.n_covariates)
         X, data, design, templates = (prepared.X, prepared.data, prepared.design,
                                       prepared.templates)
         rng = check_random_state(self.random_state)
         starts = [self._initial_params(X, templates, design, rng, prepared.start_weights)
                   for _ in range(self.n_init)]
+        values = {id(s): start_values(self, plan, s, design) for s in starts}
         monitor = self._monitor = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         self.n_features_in_ = int(X.shape[1])
         self.n_covariates_in_ = prepared.n_covariates
         if self.n_iter == 0:
             self._set_params(starts[0], design, templates)
+            restore_frozen(self, plan, values[id(starts[0])])
             return self
         runs: dict[int, tuple[InputDrivenHMMModel, dict]] = {}
 
         def fit_one(init: dict) -> EMResult:
             model = InputDrivenHMMModel(DistributionEmission(templates), self.n_components,
-                                        design, letters, init,
+                                        design, plan.letters, init,
                                         start_covariates=self.start_covariates,
                                         total_rows=prepared.n_rows)
+            model.frozen = plan.masks
             engine_model = backends.DaskModel(model) if isinstance(data, list) else model
             monitor._reset()
 
@@ -349,6 +354,7 @@ class InputDrivenHMM(InputDrivenCriteria, Persistable, BaseEstimator):
         best, _ = best_of(starts, fit_one)
         model, best_start = runs[id(best)]
         self._set_params(best.params, design, templates)
+        restore_frozen(self, plan, values[id(best_start)])
         history = [best.logliks[0] - model.log_prior(best_start)] + [
             s.loglik - model.log_prior(s.params) for s in best.steps]
         monitor.history = deque(float(h) for h in history)

@@ -40,6 +40,14 @@ row (:func:`~emkit.numerics.multinomial_logit.mixing_m_step`), which raises
 ``Q`` (generalized EM), so the observed log-likelihood never falls. Without
 covariates (``q = 0``) the maximizer is closed form,
 ``beta_ij = log(n_ij / n_ii)``: the plain HMM's ``transmat = n_ij / n_i``.
+
+Frozen coefficients (``frozen``: boolean masks in the covariates' *own* units)
+are linear constraints on the scaled coefficients, ``scaled = M original`` per
+row (:func:`unit_map`). The Newton step is taken in the free original
+coordinates only (:func:`constrained_logit_step`: gradient ``B'g``, minus the
+Hessian ``B'HB`` for the basis ``B`` of the free directions), so the frozen ones
+do not move; at ``q = 0`` the constrained maximizer is closed form
+(:func:`_constrained_counts`).
 """
 
 from __future__ import annotations
@@ -54,13 +62,15 @@ from ...engine.stats import tree_add
 from ...numerics.design_scaling import Design
 from ...numerics.logsumexp import logsumexp_rows
 from ...numerics.multinomial_logit import mixing_m_step, mixing_stats
+from ...numerics.newton import safeguarded_step
 from ...numerics.simplex import on_simplex
 from .emission import DEAD_MASS, DistributionEmission
 from .input_driven_recursions import forward_backward_tv, viterbi_tv
 from .model import Sequences, check_lengths, reachable_states, sequence_groups, single_threaded_blas
 from .supervision import with_evidence
 
-__all__ = ["CovariateSequences", "InputDrivenHMMModel", "log_transitions"]
+__all__ = ["CovariateSequences", "InputDrivenHMMModel", "constrained_logit_step",
+           "log_transitions", "unit_map"]
 
 #: Most rows in one E-step block (the block holds (rows, K, K) transition arrays).
 BLOCK_ROWS = 1 << 15
@@ -143,6 +153,76 @@ def log_transitions(Zt: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return out.reshape(len(Zt), k, k)
 
 
+def unit_map(design: Design) -> np.ndarray:
+    """``M`` (q + 1, q + 1) with ``scaled = M @ original`` for one coefficient row
+    (intercept first): ``scaled_0 = c_0 + centre' c_1:``, ``scaled_j = half_range_j c_j``."""
+    q = design.n_columns
+    out = np.zeros((q + 1, q + 1))
+    out[0, 0] = 1.0
+    out[0, 1:] = design.centre
+    out[np.arange(1, q + 1), np.arange(1, q + 1)] = design.half_range
+    return out
+
+
+def constrained_logit_step(gamma: np.ndarray, stats: dict, frozen: np.ndarray,
+                           units: np.ndarray, what: str) -> np.ndarray:
+    """One safeguarded Newton step of a multinomial logit over its free coefficients.
+
+    ``gamma`` (m, q + 1): scaled coefficients, row 0 the reference; ``stats``:
+    :func:`~emkit.numerics.multinomial_logit.mixing_stats` at ``gamma``; ``frozen``
+    (m, q + 1): the coefficients, in original units, that stay (row 0 not read);
+    ``units``: :func:`unit_map`. Returns ``gamma`` plus a step ``B d`` in the span
+    ``B`` of the free original coordinates, chosen on the gain bound of
+    :func:`~emkit.numerics.newton.safeguarded_step` (Böhning's bound
+    ``B' (I - 11'/m) / 2 (x) Gram B``), so ``Q`` does not fall.
+    """
+    m, q1 = gamma.shape
+    free = ~np.asarray(frozen, dtype=bool)[1:].reshape(-1)
+    new = np.array(gamma, dtype=float)
+    if m < 2 or not free.any():
+        return new
+    basis = np.kron(np.eye(m - 1), units)[:, free]
+    grad = basis.T @ np.asarray(stats["grad"], dtype=float).ravel()
+    hess = basis.T @ np.asarray(stats["hess"], dtype=float) @ basis
+    centre = np.eye(m - 1) - np.full((m - 1, m - 1), 1.0 / m)
+    bound = basis.T @ (0.5 * np.kron(centre, np.asarray(stats["gram"], dtype=float))) @ basis
+
+    def rho(d: np.ndarray) -> float:
+        return float(np.abs((basis @ d).reshape(m - 1, q1)).sum(axis=1).max())
+
+    step = safeguarded_step(grad, hess, rho, growth=2.0, bound=bound, what=what)
+    new[1:] += (basis @ step).reshape(m - 1, q1)
+    new[0] = 0.0
+    return new
+
+
+def _constrained_counts(counts: np.ndarray, row: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Without covariates: the maximizer of ``sum_j n_j log softmax(b)_j`` over the free
+    ``b_j`` (not the reference): ``b_j = log(n_j E / n_fixed)``, ``E = sum_fixed exp(b)``
+    (``p_j = n_j / n``). Fixed entries without counts: no maximum; ``row`` is kept."""
+    fixed = ~free
+    n_fixed = float(counts[fixed].sum())
+    out = np.array(row, dtype=float)
+    if not free.any() or not n_fixed > 0.0:
+        return out
+    log_e = float(logsumexp_rows(out[fixed][None, :])[0])
+    with np.errstate(divide="ignore"):
+        out[free] = np.log(counts[free]) + (log_e - np.log(n_fixed))
+    return out
+
+
+def _constrained_startprob(start: np.ndarray, counts: np.ndarray,
+                           frozen: np.ndarray) -> np.ndarray:
+    """Free start probabilities share the mass the frozen ones leave, by their counts."""
+    free = ~frozen
+    out = np.array(start, dtype=float)
+    total = float(counts[free].sum())
+    if total > 0.0:
+        rest = max(1.0 - float(out[frozen].sum()), 0.0)
+        out[free] = rest * counts[free] / total
+    return out
+
+
 def _order(i: int, k: int) -> np.ndarray:
     """The columns of row ``i`` with the reference ``i`` first."""
     return np.array([i] + [j for j in range(k) if j != i])
@@ -168,6 +248,12 @@ class InputDrivenHMMModel:
     total_rows : int or None
         Rows of the whole data set, to share the emissions' log prior between pieces.
     block_rows : int
+
+    Attributes
+    ----------
+    frozen : dict
+        Boolean masks of entries kept at ``fixed``: ``"trans"`` (K, K, q + 1) and
+        ``"start_coef"`` (K, q + 1) in the covariates' own units, ``"startprob"`` (K,).
     """
 
     def __init__(self, emission: DistributionEmission, n_components: int, design: Design,
@@ -182,6 +268,7 @@ class InputDrivenHMMModel:
         self.total_rows = total_rows
         self.block_rows = int(block_rows)
         self.monotone_rtol = emission.monotone_rtol
+        self.frozen: dict[str, np.ndarray] = {}
 
     # -- pieces ------------------------------------------------------------
     def log_start(self, Zt_first: np.ndarray, params: dict) -> np.ndarray:
@@ -288,8 +375,17 @@ class InputDrivenHMMModel:
         if "s" in self.params:
             if self.start_covariates:
                 alpha = np.asarray(stats["anchor_start"], dtype=float) / rows
-                out["start_coef"] = mixing_m_step(
-                    alpha, stats["start_logit"]) if k > 1 else np.zeros_like(alpha)
+                if "start_coef" in self.frozen:
+                    out["start_coef"] = constrained_logit_step(
+                        alpha, stats["start_logit"], self.frozen["start_coef"],
+                        unit_map(self.design), "the start's multinomial logit")
+                else:
+                    out["start_coef"] = mixing_m_step(
+                        alpha, stats["start_logit"]) if k > 1 else np.zeros_like(alpha)
+            elif "startprob" in self.frozen:
+                out["startprob"] = _constrained_startprob(
+                    self.fixed["startprob"], np.asarray(stats["start"], dtype=float),
+                    self.frozen["startprob"])
             else:
                 start = np.asarray(stats["start"], dtype=float)
                 out["startprob"] = start / start.sum() if start.sum() > 0 else \
@@ -304,8 +400,12 @@ class InputDrivenHMMModel:
         k = self.n_components
         origin = np.asarray(stats["counts"], dtype=float).sum(axis=1)
         new = anchor.copy()
+        frozen = self.frozen.get("trans")
         for i in range(k):
             if origin[i] < DEAD_MASS:  # never left: nothing to estimate row i from
+                continue
+            if frozen is not None and frozen[i][_order(i, k)[1:]].any():
+                new[i] = self._frozen_row(i, anchor[i], stats, frozen[i])
                 continue
             if self.design.n_columns == 0:
                 counts = np.asarray(stats["counts"][i], dtype=float)
@@ -320,6 +420,25 @@ class InputDrivenHMMModel:
             step = mixing_m_step(anchor[i][order], logit)
             new[i][order] = step
         return new
+
+    def _frozen_row(self, i: int, anchor: np.ndarray, stats: dict,
+                    frozen: np.ndarray) -> np.ndarray:
+        """Row ``i`` (K, q + 1) of the coefficients with the entries ``frozen`` kept."""
+        k = self.n_components
+        if self.design.n_columns == 0:
+            free = ~frozen[:, 0]
+            free[i] = False
+            out = anchor.copy()
+            out[:, 0] = _constrained_counts(np.asarray(stats["counts"][i], dtype=float),
+                                            anchor[:, 0], free)
+            return out
+        order = _order(i, k)
+        logit = {key: np.asarray(value[i], dtype=float) for key, value in stats["logit"].items()}
+        out = anchor.copy()
+        out[order] = constrained_logit_step(anchor[order], logit, frozen[order],
+                                            unit_map(self.design),
+                                            f"the transitions out of state {i}")
+        return out
 
     def monotone_slack(self, stats: dict) -> float:
         """What the emissions' M-step may cost (the logit steps never lower ``Q``)."""
