@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..models.crowd.dawid_skene import Ratings
 
-__all__ = ["parse_ratings", "is_long", "check_labels"]
+__all__ = ["parse_ratings", "is_long", "check_labels", "take_items"]
 
 _LONG_COLUMNS = ("item", "rater", "label")
 
@@ -100,3 +100,18 @@ def parse_ratings(ratings: Any, n_classes: int | None,
     data = Ratings(np.asarray(item_code, dtype=np.intp), np.asarray(rater_code, np.intp),
                    label.astype(np.intp), len(item_list), len(raters), c)
     return data, item_list, raters
+
+
+def take_items(data: Ratings, items: np.ndarray) -> Ratings:
+    """The ratings of the given items only (sorted item codes), renumbered ``0..len - 1``.
+
+    Their weights and known classes come along; raters and classes stay as they are.
+    """
+    items = np.asarray(items, dtype=np.intp)
+    code = np.full(data.n_items, -1, dtype=np.intp)
+    code[items] = np.arange(items.size)
+    keep = code[data.item] >= 0
+    return Ratings(code[data.item[keep]], data.rater[keep], data.label[keep], items.size,
+                   data.n_raters, data.n_classes,
+                   None if data.weight is None else data.weight[items],
+                   None if data.known is None else data.known[items])

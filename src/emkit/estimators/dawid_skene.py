@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..engine import em
 from ..models.crowd.dawid_skene import SMOOTHING, STRUCTURES, DawidSkeneEM, Ratings
 from ..persistence import Persistable
+from ._crowd_common import supervised
 from ._ratings import parse_ratings
 
 __all__ = ["DawidSkene"]
@@ -149,41 +150,6 @@ class DawidSkene(BaseEstimator, Persistable):
             post[rows, data.known[rows]] = 1.0
         return post
 
-    @staticmethod
-    def _check_y(y: Any, n_items: int, n_classes: int | None) -> np.ndarray | None:
-        """Known classes: integers -1 (unknown) or 0..C-1, one per item."""
-        if y is None:
-            return None
-        try:
-            known = np.asarray(y, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError("y must hold integer classes (-1 for unknown)") from None
-        if known.ndim != 1 or known.shape[0] != n_items:
-            raise ValueError(f"y must have one entry per item ({n_items}), got shape "
-                             f"{known.shape}")
-        if not np.all(np.isfinite(known)) or np.any(known != np.round(known)) \
-                or np.any(known < -1):
-            raise ValueError("y must hold -1 (unknown) or a class 0..n_classes-1 per item")
-        if n_classes is not None and known.size and known.max() >= n_classes:
-            raise ValueError(f"y has class {int(known.max())} but n_classes={n_classes} "
-                             f"(classes 0..{n_classes - 1}, -1 for unknown)")
-        return known.astype(np.intp)
-
-    @staticmethod
-    def _check_weight(sample_weight: Any, n_items: int) -> np.ndarray | None:
-        if sample_weight is None:
-            return None
-        try:
-            w = np.asarray(sample_weight, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError("sample_weight must be numbers, one per item") from None
-        if w.ndim != 1 or w.shape[0] != n_items:
-            raise ValueError(f"sample_weight must have one entry per item ({n_items}), "
-                             f"got shape {w.shape}")
-        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
-            raise ValueError("sample_weight must be finite and >= 0, not all zero")
-        return w
-
     # ---------------------------------------------------------------------- fit
     def fit(self, ratings: Any, y: Any = None, sample_weight: Any = None) -> DawidSkene:
         """Fit priors and confusion matrices by EM.
@@ -201,8 +167,10 @@ class DawidSkene(BaseEstimator, Persistable):
             posteriors; the fit maximizes the likelihood of the ratings and the
             known classes together.
         sample_weight : array-like of shape (n_items,) or None, default None
-            Weight of each item (same order as ``y``); an integer weight is the
-            same as repeating the item.
+            Weight of each item (same order as ``y``), finite and ``>= 0``, not all
+            zero: the item's statistics and log-likelihood are multiplied by it, so
+            an integer weight is the same as repeating the item and a weight of 0
+            the same as leaving it out (its ``posteriors_`` row is still given).
 
         Returns
         -------
@@ -210,13 +178,8 @@ class DawidSkene(BaseEstimator, Persistable):
         """
         self._check_params()
         data, items, raters = self._parse(ratings, self.n_classes, None)
-        known = self._check_y(y, data.n_items, self.n_classes)
-        weight = self._check_weight(sample_weight, data.n_items)
-        n_classes = data.n_classes
-        if known is not None and self.n_classes is None and known.size:
-            n_classes = max(n_classes, int(known.max()) + 1)
-        data = Ratings(data.item, data.rater, data.label, data.n_items, data.n_raters,
-                       n_classes, weight, known)
+        data = supervised(data, y, sample_weight, self.n_classes)
+        weight = data.weight
         model = DawidSkeneEM(data.n_raters, data.n_classes, float(self.smoothing), self.model)
         init = model.m_step(model.stats_from_posteriors(data, self._initial_posteriors(data)))
         n_eff = data.n_items if weight is None else float(weight.sum())

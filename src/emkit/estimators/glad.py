@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,8 @@ from ..engine import em
 from ..models.crowd.dawid_skene import Ratings
 from ..models.crowd.glad import GladEM
 from ..persistence import Persistable
-from ._crowd_common import check_int, check_items_match, check_positive
-from ._ratings import parse_ratings
+from ._crowd_common import check_int, check_items_match, check_positive, supervised
+from ._ratings import parse_ratings, take_items
 
 __all__ = ["GLAD"]
 
@@ -72,7 +73,8 @@ class GLAD(BaseEstimator, Persistable):
     n_iter_ : int
     lower_bound_ : float
         Final log-posterior per item (log-likelihood of the ratings plus the
-        normal log-priors).
+        normal log-priors), divided by the sum of the weights when ``fit`` had
+        ``sample_weight``.
 
     Examples
     --------
@@ -113,13 +115,14 @@ class GLAD(BaseEstimator, Persistable):
                              f"one, got {self.class_priors!r}")
         return p / p.sum()
 
-    def _model(self, data: Ratings) -> GladEM:
+    def _model(self, data: Ratings, beta_mean: np.ndarray | None = None) -> GladEM:
+        if beta_mean is None:
+            beta_mean = _vector("beta_prior_mean", self.beta_prior_mean, data.n_items)
         return GladEM(data, self.class_priors_,
                       _vector("alpha_prior_mean", self.alpha_prior_mean, data.n_raters),
-                      _vector("beta_prior_mean", self.beta_prior_mean, data.n_items),
-                      self.m_step_max_iter, self.m_step_tol)
+                      beta_mean, self.m_step_max_iter, self.m_step_tol)
 
-    def fit(self, ratings: Any, y: Any = None) -> GLAD:
+    def fit(self, ratings: Any, y: Any = None, sample_weight: Any = None) -> GLAD:
         """Fit abilities and difficulties by generalized EM.
 
         Parameters
@@ -127,7 +130,20 @@ class GLAD(BaseEstimator, Persistable):
         ratings : array-like of shape (n_items, n_raters) or pandas.DataFrame
             Labels ``0..C-1`` with NaN for "not rated", or a table with columns
             ``item``, ``rater``, ``label``.
-        y : ignored
+        y : array-like of shape (n_items,) or None, default None
+            Known true classes (a gold standard for some items): ``-1`` for
+            unknown, ``0..C-1`` for known, in the order of the matrix's rows or of
+            the table's sorted ``item`` values. Known items keep one-hot
+            posteriors in every E-step (as crowd-kit's ``true_labels`` in its
+            Dawid-Skene); the fit maximizes the log-posterior of the ratings and
+            the known classes together.
+        sample_weight : array-like of shape (n_items,) or None, default None
+            Weight of each item (same order as ``y``), finite and ``>= 0``, not all
+            zero. It multiplies the item's terms (its ratings' log-likelihood and
+            its ``betas_`` prior) in the E-step and in the M-step's objective, so an
+            integer weight is the same as repeating the item under new item ids.
+            An item of weight 0 is left out of the fit: its ``betas_`` entry is its
+            prior mean and its ``posteriors_`` row follows from that.
 
         Returns
         -------
@@ -135,21 +151,35 @@ class GLAD(BaseEstimator, Persistable):
         """
         self._check_params()
         data, items, raters = parse_ratings(ratings, self.n_classes, None)
+        data = supervised(data, y, sample_weight, self.n_classes)
         self.class_priors_ = self._priors(data.n_classes)
-        model = self._model(data)
-        init = {"alpha": np.ones(data.n_raters), "beta": np.ones(data.n_items)}
-        result = em(model, data, init, tol=float(self.tol) * data.n_items,
+        beta_mean = _vector("beta_prior_mean", self.beta_prior_mean, data.n_items)
+        kept = None if data.weight is None else np.flatnonzero(data.weight > 0)
+        if kept is not None and kept.size == data.n_items:
+            kept = None
+        fit_data = data if kept is None else take_items(data, kept)
+        model = self._model(fit_data, beta_mean if kept is None else beta_mean[kept])
+        init = {"alpha": np.ones(fit_data.n_raters), "beta": np.ones(fit_data.n_items)}
+        n_eff = data.n_items if data.weight is None else float(data.weight.sum())
+        result = em(model, fit_data, init, tol=float(self.tol) * n_eff,
                     max_iter=int(self.max_iter))
         self.alphas_ = result.params["alpha"]
-        self.betas_ = result.params["beta"]
+        if kept is None:
+            self.betas_ = result.params["beta"]
+            self.posteriors_ = model.posteriors(data, result.params)[1]
+        else:
+            self.betas_ = beta_mean.copy()
+            self.betas_[kept] = result.params["beta"]
+            params = {"alpha": self.alphas_, "beta": self.betas_}
+            every = replace(data, weight=None)  # the posteriors need no weights
+            self.posteriors_ = self._model(every, beta_mean).posteriors(every, params)[1]
         self.n_classes_ = data.n_classes
         self.n_raters_ = data.n_raters
         self.raters_ = raters
         self.items_ = items
-        self.posteriors_ = model.posteriors(data, result.params)[1]
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.loglik) / data.n_items
+        self.lower_bound_ = float(result.loglik) / n_eff
         return self
 
     def predict_proba(self, ratings: Any) -> np.ndarray:

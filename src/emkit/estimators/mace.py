@@ -13,7 +13,7 @@ from ..engine import best_of, em
 from ..models.crowd.dawid_skene import Ratings
 from ..models.crowd.mace import MaceEM, random_start
 from ..persistence import Persistable
-from ._crowd_common import check_int, check_positive
+from ._crowd_common import check_int, check_positive, supervised
 from ._ratings import parse_ratings
 
 __all__ = ["MACE"]
@@ -64,7 +64,8 @@ class MACE(BaseEstimator, Persistable):
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Final penalized log-likelihood per item.
+        Final penalized log-likelihood per item (per unit of weight when ``fit``
+        had ``sample_weight``).
 
     Examples
     --------
@@ -112,7 +113,7 @@ class MACE(BaseEstimator, Persistable):
             start[key] = arr
         return start
 
-    def fit(self, ratings: Any, y: Any = None) -> MACE:
+    def fit(self, ratings: Any, y: Any = None, sample_weight: Any = None) -> MACE:
         """Fit competences and spamming strategies by EM.
 
         Parameters
@@ -120,7 +121,18 @@ class MACE(BaseEstimator, Persistable):
         ratings : array-like of shape (n_items, n_raters) or pandas.DataFrame
             Labels ``0..C-1`` with NaN for "not rated", or a table with columns
             ``item``, ``rater``, ``label``.
-        y : ignored
+        y : array-like of shape (n_items,) or None, default None
+            Known true classes (a gold standard for some items): ``-1`` for
+            unknown, ``0..C-1`` for known, in the order of the matrix's rows or of
+            the table's sorted ``item`` values. Known items keep one-hot
+            posteriors in every E-step (as crowd-kit's ``true_labels`` in its
+            Dawid-Skene); the fit maximizes the likelihood of the ratings and the
+            known classes together.
+        sample_weight : array-like of shape (n_items,) or None, default None
+            Weight of each item (same order as ``y``), finite and ``>= 0``, not all
+            zero: the item's expected counts and log-likelihood are multiplied by
+            it, so an integer weight is the same as repeating the item and a weight
+            of 0 the same as leaving it out (its ``posteriors_`` row is still given).
 
         Returns
         -------
@@ -128,7 +140,9 @@ class MACE(BaseEstimator, Persistable):
         """
         self._check_params()
         data, items, raters = parse_ratings(ratings, self.n_classes, None)
+        data = supervised(data, y, sample_weight, self.n_classes)
         r, c = data.n_raters, data.n_classes
+        n_eff = data.n_items if data.weight is None else float(data.weight.sum())
         eps = 0.01 / c if self.smoothing is None else float(self.smoothing)
         model = MaceEM(r, c, eps)
         if self.spamming_init is not None:
@@ -138,7 +152,7 @@ class MACE(BaseEstimator, Persistable):
             starts = [random_start(rng, r, c, float(self.default_noise))
                       for _ in range(int(self.n_restarts))]
         result, _ = best_of(starts, lambda init: em(
-            model, data, init, tol=float(self.tol) * data.n_items, max_iter=int(self.max_iter)))
+            model, data, init, tol=float(self.tol) * n_eff, max_iter=int(self.max_iter)))
         self.spamming_ = result.params["spamming"]
         self.thetas_ = result.params["thetas"]
         self.competence_ = self.spamming_[:, 1].copy()
@@ -150,7 +164,7 @@ class MACE(BaseEstimator, Persistable):
         self.posteriors_ = model.posteriors(data, result.params)[1]
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.loglik) / data.n_items
+        self.lower_bound_ = float(result.loglik) / n_eff
         return self
 
     def predict_proba(self, ratings: Any) -> np.ndarray:

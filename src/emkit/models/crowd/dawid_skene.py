@@ -57,7 +57,8 @@ from scipy import sparse
 from ...numerics.logsumexp import log_normalize
 from ...numerics.simplex import on_simplex
 
-__all__ = ["SMOOTHING", "STRUCTURES", "Ratings", "DawidSkeneEM", "majority_vote"]
+__all__ = ["SMOOTHING", "STRUCTURES", "Ratings", "DawidSkeneEM", "majority_vote",
+           "normalize_known", "weighted_total"]
 
 #: Dirichlet pseudo-count added to every class count and confusion count.
 SMOOTHING = 0.01
@@ -126,6 +127,31 @@ def majority_vote(data: Ratings) -> np.ndarray:
     return out
 
 
+def normalize_known(lj: np.ndarray, known: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Items' log-likelihoods (n_items,) and posteriors (n_items, C) from ``log P(z, ratings)``.
+
+    ``lj`` (n_items, C) is normalized in place. Items of known class
+    (``known >= 0``) get a one-hot posterior and ``log P(ratings, class)``.
+    """
+    if known is None:
+        return log_normalize(lj, out=lj)
+    rows = np.flatnonzero(known >= 0)
+    cls = known[rows]
+    known_ll = lj[rows, cls]
+    ll, post = log_normalize(lj, out=lj)
+    ll[rows] = known_ll
+    post[rows] = 0.0
+    post[rows, cls] = 1.0
+    return ll, post
+
+
+def weighted_total(ll: np.ndarray, weight: np.ndarray | None) -> float:
+    """``sum_i weight[i] * ll[i]``; an item of weight 0 adds 0 even if its ``ll`` is -inf."""
+    if weight is None:
+        return float(ll.sum())
+    return float(weight @ np.where(weight > 0, ll, 0.0))
+
+
 class DawidSkeneEM:
     """EM model for Dawid-Skene; ``data`` passed to the steps is a :class:`Ratings`.
 
@@ -162,17 +188,8 @@ class DawidSkeneEM:
 
         Items of known class get a one-hot posterior and ``log P(ratings, class)``.
         """
-        lj = self.log_joint(data, params)  # a fresh array, normalized in place
-        if data.known is None:
-            return log_normalize(lj, out=lj)
-        rows = np.flatnonzero(data.known >= 0)
-        cls = data.known[rows]
-        known_ll = lj[rows, cls]
-        ll, post = log_normalize(lj, out=lj)
-        ll[rows] = known_ll
-        post[rows] = 0.0
-        post[rows, cls] = 1.0
-        return ll, post
+        # a fresh array, normalized in place
+        return normalize_known(self.log_joint(data, params), data.known)
 
     def log_prior(self, params: dict[str, Any]) -> float:
         """``alpha * (sum log priors + sum log confusion)``, the smoothing's log-prior."""
@@ -197,7 +214,7 @@ class DawidSkeneEM:
 
     def e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
         ll, post = self.posteriors(data, params)
-        total = float(ll.sum() if data.weight is None else data.weight @ ll)
+        total = weighted_total(ll, data.weight)
         return self.stats_from_posteriors(data, post), total + self.log_prior(params)
 
     def m_step(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:

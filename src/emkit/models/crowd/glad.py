@@ -20,10 +20,20 @@ optimizer starts.
 M-step: conjugate gradients (scipy's ``minimize(method="CG")``, as crowd-kit) on
 ``Q(alpha, beta) = sum_ratings [correct log sigma(s) + (1 - correct)(log(1 - sigma(s))
 - log(C - 1))] + log-priors``, ``s = alpha[r] exp(beta[i])``, from the current
-parameters for at most ``m_step_max_iter`` iterations. Each line search lowers
-``-Q``, so the step never lowers the objective: a generalized EM whose
-log-posterior (the E-step's ``loglik``: the log-likelihood of the ratings plus the
-normal log-priors) does not decrease.
+parameters for at most ``m_step_max_iter`` iterations, stopped (as scipy's ``gtol``
+with its default max-norm) once no gradient entry exceeds ``m_step_tol``. Each
+line search lowers ``-Q``, so the step never lowers the objective: a generalized EM
+whose log-posterior (the E-step's ``loglik``: the log-likelihood of the ratings
+plus the normal log-priors) does not decrease.
+
+Known true classes (``Ratings.known`` >= 0) keep one-hot posteriors. Item weights
+(``Ratings.weight``, all positive here: an item of weight 0 is left out of the
+data) multiply each item's terms, its ratings' and its ``beta`` prior's, in the
+log-posterior and in ``Q``: with integer weights that is the objective of the data
+with each item repeated under new item ids (the copies of an item keep equal
+``beta``). The optimizer runs on ``u = sqrt(weight) * beta`` and stops on the
+gradient of one copy, ``dQ/dbeta / weight``, which makes its path the one it takes
+on the repeated items: the same inner products, line searches and stopping rule.
 """
 
 from __future__ import annotations
@@ -34,8 +44,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from ...numerics.logsumexp import log_normalize
-from .dawid_skene import Ratings
+from .dawid_skene import Ratings, normalize_known, weighted_total
 
 __all__ = ["GladEM"]
 
@@ -47,13 +56,22 @@ def _log_sigmoid(s: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -s)
 
 
+class _Stopped(Exception):
+    """Raised by the optimizer's callback once the gradient is small enough."""
+
+    def __init__(self, x: np.ndarray):
+        super().__init__()
+        self.x = x
+
+
 class GladEM:
     """Generalized-EM model for GLAD; ``data`` passed to the steps is a ``Ratings``.
 
     Parameters
     ----------
     data : Ratings
-        The ratings the model is fitted to (the M-step needs their incidence).
+        The ratings the model is fitted to (the M-step needs their incidence and
+        item weights; the weights, when given, must all be positive).
     priors : ndarray of shape (n_classes,)
         Fixed class prevalences.
     alpha_mean, beta_mean : ndarray of shape (n_raters,) and (n_items,)
@@ -61,7 +79,7 @@ class GladEM:
     m_step_max_iter : int
         Most conjugate-gradient iterations per M-step.
     m_step_tol : float
-        The optimizer's gradient tolerance (scipy's ``tol``).
+        The optimizer's gradient tolerance (scipy's ``gtol``, max-norm).
     """
 
     def __init__(self, data: Ratings, priors: np.ndarray, alpha_mean: np.ndarray,
@@ -73,6 +91,13 @@ class GladEM:
         self.m_step_max_iter = int(m_step_max_iter)
         self.m_step_tol = float(m_step_tol)
         self.log_wrong_share = float(np.log(data.n_classes - 1))
+        w = data.weight
+        if w is not None and not np.all(w > 0):
+            raise ValueError("GladEM needs positive item weights (leave items of weight 0 "
+                             "out of the data)")
+        self.weight = w
+        self.rating_weight = None if w is None else w[data.item]
+        self.scale = None if w is None else np.sqrt(w)
 
     # ------------------------------------------------------------ the model
     def rating_terms(self, data: Ratings, alpha: np.ndarray,
@@ -92,16 +117,27 @@ class GladEM:
                             minlength=n * c).reshape(n, c)
         return bonus + base[:, None] + self.log_priors
 
+    def _log_prior(self, da: np.ndarray, db: np.ndarray) -> float:
+        if self.weight is None:
+            return float(-0.5 * (da @ da + db @ db) - 0.5 * _LOG_2PI * (da.size + db.size))
+        w = self.weight
+        return float(-0.5 * (da @ da + (w * db) @ db)
+                     - 0.5 * _LOG_2PI * (da.size + float(w.sum())))
+
     def log_prior(self, params: dict[str, Any]) -> float:
-        """Normal log-densities of ``alpha`` and ``beta`` around their prior means."""
-        da = params["alpha"] - self.alpha_mean
-        db = params["beta"] - self.beta_mean
-        return float(-0.5 * (da @ da + db @ db) - 0.5 * _LOG_2PI * (da.size + db.size))
+        """Normal log-densities of ``alpha`` and ``beta`` around their prior means.
+
+        Each item's ``beta`` term is multiplied by the item's weight.
+        """
+        return self._log_prior(params["alpha"] - self.alpha_mean,
+                               params["beta"] - self.beta_mean)
 
     def posteriors(self, data: Ratings, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Each item's log-likelihood (n_items,) and class posteriors (n_items, C)."""
-        lj = self.log_joint(data, params)
-        return log_normalize(lj, out=lj)
+        """Each item's log-likelihood (n_items,) and class posteriors (n_items, C).
+
+        Items of known class get a one-hot posterior and ``log P(ratings, class)``.
+        """
+        return normalize_known(self.log_joint(data, params), data.known)
 
     # -------------------------------------------------------------- EMModel
     def e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
@@ -111,33 +147,84 @@ class GladEM:
                  "correct": post[data.item, data.label],
                  "anchor_alpha": rows * np.asarray(params["alpha"], dtype=float),
                  "anchor_beta": rows * np.asarray(params["beta"], dtype=float)}
-        return stats, float(ll.sum()) + self.log_prior(params)
+        return stats, weighted_total(ll, data.weight) + self.log_prior(params)
+
+    def _beta(self, x: np.ndarray) -> np.ndarray:
+        """``beta`` from the optimizer's point ``x = [alpha, u]``."""
+        u = x[self.data.n_raters:]
+        return u if self.scale is None else u / self.scale
 
     def q_and_gradient(self, x: np.ndarray, correct: np.ndarray) -> tuple[float, np.ndarray]:
-        """``-Q`` and its gradient at ``x = [alpha, beta]`` (minimized by the M-step)."""
+        """``-Q`` and its gradient at ``x = [alpha, u]`` (minimized by the M-step).
+
+        ``u = sqrt(weight) * beta`` (``u = beta`` without weights).
+        """
         data = self.data
         n_r = data.n_raters
-        alpha, beta = x[:n_r], x[n_r:]
+        alpha, beta = x[:n_r], self._beta(x)
         s, right, wrong = self.rating_terms(data, alpha, beta)
-        q = float(correct @ right + (1.0 - correct) @ wrong)
+        v = self.rating_weight
+        if v is None:
+            q = float(correct @ right + (1.0 - correct) @ wrong)
+        else:
+            q = float((v * correct) @ right + (v * (1.0 - correct)) @ wrong)
         da, db = alpha - self.alpha_mean, beta - self.beta_mean
-        q += -0.5 * (da @ da + db @ db) - 0.5 * _LOG_2PI * x.size
+        q += self._log_prior(da, db)
         g = (correct - expit(s)) * np.exp(beta[data.item])  # dQ/ds * ds/dalpha
+        if v is not None:
+            g = g * v
         grad_alpha = np.bincount(data.rater, weights=g, minlength=n_r) - da
         grad_beta = np.bincount(data.item, weights=g * alpha[data.rater],
-                                minlength=data.n_items) - db
-        return -q, -np.concatenate([grad_alpha, grad_beta])
+                                minlength=data.n_items)
+        if self.scale is None:
+            grad_u = grad_beta - db
+        else:
+            grad_u = (grad_beta - self.weight * db) / self.scale
+        return -q, -np.concatenate([grad_alpha, grad_u])
+
+    def gradient_norm(self, grad: np.ndarray) -> float:
+        """The stopping norm: the largest of |dQ/dalpha| and |dQ/dbeta / weight|."""
+        if self.scale is None:
+            return float(np.max(np.abs(grad)))
+        n_r = self.data.n_raters
+        return float(max(np.max(np.abs(grad[:n_r]), initial=0.0),
+                         np.max(np.abs(grad[n_r:] / self.scale), initial=0.0)))
+
+    def _conjugate_gradients(self, x0: np.ndarray, correct: np.ndarray) -> np.ndarray:
+        """scipy's CG from ``x0``, stopped by :meth:`gradient_norm` (see the module docstring)."""
+        last: dict[str, Any] = {}
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            if "x" in last and np.array_equal(x, last["x"]):
+                return last["f"], last["g"]
+            f, g = self.q_and_gradient(x, correct)
+            last.update(x=np.array(x), f=f, g=g)
+            return f, g
+
+        def stop(xk: np.ndarray) -> None:
+            if self.gradient_norm(fun(xk)[1]) <= self.m_step_tol:
+                raise _Stopped(np.array(xk))
+
+        f0, g0 = fun(x0)
+        if self.gradient_norm(g0) <= self.m_step_tol:
+            return x0
+        # gtol=0: scipy's own max-norm rule is replaced by stop(); maxiter as before
+        try:
+            res = minimize(fun, x0, jac=True, method="CG", callback=stop,
+                           options={"gtol": 0.0, "maxiter": self.m_step_max_iter})
+            x, f = res.x, float(res.fun)
+        except _Stopped as done:
+            x = done.x
+            f = fun(x)[0]
+        # a failed line search leaves x at its last accepted point, never above -Q(x0)
+        return x if f <= f0 else x0
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         rows = float(stats["rows"])
-        x0 = np.concatenate([np.asarray(stats["anchor_alpha"], dtype=float) / rows,
-                             np.asarray(stats["anchor_beta"], dtype=float) / rows])
-        correct = np.asarray(stats["correct"], dtype=float)
-        res = minimize(self.q_and_gradient, x0, args=(correct,), jac=True, method="CG",
-                       tol=self.m_step_tol, options={"maxiter": self.m_step_max_iter})
-        x = res.x
-        # a failed line search leaves res.x at its last accepted point, never above -Q(x0)
-        if not float(res.fun) <= self.q_and_gradient(x0, correct)[0]:
-            x = x0
+        alpha0 = np.asarray(stats["anchor_alpha"], dtype=float) / rows
+        beta0 = np.asarray(stats["anchor_beta"], dtype=float) / rows
+        u0 = beta0 if self.scale is None else beta0 * self.scale
+        x = self._conjugate_gradients(np.concatenate([alpha0, u0]),
+                                      np.asarray(stats["correct"], dtype=float))
         n_r = self.data.n_raters
-        return {"alpha": x[:n_r].copy(), "beta": x[n_r:].copy()}
+        return {"alpha": x[:n_r].copy(), "beta": np.array(self._beta(x))}

@@ -21,6 +21,11 @@ M-step (crowd-kit's ``method="em"``): ``spamming ∝ knowing + eps`` and
 Dirichlet(1 + eps) priors; the E-step's ``loglik`` is the log-likelihood plus the
 matching log-prior ``eps * (sum log spamming + sum log thetas)``, which this MAP-EM
 never lowers.
+
+Known true classes (``Ratings.known`` >= 0) keep one-hot posteriors, and item
+weights (``Ratings.weight``) multiply each item's expected counts and its
+log-likelihood (an integer weight is the same as repeating the item), as in
+:mod:`~emkit.models.crowd.dawid_skene`.
 """
 
 from __future__ import annotations
@@ -29,9 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ...numerics.logsumexp import log_normalize
 from ...numerics.simplex import on_simplex
-from .dawid_skene import Ratings
+from .dawid_skene import Ratings, normalize_known, weighted_total
 
 __all__ = ["MaceEM", "random_start"]
 
@@ -77,9 +81,11 @@ class MaceEM:
         return bonus + (base - np.log(c))[:, None]
 
     def posteriors(self, data: Ratings, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Each item's log-likelihood (n_items,) and class posteriors (n_items, C)."""
-        lj = self.log_joint(data, params)
-        return log_normalize(lj, out=lj)
+        """Each item's log-likelihood (n_items,) and class posteriors (n_items, C).
+
+        Items of known class get a one-hot posterior and ``log P(ratings, class)``.
+        """
+        return normalize_known(self.log_joint(data, params), data.known)
 
     def log_prior(self, params: dict[str, Any]) -> float:
         """``eps * (sum log spamming + sum log thetas)``."""
@@ -92,12 +98,16 @@ class MaceEM:
         right = post[data.item, data.label]
         known = right * know / (by_spam + know)
         spam = 1.0 - known
+        if data.weight is not None:
+            per_rating = data.weight[data.item]
+            known, spam = known * per_rating, spam * per_rating
         r, c = self.n_raters, self.n_classes
         knowing = np.stack([np.bincount(data.rater, weights=spam, minlength=r),
                             np.bincount(data.rater, weights=known, minlength=r)], axis=1)
         strategy = np.bincount(data.rater * c + data.label, weights=spam,
                                minlength=r * c).reshape(r, c)
-        return {"knowing": knowing, "strategy": strategy}, float(ll.sum()) + self.log_prior(params)
+        total = weighted_total(ll, data.weight)
+        return {"knowing": knowing, "strategy": strategy}, total + self.log_prior(params)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         eps = self.smoothing
