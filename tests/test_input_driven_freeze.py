@@ -40,22 +40,30 @@ def log_trans(coef: np.ndarray, U: np.ndarray) -> np.ndarray:
     return logits - logsumexp(logits, axis=2, keepdims=True)
 
 
-def brute_pair_posteriors(X, U, lengths, startprob, coef):
-    """xi[t, i, j] = P(z_{t-1} = i, z_t = j | x) by enumerating every path."""
+def brute_pair_posteriors(X, U, lengths, startprob, coef, start_coef=None):
+    """xi[t, i, j] = P(z_{t-1} = i, z_t = j | x) and the first frames' posteriors
+    (n_sequences, K), by enumerating every path; with ``start_coef`` the start is
+    softmax(start_coef @ [1, u_first])."""
     k = len(startprob)
     log_e = poisson.logpmf(X[:, 0][:, None], RATES[None, :])
     log_a = log_trans(coef, U)
     xi = np.zeros((len(X), k, k))
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    for a, b in itertools.pairwise(offsets):
+    firsts = np.zeros((len(lengths), k))
+    for s, (a, b) in enumerate(itertools.pairwise(offsets)):
+        log_start = np.log(startprob)
+        if start_coef is not None:
+            logits = start_coef @ np.concatenate([[1.0], U[a]])
+            log_start = logits - logsumexp(logits)
         paths = np.array(list(itertools.product(range(k), repeat=b - a)))
-        logp = np.log(startprob)[paths[:, 0]] + log_e[a + np.arange(b - a), paths].sum(axis=1)
+        logp = log_start[paths[:, 0]] + log_e[a + np.arange(b - a), paths].sum(axis=1)
         for t in range(1, b - a):
             logp += log_a[a + t, paths[:, t - 1], paths[:, t]]
         w = np.exp(logp - logsumexp(logp))
+        np.add.at(firsts[s], paths[:, 0], w)
         for t in range(1, b - a):
             np.add.at(xi[a + t], (paths[:, t - 1], paths[:, t]), w)
-    return xi
+    return xi, firsts
 
 
 def constrained_argmax(xi, U, start_coef, mask):
@@ -99,7 +107,7 @@ def test_one_m_step_without_covariates_is_the_constrained_maximizer():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", emkit.ConvergenceWarning)
         est.fit(X, lengths)
-    xi = brute_pair_posteriors(X, np.zeros((len(X), 0)), lengths, startprob, coef)
+    xi, _ = brute_pair_posteriors(X, np.zeros((len(X), 0)), lengths, startprob, coef)
     ref = constrained_argmax(xi, np.zeros((len(X), 0)), coef, mask)
     np.testing.assert_allclose(est.transition_coef_, ref, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(est.transition_coef_[mask], coef[mask])
@@ -149,7 +157,7 @@ def test_m_steps_with_covariates_reach_the_constrained_maximizer():
     model.frozen = {"trans": mask}
     data = CovariateSequences.from_arrays(X, U, lengths)
     stats0, _ = model.e_step(data, params)
-    xi = brute_pair_posteriors(X, U, lengths, startprob, coef)
+    xi, _ = brute_pair_posteriors(X, U, lengths, startprob, coef)
     np.testing.assert_allclose(stats0["counts"], xi.sum(axis=0), rtol=1e-10)
     hand = _hand_logit_stats(xi, Zs, scaled)
     for key in ("grad", "hess", "gram"):
@@ -165,6 +173,63 @@ def test_m_steps_with_covariates_reach_the_constrained_maximizer():
     np.testing.assert_allclose(fitted, ref, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(fitted[mask], coef[mask], rtol=1e-12, atol=1e-13)
     assert np.abs(fitted - coef)[~mask].max() > 1e-2
+
+
+def test_start_coefficient_m_steps_reach_the_constrained_maximizer():
+    X, U, lengths = short_sequences(3, n_seq=60, T=3)
+    first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    coef = np.zeros((3, 3, 2))
+    coef[:, :, 0] = np.log(np.full((3, 3), 0.2) + 0.4 * np.eye(3))
+    coef -= coef[np.arange(3), np.arange(3)][:, None, :]
+    alpha = np.array([[0.0, 0.0], [0.4, -0.6], [-0.8, 0.5]])
+    mask = np.array([[False, False], [False, True], [True, False]])
+    design = covariate_design(U)
+    Zs = design.rows(U)[first]
+    emissions = [emkit.distributions.Poisson(r) for r in RATES]
+    flat = coef.reshape(9, 2)  # no slopes: the same on the scaled design
+    params = {"start_coef": design.to_scaled(alpha[:, 0], alpha[:, 1:]),
+              "trans": design.to_scaled(flat[:, 0], flat[:, 1:]).reshape(3, 3, 2),
+              "emissions": [e.parameters() for e in emissions]}
+    model = InputDrivenHMMModel(DistributionEmission(emissions), 3, design, "s", params,
+                                start_covariates=True)
+    model.frozen = {"start_coef": mask}
+    stats0, _ = model.e_step(CovariateSequences.from_arrays(X, U, lengths), params)
+    g = brute_pair_posteriors(X, U, lengths, np.ones(3), coef, alpha)[1]
+    np.testing.assert_allclose(stats0["start"], g.sum(axis=0), rtol=1e-10)
+
+    def hand_stats(a_scaled):
+        p = softmax(Zs @ a_scaled.T, axis=1)
+        hess = np.zeros((4, 4))
+        for r in (1, 2):
+            for c in (1, 2):
+                w = (r == c) * p[:, r] - p[:, r] * p[:, c]
+                hess[2 * r - 2:2 * r, 2 * c - 2:2 * c] = (Zs * w[:, None]).T @ Zs
+        return {"grad": ((g - p)[:, 1:]).T @ Zs, "hess": hess, "gram": Zs.T @ Zs}
+
+    for key, value in hand_stats(params["start_coef"]).items():
+        np.testing.assert_allclose(stats0["start_logit"][key], value, rtol=1e-9, atol=1e-10)
+    a = model.m_step(stats0)["start_coef"]
+    for _ in range(60):
+        a = model.m_step({**stats0, "anchor_start": float(stats0["rows"]) * a,
+                          "start_logit": hand_stats(a)})["start_coef"]
+    intercept, slopes = design.to_original(a)
+    fitted = np.column_stack([intercept, slopes])
+    Z = np.column_stack([np.ones(len(first)), U[first]])
+
+    def negq(theta):
+        c = alpha.copy()
+        c[1:][~mask[1:]] = theta
+        logp = Z @ c.T - logsumexp(Z @ c.T, axis=1, keepdims=True)
+        grad = ((g - np.exp(logp)).T @ Z)[1:][~mask[1:]]
+        return -float((g * logp).sum()), -grad
+
+    res = minimize(negq, alpha[1:][~mask[1:]], jac=True, method="BFGS",
+                   options={"gtol": 1e-11, "maxiter": 2000})
+    ref = alpha.copy()
+    ref[1:][~mask[1:]] = res.x
+    np.testing.assert_allclose(fitted, ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fitted[mask], alpha[mask], rtol=1e-12, atol=1e-13)
+    assert np.abs(fitted - alpha)[~mask].max() > 1e-2
 
 
 # -- the estimator ---------------------------------------------------------------------
