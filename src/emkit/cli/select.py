@@ -206,7 +206,7 @@ def select(
     n_models = 14 if models is None else len([m for m in models.split(",") if m.strip()])
     with watch_fit(quiet=quiet, abandon=True, label="select", total=max_iter,
                    fits=n_models * len(counts), n_rows=len(X),
-                   tol=None if tolerance == "mclust" else tolerance) as watch, \
+                   tol=tolerance if isinstance(tolerance, float) else None) as watch, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
