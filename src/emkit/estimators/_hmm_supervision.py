@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._hmm_freeze_masks import attach_emission_masks, maskable_emissions, read_emission_mask
+from ._hmm_freeze_masks import (
+    attach_emission_masks,
+    frozen_by_mask,
+    maskable_emissions,
+    read_emission_mask,
+)
 from ._supervision import (
     align_clusters,
     check_labels,
@@ -100,7 +105,7 @@ def _freeze_masks(est: BaseHMM, freeze: Any
                 continue
             if key in maskable and value is not True and not isinstance(value, np.bool_):
                 emission_masks[key] = read_emission_mask(key, value)
-                if emission_masks[key].size and emission_masks[key].all():
+                if frozen_by_mask(maskable[key], emission_masks[key]):
                     letters += emission[key]
                 continue
             if value is not True and not isinstance(value, np.bool_):

@@ -28,6 +28,7 @@ from ...gaussian.missing_kernels import pattern_log_densities, pattern_moments
 from ...gaussian.reference import log_gaussian_density, precision_cholesky
 from ...numerics.simplex import on_simplex
 from .emission import DEAD_MASS, Emission
+from .gmm_masks import masked_gmm_update
 from .gmm_shortfall import gmm_shortfall
 
 __all__ = ["GMMEmission"]
@@ -67,6 +68,9 @@ class GMMEmission(Emission):
         self.covars_weight = np.broadcast_to(np.asarray(covars_weight, float), ws)
         self.min_covar = float(min_covar)
         self.center = np.zeros(d) if center is None else np.asarray(center, float)
+        #: ``weights`` / ``means`` / ``covars`` -> boolean mask of the entries kept at
+        #: their starting values (``freeze=``; :mod:`emkit.models.hmm.gmm_masks`)
+        self.masks: dict[str, np.ndarray] = {}
 
     def prepare(self, params: dict) -> Any:
         means_c = np.asarray(params["means"]) - self.center
@@ -202,8 +206,8 @@ class GMMEmission(Emission):
         """hmmlearn 0.3's ``GMMHMM`` M-step, with its priors and ``min_covar`` as a floor."""
         post_mix, post = stats["post_mix"], stats["post"]
         out: dict = {}
+        w_n = post_mix + self.weights_prior - 1.0
         if "w" in update:
-            w_n = post_mix + self.weights_prior - 1.0
             w_d = post + (self.weights_prior - 1.0).sum(axis=1)
             live = w_d >= DEAD_MASS
             out["weights"] = np.where(live[:, None], w_n / np.where(live, w_d, 1.0)[:, None],
@@ -218,8 +222,12 @@ class GMMEmission(Emission):
             means = np.where(live[:, :, None], m_n / np.where(live, m_d, 1.0)[:, :, None],
                              pooled_c) + self.center
             out["means"] = means
-        if "c" in update:
+        if "c" in update and not self.masks:
             out["covars"] = self._covariances(stats, means, total)
+        if self.masks:  # frozen entries kept, the free ones constrained (gmm_masks)
+            out = masked_gmm_update(out, fixed, update, self.masks, self.covariance_type,
+                                    w_n, means, lambda m: self._covariances(stats, m, total),
+                                    self.means_weight)
         return out
 
     def _covariances(self, stats: dict, means: np.ndarray, total: float) -> np.ndarray:

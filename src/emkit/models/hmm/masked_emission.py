@@ -1,9 +1,9 @@
-"""HMM emissions with some entries of one per-state parameter frozen.
+"""HMM emissions with some entries of their per-state parameters frozen.
 
 One job: wrap an :class:`~emkit.models.hmm.emission.Emission` so that its M-step
-keeps the frozen entries of one parameter (``"rate"``, ``"probs"``, ``"mean"``) at their
-starting values (``fixed``, bit for bit) and gives the free entries the exact
-constrained M-step:
+keeps the frozen entries (``masks``: per parameter name, one boolean mask per
+state, True = frozen) at their starting values (``fixed``, bit for bit) and gives
+the free entries the exact constrained M-step:
 
 ``rate`` (Poisson states)
     Each entry of a rate is its own maximization (plain or hmmlearn's
@@ -13,18 +13,16 @@ constrained M-step:
     The free entries of a row share the mass the frozen ones leave, in
     proportion to their (prior-adjusted) expected counts (the Lagrangian
     solution, :func:`~emkit.numerics.shared_mass.shared_mass`).
-``mean`` (Gaussian states, hmmlearn's priors and ``min_covar`` included)
-    With ``m`` the unconstrained (MAP) mean and ``S`` the covariance, the mean's
-    part of the objective is ``-(n + w)/2 (mu - m)^T S^-1 (mu - m)``. ``diag`` and
-    ``spherical`` covariances do not couple entries: the free entries are ``m``'s.
-    ``full`` and ``tied`` ones do: given ``S`` the free block is the Gaussian
-    conditional ``mu_F = m_F - S_FO S_OO^-1 (m_O - mu_O)`` (Cholesky solves). With
-    the covariance frozen (``c`` not in ``params``) that is the answer; a free one
-    is then refitted about the means (:func:`~emkit.gaussian.map_step.map_m_step`)
-    and the two exact conditional steps alternate until the means move less than
-    ``1e-13`` relative (:data:`MEAN_MAX_ITER` at most): one step already meets it
-    without priors or an active floor (the Sherman-Morrison identity), else it is
-    the joint maximizer by block coordinate ascent.
+``mean``, ``covariance`` (Gaussian states, hmmlearn's priors and ``min_covar`` included)
+    :func:`~emkit.models.hmm.masked_gaussian.masked_gaussian_states`: free mean
+    entries by the Gaussian conditional given the frozen ones (``full``,
+    ``tied``) or entry by entry (``diag``, ``spherical``), free covariance entries
+    about the constrained means (``diag`` per entry, ``spherical`` per state,
+    ``full`` whole matrices per state), alternated to the joint maximum.
+``state`` (any states: a mask of shape () per state)
+    A frozen state keeps all its parameters; the others get the unconstrained
+    step, which is theirs alone (states that share parameters, e.g. a tied
+    Gaussian covariance, are refused unless frozen together).
 
 Everything but the M-step is the wrapped emission's. Since the frozen entries are
 copied from ``fixed``, SQUAREM's extrapolation (a combination of points that agree
@@ -38,41 +36,37 @@ from typing import Any
 import numpy as np
 
 from ...distributions.categorical import Categorical
-from ...distributions.gaussian import Gaussian
-from ...gaussian.constrained_mean import conditional_mean, stack_gaussian_stats
-from ...gaussian.map_step import map_m_step
 from ...numerics.shared_mass import shared_mass
-from .emission import DEAD_MASS, Emission
+from .emission import Emission
+from .masked_gaussian import masked_gaussian_states
 
-__all__ = ["MaskedEmission", "MASKABLE_PARAMETERS", "MEAN_MAX_ITER"]
+__all__ = ["MaskedEmission", "MASKABLE_PARAMETERS"]
 
 #: the per-state parameters that take an entry mask
-MASKABLE_PARAMETERS = ("rate", "probs", "mean")
-
-#: Most alternations of partly frozen means and a free full/tied covariance.
-MEAN_MAX_ITER = 500
+MASKABLE_PARAMETERS = ("rate", "probs", "mean", "covariance", "state")
 
 
 class MaskedEmission(Emission):
-    """``inner`` with the entries ``masks[k]`` of state ``k``'s ``name`` frozen.
+    """``inner`` with the entries ``masks[name][k]`` of state ``k``'s ``name`` frozen.
 
     Parameters
     ----------
     inner : Emission
         A :class:`~emkit.models.hmm.emission.DistributionEmission` (or its
-        hmmlearn Poisson variant) of Poisson, Categorical or Multinomial states.
-    name : {"rate", "probs"}
-        The per-state parameter the masks apply to.
-    masks : list of K ndarray of bool
-        State ``k``'s mask, of the shape of its ``name`` (True = frozen).
+        hmmlearn Poisson variant).
+    masks : dict of str to list of K ndarray of bool
+        Per parameter name (one of :data:`MASKABLE_PARAMETERS`), state ``k``'s
+        mask of the shape of its parameter (True = frozen); ``"state"`` masks
+        are of shape () and freeze whole states.
     """
 
-    def __init__(self, inner: Emission, name: str, masks: list[np.ndarray]):
-        if name not in MASKABLE_PARAMETERS:
-            raise ValueError(f"name must be one of {MASKABLE_PARAMETERS}, got {name!r}")
+    def __init__(self, inner: Emission, masks: dict[str, list[np.ndarray]]):
+        unknown = sorted(set(masks) - set(MASKABLE_PARAMETERS))
+        if unknown:
+            raise ValueError(f"masks must be keyed by {MASKABLE_PARAMETERS}, got {unknown}")
         self.inner = inner
-        self.name = name
-        self.masks = [np.asarray(m, dtype=bool) for m in masks]
+        self.masks = {name: [np.asarray(m, dtype=bool) for m in per_state]
+                      for name, per_state in masks.items()}
         self.letters = inner.letters
         self.monotone_rtol = inner.monotone_rtol
 
@@ -102,79 +96,45 @@ class MaskedEmission(Emission):
         return self.inner.log_prior(params, update, live)
 
     def monotone_slack(self, stats: dict, fixed: dict, update: str) -> float:
-        """The wrapped emission's: an upper bound, since each frozen entry's share of
-        the shortfall (non-negative) is left out by the constrained step."""
+        """The wrapped emission's: an upper bound, since the constrained step's
+        shortfall from its own maximizer is at most the unconstrained one's."""
         return self.inner.monotone_slack(stats, fixed, update)
 
     def is_feasible(self, params: dict) -> bool:
         return self.inner.is_feasible(params)
 
     def m_step(self, stats: dict, fixed: dict, update: str) -> dict:
-        """The wrapped M-step, with each partly frozen state's ``name`` replaced by its
-        constrained maximizer (see the module notes)."""
+        """The wrapped M-step, with each partly frozen state's parameters replaced by
+        their constrained maximizer (see the module notes)."""
         out = self.inner.m_step(stats, fixed, update)
         if "emissions" not in out:
             return out
-        if self.name == "mean":
-            return {**out, "emissions": self._gaussian(stats, fixed, update, out["emissions"])}
         start = fixed["emissions"]
         emissions = list(out["emissions"])
-        for k, mask in enumerate(self.masks):
-            if not mask.any():
-                continue
-            given = np.asarray(start[k][self.name], dtype=np.float64)
-            if self.name == "rate":
-                fitted = np.asarray(emissions[k][self.name], dtype=np.float64)
+        if "mean" in self.masks or "covariance" in self.masks:
+            emissions = masked_gaussian_states(
+                self.inner.components.templates,  # type: ignore[attr-defined]
+                stats["components"], start, update, emissions,
+                self.masks.get("mean"), self.masks.get("covariance"))
+        for k, mask in enumerate(self.masks.get("rate", ())):
+            if mask.any():
+                given = np.asarray(start[k]["rate"], dtype=np.float64)
+                fitted = np.asarray(emissions[k]["rate"], dtype=np.float64)
                 emissions[k] = {**emissions[k], "rate": np.where(mask, given, fitted)}
-            else:
-                template = self.inner.components.templates[k]  # type: ignore[attr-defined]
-                counts = np.asarray(stats["components"][k]["counts"], dtype=np.float64)
-                if isinstance(template, Categorical):  # its Dirichlet prior's pseudo-counts
-                    a = template._concentration(counts.shape)
-                    if a is not None:
-                        counts = np.maximum(counts + (a - 1.0), 0.0)
-                emissions[k] = {"probs": shared_mass(counts, given, mask)}
+        for k, mask in enumerate(self.masks.get("probs", ())):
+            if mask.any():
+                emissions[k] = {"probs": self._probs(stats["components"][k], start[k], mask,
+                                                     k)}
+        for k, mask in enumerate(self.masks.get("state", ())):
+            if mask.all():
+                emissions[k] = start[k]
         return {**out, "emissions": emissions}
 
-    def _gaussian(self, stats: dict, fixed: dict, update: str, fitted: list) -> list:
-        """The Gaussian states' constrained means and the covariances about them."""
-        templates = self.inner.components.templates  # type: ignore[attr-defined]
-        kind = templates[0].covariance_type
-        stacked = stack_gaussian_stats(stats["components"])
-        prior = Gaussian._conjugate_prior(templates, stacked["sum"].shape[1])
-        start = fixed["emissions"]
-        covs_given = "c" not in update
-        fixed_cov = None
-        if covs_given:
-            per_state = [np.asarray(p["covariance"], dtype=np.float64) for p in start]
-            fixed_cov = per_state[0] if kind == "tied" else np.stack(per_state)
-        mask = np.stack([np.atleast_1d(m) for m in self.masks])
-        given = np.stack([np.atleast_1d(np.asarray(p["mean"], dtype=np.float64))
-                          for p in start])
-        free_means, cov = map_m_step(stacked, kind, prior, None, fixed_cov)
-        means = np.where(mask, given, free_means)
-        if kind in ("full", "tied"):
-            partial = np.flatnonzero(mask.any(axis=1) & ~mask.all(axis=1))
-            scale = max(float(np.abs(free_means).max()), 1e-300)
-            for _ in range(MEAN_MAX_ITER):
-                new = means.copy()
-                for j in partial:
-                    new[j] = conditional_mean(free_means[j], given[j], mask[j],
-                                          cov if kind == "tied" else cov[j])
-                moved = float(np.abs(new - means).max()) if partial.size else 0.0
-                means = new
-                if not covs_given:
-                    cov = map_m_step(stacked, kind, prior, means, None)[1]
-                if covs_given or moved <= 1e-13 * scale:
-                    break
-        elif not covs_given:
-            cov = map_m_step(stacked, kind, prior, means, None)[1]
-        dead = np.asarray(stacked["n"]) < DEAD_MASS
-        out = []
-        for k, p in enumerate(fitted):
-            if dead[k]:  # an unreachable state: the wrapped step's, frozen entries kept
-                out.append({**p, "mean": np.where(mask[k], given[k], np.atleast_1d(p["mean"]))})
-                continue
-            c = cov if kind == "tied" else cov[k]
-            out.append({"mean": means[k], "covariance": np.array(c, dtype=np.float64)})
-        return out
+    def _probs(self, stats: dict, start: dict, mask: np.ndarray, k: int) -> np.ndarray:
+        template = self.inner.components.templates[k]  # type: ignore[attr-defined]
+        counts = np.asarray(stats["counts"], dtype=np.float64)
+        if isinstance(template, Categorical):  # its Dirichlet prior's pseudo-counts
+            a = template._concentration(counts.shape)
+            if a is not None:
+                counts = np.maximum(counts + (a - 1.0), 0.0)
+        return shared_mass(counts, np.asarray(start["probs"], dtype=np.float64), mask)
