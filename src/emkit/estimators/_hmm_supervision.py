@@ -12,8 +12,10 @@ transition entries share the rest of their row's mass (the exact constrained
 M-step, :func:`~emkit.models.hmm.supervision.constrained_rows`). An emission
 attribute frozen whole leaves its letter out of the M-step: the other
 emission parameters are then updated given it (hmmlearn's ``params`` rule, e.g.
-covariances about the frozen means). ``lambdas_`` and ``emissionprob_`` also take
-a mask of their shape (:mod:`emkit.estimators._hmm_freeze_masks`).
+covariances about the frozen means). The emission attributes also take a mask
+(GaussianHMM ``means_``/``covars_``, PoissonHMM ``lambdas_``, ``emissionprob_``,
+GMMHMM ``weights_``/``means_``/``covars_``, HMM and HSMM ``emissions_`` per
+state; :mod:`emkit.estimators._hmm_freeze_masks`).
 """
 
 from __future__ import annotations
@@ -148,8 +150,9 @@ def hmm_supervision(est: BaseHMM, n_rows: int, labels: Any, priors: Any,
     ValueError
         Naming ``labels`` (length, values outside -1 .. K-1), ``priors`` (shape,
         negative or non-finite entries, a labelled frame with prior 0) or
-        ``freeze`` (unknown attribute, mask of the wrong shape or dtype, a mask
-        on an emission attribute, nothing left to fit).
+        ``freeze`` (unknown attribute, mask of the wrong dtype, a mask on an
+        emission attribute that takes none, nothing left to fit; a mask's shape
+        is checked when the model is built).
     """
     k = int(est.n_components)
     y = check_labels(labels, n_rows, k, name="labels")

@@ -40,10 +40,13 @@ n_init : int
 accelerate : {None, "squarem"}
     SQUAREM acceleration from the engine.
 freeze : dict or None
-    Fitted attribute -> ``True`` (kept whole at its start) or, for
-    ``startprob_`` and ``transmat_``, a boolean mask of its shape (the free
-    entries share the rest of their row); checked by ``fit``, see
-    :mod:`emkit.estimators._hmm_supervision`.
+    Fitted attribute -> ``True`` (kept whole at its start) or a boolean mask of
+    its shape (True = kept): ``startprob_`` and ``transmat_`` (the free entries
+    share the rest of their row) and the emission attributes (``means_``,
+    ``covars_``, ``lambdas_``, ``emissionprob_``, GMMHMM's ``weights_``; the free
+    entries get the constrained M-step); checked by ``fit``, see
+    :mod:`emkit.estimators._hmm_supervision` and
+    :mod:`emkit.estimators._hmm_freeze_masks`.
 
 Every class also follows scikit-learn's conventions where they do not change
 hmmlearn's: ``fit`` sets ``n_features_in_`` (the columns of ``X``), and using a

@@ -311,8 +311,9 @@ class BaseHMM(HMMHooks, HMMCriteria, HMMPersistence, BaseEstimator):
             ones changes nothing). With ``labels``, the fit's log-likelihood is
             that of the frames jointly with the evidence.
 
-        The constructor's ``freeze`` (checked here) keeps attributes, or entries
-        of ``startprob_``/``transmat_``, at their start.
+        The constructor's ``freeze`` (checked here) keeps attributes, or the
+        entries of a boolean mask (``startprob_``, ``transmat_``, the emission
+        attributes), at their start.
 
         Returns
         -------

@@ -69,10 +69,10 @@ class HMM(BaseHMM):
     accelerate : {None, "squarem"}, default None
         SQUAREM acceleration from the engine.
     freeze : dict or None, default None
-        Fitted attribute -> ``True`` (``emissions_`` and the rest kept whole at
-        their start) or, for ``startprob_`` and ``transmat_``, a boolean mask of
-        its shape (the free entries share the rest of their row); checked by
-        ``fit``.
+        Fitted attribute -> ``True`` (kept whole at its start) or a boolean mask
+        of its shape: ``startprob_`` and ``transmat_`` (the free entries share
+        the rest of their row) and ``emissions_`` (K,) (a True state keeps its
+        whole emission distribution; the others are fitted); checked by ``fit``.
 
     Attributes
     ----------
