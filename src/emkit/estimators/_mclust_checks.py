@@ -1,19 +1,64 @@
 """Input checks and failure reasons shared by ``MclustMixture`` and ``select_model``.
 
 One job: refuse data no mclust model can be fitted to (:func:`check_data`,
-:func:`check_spread`), and name a failed fit's reason in a few words (:func:`failure_reason`).
+:func:`check_spread`) and ``freeze`` masks no mclust model can honour
+(:func:`check_freeze_masks`), and name a failed fit's reason in a few words
+(:func:`failure_reason`).
 """
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from ..gaussian.conjugate_prior import as_prior_control
+from ..gaussian.constrained import check_model_name
+from ..models.mixture.mclust_freeze import PER_COMPONENT_MODELS
+from ..models.mixture.mclust_init import HC_MODELS
 from ..validation import check_magnitude
+from ._supervision import check_freeze, check_something_free
 
-__all__ = ["check_data", "check_spread", "failure_reason", "StartsFailed"]
+__all__ = ["check_data", "check_spread", "check_settings", "check_freeze_masks",
+           "failure_reason", "StartsFailed", "INIT_METHODS"]
+
+INIT_METHODS = ("hc", "kmeans")
+
+
+def check_settings(est: Any, X: np.ndarray) -> None:
+    """Refuse an ``MclustMixture``'s bad constructor arguments for data ``X`` (n_samples, D).
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad argument.
+    """
+    check_model_name(est.model)
+    k = est.n_components
+    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+        raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
+    if k > X.shape[0]:
+        raise ValueError(f"n_components={k} exceeds the number of samples {X.shape[0]}")
+    if not (isinstance(est.tol, str) and est.tol == "mclust") and (
+            isinstance(est.tol, bool) or not isinstance(est.tol, Real)
+            or not float(est.tol) >= 0):
+        raise ValueError(f"tol must be a non-negative number or 'mclust', got {est.tol!r}")
+    if not isinstance(est.reg_covar, Real) or not float(est.reg_covar) >= 0:
+        raise ValueError(f"reg_covar must be a non-negative number, got {est.reg_covar!r}")
+    if isinstance(est.max_iter, bool) or not isinstance(est.max_iter, Integral) \
+            or est.max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {est.max_iter!r}")
+    if est.init_params not in INIT_METHODS:
+        raise ValueError(f"init_params must be one of {INIT_METHODS}, got {est.init_params!r}")
+    if est.hc_model not in HC_MODELS:
+        raise ValueError(f"hc_model must be one of {HC_MODELS}, got {est.hc_model!r}")
+    size = est.hc_sample_size
+    if size is not None and (isinstance(size, bool) or not isinstance(size, Integral)
+                             or size < 2):
+        raise ValueError(f"hc_sample_size must be None or an integer >= 2, got {size!r}")
+    as_prior_control(est.prior)
 
 
 def check_data(X: Any, what: str = "X") -> np.ndarray:
@@ -82,3 +127,53 @@ def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
     raise ValueError(f"{rows}: every column is constant (zero variance), so no covariance "
                      "can be estimated; give data with distinct rows or set reg_covar > 0")
 
+
+
+def check_freeze_masks(freeze: Any, model: str, n_components: int,
+                       n_features: int) -> dict[str, np.ndarray]:
+    """``freeze`` as the model's masks: ``weights`` (K,), ``means`` (K, D) and
+    ``covariances`` (K,) (True = frozen; only the frozen attributes are keys).
+
+    ``freeze`` maps ``weights_``, ``means_`` and ``covariances_`` to True or a
+    boolean mask: of shape (K,) and (K, D) for the first two; for the covariances
+    a (K,) mask of whole components or a (K, D, D) mask that is all True or all
+    False for each component.
+
+    Raises
+    ------
+    ValueError
+        For an unknown attribute, a mask of the wrong shape or dtype, a covariance
+        mask splitting a matrix, some but not all covariances of a model outside
+        ``VII``, ``VVI`` and ``VVV`` (their components share a volume, shape or
+        orientation), or a freeze leaving nothing to fit.
+    """
+    k, d = int(n_components), int(n_features)
+    shapes = {"weights_": (k,), "means_": (k, d), "covariances_": (k, d, d)}
+    given = dict(freeze) if isinstance(freeze, dict) else freeze
+    if isinstance(given, dict) and "covariances_" in given:
+        value = given["covariances_"]
+        if not isinstance(value, (bool, np.bool_)) and np.shape(value) == (k,):
+            arr = np.asarray(value)
+            if arr.dtype != np.bool_:
+                raise ValueError(f"freeze['covariances_'] must be True or a boolean mask of "
+                                 f"shape ({k},) or {shapes['covariances_']}, got dtype "
+                                 f"{arr.dtype}")
+            given["covariances_"] = np.broadcast_to(arr[:, None, None], (k, d, d))
+    masks = check_freeze(given, shapes)
+    cov = masks.get("covariances_")
+    if cov is not None:
+        per = cov.reshape(k, -1)
+        if not np.all(per.all(axis=1) | ~per.any(axis=1)):
+            raise ValueError("freeze['covariances_'] must freeze whole covariance matrices "
+                             "(all or none of each component's entries)")
+        if not per.all() and model not in PER_COMPONENT_MODELS:
+            raise ValueError(
+                f"freeze['covariances_'] freezes some of the {model} covariances but not all: "
+                f"in {model} the components share a volume, shape or orientation, so one "
+                "cannot be held while the others move; freeze all of them (True), or use "
+                f"one of {', '.join(PER_COMPONENT_MODELS)} to freeze single components")
+    check_something_free(masks, shapes)
+    out = {name.rstrip("_"): mask for name, mask in masks.items()}
+    if "covariances" in out:
+        out["covariances"] = np.asarray(out["covariances"].reshape(k, -1).all(axis=1))
+    return out

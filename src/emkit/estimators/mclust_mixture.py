@@ -13,7 +13,7 @@ negative of :meth:`MclustMixture.bic`.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -30,11 +30,20 @@ from ..models.mixture.mclust import (
     precision_cholesky_full,
     responsibility_stats,
 )
-from ..models.mixture.mclust_init import HC_MODELS, hc_partitions, kmeans_partition
+from ..models.mixture.mclust_freeze import FrozenMclustModel
+from ..models.mixture.mclust_init import hc_partitions, kmeans_partition
 from ..models.mixture.mclust_start import check_start
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
-from ._mclust_checks import StartsFailed, check_data, check_spread, failure_reason
+from ._mclust_checks import (
+    INIT_METHODS,
+    StartsFailed,
+    check_data,
+    check_freeze_masks,
+    check_settings,
+    check_spread,
+    failure_reason,
+)
 from ._mixture_inputs import check_sample_weight
 from ._mixture_sample import draw_rows
 from ._supervision import (
@@ -46,8 +55,6 @@ from ._supervision import (
 )
 
 __all__ = ["MclustMixture", "INIT_METHODS", "check_data", "check_spread", "failure_reason"]
-
-INIT_METHODS = ("hc", "kmeans")
 #: mclust's default EM tolerance, ``emControl()$tol[1]``: relative change of the
 #: log-likelihood, ``|l' - l| / (1 + |l'|)``.
 MCLUST_REL_TOL = 1e-5
@@ -102,6 +109,19 @@ class MclustMixture(Persistable, BaseEstimator):
         log-likelihood at it without the log-prior term (as mclust's BIC), and
         ``log_prior_`` holds that term. mclust has no prior for ``VEE``,
         ``EVE``, ``VVE`` and ``EVV``; emkit gives them its ``VVV`` prior.
+    freeze : dict or None, default None
+        Parameters kept at their start (``fit(init=...)`` parameters, or the one
+        M-step from the hc, k-means or user partition): ``{"means_": True,
+        "weights_": mask, ...}`` with True for the whole attribute or a boolean
+        mask of its shape (True = frozen). Keys: ``weights_`` (K,), ``means_``
+        (K, D), ``covariances_`` (True, or a (K,) mask of whole components for
+        ``VII``, ``VVI`` and ``VVV`` only: the other models share a volume, shape
+        or orientation across components). The free entries get the exact
+        constrained M-step (:mod:`emkit.models.mixture.mclust_freeze`): free
+        weights share the free mass, free mean entries the Gaussian conditional
+        given the frozen ones, free covariances mclust's step about the means.
+        Not available with ``prior``; ``n_parameters`` still counts every
+        parameter.
 
     Attributes
     ----------
@@ -129,8 +149,9 @@ class MclustMixture(Persistable, BaseEstimator):
     def __init__(self, model: str = "VVV", n_components: int = 1, *, tol: float | str = 1e-8,
                  reg_covar: float = 0.0, max_iter: int = 1000, init_params: str = "hc",
                  hc_model: str = "VVV", hc_sample_size: int | None = 2000,
-                 random_state: Any = None, prior: Any = None):
+                 random_state: Any = None, prior: Any = None, freeze: dict | None = None):
         self.model = model
+        self.freeze = freeze
         self.prior = prior
         self.n_components = n_components
         self.tol = tol
@@ -144,31 +165,7 @@ class MclustMixture(Persistable, BaseEstimator):
     # ------------------------------------------------------------------ validation
 
     def _validate(self, X: np.ndarray) -> None:
-        check_model_name(self.model)
-        k = self.n_components
-        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-            raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
-        if k > X.shape[0]:
-            raise ValueError(f"n_components={k} exceeds the number of samples {X.shape[0]}")
-        if not (isinstance(self.tol, str) and self.tol == "mclust") and (
-                isinstance(self.tol, bool) or not isinstance(self.tol, Real)
-                or not self.tol >= 0):
-            raise ValueError(f"tol must be a non-negative number or 'mclust', got {self.tol!r}")
-        if not isinstance(self.reg_covar, Real) or not self.reg_covar >= 0:
-            raise ValueError(f"reg_covar must be a non-negative number, got {self.reg_covar!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, Integral) \
-                or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if self.init_params not in INIT_METHODS:
-            raise ValueError(f"init_params must be one of {INIT_METHODS}, got "
-                             f"{self.init_params!r}")
-        if self.hc_model not in HC_MODELS:
-            raise ValueError(f"hc_model must be one of {HC_MODELS}, got {self.hc_model!r}")
-        size = self.hc_sample_size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, Integral)
-                                 or size < 2):
-            raise ValueError(f"hc_sample_size must be None or an integer >= 2, got {size!r}")
-        as_prior_control(self.prior)
+        check_settings(self, X)
 
     # ------------------------------------------------------------------ fitting
 
@@ -192,7 +189,10 @@ class MclustMixture(Persistable, BaseEstimator):
              weight: np.ndarray | None = None) -> EMResult:
         tol, rel_tol = self._engine_tol(_total(X, weight))
         data = X if evidence is None and weight is None else (X, evidence, weight)
-        return em(self._em_model(X), data, init, tol=tol, rel_tol=rel_tol,
+        model: Any = self._em_model(X)
+        if getattr(self, "_frozen", None):  # the frozen values are this run's start
+            model = FrozenMclustModel(model, init, self._frozen)
+        return em(model, data, init, tol=tol, rel_tol=rel_tol,
                   max_iter=int(self.max_iter), record=False)
 
     def _start_from(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray,
@@ -338,6 +338,10 @@ class MclustMixture(Persistable, BaseEstimator):
                              "hyperparameters come from unweighted data moments")
         evidence = log_evidence(check_labels(labels, n, k, name="labels"),
                                 check_priors(priors, n, k), k)
+        self._frozen = check_freeze_masks(self.freeze, self.model, k, X.shape[1])
+        if self._frozen and as_prior_control(self.prior) is not None:
+            raise ValueError("freeze cannot be combined with prior: mclust's MAP M-step has "
+                             "no constrained form here")
         kind, start = ("", {}) if init is None else check_start(init, n, X.shape[1], k)
         if weight is not None and not np.all(weight > 0):  # rows of weight 0 are dropped
             keep = weight > 0
