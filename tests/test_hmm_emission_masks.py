@@ -528,3 +528,82 @@ def test_new_masks_keep_their_entries_through_squarem_save_and_dask(kind, tmp_pa
         attr = "_covars_" if kind == "GaussianHMM-covars" and key == "covars_" else key
         np.testing.assert_allclose(_values(chunked, attr), _values(plain, attr), rtol=1e-10,
                                    atol=1e-12)
+
+
+# ---- with priors the free means and covariances are alternated to their fixed point -----
+
+def _conditional(m, fixed, mask, s):
+    out = np.where(mask, fixed, m)
+    f, o = ~mask, mask
+    if o.any() and f.any():
+        out[f] = m[f] - s[np.ix_(f, o)] @ np.linalg.inv(s[np.ix_(o, o)]) @ (m[o] - fixed[o])
+    return out
+
+
+@pytest.mark.parametrize("kind", ["full", "tied"])
+def test_gaussian_mean_mask_with_priors_is_the_joint_map_fixed_point(kind):
+    X = _gaussian_data()
+    start = _quiet(emkit.GaussianHMM(K, kind, n_iter=0, random_state=1), X)
+    gamma = start.predict_proba(X)
+    prior = {"means_prior": np.array([[0.5, 0.5, 0.5], [1.0, -1.0, 1.0]]),
+             "means_weight": np.array([2.0, 3.0]), "covars_prior": 0.05, "covars_weight": 4.0}
+    est = emkit.GaussianHMM(K, kind, n_iter=1, tol=0.0, init_params="",
+                            freeze={"means_": MEAN_MASK}, **prior)
+    est.startprob_, est.transmat_ = start.startprob_, start.transmat_
+    est.means_, est.covars_ = start.means_.copy(), start._covars_.copy()
+    _quiet(est, X)
+    # hmmlearn's MAP formulas, written here: the mean given the covariance is the
+    # conditional of the MAP mean; the covariance given the means hmmlearn's update
+    w, mu0, psi, nu = (prior["means_weight"], prior["means_prior"], prior["covars_prior"],
+                       prior["covars_weight"])
+    n = gamma.sum(axis=0)
+    m_map = (w[:, None] * mu0 + gamma.T @ X) / (w + n)[:, None]
+    means = est.means_
+    c_n = [w[k] * np.outer(means[k] - mu0[k], means[k] - mu0[k])
+           + ((gamma[:, k, None] * (X - means[k])).T @ (X - means[k])) for k in range(K)]
+    cvw = max(nu - 3, 0)
+    # (hmmlearn adds a scalar covars_prior to every entry of the matrix)
+    cov = (np.stack([(psi + c) / (cvw + n[k]) for k, c in enumerate(c_n)])
+           if kind == "full" else (psi + sum(c_n)) / (cvw + n.sum()))
+    np.testing.assert_allclose(est._covars_, cov, rtol=1e-8, atol=1e-10)
+    for k in range(K):
+        s = cov[k] if kind == "full" else cov
+        np.testing.assert_allclose(means[k], _conditional(m_map[k], start.means_[k],
+                                                          MEAN_MASK[k], s),
+                                   rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["full", "tied"])
+def test_gmm_mean_mask_with_means_weight_is_hmmlearns_fixed_point(kind):
+    from hmmlearn import hmm as hl
+
+    X = _gaussian_data()
+    mmask = np.zeros((K, 3, 3), bool)
+    mmask[0, 0, 0] = mmask[1, 2] = True
+    mmask[1, 1, 1:] = True
+    prior = {"means_weight": np.array([[2.0, 1.0, 0.5], [1.5, 3.0, 1.0]]),
+             "means_prior": np.full((K, 3, 3), 0.5)}
+    start = _quiet(emkit.GMMHMM(K, 3, covariance_type=kind, n_iter=0, random_state=0), X)
+    ours = emkit.GMMHMM(K, 3, covariance_type=kind, n_iter=1, tol=0.0, init_params="",
+                        params="mc", freeze={"means_": mmask}, **prior)
+    peer = hl.GMMHMM(K, 3, covariance_type=kind, n_iter=1, tol=-np.inf, init_params="",
+                     params="mc", **prior)
+    for m in (peer, ours):
+        m.startprob_, m.transmat_ = start.startprob_, start.transmat_
+        m.weights_, m.means_ = start.weights_.copy(), start.means_.copy()
+        m.covars_ = start.covars_.copy()
+    _quiet(ours, X)
+    peer._check()
+    stats, _ = peer._do_estep(X, None)  # hmmlearn's statistics at the start
+    peer._do_mstep(stats)
+    free_means = peer.means_.copy()  # hmmlearn's (unconstrained) MAP means
+    peer.means_, peer.params = ours.means_.copy(), "c"
+    peer._do_mstep(stats)  # hmmlearn's covariance about our means
+    np.testing.assert_allclose(ours.covars_, peer.covars_, rtol=1e-8, atol=1e-10)
+    for k in range(K):
+        for j in range(3):
+            s = ours.covars_[k] if kind == "tied" else ours.covars_[k, j]
+            np.testing.assert_allclose(
+                ours.means_[k, j], _conditional(free_means[k, j], start.means_[k, j],
+                                                mmask[k, j], s), rtol=1e-8, atol=1e-10)
+    assert np.all(ours.means_[mmask] == start.means_[mmask])

@@ -77,7 +77,7 @@ def frozen_by_mask(name: str, mask: np.ndarray) -> bool:
     """Whether ``mask`` leaves its attribute nothing to fit (every entry frozen, or every
     probability row with fewer than two free entries)."""
     if name in _ROWS and mask.ndim >= 1:
-        return bool(mask.size) and bool(np.all(np.count_nonzero(~mask, axis=-1) < 2))
+        return bool(mask.any()) and bool(np.all(np.count_nonzero(~mask, axis=-1) < 2))
     return bool(mask.size) and bool(mask.all())
 
 
