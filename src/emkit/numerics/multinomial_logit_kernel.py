@@ -122,8 +122,9 @@ def _block_sums(zt, rt, gt, wt, m, nk, grad, outer, wa):  # pragma: no cover - c
 # error_model="numpy": a row of zero density divides by zero (to inf or NaN, not an
 # exception) before it is set apart
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
-def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
+def _e_step(logf, Z, centre, half, gamma, w):  # pragma: no cover - compiled
     n, k = logf.shape
+    weighted = w.shape[0] > 0
     q = Z.shape[1]
     q1 = q + 1
     m1 = k - 1
@@ -191,6 +192,11 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
                 a[r] *= ssum[r]
                 b[r] *= tsum[r]
                 wt[0, r] += b[r]
+        if weighted:
+            # a row's weight w_i scales its Newton weights (through wt[0]) and, below,
+            # its responsibilities
+            for r in range(m):
+                wt[0, r] *= w[start + r]
         _newton_weights(wt, bt, at, gt, pair, k, m)
         for r in range(m):
             if nan[r] > 0.0 or not math.isfinite(btop[r]):
@@ -202,6 +208,11 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
                     gt[c, r] = 0.0
                 for t in range(n_pair + 1):
                     wt[t, r] = 0.0
+        if weighted:
+            for c in range(k):
+                b = bt[c]
+                for r in range(m):
+                    b[r] *= w[start + r]
         for c in range(k):
             b = bt[c]
             for r in range(m):
@@ -212,7 +223,8 @@ def _e_step(logf, Z, centre, half, gamma):  # pragma: no cover - compiled
 
 
 def logit_mixture_e_step(logf: np.ndarray, Z: np.ndarray, centre: np.ndarray,
-                         half_range: np.ndarray, gamma: np.ndarray
+                         half_range: np.ndarray, gamma: np.ndarray,
+                         sample_weight: np.ndarray | None = None
                          ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Row log-likelihoods, responsibilities and the logit's statistics in one pass.
 
@@ -227,25 +239,33 @@ def logit_mixture_e_step(logf: np.ndarray, Z: np.ndarray, centre: np.ndarray,
         (:class:`~emkit.numerics.design_scaling.Design`).
     gamma : ndarray of shape (K, q + 1)
         Logit coefficients on the scaled design (row 0 the reference).
+    sample_weight : ndarray of shape (n,) or None
+        Non-negative row weights ``w_i``: they multiply each row's
+        responsibilities and its terms of the logit's statistics (the weighted
+        multinomial logit); None, the same arithmetic as before weights existed
+        (bit for bit).
 
     Returns
     -------
     ll : ndarray of shape (n,)
-        ``logsumexp_k(log pi_ik + log f_ik)``; ``-inf`` (NaN) for a row whose
-        log joint is ``-inf`` (NaN) everywhere.
+        ``logsumexp_k(log pi_ik + log f_ik)`` (not weighted); ``-inf`` (NaN) for a
+        row whose log joint is ``-inf`` (NaN) everywhere.
     resp : ndarray of shape (n, K)
-        Responsibilities (a zero row where ``ll`` is not finite).
+        Responsibilities times the row weights (a zero row where ``ll`` is not
+        finite).
     stats : dict
         ``grad`` (K - 1, q + 1), ``hess`` ((K - 1)(q + 1), (K - 1)(q + 1)),
         ``gram`` (q + 1, q + 1): as
-        :func:`~emkit.numerics.multinomial_logit.mixing_stats`; and ``n`` (K,), the
-        column sums of ``resp``.
+        :func:`~emkit.numerics.multinomial_logit.mixing_stats` with ``w``; and
+        ``n`` (K,), the column sums of ``resp``.
     """
     ll, resp, nk, grad, hess, gram = _e_step(
         np.ascontiguousarray(logf, dtype=np.float64), np.ascontiguousarray(Z, dtype=np.float64),
         np.ascontiguousarray(centre, dtype=np.float64).reshape(-1),
         np.ascontiguousarray(half_range, dtype=np.float64).reshape(-1),
-        np.ascontiguousarray(gamma, dtype=np.float64))
+        np.ascontiguousarray(gamma, dtype=np.float64),
+        np.empty(0) if sample_weight is None
+        else np.ascontiguousarray(sample_weight, dtype=np.float64).reshape(-1))
     return ll, resp, {"grad": grad, "hess": hess, "gram": gram, "n": nk}
 
 
