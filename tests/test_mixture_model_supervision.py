@@ -259,8 +259,9 @@ def test_clear_errors(kw, match):
         MixtureModel(Poisson(), 3, random_state=0).fit(X, **kw)
 
 
-def test_refused_with_concomitant():
+def test_with_concomitant_a_constant_column_is_still_refused():
+    # labels with concomitant variables: tests/test_concomitant_supervision.py
     X, y = _poisson_data()
-    with pytest.raises(ValueError, match="not supported with concomitant"):
+    with pytest.raises(ValueError, match="concomitant column 0 is constant"):
         MixtureModel(Poisson(), 3, random_state=0).fit(
             X, concomitant=np.zeros((len(X), 1)), labels=y)

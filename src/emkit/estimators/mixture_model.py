@@ -23,9 +23,15 @@ from . import _supervision as sv
 from ._components import component_templates, dense_matrix, validate_for
 from ._fitting_keywords import check_fitting_keywords
 from ._mixture_concomitant import (
+    check_coef_init,
     check_concomitant,
     check_predict_concomitant,
+    dask_rows_with_z,
     fitted_coef,
+    frozen_concomitant_model,
+    refuse_without_concomitant,
+    sample_concomitant,
+    start_with_coef,
 )
 from ._mixture_inputs import check_sample_weight, dask_input
 from ._mixture_start import check_weights_init, frozen_model, initial_params, overflow_as_error
@@ -85,7 +91,19 @@ class MixtureModel(BaseEstimator, Persistable):
         whole attribute. The free entries get the exact constrained M-step
         (free weights share the free mass; see
         :mod:`emkit.estimators._mixture_freeze` and
-        :mod:`emkit.models.mixture.frozen_components` for the families).
+        :mod:`emkit.models.mixture.frozen_components` for the families). With
+        ``fit(..., concomitant=Z)``: ``"concomitant_coef_"`` takes True or a
+        boolean mask of shape (n_components, n_concomitant + 1), entries kept at
+        ``concomitant_coef_init`` (or at the start's intercepts and zero slopes);
+        row 0, the reference, is zero whatever the mask says, and the free
+        entries get the safeguarded Newton step restricted to them
+        (:mod:`emkit.models.mixture.frozen_concomitant`); ``"weights_"`` is
+        refused there.
+    concomitant_coef_init : array-like of shape (n_components, n_concomitant + 1) or None
+        The start's logit coefficients for ``fit(..., concomitant=Z)``, laid out as
+        ``concomitant_coef_`` (intercept in column 0, ``Z``'s own units); row 0 must
+        be zero (the reference). None starts from the start's weights (intercepts
+        ``log(w_k / w_0)``, zero slopes). Not together with ``weights_init``.
 
     Attributes
     ----------
@@ -129,7 +147,7 @@ class MixtureModel(BaseEstimator, Persistable):
                  n_init: int = 1, init_params: str = "kmeans", accelerate: str | None = None,
                  random_state: Any = None, chunk_size: int | None = None,
                  online_alpha: float = 0.6, weights_init: Any = None,
-                 freeze: dict | None = None):
+                 freeze: dict | None = None, concomitant_coef_init: Any = None):
         self.distribution = distribution
         self.n_components = n_components
         self.max_iter = max_iter
@@ -142,6 +160,7 @@ class MixtureModel(BaseEstimator, Persistable):
         self.online_alpha = online_alpha
         self.weights_init = weights_init
         self.freeze = freeze
+        self.concomitant_coef_init = concomitant_coef_init
 
     # ---------------------------------------------------------------- validation
     def _templates(self) -> list[Distribution]:
@@ -179,19 +198,26 @@ class MixtureModel(BaseEstimator, Persistable):
             Covariates the mixing weights depend on, a multinomial logit
             (latent class regression; ``concomitant_coef_``). A 1-D array is one
             variable; shape (n_samples, 0) is the intercept-only logit, the
-            plain mixture. Dask ``X`` takes Dask or NumPy ``Z``.
+            plain mixture. Dask ``X`` takes Dask or NumPy ``Z``. Combines with
+            ``labels``, ``priors``, ``sample_weight``, ``freeze`` and
+            ``concomitant_coef_init``.
         labels : array-like of shape (n_samples,), optional
             Known components, -1 (or NaN) unknown: one-hot responsibilities, used by the start.
+            With ``concomitant`` a labelled row still enters the logit (its
+            one-hot responsibilities are the logit's response).
         priors : array-like of shape (n_samples, K), optional
             Non-negative soft evidence multiplying each row's posterior (a row of
-            ones is no evidence). ``labels`` and ``priors`` need no
-            ``concomitant``; with Dask ``X`` they may be NumPy or Dask and travel to
-            the partitions with their rows.
+            ones is no evidence; with ``concomitant`` it multiplies
+            ``pi_k(z_i) p_k(x_i)``, not the logit). With Dask ``X``, ``labels``
+            and ``priors`` may be NumPy or Dask and travel to the partitions
+            with their rows.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative row weights multiplying each row's log-likelihood and
-            responsibilities (an integer weight equals repeating the row), also
-            used by the k-means start; NumPy or Dask weights for Dask ``X``. Not
-            with ``concomitant``. ``lower_bound_`` is then per unit of weight.
+            responsibilities (an integer weight equals repeating the row, a zero
+            weight dropping it), also used by the k-means start; with
+            ``concomitant`` they weight the logit's Newton M-step too (a weighted
+            multinomial logit). NumPy or Dask weights for Dask ``X``.
+            ``lower_bound_`` is then per unit of weight.
 
         Returns
         -------
@@ -200,14 +226,15 @@ class MixtureModel(BaseEstimator, Persistable):
         self._check_params()
         random_state = check_random_state(self.random_state)
         data = X if backends.is_dask(X) else None
-        if concomitant is not None and not (labels is None and priors is None
-                                            and sample_weight is None):
-            raise ValueError("labels, priors and sample_weight are not supported with "
-                             "concomitant yet")
-        cz = None if concomitant is None else check_concomitant(X, concomitant, random_state)
+        if concomitant is None:
+            refuse_without_concomitant(self.concomitant_coef_init, self.freeze)
+        cz = None if concomitant is None else check_concomitant(
+            X, concomitant, random_state, sample_weight=sample_weight, labels=labels,
+            priors=priors, n_components=len(self._templates()))
         sw = evidence = None
         if cz is not None:
-            X, data = cz.X0, (cz.X, cz.Z) if data is not None else None
+            X, sw, evidence = cz.X0, cz.w0, cz.e0
+            data = cz.data if data is not None else None
         elif data is not None:
             # Dask input: initialize on a sample, run the E-steps on the partitions.
             rows = dask_input(data, sample_weight, labels, priors, len(self._templates()),
@@ -223,33 +250,43 @@ class MixtureModel(BaseEstimator, Persistable):
         weights_init = check_weights_init(self.weights_init, k)
         model: MixtureEM | ConcomitantMixtureEM = (
             MixtureEM(templates) if cz is None else ConcomitantMixtureEM(templates, cz.design))
-        if data is None:
+        coef_init = None if cz is None else check_coef_init(
+            self.concomitant_coef_init, k, cz.design.n_columns, weights_init)
+        local: Any = None
+        if cz is not None:  # in memory: the validated X with Z, weights and evidence
+            total, local = cz.total, (X, *cz.data[1:])
+        elif data is None:
             evidence = sv.log_evidence(sv.check_labels(labels, n, k, name="labels"),
                                        sv.check_priors(priors, n, k), k)
             sw = check_sample_weight(sample_weight, n)
             total = float(n if sw is None else sw.sum())
-            local: Any = ((X if evidence is None and sw is None else (X, sw, evidence))
-                          if cz is None else (X, cz.Z))
+            local = X if evidence is None and sw is None else (X, sw, evidence)
         else:
-            total = rows.total_weight if cz is None else float(n)
-        if self.freeze is not None and cz is not None:
-            raise ValueError("freeze is not supported with concomitant yet")
+            total = rows.total_weight
+        fitted_by: dict[int, Any] = {}  # each run's (frozen) model, by id of its result
 
         def fit_one(_: int) -> EMResult:
+            fitting: Any
             with overflow_as_error(X):
                 init = initial_params(self.init_params, X, model, random_state, evidence, sw,
                                       weights_init)
-                fitting = (frozen_model(model, self.freeze, init)
-                           if isinstance(model, MixtureEM) else model)
+                if isinstance(model, ConcomitantMixtureEM):
+                    init = start_with_coef(init, model.concomitant, coef_init)
+                    fitting = frozen_concomitant_model(model, self.freeze, init, coef_init)
+                else:
+                    fitting = frozen_model(model, self.freeze, init)
                 engine_model, engine_data = backends.for_input(
                     fitting, local if data is None else data, chunk_size=self.chunk_size)
-                return em(engine_model, engine_data, init, tol=float(self.tol) * total,
-                          max_iter=int(self.max_iter), accelerate=self.accelerate)
+                result = em(engine_model, engine_data, init, tol=float(self.tol) * total,
+                            max_iter=int(self.max_iter), accelerate=self.accelerate)
+                fitted_by[id(result)] = fitting
+                return result
 
         best, _ = best_of(range(int(self.n_init)), fit_one)
         self._set_fitted(model, best.params, X.shape[1])
         if cz is not None:
-            self.concomitant_coef_ = fitted_coef(cz.design, best.params["mixing"])
+            self.concomitant_coef_ = fitted_coef(cz.design, best.params["mixing"],
+                                                 fitted_by.get(id(best)))
             nk = np.asarray(best.stats["n"], dtype=float)
             self.weights_ = nk / nk.sum()
         self.converged_ = bool(best.converged)
@@ -370,17 +407,9 @@ class MixtureModel(BaseEstimator, Persistable):
             return backends.map_rows(lambda b: fn(self._log_joint(b)), X, **kw)
         if not backends.is_dask(X):
             return fn(self._log_joint(X, Z))
-        import dask.array as da
-
-        Xd = backends.numeric_dask_matrix(self, X, np.float64) if X.ndim == 2 \
-            else X.astype(np.float64)[:, None]
-        if Xd.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xd.shape[1]} features, but MixtureModel is expecting "
-                             f"{self.n_features_in_} features as input")
         p = self.n_features_in_
-        joined = da.concatenate([Xd, Z], axis=1)
-        return backends.map_rows(lambda b: fn(self._log_joint(b[:, :p], b[:, p:])), joined,
-                                 **kw)
+        return backends.map_rows(lambda b: fn(self._log_joint(b[:, :p], b[:, p:])),
+                                 dask_rows_with_z(self, X, Z, p), **kw)
 
     def score_samples(self, X: Any, *, concomitant: Any = None) -> np.ndarray:
         """Log-likelihood of each row under the mixture, shape (n_samples,).
@@ -435,23 +464,8 @@ class MixtureModel(BaseEstimator, Persistable):
         rng = as_rng(self.random_state)
         q = self._n_concomitant()
         if q is not None:
-            if concomitant is None:
-                raise ValueError(f"concomitant is required: the model was fitted with {q} "
-                                 "concomitant variable(s)")
-            m = int(np.shape(concomitant)[0])
-            if n_samples not in (1, m):
-                raise ValueError(f"n_samples={n_samples} but concomitant has {m} rows")
-            Z = check_predict_concomitant(np.empty((m, 0)), concomitant, q)
-            model, params = self._inference_model()
-            assert isinstance(model, ConcomitantMixtureEM)
-            cum = np.cumsum(np.exp(model.log_mixing(Z, params)), axis=1)
-            labels = np.minimum((rng.random(m)[:, None] > cum).sum(axis=1), cum.shape[1] - 1)
-            X = np.empty((m, self.n_features_in_))
-            for j, c in enumerate(self.components_):
-                rows = np.flatnonzero(labels == j)
-                if rows.size:
-                    X[rows] = c.sample(int(rows.size), rng)
-            return X, labels
+            return sample_concomitant(self.concomitant_coef_, self.components_,
+                                      self.n_features_in_, concomitant, n_samples, rng)
         if concomitant is not None:
             raise ValueError("concomitant was given, but the model was fitted without "
                              "concomitant variables")

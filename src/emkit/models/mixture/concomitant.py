@@ -10,7 +10,15 @@ comes from component ``k`` with probability
 ``|z~_ij| <= 1``), and then ``x_i`` follows component ``k``'s distribution, any
 :class:`emkit.distributions.Distribution`.
 
-Data (the engine's row-sliceable tree): the tuple ``(X, Z)``.
+Data (the engine's row-sliceable tree): the tuple ``(X, Z)``, or ``(X, Z,
+sample_weight, log_evidence)`` (either may be None; Dask pieces come as ``(X, Z,
+sample_weight)`` or all four). ``sample_weight`` (n,) multiplies each row's
+log-likelihood, its responsibilities and its terms of the logit's gradient and
+Hessian (the weighted multinomial logit; an integer weight equals repeating the
+row, a zero weight dropping it); ``log_evidence`` (n, K) is added to each row's
+log-joint before it is normalized (known labels: 0 at the component, ``-inf``
+elsewhere; soft evidence: ``log priors``; see :mod:`emkit.estimators._supervision`),
+so the log-likelihood is ``sum_i w_i log sum_k e_ik pi_ik p_k(x_i)``.
 
 Parameters (a dict): ``mixing`` (K, q + 1) on the scaled design, row 0 zero, and
 ``components``, a list of each component's ``parameters()`` tree.
@@ -50,7 +58,21 @@ from ...numerics.design_scaling import Design
 from ...numerics.multinomial_logit import log_mixing, mixing_m_step
 from ...numerics.multinomial_logit_kernel import logit_mixture_e_step
 
-__all__ = ["ConcomitantMixtureEM"]
+__all__ = ["ConcomitantMixtureEM", "check_reference", "anchor"]
+
+
+def check_reference(stats: dict[str, Any]) -> np.ndarray:
+    """The statistics' ``n`` (K,), refused when the reference component holds no rows."""
+    n = np.asarray(stats["n"], dtype=float)
+    if not n[0] > 0.0:
+        raise ValueError("component 0 (the reference of the concomitant model) holds no "
+                         "rows; use other starts (n_init) or fewer components")
+    return n
+
+
+def anchor(stats: dict[str, Any]) -> np.ndarray:
+    """The coefficients (K, q + 1) the logit's statistics were taken at."""
+    return np.asarray(stats["anchor_mixing"], dtype=float) / float(stats["rows"])
 
 
 class ConcomitantMixtureEM:
@@ -97,15 +119,24 @@ class ConcomitantMixtureEM:
 
     # ------------------------------------------------------------------- EMModel
     def e_step(self, data: Any, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        X, Z = data
+        X, Z, weight, evidence = (*data, None, None)[:4]
         n = X.shape[0]
         comps = self.components(params)
         gamma = np.asarray(params["mixing"], dtype=float)
-        # one compiled pass: row log-likelihoods, responsibilities, the logit's statistics
-        ll, resp, mixing = logit_mixture_e_step(self.set.log_prob(X, comps), Z,
-                                                self.concomitant.centre,
-                                                self.concomitant.half_range, gamma)
-        total = float(ll.sum())
+        logf = self.set.log_prob(X, comps)
+        if evidence is not None:
+            # the evidence multiplies the posterior, not pi: the logit's statistics
+            # see it only through the responsibilities
+            logf = logf + evidence
+        # one compiled pass: row log-likelihoods, (weighted) responsibilities, the
+        # logit's statistics
+        ll, resp, mixing = logit_mixture_e_step(logf, Z, self.concomitant.centre,
+                                                self.concomitant.half_range, gamma, weight)
+        if weight is None:
+            total = float(ll.sum())
+        else:
+            # a row of weight 0 is a dropped row, whatever its density
+            total = float(np.where(weight > 0, ll, 0.0) @ weight)
         finite = math.isfinite(total)  # a row of -inf or NaN makes the sum so
         nk = mixing.pop("n")
         if not finite:
@@ -125,17 +156,15 @@ class ConcomitantMixtureEM:
         return stats, total + self.set.log_prior(comps)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
-        n = np.asarray(stats["n"], dtype=float)
-        if not n[0] > 0.0:
-            raise ValueError("component 0 (the reference of the concomitant model) holds no "
-                             "rows; use other starts (n_init) or fewer components")
+        return self.pack(self.fit_mixing(stats), self.set.fit(stats["components"]))
+
+    def fit_mixing(self, stats: dict[str, Any]) -> np.ndarray:
+        """The logit's part of the M-step: the new coefficients (K, q + 1)."""
+        n = check_reference(stats)
         if self.concomitant.n_columns:
-            gamma = np.asarray(stats["anchor_mixing"], dtype=float) / float(stats["rows"])
-            mixing = mixing_m_step(gamma, stats["mixing"])
-        else:
-            with np.errstate(divide="ignore"):
-                mixing = (np.log(n) - np.log(n[0]))[:, None]
-        return self.pack(mixing, self.set.fit(stats["components"]))
+            return mixing_m_step(anchor(stats), stats["mixing"])
+        with np.errstate(divide="ignore"):
+            return (np.log(n) - np.log(n[0]))[:, None]
 
     def monotone_slack(self, stats: dict[str, Any]) -> float:
         """What the components' M-steps may cost (the logit's step never lowers ``Q``)."""

@@ -1,0 +1,191 @@
+"""A concomitant mixture whose M-step keeps frozen entries at their start.
+
+One job: wrap :class:`~emkit.models.mixture.concomitant.ConcomitantMixtureEM` (or
+a chunked / Dask wrapper of it) and replace its M-step by the constrained one.
+
+Logit coefficients
+    The mask is on ``concomitant_coef_`` (K, q + 1), the coefficients in the
+    concomitant variables' own units (intercept in column 0), True = frozen.
+    Row 0 is the reference, zero always (the identification constraint): its
+    mask entries change nothing. The model works on the scaled design
+    ``z~ = [1, (z - centre) / half_range]``, where row ``k``'s coefficients are
+    ``gamma_k = M theta_k`` with ``theta_k = [a_k, b_k]`` in own units and
+    ``M = [[1, centre'], [0, diag(half_range)]]``, so a frozen own-unit entry is
+    a linear constraint on ``gamma``. The step is the safeguarded Newton step of
+    :func:`~emkit.numerics.multinomial_logit.mixing_m_step` restricted to the
+    free entries: with ``T`` the columns of ``blockdiag(M, ..., M)`` of the free
+    entries, the gradient ``T'g``, minus the Hessian ``T'HT``, Böhning's bound
+    ``T'BT`` and the change bound ``rho(T d)``; so ``Q`` rises at every M-step
+    with the frozen entries fixed, and a fixed point is the constrained
+    maximum. Without concomitant columns (intercepts only) the constrained
+    maximum is closed form: with ``C`` the frozen rows (row 0 among them),
+    ``a_k = log n_k + log sum_C exp(a_c) - log n_C`` for the free ``k``.
+Components
+    As :class:`~emkit.models.mixture.frozen_mixture.FrozenMixtureEM` (the same
+    constrained M-steps, which read only ``n`` and the components' statistics).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...distributions.components import Components
+from ...numerics.design_scaling import Design
+from ...numerics.newton import safeguarded_step
+from .concomitant import anchor, check_reference
+from .frozen_components import any_frozen
+from .frozen_mixture import FrozenMixtureEM
+
+__all__ = ["FrozenConcomitantEM", "scaling_map", "constrained_mixing_m_step"]
+
+
+def scaling_map(design: Design) -> np.ndarray:
+    """``M`` (q + 1, q + 1): a row's scaled coefficients ``gamma = M theta`` from its
+    own-unit ones ``theta = [intercept, slopes]``."""
+    q = design.n_columns
+    m = np.zeros((q + 1, q + 1))
+    m[0, 0] = 1.0
+    m[0, 1:] = design.centre
+    m[1:, 1:] = np.diag(np.asarray(design.half_range, dtype=float).reshape(-1))
+    return m
+
+
+def constrained_mixing_m_step(gamma: np.ndarray, stats: dict[str, Any], free: np.ndarray,
+                              design: Design) -> np.ndarray:
+    """The new ``gamma`` (K, q + 1) after one safeguarded Newton step in the free entries.
+
+    Parameters
+    ----------
+    gamma : ndarray of shape (K, q + 1)
+        The scaled coefficients the statistics were taken at (row 0 zero).
+    stats : dict
+        ``grad``, ``hess``, ``gram`` of
+        :func:`~emkit.numerics.multinomial_logit.mixing_stats` at ``gamma``.
+    free : ndarray of bool, shape (K, q + 1)
+        The free own-unit entries (row 0 is ignored: it is the reference).
+    design : Design
+        The scaling of the concomitant columns.
+    """
+    k, q1 = gamma.shape
+    m = scaling_map(design)
+    cols = []
+    for row in range(1, k):
+        for j in np.flatnonzero(free[row]):
+            col = np.zeros((k - 1) * q1)
+            col[(row - 1) * q1:row * q1] = m[:, j]
+            cols.append(col)
+    if not cols:
+        return gamma.copy()
+    basis = np.column_stack(cols)
+    grad = basis.T @ np.asarray(stats["grad"], dtype=float).ravel()
+    hess = basis.T @ np.asarray(stats["hess"], dtype=float) @ basis
+    centre = np.eye(k - 1) - np.full((k - 1, k - 1), 1.0 / k)
+    bound = basis.T @ (0.5 * np.kron(centre, np.asarray(stats["gram"], dtype=float))) @ basis
+
+    def rho(delta: np.ndarray) -> float:
+        return float(np.abs((basis @ delta).reshape(k - 1, q1)).sum(axis=1).max())
+
+    step = safeguarded_step(grad, hess, rho, growth=2.0, bound=bound,
+                            what="the concomitant model (mixing weights)")
+    new = gamma.copy()
+    new[1:] += (basis @ step).reshape(k - 1, q1)
+    new[0] = 0.0
+    return new
+
+
+def _intercepts_only(n: np.ndarray, fixed: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+    """The constrained maximum of ``sum_k n_k log pi_k`` over the free intercepts."""
+    frozen = frozen.copy()
+    frozen[0] = True
+    a = fixed[:, 0].copy()
+    a[0] = 0.0
+    top = a[frozen].max()
+    log_mass = top + np.log(np.exp(a[frozen] - top).sum())
+    with np.errstate(divide="ignore"):
+        a[~frozen] = np.log(n[~frozen]) + log_mass - np.log(n[frozen].sum())
+    return a[:, None]
+
+
+class FrozenConcomitantEM:
+    """A concomitant mixture model whose M-step keeps the frozen entries at ``fixed``.
+
+    Parameters
+    ----------
+    model : ConcomitantMixtureEM
+        The unconstrained model (its ``set`` gives the components, its
+        ``concomitant`` the design's scaling).
+    fixed : dict
+        The start: ``mixing`` (K, q + 1) on the scaled design and ``components``
+        (a list of ``parameters()`` trees): the frozen values.
+    coef_mask : ndarray of bool, shape (K, q + 1), or None
+        Frozen entries of ``concomitant_coef_`` (own units; row 0 ignored).
+    component_masks : list of K mask trees
+        As :class:`~emkit.models.mixture.frozen_mixture.FrozenMixtureEM`'s (an
+        empty list: no component frozen).
+    coef_start : ndarray of shape (K, q + 1), optional
+        The frozen own-unit values (``concomitant_coef_init``) bit for bit; by
+        default ``fixed["mixing"]`` mapped to own units.
+
+    Raises
+    ------
+    ValueError
+        When a component's family has no exact M-step for its mask.
+    """
+
+    def __init__(self, model: Any, fixed: dict, coef_mask: np.ndarray | None,
+                 component_masks: list[Any], coef_start: np.ndarray | None = None):
+        self.model = model
+        self.design: Design = model.concomitant
+        if coef_start is None:
+            a, b = self.design.to_original(np.asarray(fixed["mixing"], dtype=np.float64))
+            coef_start = np.column_stack([a, b])
+        self.fixed_coef = np.array(coef_start, dtype=np.float64, copy=True)
+        self.fixed_coef[0] = 0.0
+        self.coef_mask = None if coef_mask is None else np.asarray(coef_mask, dtype=bool)
+        k = len(model.set.templates)
+        self.frozen_components: FrozenMixtureEM | None = None
+        if component_masks and any(any_frozen(mask) for mask in component_masks):
+            self.frozen_components = FrozenMixtureEM(
+                model, {"weights": np.full(k, 1.0 / k), "components": fixed["components"]},
+                None, component_masks)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def e_step(self, data: Any, params: dict) -> tuple[Any, float]:
+        return self.model.e_step(data, params)
+
+    def _mixing(self, stats: dict) -> np.ndarray:
+        mask = self.coef_mask
+        if mask is None:
+            return np.asarray(self.model.fit_mixing(stats), dtype=float)
+        n = check_reference(stats)
+        if not self.design.n_columns:
+            return _intercepts_only(n, self.fixed_coef, mask[:, 0])
+        new = constrained_mixing_m_step(anchor(stats), stats["mixing"], ~mask, self.design)
+        # the frozen own-unit entries exactly as given (the step moved them only by rounding)
+        a, b = self.design.to_original(new)
+        theta = np.column_stack([a, b])
+        theta[mask] = self.fixed_coef[mask]
+        theta[0] = 0.0
+        out = self.design.to_scaled(theta[:, 0], theta[:, 1:])
+        out[0] = 0.0
+        return out
+
+    def m_step(self, stats: dict) -> dict:
+        if self.frozen_components is not None:
+            comps = self.frozen_components.m_step(stats)["components"]
+        else:
+            comps = Components.pack(self.model.set.fit(stats["components"]))
+        return {"mixing": self._mixing(stats), "components": comps}
+
+    def monotone_slack(self, stats: dict) -> float:
+        """What the components' constrained M-steps may cost (the logit's step never
+        lowers ``Q``)."""
+        if self.frozen_components is not None:
+            return float(self.frozen_components.monotone_slack(stats))
+        return float(self.model.monotone_slack(stats))
