@@ -473,6 +473,10 @@ MORE_CASES = {
     "HMM": (
         lambda **kw: emkit.HMM(_poisson_states(), K, **kw), ("emissions_",),
         {"emissions_": np.array([True, False])}, lambda: _counts_data("PoissonHMM")),
+    "HSMM": (
+        lambda **kw: emkit.HSMM(_poisson_states(), K, max_duration=40, **kw),
+        ("emissions_", "duration_params_"),
+        {"emissions_": np.array([False, True])}, lambda: _counts_data("PoissonHMM")),
 }
 
 
@@ -607,3 +611,16 @@ def test_gmm_mean_mask_with_means_weight_is_hmmlearns_fixed_point(kind):
                 ours.means_[k, j], _conditional(free_means[k, j], start.means_[k, j],
                                                 mmask[k, j], s), rtol=1e-8, atol=1e-10)
     assert np.all(ours.means_[mmask] == start.means_[mmask])
+
+
+def test_missing_values_keep_the_frozen_covariance_and_gmm_entries():
+    X = _gaussian_data()
+    X[::6, 2] = np.nan
+    kinds = {"GaussianHMM-covars": ("covars_", "_covars_"), "GMMHMM": ("covars_", "covars_")}
+    for kind, (key, attr) in kinds.items():
+        start, est = _more_fit(kind, X, n_iter=10)
+        for name, mask in MORE_CASES[kind][2].items():
+            got = _values(est, attr if name == key else name)
+            given = _values(start, attr if name == key else name)
+            assert np.all(got[mask] == given[mask]), (kind, name)
+            assert np.all(np.isfinite(got)), (kind, name)
