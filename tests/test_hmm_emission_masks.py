@@ -624,3 +624,32 @@ def test_missing_values_keep_the_frozen_covariance_and_gmm_entries():
             given = _values(start, attr if name == key else name)
             assert np.all(got[mask] == given[mask]), (kind, name)
             assert np.all(np.isfinite(got)), (kind, name)
+
+
+@pytest.mark.parametrize("kind", ["GaussianHMM-covars", "GMMHMM", "HMM"])
+def test_a_chunked_e_step_gives_the_same_masked_m_step(kind):
+    from emkit.backends import ChunkedModel
+    from emkit.estimators._hmm_supervision import apply_freeze, hmm_supervision
+    from emkit.models.hmm.model import Sequences
+
+    X = MORE_CASES[kind][3]()
+    _, est = _more_fit(kind, X, n_iter=2)
+    params = est._current_params()
+    model = apply_freeze(est._model(X, params), hmm_supervision(est, len(X), None, None,
+                                                                  est.freeze), est)
+    from emkit.models.hmm.masked_emission import MaskedEmission
+
+    assert isinstance(model.emission, MaskedEmission) or model.emission.masks
+    data = Sequences(X, np.array([60, 90, 50]), None, None)
+    whole = model.m_step(model.e_step(data, params)[0])
+    chunked = model.m_step(ChunkedModel(model, 70).e_step(data, params)[0])
+    for a, b in zip(_leaves(whole), _leaves(chunked), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        return [x for key in sorted(tree) for x in _leaves(tree[key])]
+    if isinstance(tree, (list, tuple)):
+        return [x for v in tree for x in _leaves(v)]
+    return [np.asarray(tree, dtype=float)]
