@@ -425,6 +425,9 @@ def test_hmm_state_masks_refuse_pooled_states_and_wrong_shapes():
                                          r"mask of shape \(2,\)"):
         _quiet(emkit.HMM(Gaussian(), K, n_iter=1,
                          freeze={"emissions_": np.array([True, False, True])}), X)
+    with pytest.raises(ValueError, match="nothing to fit"):
+        _quiet(emkit.HMM(Gaussian(), K, n_iter=1, params="e",
+                         freeze={"emissions_": [True, True]}), X)
 
 
 def test_hsmm_state_mask_is_the_constrained_m_step():
