@@ -9,8 +9,8 @@ described in :mod:`emkit.models.hmm.masked_emission` and
 * ``GaussianHMM``: ``means_`` (K, D) and ``covars_`` in the shape assigned for
   the ``covariance_type`` ((K,) spherical, (K, D) diag: entry by entry; (K, D, D)
   full: whole matrices per state; (D, D) tied: all or nothing);
-* ``PoissonHMM.lambdas_`` (K, D); ``CategoricalHMM`` / ``MultinomialHMM``
-  ``emissionprob_`` (K, n_symbols) (K, n_features);
+* ``PoissonHMM.lambdas_`` (K, D); the ``emissionprob_`` of ``CategoricalHMM``
+  (K, n_symbols) and ``MultinomialHMM`` (K, n_features);
 * ``GMMHMM``: ``weights_`` (K, M), ``means_`` (K, M, D), ``covars_`` ((K, M)
   spherical and (K, M, D) diag entry by entry, (K, M, D, D) full whole matrices
   per state and component, (K, D, D) tied whole matrices per state);
