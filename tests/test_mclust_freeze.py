@@ -82,6 +82,32 @@ def _ref_cov(model: str, n: np.ndarray, W: np.ndarray) -> np.ndarray:
     raise AssertionError(model)
 
 
+def _ref_given(model: str, n: np.ndarray, W: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """The free covariances when a frozen one (``sigma``) fixes the shared part."""
+    d = sigma.shape[0]
+    lam = np.linalg.det(sigma) ** (1 / d)
+    ev, _ = np.linalg.eigh(sigma)
+    a = ev[::-1] / lam  # the frozen shape, largest first
+    out = []
+    for j in range(len(n)):
+        if model in ("EII", "EEI", "EEE"):
+            out.append(sigma)
+        elif model in ("VEI", "VEE"):
+            C = sigma / lam
+            out.append(np.trace(np.linalg.inv(C) @ W[j]) / (n[j] * d) * C)
+        elif model == "EVI":
+            diag = np.diag(W[j])
+            out.append(lam * np.diag(diag / np.prod(diag) ** (1 / d)))
+        elif model == "EVV":
+            out.append(lam * W[j] / np.linalg.det(W[j]) ** (1 / d))
+        else:  # EEV, VEV: the frozen eigenvalues on W_j's eigenvectors, in order
+            om, U = np.linalg.eigh(W[j])
+            om, U = om[::-1], U[:, ::-1]
+            vol = lam if model == "EEV" else np.sum(om / a) / (n[j] * d)
+            out.append(vol * U @ np.diag(a) @ U.T)
+    return np.stack(out)
+
+
 def _ref_m_step(model: str, X: np.ndarray, r: np.ndarray, fixed: dict, masks: dict,
                 reg: float = 0.0) -> dict:
     k, d = r.shape[1], X.shape[1]
@@ -100,9 +126,16 @@ def _ref_m_step(model: str, X: np.ndarray, r: np.ndarray, fixed: dict, masks: di
         return np.stack([((X - m[j]).T * r[:, j]) @ (X - m[j]) + reg * n[j] * np.eye(d)
                          for j in range(k)])
 
+    def covariances(m: np.ndarray) -> np.ndarray:
+        if cm.any() and model not in ("VII", "VVI", "VVV"):
+            c = _ref_given(model, n, scatter(m), fixed["covariances"][np.argmax(cm)])
+        else:
+            c = _ref_cov(model, n, scatter(m))
+        c[cm] = fixed["covariances"][cm]
+        return c
+
     for _ in range(100000):
-        cov = _ref_cov(model, n, scatter(means))
-        cov[cm] = fixed["covariances"][cm]
+        cov = covariances(means)
         new = means.copy()
         for j in range(k):
             F, C = ~mm[j], mm[j]
@@ -114,9 +147,7 @@ def _ref_m_step(model: str, X: np.ndarray, r: np.ndarray, fixed: dict, masks: di
             means = new
             break
         means = new
-    cov = _ref_cov(model, n, scatter(means))
-    cov[cm] = fixed["covariances"][cm]
-    return {"weights": weights, "means": means, "covariances": cov}
+    return {"weights": weights, "means": means, "covariances": covariances(means)}
 
 
 def _log_joint(X: np.ndarray, p: dict) -> np.ndarray:
@@ -152,6 +183,9 @@ CASES = [
     ("VVV", {"means_": MEANS, "weights_": np.array([False, True, False])}),
     ("VEV", {"means_": MEANS}),
     ("VEI", {"means_": MEANS, "weights_": np.array([True, False, False])}),
+] + [  # one component's covariance frozen: it fixes the shared part for all
+    (model, {"means_": MEANS, "covariances_": np.array([False, True, False])})
+    for model in ("EII", "EEE", "VEI", "EVI", "VEE", "EEV", "VEV", "EVV")
 ]
 
 
@@ -208,14 +242,18 @@ def test_matches_reference_with_reg_covar(model: str) -> None:
     np.testing.assert_allclose(est.covariances_, ref["covariances"], rtol=0, atol=1e-8)
 
 
-def test_three_features_vev_and_eee() -> None:
+def test_three_features() -> None:
     X, labels = _data(3, d=3)
     mask = np.array([[True, False, True], [False, True, False], [False, False, False]])
-    for model in ("EEE", "VEV"):
+    one = np.array([True, False, False])
+    for model, masks in (("EEE", {"means": mask}), ("VEV", {"means": mask}),
+                         ("VEV", {"means": mask, "covariances": one}),
+                         ("EEV", {"means": mask, "covariances": one}),
+                         ("EVV", {"covariances": one})):
         start = _start(model, X, labels)
-        est = MclustMixture(model, 3, tol=0.0, max_iter=8,
-                            freeze={"means_": mask}).fit(X, init=start)
-        ref, _ = _ref_em(model, X, start, {"means": mask}, 8)
+        freeze = {f"{key}_": value for key, value in masks.items()}
+        est = MclustMixture(model, 3, tol=0.0, max_iter=8, freeze=freeze).fit(X, init=start)
+        ref, _ = _ref_em(model, X, start, masks, 8)
         np.testing.assert_allclose(est.means_, ref["means"], rtol=0, atol=1e-8)
         np.testing.assert_allclose(est.covariances_, ref["covariances"], rtol=0, atol=1e-8)
 
@@ -225,7 +263,7 @@ def test_three_features_vev_and_eee() -> None:
 def test_frozen_entries_are_kept_bit_for_bit(model: str) -> None:
     X, labels = _data(4)
     start = _start(model, X, labels)
-    cov = np.array([False, True, False]) if model in ("VII", "VVI", "VVV") else True
+    cov = True if model in ("EVE", "VVE") else np.array([False, True, False])
     freeze = {"means_": MEANS, "weights_": np.array([False, True, False]),
               "covariances_": cov}
     est = MclustMixture(model, 3, freeze=freeze).fit(X, init=start)
@@ -270,9 +308,17 @@ def test_hc_start_is_what_is_frozen() -> None:
 
 def test_errors() -> None:
     X, _ = _data(7)
-    fit = MclustMixture("EEE", 3, freeze={"covariances_": np.array([True, False, False])})
-    with pytest.raises(ValueError, match="share a volume, shape or orientation"):
-        fit.fit(X)
+    one = {"covariances_": np.array([True, False, False])}
+    with pytest.raises(ValueError, match="share an orientation"):
+        MclustMixture("EVE", 3, freeze=one).fit(X)
+    # frozen covariances that cannot be the model's: not diagonal for VEI, unequal for EEE
+    start = {"weights": np.ones(3) / 3, "means": X[:3].copy(),
+             "covariances": np.array([[[1.0, 0.5], [0.5, 1.0]], np.eye(2), 2 * np.eye(2)])}
+    with pytest.raises(ValueError, match="not VEI covariances"):
+        MclustMixture("VEI", 3, freeze=one).fit(X, init=start)
+    with pytest.raises(ValueError, match="not EEE covariances"):
+        MclustMixture("EEE", 3, freeze={"covariances_": np.array([False, True, True])}).fit(
+            X, init=start)
     with pytest.raises(ValueError, match="shape"):
         MclustMixture("VVV", 3, freeze={"means_": np.ones((3, 3), bool)}).fit(X)
     with pytest.raises(ValueError, match="shape"):
@@ -330,3 +376,47 @@ def test_unfrozen_step_equals_the_plain_step() -> None:
             "weights_": np.array([True, False, False])}).fit(X, init=start)
         assert only_weights.weights_[0] == 0.5
         assert only_weights.loglik_ <= plain.loglik_ + 1e-9
+
+
+@pytest.mark.parametrize("model", ["VEI", "VEE", "EVI", "EVV", "EEV", "VEV"])
+def test_shared_part_step_beats_every_feasible_neighbour(model: str) -> None:
+    """With one covariance frozen, no covariance sharing its part scores higher."""
+    from scipy.linalg import expm
+
+    from emkit.models.mixture.mclust_freeze import given_shared_part
+
+    rng = np.random.default_rng(12)
+    d = 3
+    X, labels = _data(12, d=d)
+    sigma = _start(model, X, labels)["covariances"]
+    r = rng.dirichlet(np.ones(3), size=len(X))
+    n = r.sum(0)
+    xbar = (r.T @ X) / n[:, None]
+    W = np.stack([((X - xbar[j]).T * r[:, j]) @ (X - xbar[j]) for j in range(3)])
+    frozen = np.array([True, False, False])
+    got = given_shared_part(model, n, W, sigma, frozen)
+    np.testing.assert_array_equal(got[0], sigma[0])
+
+    def q(cov: np.ndarray, j: int) -> float:
+        return -0.5 * (n[j] * np.linalg.slogdet(cov)[1] + np.trace(np.linalg.solve(cov, W[j])))
+
+    for j in (1, 2):
+        best = q(got[j], j)
+        lam0 = np.linalg.det(sigma[0]) ** (1 / d)
+        assert np.isclose(np.linalg.det(got[j]) ** (1 / d), lam0, rtol=1e-10) or model[0] == "V"
+        for _ in range(200):
+            eps = rng.choice([1e-4, 1e-2, 1.0])
+            scale = 1.0 if model[0] == "E" else np.exp(eps * rng.normal())
+            if model in ("VEI", "VEE"):
+                cand = scale * got[j]
+            elif model == "EVI":
+                a = np.diag(got[j]) * np.exp(eps * rng.normal(size=d))
+                cand = np.diag(a / np.prod(a) ** (1 / d)) * lam0
+            elif model == "EVV":
+                m = got[j] + eps * np.diag(np.abs(rng.normal(size=d)))
+                cand = lam0 * m / np.linalg.det(m) ** (1 / d)
+            else:  # EEV, VEV: rotate the shape
+                skew = rng.normal(size=(d, d))
+                E = expm(eps * (skew - skew.T))
+                cand = scale * E @ got[j] @ E.T
+            assert q(cand, j) <= best + 1e-9 * abs(best)

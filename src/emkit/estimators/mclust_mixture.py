@@ -114,9 +114,9 @@ class MclustMixture(Persistable, BaseEstimator):
         M-step from the hc, k-means or user partition): ``{"means_": True,
         "weights_": mask, ...}`` with True for the whole attribute or a boolean
         mask of its shape (True = frozen). Keys: ``weights_`` (K,), ``means_``
-        (K, D), ``covariances_`` (True, or a (K,) mask of whole components for
-        ``VII``, ``VVI`` and ``VVV`` only: the other models share a volume, shape
-        or orientation across components). The free entries get the exact
+        (K, D), ``covariances_`` (True, or a (K,) mask of whole components; where
+        the model shares a volume, shape or orientation, the frozen ones fix it
+        for all; not for ``EVE`` and ``VVE``). The free entries get the exact
         constrained M-step (:mod:`emkit.models.mixture.mclust_freeze`): free
         weights share the free mass, free mean entries the Gaussian conditional
         given the frozen ones, free covariances mclust's step about the means.

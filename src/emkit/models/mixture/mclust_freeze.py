@@ -33,11 +33,22 @@ Covariances
     A frozen covariance keeps its value (no ``reg_covar`` added). The free ones
     are mclust's model-specific M-step on the scatter about the constrained means
     (:func:`~emkit.gaussian.constrained.constrained_covariances`; ``EVE`` and
-    ``VVE`` carry their orientation as the unconstrained step does). Freezing some
-    components' covariances and not others is exact only where the components'
-    covariances are separate maximizations: ``VII``, ``VVI`` and ``VVV``
-    (:data:`PER_COMPONENT_MODELS`); the other models share a volume, shape or
-    orientation, and only all of their covariances may be frozen.
+    ``VVE`` carry their orientation as the unconstrained step does). Where the
+    components' covariances are separate maximizations (``VII``, ``VVI``,
+    ``VVV``: :data:`PER_COMPONENT_MODELS`) any of them may be frozen. In the
+    other models the components share a volume, shape or orientation, and a
+    frozen component fixes the shared part for all (the frozen ones must agree:
+    :func:`~emkit.gaussian.constrained_family.in_family`); each free one then
+    fits the rest in closed form (:func:`given_shared_part`): ``EII``, ``EEI``,
+    ``EEE`` share everything (a free covariance equals the frozen one); ``VEI``
+    and ``VEE`` fit the volume ``tr(W_k C^-1) / (n_k d)`` to the shared shape
+    ``C``; ``EVI`` the shape ``diag(W_k) / det(diag W_k)^(1/d)`` and ``EVV``
+    ``W_k / det(W_k)^(1/d)`` at the shared volume; ``EEV`` and ``VEV`` turn the
+    shared eigenvalues onto ``W_k``'s eigenvectors, largest with largest (von
+    Neumann's trace inequality), ``VEV`` with its own volume. ``EVE`` and ``VVE``
+    share an orientation that one matrix does not determine when its eigenvalues
+    tie, and only all of their covariances may be frozen
+    (:data:`NO_PARTIAL_MODELS`).
 
 :class:`FrozenMclustModel` wraps an ``MclustModel`` and replaces its M-step; the
 frozen entries are copied from ``fixed`` bit for bit.
@@ -50,28 +61,100 @@ from typing import Any
 import numpy as np
 
 from ...gaussian.constrained import common_orientation_covariances, constrained_covariances
+from ...gaussian.constrained_family import in_family
 from ...gaussian.constrained_mean import conditional_mean as _conditional
 from ...gaussian.constrained_mean import constrained_weights as _weights
 from .mclust import MclustModel
 
-__all__ = ["constrained_mclust_m_step", "FrozenMclustModel", "PER_COMPONENT_MODELS",
-           "MAX_ALTERNATIONS"]
+__all__ = ["constrained_mclust_m_step", "given_shared_part", "FrozenMclustModel",
+           "PER_COMPONENT_MODELS", "NO_PARTIAL_MODELS", "MAX_ALTERNATIONS"]
 
 #: Models whose components' covariances are separate maximizations: one may be
 #: frozen while the others are refitted.
 PER_COMPONENT_MODELS = ("VII", "VVI", "VVV")
+#: Models whose covariances are frozen all together or not at all.
+NO_PARTIAL_MODELS = ("EVE", "VVE")
 #: Most alternations of means and covariances in one constrained M-step.
 MAX_ALTERNATIONS = 500
 _ORIENTED = ("EVE", "VVE")
 
 
+def _log_volume(cov: np.ndarray) -> float:
+    """``log det(cov) / d``: the log of mclust's volume ``lambda``."""
+    return float(np.linalg.slogdet(cov)[1] / cov.shape[-1])
+
+
+def _eig_desc(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values, vectors = np.linalg.eigh(matrix)
+    return values[::-1], vectors[:, ::-1]
+
+
+def given_shared_part(model: str, n: np.ndarray, scatter: np.ndarray, fixed: np.ndarray,
+                      frozen: np.ndarray) -> np.ndarray:
+    """Covariances (K, D, D) of a model whose shared part is fixed by frozen components.
+
+    Parameters
+    ----------
+    model : str
+        An mclust model with a shared volume, shape or orientation, not ``EVE``
+        or ``VVE``.
+    n : ndarray of shape (K,)
+    scatter : ndarray of shape (K, D, D)
+        Scatter matrices about the means (with ``reg_covar * n_k`` on the diagonal).
+    fixed : ndarray of shape (K, D, D)
+        The frozen covariances (entries of free components ignored).
+    frozen : ndarray of bool, shape (K,)
+        At least one True.
+
+    Returns
+    -------
+    ndarray of shape (K, D, D)
+        ``fixed`` for the frozen components; for each free one the maximizer of
+        ``-1/2 [n_k log det S + tr(S^-1 W_k)]`` over the covariances that share
+        the frozen part (see the module notes).
+    """
+    ref = fixed[int(np.flatnonzero(frozen)[0])]
+    d = ref.shape[0]
+    out = np.array(fixed, dtype=np.float64, copy=True)
+    log_lam = _log_volume(ref)
+    lam = np.exp(log_lam)
+    if model[2] != "V":  # shape (and orientation) shared: the shape matrix C
+        shape = ref / lam
+    else:
+        values, _ = _eig_desc(ref)
+        shape_values = values / lam
+    for j in np.flatnonzero(~frozen):
+        w = scatter[j]
+        if model in ("EII", "EEI", "EEE"):
+            cov = ref.copy()
+        elif model in ("VEI", "VEE"):
+            cov = np.trace(np.linalg.solve(shape, w)) / (n[j] * d) * shape
+        elif model == "EVI":
+            diag = np.diagonal(w)
+            cov = lam * np.diag(diag / np.exp(np.mean(np.log(diag))))
+        elif model == "EVV":
+            cov = lam * w / np.exp(_log_volume(w))
+        elif model in ("EEV", "VEV"):
+            omega, vectors = _eig_desc(w)
+            vol = lam if model == "EEV" else float(omega @ (1.0 / shape_values)) / (n[j] * d)
+            cov = vol * (vectors * shape_values) @ vectors.T
+        else:
+            raise ValueError(f"{model}: no covariance given a frozen component")
+        out[j] = 0.5 * (cov + cov.T)
+    return out
+
+
 def _covariances(model: MclustModel, n: np.ndarray, w: np.ndarray, xbar: np.ndarray,
-                 means: np.ndarray, orientation: np.ndarray | None
+                 means: np.ndarray, orientation: np.ndarray | None,
+                 fixed: np.ndarray, frozen: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The model's covariances (K, D, D) about ``means``, the scatter about them and
-    the orientation reached (``EVE``/``VVE`` with a carried one, else None)."""
+    """The model's covariances (K, D, D) about ``means`` (``fixed`` where ``frozen``),
+    the scatter about them and the orientation reached (``EVE``/``VVE`` with a
+    carried one, else None)."""
     delta = xbar - means
     scatter = w + n[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    if frozen.any() and model.model not in PER_COMPONENT_MODELS:
+        return given_shared_part(model.model, n, scatter, fixed, frozen), scatter, None
     if model.model in _ORIENTED and orientation is not None:
         cov, orientation = common_orientation_covariances(
             model.model, n, scatter, orientation, tol=model.inner_tol,
@@ -79,6 +162,7 @@ def _covariances(model: MclustModel, n: np.ndarray, w: np.ndarray, xbar: np.ndar
         return cov, scatter, orientation
     cov = constrained_covariances(model.model, n, scatter, tol=model.inner_tol,
                                   max_iter=model.inner_max_iter)
+    cov[frozen] = fixed[frozen]  # VII, VVI, VVV: the others are separate maximizations
     return cov, scatter, None
 
 
@@ -117,8 +201,8 @@ def constrained_mclust_m_step(model: MclustModel, stats: dict, fixed: dict,
     Raises
     ------
     ValueError
-        When some but not all covariances are frozen for a model outside
-        :data:`PER_COMPONENT_MODELS`, or a free covariance is singular.
+        When some but not all covariances are frozen for a model in
+        :data:`NO_PARTIAL_MODELS`, or a free covariance is singular.
     """
     n, xbar, w = model.scatter(stats)
     k, d = xbar.shape
@@ -139,15 +223,15 @@ def constrained_mclust_m_step(model: MclustModel, stats: dict, fixed: dict,
         if orientation is not None:
             extra["orientation"] = orientation
         return {"weights": weights, "means": means, "covariances": fixed_cov.copy(), **extra}
-    if cov_mask.any() and model.model not in PER_COMPONENT_MODELS:
-        raise ValueError(f"the {model.model} covariances share a volume, shape or orientation: "
-                         "freeze all of them or none (one component at a time only for "
-                         f"{', '.join(PER_COMPONENT_MODELS)})")
+    if cov_mask.any() and model.model in NO_PARTIAL_MODELS:
+        raise ValueError(f"the {model.model} covariances share an orientation: freeze all of "
+                         "them or none")
     if model.model == "VVV":  # the joint maximum in closed form
         means = _conditional_means(xbar, fixed_means, mean_mask, w / n[:, None, None])
     else:  # exact for ..I models (means given covariances do not depend on them)
         means = np.where(mean_mask, fixed_means, xbar)
-    cov, scatter, orient = _covariances(model, n, w, xbar, means, orientation)
+    cov, scatter, orient = _covariances(model, n, w, xbar, means, orientation, fixed_cov,
+                                        cov_mask)
     partial = mean_mask.any(axis=1) & ~mean_mask.all(axis=1)
     if model.model[2] != "I" and model.model != "VVV" and partial.any():
         scale = max(float(np.abs(xbar).max()), float(np.sqrt(np.diagonal(
@@ -160,13 +244,13 @@ def constrained_mclust_m_step(model: MclustModel, stats: dict, fixed: dict,
                 new[j] = _conditional(xbar[j], fixed_means[j], mean_mask[j], cov[j])
             moved = float(np.abs(new - means).max())
             means = new
-            cov, scatter, orient = _covariances(model, n, w, xbar, means,
-                                                orient if orient is not None else orientation)
+            cov, scatter, orient = _covariances(
+                model, n, w, xbar, means, orient if orient is not None else orientation,
+                fixed_cov, cov_mask)
             if moved <= 1e-13 * scale:
                 break
-    if cov_mask.any():  # VII, VVI, VVV: the frozen components keep theirs
+    if cov_mask.any():  # the frozen components' means given their covariances
         frozen = np.flatnonzero(cov_mask)
-        cov[frozen] = fixed_cov[frozen]
         means[frozen] = _conditional_means(xbar[frozen], fixed_means[frozen],
                                            mean_mask[frozen], fixed_cov[frozen])
     free = ~cov_mask
@@ -191,6 +275,12 @@ class FrozenMclustModel:
         True = frozen (absent: nothing frozen).
 
     Every attribute but ``m_step`` is the wrapped model's.
+
+    Raises
+    ------
+    ValueError
+        With a prior, or when some covariances are frozen and they do not share
+        the model's common part (volume, shape, orientation) with each other.
     """
 
     def __init__(self, model: MclustModel, fixed: dict, masks: dict):
@@ -201,6 +291,14 @@ class FrozenMclustModel:
         self.fixed = {key: np.array(fixed[key], dtype=np.float64, copy=True)
                       for key in ("weights", "means", "covariances")}
         self.masks = dict(masks)
+        frozen = self.masks.get("covariances")
+        if (frozen is not None and frozen.any() and not frozen.all()
+                and model.model not in PER_COMPONENT_MODELS
+                and not in_family(model.model, self.fixed["covariances"][frozen])):
+            raise ValueError(
+                f"the frozen covariances are not {model.model} covariances (they must share "
+                f"the {model.model} model's equal parts, as the free ones will): start "
+                f"from parameters of that model or freeze all covariances")
 
     def __getattr__(self, name: str) -> Any:
         if name == "model":
