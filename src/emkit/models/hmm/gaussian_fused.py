@@ -6,14 +6,15 @@ passes over a block of up to 262,144 rows, each through arrays of shape
 posteriors, then the states' moments. Here each thread takes its sequences one
 at a time and does all three on that sequence while its rows are in cache,
 with its own scratch arrays (one sequence long) and its own accumulators, which
-are summed at the end (no two threads write the same memory). The arithmetic
-of every step is that of the generic kernels, which are called on the
-sequence's rows: :func:`emkit.gaussian.component_kernels._diag_rows` /
-``_full_rows`` for the frame probabilities, :func:`emkit.models.hmm.recursions._fb_one`
-for the scaled forward-backward, ``_moment_rows`` / ``_outer_rows`` for the
-moments about each state's E-step mean. Only the order in which rows are added
-into the sums differs (sequence by sequence), so the statistics agree with the
-generic path to rounding.
+are summed at the end (no two threads write the same memory). The sequence's
+rows are transposed once (features x frames), and the frame probabilities
+(:func:`emkit.models.hmm.gaussian_columns.diag_frame` / ``full_frame``) and the
+full-covariance moments (``full_moments``) loop over the frames innermost;
+:func:`emkit.models.hmm.recursions._fb_one` runs the scaled forward-backward and
+``_moment_rows`` the diagonal moments about each state's E-step mean. The
+products are those of the generic kernels; only the order in which they are
+added up differs (sequence by sequence, frame blocks), so the statistics agree
+with the generic path to rounding.
 
 Rows with NaN entries (missing at random) get what the generic path gives them:
 the observed entries' exact marginal density, and in the statistics the missing
@@ -27,13 +28,18 @@ rows' frame probabilities are computed beforehand by the generic code
 (:func:`emkit.gaussian.missing_kernels.pattern_log_densities`) and written over
 the sequence's frame, and their posteriors are handed back to
 :func:`emkit.gaussian.missing_kernels.pattern_moments`. The complete rows'
-moments are summed in runs between them.
+diagonal moments are summed in runs between them; in the full moments those rows
+get weight 0.
 
 Measured on one thread (CPU time of one E-step, 100 sequences x 1,000 frames,
 16 states, 8 features, against the three passes): diagonal covariances 23 ->
-17.7 ms, full 49.5 -> 44 ms. With 1 % of the entries NaN, the NaN fit takes 1.10x
-(diagonal) and 1.13x (full) the complete fit's time per iteration
-(``benchmarks/bench_hmm_missing.py``; 1.98x and 1.40x before, on one thread).
+17.7 ms, full 49.5 -> 44 ms; then with the frames-innermost kernels and the
+forward pass of :func:`~emkit.models.hmm.recursions._forward_rows`, side by side
+with the previous one-pass kernel in one process on the loaded 2-core machine:
+diagonal 23.4 -> 20.1 ms, full 58 -> 34 ms (medians of 11). With 1 % of the
+entries NaN, the NaN fit takes 1.10x (diagonal) and 1.13x (full) the complete
+fit's time per iteration (``benchmarks/bench_hmm_missing.py``; 1.98x and 1.40x
+before, on one thread).
 """
 
 from __future__ import annotations
@@ -45,20 +51,19 @@ from numba import njit, prange
 
 from ...distributions.gaussian import Gaussian, _check_pattern, _means_and_full_covariances
 from ...distributions.missing import MissingEntries
-from ...gaussian.component_kernels import (
-    _diag_rows,
-    _finish_row,
-    _full_rows,
-    _moment_rows,
-    _outer_rows,
-)
+from ...gaussian.component_kernels import _diag_rows, _finish_row, _moment_rows
 from ...gaussian.missing_kernels import pattern_moments
 from ...gaussian.reference import LOG_2PI, precision_cholesky
 from ...numerics import parallel
 from ...numerics.parallel import FASTMATH as _FAST
+from .gaussian_columns import BLOCK, diag_frame, full_frame, full_moments, transpose_rows
 from .recursions import _fb_one
 
 __all__ = ["gaussian_e_step"]
+
+#: Diagonal frame probabilities by :func:`~emkit.models.hmm.gaussian_columns.diag_frame`
+#: (frames innermost) rather than the row kernel (states innermost).
+DIAG_COLUMNS = True
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -117,8 +122,8 @@ def _diag_moments_missing(rows, r, gamma, means_t, var_t, first, second,
 @njit(cache=True)
 def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transmat_t,
            means_t, factor, log_norm, full, patch_rows, patch_frame, patch_shift, seq_patch,
-           patch_gamma, inline, var_t, logp_t, logliks, start, visits, complete, observed,
-           trans, first, second):  # pragma: no cover - compiled
+           patch_gamma, inline, var_t, logp_t, means, col_factor, columns, logliks, start,
+           visits, complete, observed, trans, first, second):  # pragma: no cover - compiled
     """Sequences first_seq..last_seq-1, their sums added into this group's accumulators.
 
     ``factor`` is the (D, K) precision per feature (diag) or the (D, D, K) upper
@@ -135,6 +140,7 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
     arrays are as long as the group's longest sequence.
     """
     k = startprob.shape[0]
+    d = X.shape[1]
     max_len = 1
     for s in range(first_seq, last_seq):
         max_len = max(max_len, offsets[s + 1] - offsets[s])
@@ -145,13 +151,24 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
     scale = np.empty(max_len)
     acc = np.empty(k)
     lnorm = np.empty(k)
+    xt = np.empty((d, max_len))  # the sequence's rows as columns
+    gt = np.empty((k, max_len))  # its posteriors as rows (full moments)
+    q = np.empty((k, BLOCK))
+    zb = np.empty((d, BLOCK))
+    wb = np.empty((d, BLOCK))
+    yb = np.empty(BLOCK)
+    top = np.empty(BLOCK)
     for s in range(first_seq, last_seq):
         lo = offsets[s]
         hi = offsets[s + 1]
         n = hi - lo
         rows = X[lo:hi]
+        if full or columns:
+            transpose_rows(X, lo, hi, xt)
         if full:
-            _full_rows(rows, means_t, factor, log_norm, True, 0, n, frame, shift)
+            full_frame(xt, n, means, col_factor, log_norm, frame, shift, zb, yb, q, top)
+        elif columns:
+            diag_frame(xt, n, means, col_factor[:, 0], log_norm, frame, shift, q, top)
         else:
             _diag_rows(rows, means_t, factor[0], log_norm, True, 0, n, frame, shift)
         for p in range(seq_patch[s], seq_patch[s + 1]):
@@ -183,31 +200,40 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
                 for t in range(cut, stop):
                     for j in range(k):
                         complete[j] += gamma[t, j]
-                if full:
-                    _outer_rows(rows, gamma, means_t, cut, stop, first, second)
-                else:
+                if not full:
                     _moment_rows(rows, gamma, means_t, cut, stop, first, second[0])
             cut = stop + 1
+        if full:  # the complete rows' moments; the rows with NaN get weight 0
+            for t in range(n):
+                for j in range(k):
+                    gt[j, t] = gamma[t, j]
+            for p in range(seq_patch[s], seq_patch[s + 1]):
+                for j in range(k):
+                    gt[j, patch_rows[p] - lo] = 0.0
+            full_moments(xt, n, gt, means, first, second, zb, wb)
 
 
 @njit(cache=True, parallel=True)
 def _parallel(X, offsets, weights, startprob, transmat, transmat_t, means_t, factor, log_norm,
               full, patch_rows, patch_frame, patch_shift, seq_patch, patch_gamma, inline,
-              var_t, logp_t, groups, logliks, start, visits, complete, observed, trans, first,
-              second):  # pragma: no cover - compiled
+              var_t, logp_t, means, col_factor, columns, groups, logliks, start, visits,
+              complete, observed, trans, first, second):  # pragma: no cover - compiled
     n_seq = offsets.shape[0] - 1
     for g in prange(groups):
         _group(X, offsets, (n_seq * g) // groups, (n_seq * (g + 1)) // groups, weights,
                startprob, transmat, transmat_t, means_t, factor, log_norm, full, patch_rows,
                patch_frame, patch_shift, seq_patch, patch_gamma, inline, var_t, logp_t,
-               logliks, start[g], visits[g], complete[g], observed[g], trans[g], first[g],
-               second[g])
+               means, col_factor, columns, logliks, start[g], visits[g], complete[g],
+               observed[g], trans[g], first[g], second[g])
 
 
 def _parameters(components: list[Any], n_features: int) -> tuple | None:
     """(full, means (K, D), means_t (D, K), factor, log_norm (K,), var_t (D, K),
-    logp_t (D, K)) of K Gaussians, or None when they do not stack (mixed covariance
-    types, a mean not set). ``var_t`` and ``logp_t``, the variances and the log
+    logp_t (D, K), col_factor) of K Gaussians, or None when they do not stack (mixed
+    covariance types, a mean not set). ``factor`` is state-last for the row kernels
+    ((D, D, K) upper precision factors, or (1, D, K) precisions per feature),
+    ``col_factor`` state-first for :mod:`~emkit.models.hmm.gaussian_columns`
+    ((K, D, D), or (K, 1, D)). ``var_t`` and ``logp_t``, the variances and the log
     precision factors per feature, are for diagonal kinds (zeros for full)."""
     stacked = Gaussian._stack(components)
     if stacked is None:
@@ -215,25 +241,27 @@ def _parameters(components: list[Any], n_features: int) -> tuple | None:
     kind, means, covs = stacked
     prec = precision_cholesky(covs, kind)
     d = n_features
-    means_t = np.ascontiguousarray(means.T, dtype=np.float64)
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    means_t = np.ascontiguousarray(means.T)
     if kind == "full":
-        prec = np.asarray(prec, dtype=np.float64)
-        factor = np.ascontiguousarray(np.triu(prec).transpose(1, 2, 0))
-        log_norm = (np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
+        upper = np.ascontiguousarray(np.triu(np.asarray(prec, dtype=np.float64)))
+        factor = np.ascontiguousarray(upper.transpose(1, 2, 0))
+        log_norm = (np.log(np.diagonal(upper, axis1=1, axis2=2)).sum(axis=1)
                     - 0.5 * d * LOG_2PI)
         none = np.zeros((d, len(means)))
-        return True, means, means_t, factor, log_norm, none, none
+        return True, means, means_t, factor, log_norm, none, none, upper
     per_feature = prec if kind == "diag" else np.repeat(prec[:, None], d, axis=1)
     per_feature = np.asarray(per_feature, dtype=np.float64)
     log_factor = np.log(per_feature)
     log_norm = log_factor.sum(axis=1) - 0.5 * d * LOG_2PI
-    # (1, D, K): one array rank for both kinds keeps one compiled kernel
-    factor = np.ascontiguousarray((per_feature**2).T)[None]
+    # (1, D, K) and (K, 1, D): one array rank for both kinds keeps one compiled kernel
+    precision = per_feature**2
+    factor = np.ascontiguousarray(precision.T)[None]
     variances = np.asarray(covs, dtype=np.float64)
     if kind != "diag":
         variances = np.repeat(variances[:, None], d, axis=1)
     return (False, means, means_t, factor, log_norm, np.ascontiguousarray(variances.T),
-            np.ascontiguousarray(log_factor.T))
+            np.ascontiguousarray(log_factor.T), np.ascontiguousarray(precision[:, None, :]))
 
 
 def _patches(components: list[Any], missing: MissingEntries | None, k: int
@@ -297,7 +325,7 @@ def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | No
     stacked = _parameters(components, X.shape[1])
     if stacked is None:
         return None
-    full, means, means_t, factor, log_norm, var_t, logp_t = stacked
+    full, means, means_t, factor, log_norm, var_t, logp_t, col_factor = stacked
     k, d = means.shape
     inline = missing is not None and not full  # diagonal: NaN rows done in the kernel
     if inline:
@@ -329,7 +357,7 @@ def gaussian_e_step(X: np.ndarray, offsets: np.ndarray, weights: np.ndarray | No
     args = (X, offsets, weights, startprob, transmat, np.ascontiguousarray(transmat.T),
             means_t, factor, log_norm, full, patch_rows, patch_frame, patch_shift,
             np.searchsorted(patch_rows, offsets).astype(np.int64), patch_gamma, inline, var_t,
-            logp_t)
+            logp_t, means, col_factor, DIAG_COLUMNS)
     if groups == 1:
         _group(*args[:2], 0, n_seq, *args[2:], logliks, start[0], visits[0], complete[0],
                observed[0], trans[0], first[0], second[0])
