@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import solve_triangular
-from sklearn import cluster
-from sklearn.cluster import kmeans_plusplus
 
 from ..models.mixture.gaussian import GaussianMixtureModel
+from ..numerics.kmeans import MAX_ITER, kmeans_plusplus, kmeans_tolerance, lloyd
 from ._supervision import align_clusters, supervised_responsibilities
 
 __all__ = ["initial_params", "precisions_to_covariances", "check_user_init"]
@@ -131,40 +130,36 @@ def _lloyd_like_kmeans(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
 
     The same steps on the same arrays as scikit-learn's ``KMeans.fit`` (dense
     ``X``, Lloyd, one start): the tolerance from the data's variances, the data
-    centred on their mean, k-means++ seeding, Lloyd's iterations with as many
-    OpenMP threads, so the labels, the centres and the draws taken from
-    ``random_state`` are those of ``KMeans``. What it leaves out is the
-    estimator's validation and set-up, ~0.3 ms of a 0.8 ms k-means on 1,000 x 2
-    rows (the whole fit of a small mixture takes a few ms). Up to
-    :data:`KMEANS_ONE_THREAD_VALUES` values the iterations run on one thread, as
-    ``KMeans`` does under ``threadpoolctl.threadpool_limits(1)`` (waking OpenMP
-    threads for a few 256-row chunks per iteration made the 1,000 x 2 k-means
-    take 3.5 ms instead of 0.8 ms on a busy 2-core machine; with several threads
-    ``KMeans`` adds the threads' partial sums in the order they finish, so its
-    centres are not reproducible to the last bit anyway). Falls back to
-    ``KMeans`` where scikit-learn's private functions are not there.
+    centred on their mean, k-means++ seeding, Lloyd's iterations, so the labels,
+    the centres and the draws taken from ``random_state`` are those of ``KMeans``
+    (:mod:`emkit.numerics.kmeans`, tested against ``KMeans`` on many seeds). Up
+    to :data:`KMEANS_ONE_THREAD_VALUES` values the iterations are emkit's own
+    compiled loop, as ``KMeans`` does them under
+    ``threadpoolctl.threadpool_limits(1)``, and scikit-learn is not imported:
+    ~0.5 -> ~0.1 ms at 1,000 x 2, K = 3 (scikit-learn's validation, namespace
+    checks and a BLAS call per 256 rows were most of it). Larger data, and a
+    cluster that empties (scikit-learn relocates a far row into it), run
+    scikit-learn's own iterations from the same seeds, with its OpenMP threads
+    for large data (which add the threads' partial sums in the order they
+    finish, so their centres are not reproducible to the last bit anyway).
     """
-    try:
-        from sklearn.cluster._kmeans import _kmeans_plusplus, _kmeans_single_lloyd, _tolerance
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-        from sklearn.utils.extmath import row_norms
-        from sklearn.utils.validation import _check_sample_weight
-    except ImportError:  # pragma: no cover - another scikit-learn layout
-        km = cluster.KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
-            X, sample_weight=sample_weight)
-        return km.labels_, km.cluster_centers_
     if len(X) < k:  # KMeans's own error
-        cluster.KMeans(n_clusters=k, n_init=1).fit(X)
+        raise ValueError(f"n_samples={len(X)} should be >= n_clusters={k}.")
     X = np.array(X, dtype=np.float64, order="C", copy=True)
-    tol = _tolerance(X, 1e-4)
-    weights = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+    tol = kmeans_tolerance(X, 1e-4)
+    if sample_weight is None:
+        weights = np.ones(len(X))
+    else:
+        weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
     x_mean = X.mean(axis=0)
     X -= x_mean
-    seeds, _ = _kmeans_plusplus(X, k, row_norms(X, squared=True), weights, random_state)
-    threads = 1 if X.size <= KMEANS_ONE_THREAD_VALUES else _openmp_effective_n_threads()
-    labels, _, centres, _ = _kmeans_single_lloyd(
-        X, weights, seeds, max_iter=300, tol=tol, n_threads=threads)
-    distinct = len(set(labels))
+    seeds, _ = kmeans_plusplus(X, k, np.einsum("ij,ij->i", X, X), weights, random_state)
+    done = lloyd(X, weights, seeds, tol) if X.size <= KMEANS_ONE_THREAD_VALUES else None
+    if done is None:
+        labels, centres = _sklearn_lloyd(X, weights, seeds, tol)
+    else:
+        labels, centres = done
+    distinct = len(np.unique(labels))
     if distinct < k:
         from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 
@@ -172,6 +167,19 @@ def _lloyd_like_kmeans(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
                       f"n_clusters ({k}). Possibly due to duplicate points in X.",
                       SkConvergenceWarning, stacklevel=4)
     return labels, centres + x_mean
+
+
+def _sklearn_lloyd(X: np.ndarray, weights: np.ndarray, seeds: np.ndarray,
+                   tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's own Lloyd iterations from ``seeds`` (centred ``X``), on one
+    thread up to :data:`KMEANS_ONE_THREAD_VALUES` values."""
+    from sklearn.cluster._kmeans import _kmeans_single_lloyd
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    threads = 1 if X.size <= KMEANS_ONE_THREAD_VALUES else _openmp_effective_n_threads()
+    labels, _, centres, _ = _kmeans_single_lloyd(X, weights, seeds, max_iter=MAX_ITER,
+                                                 tol=tol, n_threads=threads)
+    return labels, centres
 
 
 def _kmeans_labels(X: np.ndarray, k: int, sample_weight: np.ndarray | None,
@@ -252,8 +260,12 @@ def initial_params(est: Any, X: np.ndarray, sample_weight: np.ndarray | None,
                     rows = random_state.choice(n, size=k, replace=False,
                                                p=sample_weight / sample_weight.sum())
             else:  # k-means++
-                _, rows = kmeans_plusplus(Xf, k, random_state=random_state,
-                                          sample_weight=sample_weight)
+                if n < k:  # scikit-learn's kmeans_plusplus error
+                    raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+                pp_weights = np.ones(n) if sample_weight is None else np.asarray(
+                    sample_weight, dtype=np.float64)
+                _, rows = kmeans_plusplus(Xf, k, np.einsum("ij,ij->i", Xf, Xf), pp_weights,
+                                          random_state)
             if evidence is None:
                 params = model.m_step(model.stats_from_resp(
                     Xf[rows], np.arange(k), k, None if sw is None else sw[rows]))
