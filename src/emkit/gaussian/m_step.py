@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gaussian_mixture_m_step", "regularization_slack"]
+__all__ = ["gaussian_mixture_m_step", "regularization_slack", "COUNT_EPS"]
 
 #: scikit-learn's 10 machine epsilons added to each count (see the M-step)
-_COUNT_EPS = 10 * float(np.finfo(float).eps)
+COUNT_EPS = _COUNT_EPS = 10 * float(np.finfo(float).eps)
 
 
 def gaussian_mixture_m_step(stats: dict, covariance_type: str, reg_covar: float) -> dict:
