@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..engine import EMResult, Step, best_of, em
+from ..engine import Step, best_of, em
 from ..exceptions import ConvergenceWarning, DegenerateComponentWarning
 from ..gaussian.reference import precision_cholesky
 from ..models.mixture.constrained_m_step import FrozenGaussianMixtureModel
@@ -208,7 +208,9 @@ class GaussianMixtureFit:
     def _run_guarded(self, guard: CollapseGuard, data: Any, init: dict, total: float) -> Any:
         if self.max_iter == 0:
             _, loglik = guard.e_step(data, init)
-            return _Stopped(init, loglik, [])
+            stopped = _Stopped(init, loglik, [])
+            stopped.iteration_logliks = []
+            return stopped
         start = time.perf_counter()
         last = [start]
         steps: list[Step] = []
@@ -225,14 +227,22 @@ class GaussianMixtureFit:
             else:
                 print(f"  Iteration {step.iteration}")
 
+        # without verbose output nobody reads the steps: the engine keeps no records
+        # (the same iterates; lower_bounds_ then come from the guard's log-likelihoods)
+        quiet = not self.verbose and self.accelerate is None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            result: EMResult | _Stopped
+            result: Any  # an EMResult, or _Stopped
             try:
                 result = em(guard, data, init, tol=self.tol * total, max_iter=self.max_iter,
-                            accelerate=self.accelerate, callback=callback)
+                            accelerate=self.accelerate, callback=None if quiet else callback,
+                            record=not quiet)
+                result.iteration_logliks = (list(guard.logliks[1:]) if quiet
+                                            else [s.loglik for s in result.steps])
             except Collapsed as stop:
-                result = _Stopped(stop.params, stop.loglik, steps, stop.reason)
+                result = _Stopped(stop.params, stop.loglik,
+                                  guard.logliks[1:] if quiet else [s.loglik for s in steps],
+                                  stop.reason)
         status = "converged" if result.converged else "did not converge"
         self._print_verbose(f"Initialization {status}.", level=1, extra=(
             f" time lapse {time.perf_counter() - start:.5f}s\t lower bound "
@@ -263,7 +273,10 @@ class GaussianMixtureFit:
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
         self.lower_bound_ = float(result.loglik / total)
-        self.lower_bounds_ = [float(s.loglik / total) for s in result.steps]
+        logliks = getattr(result, "iteration_logliks", None)  # a stream's result has none
+        if logliks is None:
+            logliks = [s.loglik for s in result.steps]
+        self.lower_bounds_ = [float(v / total) for v in logliks]
 
     def _fitted_params(self) -> dict:
         return {
@@ -278,14 +291,15 @@ class _Stopped:
 
     For ``max_iter=0`` the initial parameters (no steps); after a collapse
     (``collapse`` says what happened) the last parameters whose likelihood is
-    defined, with the steps that led there.
+    defined, with the log-likelihood after each iteration that led there.
     """
 
-    def __init__(self, params: dict, loglik: float, steps: list[Step],
+    def __init__(self, params: dict, loglik: float, logliks: list[float],
                  collapse: str | None = None):
         self.params = params
         self.loglik = float(loglik)
         self.converged = False
-        self.n_iter = len(steps)
-        self.steps = list(steps)
+        self.n_iter = len(logliks)
+        self.steps: list[Step] = []
+        self.iteration_logliks = [float(v) for v in logliks]
         self.collapse = collapse

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..gaussian.cholesky_kernels import cholesky_factors
+from ..gaussian.compiled_steps import collapse_check
 from ._gaussian_mixture_checks import COLLAPSE_MESSAGE
 from ._gaussian_mixture_reseed import Reseeder, singular_components
 
@@ -74,6 +75,8 @@ class CollapseGuard:
         self.reseeder = reseeder
         self.degenerate = degenerate
         self.n_m_steps = 0
+        #: the log-likelihood of every E-step that returned (the start's first)
+        self.logliks: list[float] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)
@@ -137,6 +140,7 @@ class CollapseGuard:
         if not math.isfinite(loglik) and self.last is not None:
             raise Collapsed(*self.last, reason=f"the log-likelihood became {loglik}")
         self.last = (params, float(loglik))
+        self.logliks.append(float(loglik))
         return stats, loglik
 
 
@@ -155,30 +159,17 @@ def collapse_reason(params: dict, covariance_type: str, eps: float) -> str | Non
     all its weight from one row gets a variance of rounding size, ±1e-45 or
     ±1e-16 depending on how the sums fell.)
     """
-    cov = np.asarray(params["covariances"], dtype=np.float64)
-    means = np.abs(np.asarray(params["means"], dtype=np.float64))
-    if not np.all(np.isfinite(cov)):
+    code, comp, smallest = collapse_check(params["covariances"], params["means"],
+                                          covariance_type, eps, RESOLUTION)
+    if code == 0:
+        return None
+    if code == 1:
         return "a covariance is not finite"
-    if covariance_type in ("full", "tied"):
-        lower, _, failed = cholesky_factors(cov.reshape(-1, *cov.shape[-2:]))
-        if failed >= 0:
-            return "a covariance is not positive definite"
-        pivots = np.diagonal(lower, axis1=-2, axis2=-1) ** 2
-        smallest = pivots.min(axis=-1)
-        if covariance_type == "tied":
-            smallest = smallest[0]
-    else:
-        smallest = cov if covariance_type == "spherical" else cov.min(axis=-1)
-        if not np.all(smallest > 0.0):
-            return "a variance is zero or negative"
-    scale = means.max() if covariance_type == "tied" else means.max(axis=-1)
-    floor = (RESOLUTION * eps * scale) ** 2
-    small = np.flatnonzero(np.atleast_1d(smallest <= floor))
-    if small.size:
-        which = "the tied covariance" if covariance_type == "tied" else f"component {small[0]}"
-        return (f"{which} has a variance of {float(np.atleast_1d(smallest)[small[0]]):.3g}, "
-                "below the rounding of its mean")
-    return None
+    if code == 2:
+        return ("a covariance is not positive definite" if covariance_type in ("full", "tied")
+                else "a variance is zero or negative")
+    which = "the tied covariance" if covariance_type == "tied" else f"component {comp}"
+    return f"{which} has a variance of {smallest:.3g}, below the rounding of its mean"
 
 
 def rounding_components(params: dict, covariance_type: str, eps: float) -> list[int]:
