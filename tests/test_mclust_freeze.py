@@ -100,6 +100,11 @@ def _ref_given(model: str, n: np.ndarray, W: np.ndarray, sigma: np.ndarray) -> n
             out.append(lam * np.diag(diag / np.prod(diag) ** (1 / d)))
         elif model == "EVV":
             out.append(lam * W[j] / np.linalg.det(W[j]) ** (1 / d))
+        elif model in ("EVE", "VVE"):  # the frozen axes, own variances along them
+            _, D = np.linalg.eigh(sigma)
+            var = np.diag(D.T @ W[j] @ D)
+            var = lam * var / np.prod(var) ** (1 / d) if model == "EVE" else var / n[j]
+            out.append(D @ np.diag(var) @ D.T)
         else:  # EEV, VEV: the frozen eigenvalues on W_j's eigenvectors, in order
             om, U = np.linalg.eigh(W[j])
             om, U = om[::-1], U[:, ::-1]
@@ -185,7 +190,7 @@ CASES = [
     ("VEI", {"means_": MEANS, "weights_": np.array([True, False, False])}),
 ] + [  # one component's covariance frozen: it fixes the shared part for all
     (model, {"means_": MEANS, "covariances_": np.array([False, True, False])})
-    for model in ("EII", "EEE", "VEI", "EVI", "VEE", "EEV", "VEV", "EVV")
+    for model in ("EII", "EEE", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV")
 ]
 
 
@@ -263,7 +268,7 @@ def test_three_features() -> None:
 def test_frozen_entries_are_kept_bit_for_bit(model: str) -> None:
     X, labels = _data(4)
     start = _start(model, X, labels)
-    cov = True if model in ("EVE", "VVE") else np.array([False, True, False])
+    cov = np.array([False, True, False])
     freeze = {"means_": MEANS, "weights_": np.array([False, True, False]),
               "covariances_": cov}
     est = MclustMixture(model, 3, freeze=freeze).fit(X, init=start)
@@ -309,11 +314,12 @@ def test_hc_start_is_what_is_frozen() -> None:
 def test_errors() -> None:
     X, _ = _data(7)
     one = {"covariances_": np.array([True, False, False])}
-    with pytest.raises(ValueError, match="share an orientation"):
-        MclustMixture("EVE", 3, freeze=one).fit(X)
     # frozen covariances that cannot be the model's: not diagonal for VEI, unequal for EEE
     start = {"weights": np.ones(3) / 3, "means": X[:3].copy(),
              "covariances": np.array([[[1.0, 0.5], [0.5, 1.0]], np.eye(2), 2 * np.eye(2)])}
+    with pytest.raises(ValueError, match="tied eigenvalues"):  # no orientation in I
+        MclustMixture("VVE", 3, freeze={"covariances_": np.array([False, True, False])}).fit(
+            X, init=start)
     with pytest.raises(ValueError, match="not VEI covariances"):
         MclustMixture("VEI", 3, freeze=one).fit(X, init=start)
     with pytest.raises(ValueError, match="not EEE covariances"):
@@ -378,7 +384,7 @@ def test_unfrozen_step_equals_the_plain_step() -> None:
         assert only_weights.loglik_ <= plain.loglik_ + 1e-9
 
 
-@pytest.mark.parametrize("model", ["VEI", "VEE", "EVI", "EVV", "EEV", "VEV"])
+@pytest.mark.parametrize("model", ["VEI", "VEE", "EVI", "EVV", "EEV", "VEV", "EVE", "VVE"])
 def test_shared_part_step_beats_every_feasible_neighbour(model: str) -> None:
     """With one covariance frozen, no covariance sharing its part scores higher."""
     from scipy.linalg import expm
@@ -412,6 +418,11 @@ def test_shared_part_step_beats_every_feasible_neighbour(model: str) -> None:
             elif model == "EVI":
                 a = np.diag(got[j]) * np.exp(eps * rng.normal(size=d))
                 cand = np.diag(a / np.prod(a) ** (1 / d)) * lam0
+            elif model in ("EVE", "VVE"):  # other variances along the frozen axes
+                _, D = np.linalg.eigh(sigma[0])
+                a = np.diag(D.T @ got[j] @ D) * np.exp(eps * rng.normal(size=d))
+                a = a / np.prod(a) ** (1 / d) * lam0 if model == "EVE" else a
+                cand = D @ np.diag(a) @ D.T
             elif model == "EVV":
                 m = got[j] + eps * np.diag(np.abs(rng.normal(size=d)))
                 cand = lam0 * m / np.linalg.det(m) ** (1 / d)

@@ -16,7 +16,6 @@ from scipy import sparse
 
 from ..gaussian.conjugate_prior import as_prior_control
 from ..gaussian.constrained import check_model_name
-from ..models.mixture.mclust_freeze import NO_PARTIAL_MODELS
 from ..models.mixture.mclust_init import HC_MODELS
 from ..validation import check_magnitude
 from ._supervision import check_freeze, check_something_free
@@ -129,8 +128,8 @@ def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
 
 
 
-def check_freeze_masks(freeze: Any, model: str, n_components: int,
-                       n_features: int) -> dict[str, np.ndarray]:
+def check_freeze_masks(freeze: Any, n_components: int, n_features: int
+                       ) -> dict[str, np.ndarray]:
     """``freeze`` as the model's masks: ``weights`` (K,), ``means`` (K, D) and
     ``covariances`` (K,) (True = frozen; only the frozen attributes are keys).
 
@@ -143,9 +142,7 @@ def check_freeze_masks(freeze: Any, model: str, n_components: int,
     ------
     ValueError
         For an unknown attribute, a mask of the wrong shape or dtype, a covariance
-        mask splitting a matrix, some but not all covariances of ``EVE`` or ``VVE``
-        (one matrix does not determine their common orientation), or a freeze
-        leaving nothing to fit.
+        mask splitting a matrix, or a freeze leaving nothing to fit.
     """
     k, d = int(n_components), int(n_features)
     shapes = {"weights_": (k,), "means_": (k, d), "covariances_": (k, d, d)}
@@ -166,12 +163,6 @@ def check_freeze_masks(freeze: Any, model: str, n_components: int,
         if not np.all(per.all(axis=1) | ~per.any(axis=1)):
             raise ValueError("freeze['covariances_'] must freeze whole covariance matrices "
                              "(all or none of each component's entries)")
-        if not per.all() and model in NO_PARTIAL_MODELS:
-            raise ValueError(
-                f"freeze['covariances_'] freezes some of the {model} covariances but not all: "
-                f"in {model} the components share an orientation, which one frozen matrix "
-                "does not determine when its eigenvalues tie; freeze all of them (True) or "
-                "none")
     check_something_free(masks, shapes)
     out = {name.rstrip("_"): mask for name, mask in masks.items()}
     if "covariances" in out:

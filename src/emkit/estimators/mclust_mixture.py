@@ -116,7 +116,7 @@ class MclustMixture(Persistable, BaseEstimator):
         mask of its shape (True = frozen). Keys: ``weights_`` (K,), ``means_``
         (K, D), ``covariances_`` (True, or a (K,) mask of whole components; where
         the model shares a volume, shape or orientation, the frozen ones fix it
-        for all; not for ``EVE`` and ``VVE``). The free entries get the exact
+        for all). The free entries get the exact
         constrained M-step (:mod:`emkit.models.mixture.mclust_freeze`): free
         weights share the free mass, free mean entries the Gaussian conditional
         given the frozen ones, free covariances mclust's step about the means.
@@ -338,7 +338,7 @@ class MclustMixture(Persistable, BaseEstimator):
                              "hyperparameters come from unweighted data moments")
         evidence = log_evidence(check_labels(labels, n, k, name="labels"),
                                 check_priors(priors, n, k), k)
-        self._frozen = check_freeze_masks(self.freeze, self.model, k, X.shape[1])
+        self._frozen = check_freeze_masks(self.freeze, k, X.shape[1])
         if self._frozen and as_prior_control(self.prior) is not None:
             raise ValueError("freeze cannot be combined with prior: mclust's MAP M-step has "
                              "no constrained form here")

@@ -45,10 +45,12 @@ Covariances
     ``C``; ``EVI`` the shape ``diag(W_k) / det(diag W_k)^(1/d)`` and ``EVV``
     ``W_k / det(W_k)^(1/d)`` at the shared volume; ``EEV`` and ``VEV`` turn the
     shared eigenvalues onto ``W_k``'s eigenvectors, largest with largest (von
-    Neumann's trace inequality), ``VEV`` with its own volume. ``EVE`` and ``VVE``
-    share an orientation that one matrix does not determine when its eigenvalues
-    tie, and only all of their covariances may be frozen
-    (:data:`NO_PARTIAL_MODELS`).
+    Neumann's trace inequality), ``VEV`` with its own volume; ``EVE`` and ``VVE``
+    take the frozen eigenvectors ``D`` and fit the axis variances
+    ``diag(D^T W_k D)`` (``EVE`` scaled to the frozen volume). One matrix
+    determines its orientation only when its eigenvalues differ, so ``EVE`` and
+    ``VVE`` refuse a frozen covariance with tied eigenvalues (relative gap below
+    :data:`TIE_RTOL`).
 
 :class:`FrozenMclustModel` wraps an ``MclustModel`` and replaces its M-step; the
 frozen entries are copied from ``fixed`` bit for bit.
@@ -67,13 +69,14 @@ from ...gaussian.constrained_mean import constrained_weights as _weights
 from .mclust import MclustModel
 
 __all__ = ["constrained_mclust_m_step", "given_shared_part", "FrozenMclustModel",
-           "PER_COMPONENT_MODELS", "NO_PARTIAL_MODELS", "MAX_ALTERNATIONS"]
+           "PER_COMPONENT_MODELS", "TIE_RTOL", "MAX_ALTERNATIONS"]
 
 #: Models whose components' covariances are separate maximizations: one may be
 #: frozen while the others are refitted.
 PER_COMPONENT_MODELS = ("VII", "VVI", "VVV")
-#: Models whose covariances are frozen all together or not at all.
-NO_PARTIAL_MODELS = ("EVE", "VVE")
+#: Smallest gap between the eigenvalues of a frozen ``EVE``/``VVE`` covariance,
+#: relative to the largest, for its eigenvectors to fix the common orientation.
+TIE_RTOL = 1e-8
 #: Most alternations of means and covariances in one constrained M-step.
 MAX_ALTERNATIONS = 500
 _ORIENTED = ("EVE", "VVE")
@@ -96,8 +99,7 @@ def given_shared_part(model: str, n: np.ndarray, scatter: np.ndarray, fixed: np.
     Parameters
     ----------
     model : str
-        An mclust model with a shared volume, shape or orientation, not ``EVE``
-        or ``VVE``.
+        An mclust model with a shared volume, shape or orientation.
     n : ndarray of shape (K,)
     scatter : ndarray of shape (K, D, D)
         Scatter matrices about the means (with ``reg_covar * n_k`` on the diagonal).
@@ -134,6 +136,11 @@ def given_shared_part(model: str, n: np.ndarray, scatter: np.ndarray, fixed: np.
             cov = lam * np.diag(diag / np.exp(np.mean(np.log(diag))))
         elif model == "EVV":
             cov = lam * w / np.exp(_log_volume(w))
+        elif model in ("EVE", "VVE"):
+            _, axes = _eig_desc(ref)
+            var = np.diagonal(axes.T @ w @ axes)
+            var = lam * var / np.exp(np.mean(np.log(var))) if model == "EVE" else var / n[j]
+            cov = (axes * var) @ axes.T
         elif model in ("EEV", "VEV"):
             omega, vectors = _eig_desc(w)
             vol = lam if model == "EEV" else float(omega @ (1.0 / shape_values)) / (n[j] * d)
@@ -201,8 +208,7 @@ def constrained_mclust_m_step(model: MclustModel, stats: dict, fixed: dict,
     Raises
     ------
     ValueError
-        When some but not all covariances are frozen for a model in
-        :data:`NO_PARTIAL_MODELS`, or a free covariance is singular.
+        When a free covariance is singular.
     """
     n, xbar, w = model.scatter(stats)
     k, d = xbar.shape
@@ -223,9 +229,6 @@ def constrained_mclust_m_step(model: MclustModel, stats: dict, fixed: dict,
         if orientation is not None:
             extra["orientation"] = orientation
         return {"weights": weights, "means": means, "covariances": fixed_cov.copy(), **extra}
-    if cov_mask.any() and model.model in NO_PARTIAL_MODELS:
-        raise ValueError(f"the {model.model} covariances share an orientation: freeze all of "
-                         "them or none")
     if model.model == "VVV":  # the joint maximum in closed form
         means = _conditional_means(xbar, fixed_means, mean_mask, w / n[:, None, None])
     else:  # exact for ..I models (means given covariances do not depend on them)
@@ -280,7 +283,8 @@ class FrozenMclustModel:
     ------
     ValueError
         With a prior, or when some covariances are frozen and they do not share
-        the model's common part (volume, shape, orientation) with each other.
+        the model's common part (volume, shape, orientation) with each other, or
+        (``EVE``, ``VVE``) their eigenvalues tie.
     """
 
     def __init__(self, model: MclustModel, fixed: dict, masks: dict):
@@ -299,6 +303,14 @@ class FrozenMclustModel:
                 f"the frozen covariances are not {model.model} covariances (they must share "
                 f"the {model.model} model's equal parts, as the free ones will): start "
                 f"from parameters of that model or freeze all covariances")
+        if frozen is not None and frozen.any() and not frozen.all() \
+                and model.model in _ORIENTED:
+            values = np.linalg.eigvalsh(self.fixed["covariances"][np.argmax(frozen)])
+            if np.min(np.diff(values)) <= TIE_RTOL * values[-1]:
+                raise ValueError(
+                    f"the frozen {model.model} covariance has tied eigenvalues, so it does "
+                    "not fix the common orientation of the others; freeze all covariances "
+                    "or none")
 
     def __getattr__(self, name: str) -> Any:
         if name == "model":
