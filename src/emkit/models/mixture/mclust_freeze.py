@@ -256,8 +256,9 @@ def constrained_mclust_m_step(model: MclustModel, stats: dict, fixed: dict,
         frozen = np.flatnonzero(cov_mask)
         means[frozen] = _conditional_means(xbar[frozen], fixed_means[frozen],
                                            mean_mask[frozen], fixed_cov[frozen])
-    free = ~cov_mask
-    model._check_not_singular(n[free], means[free], scatter[free], cov[free])
+    # all components, so that messages number them as the user does (a frozen
+    # covariance is the user's own, finite and positive definite)
+    model._check_not_singular(n, means, scatter, cov)
     if orient is not None:
         extra["orientation"] = orient
     return {"weights": weights, "means": means, "covariances": cov, **extra}
@@ -306,7 +307,7 @@ class FrozenMclustModel:
         if frozen is not None and frozen.any() and not frozen.all() \
                 and model.model in _ORIENTED:
             values = np.linalg.eigvalsh(self.fixed["covariances"][np.argmax(frozen)])
-            if np.min(np.diff(values)) <= TIE_RTOL * values[-1]:
+            if values.size > 1 and np.min(np.diff(values)) <= TIE_RTOL * values[-1]:
                 raise ValueError(
                     f"the frozen {model.model} covariance has tied eigenvalues, so it does "
                     "not fix the common orientation of the others; freeze all covariances "
