@@ -100,3 +100,41 @@ def test_impossible_sequence_is_minus_inf_with_zero_posteriors(mode):
     assert not gamma[50:].any()
     np.testing.assert_allclose(gamma[:50], ref_gamma, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(xi, ref_xi, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 8, 16, 17, 24, 32, 40])
+def test_every_state_count_matches_reference(k, mode):
+    """The vector-matrix products generated for K = 8, 16, 24, 32
+    (:mod:`emkit.models.hmm.vec_mat`) and the loop for other K give the reference's
+    log-likelihoods, posteriors and counts."""
+    rng = np.random.default_rng(k)
+    lengths = (1, 5, 400)
+    n = sum(lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    log_frame = rng.normal(scale=4.0, size=(n, k))
+    startprob, transmat = _chain(k, k + 1)
+    ref_ll, ref_gamma, ref_xi = forward_backward_reference(log_frame, offsets, startprob,
+                                                           transmat, np.ones(len(lengths)))
+    logliks, gamma, xi = forward_backward(log_frame, offsets, startprob, transmat)
+    np.testing.assert_allclose(logliks, ref_ll, rtol=1e-12)
+    np.testing.assert_allclose(gamma, ref_gamma, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(xi, ref_xi, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [8, 16, 24, 32, 5])
+def test_vec_mat_is_the_matrix_product(k):
+    from numba import njit
+
+    from emkit.models.hmm.vec_mat import vec_mat
+
+    @njit
+    def product(v, m):
+        out = np.full(v.shape[0] + 2, -7.0)  # entries past K must stay untouched
+        vec_mat(v, m, out)
+        return out
+
+    rng = np.random.default_rng(k)
+    v, m = rng.random(k), rng.random((k, k))
+    out = product(v, m)
+    np.testing.assert_allclose(out[:k], v @ m, rtol=1e-14)
+    assert (out[k:] == -7.0).all()
