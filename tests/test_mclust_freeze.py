@@ -52,7 +52,7 @@ def _volume_shape(values: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.nda
         lam = (values / shape).sum(axis=1) / (d * n)
         total = (values / lam[:, None]).sum(axis=0)
         new = total / np.exp(np.log(total).mean())
-        if np.max(np.abs(new - shape)) < 1e-15:
+        if np.max(np.abs(new - shape)) <= 1e-14 * np.max(new):  # (rounding: ~1e-16)
             shape = new
             break
         shape = new
@@ -148,7 +148,7 @@ def _ref_m_step(model: str, X: np.ndarray, r: np.ndarray, fixed: dict, masks: di
                 S = cov[j]
                 new[j, F] = xbar[j, F] - S[np.ix_(F, C)] @ np.linalg.solve(
                     S[np.ix_(C, C)], xbar[j, C] - fixed["means"][j, C])
-        if np.max(np.abs(new - means)) < 1e-15:
+        if np.max(np.abs(new - means)) <= 1e-14 * (1 + np.max(np.abs(xbar))):
             means = new
             break
         means = new
