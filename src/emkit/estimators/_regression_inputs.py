@@ -16,6 +16,7 @@ import numpy as np
 from .. import backends
 from ..models.regression.design import Design
 from ..validation import check_magnitude
+from . import _supervision as sv
 from ._components import dense_matrix
 
 __all__ = ["RegressionData", "check_inputs", "check_response", "as_covariates"]
@@ -41,14 +42,17 @@ class RegressionData:
     concomitant: Design | None
     y_range: float
     is_dask: bool
+    E: Any | None = None  # per-row log-evidence (n, K): known labels and priors
 
     def members(self) -> tuple[Any, ...]:
-        """``(X, y[, Z][, w])``: the data tuple of the model."""
+        """``(X, y[, Z][, w][, E])``: the data tuple of the model."""
         out = [self.X, self.y]
         if self.Z is not None:
             out.append(self.Z)
         if self.w is not None:
             out.append(self.w)
+        if self.E is not None:
+            out.append(self.E)
         return tuple(out)
 
 
@@ -208,8 +212,25 @@ def _check_weights(sample_weight: Any, n: int, X: Any, dask: bool) -> tuple[Any,
                (~(w.sum() > 0), "sample_weight sums to zero: at least one row needs weight")]
 
 
+def _evidence(labels: Any, priors: Any, n: int, k: int) -> np.ndarray | None:
+    """The rows' log-evidence (n, K) from ``labels`` and ``priors`` (NumPy or Dask)."""
+    if labels is None and priors is None:
+        return None
+
+    def local(a: Any) -> Any:
+        if a is None:
+            return None
+        if hasattr(a, "compute"):
+            a = a.compute()
+        return a.to_numpy() if hasattr(a, "to_numpy") else a
+
+    return sv.log_evidence(sv.check_labels(local(labels), n, k, name="labels"),
+                           sv.check_priors(local(priors), n, k), k)
+
+
 def check_inputs(family: str, X: Any, y: Any, concomitant: Any, sample_weight: Any,
-                 n_components: int = 1) -> RegressionData:
+                 n_components: int = 1, labels: Any = None,
+                 priors: Any = None) -> RegressionData:
     """Check the training data of a fit; clear ``ValueError`` naming the argument.
 
     Parameters
@@ -221,6 +242,12 @@ def check_inputs(family: str, X: Any, y: Any, concomitant: Any, sample_weight: A
     sample_weight : array-like of shape (n_samples,) or None
     n_components : int
         Fewer rows than this are refused.
+    labels : array-like of shape (n_samples,) or None
+        Known components, -1 unknown (:func:`~._supervision.check_labels`).
+    priors : array-like of shape (n_samples, n_components) or None
+        Soft evidence (:func:`~._supervision.check_priors`). With Dask ``X`` both
+        are brought into memory, turned into the rows' log-evidence and sent to
+        the partitions with their rows.
     """
     dask = backends.is_dask(X)
     X = as_covariates(X, "X", dask)
@@ -265,6 +292,9 @@ def check_inputs(family: str, X: Any, y: Any, concomitant: Any, sample_weight: A
                            np.asarray(values[6], dtype=float), "concomitant")
         _check_rank(Z, z_design, w, "concomitant")
     y_low, y_high = np.ravel(values[2])[0], np.ravel(values[3])[0]
+    E = _evidence(labels, priors, n, n_components)
+    if E is not None and dask:
+        E = _aligned(E, X, "labels", n)
     return RegressionData(X=X, y=y, Z=Z, w=w, n=n, total_weight=float(values[4]),
                           design=design, concomitant=z_design,
-                          y_range=float(y_high - y_low), is_dask=dask)
+                          y_range=float(y_high - y_low), is_dask=dask, E=E)

@@ -15,12 +15,20 @@ from ..distributions._base import as_rng
 from ..engine import EMResult, best_of, em
 from ..models.regression.design import Design
 from ..models.regression.families import FAMILIES, mean_response
+from ..models.regression.frozen import FrozenRegressionEM
 from ..models.regression.model import RegressionMixtureEM
 from ..numerics.logsumexp import log_normalize
 from ..persistence import Persistable
 from ._fitting_keywords import check_fitting_keywords
 from ._regression_init import INIT_PARAMS, start_params, start_responsibilities
 from ._regression_inputs import RegressionData, as_covariates, check_inputs, check_response
+from ._regression_supervision import (
+    check_given_starts,
+    given_start,
+    labelled_start,
+    regression_freeze,
+    to_scaled,
+)
 
 __all__ = ["RegressionMixture"]
 
@@ -64,6 +72,27 @@ class RegressionMixture(BaseEstimator, Persistable):
     chunk_size : int or None, default None
         Rows per E-step call on in-memory data; Dask input always runs partition
         by partition.
+    weights_init : array-like of shape (n_components,) or None, default None
+        The start's mixing weights (summing to 1); not with concomitant variables.
+    coef_init : array-like of shape (n_components, n_features) or None, default None
+        The start's slopes, in the covariates' own units (as ``coef_``).
+    intercept_init : array-like of shape (n_components,) or None, default None
+        The start's intercepts (as ``intercept_``).
+    scale_init : array-like of shape (n_components,) or None, default None
+        Gaussian only: the start's residual standard deviations (as ``scale_``).
+        Each ``*_init`` left None takes the drawn start's value.
+    freeze : dict or None, default None
+        Parameters kept at their start (the ``*_init`` values, else the drawn
+        start's): ``{"coef_": mask, "intercept_": mask, "scale_": mask,
+        "weights_": mask}``, each ``True`` (the whole attribute) or a boolean mask
+        of the attribute's shape (True = frozen). The free coefficients get the
+        exact constrained M-step (Gaussian: weighted least squares with the
+        frozen columns moved to the offset; Poisson and binomial: the safeguarded
+        Newton step over the free coordinates), free weights share the free
+        mass; see :mod:`emkit.models.regression.frozen`. ``"weights_"`` is refused
+        with concomitant variables (the logit is always fitted), ``"scale_"``
+        outside the Gaussian family. A mask of the wrong shape or a freeze that
+        leaves nothing to fit is a ``ValueError``.
 
     Attributes
     ----------
@@ -118,7 +147,10 @@ class RegressionMixture(BaseEstimator, Persistable):
     def __init__(self, n_components: int = 1, *, family: str = "gaussian",
                  max_iter: int = 100, tol: float = 1e-3, n_init: int = 1,
                  init_params: str = "random", accelerate: str | None = None,
-                 random_state: Any = None, chunk_size: int | None = None):
+                 random_state: Any = None, chunk_size: int | None = None,
+                 weights_init: Any = None, coef_init: Any = None,
+                 intercept_init: Any = None, scale_init: Any = None,
+                 freeze: dict | None = None):
         self.n_components = n_components
         self.family = family
         self.max_iter = max_iter
@@ -128,6 +160,11 @@ class RegressionMixture(BaseEstimator, Persistable):
         self.accelerate = accelerate
         self.random_state = random_state
         self.chunk_size = chunk_size
+        self.weights_init = weights_init
+        self.coef_init = coef_init
+        self.intercept_init = intercept_init
+        self.scale_init = scale_init
+        self.freeze = freeze
 
     # ---------------------------------------------------------------- validation
     def _check_params(self) -> None:
@@ -136,8 +173,8 @@ class RegressionMixture(BaseEstimator, Persistable):
             raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
 
     # ---------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any, *, concomitant: Any = None,
-            sample_weight: Any = None) -> RegressionMixture:
+    def fit(self, X: Any, y: Any, *, concomitant: Any = None, sample_weight: Any = None,
+            labels: Any = None, priors: Any = None) -> RegressionMixture:
         """Fit the mixture of regressions by EM.
 
         Parameters
@@ -153,6 +190,19 @@ class RegressionMixture(BaseEstimator, Persistable):
             Variables the mixing weights depend on (multinomial logit).
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative row weights (a weight of 2 counts as the row twice).
+        labels : array-like of shape (n_samples,), optional
+            Known components, -1 (or NaN) unknown: those rows keep one-hot
+            responsibilities throughout, and the start's assignment is renamed to
+            agree with them and applies them. With ``concomitant`` a labelled row
+            still enters the logit (its one-hot responsibilities are the logit's
+            response).
+        priors : array-like of shape (n_samples, n_components), optional
+            Non-negative soft evidence multiplying each row's posterior (a row of
+            ones is no evidence; with ``concomitant`` it multiplies
+            ``pi_k(z_i) f_k(y_i)``, not the logit). With Dask ``X``, ``labels`` and
+            ``priors`` may be NumPy or Dask and travel to the partitions with
+            their rows. ``lower_bound_`` is then the mean of
+            ``log sum_k e_ik pi_k f_k(y_i)``, ``e`` the evidence.
 
         Returns
         -------
@@ -160,14 +210,22 @@ class RegressionMixture(BaseEstimator, Persistable):
         """
         self._check_params()
         k = int(self.n_components)
-        data = check_inputs(self.family, X, y, concomitant, sample_weight, k)
+        data = check_inputs(self.family, X, y, concomitant, sample_weight, k, labels, priors)
+        p, has_z = data.design.n_columns, data.concomitant is not None
+        given = check_given_starts(self, k, p, self.family, has_z)
+        masks = regression_freeze(self.freeze, k, p, self.family, has_z)
         model = RegressionMixtureEM(self.family, k, data.design, concomitant=data.concomitant,
                                     weighted=data.w is not None,
-                                    min_scale=1e-10 * data.y_range)
-        engine_model, engine_data = backends.for_input(model, data.members(),
+                                    min_scale=1e-10 * data.y_range,
+                                    evidence=data.E is not None)
+        fitting: RegressionMixtureEM | FrozenRegressionEM = model
+        if masks:
+            # a placeholder until each start gives the frozen values
+            fitting = FrozenRegressionEM(model, {}, masks)
+        engine_model, engine_data = backends.for_input(fitting, data.members(),
                                                        chunk_size=self.chunk_size)
         random_state = check_random_state(self.random_state)
-        X0, y0, Z0, w0 = self._init_rows(data, random_state)
+        X0, y0, Z0, w0, E0 = self._init_rows(data, random_state)
         Xt0 = data.design.rows(X0)
         Zt0 = None if data.concomitant is None or Z0 is None else data.concomitant.rows(Z0)
         y_scale = float(np.std(y0)) if self.family == "gaussian" else 1.0
@@ -175,20 +233,28 @@ class RegressionMixture(BaseEstimator, Persistable):
         def fit_one(_: int) -> EMResult:
             resp = start_responsibilities(self.family, self.init_params, k, Xt0, y0, w0,
                                           random_state)
+            resp = labelled_start(resp, E0)
             init = start_params(self.family, resp, Xt0, y0, w0, Zt0, y_scale)
+            if masks:
+                init = given_start(init, data.design, given)
+                assert isinstance(fitting, FrozenRegressionEM)
+                fitting.fixed = {key: np.array(value, dtype=np.float64, copy=True)
+                                 for key, value in init.items() if key != "mixing"}
+            elif given:
+                init = to_scaled(given_start(init, data.design, given), data.design)
             return em(engine_model, engine_data, init, tol=float(self.tol) * data.total_weight,
                       max_iter=int(self.max_iter), accelerate=self.accelerate)
 
         best, _ = best_of(range(int(self.n_init)), fit_one)
-        self._set_fitted(data, best)
+        self._set_fitted(data, best, original=bool(masks))
         return self
 
     @staticmethod
     def _init_rows(data: RegressionData, random_state: np.random.RandomState) -> tuple[
-            np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+            np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
         """The rows the starts are drawn on: all of in-memory data, a sample of Dask data."""
         if not data.is_dask:
-            return data.X, data.y, data.Z, data.w
+            return data.X, data.y, data.Z, data.w, data.E
         import dask.array as da
 
         parts = [m if m.ndim == 2 else m[:, None] for m in data.members()]
@@ -199,11 +265,16 @@ class RegressionMixture(BaseEstimator, Persistable):
         rest = cols[2:]
         Z0 = rest.pop(0) if data.Z is not None else None
         w0 = rest.pop(0)[:, 0] if data.w is not None else None
-        return X0, y0, Z0, w0
+        E0 = rest.pop(0) if data.E is not None else None
+        return X0, y0, Z0, w0, E0
 
-    def _set_fitted(self, data: RegressionData, best: EMResult) -> None:
+    def _set_fitted(self, data: RegressionData, best: EMResult, original: bool = False) -> None:
         params = best.params
-        self.intercept_, self.coef_ = data.design.to_original(params["coef"])
+        if original:  # a frozen fit holds its coefficients in the covariates' own units
+            coef = np.asarray(params["coef"], dtype=float)
+            self.intercept_, self.coef_ = coef[:, 0].copy(), coef[:, 1:].copy()
+        else:
+            self.intercept_, self.coef_ = data.design.to_original(params["coef"])
         self.__dict__.pop("scale_", None)
         self.__dict__.pop("concomitant_coef_", None)
         if self.family == "gaussian":

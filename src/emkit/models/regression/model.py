@@ -8,7 +8,12 @@ component's GLM with linear predictor ``eta_ik = x~_i' beta_k``
 :mod:`~emkit.models.regression.design`).
 
 Data (the engine's row-sliceable tree): the tuple ``(X, y)``, then ``Z`` when the
-model has concomitant variables, then ``w`` when rows are weighted. ``y`` is
+model has concomitant variables, then ``w`` when rows are weighted, then ``E``
+(n, K) when the rows carry log-evidence (known labels: 0 at the component,
+``-inf`` elsewhere; soft evidence: ``log priors``), added to each row's log joint
+``log pi_ik + log f_k`` before it is normalized: it multiplies the posterior, not
+``pi`` (the logit's statistics see it only through the responsibilities), and the
+log-likelihood is ``sum_i w_i log sum_k e_ik pi_ik f_k(y_i)``. ``y`` is
 ``(n,)`` or, binomial, ``(n, 2)`` as (successes, trials).
 
 Parameters (a dict): ``coef`` (K, p + 1) on the scaled design, ``scale`` (K,) for
@@ -74,11 +79,13 @@ class RegressionMixtureEM:
         Gaussian: a component whose standard deviation falls to this or below has
         collapsed onto too few rows (the likelihood is unbounded there); the
         M-step raises ``ValueError``.
+    evidence : bool, default False
+        Whether the data carry per-row log-evidence (the tuple's last member).
     """
 
     def __init__(self, family: str, n_components: int, design: Design, *,
                  concomitant: Design | None = None, weighted: bool = False,
-                 min_scale: float = 0.0):
+                 min_scale: float = 0.0, evidence: bool = False):
         if family not in FAMILIES:
             raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
         self.family = family
@@ -87,6 +94,7 @@ class RegressionMixtureEM:
         self.concomitant = concomitant
         self.weighted = bool(weighted)
         self.min_scale = float(min_scale)
+        self.evidence = bool(evidence)
         # Gaussian M-steps are exact and the others raise Q by construction: only
         # rounding may lower the log-likelihood, the engine's default allowance.
         self.monotone_rtol = MONOTONE_RTOL
@@ -96,10 +104,16 @@ class RegressionMixtureEM:
                                          np.ndarray | None]:
         """``(X, y, Z, w)`` from the data tuple (``Z``, ``w`` None when absent)."""
         members = list(data)
+        if self.evidence:
+            members = members[:-1]
         X, y = np.asarray(members[0], dtype=float), np.asarray(members[1], dtype=float)
         Z = np.asarray(members[2], dtype=float) if self.concomitant is not None else None
         w = np.asarray(members[-1], dtype=float) if self.weighted else None
         return X, y, Z, w
+
+    def unpack_evidence(self, data: Any) -> np.ndarray | None:
+        """The rows' log-evidence (n, K), or None when the data carry none."""
+        return np.asarray(list(data)[-1], dtype=float) if self.evidence else None
 
     def log_mixing(self, Z: np.ndarray | None, params: dict[str, Any], n: int) -> np.ndarray:
         """``log pi_ik``, shape (n, K) (constant rows without concomitant variables)."""
@@ -119,7 +133,9 @@ class RegressionMixtureEM:
         X, y, Z, _ = self.unpack(data)
         eta = self.linear_predictor(X, params)
         scale = params.get("scale")
-        return log_density(self.family, eta, y, scale) + self.log_mixing(Z, params, len(X))
+        out = log_density(self.family, eta, y, scale) + self.log_mixing(Z, params, len(X))
+        evidence = self.unpack_evidence(data)
+        return out if evidence is None else out + evidence
 
     # -------------------------------------------------------------- EMModel
     def e_step(self, data: Any, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -135,10 +151,15 @@ class RegressionMixtureEM:
             assert Z is not None
             log_pi = log_mixing_rows(Z, con.centre, con.half_range,
                                      np.asarray(params["mixing"], dtype=float))
+        evidence = self.unpack_evidence(data)
+        # the evidence enters the kernel with the log weights (a row each), so the
+        # posterior and the log-likelihood see it; the logit's statistics take the
+        # plain log weights
+        log_prior = log_pi if evidence is None else evidence + log_pi
         # one compiled pass: densities, responsibilities and the components' sums
         loglik, n_bad, resp, sums = regression_e_step(
             X, self.design.centre, self.design.half_range, y, self.family, coef,
-            None if scale is None else np.asarray(scale, dtype=float), log_pi, w,
+            None if scale is None else np.asarray(scale, dtype=float), log_prior, w,
             keep_resp=con is not None)
         stats: dict[str, Any] = {"rows": np.asarray(float(n)), "anchor_coef": float(n) * coef,
                                  **sums}
