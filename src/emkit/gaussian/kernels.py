@@ -66,10 +66,16 @@ def _block_features(X, start, stop, centre, layout, feats_t):
     n_feat = feats_t.shape[0]
     pairs = n_feat - d - 1
     m = stop - start
+    # column by column: each output row is written contiguously (row by row, the
+    # stores strode by B and the building took ~a quarter of a 100,000 x 2 pass)
+    for j in range(d):
+        dest = feats_t[pairs + j]
+        c_j = centre[j]
+        for r in range(m):
+            dest[r] = X[start + r, j] - c_j
+    ones = feats_t[n_feat - 1]
     for r in range(m):
-        for j in range(d):
-            feats_t[pairs + j, r] = X[start + r, j] - centre[j]
-        feats_t[n_feat - 1, r] = 1.0
+        ones[r] = 1.0
     if layout == FULL:
         pos = 0
         for i in range(d):
@@ -88,11 +94,15 @@ def _block_features(X, start, stop, centre, layout, feats_t):
                 out[r] = a[r] * a[r]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath={"contract"})
 def _normalize_block(log_prob, m, weights, start, top, total, resp_t):
     """Write the weighted responsibilities of the first ``m`` columns of
     ``log_prob`` (K, B) into the rows of ``resp_t`` (B, K), overwriting
-    ``log_prob``; return the block's (weighted) log-likelihood."""
+    ``log_prob``; return the block's (weighted) log-likelihood. With an empty
+    ``resp_t`` ``log_prob`` keeps the exponentials and ``total`` the rows' scales.
+    Compiled with fused multiply-adds (``contract``, as
+    :func:`~emkit.numerics.fast_exp.exp_nonpositive` is written for; no
+    reassociation): the block's exponentials took ~18 % less time."""
     k = log_prob.shape[0]
     for r in range(m):
         top[r] = log_prob[0, r]
@@ -115,16 +125,7 @@ def _normalize_block(log_prob, m, weights, start, top, total, resp_t):
             loglik += (math.log(total[r]) + top[r]) * w
             total[r] = w / total[r]
     else:
-        # sum_r log(total_r) as the logs of products of LOG_RUN totals (each in
-        # [1, K], so a product stays below K**LOG_RUN): one log per run of rows
-        # instead of one per row, a fifth of the pass at (100,000 x 2, K = 3)
-        for r in range(m):
-            loglik += top[r]
-        for first in range(0, m, LOG_RUN):
-            prod = 1.0
-            for r in range(first, min(first + LOG_RUN, m)):
-                prod *= total[r]
-            loglik += math.log(prod)
+        loglik = _unweighted_loglik(top, total, m)
         for r in range(m):
             total[r] = 1.0 / total[r]
     if resp_t.shape[0] == 0:  # the caller scales log_prob's columns by total itself
@@ -136,6 +137,24 @@ def _normalize_block(log_prob, m, weights, start, top, total, resp_t):
 
 
 @njit(nogil=True, cache=True, fastmath={"reassoc"})
+def _unweighted_loglik(top, total, m):
+    """``sum_r top_r + log(total_r)`` over the first ``m`` rows: the logs as logs of
+    products of LOG_RUN totals (each in [1, K], so a product stays below
+    K**LOG_RUN), one log per run of rows instead of one per row (a fifth of the
+    pass at 100,000 x 2, K = 3). Sums and products may be reassociated (vectorized;
+    a run's product is of the same totals in any order)."""
+    loglik = 0.0
+    for r in range(m):
+        loglik += top[r]
+    for first in range(0, m, LOG_RUN):
+        prod = 1.0
+        for r in range(first, min(first + LOG_RUN, m)):
+            prod *= total[r]
+        loglik += math.log(prod)
+    return loglik
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _small_moments(feats_t, exps, scale, m, moments):
     """``moments[c, f] += sum_r feats_t[f, r] * (exps[c, r] * scale[r])`` by loops, for
     one group whose products are too small for BLAS (:data:`SMALL_PRODUCT`): the
@@ -163,7 +182,7 @@ def _group_order(k, members, bounds):
             np.ascontiguousarray(bounds, dtype=np.int64))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath={"contract"})
 def _small_product(coef, lo, hi, feats_t, m, log_prob):
     """``log_prob[lo:hi, :m] = coef[lo:hi] @ feats_t[:, :m]`` by loops over the rows
     (vectorized), for products too small for a BLAS call to pay for itself."""
