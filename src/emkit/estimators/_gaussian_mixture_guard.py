@@ -179,12 +179,16 @@ def rounding_components(params: dict, covariance_type: str, eps: float) -> list[
     means = np.abs(np.asarray(params["means"], dtype=np.float64))
     if covariance_type in ("full", "tied"):
         mats = cov[None] if covariance_type == "tied" else cov
-        smallest = np.full(len(mats), np.inf)
-        for k, mat in enumerate(mats):
-            try:
-                smallest[k] = (np.diagonal(np.linalg.cholesky(mat)) ** 2).min()
-            except np.linalg.LinAlgError:
-                continue
+        lower, _, failed = cholesky_factors(mats)  # all at once (~2 us) when all factor
+        if failed < 0:
+            smallest = (np.diagonal(lower, axis1=-2, axis2=-1) ** 2).min(axis=-1)
+        else:
+            smallest = np.full(len(mats), np.inf)
+            for k, mat in enumerate(mats):
+                try:
+                    smallest[k] = (np.diagonal(np.linalg.cholesky(mat)) ** 2).min()
+                except np.linalg.LinAlgError:
+                    continue
     else:
         smallest = cov if covariance_type == "spherical" else cov.min(axis=-1)
     scale = np.atleast_1d(means.max() if covariance_type == "tied" else means.max(axis=-1))

@@ -113,6 +113,11 @@ def regularization_slack(stats: dict, covariance_type: str, reg_covar: float) ->
     """
     if reg_covar == 0.0:
         return 0.0
+    if covariance_type == "full":  # compiled, from the statistics; numba loads on first use
+        from .slack_kernels import full_slack_from_stats
+
+        return full_slack_from_stats(stats["n"], stats["centred_sum"], stats["centred_outer"],
+                                     reg_covar, _COUNT_EPS)
     with np.errstate(divide="ignore", invalid="ignore"):  # a variance of 0: no bound
         return _slack(stats, covariance_type, reg_covar)
 
@@ -121,10 +126,6 @@ def _slack(stats: dict, covariance_type: str, reg_covar: float) -> float:
     n = stats["n"] + _COUNT_EPS
     shift = stats["centred_sum"] / n[:, None]
     outer = stats["centred_outer"]
-    if covariance_type == "full":
-        from .slack_kernels import full_slack  # compiled; numba loads on first use
-
-        return full_slack(n, shift, outer, reg_covar)
     if covariance_type in ("full", "tied"):
         if covariance_type == "tied":
             cov = (outer.sum(axis=0) - np.einsum("k,ki,kj->ij", n, shift, shift)) / n.sum()

@@ -16,7 +16,21 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["full_slack"]
+__all__ = ["full_slack", "full_slack_from_stats"]
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _full_slack_stats(counts, centred_sum, outer, reg_covar, count_eps):
+    """:func:`_full_slack` from the statistics: ``n = counts + count_eps`` and
+    ``shift = centred_sum / n`` as :func:`emkit.gaussian.m_step.regularization_slack`
+    forms them."""
+    k, d = centred_sum.shape
+    n = counts + count_eps
+    shift = np.empty((k, d))
+    for c in range(k):
+        for i in range(d):
+            shift[c, i] = centred_sum[c, i] / n[c]
+    return _full_slack(n, shift, outer, reg_covar)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -62,3 +76,20 @@ def full_slack(n: np.ndarray, shift: np.ndarray, outer: np.ndarray, reg_covar: f
     return float(_full_slack(np.ascontiguousarray(n, dtype=np.float64),
                              np.ascontiguousarray(shift, dtype=np.float64),
                              np.ascontiguousarray(outer, dtype=np.float64), float(reg_covar)))
+
+
+def full_slack_from_stats(counts: np.ndarray, centred_sum: np.ndarray, outer: np.ndarray,
+                          reg_covar: float, count_eps: float) -> float:
+    """:func:`full_slack` of the statistics ``n`` (K,), ``centred_sum`` (K, D) and
+    ``centred_outer`` (K, D, D), with ``count_eps`` added to each count, in one
+    compiled call (the NumPy steps around :func:`full_slack` took ~2/3 of it at K = 3,
+    D = 2).
+
+    Returns
+    -------
+    float
+    """
+    return float(_full_slack_stats(np.ascontiguousarray(counts, dtype=np.float64),
+                                   np.ascontiguousarray(centred_sum, dtype=np.float64),
+                                   np.ascontiguousarray(outer, dtype=np.float64),
+                                   float(reg_covar), float(count_eps)))
