@@ -2,7 +2,7 @@
 
 :mod:`emkit.models.hmm.gaussian_columns` computes one sequence's frame
 probabilities (diagonal and full covariances) and full-covariance moments with
-the frames as the inner loop, in blocks of ``BLOCK`` frames. Checked here on
+the frames as the inner loop, in blocks of ``BLOCK`` frames, and diagonal moments. Checked here on
 sequences shorter than, equal to and longer than a block, against
 ``scipy.stats.multivariate_normal.logpdf`` and moments written with NumPy.
 """
@@ -118,3 +118,32 @@ def test_full_moments_match_numpy(n):
                                    atol=1e-13 * (gamma[:, j] @ np.abs(c)).max())
         np.testing.assert_allclose(outer[:, :, j][upper], want_outer[upper], rtol=0,
                                    atol=1e-13 * scale)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_diag_moments_match_numpy(n):
+    rng, means, _ = _states(3)
+    k, d = means.shape
+    X = -500.0 + means[rng.integers(k, size=n)] + rng.normal(size=(n, d))
+    means = means - 500.0
+    gamma = rng.dirichlet(np.ones(k), size=n)
+    gamma[1::4] = 0.0
+    X[1::4, 0] = np.nan  # rows of weight 0 may hold NaN (transposed as 0)
+    gt = np.zeros((k, n))
+    gc.transpose_rows(gamma, 0, n, gt)
+    first, second = np.zeros((d, k)), np.zeros((d, k))
+    gc.diag_moments(_columns(X), n, gt, means, first, second)
+    Xc = np.nan_to_num(X)
+    for j in range(k):
+        c = Xc - means[j]
+        terms = gamma[:, j, None] * np.abs(c)
+        np.testing.assert_allclose(first[:, j], gamma[:, j] @ c, rtol=0,
+                                   atol=1e-13 * terms.sum(axis=0).max())
+        np.testing.assert_allclose(second[:, j], gamma[:, j] @ c**2, rtol=1e-13)
+
+
+def test_transpose_writes_nan_as_zero():
+    X = np.array([[1.0, np.nan], [np.nan, 4.0], [5.0, 6.0]])
+    xt = np.full((2, 4), 9.0)
+    gc.transpose_rows(X, 1, 3, xt)
+    np.testing.assert_array_equal(xt, [[0.0, 5.0, 9.0, 9.0], [4.0, 6.0, 9.0, 9.0]])

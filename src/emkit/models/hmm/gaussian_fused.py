@@ -56,13 +56,21 @@ from ...gaussian.missing_kernels import pattern_moments
 from ...gaussian.reference import LOG_2PI, precision_cholesky
 from ...numerics import parallel
 from ...numerics.parallel import FASTMATH as _FAST
-from .gaussian_columns import BLOCK, diag_frame, full_frame, full_moments, transpose_rows
+from .gaussian_columns import (
+    BLOCK,
+    diag_frame,
+    diag_moments,
+    full_frame,
+    full_moments,
+    transpose_rows,
+)
 from .recursions import _fb_one
 
 __all__ = ["gaussian_e_step"]
 
-#: Diagonal frame probabilities by :func:`~emkit.models.hmm.gaussian_columns.diag_frame`
-#: (frames innermost) rather than the row kernel (states innermost).
+#: Diagonal frame probabilities and moments by
+#: :mod:`~emkit.models.hmm.gaussian_columns` (frames innermost) rather than the row
+#: kernels (states innermost).
 DIAG_COLUMNS = True
 
 
@@ -152,7 +160,7 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
     acc = np.empty(k)
     lnorm = np.empty(k)
     xt = np.empty((d, max_len))  # the sequence's rows as columns
-    gt = np.empty((k, max_len))  # its posteriors as rows (full moments)
+    gt = np.empty((k, max_len))  # its posteriors as rows
     q = np.empty((k, BLOCK))
     zb = np.empty((d, BLOCK))
     wb = np.empty((d, BLOCK))
@@ -200,17 +208,18 @@ def _group(X, offsets, first_seq, last_seq, weights, startprob, transmat, transm
                 for t in range(cut, stop):
                     for j in range(k):
                         complete[j] += gamma[t, j]
-                if not full:
+                if not (full or columns):
                     _moment_rows(rows, gamma, means_t, cut, stop, first, second[0])
             cut = stop + 1
-        if full:  # the complete rows' moments; the rows with NaN get weight 0
-            for t in range(n):
-                for j in range(k):
-                    gt[j, t] = gamma[t, j]
+        if full or columns:  # the complete rows' moments; the rows with NaN get weight 0
+            transpose_rows(gamma, 0, n, gt)
             for p in range(seq_patch[s], seq_patch[s + 1]):
                 for j in range(k):
                     gt[j, patch_rows[p] - lo] = 0.0
-            full_moments(xt, n, gt, means, first, second, zb, wb)
+            if full:
+                full_moments(xt, n, gt, means, first, second, zb, wb)
+            else:
+                diag_moments(xt, n, gt, means, first, second[0])
 
 
 @njit(cache=True, parallel=True)
