@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 
 from .. import backends
 from ..validation import check_magnitude
-from ._bgm_init import initial_stats
+from ._bgm_init import freeze_masks, initial_stats
 
 __all__ = ["fit_dask"]
 
@@ -67,7 +67,9 @@ def fit_dask(est: Any, X: Any) -> Any:
     full = est.covariance_type in ("full", "tied")
     spread = np.atleast_2d(spread) if full else np.atleast_1d(spread)
     est._check_parameters(sample, moments=(np.asarray(mean), spread))
+    est._masks = freeze_masks(est, d)
     model = est._make_model(n)
+    start_model = est._make_model(n, frozen=False)
     fit_model, data = backends.for_input(model, X, chunk_size=est.chunk_size)
     scale = n / len(sample)
 
@@ -75,7 +77,7 @@ def fit_dask(est: Any, X: Any) -> Any:
         stats = initial_stats(est, sample, random_state)
         if scale != 1.0:
             stats = {key: np.asarray(value) * scale for key, value in stats.items()}
-        return model.m_step(stats)
+        return start_model.m_step(stats)
 
     est._fit_from_starts(fit_model, data, start)
     return est

@@ -7,10 +7,12 @@ from the data (``_check_parameters``, with scikit-learn's messages);
 ``random_state`` calls in the same order as scikit-learn 1.9
 (``_initialize_parameters``) and turns them into the model's additive
 statistics, which one M-step makes the initial parameters (``_initialize``).
+:func:`freeze_masks` reads and checks ``freeze``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,8 +21,11 @@ from sklearn.cluster import kmeans_plusplus
 
 from ..models.mixture.bayesian_gaussian import VariationalPrior, resp_entropy
 from ..models.mixture.gaussian import GaussianMixtureModel
+from ._supervision import check_freeze, freeze_mask
 
-__all__ = ["data_moments", "resolve_prior", "initial_stats", "stats_from_resp"]
+__all__ = ["data_moments", "resolve_prior", "initial_stats", "stats_from_resp", "freeze_masks"]
+
+_FREEZE_ALIASES = {"precisions_": "covariances_", "precisions_cholesky_": "covariances_"}
 
 
 def _vector(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -148,3 +153,52 @@ def initial_stats(est: Any, X: np.ndarray, random_state: np.random.RandomState) 
     else:  # k-means++
         _, rows = kmeans_plusplus(X, k, random_state=random_state)
     return _one_row_each(est, X, np.asarray(rows))
+
+
+def freeze_masks(est: Any, n_features: int) -> dict[str, np.ndarray]:
+    """``est.freeze`` as the model's masks: ``weights`` (K,), ``means`` (K, D),
+    ``covariances`` (K,), True = frozen; only the ones with a frozen entry.
+
+    ``weights_`` takes True or a (K,) mask; ``means_`` True, a (K,) mask (whole
+    components) or a (K, D) mask (entries); ``covariances_`` (or ``precisions_``)
+    True or a (K,) mask (whole Wishart factors).
+
+    Raises
+    ------
+    ValueError
+        For an unknown key, a mask of the wrong shape or dtype, a freeze with
+        ``covariance_type="tied"``, or one that leaves nothing to fit.
+    """
+    if est.freeze is None:
+        return {}
+    k, d = int(est.n_components), int(n_features)
+    given: Any = est.freeze
+    cov = None
+    if isinstance(given, Mapping):
+        given = dict(given)
+        for alias, target in _FREEZE_ALIASES.items():
+            if alias in given:
+                if target in given:
+                    raise ValueError(f"freeze names both {alias!r} and {target!r}; give one")
+                given[target] = given.pop(alias)
+        cov = given.pop("covariances_", None)
+        means = given.get("means_")
+        if means is not None and np.ndim(means) == 1:
+            given["means_"] = np.repeat(freeze_mask(means, (k,), "freeze['means_']",
+                                                    "one entry per component, or (K, D)")
+                                        [:, None], d, axis=1)
+    masks = check_freeze(given, {"weights_": (k,), "means_": (k, d)})
+    if cov is not None:
+        cov_mask = freeze_mask(cov, (k,), "freeze['covariances_']",
+                               "one entry per component: whole Wishart factors")
+        if cov_mask.any():
+            masks["covariances_"] = cov_mask
+    if masks and est.covariance_type == "tied":
+        raise ValueError("freeze is not supported for covariance_type='tied' (scikit-learn's "
+                         "tied variational updates are not the coordinate ascent of a bound); "
+                         "use 'full', 'diag' or 'spherical'")
+    if (masks and all(name in masks and masks[name].all()
+                      for name in ("weights_", "means_", "covariances_"))):
+        raise ValueError("freeze leaves nothing to fit: every parameter (weights_, means_, "
+                         "covariances_) is frozen; free some of them")
+    return {name.rstrip("_"): mask for name, mask in masks.items()}

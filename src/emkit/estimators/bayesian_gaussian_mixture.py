@@ -21,6 +21,9 @@ Differences from scikit-learn, stated once
   responsibilities that produced it, so a SQUAREM extrapolation has no bound to
   be compared by.
 * Fitted attributes are float64 whatever the input's precision.
+* ``freeze`` keeps blocks of the variational posterior at their start
+  (:mod:`emkit.models.mixture.bayesian_gaussian_frozen`); the bound monitored
+  then is the full variational bound, not scikit-learn's shortcut.
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ from ..models.mixture.bayesian_gaussian import (
     VariationalPrior,
     mixture_weights,
 )
+from ..models.mixture.bayesian_gaussian_frozen import FrozenBayesianGaussianMixtureModel
 from ..persistence import Persistable
 from ..validation import check_magnitude
-from ._bgm_init import initial_stats, resolve_prior
+from ._bgm_init import freeze_masks, initial_stats, resolve_prior
 from ._bgm_predict import BayesianGaussianMixturePredict
 
 __all__ = ["BayesianGaussianMixture"]
@@ -108,6 +112,26 @@ default="dirichlet_process"
     verbose_interval : int, default=10
     chunk_size : int or None, default=None
         Rows per E-step call (bounded memory); None runs the E-step on all rows.
+    freeze : dict or None, default=None
+        Blocks of the variational posterior kept at their start (the drawn start,
+        or the current attributes with ``warm_start=True``, which may be set by
+        hand before the refit), while the others get the coordinate-ascent update
+        given them: ``{"weights_": True | mask (K,), "means_": True | mask (K,) |
+        mask (K, D), "covariances_": True | mask (K,)}`` (``precisions_`` is an
+        alias of ``covariances_``). A frozen component's weight keeps its
+        ``weight_concentration_`` entries (its stick's Beta pair for the
+        Dirichlet process: the sticks are broken in the components' order, so
+        its ``weights_`` entry still moves with the free sticks before it; for
+        the Dirichlet distribution the free concentrations are the nearest to
+        their usual update given the frozen ones); a frozen mean keeps
+        ``means_`` and ``mean_precision_``, a (K, D) mask keeps the masked
+        entries of ``means_`` and moves the rest by the Gaussian conditional
+        given them (``mean_precision_`` then moves, unless the whole row is
+        frozen); a frozen covariance keeps ``covariances_`` and
+        ``degrees_of_freedom_``. Not for "tied". ``lower_bound_`` is then the
+        full variational bound (Bishop 2006, eq. 10.70, every constant
+        included), which the iterations never lower; see
+        :mod:`emkit.models.mixture.bayesian_gaussian_frozen`.
 
     Attributes
     ----------
@@ -164,6 +188,7 @@ default="dirichlet_process"
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "freeze": [dict, None],
     }
 
     def __init__(
@@ -187,6 +212,7 @@ default="dirichlet_process"
         verbose: int = 0,
         verbose_interval: int = 10,
         chunk_size: int | None = None,
+        freeze: dict | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -206,6 +232,7 @@ default="dirichlet_process"
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.freeze = freeze
 
     # ------------------------------------------------------------ validation
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
@@ -247,10 +274,14 @@ default="dirichlet_process"
                                 float(self.degrees_of_freedom_prior_),
                                 np.asarray(self.covariance_prior_, dtype=np.float64))
 
-    def _make_model(self, n_rows: int) -> BayesianGaussianMixtureModel:
-        return BayesianGaussianMixtureModel(self.covariance_type, self._prior(),
-                                            self.weight_concentration_prior_type,
-                                            self.n_components, n_rows, self.reg_covar)
+    def _make_model(self, n_rows: int, frozen: bool = True) -> BayesianGaussianMixtureModel:
+        """The model of ``n_rows`` rows; with ``freeze`` (and ``frozen``) the frozen one."""
+        masks = getattr(self, "_masks", None) if frozen else None
+        args = (self.covariance_type, self._prior(), self.weight_concentration_prior_type,
+                self.n_components, n_rows, self.reg_covar)
+        if masks:
+            return FrozenBayesianGaussianMixtureModel(*args, masks=masks)
+        return BayesianGaussianMixtureModel(*args)
 
     # ------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None) -> BayesianGaussianMixture:
@@ -294,10 +325,12 @@ default="dirichlet_process"
                              f"{self.n_components}, n_samples = {X.shape[0]}")
         self._check_constant_columns_width(np.ptp(X, axis=0))
         self._check_parameters(X)
+        self._masks = freeze_masks(self, X.shape[1])
         model = self._make_model(len(X))
         fit_model, data = backends.for_input(model, X, chunk_size=self.chunk_size)
         random_state = check_random_state(self.random_state)
-        self._fit_from_starts(fit_model, data, lambda: model.m_step(
+        start = self._make_model(len(X), frozen=False)
+        self._fit_from_starts(fit_model, data, lambda: start.m_step(
             initial_stats(self, X, random_state)))
         return self._predict_validated(X)
 
@@ -335,13 +368,17 @@ default="dirichlet_process"
         monitors is scikit-learn's. A warm start begins at the fitted
         parameters, whose bound is ``lower_bound_``, as in scikit-learn. The
         run's outcome is its last iterate (scikit-learn keeps the last one, not
-        the highest bound).
+        the highest bound). With ``freeze`` the start holds the frozen values and
+        every iteration is the engine's: the full bound is defined at any point.
         """
         start = time.perf_counter()
         bounds: list[float] = []
         params = init
         budget = self.max_iter
-        if fresh:
+        frozen = bool(getattr(self, "_masks", None))
+        if frozen:
+            model.start_from(init)
+        if fresh and not frozen:
             stats, _ = model.e_step(data, init)
             params = model.m_step(stats)
             bounds.append(self._make_model(1).lower_bound(params))
@@ -427,7 +464,7 @@ default="dirichlet_process"
         }
         bound = float(getattr(self, "lower_bound_", -math.inf))
         if math.isfinite(bound):
-            model = self._make_model(1)
+            model = self._make_model(1, frozen=False)
             params["entropy"] = np.asarray(bound - model.lower_bound(params))
         return params
 
@@ -435,5 +472,5 @@ default="dirichlet_process"
         """Set the initial parameters of one start as fitted attributes (scikit-learn's
         private ``_initialize_parameters``; call :meth:`_check_parameters` first)."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        model = self._make_model(len(X))
+        model = self._make_model(len(X), frozen=False)
         self._set_params_attributes(model.m_step(initial_stats(self, X, random_state)))
