@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 
 from .. import backends
 from ..engine import MONOTONE_RTOL, Step, em
+from ..models.mixture.constrained_m_step import FrozenGaussianMixtureModel
 from ..models.mixture.gaussian import gaussian_mixture_m_step
 from ..models.mixture.gaussian_missing import MissingGaussianMixtureModel
 from ._imputer_checks import FALLBACK_REG_COVAR, warn_regularized
@@ -99,6 +100,12 @@ class ImputerFit:
 
         def _set_fitted(self, params: dict, data: Any, center: np.ndarray,
                         scale: np.ndarray, n_observed: np.ndarray) -> None: ...
+
+        def _freeze_masks(self, d: int) -> dict[str, np.ndarray]: ...
+
+        def _user_start(self, init: dict, center: np.ndarray, scale: np.ndarray) -> dict: ...
+
+        def _restore_frozen(self) -> None: ...
 
     def _initial_params(self, X: np.ndarray, sample_weight: np.ndarray | None = None,
                         evidence: np.ndarray | None = None) -> dict:
@@ -222,9 +229,11 @@ class ImputerFit:
             sample_weight_ = None if weight is None else both[:, d]
             sample_evidence = None if evidence is None else both[:, d + (weight is not None):]
         self._check_fit_data(sample, n_rows=n, n_observed=n_observed, spread=spread)
+        self._masks = self._freeze_masks(d)
         self.reg_covar_ = self._regularization(n, spread)
         scale = self._column_scale(spread)
         Z = (X - center) / scale
+        self._user_start({}, center, scale)  # check *_init before EM (its errors refit)
         total: float = n if weight is None else float(weight.sum().compute())
         counted = n_observed if weight is None else w_observed
         em_data: Any = Z if weight is None and evidence is None else tuple(
@@ -233,7 +242,8 @@ class ImputerFit:
         info_data: Any = Z if weight is None else (Z, weight)
         return self._fit_regularized(lambda: self._run_em(
             em_data, info_data,
-            self._initial_params((sample - center) / scale, sample_weight_, sample_evidence),
+            self._user_start(self._initial_params((sample - center) / scale, sample_weight_,
+                                                  sample_evidence), center, scale),
             center, scale, counted, total))
 
     def _run_em(self, data: Any, info_data: Any, init: dict, center: np.ndarray,
@@ -243,12 +253,19 @@ class ImputerFit:
         # EM tracks the log-likelihood minus the reg_covar penalty, the objective
         # the regularized M-step increases: where reg_covar dominates a covariance
         # (no more rows than columns, a collapsing component) the plain
-        # log-likelihood may fall while EM is working correctly.
+        # log-likelihood may fall while EM is working correctly. With frozen
+        # parameters the constrained M-step maximizes the expected complete
+        # log-likelihood (reg_covar on the free covariances only), so EM tracks
+        # the plain one, with that step's slack.
+        masks = getattr(self, "_masks", None) or {}
+        penalized = not masks
         em_model = MissingGaussianMixtureModel(self.covariance_type, self.reg_covar_,
-                                               penalized=True)
+                                               penalized=penalized)
         if self.n_components == 1 or self.covariance_type == "tied":
             em_model.monotone_rtol = MONOTONE_RTOL  # an exact generalized EM
         model, data = backends.for_input(em_model, data)
+        if masks:
+            model = FrozenGaussianMixtureModel(model, init, masks)
         history: list[tuple[int, np.ndarray, float]] = []
 
         def class_mean(params: dict) -> np.ndarray:
@@ -256,7 +273,8 @@ class ImputerFit:
 
         def loglik(objective: float, params: dict) -> float:
             """Observed-data log-likelihood of X from the tracked objective."""
-            return objective + em_model.penalty(params, n_rows) - log_jacobian
+            penalty = em_model.penalty(params, n_rows) if penalized else 0.0
+            return objective + penalty - log_jacobian
 
         watch_singular = self.reg_covar is None and self.reg_covar_ == 0
 
@@ -274,6 +292,7 @@ class ImputerFit:
         result = em(model, data, init, tol=float(self.tol) * n_rows,
                     max_iter=int(self.max_iter), accelerate=self.accelerate, callback=record)
         self._set_fitted(result.params, info_data, center, scale, n_observed)
+        self._restore_frozen()
         self.n_iter_ = int(result.n_iter)
         self.converged_ = bool(result.converged)
         self.loglik_ = loglik(float(result.loglik), result.params)

@@ -12,7 +12,7 @@ maps stored parameters forward again for ``transform``.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import linalg
@@ -55,6 +55,10 @@ class ImputerUnits:
     n_components: int
     covariance_type: str
 
+    if TYPE_CHECKING:  # from ImputerFreeze
+        def _free_mean_variances(self, info: np.ndarray, d: int,
+                                 variances: Any) -> np.ndarray: ...
+
     def _column_scale(self, spread: np.ndarray) -> np.ndarray:
         """Positive per-column scales; one common scale for spherical covariances."""
         spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
@@ -92,9 +96,15 @@ class ImputerUnits:
         self.covariance_ = cov_z * outer_scale
         if self.covariance_type in ("full", "tied"):
             info = _summed_information(data, mean_z, cov_z)
-            var_z = self._mean_variances(info, d)
+            if getattr(self, "_masks", None):
+                var_z = self._free_mean_variances(info, d, self._mean_variances)
+            else:
+                var_z = self._mean_variances(info, d)
         else:  # independent columns: each mean is the mean of its observed values
             var_z = np.diag(cov_z) / n_observed
+            frozen = (getattr(self, "_masks", None) or {}).get("means")
+            if frozen is not None:
+                var_z = np.where(frozen[0], 0.0, var_z)
         self.standard_errors_ = scale * np.sqrt(var_z)
 
     @staticmethod

@@ -32,6 +32,7 @@ from ..persistence import Persistable
 from ..validation import check_magnitude
 from ._imputer_checks import ImputerChecks
 from ._imputer_fit import ImputerFit, weighted_nan_moments
+from ._imputer_freeze import ImputerFreeze
 from ._imputer_units import ImputerUnits
 from ._mixture_inputs import check_sample_weight
 from ._supervision import check_labels, check_priors, log_evidence
@@ -39,8 +40,8 @@ from ._supervision import check_labels, check_priors, log_evidence
 __all__ = ["EMImputer"]
 
 
-class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFeatureMixin,
-                TransformerMixin, BaseEstimator):
+class EMImputer(ImputerChecks, ImputerFit, ImputerFreeze, ImputerUnits, Persistable,
+                OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Impute missing values with their conditional expectations under a fitted normal.
 
     Parameters
@@ -82,6 +83,29 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         SQUAREM acceleration of the EM iterations.
     verbose : int, default 0
         If positive, print one line per iteration.
+    weights_init : array-like of shape (n_components,), default None
+        Starting mixture weights (``n_components > 1``); None: from the k-means start.
+    means_init : array-like of shape (n_components, n_features), default None
+        Starting means, in the data's units ((n_features,) for one component);
+        None: the observed column means (the k-means centres for a mixture).
+    covariances_init : array-like, default None
+        Starting covariances in the data's units, shaped as the fitted
+        ``covariance_`` (one component: (n_features, n_features), diagonal for
+        "diag", a multiple of the identity for "spherical") or ``covariances_``;
+        None: those of the mean-filled table.
+    freeze : dict or None, default None
+        Parameters kept at their start (``*_init``, else the drawn start):
+        ``{"mean_": True | mask (n_features,), "covariance_": True}`` for one
+        component, ``{"weights_": ..., "means_": ..., "covariances_": ...}`` with
+        ``True`` or a boolean mask of the attribute's shape for a mixture (as
+        :class:`~emkit.GaussianMixture` takes them: whole matrices for "full" and
+        "tied"). The free entries get the exact constrained M-step on the
+        missing data's expected statistics (free means: the Gaussian conditional
+        given the frozen ones; free weights share the free mass; a frozen
+        covariance stays as given; see
+        :mod:`emkit.models.mixture.constrained_m_step`). With a freeze,
+        ``standard_errors_`` come from the information of the free parameters
+        (0 for a frozen mean) and EM monitors the plain log-likelihood.
 
     Attributes
     ----------
@@ -126,7 +150,9 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
                  max_iter: int = 1000, tol: float = 1e-10, reg_covar: float | None = None,
                  sample_posterior: bool = False, random_state: Any = None,
-                 accelerate: str | None = None, verbose: int = 0):
+                 accelerate: str | None = None, verbose: int = 0, weights_init: Any = None,
+                 means_init: Any = None, covariances_init: Any = None,
+                 freeze: dict | None = None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.max_iter = max_iter
@@ -136,6 +162,10 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         self.random_state = random_state
         self.accelerate = accelerate
         self.verbose = verbose
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.covariances_init = covariances_init
+        self.freeze = freeze
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -188,6 +218,7 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
             center, spread = weighted_nan_moments(X, weights)
         self._check_spread(X, spread)
         self._check_fit_data(X, spread=spread)
+        self._masks = self._freeze_masks(X.shape[1])
         self.reg_covar_ = self._regularization(len(X), spread)
         # EM runs on standardized columns, so that reg_covar is relative to each
         # column's spread and nothing overflows at extreme scales; the results
@@ -199,8 +230,10 @@ class EMImputer(ImputerChecks, ImputerFit, ImputerUnits, Persistable, OneToOneFe
         n_observed = observed.sum(axis=0) if weights is None else weights @ observed
         total = len(X) if weights is None else float(weights.sum())
         em_data = data if evidence is None else (data, None, evidence)
+        self._user_start({}, center, scale)  # check *_init before EM (its errors refit)
         return self._fit_regularized(lambda: self._run_em(
-            em_data, data, self._initial_params(Z, weights, evidence), center, scale,
+            em_data, data, self._user_start(self._initial_params(Z, weights, evidence),
+                                            center, scale), center, scale,
             n_observed, total))
 
     # ------------------------------------------------------------------ transforming
