@@ -50,7 +50,8 @@ def _groups(y: np.ndarray, seen: np.ndarray, w: np.ndarray, k: int,
 
 def start_params(family: str, k: int, cure: bool, time: np.ndarray, event: np.ndarray,
                  weight: np.ndarray | None, rng: np.random.RandomState, *,
-                 shape_bounds: tuple[float, float] = (1e-3, 1e3)) -> dict[str, Any]:
+                 shape_bounds: tuple[float, float] = (1e-3, 1e3),
+                 evidence: np.ndarray | None = None) -> dict[str, Any]:
     """One start: weights (cure fraction last) and the family's parameters, shape (K,).
 
     Parameters
@@ -63,11 +64,16 @@ def start_params(family: str, k: int, cure: bool, time: np.ndarray, event: np.nd
     rng : RandomState
         Draws the k-means centres.
     shape_bounds : tuple of float
+    evidence : ndarray of shape (n, K [+ 1]), optional
+        The rows' log-evidence (known labels, priors): the groups are renamed to
+        agree with it and it is applied (:func:`_labelled_start`).
     """
     w = np.ones(time.size) if weight is None else np.asarray(weight, dtype=float)
     y = np.log(time)
     seen = (event > 0.5) & (w > 0)
     label = _groups(y, seen, w, k, rng)
+    if evidence is not None:
+        return _labelled_start(family, k, cure, time, event, w, label, evidence, shape_bounds)
     spread = float(np.var(y[seen])) if seen.sum() > 1 else 1.0
     floor = 1e-4 * spread if spread > 0 else 1e-4
     mass = np.array([w[label == j].sum() for j in range(k)])
@@ -93,6 +99,60 @@ def start_params(family: str, k: int, cure: bool, time: np.ndarray, event: np.nd
         censored = 1.0 - float(w[seen].sum()) / float(w.sum())
         c0 = float(np.clip(0.5 * censored, 0.01, 0.5))
         weights = np.append(weights * (1.0 - c0), c0)
+    if family == "exponential":
+        return {"weights": weights, "rate": a}
+    if family == "weibull":
+        return {"weights": weights, "shape": a, "scale": b}
+    return {"weights": weights, "meanlog": a, "sdlog": b}
+
+
+def _labelled_start(family: str, k: int, cure: bool, time: np.ndarray, event: np.ndarray,
+                    w: np.ndarray, label: np.ndarray, evidence: np.ndarray,
+                    shape_bounds: tuple[float, float]) -> dict[str, Any]:
+    """A start that uses the evidence: the groups renamed to agree with it, then weighted
+    moment estimates from the responsibilities with the evidence applied.
+
+    A row may go to the cure component (the last) only when censored; unlabelled
+    censored rows start half cured, as the unsupervised start's cure fraction.
+    """
+    from ._supervision import align_clusters, supervised_responsibilities
+
+    n = time.size
+    y = np.log(time)
+    seen = (event > 0.5) & (w > 0)
+    failing = np.isfinite(evidence[:, :k]).any(axis=1)
+    label = label.copy()
+    if failing.any():
+        label[failing] = align_clusters(label[failing], evidence[failing, :k], k)
+    resp = np.zeros((n, k + int(cure)))
+    resp[np.arange(n), label] = 1.0
+    if cure:
+        censored = event <= 0.5
+        resp[censored] *= 0.5
+        resp[censored, k] = 0.5
+    r = supervised_responsibilities(resp, evidence) * w[:, None]
+    spread = float(np.var(y[seen])) if seen.sum() > 1 else 1.0
+    floor = 1e-4 * spread if spread > 0 else 1e-4
+    a, b = np.empty(k), np.empty(k)
+    for j in range(k):
+        rd = r[:, j] * seen
+        if family == "exponential":
+            a[j] = max(rd.sum(), 1e-12) / max(r[:, j] @ time, 1e-300)
+            continue
+        if not rd.sum() > 1e-12:
+            rd = w * seen
+        m = float(rd @ y / rd.sum())
+        v = max(float(rd @ (y - m) ** 2 / rd.sum()), floor)
+        if family == "weibull":
+            a[j] = float(np.clip(np.pi / np.sqrt(6.0 * v), *shape_bounds))
+            b[j] = float(np.exp(m + _EULER_GAMMA / a[j]))
+        else:
+            a[j], b[j] = m, float(np.sqrt(v))
+    mass = np.maximum(r.sum(axis=0), 1e-12)
+    weights = mass / mass.sum()
+    if cure:
+        c0 = float(np.clip(weights[k], 0.01, 0.5))
+        weights = np.append(weights[:k] / weights[:k].sum() * (1.0 - c0), c0)
     if family == "exponential":
         return {"weights": weights, "rate": a}
     if family == "weibull":

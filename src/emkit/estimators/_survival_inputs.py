@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import backends
+from . import _supervision as sv
 
 __all__ = ["SurvivalData", "check_survival", "as_vector"]
 
@@ -23,11 +24,12 @@ MIN_DISTINCT_EVENTS = {"exponential": 1, "weibull": 2, "lognormal": 2}
 class SurvivalData:
     """Checked training data: the model's data array and what the estimator needs."""
 
-    data: Any  # (n, 2) time, event or (n, 3) with the weights; NumPy or Dask
+    data: Any  # (n, 2) time, event or (n, 3) with the weights, then any evidence columns
     n: int
     total_weight: float
     weighted: bool
     is_dask: bool
+    evidence: int = 0  # columns of per-row log-evidence after time, event (and weight)
 
 
 def _now(*values: Any) -> tuple[Any, ...]:
@@ -78,17 +80,41 @@ def _like(values: Any, time: Any, name: str) -> Any:
     return values.rechunk({0: time.chunks[0]})
 
 
+def _evidence(labels: Any, priors: Any, n: int, m: int) -> np.ndarray | None:
+    """The rows' log-evidence (n, m) from ``labels`` and ``priors`` (NumPy or Dask)."""
+    if labels is None and priors is None:
+        return None
+
+    def local(a: Any) -> Any:
+        if a is None:
+            return None
+        if hasattr(a, "compute"):
+            a = a.compute()
+        return a.to_numpy() if hasattr(a, "to_numpy") else a
+
+    return sv.log_evidence(sv.check_labels(local(labels), n, m, name="labels"),
+                           sv.check_priors(local(priors), n, m), m)
+
+
 def check_survival(time: Any, event: Any, sample_weight: Any = None, *,
                    distribution: str = "weibull", n_components: int = 1,
-                   fitting: bool = True) -> SurvivalData:
-    """Checked ``(time, event[, weight])`` as the model's data array.
+                   fitting: bool = True, labels: Any = None, priors: Any = None,
+                   cure: bool = False) -> SurvivalData:
+    """Checked ``(time, event[, weight][, log-evidence])`` as the model's data array.
+
+    ``labels`` (n,) and ``priors`` (n, K [+ 1]) name the components
+    ``0 .. n_components - 1`` and, with ``cure``, the cured one last
+    (:mod:`~._supervision`); they become ``n_components + cure`` columns of
+    log-evidence after the others (with Dask input brought into memory first and
+    sent to the partitions with their rows).
 
     Raises
     ------
     ValueError
         Naming the argument: a time that is not positive and finite, an event not
         0 or 1, lengths that differ, negative or non-finite weights; when fitting,
-        also too few observed failures for ``n_components`` components.
+        also too few observed failures for ``n_components`` components, bad
+        labels or priors, or a row labelled cured whose failure was observed.
     """
     dask = backends.is_dask(time)
     t = as_vector(time, "time", dask)
@@ -136,12 +162,23 @@ def check_survival(time: Any, event: Any, sample_weight: Any = None, *,
                     f"event: {distinct} distinct observed failure time(s) cannot estimate "
                     f"{n_components} {distribution} component(s) (at least {need} needed); "
                     "use fewer components (n_components)")
+    m = int(n_components) + int(bool(cure))
+    E = _evidence(labels, priors, n, m)
+    if E is not None and cure:
+        cured = np.isfinite(E[:, -1]) & ~np.isfinite(E[:, :-1]).any(axis=1)
+        seen = np.asarray(_now(d)[0], dtype=float) > 0.5
+        if (cured & seen).any():
+            row = int(np.flatnonzero(cured & seen)[0])
+            raise ValueError(f"row {row} is labelled cured (component {m - 1}) but its failure "
+                             "was observed (event == 1)")
     columns = [t, d] if w is None else [t, d, w]
     if dask:
         import dask.array as da
 
         data = da.stack(columns, axis=1)
+        if E is not None:
+            data = da.concatenate([data, da.from_array(E, chunks=(t.chunks[0], m))], axis=1)
     else:
-        data = np.column_stack(columns)
+        data = np.column_stack(columns if E is None else [*columns, E])
     return SurvivalData(data=data, n=n, total_weight=total, weighted=w is not None,
-                        is_dask=dask)
+                        is_dask=dask, evidence=0 if E is None else m)

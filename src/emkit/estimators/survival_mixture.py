@@ -15,12 +15,14 @@ from .. import backends
 from ..distributions._base import as_rng
 from ..engine import EMResult, best_of, em
 from ..models.survival.families import FAMILIES, PARAMETERS, log_density_and_survival
+from ..models.survival.frozen import FrozenSurvivalEM
 from ..models.survival.model import SurvivalMixtureEM
 from ..numerics.logsumexp import log_normalize
 from ..persistence import Persistable
 from ._fitting_keywords import check_fitting_keywords
 from ._survival_init import start_params
 from ._survival_inputs import SurvivalData, as_vector, check_survival
+from ._survival_supervision import check_given_starts, given_start, survival_freeze
 
 __all__ = ["SurvivalMixture"]
 
@@ -68,12 +70,38 @@ class SurvivalMixture(BaseEstimator, Persistable):
         by partition.
     shape_bounds : tuple of float, default (1e-3, 1e3)
         Range of the Weibull shapes.
+    weights_init : array-like of shape (n_components,) or None, default None
+        The start's weights of the failing components (as ``weights_``: with
+        ``cure=True`` they sum to ``1 - cure_fraction_init``, or to less than 1,
+        the rest being the cure fraction).
+    cure_fraction_init : float or None, default None
+        With ``cure=True``: the start's cure fraction, in (0, 1).
+    rate_init : array-like of shape (n_components,) or None, default None
+        Exponential: the start's rates.
+    shape_init, scale_init : array-like of shape (n_components,) or None, default None
+        Weibull: the start's shapes and scales.
+    meanlog_init, sdlog_init : array-like of shape (n_components,) or None, default None
+        Log-normal: the start's ``meanlog`` and ``sdlog``. Each ``*_init`` left None
+        takes the drawn start's value.
+    freeze : dict or None, default None
+        Parameters kept at their start (the ``*_init`` values, else the drawn
+        start's): ``"weights_"``, ``"cure_fraction_"`` and the family's
+        ``"rate_"``, ``"shape_"``, ``"scale_"``, ``"meanlog_"``, ``"sdlog_"``, each
+        ``True`` or a boolean mask of shape (n_components,). The free entries get
+        the exact constrained M-step (closed form for the rate, for a Weibull
+        scale at a frozen shape, and for the weights, the free ones sharing the
+        free mass; a minorize-maximize step of a Weibull shape at a frozen scale;
+        the log-normal's safeguarded Newton or data-augmentation step over its
+        free coordinate); see :mod:`emkit.models.survival.frozen`. A mask of the
+        wrong shape or a freeze that leaves nothing to fit is a ``ValueError``.
 
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
-        Mixing weights of the failing components, ordered by their median time;
-        with a cure fraction they sum to ``1 - cure_fraction_``.
+        Mixing weights of the failing components, ordered by their median time
+        (kept in the given order when the fit had ``labels``, ``priors``,
+        ``freeze`` or an ``*_init``, so that component ``k`` stays the one they
+        name); with a cure fraction they sum to ``1 - cure_fraction_``.
     cure_fraction_ : float
         Only with ``cure=True``: the probability of never failing.
     rate_ : ndarray of shape (n_components,)
@@ -124,7 +152,11 @@ class SurvivalMixture(BaseEstimator, Persistable):
                  n_init: int = 1, init_params: str = "random",
                  accelerate: str | None = None, random_state: Any = None,
                  chunk_size: int | None = None,
-                 shape_bounds: tuple[float, float] = (1e-3, 1e3)):
+                 shape_bounds: tuple[float, float] = (1e-3, 1e3),
+                 weights_init: Any = None, cure_fraction_init: float | None = None,
+                 rate_init: Any = None, shape_init: Any = None, scale_init: Any = None,
+                 meanlog_init: Any = None, sdlog_init: Any = None,
+                 freeze: dict | None = None):
         self.distribution = distribution
         self.n_components = n_components
         self.cure = cure
@@ -136,6 +168,14 @@ class SurvivalMixture(BaseEstimator, Persistable):
         self.random_state = random_state
         self.chunk_size = chunk_size
         self.shape_bounds = shape_bounds
+        self.weights_init = weights_init
+        self.cure_fraction_init = cure_fraction_init
+        self.rate_init = rate_init
+        self.shape_init = shape_init
+        self.scale_init = scale_init
+        self.meanlog_init = meanlog_init
+        self.sdlog_init = sdlog_init
+        self.freeze = freeze
 
     # ---------------------------------------------------------------- validation
     def _check_params(self) -> None:
@@ -150,13 +190,15 @@ class SurvivalMixture(BaseEstimator, Persistable):
             raise ValueError(f"shape_bounds must be (low, high) with 0 < low < high, "
                              f"got {self.shape_bounds!r}")
 
-    def _model(self, weighted: bool = False) -> SurvivalMixtureEM:
+    def _model(self, weighted: bool = False, evidence: bool = False) -> SurvivalMixtureEM:
         lo, hi = (float(b) for b in self.shape_bounds)
         return SurvivalMixtureEM(self.distribution, int(self.n_components),
-                                 cure=bool(self.cure), weighted=weighted, shape_bounds=(lo, hi))
+                                 cure=bool(self.cure), weighted=weighted, shape_bounds=(lo, hi),
+                                 evidence=evidence)
 
     # ---------------------------------------------------------------------- fit
-    def fit(self, time: Any, event: Any, *, sample_weight: Any = None) -> SurvivalMixture:
+    def fit(self, time: Any, event: Any, *, sample_weight: Any = None, labels: Any = None,
+            priors: Any = None) -> SurvivalMixture:
         """Fit the mixture by EM.
 
         Parameters
@@ -169,32 +211,55 @@ class SurvivalMixture(BaseEstimator, Persistable):
             right-censored there.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative row weights (a weight of 2 counts as the row twice).
+        labels : array-like of shape (n_samples,), optional
+            Known components, -1 (or NaN) unknown; with ``cure=True`` the label
+            ``n_components`` is "cured" (only a censored row may have it). Those
+            rows keep one-hot responsibilities throughout, and the start's groups
+            are renamed to agree with them.
+        priors : array-like of shape (n_samples, n_components [+ 1]), optional
+            Non-negative soft evidence multiplying each row's posterior (a row of
+            ones is no evidence), the cure component last. With Dask ``time``,
+            ``labels`` and ``priors`` may be NumPy or Dask and travel to the
+            partitions with their rows. ``lower_bound_`` is then the mean of
+            ``log sum_k e_ik pi_k L_ik``, ``e`` the evidence.
 
         Returns
         -------
         self
         """
         self._check_params()
-        k = int(self.n_components)
+        k, cure = int(self.n_components), bool(self.cure)
         data = check_survival(time, event, sample_weight, distribution=self.distribution,
-                              n_components=k)
-        model = self._model(data.weighted)
-        engine_model, engine_data = backends.for_input(model, data.data,
+                              n_components=k, labels=labels, priors=priors, cure=cure)
+        model = self._model(data.weighted, evidence=data.evidence > 0)
+        given = check_given_starts(self, k, self.distribution, cure, model.shape_bounds)
+        masks = survival_freeze(self.freeze, k, self.distribution, cure)
+        fitting: SurvivalMixtureEM | FrozenSurvivalEM = model
+        if masks:
+            fitting = FrozenSurvivalEM(model, {}, masks)  # each start sets the frozen values
+        engine_model, engine_data = backends.for_input(fitting, data.data,
                                                        chunk_size=self.chunk_size)
         random_state = check_random_state(self.random_state)
         rows = self._init_rows(data, random_state)
         t0, d0 = rows[:, 0], rows[:, 1]
         w0 = rows[:, 2] if data.weighted else None
+        e0 = rows[:, -data.evidence:] if data.evidence else None
         bounds = model.shape_bounds
 
         def fit_one(_: int) -> EMResult:
-            init = start_params(self.distribution, k, bool(self.cure), t0, d0, w0,
-                                random_state, shape_bounds=bounds)
+            init = start_params(self.distribution, k, cure, t0, d0, w0,
+                                random_state, shape_bounds=bounds, evidence=e0)
+            if given or masks:
+                init = given_start(init, given, k, cure)
+            if isinstance(fitting, FrozenSurvivalEM):
+                fitting.fixed = {key: np.array(value, dtype=np.float64, copy=True)
+                                 for key, value in init.items()}
             return em(engine_model, engine_data, init, tol=float(self.tol) * data.total_weight,
                       max_iter=int(self.max_iter), accelerate=self.accelerate)
 
         best, _ = best_of(range(int(self.n_init)), fit_one)
-        self._set_fitted(data, best)
+        keep_order = bool(given or masks or data.evidence)
+        self._set_fitted(data, best, keep_order)
         return self
 
     @staticmethod
@@ -204,7 +269,7 @@ class SurvivalMixture(BaseEstimator, Persistable):
             return np.asarray(data.data)
         return np.asarray(backends.initialization_rows(data.data, random_state))
 
-    def _set_fitted(self, data: SurvivalData, best: EMResult) -> None:
+    def _set_fitted(self, data: SurvivalData, best: EMResult, keep_order: bool = False) -> None:
         params = best.params
         k = int(self.n_components)
         names = PARAMETERS[self.distribution]
@@ -212,7 +277,8 @@ class SurvivalMixture(BaseEstimator, Persistable):
         weights = np.asarray(params["weights"], dtype=float)
         for name in ("rate_", "shape_", "scale_", "meanlog_", "sdlog_", "cure_fraction_"):
             self.__dict__.pop(name, None)
-        order = np.argsort(self._quantiles(values, 0.5), kind="stable")
+        order = (np.arange(k) if keep_order
+                 else np.argsort(self._quantiles(values, 0.5), kind="stable"))
         for name in names:
             setattr(self, name + "_", values[name][order].copy())
         self.weights_ = weights[:k][order].copy()

@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 from scipy.special import log_ndtr
 
-__all__ = ["lognormal_stats", "lognormal_m_step", "H_SLOPE", "MAX_HALVINGS"]
+__all__ = ["lognormal_stats", "lognormal_m_step", "lognormal_masked_step", "H_SLOPE",
+           "MAX_HALVINGS"]
 
 #: An upper bound of ``|d/du h(u)|`` for ``h = -(log Phi)''``; the maximum is
 #: 0.29572 (near ``u = 1.0``).
@@ -148,6 +149,12 @@ def _newton_step(E: float, ez1: float, ez2: float, cl: float, clz: float, ch: np
         return 0.0, 1.0, 0.0
     a = (h22 * g[0] - h12 * g[1]) / det
     b = (h11 * g[1] - h12 * g[0]) / det
+    return _halving(E, ez1, ez2, cl, clz, ch, cmom, a, b)
+
+
+def _halving(E: float, ez1: float, ez2: float, cl: float, clz: float, ch: np.ndarray,
+             cmom: np.ndarray, a: float, b: float) -> tuple[float, float, float]:
+    """Step-halving along the direction ``(a, b)`` on the gain bound: ``(delta, gamma, gain)``."""
     gc = cl * a - clz * b  # the censored part's directional derivative
     h2 = _quadratic(ch, a, b)
     a2 = _quadratic(cmom[:3], a, b)
@@ -200,3 +207,45 @@ def lognormal_m_step(stats: dict[str, Any], rows: float) -> dict[str, np.ndarray
             sdlog[j] = sigma0[j] / gamma
             meanlog[j] = mu0[j] + delta * sdlog[j]
     return {"meanlog": meanlog, "sdlog": sdlog}
+
+
+def lognormal_masked_step(stats: dict[str, Any], rows: float, j: int, free_mean: bool,
+                          fixed_mean: float, fixed_sd: float) -> tuple[float, float]:
+    """Component ``j``'s new ``(meanlog, sdlog)`` with one of the two frozen.
+
+    ``free_mean``: ``sdlog`` is frozen at ``fixed_sd`` and ``meanlog`` moves (Olsen's
+    ``gamma = 1``); otherwise ``meanlog`` is frozen at ``fixed_mean`` (``delta = 0``)
+    and ``sdlog`` moves. The step is the better (by guaranteed gain) of the
+    safeguarded one-coordinate Newton step and the complete-data step of the data
+    augmentation view restricted to that coordinate (``mu = mu0 + sigma0 m1``, gain
+    ``n m1^2 / 2``; ``sigma = sigma0 sqrt(m2)``, gain ``n (m2 - 1 - log m2) / 2``), so
+    ``Q`` never falls; the frozen value is returned as given.
+    """
+    E = float(np.asarray(stats["events"], dtype=float)[j])
+    ez1, ez2 = float(np.asarray(stats["ez1"])[j]), float(np.asarray(stats["ez2"])[j])
+    cl, clz = float(np.asarray(stats["cl"])[j]), float(np.asarray(stats["clz"])[j])
+    ch, cmom = np.asarray(stats["ch"], dtype=float)[j], np.asarray(stats["cmom"], dtype=float)[j]
+    mu0 = float(np.asarray(stats["anchor_meanlog"], dtype=float)[j]) / rows
+    sigma0 = float(np.asarray(stats["anchor_sdlog"], dtype=float)[j]) / rows
+    n = E + float(cmom[0])
+    m1 = (ez1 + cl) / n
+    m2 = (ez2 + float(cmom[0]) + clz) / n
+    if free_mean:
+        h11 = E + float(ch[0])
+        a = (ez1 + cl) / h11 if h11 > 0.0 and math.isfinite(ez1 + cl) else 0.0
+        delta, gain = 0.0, 0.0
+        if a != 0.0:
+            delta, _, gain = _halving(E, ez1, ez2, cl, clz, ch, cmom, a, 0.0)
+        if 0.5 * n * m1 * m1 > gain:
+            return mu0 + sigma0 * m1, fixed_sd
+        return mu0 + delta * sigma0, fixed_sd
+    h22 = ez2 + E + float(ch[2])
+    g2 = E - ez2 - clz
+    b = g2 / h22 if h22 > 0.0 and math.isfinite(g2) else 0.0
+    gamma, gain = 1.0, 0.0
+    if b != 0.0:
+        _, gamma, gain = _halving(E, ez1, ez2, cl, clz, ch, cmom, 0.0, b)
+    da_gain = 0.5 * n * (m2 - 1.0 - math.log(m2)) if m2 > 0.0 else -math.inf
+    if da_gain > gain:
+        return fixed_mean, sigma0 * math.sqrt(m2)
+    return fixed_mean, sigma0 / gamma

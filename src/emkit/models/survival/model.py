@@ -6,7 +6,11 @@ probability ``pi_k``, and then contributes ``f_k(t_i)^d_i S_k(t_i)^(1 - d_i)``
 never fails: ``S = 1`` and ``f = 0``, so it holds censored rows only.
 
 Data (the engine's row-sliceable data): one float array of shape (n, 2), the
-columns time and event, or (n, 3) with the row weights as a third column.
+columns time and event, or (n, 3) with the row weights as a third column; then,
+when the rows carry evidence (known labels, soft priors), ``K`` (or ``K + 1``
+with the cure component) columns of log-evidence added to each row's log joint
+before it is normalized (0 at a labelled row's component and ``-inf`` elsewhere;
+``log priors``), so the log-likelihood is ``sum_i w_i log sum_k e_ik pi_k L_ik``.
 
 Parameters (a dict): ``weights`` of shape (K,) or, with a cure fraction,
 (K + 1,) with the cure fraction last; and the family's parameters, arrays of
@@ -55,11 +59,13 @@ class SurvivalMixtureEM:
         A log-normal component whose ``sdlog`` falls to this or below has collapsed
         onto one failure time (the likelihood is unbounded there): the M-step
         raises ``ValueError``.
+    evidence : bool, default False
+        Whether the data carry per-row log-evidence (the last ``K [+ 1]`` columns).
     """
 
     def __init__(self, family: str, n_components: int, *, cure: bool = False,
                  weighted: bool = False, shape_bounds: tuple[float, float] = (1e-3, 1e3),
-                 min_sdlog: float = 1e-8):
+                 min_sdlog: float = 1e-8, evidence: bool = False):
         if family not in FAMILIES:
             raise ValueError(f"distribution must be one of {FAMILIES}, got {family!r}")
         self.family = family
@@ -68,6 +74,7 @@ class SurvivalMixtureEM:
         self.weighted = bool(weighted)
         self.shape_bounds = (float(shape_bounds[0]), float(shape_bounds[1]))
         self.min_sdlog = float(min_sdlog)
+        self.evidence = bool(evidence)
         # every M-step is exact or raises Q by construction: only rounding may
         # lower the log-likelihood, the engine's default allowance
         self.monotone_rtol = MONOTONE_RTOL
@@ -91,6 +98,9 @@ class SurvivalMixtureEM:
             terms = np.column_stack([terms, never])
         with np.errstate(divide="ignore"):
             log_w = np.log(np.asarray(params["weights"], dtype=float))
+        if self.evidence:
+            m = self.n_components + int(self.cure)
+            return terms + log_w + np.asarray(data, dtype=float)[:, -m:]
         return terms + log_w
 
     # -------------------------------------------------------------- EMModel
