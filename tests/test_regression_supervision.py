@@ -322,3 +322,13 @@ def test_scale_is_gaussian_only():
         RegressionMixture(K, family="poisson", freeze={"scale_": True}).fit(X, y)
     with pytest.raises(ValueError, match="gaussian"):
         RegressionMixture(K, family="poisson", scale_init=[1.0, 1.0]).fit(X, y)
+
+
+def test_frozen_entries_are_not_counted_as_parameters():
+    X, y, _, _ = _data("gaussian", n=200, seed=11)
+    free = RegressionMixture(K, random_state=0).fit(X, y)
+    assert free.n_parameters() == 2 * 3 + 2 + 1
+    mask = np.array([[True, False], [False, False]])
+    frozen = RegressionMixture(K, random_state=0, freeze={"coef_": mask, "scale_": [True, False],
+                                                          "weights_": True}).fit(X, y)
+    assert frozen.n_parameters() == 9 - 1 - 1 - 1

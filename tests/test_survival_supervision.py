@@ -301,3 +301,16 @@ def test_bad_inputs_are_clear_errors(kwargs, fit_kw, match):
     fit_kw = {key: values[v] for key, v in fit_kw.items()}
     with pytest.raises(ValueError, match=match):
         SurvivalMixture("weibull", K, random_state=0, **kwargs).fit(t, d, **fit_kw)
+
+
+def test_frozen_entries_are_not_counted_as_parameters():
+    t, d, _, _ = _data("weibull", n=300, seed=12)
+    free = SurvivalMixture("weibull", K, cure=True, random_state=0).fit(t, d)
+    assert free.n_parameters() == 4 + 2
+    frozen = SurvivalMixture("weibull", K, cure=True, random_state=0,
+                             freeze={"shape_": [True, False], "cure_fraction_": True}).fit(t, d)
+    assert frozen.n_parameters() == 6 - 1 - 1
+    only_one = SurvivalMixture("weibull", K, cure=True, random_state=0,
+                               freeze={"weights_": [True, False], "cure_fraction_": True}
+                               ).fit(t, d)
+    assert only_one.n_parameters() == 4

@@ -421,8 +421,14 @@ class RegressionMixture(BaseEstimator, Persistable):
 
     # ----------------------------------------------------------- model choice
     def n_parameters(self) -> int:
-        """Free parameters: coefficients, Gaussian scales and the mixing part."""
-        return self._fitted()[0].n_parameters()
+        """Free parameters: coefficients, Gaussian scales and the mixing part (frozen
+        entries not counted)."""
+        model = self._fitted()[0]
+        masks = regression_freeze(self.freeze, model.n_components, int(self.n_features_in_),
+                                  self.family, bool(self.n_concomitant_in_))
+        if not masks:
+            return model.n_parameters()
+        return FrozenRegressionEM(model, {}, masks).n_parameters()
 
     def bic(self, X: Any, y: Any, concomitant: Any = None) -> float:
         """Bayesian information criterion on ``(X, y)`` (lower is better)."""

@@ -427,9 +427,14 @@ class SurvivalMixture(BaseEstimator, Persistable):
 
     # ----------------------------------------------------------- model choice
     def n_parameters(self) -> int:
-        """Free parameters: each component's, and the weights (cure fraction included)."""
+        """Free parameters: each component's, and the weights (cure fraction included);
+        frozen entries not counted."""
         check_is_fitted(self, "weights_")
-        return self._model().n_parameters()
+        masks = survival_freeze(self.freeze, int(self.n_components), self.distribution,
+                                bool(self.cure))
+        if not masks:
+            return self._model().n_parameters()
+        return FrozenSurvivalEM(self._model(), {}, masks).n_parameters()
 
     def bic(self, time: Any, event: Any) -> float:
         """Bayesian information criterion on ``(time, event)`` (lower is better)."""
