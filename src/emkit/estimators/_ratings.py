@@ -12,18 +12,29 @@ import pandas as pd
 
 from ..models.crowd.dawid_skene import Ratings
 
-__all__ = ["parse_ratings", "is_long", "check_labels", "take_items"]
+__all__ = ["parse_ratings", "is_long", "check_labels", "check_label_summary", "take_items",
+           "dask_matrix", "dask_labels_summary"]
 
 _LONG_COLUMNS = ("item", "rater", "label")
 
 
 def check_labels(labels: np.ndarray, n_classes: int | None) -> None:
     """Refuse labels that are not integers 0..n_classes-1."""
-    if labels.size and (np.any(labels < 0) or np.any(labels != np.round(labels))):
+    if labels.size:
+        bad = bool(np.any(labels < 0) or np.any(labels != np.round(labels)))
+        check_label_summary(bad, float(labels.max()), n_classes)
+
+
+def check_label_summary(bad: bool, largest: float, n_classes: int | None) -> None:
+    """:func:`check_labels` from a summary of the labels (for Dask ratings).
+
+    ``bad``: some label is negative or not an integer; ``largest``: the largest label.
+    """
+    if bad:
         raise ValueError("ratings must be class labels 0, 1, ..., n_classes - 1 "
                          "(NaN for 'not rated')")
-    if n_classes is not None and labels.size and labels.max() >= n_classes:
-        raise ValueError(f"a rating has label {int(labels.max())} but n_classes={n_classes} "
+    if n_classes is not None and largest >= n_classes:
+        raise ValueError(f"a rating has label {int(largest)} but n_classes={n_classes} "
                          f"(labels 0..{n_classes - 1})")
 
 
@@ -115,3 +126,57 @@ def take_items(data: Ratings, items: np.ndarray) -> Ratings:
                    data.n_raters, data.n_classes,
                    None if data.weight is None else data.weight[items],
                    None if data.known is None else data.known[items])
+
+
+def dask_matrix(ratings: Any, raters: list | None = None) -> Any:
+    """Dask ratings (array or wide DataFrame) as a float64 (n_items, n_raters) Dask array.
+
+    The rows keep their partitions (with known sizes); the columns are joined into
+    one block, so that every partition holds whole items. ``raters``: those of a
+    fitted model, whose number the columns must match.
+    """
+    if type(ratings).__module__.startswith(("dask.dataframe", "dask_expr")):
+        if any(c in ratings.columns for c in ("item", "rater", "label")):
+            raise ValueError("a long (item, rater, label) table is read in memory only; on "
+                             "Dask give the ratings as a wide (n_items, n_raters) Dask array "
+                             "or DataFrame, NaN for 'not rated', partitioned by items")
+        ratings = ratings.to_dask_array(lengths=True)
+    if not hasattr(ratings, "ndim") or ratings.ndim != 2 \
+            or not np.issubdtype(ratings.dtype, np.number):
+        raise ValueError("Dask ratings must be a 2-D numeric (n_items, n_raters) array with "
+                         "NaN for 'not rated'")
+    M = ratings.astype(np.float64)
+    if np.isnan(M.shape[0]):
+        M = M.compute_chunk_sizes()
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"ratings must be a 2-D (n_items, n_raters) array, "
+                         f"got shape {M.shape}")
+    if raters is not None and M.shape[1] != len(raters):
+        raise ValueError(f"ratings have {M.shape[1]} raters (columns) but the model "
+                         f"was fitted with {len(raters)}")
+    if M.numblocks[1] > 1:
+        M = M.rechunk({1: -1})
+    return M
+
+
+def dask_labels_summary(M: Any, n_classes: int | None) -> int:
+    """Check Dask ratings as :func:`parse_ratings` checks a matrix; their ``n_classes``.
+
+    One pass over the data (a few reductions computed together).
+    """
+    import dask
+    import dask.array as da
+
+    rated = ~da.isnan(M)
+    values = da.where(rated, M, 0.0)
+    infinite, count, low, high, fraction = dask.compute(
+        da.isinf(M).any(), rated.sum(), values.min(), values.max(),
+        (values != da.round(values)).any())
+    if infinite:
+        raise ValueError("ratings contain infinite values; use NaN for 'not rated'")
+    if count:
+        check_label_summary(bool(low < 0 or fraction), float(high), n_classes)
+    else:
+        raise ValueError("ratings contain no rating at all")
+    c = int(high) + 1 if n_classes is None else int(n_classes)
+    return max(c, 2)

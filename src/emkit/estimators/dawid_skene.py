@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .. import backends
 from ..engine import em
-from ..models.crowd.dawid_skene import SMOOTHING, STRUCTURES, DawidSkeneEM, Ratings
+from ..models.crowd.blocks import VoteStart
+from ..models.crowd.dawid_skene import (
+    SMOOTHING,
+    STRUCTURES,
+    DawidSkeneEM,
+    Ratings,
+    one_hot_known,
+    vote_shares,
+)
 from ..persistence import Persistable
-from ._crowd_common import supervised
+from ._crowd_common import CrowdInput, check_int, dask_predict_proba, to_numpy
 from ._ratings import parse_ratings
 
 __all__ = ["DawidSkene"]
@@ -38,10 +48,17 @@ class DawidSkene(BaseEstimator, Persistable):
         ``"majority"`` starts from each item's vote shares (Dawid & Skene's own
         start: the fraction of its ratings giving each label; unrated items
         uniform); an array gives the initial class posteriors directly. Items of
-        known class (``y``) start one-hot either way.
+        known class (``y``) start one-hot either way. On Dask input both are
+        computed partition by partition (an array may be NumPy or Dask).
     smoothing : float, default 0.01
         Dirichlet pseudo-count added to every count in the M-step (see Notes);
         ``0`` gives the plain maximum-likelihood fit (as crowd-kit's).
+    chunk_size : int or None, default None
+        Items per E-step call on in-memory ratings: blocks of about
+        ``chunk_size`` consecutive items (bounds the E-step's temporaries, one
+        row per rating and class); ``None`` takes all items at once. Dask ratings
+        always run partition by partition; ``chunk_size`` then bounds each
+        partition's E-step the same way. The fit is the same to rounding.
 
     Attributes
     ----------
@@ -78,6 +95,15 @@ class DawidSkene(BaseEstimator, Persistable):
     and a single disagreement can never rule a class out. The fit maximizes the
     log-likelihood plus the matching log-prior.
 
+    On Dask, ``ratings`` is a wide ``dask.array.Array`` (or Dask DataFrame) of
+    shape (n_items, n_raters), NaN for "not rated", partitioned by items; ``y``,
+    ``sample_weight`` and an array ``init`` (NumPy or Dask, one entry per item)
+    are checked on the client and travel with their items. The statistics
+    (class and confusion counts) are sums over items, so each partition's E-step
+    runs where it lives and only the counts travel; the smoothing's log-prior is
+    added once, in shares of the items. ``posteriors_`` is brought to the client
+    (n_items x n_classes); :meth:`predict_proba` of Dask ratings stays lazy.
+
     Examples
     --------
     >>> import numpy as np
@@ -89,13 +115,14 @@ class DawidSkene(BaseEstimator, Persistable):
 
     def __init__(self, n_classes: int | None = None, *, model: str = "full",
                  max_iter: int = 100, tol: float = 1e-6, init: Any = "majority",
-                 smoothing: float = SMOOTHING):
+                 smoothing: float = SMOOTHING, chunk_size: int | None = None):
         self.n_classes = n_classes
         self.model = model
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
         self.smoothing = smoothing
+        self.chunk_size = chunk_size
 
     def __sklearn_tags__(self) -> Any:
         # ratings are class labels (categorical), NaN for "not rated"
@@ -122,33 +149,50 @@ class DawidSkene(BaseEstimator, Persistable):
         if isinstance(a, bool) or not isinstance(a, (int, float, np.number)) \
                 or not (np.isfinite(a) and a >= 0):
             raise ValueError(f"smoothing must be a finite number >= 0, got {a!r}")
+        if self.chunk_size is not None:
+            check_int("chunk_size", self.chunk_size, 1)
 
     def _parse(self, ratings: Any, n_classes: int | None,
                raters: list | None) -> tuple[Ratings, list, list]:
         return parse_ratings(ratings, n_classes, raters)
 
-    def _initial_posteriors(self, data: Ratings) -> np.ndarray:
+    def _given_posteriors(self, n_items: int, n_classes: int) -> np.ndarray | None:
+        """An array ``init`` checked (None for ``"majority"``)."""
         if isinstance(self.init, str):
             if self.init != "majority":
                 raise ValueError(f"init must be 'majority' or an array of posteriors, "
                                  f"got {self.init!r}")
-            votes = np.zeros((data.n_items, data.n_classes))
-            np.add.at(votes, (data.item, data.label), 1.0)
-            total = votes.sum(axis=1, keepdims=True)
-            post = np.where(total > 0, votes / np.where(total > 0, total, 1.0),
-                            1.0 / data.n_classes)
-        else:
-            post = np.array(self.init, dtype=float)
-            if post.shape != (data.n_items, data.n_classes) or np.any(post < 0) \
-                    or not np.allclose(post.sum(axis=1), 1.0):
-                raise ValueError(f"init as an array must have shape ({data.n_items}, "
-                                 f"{data.n_classes}) with rows of probabilities summing "
-                                 "to one")
-        if data.known is not None:
-            rows = np.flatnonzero(data.known >= 0)
-            post[rows] = 0.0
-            post[rows, data.known[rows]] = 1.0
+            return None
+        post = np.array(to_numpy(self.init), dtype=float)
+        if post.shape != (n_items, n_classes) or np.any(post < 0) \
+                or not np.allclose(post.sum(axis=1), 1.0):
+            raise ValueError(f"init as an array must have shape ({n_items}, "
+                             f"{n_classes}) with rows of probabilities summing "
+                             "to one")
         return post
+
+    def _initial_posteriors(self, data: Ratings) -> np.ndarray:
+        given = self._given_posteriors(data.n_items, data.n_classes)
+        post = vote_shares(data) if given is None else given
+        return one_hot_known(post, data.known)
+
+    def _start(self, model: DawidSkeneEM, inp: CrowdInput) -> dict[str, Any]:
+        """The first parameters: the M-step from the initial posteriors' statistics.
+
+        In memory on all items at once (with or without ``chunk_size``); on Dask
+        partition by partition (the statistics are sums over items).
+        """
+        if inp.data is not None:
+            # chunked: a copy, so that no incidence matrix of all items is kept
+            data = replace(inp.data) if inp.chunked else inp.data
+            return model.m_step(model.stats_from_posteriors(
+                data, self._initial_posteriors(data)))
+        given = self._given_posteriors(inp.n_items, inp.n_classes)
+        start = VoteStart(model, inp.n_items, inp.n_classes, weighted=inp.weight is not None,
+                          known=inp.known is not None, given=given is not None)
+        data = inp.members() if given is None else inp.members(inp.rows(given))
+        start_model, start_data = backends.for_input(start, data, chunk_size=inp.chunk_size)
+        return model.m_step(start_model.e_step(start_data, None)[0])
 
     # ---------------------------------------------------------------------- fit
     def fit(self, ratings: Any, y: Any = None, sample_weight: Any = None) -> DawidSkene:
@@ -156,10 +200,11 @@ class DawidSkene(BaseEstimator, Persistable):
 
         Parameters
         ----------
-        ratings : array-like of shape (n_items, n_raters) or pandas.DataFrame
+        ratings : array-like of shape (n_items, n_raters), pandas.DataFrame or Dask array
             Labels ``0..C-1`` with NaN for "not rated", or a table with columns
             ``item``, ``rater``, ``label`` (one row per rating; an item may be
-            rated several times by the same rater).
+            rated several times by the same rater). A wide ``dask.array.Array``
+            or Dask DataFrame, partitioned by items, runs on Dask (see Notes).
         y : array-like of shape (n_items,) or None, default None
             Known true classes (a gold standard for some items): ``-1`` for
             unknown, ``0..C-1`` for known, in the order of the matrix's rows or of
@@ -177,25 +222,23 @@ class DawidSkene(BaseEstimator, Persistable):
         self
         """
         self._check_params()
-        data, items, raters = self._parse(ratings, self.n_classes, None)
-        data = supervised(data, y, sample_weight, self.n_classes)
-        weight = data.weight
-        model = DawidSkeneEM(data.n_raters, data.n_classes, float(self.smoothing), self.model)
-        init = model.m_step(model.stats_from_posteriors(data, self._initial_posteriors(data)))
-        n_eff = data.n_items if weight is None else float(weight.sum())
-        result = em(model, data, init, tol=float(self.tol) * n_eff,
+        inp = CrowdInput(ratings, y, sample_weight, self.n_classes, self.chunk_size)
+        model = DawidSkeneEM(inp.n_raters, inp.n_classes, float(self.smoothing), self.model)
+        init = self._start(model, inp)
+        engine_model, engine_data = inp.engine(model)
+        result = em(engine_model, engine_data, init, tol=float(self.tol) * inp.total,
                     max_iter=int(self.max_iter))
         self.class_priors_ = result.params["priors"]
         self.confusion_matrices_ = result.params["confusion"]
         self.accuracies_ = self._accuracies(result.params["confusion"])
-        self.n_classes_ = data.n_classes
-        self.n_raters_ = data.n_raters
-        self.raters_ = raters
-        self.items_ = items
-        self.posteriors_ = self._posteriors(model, data, result.params)
+        self.n_classes_ = inp.n_classes
+        self.n_raters_ = inp.n_raters
+        self.raters_ = inp.raters
+        self.items_ = inp.items
+        self.posteriors_ = inp.posteriors(model, result.params)
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.loglik) / n_eff
+        self.lower_bound_ = float(result.loglik) / inp.total
         return self
 
     def _accuracies(self, confusion: np.ndarray) -> np.ndarray:
@@ -210,14 +253,17 @@ class DawidSkene(BaseEstimator, Persistable):
         """Posterior probability of each true class, shape (n_items, n_classes).
 
         Rows follow the matrix's rows, or the sorted ``item`` values of a table.
-        Raters must be those of ``fit``.
+        Raters must be those of ``fit``. Dask ratings (a wide matrix) give a lazy
+        Dask array with their row chunks.
         """
         check_is_fitted(self, "confusion_matrices_")
-        data, _, _ = self._parse(ratings, self.n_classes_, self.raters_)
         model = DawidSkeneEM(self.n_raters_, self.n_classes_)
         params = {"priors": self.class_priors_, "confusion": self.confusion_matrices_}
+        if backends.is_dask(ratings):
+            return dask_predict_proba(model, params, self.n_classes_, ratings, self.raters_)
+        data, _, _ = self._parse(ratings, self.n_classes_, self.raters_)
         return self._posteriors(model, data, params)
 
     def predict(self, ratings: Any) -> np.ndarray:
-        """Most probable true class of each item, shape (n_items,)."""
-        return np.argmax(self.predict_proba(ratings), axis=1)
+        """Most probable true class of each item, shape (n_items,) (lazy for Dask ratings)."""
+        return self.predict_proba(ratings).argmax(axis=1)

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .. import backends
 from ..engine import em
 from ..models.crowd.dawid_skene import Ratings
 from ..models.crowd.glad import GladEM
@@ -27,6 +28,16 @@ def _vector(name: str, value: Any, size: int) -> np.ndarray:
         raise ValueError(f"{name} must be a finite number or an array of shape ({size},), "
                          f"got shape {arr.shape}")
     return arr
+
+
+def _refuse_dask(ratings: Any) -> None:
+    if backends.is_dask(ratings):
+        raise ValueError(
+            "GLAD does not run on Dask: each item has its own difficulty (betas_) and every "
+            "M-step optimizes all of them together with the abilities, from one statistic "
+            "per rating, so partitions have no fixed-size statistics to add; compute the "
+            "ratings into memory (ratings.compute()) or use DawidSkene or MACE, which run "
+            "on Dask")
 
 
 class GLAD(BaseEstimator, Persistable):
@@ -75,6 +86,16 @@ class GLAD(BaseEstimator, Persistable):
         Final log-posterior per item (log-likelihood of the ratings plus the
         normal log-priors), divided by the sum of the weights when ``fit`` had
         ``sample_weight``.
+
+    Notes
+    -----
+    GLAD runs in memory only: Dask ratings are refused with a ``ValueError``
+    (and there is no ``chunk_size``). Each item has its own difficulty
+    ``betas_``, and every M-step optimizes all abilities and all difficulties
+    together (conjugate gradients over ``n_raters + n_items`` numbers, with one
+    statistic per rating), so its statistics are not a fixed-size sum over items
+    that partitions could add. :class:`~emkit.DawidSkene` and
+    :class:`~emkit.MACE` run on Dask.
 
     Examples
     --------
@@ -150,6 +171,7 @@ class GLAD(BaseEstimator, Persistable):
         self
         """
         self._check_params()
+        _refuse_dask(ratings)
         data, items, raters = parse_ratings(ratings, self.n_classes, None)
         data = supervised(data, y, sample_weight, self.n_classes)
         self.class_priors_ = self._priors(data.n_classes)
@@ -189,6 +211,7 @@ class GLAD(BaseEstimator, Persistable):
         with the raters of ``fit``.
         """
         check_is_fitted(self, "alphas_")
+        _refuse_dask(ratings)
         data, items, _ = parse_ratings(ratings, self.n_classes_, self.raters_)
         check_items_match(items, self.items_, "GLAD")
         data = Ratings(data.item, data.rater, data.label, data.n_items, data.n_raters,

@@ -9,11 +9,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .. import backends
 from ..engine import best_of, em
 from ..models.crowd.dawid_skene import Ratings
 from ..models.crowd.mace import MaceEM, random_start
 from ..persistence import Persistable
-from ._crowd_common import check_int, check_positive, supervised
+from ._crowd_common import CrowdInput, check_int, check_positive, dask_predict_proba
 from ._ratings import parse_ratings
 
 __all__ = ["MACE"]
@@ -49,6 +50,12 @@ class MACE(BaseEstimator, Persistable):
     spamming_init, thetas_init : array-like of shape (n_raters, 2) and (n_raters, C) or None
         A given start (rows of probabilities); used by every restart.
     random_state : int, RandomState or None, default None
+    chunk_size : int or None, default None
+        Items per E-step call on in-memory ratings (blocks of about
+        ``chunk_size`` consecutive items, bounding the E-step's temporaries);
+        ``None`` takes all items at once. Dask ratings always run partition by
+        partition; ``chunk_size`` then bounds each partition's E-step. The fit
+        is the same to rounding.
 
     Attributes
     ----------
@@ -67,6 +74,16 @@ class MACE(BaseEstimator, Persistable):
         Final penalized log-likelihood per item (per unit of weight when ``fit``
         had ``sample_weight``).
 
+    Notes
+    -----
+    On Dask, ``ratings`` is a wide ``dask.array.Array`` (or Dask DataFrame) of
+    shape (n_items, n_raters), NaN for "not rated", partitioned by items; ``y``
+    and ``sample_weight`` (NumPy or Dask) are checked on the client and travel
+    with their items. The expected spam, knowing and strategy counts are sums
+    over items, so each partition's E-step runs where it lives and only the
+    counts travel; the random starts need no data. ``posteriors_`` is brought
+    to the client; :meth:`predict_proba` of Dask ratings stays lazy.
+
     Examples
     --------
     >>> import numpy as np
@@ -79,7 +96,8 @@ class MACE(BaseEstimator, Persistable):
     def __init__(self, n_classes: int | None = None, *, n_restarts: int = 10,
                  max_iter: int = 50, tol: float = 1e-6, smoothing: float | None = None,
                  default_noise: float = 0.5, spamming_init: Any = None,
-                 thetas_init: Any = None, random_state: Any = None):
+                 thetas_init: Any = None, random_state: Any = None,
+                 chunk_size: int | None = None):
         self.n_classes = n_classes
         self.n_restarts = n_restarts
         self.max_iter = max_iter
@@ -89,6 +107,7 @@ class MACE(BaseEstimator, Persistable):
         self.spamming_init = spamming_init
         self.thetas_init = thetas_init
         self.random_state = random_state
+        self.chunk_size = chunk_size
 
     def _check_params(self) -> None:
         if self.n_classes is not None:
@@ -99,6 +118,8 @@ class MACE(BaseEstimator, Persistable):
         check_positive("default_noise", self.default_noise)
         if self.smoothing is not None:
             check_positive("smoothing", self.smoothing, strict=True)
+        if self.chunk_size is not None:
+            check_int("chunk_size", self.chunk_size, 1)
         if (self.spamming_init is None) != (self.thetas_init is None):
             raise ValueError("spamming_init and thetas_init must be given together")
 
@@ -118,9 +139,10 @@ class MACE(BaseEstimator, Persistable):
 
         Parameters
         ----------
-        ratings : array-like of shape (n_items, n_raters) or pandas.DataFrame
+        ratings : array-like of shape (n_items, n_raters), pandas.DataFrame or Dask array
             Labels ``0..C-1`` with NaN for "not rated", or a table with columns
-            ``item``, ``rater``, ``label``.
+            ``item``, ``rater``, ``label``. A wide ``dask.array.Array`` or Dask
+            DataFrame, partitioned by items, runs on Dask (see Notes).
         y : array-like of shape (n_items,) or None, default None
             Known true classes (a gold standard for some items): ``-1`` for
             unknown, ``0..C-1`` for known, in the order of the matrix's rows or of
@@ -139,10 +161,9 @@ class MACE(BaseEstimator, Persistable):
         self
         """
         self._check_params()
-        data, items, raters = parse_ratings(ratings, self.n_classes, None)
-        data = supervised(data, y, sample_weight, self.n_classes)
-        r, c = data.n_raters, data.n_classes
-        n_eff = data.n_items if data.weight is None else float(data.weight.sum())
+        inp = CrowdInput(ratings, y, sample_weight, self.n_classes, self.chunk_size)
+        r, c = inp.n_raters, inp.n_classes
+        n_eff = inp.total
         eps = 0.01 / c if self.smoothing is None else float(self.smoothing)
         model = MaceEM(r, c, eps)
         if self.spamming_init is not None:
@@ -151,17 +172,19 @@ class MACE(BaseEstimator, Persistable):
             rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
             starts = [random_start(rng, r, c, float(self.default_noise))
                       for _ in range(int(self.n_restarts))]
+        engine_model, engine_data = inp.engine(model)
         result, _ = best_of(starts, lambda init: em(
-            model, data, init, tol=float(self.tol) * n_eff, max_iter=int(self.max_iter)))
+            engine_model, engine_data, init, tol=float(self.tol) * n_eff,
+            max_iter=int(self.max_iter)))
         self.spamming_ = result.params["spamming"]
         self.thetas_ = result.params["thetas"]
         self.competence_ = self.spamming_[:, 1].copy()
         self.smoothing_ = eps
         self.n_classes_ = c
         self.n_raters_ = r
-        self.raters_ = raters
-        self.items_ = items
-        self.posteriors_ = model.posteriors(data, result.params)[1]
+        self.raters_ = inp.raters
+        self.items_ = inp.items
+        self.posteriors_ = inp.posteriors(model, result.params)
         self.converged_ = bool(result.converged)
         self.n_iter_ = int(result.n_iter)
         self.lower_bound_ = float(result.loglik) / n_eff
@@ -171,15 +194,19 @@ class MACE(BaseEstimator, Persistable):
         """Posterior of each true class, shape (n_items, n_classes).
 
         Rows follow the matrix's rows, or the sorted ``item`` values of a table;
-        raters must be those of ``fit``.
+        raters must be those of ``fit``. Dask ratings (a wide matrix) give a lazy
+        Dask array with their row chunks.
         """
         check_is_fitted(self, "spamming_")
+        model = MaceEM(self.n_raters_, self.n_classes_, self.smoothing_)
+        params = {"spamming": self.spamming_, "thetas": self.thetas_}
+        if backends.is_dask(ratings):
+            return dask_predict_proba(model, params, self.n_classes_, ratings, self.raters_)
         data, _, _ = parse_ratings(ratings, self.n_classes_, self.raters_)
         data = Ratings(data.item, data.rater, data.label, data.n_items, data.n_raters,
                        self.n_classes_)
-        model = MaceEM(self.n_raters_, self.n_classes_, self.smoothing_)
-        return model.posteriors(data, {"spamming": self.spamming_, "thetas": self.thetas_})[1]
+        return model.posteriors(data, params)[1]
 
     def predict(self, ratings: Any) -> np.ndarray:
-        """Most probable true class of each item, shape (n_items,)."""
-        return np.argmax(self.predict_proba(ratings), axis=1)
+        """Most probable true class of each item, shape (n_items,) (lazy for Dask ratings)."""
+        return self.predict_proba(ratings).argmax(axis=1)

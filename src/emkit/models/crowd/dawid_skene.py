@@ -58,7 +58,7 @@ from ...numerics.logsumexp import log_normalize
 from ...numerics.simplex import on_simplex
 
 __all__ = ["SMOOTHING", "STRUCTURES", "Ratings", "DawidSkeneEM", "majority_vote",
-           "normalize_known", "weighted_total"]
+           "vote_shares", "one_hot_known", "normalize_known", "weighted_total"]
 
 #: Dirichlet pseudo-count added to every class count and confusion count.
 SMOOTHING = 0.01
@@ -125,6 +125,26 @@ def majority_vote(data: Ratings) -> np.ndarray:
     out = np.argmax(votes, axis=1)
     out[votes.sum(axis=1) == 0] = -1
     return out
+
+
+def vote_shares(data: Ratings) -> np.ndarray:
+    """Each item's share of ratings giving each label, shape (n_items, n_classes).
+
+    Dawid & Skene's start; items nobody rated get ``1 / n_classes`` everywhere.
+    """
+    votes = np.zeros((data.n_items, data.n_classes))
+    np.add.at(votes, (data.item, data.label), 1.0)
+    total = votes.sum(axis=1, keepdims=True)
+    return np.where(total > 0, votes / np.where(total > 0, total, 1.0), 1.0 / data.n_classes)
+
+
+def one_hot_known(post: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+    """``post`` (n_items, C) with the rows of items of known class made one-hot, in place."""
+    if known is not None:
+        rows = np.flatnonzero(known >= 0)
+        post[rows] = 0.0
+        post[rows, known[rows]] = 1.0
+    return post
 
 
 def normalize_known(lj: np.ndarray, known: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -212,10 +232,18 @@ class DawidSkeneEM:
         return {"class_counts": post.sum(axis=0),
                 "confusion_counts": counts.transpose(0, 2, 1)}
 
-    def e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
+    def item_e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
+        """Statistics and the items' (weighted) log-likelihood, without the log-prior.
+
+        Both are sums over items, so a block of the items gives its share of each
+        (see :mod:`emkit.models.crowd.blocks`).
+        """
         ll, post = self.posteriors(data, params)
-        total = weighted_total(ll, data.weight)
-        return self.stats_from_posteriors(data, post), total + self.log_prior(params)
+        return self.stats_from_posteriors(data, post), weighted_total(ll, data.weight)
+
+    def e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
+        stats, total = self.item_e_step(data, params)
+        return stats, total + self.log_prior(params)
 
     def m_step(self, stats: dict[str, np.ndarray]) -> dict[str, Any]:
         a = self.smoothing

@@ -93,6 +93,15 @@ class MaceEM:
                                        + np.log(params["thetas"]).sum()))
 
     def e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
+        stats, total = self.item_e_step(data, params)
+        return stats, total + self.log_prior(params)
+
+    def item_e_step(self, data: Ratings, params: dict[str, Any]) -> tuple[dict, float]:
+        """Statistics and the items' (weighted) log-likelihood, without the log-prior.
+
+        Both are sums over items, so a block of the items gives its share of each
+        (see :mod:`emkit.models.crowd.blocks`).
+        """
         ll, post = self.posteriors(data, params)
         by_spam, know = self._per_rating(data, params)
         right = post[data.item, data.label]
@@ -106,8 +115,7 @@ class MaceEM:
                             np.bincount(data.rater, weights=known, minlength=r)], axis=1)
         strategy = np.bincount(data.rater * c + data.label, weights=spam,
                                minlength=r * c).reshape(r, c)
-        total = weighted_total(ll, data.weight)
-        return {"knowing": knowing, "strategy": strategy}, total + self.log_prior(params)
+        return {"knowing": knowing, "strategy": strategy}, weighted_total(ll, data.weight)
 
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         eps = self.smoothing
