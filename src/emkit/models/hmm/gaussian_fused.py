@@ -33,13 +33,17 @@ get weight 0.
 
 Measured on one thread (CPU time of one E-step, 100 sequences x 1,000 frames,
 16 states, 8 features, against the three passes): diagonal covariances 23 ->
-17.7 ms, full 49.5 -> 44 ms; then with the frames-innermost kernels and the
-forward pass of :func:`~emkit.models.hmm.recursions._forward_rows`, side by side
-with the previous one-pass kernel in one process on the loaded 2-core machine:
-diagonal 23.4 -> 20.1 ms, full 58 -> 34 ms (medians of 11). With 1 % of the
-entries NaN, the NaN fit takes 1.10x (diagonal) and 1.13x (full) the complete
-fit's time per iteration (``benchmarks/bench_hmm_missing.py``; 1.98x and 1.40x
-before, on one thread).
+17.7 ms, full 49.5 -> 44 ms. Then the frames-innermost kernels of
+:mod:`~emkit.models.hmm.gaussian_columns` and the generated vector-matrix
+products of :mod:`~emkit.models.hmm.vec_mat`, side by side with the one-pass
+kernel before them in one process on the loaded 2-core machine (medians of 15):
+diagonal 23.5 -> 17.1 ms, full 59 -> 31.6 ms. Where the time goes now (one
+thread, each piece's share measured by leaving it out, fastest of 15): diagonal
+frame probabilities 3.6 ms, forward-backward 6.7, transition counts 1.3,
+moments 2.1; full 11.7, 6.5, 1.9 and 9.1 ms. With 1 % of the entries NaN, the
+NaN fit takes 1.10x (diagonal) and 1.13x (full) the complete fit's time per
+iteration (``benchmarks/bench_hmm_missing.py``, measured before these kernels;
+1.98x and 1.40x before that, on one thread).
 """
 
 from __future__ import annotations
