@@ -172,8 +172,15 @@ class GaussianMixturePredict:
                          np.asarray(self.covariances_, dtype=np.float64), self.covariance_type)
 
     def _n_parameters(self) -> int:
+        """Free parameters (what bic/aic charge for); frozen entries are not counted
+        (:mod:`emkit.estimators._freeze_counts`)."""
         n_features = self.means_.shape[1]
         k = self.n_components
+        if getattr(self, "freeze", None):
+            from ._freeze_counts import gaussian_mixture_free
+
+            masks = self._freeze_masks(n_features)  # type: ignore[attr-defined]
+            return gaussian_mixture_free(self.covariance_type, k, n_features, masks)
         cov_params = {
             "full": k * n_features * (n_features + 1) / 2.0,
             "diag": k * n_features,
@@ -184,6 +191,9 @@ class GaussianMixturePredict:
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on ``X`` (lower is better).
+
+        The penalty counts the free parameters only: entries under ``freeze`` are
+        not estimated and not counted.
 
         Parameters
         ----------
@@ -198,6 +208,9 @@ class GaussianMixturePredict:
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better).
+
+        The penalty counts the free parameters only: entries under ``freeze`` are
+        not estimated and not counted.
 
         Parameters
         ----------

@@ -1,0 +1,153 @@
+"""Free-parameter counts under ``freeze=``: what BIC and AIC charge for.
+
+One job: the number of *estimated* parameters of a fit some of whose entries
+were kept at their starting values. A frozen entry is not estimated, so it is
+not counted. The rules, shared by every estimator with ``freeze``:
+
+unconstrained entries (means, rates, coefficients, diagonal variances, ...)
+    each frozen entry is one fewer.
+a probability vector (mixing weights, a start or transition row, a category
+    table row) with ``f`` free entries
+    counts ``f - 1`` (its free entries share the free mass), and none when at
+    most one entry is free: with no freeze that is the usual ``n - 1``.
+a covariance matrix frozen whole
+    all of its parameters: ``D(D + 1)/2`` full (or tied, once), ``D`` diagonal,
+    ``1`` spherical; diagonal variances may also be frozen one by one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..distributions.categorical import Categorical
+from ..distributions.gaussian import Gaussian
+from ..distributions.independent import Independent
+from ..distributions.multinomial import Multinomial
+
+__all__ = ["free_simplex", "frozen_simplex", "frozen_entries", "gaussian_mixture_free",
+           "frozen_component_parameters"]
+
+
+def free_simplex(mask: Any, n: int) -> int:
+    """Free parameters of probability vectors of length ``n`` under ``mask``.
+
+    Parameters
+    ----------
+    mask : array-like of bool of shape (..., n) or None
+        True = frozen; each row along the last axis is one vector. None: nothing
+        frozen (one vector).
+    n : int
+        The vectors' length.
+
+    Returns
+    -------
+    count : int
+        The sum over rows of ``f - 1`` for a row with ``f >= 2`` free entries.
+    """
+    if mask is None:
+        return max(n - 1, 0)
+    free = (~np.asarray(mask, dtype=bool)).reshape(-1, n).sum(axis=1)
+    return int(np.where(free >= 2, free - 1, 0).sum())
+
+
+def frozen_simplex(mask: Any, n: int) -> int:
+    """How many fewer parameters probability vectors have under ``mask`` than
+    without it (``(n - 1)`` per row less :func:`free_simplex`)."""
+    if mask is None:
+        return 0
+    rows = int(np.asarray(mask).size // n) if n else 0
+    return rows * max(n - 1, 0) - free_simplex(mask, n)
+
+
+def frozen_entries(mask: Any) -> int:
+    """Number of True entries of ``mask`` (0 for None)."""
+    return 0 if mask is None else int(np.asarray(mask, dtype=bool).sum())
+
+
+def _frozen_cov(kind: str, mask: Any, n_features: int) -> int:
+    """Parameters removed from one component's (or the tied) covariance by ``mask``."""
+    if mask is None:
+        return 0
+    m = np.asarray(mask, dtype=bool)
+    if kind in ("full", "tied"):
+        return n_features * (n_features + 1) // 2 if m.size and m.all() else 0
+    if kind == "spherical":
+        return 1 if m.size and m.all() else 0
+    return int(m.sum())  # diag: per entry
+
+
+def gaussian_mixture_free(kind: str, n_components: int, n_features: int,
+                          masks: dict[str, np.ndarray]) -> int:
+    """Free parameters of a Gaussian mixture with frozen entries.
+
+    Parameters
+    ----------
+    kind : {"full", "tied", "diag", "spherical"}
+    n_components, n_features : int
+    masks : dict
+        ``"weights"`` (K,), ``"means"`` (K, D), ``"covariances"`` ((K, D, D)
+        full, (D, D) tied, (K, D) diag, (K,) spherical), each optional; True =
+        frozen.
+
+    Returns
+    -------
+    count : int
+    """
+    k, d = n_components, n_features
+    cov_total = {"full": k * d * (d + 1) // 2, "diag": k * d,
+                 "tied": d * (d + 1) // 2, "spherical": k}[kind]
+    cov = masks.get("covariances")
+    if cov is None:
+        cov_frozen = 0
+    elif kind == "tied":
+        cov_frozen = _frozen_cov("tied", cov, d)
+    else:
+        cov_frozen = sum(_frozen_cov(kind, c, d) for c in np.asarray(cov, dtype=bool))
+    return int(cov_total - cov_frozen + k * d - frozen_entries(masks.get("means"))
+               + free_simplex(masks.get("weights"), k))
+
+
+def _leaf_sum(tree: Any) -> int:
+    if isinstance(tree, dict):
+        return sum(_leaf_sum(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return sum(_leaf_sum(v) for v in tree)
+    return frozen_entries(tree)
+
+
+def _all(tree: Any) -> bool:
+    if isinstance(tree, dict):
+        return all(_all(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return all(_all(v) for v in tree)
+    return bool(np.asarray(tree, dtype=bool).all())
+
+
+def frozen_component_parameters(component: Any, mask: Any, *,
+                                shared_covariance: bool = False) -> int:
+    """Parameters of one fitted emkit distribution that ``mask`` (its
+    ``parameters()`` tree of booleans) keeps fixed.
+
+    Gaussian: frozen mean entries, and the covariance by the rules of the module
+    notes (``shared_covariance``: a tied one, counted by the caller once);
+    Categorical/Multinomial tables row by row as probability vectors; Independent
+    part by part; a whole frozen component all of ``n_parameters``; any other
+    family entry by entry.
+    """
+    if mask is None or _leaf_sum(mask) == 0:
+        return 0
+    if isinstance(component, Independent):
+        return sum(frozen_component_parameters(p, m)
+                   for p, m in zip(component._parts, mask["parts"], strict=True))
+    if isinstance(component, Gaussian):
+        d = int(np.size(np.asarray(component.mean)))
+        cov = 0 if shared_covariance else _frozen_cov(component._kind(), mask["covariance"], d)
+        return frozen_entries(mask["mean"]) + cov
+    if isinstance(component, (Categorical, Multinomial)):
+        probs = np.asarray(component.probs)
+        return frozen_simplex(mask["probs"], probs.shape[-1])
+    if _all(mask):
+        return int(component.n_parameters)
+    return _leaf_sum(mask)
