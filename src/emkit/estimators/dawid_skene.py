@@ -59,6 +59,9 @@ class DawidSkene(BaseEstimator, Persistable):
         row per rating and class); ``None`` takes all items at once. Dask ratings
         always run partition by partition; ``chunk_size`` then bounds each
         partition's E-step the same way. The fit is the same to rounding.
+    accelerate : {None, "squarem"}, default None
+        ``"squarem"`` extrapolates along the EM path (passed to :func:`emkit.em`;
+        an extrapolated point off the simplex falls back to the plain EM step).
 
     Attributes
     ----------
@@ -115,7 +118,8 @@ class DawidSkene(BaseEstimator, Persistable):
 
     def __init__(self, n_classes: int | None = None, *, model: str = "full",
                  max_iter: int = 100, tol: float = 1e-6, init: Any = "majority",
-                 smoothing: float = SMOOTHING, chunk_size: int | None = None):
+                 smoothing: float = SMOOTHING, chunk_size: int | None = None,
+                 accelerate: str | None = None):
         self.n_classes = n_classes
         self.model = model
         self.max_iter = max_iter
@@ -123,6 +127,7 @@ class DawidSkene(BaseEstimator, Persistable):
         self.init = init
         self.smoothing = smoothing
         self.chunk_size = chunk_size
+        self.accelerate = accelerate
 
     def __sklearn_tags__(self) -> Any:
         # ratings are class labels (categorical), NaN for "not rated"
@@ -151,6 +156,8 @@ class DawidSkene(BaseEstimator, Persistable):
             raise ValueError(f"smoothing must be a finite number >= 0, got {a!r}")
         if self.chunk_size is not None:
             check_int("chunk_size", self.chunk_size, 1)
+        if self.accelerate not in (None, "squarem"):
+            raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
 
     def _parse(self, ratings: Any, n_classes: int | None,
                raters: list | None) -> tuple[Ratings, list, list]:
@@ -227,7 +234,7 @@ class DawidSkene(BaseEstimator, Persistable):
         init = self._start(model, inp)
         engine_model, engine_data = inp.engine(model)
         result = em(engine_model, engine_data, init, tol=float(self.tol) * inp.total,
-                    max_iter=int(self.max_iter))
+                    max_iter=int(self.max_iter), accelerate=self.accelerate)
         self.class_priors_ = result.params["priors"]
         self.confusion_matrices_ = result.params["confusion"]
         self.accuracies_ = self._accuracies(result.params["confusion"])

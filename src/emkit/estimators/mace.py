@@ -56,6 +56,9 @@ class MACE(BaseEstimator, Persistable):
         ``None`` takes all items at once. Dask ratings always run partition by
         partition; ``chunk_size`` then bounds each partition's E-step. The fit
         is the same to rounding.
+    accelerate : {None, "squarem"}, default None
+        ``"squarem"`` extrapolates along the EM path (passed to :func:`emkit.em`;
+        an extrapolated point off the simplex falls back to the plain EM step).
 
     Attributes
     ----------
@@ -97,7 +100,7 @@ class MACE(BaseEstimator, Persistable):
                  max_iter: int = 50, tol: float = 1e-6, smoothing: float | None = None,
                  default_noise: float = 0.5, spamming_init: Any = None,
                  thetas_init: Any = None, random_state: Any = None,
-                 chunk_size: int | None = None):
+                 chunk_size: int | None = None, accelerate: str | None = None):
         self.n_classes = n_classes
         self.n_restarts = n_restarts
         self.max_iter = max_iter
@@ -108,6 +111,7 @@ class MACE(BaseEstimator, Persistable):
         self.thetas_init = thetas_init
         self.random_state = random_state
         self.chunk_size = chunk_size
+        self.accelerate = accelerate
 
     def _check_params(self) -> None:
         if self.n_classes is not None:
@@ -120,6 +124,8 @@ class MACE(BaseEstimator, Persistable):
             check_positive("smoothing", self.smoothing, strict=True)
         if self.chunk_size is not None:
             check_int("chunk_size", self.chunk_size, 1)
+        if self.accelerate not in (None, "squarem"):
+            raise ValueError(f"accelerate must be None or 'squarem', got {self.accelerate!r}")
         if (self.spamming_init is None) != (self.thetas_init is None):
             raise ValueError("spamming_init and thetas_init must be given together")
 
@@ -175,7 +181,7 @@ class MACE(BaseEstimator, Persistable):
         engine_model, engine_data = inp.engine(model)
         result, _ = best_of(starts, lambda init: em(
             engine_model, engine_data, init, tol=float(self.tol) * n_eff,
-            max_iter=int(self.max_iter)))
+            max_iter=int(self.max_iter), accelerate=self.accelerate))
         self.spamming_ = result.params["spamming"]
         self.thetas_ = result.params["thetas"]
         self.competence_ = self.spamming_[:, 1].copy()
