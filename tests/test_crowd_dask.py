@@ -9,6 +9,7 @@ item weights travelling with their items. GLAD refuses Dask.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -340,3 +341,18 @@ def test_glad_refuses_dask(crowd):
         fitted = GLAD(max_iter=3).fit(crowd["M"])
         with pytest.raises(ValueError, match="GLAD does not run on Dask"):
             fitted.predict_proba(da.from_array(crowd["M"], chunks=50))
+
+
+def test_distributed_client_in_process(crowd):
+    """The current ``dask.distributed`` client: parameters scattered, counts summed there."""
+    distributed = pytest.importorskip("distributed")
+    kw = {"y": crowd["y"], "sample_weight": crowd["w"]}
+    ref = dawid_skene_reference(crowd["M"], "full", y=crowd["y"], w=crowd["w"])
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
+                            dashboard_address=":0", silence_logs=logging.CRITICAL):
+        est = DawidSkene(tol=0.0, max_iter=ITERS).fit(
+            da.from_array(crowd["M"], chunks=60), **kw)
+        proba = est.predict_proba(da.from_array(crowd["M"], chunks=60)).compute()
+    np.testing.assert_allclose(est.posteriors_, ref["posteriors"], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(proba[crowd["y"] < 0], ref["posteriors"][crowd["y"] < 0],
+                               rtol=1e-8, atol=1e-10)
