@@ -45,3 +45,77 @@ def test_gaussian_mixture_tied_frozen_covariance_counts_once():
     frozen = GaussianMixture(3, covariance_type="tied", random_state=0,
                              freeze={"covariances_": True}).fit(X)
     assert frozen._n_parameters() == 17 - 6
+
+
+# --------------------------------------------------------------- MixtureModel
+def _counts(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.poisson([2.0, 5.0], (150, 2)), rng.poisson([8.0, 1.0], (150, 2)),
+                      rng.poisson([4.0, 9.0], (150, 2))]).astype(float)
+
+
+def test_mixture_model_poisson():
+    from emkit import MixtureModel
+    from emkit.distributions import Poisson
+
+    X = _counts()
+    start = [Poisson(rate=r) for r in ([1.5, 4.0], [7.0, 1.5], [3.0, 8.0])]
+    # 3 components x 2 rates + 2 weights = 8
+    assert MixtureModel(start, init_params="given").fit(X).n_parameters() == 8
+    mask = np.array([[True, False], [False, False], [True, True]])
+    m = MixtureModel(start, init_params="given", freeze={"rate": mask, "weights_": [True, False,
+                                                                                      False]})
+    assert m.fit(X).n_parameters() == 8 - 3 - 1  # 3 rates; 2 free weights -> 1
+    m = MixtureModel(start, init_params="given", freeze={"components_": [True, False, False],
+                                                         "weights_": [True, True, False]})
+    assert m.fit(X).n_parameters() == 8 - 2 - 2  # one component; one free weight -> 0
+
+
+def test_mixture_model_gaussian_and_categorical():
+    from emkit import MixtureModel
+    from emkit.distributions import Categorical, Gaussian
+
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal([0, 0], 1, (150, 2)), rng.normal([4, 3], 1, (150, 2))])
+    full = [Gaussian(mean=[0.5, 0.5], covariance=np.eye(2)),
+            Gaussian(mean=[3.5, 3.5], covariance=np.eye(2))]
+    # 2 x (2 means + 3 covariance) + 1 weight = 11
+    m = MixtureModel(full, init_params="given", freeze={"components_": [{"covariance": True},
+                                                                        False]}).fit(X)
+    assert m.n_parameters() == 11 - 3
+    tied = [Gaussian(mean=[0.5, 0.5], covariance=np.eye(2), covariance_type="tied"),
+            Gaussian(mean=[3.5, 3.5], covariance=np.eye(2), covariance_type="tied")]
+    # 2 x 2 means + 3 shared covariance + 1 weight = 8
+    assert MixtureModel(tied, init_params="given").fit(X).n_parameters() == 8
+    m = MixtureModel(tied, init_params="given", freeze={"covariance": True}).fit(X)
+    assert m.n_parameters() == 8 - 3
+    diag = [Gaussian(mean=[0.5, 0.5], covariance=np.ones(2), covariance_type="diag"),
+            Gaussian(mean=[3.5, 3.5], covariance=np.ones(2), covariance_type="diag")]
+    mask = np.array([[True, False], [False, False]])
+    m = MixtureModel(diag, init_params="given", freeze={"covariance": mask, "mean": mask}).fit(X)
+    assert m.n_parameters() == 9 - 1 - 1
+
+    Y = np.vstack([rng.integers(0, 3, (100, 2)), rng.integers(1, 3, (100, 2))]).astype(float)
+    p = np.full((2, 3), 1 / 3)
+    cats = [Categorical(probs=p), Categorical(probs=p.copy())]
+    # 2 components x 2 features x (3 - 1) + 1 weight = 9
+    assert MixtureModel(cats, init_params="given").fit(Y).n_parameters() == 9
+    mask = np.zeros((2, 2, 3), bool)
+    mask[0, 0, 0] = True  # row (0, 0): 2 free entries -> 1 parameter
+    mask[1, 1, :2] = True  # row (1, 1): 1 free entry -> 0
+    m = MixtureModel(cats, init_params="given", freeze={"probs": mask}).fit(Y)
+    assert m.n_parameters() == 9 - 1 - 2
+
+
+def test_mixture_model_concomitant_coefficients():
+    from emkit import MixtureModel
+    from emkit.distributions import Poisson
+
+    X = _counts()
+    Z = np.random.default_rng(1).normal(size=(len(X), 1))
+    start = [Poisson(rate=r) for r in ([1.5, 4.0], [7.0, 1.5], [3.0, 8.0])]
+    # 6 rates + (3 - 1) x (1 + 1) logit coefficients = 10
+    assert MixtureModel(start, init_params="given").fit(X, concomitant=Z).n_parameters() == 10
+    coef = np.array([[True, True], [False, True], [False, False]])  # row 0: never counted
+    m = MixtureModel(start, init_params="given", freeze={"concomitant_coef_": coef})
+    assert m.fit(X, concomitant=Z).n_parameters() == 10 - 1

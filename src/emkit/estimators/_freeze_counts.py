@@ -151,3 +151,70 @@ def frozen_component_parameters(component: Any, mask: Any, *,
     if _all(mask):
         return int(component.n_parameters)
     return _leaf_sum(mask)
+
+
+def frozen_mixture_components(components: Any, masks: list[Any],
+                              pools: dict[Any, list[int]]) -> int:
+    """Parameters of a mixture's components that their mask trees keep fixed.
+
+    Parameters
+    ----------
+    components : sequence of K fitted distributions
+    masks : list of K mask trees (empty: nothing frozen)
+    pools : dict from pool key to component indices (a tied covariance, shared
+        by its pool and counted once: frozen when the pool's first component's
+        covariance mask is all True, as the constrained M-step reads it)
+
+    Returns
+    -------
+    count : int
+    """
+    if not masks:
+        return 0
+    tied = {k for idx in pools.values() for k in idx
+            if isinstance(components[k], Gaussian) and components[k].covariance_type == "tied"}
+    total = sum(frozen_component_parameters(c, m, shared_covariance=k in tied)
+                for k, (c, m) in enumerate(zip(components, masks, strict=True)))
+    for idx in pools.values():
+        first = idx[0]
+        if first in tied and _all(masks[first]["covariance"]):
+            total += int(components[first].n_shared_parameters())
+    return int(total)
+
+
+def frozen_mixture_model(freeze: Any, components: Any, pools: dict[Any, list[int]],
+                         n_logit_columns: int | None) -> int:
+    """Parameters of a fitted :class:`~emkit.MixtureModel` that ``freeze`` keeps fixed.
+
+    Parameters
+    ----------
+    freeze : dict or None
+        The estimator's ``freeze`` (see :mod:`emkit.estimators._mixture_freeze`).
+    components : sequence of K fitted distributions
+    pools : dict from pool key to component indices
+    n_logit_columns : int or None
+        ``q + 1`` with concomitant variables (the logit's coefficient mask is (K, q + 1);
+        row 0, the reference, was never counted), None without (the weights).
+
+    Returns
+    -------
+    count : int
+    """
+    from ._mixture_concomitant import COEF
+    from ._mixture_freeze import mixture_freeze_masks
+    from ._supervision import freeze_mask
+
+    if not freeze:
+        return 0
+    comps = list(components)
+    k = len(comps)
+    rest = {key: v for key, v in freeze.items() if key != COEF}
+    weight_mask, masks = mixture_freeze_masks(
+        rest, {"weights": np.full(k, 1.0 / k), "components": [c.parameters() for c in comps]})
+    count = frozen_mixture_components(comps, masks, pools)
+    if n_logit_columns is None:
+        return count + frozen_simplex(weight_mask, k)
+    if COEF in freeze:
+        coef = freeze_mask(freeze[COEF], (k, n_logit_columns), f"freeze[{COEF!r}]")
+        count += int(coef[1:].sum())
+    return count

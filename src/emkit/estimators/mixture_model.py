@@ -22,6 +22,7 @@ from ..persistence import Persistable
 from . import _supervision as sv
 from ._components import component_templates, dense_matrix, validate_for
 from ._fitting_keywords import check_fitting_keywords
+from ._freeze_counts import frozen_mixture_model
 from ._mixture_concomitant import (
     check_coef_init,
     check_concomitant,
@@ -477,21 +478,23 @@ class MixtureModel(BaseEstimator, Persistable):
 
     # ----------------------------------------------------------- model choice
     def n_parameters(self) -> int:
-        """Free parameters: ``K - 1`` weights (``(K - 1)(n_concomitant + 1)`` logit
-        coefficients after a fit with concomitants) plus the components' (shared
-        ones once)."""
+        """Free parameters: ``K - 1`` weights (``(K - 1)(n_concomitant + 1)`` logit coefficients
+        with concomitants) and the components' (shared ones once); frozen entries not counted."""
         check_is_fitted(self, "components_")
-        return self._inference_model()[0].n_parameters(self.components_)
+        m = self._inference_model()[0]
+        q1 = m.concomitant.n_columns + 1 if isinstance(m, ConcomitantMixtureEM) else None
+        return m.n_parameters(self.components_) - frozen_mixture_model(
+            self.freeze, self.components_, m.set.pools, q1)
 
     def bic(self, X: Any, *, concomitant: Any = None) -> float:
-        """Bayesian information criterion on ``X`` (lower is better)."""
+        """Bayesian information criterion on ``X`` (lower is better; free parameters only)."""
         X = self._as_matrix(X)
         n = X.shape[0]
         return float(-2.0 * self.score(X, concomitant=concomitant) * n
                      + self.n_parameters() * np.log(n))
 
     def aic(self, X: Any, *, concomitant: Any = None) -> float:
-        """Akaike information criterion on ``X`` (lower is better)."""
+        """Akaike information criterion on ``X`` (lower is better; free parameters only)."""
         X = self._as_matrix(X)
         return float(-2.0 * self.score(X, concomitant=concomitant) * X.shape[0]
                      + 2.0 * self.n_parameters())
