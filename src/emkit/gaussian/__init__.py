@@ -24,6 +24,18 @@ What lives here
 ``conditional.py``
     Conditional Gaussians: the factors of an observed block, the regression of
     the missing block on it and its conditional covariance.
+``constrained_mean.py``
+    The Gaussian M-step with some entries frozen: the conditional mean of the
+    free block given the frozen one, constrained weights, covariances about
+    constrained means (shared by the frozen mixtures and the HMM state masks).
+``compiled_steps.py``
+    A small Gaussian mixture's whole E-step, and its M-step, each one compiled call.
+``cholesky_kernels.py``, ``component_kernels.py``, ``slack_kernels.py``
+    Compiled Cholesky factors of K small matrices, K components' log-densities and
+    moments, and the full-covariance ``reg_covar`` slack.
+``conjugate_prior.py``, ``map_step.py``, ``constrained_kernels.py``
+    mclust's conjugate prior, the MAP M-step under conjugate priors and a variance
+    floor, and the compiled inner iterations of mclust's iterative M-steps.
 ``missing_patterns.py``, ``missing_kernels.py``
     Rows with NaN grouped by missing pattern, and the compiled observed-block
     log-densities and expected moments of C components over such rows (the

@@ -19,6 +19,16 @@
 ``simplex.py``
     Whether probability vectors sum to 1 closely enough for an E-step that takes
     their logs as given (SQUAREM's feasibility screens).
+``multinomial_logit_kernel.py``, ``design_blocks.py``
+    The multinomial-logit E-step in one compiled pass over the rows (optional row
+    weights), and the compiled pieces shared by passes over a scaled design.
+``shared_mass.py``
+    Probability rows with some entries frozen: the free ones share what is left.
+``kmeans.py``
+    scikit-learn's ``KMeans(n_init=1)`` on dense rows without scikit-learn (the
+    same draws, labels and centres), for quick starts.
+``parallel.py``
+    When compiled kernels run in parallel, and which fast-math flags they may use.
 ``nan_rows.py``
     The number of NaN entries of each row (compiled): where an HMM block's
     missing entries are.
