@@ -119,3 +119,108 @@ def test_mixture_model_concomitant_coefficients():
     coef = np.array([[True, True], [False, True], [False, False]])  # row 0: never counted
     m = MixtureModel(start, init_params="given", freeze={"concomitant_coef_": coef})
     assert m.fit(X, concomitant=Z).n_parameters() == 10 - 1
+
+
+# ------------------------------------------------------------------------ HMMs
+def _hmm_fit(est, X):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X)
+
+
+def _hmm_rows(d: int = 2, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    z = np.repeat([0, 1, 2, 0, 1, 2], 40)
+    return np.array([[0.0, 0.0], [4.0, 1.0], [-3.0, 5.0]])[z, :d] + rng.normal(size=(240, d))
+
+
+def test_gaussian_hmm():
+    from emkit import GaussianHMM
+    from emkit.estimators.hmm_selection import n_free_parameters
+
+    X = _hmm_rows()
+    # K = 3, D = 2 diag: start 2 + transitions 3 x 2 + means 6 + variances 6 = 20
+    free = _hmm_fit(GaussianHMM(3, "diag", random_state=0), X)
+    assert n_free_parameters(free, X) == 20
+    trans = np.zeros((3, 3), bool)
+    trans[0, :2] = True  # row 0: one free entry -> 0 (was 2)
+    trans[1, 0] = True  # row 1: two free -> 1 (was 2)
+    freeze = {"startprob_": [True, False, False], "transmat_": trans,
+              "means_": np.array([[True, False], [False, False], [False, False]]),
+              "covars_": True}
+    est = _hmm_fit(GaussianHMM(3, "diag", random_state=0, freeze=freeze), X)
+    expected = 20 - 1 - 3 - 1 - 6
+    assert n_free_parameters(est, X) == expected
+    n = len(X)
+    assert est.bic(X) == pytest.approx(-2 * est.score(X) + expected * np.log(n))
+    assert est.aic(X) == pytest.approx(-2 * est.score(X) + 2 * expected)
+    # full: a frozen state's covariance is its 3 entries of the triangle
+    full = _hmm_fit(GaussianHMM(3, "full", random_state=0), X)
+    assert n_free_parameters(full, X) == 2 + 6 + 6 + 9
+    cov = np.zeros((3, 2, 2), bool)
+    cov[1] = True
+    est = _hmm_fit(GaussianHMM(3, "full", random_state=0, freeze={"covars_": cov}), X)
+    assert n_free_parameters(est, X) == 23 - 3
+
+
+def test_count_hmms():
+    from emkit import CategoricalHMM, PoissonHMM
+    from emkit.estimators.hmm_selection import n_free_parameters
+
+    rng = np.random.default_rng(3)
+    X = rng.poisson([[2.0, 6.0]], (200, 2)).astype(float)
+    # K = 2: start 1 + transitions 2 + rates 4 = 7
+    est = _hmm_fit(PoissonHMM(2, random_state=0,
+                              freeze={"lambdas_": np.array([[True, False], [False, True]])}), X)
+    assert n_free_parameters(est, X) == 7 - 2
+    S = rng.integers(0, 4, (200, 1))
+    # K = 2, 4 symbols: start 1 + transitions 2 + emissions 2 x 3 = 9
+    mask = np.array([[True, False, False, False], [True, True, True, False]])
+    est = _hmm_fit(CategoricalHMM(2, random_state=0, freeze={"emissionprob_": mask}), S)
+    assert n_free_parameters(est, S) == 9 - 1 - 3
+
+
+def test_distribution_hmm_frozen_states():
+    from emkit import HMM
+    from emkit.distributions import Poisson
+    from emkit.estimators.hmm_selection import n_free_parameters
+
+    rng = np.random.default_rng(5)
+    X = rng.poisson([[2.0, 6.0]], (200, 2)).astype(float)
+    # K = 3 Poisson states in 2 columns: start 2 + transitions 6 + rates 6 = 14
+    free = _hmm_fit(HMM(Poisson(), 3, random_state=0), X)
+    assert n_free_parameters(free, X) == 14
+    est = _hmm_fit(HMM(Poisson(), 3, random_state=0,
+                       freeze={"emissions_": [True, False, True]}), X)
+    assert n_free_parameters(est, X) == 14 - 4
+    est = _hmm_fit(HMM(Poisson(), 3, random_state=0, freeze={"emissions_": True}), X)
+    assert n_free_parameters(est, X) == 14 - 6
+
+
+def test_hsmm_and_gmmhmm():
+    from emkit import GMMHMM, HSMM
+    from emkit.distributions import Poisson
+    from emkit.estimators.hmm_selection import n_free_parameters
+
+    rng = np.random.default_rng(6)
+    X = rng.poisson([[2.0, 6.0]], (200, 2)).astype(float)
+    free = _hmm_fit(HSMM(Poisson(), 3, max_duration=8, random_state=0), X)
+    counts = free._n_fit_scalars_per_param(2)
+    # K = 3 without self-transitions: start 2, transitions 3 x (2 - 1), rates 6
+    assert (counts["s"], counts["t"], counts["e"]) == (2, 3, 6)
+    trans = np.zeros((3, 3), bool)
+    trans[0, 1] = True  # row 0: its one other nonzero entry alone is free -> 0
+    est = _hmm_fit(HSMM(Poisson(), 3, max_duration=8, random_state=0,
+                        freeze={"transmat_": trans, "duration_params_": True}), X)
+    assert n_free_parameters(est, X) == n_free_parameters(free, X) - 1 - counts["d"]
+
+    Y = _hmm_rows()
+    # K = 3, 2 mixture components, D = 2 diag: start 2 + transitions 6 + weights 3 x 1
+    # + means 12 + variances 12 = 35
+    gmm = _hmm_fit(GMMHMM(3, 2, covariance_type="diag", random_state=0), Y)
+    assert n_free_parameters(gmm, Y) == 35
+    w = np.array([[True, False], [False, False], [True, True]])
+    est = _hmm_fit(GMMHMM(3, 2, covariance_type="diag", random_state=0, freeze={"weights_": w}), Y)
+    assert n_free_parameters(est, Y) == 35 - 2

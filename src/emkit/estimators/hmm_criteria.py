@@ -31,6 +31,14 @@ class HMMCriteria:
         k = self.n_components
         return {"s": k - 1, "t": k * (k - 1), **self._emission_scalars(n_features, start)}
 
+    def _n_free_scalars(self, n_features: int) -> int:
+        """The ``p`` of :meth:`aic` and :meth:`bic`: hmmlearn's count less the entries
+        under ``freeze`` (:mod:`emkit.estimators._hmm_freeze_counts`)."""
+        from ._hmm_freeze_counts import free_scalars_per_param
+
+        counts = self._n_fit_scalars_per_param(n_features)
+        return int(sum(free_scalars_per_param(self, counts, n_features).values()))  # type: ignore[arg-type]
+
     def _emission_scalars(self, n_features: int, start: dict | None = None) -> dict[str, int]:
         """Free emission parameters per letter, for ``n_features`` columns (``start``:
         the starting parameters of a fit, where the count depends on them)."""
@@ -39,7 +47,7 @@ class HMMCriteria:
     def _criterion(self, X: Any, lengths: Any, penalty_per_parameter: float | None) -> float:
         model, data, params = self._inference(X, lengths)
         log_likelihood = float(model.score_sequences(data, params).sum())
-        n_params = sum(self._n_fit_scalars_per_param(int(data.X.shape[1])).values())
+        n_params = self._n_free_scalars(int(data.X.shape[1]))
         per = np.log(len(data.X)) if penalty_per_parameter is None else penalty_per_parameter
         return -2.0 * log_likelihood + float(per) * n_params
 
@@ -47,7 +55,10 @@ class HMMCriteria:
         """Akaike's criterion of the model on ``X``: ``-2 log L + 2 p`` (lower is better).
 
         ``p`` counts the free parameters of every part (start, transitions,
-        emissions) as hmmlearn does, whichever ``params`` letters were fitted.
+        emissions) as hmmlearn does, whichever ``params`` letters were fitted,
+        less the entries under ``freeze`` (not estimated, not counted): a frozen
+        mean or rate one fewer, a start or transition row its free entries less one
+        (none when at most one is free), an attribute frozen whole all of its own.
 
         Parameters
         ----------

@@ -94,9 +94,10 @@ def _factory(emission: Any, n_init: int, random_state: Any,
 
 
 def _n_parameters(est: BaseHMM, n_features: int) -> int | None:
-    """hmmlearn's count of free parameters of ``est`` for ``n_features`` columns."""
+    """hmmlearn's count of free parameters of ``est`` for ``n_features`` columns (less
+    the entries under ``freeze``)."""
     try:
-        return int(sum(est._n_fit_scalars_per_param(n_features).values()))
+        return est._n_free_scalars(n_features)
     except (ValueError, AttributeError, TypeError):
         return None  # a count that needs the fitted parameters of a failed fit
 
@@ -150,10 +151,11 @@ def n_free_parameters(model: BaseHMM, X: Any, lengths: Any = None) -> int:
     Returns
     -------
     int
-        hmmlearn's count of free start, transition and emission parameters.
+        hmmlearn's count of free start, transition and emission parameters, less
+        the entries under ``freeze`` (not estimated, so not counted).
     """
     n_features = int(model._sequences(X, lengths).X.shape[1])
-    return int(sum(model._n_fit_scalars_per_param(n_features).values()))
+    return model._n_free_scalars(n_features)
 
 
 def select_hmm(
