@@ -224,3 +224,38 @@ def test_hsmm_and_gmmhmm():
     w = np.array([[True, False], [False, False], [True, True]])
     est = _hmm_fit(GMMHMM(3, 2, covariance_type="diag", random_state=0, freeze={"weights_": w}), Y)
     assert n_free_parameters(est, Y) == 35 - 2
+
+
+def test_input_driven_hmm():
+    import warnings
+
+    from emkit import ConvergenceWarning, InputDrivenHMM
+    from emkit.distributions import Gaussian
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 1)) + np.repeat([0.0, 3.0, 0.0], 100)[:, None]
+    U = rng.normal(size=(300, 1))
+
+    def fit(freeze=None, **kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return InputDrivenHMM(Gaussian(), 3, n_iter=3, random_state=0, freeze=freeze,
+                                  **kw).fit(X, [10] * 30, covariates=U)
+
+    # K = 3, q = 1: start 2 + transitions 3 x 2 x 2 (references not counted) + 3 x 2
+    assert fit()._n_parameters() == 2 + 12 + 6
+    mask = np.zeros((3, 3, 2), bool)
+    mask[0, 1, :] = True  # two non-reference coefficients
+    mask[0, 0, :] = True  # the reference: never counted anyway
+    mask[2, 0, 1] = True
+    est = fit({"transition_coef_": mask, "startprob_": [True, True, False]})
+    assert est._n_parameters() == 20 - 3 - 2
+    assert fit({"emissions_": True})._n_parameters() == 20 - 6
+    # start covariates: (K - 1) x (q + 1) start coefficients, row 0 the reference
+    start_mask = np.array([[True, True], [True, False], [False, False]])
+    est = fit({"start_coef_": start_mask}, start_covariates=True)
+    assert est._n_parameters() == 4 + 12 + 6 - 1
+    n = len(X)
+    lengths = [10] * 30
+    assert est.bic(X, lengths, covariates=U) == pytest.approx(
+        -2 * est.score(X, lengths, covariates=U) + (4 + 12 + 6 - 1) * np.log(n))
