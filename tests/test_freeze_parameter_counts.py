@@ -259,3 +259,40 @@ def test_input_driven_hmm():
     lengths = [10] * 30
     assert est.bic(X, lengths, covariates=U) == pytest.approx(
         -2 * est.score(X, lengths, covariates=U) + (4 + 12 + 6 - 1) * np.log(n))
+
+
+# ------------------------------------------------------------------- MclustMixture
+def _mclust_fit(model, freeze=None):
+    import warnings
+
+    from emkit.estimators.mclust_mixture import MclustMixture
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.multivariate_normal(c, s, size=40) for c, s in (
+        ([0.0, 0.0], [[1.0, 0.3], [0.3, 0.5]]), ([4.0, 1.0], [[0.4, -0.1], [-0.1, 1.2]]),
+        ([1.0, 5.0], [[0.8, 0.2], [0.2, 0.6]]))])
+    labels = np.repeat(np.arange(3), 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = MclustMixture(model, 3, max_iter=2).fit(X, init=labels)
+        start = {"weights": fit.weights_, "means": fit.means_, "covariances": fit.covariances_}
+        return MclustMixture(model, 3, max_iter=3, freeze=freeze).fit(X, init=start)
+
+
+# K = 3, D = 2: weights 2 + means 6 + covariances (volume 1, shape 1, orientation 1 each,
+# once when shared, per component when varying); with one covariance frozen the shared
+# parts are fixed and each of the 2 free components keeps its own varying parts
+@pytest.mark.parametrize("model, n_cov, n_cov_one_frozen", [
+    ("VVV", 9, 6), ("EEE", 3, 0), ("EII", 1, 0), ("VII", 3, 2), ("VEI", 4, 2),
+    ("EVE", 5, 2), ("VVE", 7, 4), ("EEV", 5, 2), ("VEV", 7, 4), ("EVV", 7, 4),
+])
+def test_mclust(model, n_cov, n_cov_one_frozen):
+    assert _mclust_fit(model).n_parameters() == 8 + n_cov
+    frozen = _mclust_fit(model, {"covariances_": [True, False, False]})
+    assert frozen.n_parameters() == 8 + n_cov_one_frozen
+    mask = np.zeros((3, 2), bool)
+    mask[1, 0] = True
+    both = _mclust_fit(model, {"means_": mask, "weights_": [True, False, False]})
+    assert both.n_parameters() == 8 + n_cov - 1 - 1
+    all_cov = _mclust_fit(model, {"covariances_": True, "weights_": [True, True, False]})
+    assert all_cov.n_parameters() == 6

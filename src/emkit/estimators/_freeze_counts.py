@@ -218,3 +218,45 @@ def frozen_mixture_model(freeze: Any, components: Any, pools: dict[Any, list[int
         coef = freeze_mask(freeze[COEF], (k, n_logit_columns), f"freeze[{COEF!r}]")
         count += int(coef[1:].sum())
     return count
+
+
+def mclust_free(model: str, n_components: int, n_features: int,
+                masks: dict[str, np.ndarray]) -> int:
+    """Free parameters of an mclust ``model`` mixture with frozen entries.
+
+    Weights and means as in the module notes. A covariance is frozen whole
+    (``masks["covariances"]``, (K,)); mclust's parametrization
+    ``Sigma_k = lambda_k D_k A_k D_k^T`` counts, per part, one volume
+    ``lambda``, ``D - 1`` shape entries ``A`` and ``D(D - 1)/2`` orientation
+    entries ``D`` (``I``: none), once when the part is shared (``E``) and per
+    component when it varies (``V``). A frozen component fixes its own ``V``
+    parts and every shared ``E`` part (the free components then fit the rest
+    given it, :mod:`emkit.models.mixture.mclust_freeze`), so with ``f >= 1``
+    frozen of ``K`` the covariances count ``K - f`` times each ``V`` part and
+    no ``E`` part; with ``f = 0`` this is mclust's ``nVarParams``.
+
+    Parameters
+    ----------
+    model : str
+        One of mclust's fourteen names (``"VVV"``, ``"EEI"``, ...).
+    n_components, n_features : int
+    masks : dict
+        ``"weights"`` (K,), ``"means"`` (K, D), ``"covariances"`` (K,), each
+        optional; True = frozen.
+
+    Returns
+    -------
+    count : int
+    """
+    k, d = int(n_components), int(n_features)
+    sizes = (1, d - 1, d * (d - 1) // 2)  # volume, shape, orientation
+    cov = masks.get("covariances")
+    f = 0 if cov is None else int(np.asarray(cov, dtype=bool).sum())
+    n_cov = 0
+    for letter, size in zip(model, sizes, strict=True):
+        if letter == "V":
+            n_cov += (k - f) * size
+        elif letter == "E" and f == 0:
+            n_cov += size
+    return int(n_cov + k * d - frozen_entries(masks.get("means"))
+               + free_simplex(masks.get("weights"), k))

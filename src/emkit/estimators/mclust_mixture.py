@@ -35,6 +35,7 @@ from ..models.mixture.mclust_init import hc_partitions, kmeans_partition
 from ..models.mixture.mclust_start import check_start
 from ..numerics.logsumexp import log_normalize, logsumexp_rows
 from ..persistence import Persistable
+from ._freeze_counts import mclust_free
 from ._mclust_checks import (
     INIT_METHODS,
     StartsFailed,
@@ -120,8 +121,8 @@ class MclustMixture(Persistable, BaseEstimator):
         constrained M-step (:mod:`emkit.models.mixture.mclust_freeze`): free
         weights share the free mass, free mean entries the Gaussian conditional
         given the frozen ones, free covariances mclust's step about the means.
-        Not available with ``prior``; ``n_parameters`` still counts every
-        parameter.
+        Not available with ``prior``; ``n_parameters`` (and so BIC, AIC and
+        ICL) counts only the free parameters.
 
     Attributes
     ----------
@@ -412,9 +413,14 @@ class MclustMixture(Persistable, BaseEstimator):
     # ------------------------------------------------------------------ criteria
 
     def n_parameters(self) -> int:
-        """Free parameters: ``(K-1) + K*D + nVarParams(model, D, K)``."""
+        """Free parameters: ``(K-1) + K*D + nVarParams(model, D, K)``, less the entries
+        under ``freeze`` (:func:`~emkit.estimators._freeze_counts.mclust_free`)."""
         self._check_fitted()
-        return self._em_model().n_parameters(len(self.weights_), self.n_features_in_)
+        k, d = len(self.weights_), int(self.n_features_in_)
+        if self.freeze:
+            return mclust_free(check_model_name(self.model), k, d,
+                               check_freeze_masks(self.freeze, k, d))
+        return self._em_model().n_parameters(k, d)
 
     def bic(self, X: Any, sample_weight: Any = None) -> float:
         """Bayesian information criterion ``-2 loglik + npar log n`` (lower is better)."""
