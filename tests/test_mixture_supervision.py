@@ -319,3 +319,20 @@ def test_save_load_keeps_supervised_fit(tmp_path):
     np.testing.assert_array_equal(back.covariances_, gm.covariances_)
     np.testing.assert_array_equal(back.freeze["means_"], gm.freeze["means_"])
     np.testing.assert_allclose(back.score(X), gm.score(X), rtol=1e-15)
+
+
+def test_frozen_tied_covariance_when_k_does_not_divide_its_size():
+    # K = 2, D = 3: a (3, 3) tied mask has 9 entries, which K rows cannot hold
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c, 1.0, (150, 3)) for c in (0, 4)])
+    cov = np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.1], [0.0, 0.1, 1.0]])
+    gm = GaussianMixture(2, covariance_type="tied", precisions_init=np.linalg.inv(cov),
+                         means_init=[[0, 0, 0], [4, 4, 4]],
+                         freeze={"covariances_": True}).fit(X)
+    np.testing.assert_allclose(gm.covariances_, cov, rtol=1e-12, atol=1e-15)
+    # the free means are the responsibility-weighted means (independent of the covariance)
+    r = gm.predict_proba(X)
+    np.testing.assert_allclose(gm.means_, (r.T @ X) / r.sum(axis=0)[:, None], atol=1e-6)
+    with pytest.raises(ValueError, match="whole covariance"):
+        GaussianMixture(2, covariance_type="tied",
+                        freeze={"covariances_": np.eye(3, dtype=bool)}).fit(X)

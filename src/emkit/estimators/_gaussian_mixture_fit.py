@@ -108,7 +108,8 @@ class GaussianMixtureFit:
         masks = check_freeze(given, shapes)
         cov = masks.get("covariances_")
         if cov is not None:
-            whole = {"full": cov.reshape(k, -1), "tied": cov.reshape(1, -1)}.get(kind)
+            rows = {"full": k, "tied": 1}.get(kind)
+            whole = None if rows is None else cov.reshape(rows, -1)
             if whole is not None and not np.all(whole.all(axis=1) | ~whole.any(axis=1)):
                 raise ValueError(f"freeze['covariances_'] for covariance_type={kind!r} must "
                                  "freeze whole covariance matrices (all or none of each "
