@@ -327,7 +327,7 @@ def test_frozen_tied_covariance_when_k_does_not_divide_its_size():
     X = np.vstack([rng.normal(c, 1.0, (150, 3)) for c in (0, 4)])
     cov = np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.1], [0.0, 0.1, 1.0]])
     gm = GaussianMixture(2, covariance_type="tied", precisions_init=np.linalg.inv(cov),
-                         means_init=[[0, 0, 0], [4, 4, 4]],
+                         means_init=[[0, 0, 0], [4, 4, 4]], tol=1e-12, max_iter=1000,
                          freeze={"covariances_": True}).fit(X)
     np.testing.assert_allclose(gm.covariances_, cov, rtol=1e-12, atol=1e-15)
     # the free means are the responsibility-weighted means (independent of the covariance)
