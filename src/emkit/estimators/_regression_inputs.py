@@ -212,22 +212,6 @@ def _check_weights(sample_weight: Any, n: int, X: Any, dask: bool) -> tuple[Any,
                (~(w.sum() > 0), "sample_weight sums to zero: at least one row needs weight")]
 
 
-def _evidence(labels: Any, priors: Any, n: int, k: int) -> np.ndarray | None:
-    """The rows' log-evidence (n, K) from ``labels`` and ``priors`` (NumPy or Dask)."""
-    if labels is None and priors is None:
-        return None
-
-    def local(a: Any) -> Any:
-        if a is None:
-            return None
-        if hasattr(a, "compute"):
-            a = a.compute()
-        return a.to_numpy() if hasattr(a, "to_numpy") else a
-
-    return sv.log_evidence(sv.check_labels(local(labels), n, k, name="labels"),
-                           sv.check_priors(local(priors), n, k), k)
-
-
 def check_inputs(family: str, X: Any, y: Any, concomitant: Any, sample_weight: Any,
                  n_components: int = 1, labels: Any = None,
                  priors: Any = None) -> RegressionData:
@@ -292,7 +276,7 @@ def check_inputs(family: str, X: Any, y: Any, concomitant: Any, sample_weight: A
                            np.asarray(values[6], dtype=float), "concomitant")
         _check_rank(Z, z_design, w, "concomitant")
     y_low, y_high = np.ravel(values[2])[0], np.ravel(values[3])[0]
-    E = _evidence(labels, priors, n, n_components)
+    E = sv.labels_priors_evidence(labels, priors, n, n_components)
     if E is not None and dask:
         E = _aligned(E, X, "labels", n)
     return RegressionData(X=X, y=y, Z=Z, w=w, n=n, total_weight=float(values[4]),

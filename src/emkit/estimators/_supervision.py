@@ -43,6 +43,7 @@ __all__ = [
     "check_labels",
     "check_priors",
     "log_evidence",
+    "labels_priors_evidence",
     "check_freeze",
     "freeze_mask",
     "check_something_free",
@@ -146,6 +147,27 @@ def log_evidence(labels: np.ndarray | None, priors: np.ndarray | None,
         out[known] = -np.inf
         out[known, labels[known]] = own
     return out
+
+
+def labels_priors_evidence(labels: Any, priors: Any, n_samples: int,
+                           n_components: int) -> np.ndarray | None:
+    """``log_evidence`` of ``labels=`` and ``priors=`` given as NumPy, pandas or Dask.
+
+    Dask and pandas inputs are brought into memory first (one (n_samples,) and one
+    (n_samples, K) array), then checked as :func:`check_labels` / :func:`check_priors`.
+    """
+    if labels is None and priors is None:
+        return None
+
+    def local(a: Any) -> Any:
+        if a is None:
+            return None
+        if hasattr(a, "compute"):
+            a = a.compute()
+        return a.to_numpy() if hasattr(a, "to_numpy") else a
+
+    return log_evidence(check_labels(local(labels), n_samples, n_components, name="labels"),
+                        check_priors(local(priors), n_samples, n_components), n_components)
 
 
 def freeze_mask(value: Any, shape: tuple[int, ...], where: str,

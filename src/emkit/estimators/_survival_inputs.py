@@ -80,22 +80,6 @@ def _like(values: Any, time: Any, name: str) -> Any:
     return values.rechunk({0: time.chunks[0]})
 
 
-def _evidence(labels: Any, priors: Any, n: int, m: int) -> np.ndarray | None:
-    """The rows' log-evidence (n, m) from ``labels`` and ``priors`` (NumPy or Dask)."""
-    if labels is None and priors is None:
-        return None
-
-    def local(a: Any) -> Any:
-        if a is None:
-            return None
-        if hasattr(a, "compute"):
-            a = a.compute()
-        return a.to_numpy() if hasattr(a, "to_numpy") else a
-
-    return sv.log_evidence(sv.check_labels(local(labels), n, m, name="labels"),
-                           sv.check_priors(local(priors), n, m), m)
-
-
 def check_survival(time: Any, event: Any, sample_weight: Any = None, *,
                    distribution: str = "weibull", n_components: int = 1,
                    fitting: bool = True, labels: Any = None, priors: Any = None,
@@ -163,7 +147,7 @@ def check_survival(time: Any, event: Any, sample_weight: Any = None, *,
                     f"{n_components} {distribution} component(s) (at least {need} needed); "
                     "use fewer components (n_components)")
     m = int(n_components) + int(bool(cure))
-    E = _evidence(labels, priors, n, m)
+    E = sv.labels_priors_evidence(labels, priors, n, m)
     if E is not None and cure:
         cured = np.isfinite(E[:, -1]) & ~np.isfinite(E[:, :-1]).any(axis=1)
         seen = np.asarray(_now(d)[0], dtype=float) > 0.5

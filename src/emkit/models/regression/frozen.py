@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ...numerics.shared_mass import shared_mass
 from .mixing import mixing_m_step
 from .model import EMPTY_SHARE, RegressionMixtureEM
 from .newton import newton_direction, safeguarded_step
@@ -165,12 +166,7 @@ class FrozenRegressionEM:
         frozen = self.masks["weights"]
         if not frozen.any():
             return n / n.sum()
-        out = np.array(self.fixed["weights"], dtype=np.float64, copy=True)
-        free = ~frozen
-        if free.any():
-            mass = max(1.0 - float(out[frozen].sum()), 0.0)
-            out[free] = mass * n[free] / n[free].sum()
-        return out
+        return shared_mass(n, np.asarray(self.fixed["weights"], dtype=np.float64), frozen)
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         return bool(self.model.is_feasible(self.scaled(params)))

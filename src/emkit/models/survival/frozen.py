@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ...distributions.weibull import LADDER
+from ...numerics.shared_mass import shared_mass
 from .families import PARAMETERS, family_m_step
 from .lognormal import lognormal_masked_step
 from .model import EMPTY_SHARE, SurvivalMixtureEM
@@ -176,12 +177,7 @@ class FrozenSurvivalEM:
         frozen = self.masks["weights"]
         if not frozen.any():
             return n / n.sum()
-        out = np.array(self.fixed["weights"], dtype=np.float64, copy=True)
-        free = ~frozen
-        if free.any():
-            mass = max(1.0 - float(out[frozen].sum()), 0.0)
-            out[free] = mass * n[free] / n[free].sum()
-        return out
+        return shared_mass(n, np.asarray(self.fixed["weights"], dtype=np.float64), frozen)
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         return bool(self.model.is_feasible(params))
