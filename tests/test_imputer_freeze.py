@@ -223,3 +223,13 @@ def test_other_covariance_types_keep_frozen_values(X: np.ndarray, kind: str) -> 
               freeze={"mean_": np.array([True, False, True])}, max_iter=100)
     np.testing.assert_array_equal(est.mean_[[0, 2]], mean0[[0, 2]])
     assert np.all(np.diff(est.history_["loglik"]) >= -1e-9 * abs(est.loglik_))
+
+
+def test_tied_covariance_mask_when_k_does_not_divide_its_size():
+    # K = 2, D = 3: the (3, 3) tied mask must not be read as K rows
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(c, 1.0, (120, 3)) for c in (0, 4)])
+    X[rng.random(X.shape) < 0.05] = np.nan
+    with pytest.raises(ValueError, match="whole covariance"):
+        EMImputer(n_components=2, covariance_type="tied",
+                  freeze={"covariances_": np.eye(3, dtype=bool)}).fit(X)

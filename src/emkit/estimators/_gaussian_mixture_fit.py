@@ -38,6 +38,7 @@ from ._supervision import (
     check_labels,
     check_priors,
     check_something_free,
+    check_whole_covariances,
     log_evidence,
 )
 
@@ -106,14 +107,7 @@ class GaussianMixtureFit:
                     raise ValueError(f"freeze names both {alias!r} and {target!r}; give one")
                 given[target] = given.pop(alias)
         masks = check_freeze(given, shapes)
-        cov = masks.get("covariances_")
-        if cov is not None:
-            rows = {"full": k, "tied": 1}.get(kind)
-            whole = None if rows is None else cov.reshape(rows, -1)
-            if whole is not None and not np.all(whole.all(axis=1) | ~whole.any(axis=1)):
-                raise ValueError(f"freeze['covariances_'] for covariance_type={kind!r} must "
-                                 "freeze whole covariance matrices (all or none of each "
-                                 "component's entries)")
+        check_whole_covariances(masks.get("covariances_"), kind, k)
         check_something_free(masks, shapes)
         return {name.rstrip("_"): mask for name, mask in masks.items()}
 

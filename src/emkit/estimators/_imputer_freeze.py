@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._supervision import check_freeze, check_something_free
+from ._supervision import check_freeze, check_something_free, check_whole_covariances
 
 __all__ = ["ImputerFreeze"]
 
@@ -86,13 +86,7 @@ class ImputerFreeze:
             if cov is not None:
                 out["covariances"] = np.ones(self._model_cov_shape(d), dtype=bool)
             return out
-        cov = masks.get("covariances_")
-        if cov is not None:
-            whole = {"full": cov.reshape(k, -1), "tied": cov.reshape(1, -1)}.get(kind)
-            if whole is not None and not np.all(whole.all(axis=1) | ~whole.any(axis=1)):
-                raise ValueError(f"freeze['covariances_'] for covariance_type={kind!r} must "
-                                 "freeze whole covariance matrices (all or none of each "
-                                 "component's entries)")
+        check_whole_covariances(masks.get("covariances_"), kind, k)
         check_something_free(masks, shapes)
         return {name.rstrip("_"): mask for name, mask in masks.items()}
 

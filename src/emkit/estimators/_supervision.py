@@ -47,6 +47,7 @@ __all__ = [
     "check_freeze",
     "freeze_mask",
     "check_something_free",
+    "check_whole_covariances",
     "align_clusters",
     "supervised_responsibilities",
 ]
@@ -247,6 +248,24 @@ def check_something_free(masks: Mapping[str, np.ndarray], shapes: Mapping[str, t
             return
     raise ValueError(f"freeze leaves nothing to fit: every parameter ({', '.join(shapes)}) is "
                      "frozen (mixing weights need two free entries to move); free some of them")
+
+
+def check_whole_covariances(mask: np.ndarray | None, covariance_type: str,
+                            n_components: int) -> None:
+    """A ``covariances_`` mask of a ``full`` or ``tied`` Gaussian freezes whole matrices.
+
+    No exact M-step keeps part of one covariance matrix fixed and the rest positive
+    definite, so each component's (``full``) or the one shared (``tied``) matrix is
+    all frozen or all free; ``diag`` and ``spherical`` entries are free one by one.
+    """
+    rows = {"full": n_components, "tied": 1}.get(covariance_type)
+    if mask is None or rows is None:
+        return
+    whole = mask.reshape(rows, -1)
+    if not np.all(whole.all(axis=1) | ~whole.any(axis=1)):
+        raise ValueError(f"freeze['covariances_'] for covariance_type={covariance_type!r} must "
+                         "freeze whole covariance matrices (all or none of each "
+                         "component's entries)")
 
 
 def align_clusters(clusters: np.ndarray, evidence: np.ndarray, n_components: int) -> np.ndarray:
