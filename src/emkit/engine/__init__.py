@@ -16,6 +16,9 @@ What lives here
     Additive statistics and parameter trees: add, scale, flatten.
 ``rows.py``
     Row-sliceable data: count, slice and batch the rows of a data tree.
+``wrapped.py``
+    The base of a model built around another (constrained or frozen M-steps,
+    pieces of the data): the E-step and unknown attributes forwarded to it.
 ``online.py``
     Stepwise (online) EM over mini-batches; it reports through the same
     observers as :func:`em`.

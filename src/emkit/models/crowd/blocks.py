@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ...engine.wrapped import ModelWrapper
 from .dawid_skene import Ratings, one_hot_known, vote_shares
 
 __all__ = ["ratings_from_block", "ItemBlocks", "ItemPieceModel", "VoteStart"]
@@ -88,7 +89,7 @@ class ItemBlocks:
         return pieces
 
 
-class ItemPieceModel:
+class ItemPieceModel(ModelWrapper):
     """A crowd model whose E-step runs on a block of items (see the module docstring).
 
     Parameters
@@ -138,11 +139,6 @@ class ItemPieceModel:
     def posteriors(self, data: Any, params: dict[str, Any]) -> np.ndarray:
         """Class posteriors of the block's items, shape (n_block, n_classes)."""
         return self.model.posteriors(self.members(data)[0], params)[1]
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
 
 
 class VoteStart(ItemPieceModel):

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ...engine.wrapped import ModelWrapper
 from ...gaussian.constrained_mean import (
     TIED_MAX_ITER,
     conditional_mean,
@@ -44,7 +45,7 @@ _weights = constrained_weights
 _tied = tied_constrained
 
 
-class FrozenGaussianMixtureModel:
+class FrozenGaussianMixtureModel(ModelWrapper):
     """A Gaussian-mixture model whose M-step keeps the frozen entries at ``fixed``.
 
     Parameters
@@ -67,13 +68,6 @@ class FrozenGaussianMixtureModel:
                       for key, value in fixed.items()}
         self.masks = dict(masks)
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
-
-    def e_step(self, data: Any, params: dict) -> tuple[Any, float]:
-        return self.model.e_step(data, params)
 
     def m_step(self, stats: dict) -> dict:
         """:func:`constrained_gaussian_m_step` with the model's covariance type and

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ...distributions.components import Components
+from ...engine.wrapped import ModelWrapper
 from ...numerics.design_scaling import Design
 from ...numerics.newton import safeguarded_step
 from .concomitant import anchor, check_reference
@@ -108,7 +109,7 @@ def _intercepts_only(n: np.ndarray, fixed: np.ndarray, frozen: np.ndarray) -> np
     return a[:, None]
 
 
-class FrozenConcomitantEM:
+class FrozenConcomitantEM(ModelWrapper):
     """A concomitant mixture model whose M-step keeps the frozen entries at ``fixed``.
 
     Parameters
@@ -151,13 +152,6 @@ class FrozenConcomitantEM:
                 model, {"weights": np.full(k, 1.0 / k), "components": fixed["components"]},
                 None, component_masks)
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
-
-    def e_step(self, data: Any, params: dict) -> tuple[Any, float]:
-        return self.model.e_step(data, params)
 
     def _mixing(self, stats: dict) -> np.ndarray:
         mask = self.coef_mask

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...distributions.gaussian import Gaussian
+from ...engine.wrapped import ModelWrapper
 from ...gaussian.m_step import regularization_slack
 from .constrained_m_step import _weights, constrained_gaussian_m_step
 from .frozen_components import (
@@ -38,7 +39,7 @@ from .frozen_components import (
 __all__ = ["FrozenMixtureEM"]
 
 
-class FrozenMixtureEM:
+class FrozenMixtureEM(ModelWrapper):
     """A mixture model whose M-step keeps the frozen entries at ``fixed``.
 
     Parameters
@@ -76,13 +77,6 @@ class FrozenMixtureEM:
                 raise ValueError("freeze: tied Gaussian components share one covariance; "
                                  "freeze it for all of them or for none")
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
-
-    def e_step(self, data: Any, params: dict) -> tuple[Any, float]:
-        return self.model.e_step(data, params)
 
     def _constrained_groups(self) -> list[tuple[list[int], bool]]:
         """The model's groups, each with whether it has a frozen entry."""

@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from ...engine.wrapped import ModelWrapper
 from ...gaussian.constrained import common_orientation_covariances, constrained_covariances
 from ...gaussian.constrained_family import in_family
 from ...gaussian.constrained_mean import conditional_mean as _conditional
@@ -264,7 +265,7 @@ def constrained_mclust_m_step(model: MclustModel, stats: dict, fixed: dict,
     return {"weights": weights, "means": means, "covariances": cov, **extra}
 
 
-class FrozenMclustModel:
+class FrozenMclustModel(ModelWrapper):
     """An ``MclustModel`` whose M-step keeps the frozen entries at ``fixed``.
 
     Parameters
@@ -313,13 +314,6 @@ class FrozenMclustModel:
                     "not fix the common orientation of the others; freeze all covariances "
                     "or none")
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
-
-    def e_step(self, data: Any, params: dict) -> tuple[dict, float]:
-        return self.model.e_step(data, params)
 
     def m_step(self, stats: dict) -> dict:
         """:func:`constrained_mclust_m_step` with the wrapped model."""

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ...engine.wrapped import ModelWrapper
 from ...numerics.shared_mass import shared_mass
 from .mixing import mixing_m_step
 from .model import EMPTY_SHARE, RegressionMixtureEM
@@ -43,7 +44,7 @@ from .newton import newton_direction, safeguarded_step
 __all__ = ["FrozenRegressionEM"]
 
 
-class FrozenRegressionEM:
+class FrozenRegressionEM(ModelWrapper):
     """A regression mixture with some coefficients, scales or weights kept fixed.
 
     Parameters
@@ -74,10 +75,6 @@ class FrozenRegressionEM:
         self.T[0, 1:] = centre
         self.T[1:, 1:] = np.diag(half)
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
 
     # ------------------------------------------------------------ coordinates
     def scaled(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ...distributions.weibull import LADDER
+from ...engine.wrapped import ModelWrapper
 from ...numerics.shared_mass import shared_mass
 from .families import PARAMETERS, family_m_step
 from .lognormal import lognormal_masked_step
@@ -79,7 +80,7 @@ def weibull_shape_step(part: dict[str, Any], shape_bounds: tuple[float, float]) 
     return k0 + best_t
 
 
-class FrozenSurvivalEM:
+class FrozenSurvivalEM(ModelWrapper):
     """A survival mixture with some parameters or weights kept fixed.
 
     Parameters
@@ -103,10 +104,6 @@ class FrozenSurvivalEM:
         self.masks["weights"] = np.asarray(masks.get(
             "weights", np.zeros(k + int(model.cure), dtype=bool)))
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
 
     def log_joint(self, data: Any, params: dict[str, Any]) -> np.ndarray:
         return self.model.log_joint(data, params)
