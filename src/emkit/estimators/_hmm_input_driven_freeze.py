@@ -9,7 +9,7 @@ shape (True: kept at its starting value, from a warm start or, with the letter i
 The masks are read in the covariates' own units (the attribute as the user sees
 it): a frozen slope or intercept keeps its value bit for bit in the fitted
 attribute, and the free coefficients get the M-step restricted to them
-(:func:`~emkit.models.hmm.input_driven.constrained_logit_step`; the closed-form
+(:func:`~emkit.numerics.multinomial_logit.constrained_mixing_m_step`; the closed-form
 constrained maximizer without covariates; the free start probabilities share the
 mass the frozen ones leave).
 

@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from .design_scaling import Design
 from .logsumexp import logsumexp_rows
 from .newton import safeguarded_step
 
-__all__ = ["log_mixing", "mixing_stats", "mixing_m_step"]
+__all__ = ["log_mixing", "mixing_stats", "mixing_m_step", "own_unit_map",
+           "constrained_mixing_m_step"]
 
 
 def log_mixing(Zt: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -97,5 +99,64 @@ def mixing_m_step(gamma: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
                             what="the concomitant model (mixing weights)")
     new = gamma.copy()
     new[1:] += step.reshape(k - 1, q1)
+    new[0] = 0.0
+    return new
+
+
+def own_unit_map(design: Design) -> np.ndarray:
+    """``M`` (q + 1, q + 1) with ``scaled = M @ original`` for one coefficient row
+    (intercept first): ``scaled_0 = c_0 + centre' c_1:``, ``scaled_j = half_range_j c_j``."""
+    q = design.n_columns
+    out = np.zeros((q + 1, q + 1))
+    out[0, 0] = 1.0
+    out[0, 1:] = design.centre
+    out[np.arange(1, q + 1), np.arange(1, q + 1)] = design.half_range
+    return out
+
+
+def constrained_mixing_m_step(gamma: np.ndarray, stats: dict[str, Any], free: np.ndarray,
+                              units: np.ndarray,
+                              what: str = "the concomitant model (mixing weights)"
+                              ) -> np.ndarray:
+    """:func:`mixing_m_step` with some coefficients, in their own units, held fixed.
+
+    Parameters
+    ----------
+    gamma : ndarray of shape (K, q + 1)
+        The scaled coefficients the statistics were taken at (row 0 the reference).
+    stats : dict
+        ``grad``, ``hess``, ``gram`` of :func:`mixing_stats` at ``gamma``.
+    free : ndarray of bool, shape (K, q + 1)
+        The own-unit coefficients that move (row 0 is not read).
+    units : ndarray of shape (q + 1, q + 1)
+        :func:`own_unit_map` of the design.
+    what : str
+        Names the model in the error of a singular step.
+
+    Returns
+    -------
+    ndarray of shape (K, q + 1)
+        ``gamma`` plus a step ``B d`` in the span ``B`` of the free own-unit
+        coordinates, chosen on the gain bound of
+        :func:`~emkit.numerics.newton.safeguarded_step` (Böhning's bound
+        ``B' (I - 11'/K) / 2 (x) Gram B``), so ``Q`` does not fall; ``gamma``
+        itself when nothing is free.
+    """
+    k, q1 = gamma.shape
+    moving = np.asarray(free, dtype=bool)[1:].reshape(-1)
+    new = np.array(gamma, dtype=float)
+    if k < 2 or not moving.any():
+        return new
+    basis = np.kron(np.eye(k - 1), units)[:, moving]
+    grad = basis.T @ np.asarray(stats["grad"], dtype=float).ravel()
+    hess = basis.T @ np.asarray(stats["hess"], dtype=float) @ basis
+    centre = np.eye(k - 1) - np.full((k - 1, k - 1), 1.0 / k)
+    bound = basis.T @ (0.5 * np.kron(centre, np.asarray(stats["gram"], dtype=float))) @ basis
+
+    def rho(d: np.ndarray) -> float:
+        return float(np.abs((basis @ d).reshape(k - 1, q1)).sum(axis=1).max())
+
+    step = safeguarded_step(grad, hess, rho, growth=2.0, bound=bound, what=what)
+    new[1:] += (basis @ step).reshape(k - 1, q1)
     new[0] = 0.0
     return new

@@ -43,8 +43,9 @@ covariates (``q = 0``) the maximizer is closed form,
 
 Frozen coefficients (``frozen``: boolean masks in the covariates' *own* units)
 are linear constraints on the scaled coefficients, ``scaled = M original`` per
-row (:func:`unit_map`). The Newton step is taken in the free original
-coordinates only (:func:`constrained_logit_step`: gradient ``B'g``, minus the
+row (:func:`~emkit.numerics.multinomial_logit.own_unit_map`). The Newton step is
+taken in the free original coordinates only
+(:func:`~emkit.numerics.multinomial_logit.constrained_mixing_m_step`: gradient ``B'g``, minus the
 Hessian ``B'HB`` for the basis ``B`` of the free directions), so the frozen ones
 do not move; at ``q = 0`` the constrained maximizer is closed form
 (:func:`_constrained_counts`).
@@ -61,16 +62,19 @@ import numpy as np
 from ...engine.stats import tree_add
 from ...numerics.design_scaling import Design
 from ...numerics.logsumexp import logsumexp_rows
-from ...numerics.multinomial_logit import mixing_m_step, mixing_stats
-from ...numerics.newton import safeguarded_step
+from ...numerics.multinomial_logit import (
+    constrained_mixing_m_step,
+    mixing_m_step,
+    mixing_stats,
+    own_unit_map,
+)
 from ...numerics.simplex import on_simplex
 from .emission import DEAD_MASS, DistributionEmission
 from .input_driven_recursions import forward_backward_tv, viterbi_tv
 from .model import Sequences, check_lengths, reachable_states, sequence_groups, single_threaded_blas
 from .supervision import with_evidence
 
-__all__ = ["CovariateSequences", "InputDrivenHMMModel", "constrained_logit_step",
-           "log_transitions", "unit_map"]
+__all__ = ["CovariateSequences", "InputDrivenHMMModel", "log_transitions"]
 
 #: Most rows in one E-step block (the block holds (rows, K, K) transition arrays).
 BLOCK_ROWS = 1 << 15
@@ -151,49 +155,6 @@ def log_transitions(Zt: np.ndarray, coef: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         out = flat - logsumexp_rows(flat)[:, None]
     return out.reshape(len(Zt), k, k)
-
-
-def unit_map(design: Design) -> np.ndarray:
-    """``M`` (q + 1, q + 1) with ``scaled = M @ original`` for one coefficient row
-    (intercept first): ``scaled_0 = c_0 + centre' c_1:``, ``scaled_j = half_range_j c_j``."""
-    q = design.n_columns
-    out = np.zeros((q + 1, q + 1))
-    out[0, 0] = 1.0
-    out[0, 1:] = design.centre
-    out[np.arange(1, q + 1), np.arange(1, q + 1)] = design.half_range
-    return out
-
-
-def constrained_logit_step(gamma: np.ndarray, stats: dict, frozen: np.ndarray,
-                           units: np.ndarray, what: str) -> np.ndarray:
-    """One safeguarded Newton step of a multinomial logit over its free coefficients.
-
-    ``gamma`` (m, q + 1): scaled coefficients, row 0 the reference; ``stats``:
-    :func:`~emkit.numerics.multinomial_logit.mixing_stats` at ``gamma``; ``frozen``
-    (m, q + 1): the coefficients, in original units, that stay (row 0 not read);
-    ``units``: :func:`unit_map`. Returns ``gamma`` plus a step ``B d`` in the span
-    ``B`` of the free original coordinates, chosen on the gain bound of
-    :func:`~emkit.numerics.newton.safeguarded_step` (Böhning's bound
-    ``B' (I - 11'/m) / 2 (x) Gram B``), so ``Q`` does not fall.
-    """
-    m, q1 = gamma.shape
-    free = ~np.asarray(frozen, dtype=bool)[1:].reshape(-1)
-    new = np.array(gamma, dtype=float)
-    if m < 2 or not free.any():
-        return new
-    basis = np.kron(np.eye(m - 1), units)[:, free]
-    grad = basis.T @ np.asarray(stats["grad"], dtype=float).ravel()
-    hess = basis.T @ np.asarray(stats["hess"], dtype=float) @ basis
-    centre = np.eye(m - 1) - np.full((m - 1, m - 1), 1.0 / m)
-    bound = basis.T @ (0.5 * np.kron(centre, np.asarray(stats["gram"], dtype=float))) @ basis
-
-    def rho(d: np.ndarray) -> float:
-        return float(np.abs((basis @ d).reshape(m - 1, q1)).sum(axis=1).max())
-
-    step = safeguarded_step(grad, hess, rho, growth=2.0, bound=bound, what=what)
-    new[1:] += (basis @ step).reshape(m - 1, q1)
-    new[0] = 0.0
-    return new
 
 
 def _constrained_counts(counts: np.ndarray, row: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -376,9 +337,10 @@ class InputDrivenHMMModel:
             if self.start_covariates:
                 alpha = np.asarray(stats["anchor_start"], dtype=float) / rows
                 if "start_coef" in self.frozen:
-                    out["start_coef"] = constrained_logit_step(
-                        alpha, stats["start_logit"], self.frozen["start_coef"],
-                        unit_map(self.design), "the start's multinomial logit")
+                    free = ~np.asarray(self.frozen["start_coef"], dtype=bool)
+                    out["start_coef"] = constrained_mixing_m_step(
+                        alpha, stats["start_logit"], free, own_unit_map(self.design),
+                        "the start's multinomial logit")
                 else:
                     out["start_coef"] = mixing_m_step(
                         alpha, stats["start_logit"]) if k > 1 else np.zeros_like(alpha)
@@ -435,9 +397,10 @@ class InputDrivenHMMModel:
         order = _order(i, k)
         logit = {key: np.asarray(value[i], dtype=float) for key, value in stats["logit"].items()}
         out = anchor.copy()
-        out[order] = constrained_logit_step(anchor[order], logit, frozen[order],
-                                            unit_map(self.design),
-                                            f"the transitions out of state {i}")
+        out[order] = constrained_mixing_m_step(anchor[order], logit,
+                                               ~np.asarray(frozen[order], dtype=bool),
+                                               own_unit_map(self.design),
+                                               f"the transitions out of state {i}")
         return out
 
     def monotone_slack(self, stats: dict) -> float:

@@ -13,9 +13,11 @@ Logit coefficients
     ``M = [[1, centre'], [0, diag(half_range)]]``, so a frozen own-unit entry is
     a linear constraint on ``gamma``. The step is the safeguarded Newton step of
     :func:`~emkit.numerics.multinomial_logit.mixing_m_step` restricted to the
-    free entries: with ``T`` the columns of ``blockdiag(M, ..., M)`` of the free
-    entries, the gradient ``T'g``, minus the Hessian ``T'HT``, Böhning's bound
-    ``T'BT`` and the change bound ``rho(T d)``; so ``Q`` rises at every M-step
+    free entries
+    (:func:`~emkit.numerics.multinomial_logit.constrained_mixing_m_step`): with
+    ``T`` the columns of ``blockdiag(M, ..., M)`` of the free entries, the
+    gradient ``T'g``, minus the Hessian ``T'HT``, Böhning's bound ``T'BT`` and
+    the change bound ``rho(T d)``; so ``Q`` rises at every M-step
     with the frozen entries fixed, and a fixed point is the constrained
     maximum. Without concomitant columns (intercepts only) the constrained
     maximum is closed form: with ``C`` the frozen rows (row 0 among them),
@@ -34,66 +36,12 @@ import numpy as np
 from ...distributions.components import Components
 from ...engine.wrapped import ModelWrapper
 from ...numerics.design_scaling import Design
-from ...numerics.newton import safeguarded_step
+from ...numerics.multinomial_logit import constrained_mixing_m_step, own_unit_map
 from .concomitant import anchor, check_reference
 from .frozen_components import any_frozen
 from .frozen_mixture import FrozenMixtureEM
 
-__all__ = ["FrozenConcomitantEM", "scaling_map", "constrained_mixing_m_step"]
-
-
-def scaling_map(design: Design) -> np.ndarray:
-    """``M`` (q + 1, q + 1): a row's scaled coefficients ``gamma = M theta`` from its
-    own-unit ones ``theta = [intercept, slopes]``."""
-    q = design.n_columns
-    m = np.zeros((q + 1, q + 1))
-    m[0, 0] = 1.0
-    m[0, 1:] = design.centre
-    m[1:, 1:] = np.diag(np.asarray(design.half_range, dtype=float).reshape(-1))
-    return m
-
-
-def constrained_mixing_m_step(gamma: np.ndarray, stats: dict[str, Any], free: np.ndarray,
-                              design: Design) -> np.ndarray:
-    """The new ``gamma`` (K, q + 1) after one safeguarded Newton step in the free entries.
-
-    Parameters
-    ----------
-    gamma : ndarray of shape (K, q + 1)
-        The scaled coefficients the statistics were taken at (row 0 zero).
-    stats : dict
-        ``grad``, ``hess``, ``gram`` of
-        :func:`~emkit.numerics.multinomial_logit.mixing_stats` at ``gamma``.
-    free : ndarray of bool, shape (K, q + 1)
-        The free own-unit entries (row 0 is ignored: it is the reference).
-    design : Design
-        The scaling of the concomitant columns.
-    """
-    k, q1 = gamma.shape
-    m = scaling_map(design)
-    cols = []
-    for row in range(1, k):
-        for j in np.flatnonzero(free[row]):
-            col = np.zeros((k - 1) * q1)
-            col[(row - 1) * q1:row * q1] = m[:, j]
-            cols.append(col)
-    if not cols:
-        return gamma.copy()
-    basis = np.column_stack(cols)
-    grad = basis.T @ np.asarray(stats["grad"], dtype=float).ravel()
-    hess = basis.T @ np.asarray(stats["hess"], dtype=float) @ basis
-    centre = np.eye(k - 1) - np.full((k - 1, k - 1), 1.0 / k)
-    bound = basis.T @ (0.5 * np.kron(centre, np.asarray(stats["gram"], dtype=float))) @ basis
-
-    def rho(delta: np.ndarray) -> float:
-        return float(np.abs((basis @ delta).reshape(k - 1, q1)).sum(axis=1).max())
-
-    step = safeguarded_step(grad, hess, rho, growth=2.0, bound=bound,
-                            what="the concomitant model (mixing weights)")
-    new = gamma.copy()
-    new[1:] += (basis @ step).reshape(k - 1, q1)
-    new[0] = 0.0
-    return new
+__all__ = ["FrozenConcomitantEM"]
 
 
 def _intercepts_only(n: np.ndarray, fixed: np.ndarray, frozen: np.ndarray) -> np.ndarray:
@@ -160,7 +108,8 @@ class FrozenConcomitantEM(ModelWrapper):
         n = check_reference(stats)
         if not self.design.n_columns:
             return _intercepts_only(n, self.fixed_coef, mask[:, 0])
-        new = constrained_mixing_m_step(anchor(stats), stats["mixing"], ~mask, self.design)
+        new = constrained_mixing_m_step(anchor(stats), stats["mixing"], ~mask,
+                                        own_unit_map(self.design))
         # the frozen own-unit entries exactly as given (the step moved them only by rounding)
         a, b = self.design.to_original(new)
         theta = np.column_stack([a, b])
