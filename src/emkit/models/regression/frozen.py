@@ -143,13 +143,7 @@ class FrozenRegressionEM(ModelWrapper):
             scale = np.sqrt(np.maximum(variance, 0.0))
             frozen_s = self.masks["scale"]
             scale[frozen_s] = self.fixed["scale"][frozen_s]
-            collapsed = np.flatnonzero(~(scale > model.min_scale))
-            if collapsed.size:
-                raise ValueError(
-                    f"component {int(collapsed[0])} collapsed: its residual standard "
-                    f"deviation fell to {scale[collapsed[0]]:.3g} (it fits a few rows "
-                    "exactly, where the likelihood is unbounded); use fewer components or "
-                    "other starts (n_init)")
+            model.check_scale(scale)
             params["scale"] = scale
         if model.concomitant is None:
             params["weights"] = self._weights(n)

@@ -169,6 +169,16 @@ class RegressionMixtureEM:
             stats["mixing"] = logit_stats(Z, con.centre, con.half_range, resp, w, log_pi)
         return stats, (-np.inf if n_bad else loglik)
 
+    def check_scale(self, scale: np.ndarray) -> None:
+        """A Gaussian component whose residual sd fell to ``min_scale`` is an error."""
+        collapsed = np.flatnonzero(~(scale > self.min_scale))
+        if collapsed.size:
+            raise ValueError(
+                f"component {int(collapsed[0])} collapsed: its residual standard "
+                f"deviation fell to {scale[collapsed[0]]:.3g} (it fits a few rows "
+                "exactly, where the likelihood is unbounded); use fewer components or "
+                "other starts (n_init)")
+
     def m_step(self, stats: dict[str, Any]) -> dict[str, Any]:
         rows = float(stats["rows"])
         n = np.asarray(stats["n"], dtype=float)
@@ -190,13 +200,7 @@ class RegressionMixtureEM:
                 new_coef[j] = coef[j] + step
                 variance[j] = (float(stats["rss"][j]) - float(stats["grad"][j] @ step)) / n[j]
             scale = np.sqrt(np.maximum(variance, 0.0))
-            collapsed = np.flatnonzero(~(scale > self.min_scale))
-            if collapsed.size:
-                raise ValueError(
-                    f"component {int(collapsed[0])} collapsed: its residual standard "
-                    f"deviation fell to {scale[collapsed[0]]:.3g} (it fits a few rows "
-                    "exactly, where the likelihood is unbounded); use fewer components or "
-                    "other starts (n_init)")
+            self.check_scale(scale)
             params["coef"], params["scale"] = new_coef, scale
         else:
             def rho(d: np.ndarray) -> float:

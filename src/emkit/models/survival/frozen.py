@@ -160,14 +160,7 @@ class FrozenSurvivalEM(ModelWrapper):
             value = np.asarray(new[name], dtype=float).copy()
             value[self.masks[name]] = self.fixed[name][self.masks[name]]
             params[name] = value
-        if model.family == "lognormal":
-            collapsed = np.flatnonzero(~(params["sdlog"] > model.min_sdlog))
-            if collapsed.size:
-                raise ValueError(
-                    f"component {int(collapsed[0])} collapsed: its sdlog fell to "
-                    f"{params['sdlog'][collapsed[0]]:.3g} (it holds one failure time, where "
-                    "the likelihood is unbounded); use fewer components or other starts "
-                    "(n_init)")
+        model.check_not_collapsed(params)
         return params
 
     def _weights(self, n: np.ndarray) -> np.ndarray:

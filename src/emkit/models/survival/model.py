@@ -141,15 +141,20 @@ class SurvivalMixtureEM:
         params: dict[str, Any] = {"weights": n / total}
         params.update(family_m_step(self.family, stats["family"], float(stats["rows"]),
                                     shape_bounds=self.shape_bounds))
-        if self.family == "lognormal":
-            collapsed = np.flatnonzero(~(params["sdlog"] > self.min_sdlog))
-            if collapsed.size:
-                raise ValueError(
-                    f"component {int(collapsed[0])} collapsed: its sdlog fell to "
-                    f"{params['sdlog'][collapsed[0]]:.3g} (it holds one failure time, where "
-                    "the likelihood is unbounded); use fewer components or other starts "
-                    "(n_init)")
+        self.check_not_collapsed(params)
         return params
+
+    def check_not_collapsed(self, params: dict[str, Any]) -> None:
+        """A log-normal component whose ``sdlog`` fell to ``min_sdlog`` is an error."""
+        if self.family != "lognormal":
+            return
+        collapsed = np.flatnonzero(~(params["sdlog"] > self.min_sdlog))
+        if collapsed.size:
+            raise ValueError(
+                f"component {int(collapsed[0])} collapsed: its sdlog fell to "
+                f"{params['sdlog'][collapsed[0]]:.3g} (it holds one failure time, where "
+                "the likelihood is unbounded); use fewer components or other starts "
+                "(n_init)")
 
     def is_feasible(self, params: dict[str, Any]) -> bool:
         """Finite positive parameters in range, weights on the simplex."""
