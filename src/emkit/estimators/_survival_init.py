@@ -74,8 +74,7 @@ def start_params(family: str, k: int, cure: bool, time: np.ndarray, event: np.nd
     label = _groups(y, seen, w, k, rng)
     if evidence is not None:
         return _labelled_start(family, k, cure, time, event, w, label, evidence, shape_bounds)
-    spread = float(np.var(y[seen])) if seen.sum() > 1 else 1.0
-    floor = 1e-4 * spread if spread > 0 else 1e-4
+    floor = _variance_floor(y, seen)
     mass = np.array([w[label == j].sum() for j in range(k)])
     a, b = np.empty(k), np.empty(k)
     for j in range(k):
@@ -86,24 +85,14 @@ def start_params(family: str, k: int, cure: bool, time: np.ndarray, event: np.nd
             continue
         wj = w[ge] if ge.any() else w[seen]
         yj = y[ge] if ge.any() else y[seen]
-        m = float(wj @ yj / wj.sum())
-        v = max(float(wj @ (yj - m) ** 2 / wj.sum()), floor)
-        if family == "weibull":
-            a[j] = float(np.clip(np.pi / np.sqrt(6.0 * v), *shape_bounds))
-            b[j] = float(np.exp(m + _EULER_GAMMA / a[j]))
-        else:
-            a[j], b[j] = m, float(np.sqrt(v))
+        a[j], b[j] = _moment_start(family, wj, yj, floor, shape_bounds)
     weights = np.maximum(mass, 1e-12)
     weights = weights / weights.sum()
     if cure:
         censored = 1.0 - float(w[seen].sum()) / float(w.sum())
         c0 = float(np.clip(0.5 * censored, 0.01, 0.5))
         weights = np.append(weights * (1.0 - c0), c0)
-    if family == "exponential":
-        return {"weights": weights, "rate": a}
-    if family == "weibull":
-        return {"weights": weights, "shape": a, "scale": b}
-    return {"weights": weights, "meanlog": a, "sdlog": b}
+    return _start_params(family, weights, a, b)
 
 
 def _labelled_start(family: str, k: int, cure: bool, time: np.ndarray, event: np.ndarray,
@@ -131,8 +120,7 @@ def _labelled_start(family: str, k: int, cure: bool, time: np.ndarray, event: np
         resp[censored] *= 0.5
         resp[censored, k] = 0.5
     r = supervised_responsibilities(resp, evidence) * w[:, None]
-    spread = float(np.var(y[seen])) if seen.sum() > 1 else 1.0
-    floor = 1e-4 * spread if spread > 0 else 1e-4
+    floor = _variance_floor(y, seen)
     a, b = np.empty(k), np.empty(k)
     for j in range(k):
         rd = r[:, j] * seen
@@ -141,18 +129,36 @@ def _labelled_start(family: str, k: int, cure: bool, time: np.ndarray, event: np
             continue
         if not rd.sum() > 1e-12:
             rd = w * seen
-        m = float(rd @ y / rd.sum())
-        v = max(float(rd @ (y - m) ** 2 / rd.sum()), floor)
-        if family == "weibull":
-            a[j] = float(np.clip(np.pi / np.sqrt(6.0 * v), *shape_bounds))
-            b[j] = float(np.exp(m + _EULER_GAMMA / a[j]))
-        else:
-            a[j], b[j] = m, float(np.sqrt(v))
+        a[j], b[j] = _moment_start(family, rd, y, floor, shape_bounds)
     mass = np.maximum(r.sum(axis=0), 1e-12)
     weights = mass / mass.sum()
     if cure:
         c0 = float(np.clip(weights[k], 0.01, 0.5))
         weights = np.append(weights[:k] / weights[:k].sum() * (1.0 - c0), c0)
+    return _start_params(family, weights, a, b)
+
+
+def _variance_floor(y: np.ndarray, seen: np.ndarray) -> float:
+    """The smallest start variance of log failure times: 1e-4 of their spread."""
+    spread = float(np.var(y[seen])) if seen.sum() > 1 else 1.0
+    return 1e-4 * spread if spread > 0 else 1e-4
+
+
+def _moment_start(family: str, w: np.ndarray, y: np.ndarray, floor: float,
+                  shape_bounds: tuple[float, float]) -> tuple[float, float]:
+    """A Weibull (shape, scale) or log-normal (meanlog, sdlog) from the weighted mean
+    and variance (at least ``floor``) of log failure times ``y``."""
+    m = float(w @ y / w.sum())
+    v = max(float(w @ (y - m) ** 2 / w.sum()), floor)
+    if family == "weibull":
+        shape = float(np.clip(np.pi / np.sqrt(6.0 * v), *shape_bounds))
+        return shape, float(np.exp(m + _EULER_GAMMA / shape))
+    return m, float(np.sqrt(v))
+
+
+def _start_params(family: str, weights: np.ndarray, a: np.ndarray,
+                  b: np.ndarray) -> dict[str, Any]:
+    """The start's parameter dict under the family's names."""
     if family == "exponential":
         return {"weights": weights, "rate": a}
     if family == "weibull":
