@@ -239,7 +239,10 @@ def test_glad_zero_weights_drop_items_and_ones_change_nothing(ref):
     np.testing.assert_array_equal(a.alphas_, b.alphas_)
     np.testing.assert_array_equal(a.betas_[keep], b.betas_)
     np.testing.assert_array_equal(a.posteriors_[keep], b.posteriors_)
-    assert a.lower_bound_ == b.lower_bound_ and a.posteriors_.shape == (120, 3)
+    # the objective sums 120 rows (20 with weight 0) against 100: NumPy's pairwise
+    # summation over different lengths (and alignments) may differ in the last bit
+    assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=4e-16, abs=0.0)
+    assert a.posteriors_.shape == (120, 3)
     ones = fit_n(GLAD(tol=0.0, max_iter=8), R, sample_weight=np.ones(120))
     plain = fit_n(GLAD(tol=0.0, max_iter=8), R)
     np.testing.assert_array_equal(ones.alphas_, plain.alphas_)

@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     if args and args[0] in COMMANDS:
+        if argv is None:  # the emkit program: its own process, so its own sys.modules
+            from ._deferred import defer_imports
+
+            defer_imports()
         _register_commands(args)
         target = app
     else:  # no command runs (the help, --version, a usage error): their summaries suffice
