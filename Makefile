@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/emkit demo
 
+# The suite runs on every core (pytest-xdist; TEST_WORKERS=1 runs it in one process).
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
-	$(BIN)/python -m pytest --cov=emkit --cov-report=term --cov-fail-under=90 -p no:cacheprovider
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --cov=emkit --cov-report=term --cov-fail-under=90 -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
