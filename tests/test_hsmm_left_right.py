@@ -226,7 +226,10 @@ def test_save_load_round_trip(tmp_path):
 
 def test_transmat_rows_must_sum_to_one_or_be_all_zero():
     X = np.random.default_rng(0).normal(size=(20, 1))
-    m = HSMM(Gaussian(), 3, max_duration=10, init_params="de")
+    # a fixed start: some k-means starts put one state on the outlier row alone (variance
+    # 1e-6), and then no left-right segmentation of these 20 rows has any probability,
+    # which fit reports as such (2 of 60 seeds)
+    m = HSMM(Gaussian(), 3, max_duration=10, init_params="de", random_state=0)
     m.startprob_ = np.array([1.0, 0.0, 0.0])
     m.transmat_ = np.array([[0, 1.0, 0], [0, 0, 0.5], [0, 0, 0]])
     with pytest.raises(ValueError, match="or all zero for a terminal state"):
