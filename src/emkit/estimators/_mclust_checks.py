@@ -57,6 +57,12 @@ def check_settings(est: Any, X: np.ndarray) -> None:
     if size is not None and (isinstance(size, bool) or not isinstance(size, Integral)
                              or size < 2):
         raise ValueError(f"hc_sample_size must be None or an integer >= 2, got {size!r}")
+    if getattr(est, "accelerate", None) not in (None, "squarem"):
+        raise ValueError(f"accelerate must be None or 'squarem', got {est.accelerate!r}")
+    chunk = getattr(est, "chunk_size", None)
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, Integral)
+                              or chunk < 1):
+        raise ValueError(f"chunk_size must be None or an integer >= 1, got {chunk!r}")
     as_prior_control(est.prior)
 
 
