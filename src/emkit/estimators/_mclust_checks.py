@@ -113,11 +113,14 @@ class StartsFailed(ValueError):
         self.reason = reason
 
 
-def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
+def check_spread(X: np.ndarray, reg_covar: float, what: str = "X",
+                 n_rows: int | None = None) -> None:
     """Refuse identical rows when nothing regularizes the covariances.
 
     With every row of ``X`` equal, each covariance estimate is the zero matrix
     whatever the model, so EM cannot start (mclust fails on such data as well).
+    ``X`` may also be the columns' minima and maxima (2, n_features) of data of
+    ``n_rows`` rows that are not in memory.
 
     Raises
     ------
@@ -126,7 +129,7 @@ def check_spread(X: np.ndarray, reg_covar: float, what: str = "X") -> None:
     """
     if reg_covar > 0 or np.any(X != X[0]):
         return
-    n = X.shape[0]
+    n = X.shape[0] if n_rows is None else int(n_rows)
     rows = (f"{what} has a single row (1 sample)" if n == 1
             else f"all {n} rows of {what} are identical")
     raise ValueError(f"{rows}: every column is constant (zero variance), so no covariance "
@@ -174,3 +177,19 @@ def check_freeze_masks(freeze: Any, n_components: int, n_features: int
     if "covariances" in out:
         out["covariances"] = np.asarray(out["covariances"].reshape(k, -1).all(axis=1))
     return out
+
+
+def refuse_combinations(weighted: bool, frozen: bool, with_prior: bool) -> None:
+    """Refuse ``sample_weight`` or ``freeze`` together with ``prior``.
+
+    Raises
+    ------
+    ValueError
+        Saying why the two do not go together.
+    """
+    if weighted and with_prior:
+        raise ValueError("sample_weight cannot be combined with prior: the prior's "
+                         "hyperparameters come from unweighted data moments")
+    if frozen and with_prior:
+        raise ValueError("freeze cannot be combined with prior: mclust's MAP M-step has "
+                         "no constrained form here")

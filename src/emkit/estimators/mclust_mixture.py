@@ -44,6 +44,7 @@ from ._mclust_checks import (
     check_settings,
     check_spread,
     failure_reason,
+    refuse_combinations,
 )
 from ._mclust_criteria import MclustCriteria
 from ._mixture_inputs import check_sample_weight
@@ -189,6 +190,10 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
         control = as_prior_control(self.prior)
         if control is None or X is None:
             return MclustModel(model, reg_covar=float(self.reg_covar))
+        rows = self.__dict__.get("_dask_rows")  # a fit on Dask data (its prior, its rows)
+        if rows is not None:
+            return MclustModel(model, reg_covar=float(self.reg_covar), prior=rows.prior,
+                               total_rows=rows.n_rows)
         hyper = default_prior(X, int(self.n_components), model, control)
         return MclustModel(model, reg_covar=float(self.reg_covar), prior=hyper,
                            total_rows=X.shape[0])
@@ -201,11 +206,17 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
 
     def _run(self, X: np.ndarray, init: dict, evidence: np.ndarray | None = None,
              weight: np.ndarray | None = None) -> EMResult:
-        tol, rel_tol = self._engine_tol(_total(X, weight))
+        rows = self.__dict__.get("_dask_rows")
+        tol, rel_tol = self._engine_tol(_total(X, weight) if rows is None
+                                        else rows.total_weight)
         data = X if evidence is None and weight is None else (X, evidence, weight)
         model: Any = self._em_model(X)
         if getattr(self, "_frozen", None):  # the frozen values are this run's start
             model = FrozenMclustModel(model, init, self._frozen)
+        if rows is not None:  # X is the start's sample; the E-steps run on the partitions
+            from ._mclust_dask import WeightsThenEvidence
+
+            model, data = WeightsThenEvidence(model), rows.data
         model, data = backends.for_input(model, data, chunk_size=self.chunk_size)
         return em(model, data, init, tol=tol, rel_tol=rel_tol, max_iter=int(self.max_iter),
                   record=False, accelerate=self.accelerate)
@@ -289,8 +300,10 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
         # with a prior the engine climbed loglik + log-prior: report them apart
         self.log_prior_ = float(self._em_model(X).log_prior(params))
         self.loglik_ = float(result.loglik) - self.log_prior_
-        self.lower_bound_ = self.loglik_ / _total(X, weight)
-        self.n_samples_fit_ = int(X.shape[0])
+        rows = self.__dict__.get("_dask_rows")
+        self.lower_bound_ = self.loglik_ / (_total(X, weight) if rows is None
+                                            else rows.total_weight)
+        self.n_samples_fit_ = int(X.shape[0]) if rows is None else rows.n_rows
         self.n_features_in_ = int(X.shape[1])
         self.init_used_ = used
 
@@ -300,7 +313,14 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, dask.array.Array or Dask DataFrame of shape (n_samples, n_features)
+            Dask data are fitted where they lie: each E-step runs on the
+            partitions and only the statistics come back; the start is found on
+            :func:`emkit.backends.initialization_rows` (every row up to 100,000,
+            so the fit equals the in-memory one; a random sample above), and
+            ``init`` must then be a dict of parameters (see
+            :mod:`emkit.estimators._mclust_dask`). ``predict``,
+            ``predict_proba`` and ``score_samples`` of Dask ``X`` are lazy.
         y : Ignored
             Not used, as in scikit-learn (see ``labels``).
         sample_weight : array-like of shape (n_samples,), default None
@@ -344,19 +364,19 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
         ValueError
             For bad input or when every start fails (e.g. a singular covariance).
         """
+        if backends.is_dask(X):
+            from ._mclust_dask import fit_dask
+
+            return fit_dask(self, X, sample_weight, init, labels, priors)
         X = check_data(X)
         self._validate(X)
         n, k = X.shape[0], int(self.n_components)
         weight = check_sample_weight(sample_weight, n)
-        if weight is not None and as_prior_control(self.prior) is not None:
-            raise ValueError("sample_weight cannot be combined with prior: the prior's "
-                             "hyperparameters come from unweighted data moments")
         evidence = log_evidence(check_labels(labels, n, k, name="labels"),
                                 check_priors(priors, n, k), k)
         self._frozen = check_freeze_masks(self.freeze, k, X.shape[1])
-        if self._frozen and as_prior_control(self.prior) is not None:
-            raise ValueError("freeze cannot be combined with prior: mclust's MAP M-step has "
-                             "no constrained form here")
+        refuse_combinations(weight is not None, bool(self._frozen),
+                            as_prior_control(self.prior) is not None)
         kind, start = ("", {}) if init is None else check_start(init, n, X.shape[1], k)
         if weight is not None and not np.all(weight > 0):  # rows of weight 0 are dropped
             keep = weight > 0
@@ -403,12 +423,22 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
         return np.concatenate(parts, axis=0)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Log-density of each row of ``X``, shape (n_samples,)."""
+        """Log-density of each row of ``X``, shape (n_samples,) (lazy for Dask ``X``)."""
+        if backends.is_dask(X):
+            return self._dask_rows_of(X, "score_samples")
         return logsumexp_rows(self._log_joint(X))
+
+    def _dask_rows_of(self, X: Any, what: str) -> Any:
+        from ._mclust_dask import predict_dask
+
+        self._check_fitted()
+        return predict_dask(self, X, what)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean per-row log-likelihood of ``X`` (weighted by ``sample_weight`` (n_samples,))."""
-        ll = self.score_samples(X)
+        ll: Any = self.score_samples(X)
+        if backends.is_dask(ll):
+            ll = ll.compute()
         weight = check_sample_weight(sample_weight, ll.shape[0])
         if weight is None:
             return float(ll.mean())
@@ -417,11 +447,15 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior component probabilities, shape (n_samples, n_components)."""
+        if backends.is_dask(X):
+            return self._dask_rows_of(X, "predict_proba")
         logp = self._log_joint(X)  # a fresh array, normalized in place
         return log_normalize(logp, out=logp)[1]
 
     def predict(self, X: Any) -> np.ndarray:
-        """Most probable component of each row, shape (n_samples,)."""
+        """Most probable component of each row, shape (n_samples,) (lazy for Dask ``X``)."""
+        if backends.is_dask(X):
+            return self._dask_rows_of(X, "predict")
         return self._log_joint(X).argmax(axis=1)
 
     # ------------------------------------------------------------------ sampling

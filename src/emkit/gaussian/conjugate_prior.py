@@ -73,8 +73,8 @@ import numpy as np
 
 from .constrained import check_model_name
 
-__all__ = ["PriorControl", "PriorParams", "default_prior", "map_scatter", "map_log_prior",
-           "as_prior_control", "DIAGONAL_FAMILY", "MIN_COUNT"]
+__all__ = ["PriorControl", "PriorParams", "default_prior", "prior_from_moments",
+           "map_scatter", "map_log_prior", "as_prior_control", "DIAGONAL_FAMILY", "MIN_COUNT"]
 
 #: Models whose prior ``scale`` is a number (mclust's ``XII`` / ``XXI`` defaults).
 DIAGONAL_FAMILY = ("EII", "VII", "EEI", "VEI", "EVI", "VVI")
@@ -173,10 +173,24 @@ def default_prior(X: np.ndarray, n_components: int, model: str,
         (mclust: "prior mean specified but not shrinkage"), or hyperparameters of
         the wrong shape or sign.
     """
-    model = check_model_name(model)
-    control = control or PriorControl()
     X = np.asarray(X, dtype=float)
     n, p = X.shape
+    var = np.atleast_2d(np.cov(X, rowvar=False)) if n > 1 else np.zeros((p, p))
+    return prior_from_moments(n, X.mean(axis=0), var, n_components, model, control)
+
+
+def prior_from_moments(n: int, data_mean: np.ndarray, data_cov: np.ndarray,
+                       n_components: int, model: str,
+                       control: PriorControl | None = None) -> PriorParams:
+    """:func:`default_prior` from the data's size, mean and covariance alone.
+
+    For data that are not in memory (Dask): ``data_mean`` (n_features,) and
+    ``data_cov`` (n_features, n_features), the sample covariance with ``n - 1``
+    in the denominator (``np.cov``), are all that mclust's ``defaultPrior`` reads.
+    """
+    model = check_model_name(model)
+    control = control or PriorControl()
+    p = int(np.shape(data_mean)[0])
     g = int(n_components)
     shrink = control.shrinkage
     if shrink is None:
@@ -188,7 +202,7 @@ def default_prior(X: np.ndarray, n_components: int, model: str,
         if not np.isfinite(shrinkage) or shrinkage < 0:
             raise ValueError(f"prior shrinkage must be a non-negative number, got {shrink!r}")
     if control.mean is None:
-        mean = X.mean(axis=0)
+        mean = np.asarray(data_mean, dtype=float)
     else:
         if shrinkage == 0:
             raise ValueError("prior mean given but shrinkage is 0 (the mean would be unused)")
@@ -198,7 +212,7 @@ def default_prior(X: np.ndarray, n_components: int, model: str,
     dof = float(p + 2) if control.dof is None else float(control.dof)
     if not np.isfinite(dof) or dof <= 0:
         raise ValueError(f"prior dof must be a positive number, got {control.dof!r}")
-    var = np.atleast_2d(np.cov(X, rowvar=False)) if n > 1 else np.zeros((p, p))
+    var = np.asarray(data_cov, dtype=float)
     fac = (1.0 / g) ** (2.0 / p)
     if control.scale is None:
         if model in DIAGONAL_FAMILY:
