@@ -30,7 +30,7 @@ from .design_scaling import Design
 from .logsumexp import logsumexp_rows
 from .newton import safeguarded_step
 
-__all__ = ["log_mixing", "mixing_stats", "mixing_m_step", "own_unit_map",
+__all__ = ["log_mixing", "mixing_stats", "mixing_m_step", "own_unit_map", "frozen_mixing_m_step",
            "constrained_mixing_m_step"]
 
 
@@ -160,3 +160,57 @@ def constrained_mixing_m_step(gamma: np.ndarray, stats: dict[str, Any], free: np
     new[1:] += (basis @ step).reshape(k - 1, q1)
     new[0] = 0.0
     return new
+
+
+def _intercepts_only(n: np.ndarray, fixed: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+    """The constrained maximum of ``sum_k n_k log pi_k`` over the free intercepts."""
+    frozen = frozen.copy()
+    frozen[0] = True
+    a = fixed[:, 0].copy()
+    a[0] = 0.0
+    top = a[frozen].max()
+    log_mass = top + np.log(np.exp(a[frozen] - top).sum())
+    with np.errstate(divide="ignore"):
+        a[~frozen] = np.log(n[~frozen]) + log_mass - np.log(n[frozen].sum())
+    return a[:, None]
+
+
+def frozen_mixing_m_step(gamma: np.ndarray, stats: dict[str, Any] | None, n: np.ndarray,
+                         design: Design, mask: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """The logit's M-step with the ``mask`` entries of its own-unit coefficients at ``fixed``.
+
+    Parameters
+    ----------
+    gamma : ndarray of shape (K, q + 1)
+        The scaled coefficients the statistics were taken at (row 0 the reference).
+    stats : dict or None
+        ``grad``, ``hess``, ``gram`` of :func:`mixing_stats` at ``gamma`` (not read,
+        and may be None, without concomitant columns).
+    n : ndarray of shape (K,)
+        The components' expected counts.
+    design : Design
+        The scaling of the concomitant variables.
+    mask, fixed : ndarray of shape (K, q + 1)
+        Frozen own-unit entries (True) and their values (row 0 is zero always).
+
+    Returns
+    -------
+    ndarray of shape (K, q + 1)
+        The new scaled coefficients: without concomitant columns the closed-form
+        constrained maximum over the free intercepts (``a_k = log n_k + log
+        sum_C exp(a_c) - log n_C``, ``C`` the frozen rows and row 0); otherwise
+        :func:`constrained_mixing_m_step`, with the frozen entries then set to
+        ``fixed`` exactly (the step moved them by rounding only).
+    """
+    if not design.n_columns:
+        return _intercepts_only(n, fixed, mask[:, 0])
+    if stats is None:
+        raise ValueError("the logit's statistics are needed with concomitant columns")
+    new = constrained_mixing_m_step(gamma, stats, ~mask, own_unit_map(design))
+    a, b = design.to_original(new)
+    theta = np.column_stack([a, b])
+    theta[mask] = fixed[mask]
+    theta[0] = 0.0
+    out = design.to_scaled(theta[:, 0], theta[:, 1:])
+    out[0] = 0.0
+    return out

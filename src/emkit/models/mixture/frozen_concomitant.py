@@ -36,25 +36,12 @@ import numpy as np
 from ...distributions.components import Components
 from ...engine.wrapped import ModelWrapper
 from ...numerics.design_scaling import Design
-from ...numerics.multinomial_logit import constrained_mixing_m_step, own_unit_map
+from ...numerics.multinomial_logit import frozen_mixing_m_step
 from .concomitant import anchor, check_reference
 from .frozen_components import any_frozen
 from .frozen_mixture import FrozenMixtureEM
 
 __all__ = ["FrozenConcomitantEM"]
-
-
-def _intercepts_only(n: np.ndarray, fixed: np.ndarray, frozen: np.ndarray) -> np.ndarray:
-    """The constrained maximum of ``sum_k n_k log pi_k`` over the free intercepts."""
-    frozen = frozen.copy()
-    frozen[0] = True
-    a = fixed[:, 0].copy()
-    a[0] = 0.0
-    top = a[frozen].max()
-    log_mass = top + np.log(np.exp(a[frozen] - top).sum())
-    with np.errstate(divide="ignore"):
-        a[~frozen] = np.log(n[~frozen]) + log_mass - np.log(n[frozen].sum())
-    return a[:, None]
 
 
 class FrozenConcomitantEM(ModelWrapper):
@@ -106,18 +93,8 @@ class FrozenConcomitantEM(ModelWrapper):
         if mask is None:
             return np.asarray(self.model.fit_mixing(stats), dtype=float)
         n = check_reference(stats)
-        if not self.design.n_columns:
-            return _intercepts_only(n, self.fixed_coef, mask[:, 0])
-        new = constrained_mixing_m_step(anchor(stats), stats["mixing"], ~mask,
-                                        own_unit_map(self.design))
-        # the frozen own-unit entries exactly as given (the step moved them only by rounding)
-        a, b = self.design.to_original(new)
-        theta = np.column_stack([a, b])
-        theta[mask] = self.fixed_coef[mask]
-        theta[0] = 0.0
-        out = self.design.to_scaled(theta[:, 0], theta[:, 1:])
-        out[0] = 0.0
-        return out
+        return frozen_mixing_m_step(anchor(stats), stats.get("mixing"), n, self.design, mask,
+                                    self.fixed_coef)
 
     def m_step(self, stats: dict) -> dict:
         if self.frozen_components is not None:
