@@ -44,8 +44,9 @@ def _array(value: Any, shape: tuple[int, ...], name: str, positive: bool = False
 
 
 def check_given_starts(est: Any, k: int, p: int, family: str,
-                       concomitant: bool) -> dict[str, np.ndarray]:
-    """The given start values: ``weights``, ``coef`` (K, p), ``intercept``, ``scale``.
+                       concomitant: bool, n_concomitant: int = 0) -> dict[str, np.ndarray]:
+    """The given start values: ``weights``, ``coef`` (K, p), ``intercept``, ``scale``,
+    ``mixing_coef`` (K, n_concomitant + 1; ``concomitant_coef_init``, own units).
 
     Raises
     ------
@@ -69,12 +70,23 @@ def check_given_starts(est: Any, k: int, p: int, family: str,
         if family != "gaussian":
             raise ValueError(f"scale_init applies to family='gaussian' only, not {family!r}")
         out["scale"] = _array(est.scale_init, (k,), "scale_init", positive=True)
+    coef_init = getattr(est, "concomitant_coef_init", None)
+    if coef_init is not None:
+        if not concomitant:
+            raise ValueError("concomitant_coef_init was given, but the fit has no concomitant "
+                             "variables")
+        mixing = _array(coef_init, (k, n_concomitant + 1), "concomitant_coef_init")
+        if np.any(mixing[0] != 0):
+            raise ValueError("concomitant_coef_init[0] must be zero: component 0 is the "
+                             "reference of the logit")
+        out["mixing_coef"] = mixing
     return out
 
 
 def regression_freeze(freeze: Any, k: int, p: int, family: str,
-                      concomitant: bool) -> dict[str, np.ndarray]:
-    """The model's masks (``coef`` (K, p + 1), ``scale``, ``weights``) from ``freeze``.
+                      concomitant: bool, n_concomitant: int = 0) -> dict[str, np.ndarray]:
+    """The model's masks (``coef`` (K, p + 1), ``scale``, ``weights``, ``mixing``
+    (K, n_concomitant + 1) in own units) from ``freeze``.
 
     Returns an empty dict when nothing is frozen.
     """
@@ -83,6 +95,8 @@ def regression_freeze(freeze: Any, k: int, p: int, family: str,
         shapes["scale_"] = (k,)
     if not concomitant:
         shapes["weights_"] = (k,)
+    else:
+        shapes["concomitant_coef_"] = (k, n_concomitant + 1)
     if freeze is not None and concomitant and "weights_" in freeze:
         raise ValueError("freeze['weights_'] is not supported with concomitant variables: "
                          "the weights are a logit of the concomitant variables")
@@ -91,7 +105,12 @@ def regression_freeze(freeze: Any, k: int, p: int, family: str,
     masks = sv.check_freeze(freeze, shapes)
     if not masks:
         return {}
-    if not concomitant:  # with concomitant variables the logit always moves
+    mixing = masks.get("concomitant_coef_")
+    if mixing is not None:
+        mixing = mixing.copy()
+        mixing[0] = True  # the reference row: zero always
+        masks = {**masks, "concomitant_coef_": mixing}
+    if not concomitant or mixing is not None:  # else the logit always moves
         sv.check_something_free(masks, shapes)
     coef = np.zeros((k, p + 1), dtype=bool)
     coef[:, 0] = masks.get("intercept_", False)
@@ -101,14 +120,17 @@ def regression_freeze(freeze: Any, k: int, p: int, family: str,
         out["scale"] = masks["scale_"]
     if "weights_" in masks:
         out["weights"] = masks["weights_"]
+    if mixing is not None and mixing[1:].any():
+        out["mixing"] = mixing
     return out
 
 
-def given_start(init: dict[str, Any], design: Design,
-                given: dict[str, np.ndarray]) -> dict[str, Any]:
+def given_start(init: dict[str, Any], design: Design, given: dict[str, np.ndarray],
+                concomitant: Design | None = None) -> dict[str, Any]:
     """A drawn start (scaled design) in the covariates' own units, the given values applied.
 
-    ``coef`` (K, p + 1) with the intercepts in column 0.
+    ``coef`` (K, p + 1) with the intercepts in column 0; a given ``mixing_coef``
+    (own units) becomes the logit's ``mixing`` on ``concomitant``'s scaled design.
     """
     intercept, slopes = design.to_original(np.asarray(init["coef"], dtype=float))
     if "intercept" in given:
@@ -121,6 +143,10 @@ def given_start(init: dict[str, Any], design: Design,
         out["scale"] = given["scale"].copy()
     if "weights" in given:
         out["weights"] = given["weights"].copy()
+    if "mixing_coef" in given and concomitant is not None:
+        coef = given["mixing_coef"]
+        out["mixing"] = concomitant.to_scaled(coef[:, 0], coef[:, 1:])
+        out["mixing"][0] = 0.0
     return out
 
 

@@ -80,19 +80,26 @@ class RegressionMixture(BaseEstimator, Persistable):
         The start's intercepts (as ``intercept_``).
     scale_init : array-like of shape (n_components,) or None, default None
         Gaussian only: the start's residual standard deviations (as ``scale_``).
+    concomitant_coef_init : array-like of shape (n_components, n_concomitant + 1) or None
+        With concomitant variables: the start's logit coefficients (as
+        ``concomitant_coef_``: intercepts in column 0, row 0 zero).
         Each ``*_init`` left None takes the drawn start's value.
     freeze : dict or None, default None
         Parameters kept at their start (the ``*_init`` values, else the drawn
         start's): ``{"coef_": mask, "intercept_": mask, "scale_": mask,
-        "weights_": mask}``, each ``True`` (the whole attribute) or a boolean mask
+        "weights_": mask, "concomitant_coef_": mask}``, each ``True`` (the whole
+        attribute) or a boolean mask
         of the attribute's shape (True = frozen). The free coefficients get the
         exact constrained M-step (Gaussian: weighted least squares with the
         frozen columns moved to the offset; Poisson and binomial: the safeguarded
         Newton step over the free coordinates), free weights share the free
-        mass; see :mod:`emkit.models.regression.frozen`. ``"weights_"`` is refused
-        with concomitant variables (the logit is always fitted), ``"scale_"``
-        outside the Gaussian family. A mask of the wrong shape or a freeze that
-        leaves nothing to fit is a ``ValueError``.
+        mass, free logit coefficients the constrained Newton step over them
+        (row 0, the reference, is zero whatever the mask says); see
+        :mod:`emkit.models.regression.frozen`. ``"weights_"`` is refused with
+        concomitant variables (the logit's intercepts are its weights: freeze
+        ``concomitant_coef_`` column 0), ``"scale_"`` outside the Gaussian family.
+        A mask of the wrong shape or a freeze that leaves nothing to fit is a
+        ``ValueError``.
 
     Attributes
     ----------
@@ -150,7 +157,7 @@ class RegressionMixture(BaseEstimator, Persistable):
                  random_state: Any = None, chunk_size: int | None = None,
                  weights_init: Any = None, coef_init: Any = None,
                  intercept_init: Any = None, scale_init: Any = None,
-                 freeze: dict | None = None):
+                 freeze: dict | None = None, concomitant_coef_init: Any = None):
         self.n_components = n_components
         self.family = family
         self.max_iter = max_iter
@@ -165,6 +172,7 @@ class RegressionMixture(BaseEstimator, Persistable):
         self.intercept_init = intercept_init
         self.scale_init = scale_init
         self.freeze = freeze
+        self.concomitant_coef_init = concomitant_coef_init
 
     # ---------------------------------------------------------------- validation
     def _check_params(self) -> None:
@@ -212,8 +220,9 @@ class RegressionMixture(BaseEstimator, Persistable):
         k = int(self.n_components)
         data = check_inputs(self.family, X, y, concomitant, sample_weight, k, labels, priors)
         p, has_z = data.design.n_columns, data.concomitant is not None
-        given = check_given_starts(self, k, p, self.family, has_z)
-        masks = regression_freeze(self.freeze, k, p, self.family, has_z)
+        q = 0 if data.concomitant is None else data.concomitant.n_columns
+        given = check_given_starts(self, k, p, self.family, has_z, q)
+        masks = regression_freeze(self.freeze, k, p, self.family, has_z, q)
         model = RegressionMixtureEM(self.family, k, data.design, concomitant=data.concomitant,
                                     weighted=data.w is not None,
                                     min_scale=1e-10 * data.y_range,
@@ -236,12 +245,16 @@ class RegressionMixture(BaseEstimator, Persistable):
             resp = labelled_start(resp, E0)
             init = start_params(self.family, resp, Xt0, y0, w0, Zt0, y_scale)
             if masks:
-                init = given_start(init, data.design, given)
+                init = given_start(init, data.design, given, data.concomitant)
                 assert isinstance(fitting, FrozenRegressionEM)
                 fitting.fixed = {key: np.array(value, dtype=np.float64, copy=True)
                                  for key, value in init.items() if key != "mixing"}
+                if data.concomitant is not None:  # the logit's start, in own units
+                    fitting.fixed["mixing_coef"] = given.get("mixing_coef", np.column_stack(
+                        data.concomitant.to_original(np.asarray(init["mixing"]))))
             elif given:
-                init = to_scaled(given_start(init, data.design, given), data.design)
+                init = to_scaled(given_start(init, data.design, given, data.concomitant),
+                                 data.design)
             return em(engine_model, engine_data, init, tol=float(self.tol) * data.total_weight,
                       max_iter=int(self.max_iter), accelerate=self.accelerate)
 
@@ -425,7 +438,8 @@ class RegressionMixture(BaseEstimator, Persistable):
         entries not counted)."""
         model = self._fitted()[0]
         masks = regression_freeze(self.freeze, model.n_components, int(self.n_features_in_),
-                                  self.family, bool(self.n_concomitant_in_))
+                                  self.family, bool(self.n_concomitant_in_),
+                                  int(self.n_concomitant_in_))
         if not masks:
             return model.n_parameters()
         return FrozenRegressionEM(model, {}, masks).n_parameters()

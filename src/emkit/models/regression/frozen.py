@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ...engine.wrapped import ModelWrapper
+from ...numerics.multinomial_logit import frozen_mixing_m_step
 from ...numerics.shared_mass import shared_mass
 from .mixing import mixing_m_step
 from .model import EMPTY_SHARE, RegressionMixtureEM
@@ -54,10 +55,13 @@ class FrozenRegressionEM(ModelWrapper):
     fixed : dict
         ``coef`` (K, p + 1) in the covariates' own units (intercept in column 0),
         ``scale`` (K,) for the Gaussian, ``weights`` (K,) without concomitant
-        variables: the frozen values (and the start).
+        variables, ``mixing_coef`` (K, q + 1, own units) with them: the frozen
+        values (and the start).
     masks : dict
         Boolean masks (True = frozen): ``coef`` (K, p + 1), ``scale`` (K,),
-        ``weights`` (K,); a missing key freezes nothing.
+        ``weights`` (K,), ``mixing`` (K, q + 1; the logit's own-unit
+        coefficients, :func:`~emkit.numerics.multinomial_logit.frozen_mixing_m_step`);
+        a missing key freezes nothing.
     """
 
     def __init__(self, model: RegressionMixtureEM, fixed: dict[str, Any],
@@ -69,6 +73,8 @@ class FrozenRegressionEM(ModelWrapper):
         self.masks = {"coef": np.asarray(masks.get("coef", np.zeros((k, p1), dtype=bool))),
                       "scale": np.asarray(masks.get("scale", np.zeros(k, dtype=bool))),
                       "weights": np.asarray(masks.get("weights", np.zeros(k, dtype=bool)))}
+        #: frozen entries of the logit's own-unit coefficients (K, q + 1), or None
+        self.mixing_mask = None if masks.get("mixing") is None else np.asarray(masks["mixing"])
         centre, half = model.design.centre, model.design.half_range
         self.T = np.zeros((p1, p1))
         self.T[0, 0] = 1.0
@@ -149,7 +155,12 @@ class FrozenRegressionEM(ModelWrapper):
             params["weights"] = self._weights(n)
         else:
             gamma = np.asarray(stats["anchor_mixing"], dtype=float) / rows
-            params["mixing"] = mixing_m_step(gamma, stats["mixing"])
+            if self.mixing_mask is None:
+                params["mixing"] = mixing_m_step(gamma, stats["mixing"])
+            else:
+                params["mixing"] = frozen_mixing_m_step(
+                    gamma, stats["mixing"], n, model.concomitant, self.mixing_mask,
+                    np.asarray(self.fixed["mixing_coef"], dtype=np.float64))
         return params
 
     def _weights(self, n: np.ndarray) -> np.ndarray:
@@ -168,6 +179,8 @@ class FrozenRegressionEM(ModelWrapper):
         count -= int(self.masks["coef"].sum())
         if self.model.family == "gaussian":
             count -= int(self.masks["scale"].sum())
+        if self.mixing_mask is not None:
+            count -= int(self.mixing_mask[1:].sum())
         frozen_w = int(self.masks["weights"].sum())
         if frozen_w:
             k = self.model.n_components
