@@ -23,7 +23,6 @@ from .. import backends
 from ..engine.wrapped import ModelWrapper
 from ..gaussian.conjugate_prior import PriorParams, as_prior_control, prior_from_moments
 from ..gaussian.constrained import check_model_name
-from ..models.mixture.mclust_init import hc_partitions
 from ..models.mixture.mclust_start import check_start
 from ._mclust_checks import check_data, check_freeze_masks, check_spread, refuse_combinations
 from ._mixture_inputs import dask_input
@@ -113,16 +112,9 @@ def fit_dask(est: Any, X: Any, sample_weight: Any, init: Any, labels: Any,
                                    check_model_name(est.model), control)
     est._frozen = frozen
     est._dask_rows = DaskRows(rows.data, n_fitted, rows.total_weight, hyper)
+    kind, start = ("", {}) if init is None else check_start(init, n, d, k)
     try:
-        if init is not None:
-            kind, start = check_start(init, n, d, k)
-            return est._fit_start(sample, kind, start, evidence, weight)
-        if est.init_params == "kmeans":
-            return est._fit_partition(sample, None, None, evidence, weight)
-        hc_rows, parts = hc_partitions(sample, [k], model=est.hc_model,
-                                       sample_size=est.hc_sample_size,
-                                       random_state=est.random_state)
-        return est._fit_partition(sample, hc_rows, parts.get(k), evidence, weight)
+        return est._fit_from(sample, kind, start, evidence, weight)
     finally:
         del est._dask_rows
 

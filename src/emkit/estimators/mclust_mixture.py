@@ -385,14 +385,21 @@ class MclustMixture(MclustCriteria, Persistable, BaseEstimator):
             start = np.asarray(start)[keep] if kind == "resp" else start
             self._validate(X)
         check_spread(X, float(self.reg_covar))
-        if init is not None:
+        return self._fit_from(X, kind, start, evidence, weight)
+
+    def _fit_from(self, X: np.ndarray, kind: str, start: Any, evidence: np.ndarray | None,
+                  weight: np.ndarray | None) -> MclustMixture:
+        """Fit from the user's start (``kind`` "resp" or "params"), else ``init_params``'s
+        partition of ``X`` (the data, or a Dask fit's sample of rows)."""
+        if kind:
             return self._fit_start(X, kind, start, evidence, weight)
         if self.init_params == "kmeans":
             return self._fit_partition(X, None, None, evidence, weight)
-        rows, parts = hc_partitions(X, [k], model=self.hc_model,
+        rows, parts = hc_partitions(X, [int(self.n_components)], model=self.hc_model,
                                     sample_size=self.hc_sample_size,
                                     random_state=self.random_state)
-        return self._fit_partition(X, rows, parts.get(k), evidence, weight)
+        return self._fit_partition(X, rows, parts.get(int(self.n_components)), evidence,
+                                   weight)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of each row of ``X``."""
