@@ -42,6 +42,7 @@ from .memory import (
 
 __all__ = [
     "for_input",
+    "check_chunk_size",
     "ChunkedModel",
     "DaskModel",
     "InMemoryModel",
@@ -87,6 +88,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'emkit.backends' has no attribute {name!r}")
 
 
+def check_chunk_size(chunk_size: Any) -> None:
+    """Refuse a ``chunk_size`` that is neither None nor a positive int.
+
+    Raises
+    ------
+    ValueError
+        Naming the value.
+    """
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise ValueError(f"chunk_size must be None or an integer >= 1, got {chunk_size!r}")
+
+
 def for_input(model: Any, X: Any, *, chunk_size: int | None = None) -> tuple[Any, Any]:
     """The model wrapper and data for ``emkit.em``, chosen from the input's type.
 
@@ -116,10 +131,7 @@ def for_input(model: Any, X: Any, *, chunk_size: int | None = None) -> tuple[Any
     """
     from .dask_backend import is_dask
 
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be None or an integer >= 1, got {chunk_size!r}")
+    check_chunk_size(chunk_size)
     if is_dask(X):
         from .dask_backend import DaskModel
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from .. import backends
 from ..gaussian.conjugate_prior import as_prior_control
 from ..gaussian.constrained import check_model_name
 from ..models.mixture.mclust_init import HC_MODELS
@@ -57,12 +58,9 @@ def check_settings(est: Any, X: np.ndarray) -> None:
     if size is not None and (isinstance(size, bool) or not isinstance(size, Integral)
                              or size < 2):
         raise ValueError(f"hc_sample_size must be None or an integer >= 2, got {size!r}")
-    if getattr(est, "accelerate", None) not in (None, "squarem"):
+    if est.accelerate not in (None, "squarem"):
         raise ValueError(f"accelerate must be None or 'squarem', got {est.accelerate!r}")
-    chunk = getattr(est, "chunk_size", None)
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, Integral)
-                              or chunk < 1):
-        raise ValueError(f"chunk_size must be None or an integer >= 1, got {chunk!r}")
+    backends.check_chunk_size(est.chunk_size)  # before the hc start, not after it
     as_prior_control(est.prior)
 
 
