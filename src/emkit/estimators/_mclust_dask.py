@@ -92,23 +92,29 @@ def fit_dask(est: Any, X: Any, sample_weight: Any, init: Any, labels: Any,
         raise ValueError("with Dask X, init must be a dict of weights, means and covariances "
                          "(a partition or responsibilities of every row would be brought "
                          "to the client); fit a sample in memory to get one")
-    low, high = dask.compute(Xd.min(axis=0), Xd.max(axis=0))
-    check_data(np.vstack([low, high]))  # NaN, infinities and too large values
-    check_spread(np.vstack([low, high]), float(est.reg_covar), n_rows=n)
     rows = dask_input(Xd, sample_weight, labels, priors, k, _seed(est.random_state))
+    # one pass over the rows: the bounds (validation), the rows of positive weight,
+    # the prior's mean
+    wanted = {"low": Xd.min(axis=0), "high": Xd.max(axis=0)}
+    if sample_weight is not None:
+        wanted["positive"] = (rows.data[1] > 0).sum()
+    if control is not None:
+        wanted["mean"] = Xd.mean(axis=0)
+    found = dict(zip(wanted, dask.compute(*wanted.values()), strict=True))
+    bounds = np.vstack([found["low"], found["high"]])
+    check_data(bounds)  # NaN, infinities and too large values
+    check_spread(bounds, float(est.reg_covar), n_rows=n)
     sample, weight, evidence = rows.sample, rows.sample_weight, rows.sample_evidence
-    n_fitted = n
+    n_fitted = int(found.get("positive", n))
     if weight is not None:
-        n_fitted = int((rows.data[1] > 0).sum().compute())
         keep = weight > 0  # as the in-memory fit drops rows of weight 0
         sample, weight = sample[keep], weight[keep]
         evidence = None if evidence is None else evidence[keep]
     hyper = None
-    if control is not None:
-        mean = Xd.mean(axis=0)
-        centred = Xd - mean
-        mean, cov = dask.compute(mean, (centred.T @ centred) / max(n - 1, 1))
-        hyper = prior_from_moments(n, mean, np.atleast_2d(cov), k,
+    if control is not None:  # the covariance about that mean: a second pass
+        centred = Xd - found["mean"]
+        cov = ((centred.T @ centred) / max(n - 1, 1)).compute()
+        hyper = prior_from_moments(n, found["mean"], np.atleast_2d(cov), k,
                                    check_model_name(est.model), control)
     est._frozen = frozen
     est._dask_rows = DaskRows(rows.data, n_fitted, rows.total_weight, hyper)
